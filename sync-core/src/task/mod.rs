@@ -1,0 +1,17 @@
+//! The task document: one automerge document per task, read and written only through
+//! [`TaskDoc`]'s typed API.
+//!
+//! - `model`: the data types callers see.
+//! - `doc`: the layout inside automerge, typed access, schema upgrades.
+//! - `fold`: the pure fold of the event log into [`Derived`] state (design §2 rules 1–7).
+//! - `validate`: what the server checks before it accepts a device's changes.
+
+mod doc;
+mod fold;
+mod model;
+mod validate;
+
+pub use doc::{TaskDoc, TaskError};
+pub use fold::fold;
+pub use model::*;
+pub use validate::{Refusal, RefusalCode, validate_update};
