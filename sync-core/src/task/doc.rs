@@ -86,7 +86,12 @@ impl TaskDoc {
         todo!()
     }
     /// Adds a note.
-    pub fn add_note(&mut self, _actor: &Actor, _at: Millis, _text: &str) -> Result<String, TaskError> {
+    pub fn add_note(
+        &mut self,
+        _actor: &Actor,
+        _at: Millis,
+        _text: &str,
+    ) -> Result<String, TaskError> {
         todo!()
     }
     /// Adds a photo reference (idempotent by hash).

@@ -1,0 +1,81 @@
+//! Which scopes a task belongs to: the rule the server applies after every commit.
+
+use crate::ids::{Actor, ScopeId};
+use crate::task::{Status, TaskView};
+
+/// Decides the scopes of a task. The server may configure its own; [`TaskScopes`] is the
+/// default.
+pub trait ScopePolicy: Send + Sync {
+    /// The scopes the task is in now.
+    fn scopes_of(&self, task: &TaskView) -> Vec<ScopeId>;
+
+    /// Whether `sender`, whose session holds `session_scopes`, may push changes to a task
+    /// that is in `task_scopes` (or in none yet, for a new task). The default: the task
+    /// must share a scope with the session, or be a task the sender's crew held at some
+    /// point (so a completion made offline reaches the server after a reassignment,
+    /// design §2 rule 1).
+    fn may_push(
+        &self,
+        sender: &Actor,
+        session_scopes: &[ScopeId],
+        task_scopes: &[ScopeId],
+        task: &TaskView,
+    ) -> bool {
+        if task_scopes.iter().any(|s| session_scopes.contains(s)) {
+            return true;
+        }
+        match &sender.crew {
+            Some(crew) => task.timeline.iter().any(|e| {
+                matches!(&e.event.kind, crate::task::EventKind::Assigned { crew: c, .. } if c == crew)
+            }),
+            None => false,
+        }
+    }
+}
+
+/// The default scopes:
+/// - `crew:<id>` — the crew the task is assigned to, until it is verified, cancelled or a
+///   duplicate;
+/// - `district:<code>` — every task of the district (dispatchers, managers);
+/// - `open:<code>` — the district's tasks not yet closed (crews, if configured).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TaskScopes;
+
+impl TaskScopes {
+    /// `crew:<id>`.
+    pub fn crew(crew: &str) -> Option<ScopeId> {
+        ScopeId::new(format!("crew:{crew}")).ok()
+    }
+    /// `district:<code>`.
+    pub fn district(code: &str) -> Option<ScopeId> {
+        ScopeId::new(format!("district:{code}")).ok()
+    }
+    /// `open:<code>`.
+    pub fn open(code: &str) -> Option<ScopeId> {
+        ScopeId::new(format!("open:{code}")).ok()
+    }
+}
+
+impl ScopePolicy for TaskScopes {
+    fn scopes_of(&self, task: &TaskView) -> Vec<ScopeId> {
+        let d = &task.derived;
+        let mut out = Vec::with_capacity(3);
+        if let Some(crew) = &d.assignee {
+            if !matches!(
+                d.status,
+                Status::Verified | Status::Cancelled | Status::Duplicate
+            ) {
+                out.extend(Self::crew(crew));
+            }
+        }
+        if let Some(code) = &d.district {
+            out.extend(Self::district(code));
+            if !d.status.is_closed() {
+                out.extend(Self::open(code));
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
