@@ -352,6 +352,8 @@ impl Device {
                     };
                     let entry = index_entry(&merged.1, last_event_at(&merged.1));
                     batch.put_docs.push((doc.clone(), merged.0, entry));
+                    // Back in scope: a drop deferred for pending changes no longer applies.
+                    self.cancel_drop(&doc, &mut batch)?;
                     out.events.push(DeviceEvent::Changed(doc));
                 }
                 DocUpdate::Changes { doc, changes } => {
@@ -378,6 +380,7 @@ impl Device {
                     let view = d.view()?;
                     let entry = index_entry(&view, last_event_at(&view));
                     batch.put_docs.push((doc.clone(), d.save(), entry));
+                    self.cancel_drop(&doc, &mut batch)?;
                     out.events.push(DeviceEvent::Changed(doc));
                 }
                 DocUpdate::Drop { doc } => {
@@ -392,6 +395,14 @@ impl Device {
         }
         batch.cursors.push((b.scope.to_string(), b.cursor));
         self.store.write(batch)?;
+        Ok(())
+    }
+
+    fn cancel_drop(&self, doc: &DocId, batch: &mut WriteBatch) -> Result<(), DeviceError> {
+        let key = format!("{DROP_KEY}{doc}");
+        if self.store.meta(&key)?.is_some_and(|v| !v.is_empty()) {
+            batch.meta.push((key, Vec::new()));
+        }
         Ok(())
     }
 
