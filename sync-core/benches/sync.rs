@@ -52,7 +52,8 @@ fn task(i: usize) -> TaskDoc {
         source: Source::Citizen,
         category: "pothole".into(),
         title: format!("Pothole on street {i}"),
-        description: "A deep pothole in the right lane, about half a metre wide; cars swerve.".into(),
+        description: "A deep pothole in the right lane, about half a metre wide; cars swerve."
+            .into(),
         point: GeoPoint {
             lat: 35.69 + (i % 100) as f64 * 0.001,
             lon: 51.39 + (i / 100) as f64 * 0.001,
@@ -78,8 +79,10 @@ fn task(i: usize) -> TaskDoc {
     )
     .unwrap();
     let c = crew_phone();
-    t.append_event(&c, T0 + 60_000, EventKind::Acknowledged).unwrap();
-    t.add_note(&c, T0 + 61_000, "On our way; traffic is heavy.").unwrap();
+    t.append_event(&c, T0 + 60_000, EventKind::Acknowledged)
+        .unwrap();
+    t.add_note(&c, T0 + 61_000, "On our way; traffic is heavy.")
+        .unwrap();
     t.add_photo(
         &c,
         PhotoRef {
@@ -193,7 +196,12 @@ fn main() {
     let store = MemServerStore::new();
     let t = Instant::now();
     let saved = seed(&store, n);
-    println!("seeded {n} tasks in {:.1?} (saved size {} total, {} B each)\n", t.elapsed(), kib(saved), saved / n);
+    println!(
+        "seeded {n} tasks in {:.1?} (saved size {} total, {} B each)\n",
+        t.elapsed(),
+        kib(saved),
+        saved / n
+    );
 
     // 1. Fresh device, full sync, into a durable on-disk store.
     let dir = tempfile::tempdir().unwrap();
@@ -234,7 +242,8 @@ fn main() {
         let stored = run(store.load(&id)).unwrap().unwrap();
         let mut doc = TaskDoc::load(&stored.bytes).unwrap();
         let heads = doc.heads();
-        doc.add_note(&d, T0 + 100_000, "Citizen called again: getting worse.").unwrap();
+        doc.add_note(&d, T0 + 100_000, "Citizen called again: getting worse.")
+            .unwrap();
         let changes: Vec<Vec<u8>> = doc
             .automerge()
             .get_changes(&heads)
@@ -248,8 +257,10 @@ fn main() {
     assert_eq!(before, 0);
     for i in 0..50 {
         let id = DocId::new(format!("T{:06}", 7 + i * (n / 50))).unwrap();
-        dev.edit(&id, T0 + 200_000, |t, a| t.add_note(a, T0 + 200_000, "Cones placed."))
-            .unwrap();
+        dev.edit(&id, T0 + 200_000, |t, a| {
+            t.add_note(a, T0 + 200_000, "Cones placed.")
+        })
+        .unwrap();
     }
     own += dev
         .store()
@@ -352,8 +363,10 @@ fn main() {
         let mut times = Vec::new();
         for k in 0..300 {
             let id = DocId::new(format!("T{:06}", (k * 7) % docs)).unwrap();
-            dev.edit(&id, T0 + 300_000 + k as i64, |t, a| t.add_note(a, T0, "progress"))
-                .unwrap();
+            dev.edit(&id, T0 + 300_000 + k as i64, |t, a| {
+                t.add_note(a, T0, "progress")
+            })
+            .unwrap();
             let frames = dev.outgoing().unwrap();
             let t = Instant::now();
             for f in &frames {

@@ -86,10 +86,22 @@ fn scope(s: &str) -> ScopeId {
 impl World {
     fn new(seed: u64) -> World {
         let phones = vec![
-            (actor("disp", Role::Dispatcher, None, "console-1"), vec![scope("district:D1")]),
-            (actor("ali", Role::Crew, Some("C1"), "phone-a1"), vec![scope("crew:C1")]),
-            (actor("sara", Role::Crew, Some("C1"), "phone-a2"), vec![scope("crew:C1")]),
-            (actor("reza", Role::Crew, Some("C2"), "phone-b1"), vec![scope("crew:C2"), scope("open:D1")]),
+            (
+                actor("disp", Role::Dispatcher, None, "console-1"),
+                vec![scope("district:D1")],
+            ),
+            (
+                actor("ali", Role::Crew, Some("C1"), "phone-a1"),
+                vec![scope("crew:C1")],
+            ),
+            (
+                actor("sara", Role::Crew, Some("C1"), "phone-a2"),
+                vec![scope("crew:C1")],
+            ),
+            (
+                actor("reza", Role::Crew, Some("C2"), "phone-b1"),
+                vec![scope("crew:C2"), scope("open:D1")],
+            ),
         ]
         .into_iter()
         .map(|(actor, scopes)| Phone {
@@ -216,10 +228,13 @@ impl World {
         };
         let faults = self.faults;
         if to_server {
-            let Some(frame) = Self::take(&mut self.rng, faults, &mut self.links[l].to_server) else {
+            let Some(frame) = Self::take(&mut self.rng, faults, &mut self.links[l].to_server)
+            else {
                 return true;
             };
-            let reply = run(self.links[l].session.on_frame(&self.server, &frame, self.now));
+            let reply = run(self.links[l]
+                .session
+                .on_frame(&self.server, &frame, self.now));
             self.links[l].to_device.extend(reply.frames);
             if reply.close {
                 self.links[l].open = false;
@@ -230,7 +245,8 @@ impl World {
                 }
             }
         } else {
-            let Some(frame) = Self::take(&mut self.rng, faults, &mut self.links[l].to_device) else {
+            let Some(frame) = Self::take(&mut self.rng, faults, &mut self.links[l].to_device)
+            else {
                 return true;
             };
             let dev = self.phones[i].device.as_mut().unwrap();
@@ -272,7 +288,10 @@ impl World {
         // Sometimes the same photo as another device's (rule 5).
         let n: u8 = self.rng.random_range(0..6);
         PhotoRef {
-            hash: format!("{:064x}", n as u64 + 1000 * i as u64 * self.rng.random_range(0..2)),
+            hash: format!(
+                "{:064x}",
+                n as u64 + 1000 * i as u64 * self.rng.random_range(0..2)
+            ),
             kind,
             taken_at: Some(self.now),
             taken_point: None,
@@ -375,14 +394,20 @@ impl World {
             _ => {
                 let text = format!("crew note {now}");
                 let dev = self.phones[i].device.as_mut().unwrap();
-                if dev.edit(&doc, now, |d, a| d.add_note(a, now, &text)).is_ok() {
+                if dev
+                    .edit(&doc, now, |d, a| d.add_note(a, now, &text))
+                    .is_ok()
+                {
                     self.record(i, &doc);
                 }
                 return;
             }
         };
         let dev = self.phones[i].device.as_mut().unwrap();
-        if dev.edit(&doc, now, |d, a| d.append_event(a, now, kind)).is_ok() {
+        if dev
+            .edit(&doc, now, |d, a| d.append_event(a, now, kind))
+            .is_ok()
+        {
             self.record(i, &doc);
         }
         // An online phone pushes at once.
@@ -423,7 +448,9 @@ impl World {
                 self.kill_app(i);
             }
             _ => {
-                let open: Vec<usize> = (0..self.links.len()).filter(|l| self.links[*l].open).collect();
+                let open: Vec<usize> = (0..self.links.len())
+                    .filter(|l| self.links[*l].open)
+                    .collect();
                 if !open.is_empty() {
                     let l = open[self.rng.random_range(0..open.len())];
                     self.step_link(l);
@@ -470,7 +497,10 @@ impl World {
             for (doc, heads) in &p.must_reach_server {
                 let stored = run(self.server.load(doc)).unwrap();
                 let Some(stored) = stored else {
-                    panic!("seed {seed}: task {doc} edited on {} never reached the server", p.actor.device);
+                    panic!(
+                        "seed {seed}: task {doc} edited on {} never reached the server",
+                        p.actor.device
+                    );
                 };
                 let mut d = TaskDoc::load(&stored.bytes).unwrap();
                 for h in heads {
@@ -481,7 +511,11 @@ impl World {
                     );
                 }
             }
-            assert_eq!(p.refused, 0, "seed {seed}: an honest edit was refused on {}", p.actor.device);
+            assert_eq!(
+                p.refused, 0,
+                "seed {seed}: an honest edit was refused on {}",
+                p.actor.device
+            );
         }
         // Every phone holds exactly its scopes' tasks, each identical to the server's.
         let ids = self.server.doc_ids();
@@ -497,14 +531,33 @@ impl World {
             }
             let held: HashSet<DocId> = dev.list().unwrap().into_iter().map(|e| e.id).collect();
             let want: HashSet<DocId> = expected.keys().cloned().collect();
-            assert_eq!(held, want, "seed {seed}: {} holds the wrong tasks", p.actor.device);
+            assert_eq!(
+                held, want,
+                "seed {seed}: {} holds the wrong tasks",
+                p.actor.device
+            );
             for (id, bytes) in expected {
                 let mut server_doc = TaskDoc::load(&bytes).unwrap();
                 let mut local = TaskDoc::load(&dev.store().get(&id).unwrap().unwrap()).unwrap();
-                assert_eq!(local.heads(), server_doc.heads(), "seed {seed}: {id} differs on {}", p.actor.device);
+                assert_eq!(
+                    local.heads(),
+                    server_doc.heads(),
+                    "seed {seed}: {id} differs on {}",
+                    p.actor.device
+                );
                 assert_eq!(local.view().unwrap(), server_doc.view().unwrap());
-                let row = dev.list().unwrap().into_iter().find(|e| e.id == id).unwrap();
-                assert_eq!(row.status, sync_core::session::device::status_name(server_doc.view().unwrap().derived.status));
+                let row = dev
+                    .list()
+                    .unwrap()
+                    .into_iter()
+                    .find(|e| e.id == id)
+                    .unwrap();
+                assert_eq!(
+                    row.status,
+                    sync_core::session::device::status_name(
+                        server_doc.view().unwrap().derived.status
+                    )
+                );
             }
         }
     }
@@ -521,8 +574,14 @@ fn scenario(seed: u64, steps: usize) {
 
 #[test]
 fn seeded_scenarios_converge_and_lose_nothing() {
-    let base: u64 = std::env::var("SIMNET_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
-    let runs: u64 = std::env::var("SIMNET_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let base: u64 = std::env::var("SIMNET_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let runs: u64 = std::env::var("SIMNET_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
     for seed in base..base + runs {
         scenario(seed, 400);
     }
