@@ -168,6 +168,22 @@ impl Store {
         Self::open_with(dir, true)
     }
 
+    /// A store that lives in memory only: for tests and simulations that kill and restart
+    /// an app many times over (the store object survives, as the file would). Nothing is
+    /// written to disk, so it is not durable across the process.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(map_err)?;
+        let store = Store {
+            db,
+            path: PathBuf::from(":memory:"),
+        };
+        store.check_format()?;
+        Ok(store)
+    }
+
     fn open_with(dir: &Path, verify: bool) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Io(format!("creating {}: {e}", dir.display())))?;
