@@ -110,7 +110,8 @@ fn merge_both_orders(docs: &mut [&mut TaskDoc]) -> TaskDoc {
     assert_eq!(fwd.view().unwrap(), rev.view().unwrap());
     assert_eq!(fwd.heads(), rev.heads());
     // automerge 0.12's save() is not byte-identical across merge orders (it writes
-    // concurrent changes in the order they arrived); same heads means same changes.
+    // concurrent changes in the order they arrived); save_canonical() is.
+    assert_eq!(fwd.save_canonical(), rev.save_canonical());
     fwd
 }
 

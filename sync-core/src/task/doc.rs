@@ -249,6 +249,25 @@ impl TaskDoc {
         self.doc.save()
     }
 
+    /// Saves the whole document so that replicas holding the same changes produce the
+    /// same bytes.
+    ///
+    /// automerge's own [`save`](TaskDoc::save) writes concurrent changes in the order they
+    /// arrived, so two converged replicas usually save different bytes. This rebuilds the
+    /// document from its changes in a canonical order (topological, ties by change hash)
+    /// and saves that: it costs a full rebuild, so use it where bytes are compared (tests,
+    /// content hashes), not on every write.
+    pub fn save_canonical(&mut self) -> Vec<u8> {
+        let changes = self.doc.get_changes(&[]);
+        let mut fresh = AutoCommit::new();
+        match fresh.apply_changes(canonical_order(changes)) {
+            Ok(()) => fresh.save(),
+            // Cannot happen for changes taken from a loaded document; fall back rather
+            // than fail a save.
+            Err(_) => self.doc.save(),
+        }
+    }
+
     /// The underlying automerge document, for the sync layer only.
     pub fn automerge(&mut self) -> &mut AutoCommit {
         &mut self.doc
@@ -499,6 +518,48 @@ impl TaskDoc {
             }
         }
     }
+}
+
+/// Changes in topological order, ties broken by hash (Kahn's algorithm with a min-heap).
+fn canonical_order(changes: Vec<automerge::Change>) -> Vec<automerge::Change> {
+    use std::cmp::Reverse;
+    use std::collections::{BinaryHeap, HashMap};
+    let index: HashMap<ChangeHash, usize> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.hash(), i))
+        .collect();
+    let mut waiting: Vec<usize> = vec![0; changes.len()];
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); changes.len()];
+    for (i, c) in changes.iter().enumerate() {
+        for d in c.deps() {
+            if let Some(&p) = index.get(d) {
+                waiting[i] += 1;
+                children[p].push(i);
+            }
+        }
+    }
+    let mut ready: BinaryHeap<Reverse<(ChangeHash, usize)>> = changes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| waiting[*i] == 0)
+        .map(|(i, c)| Reverse((c.hash(), i)))
+        .collect();
+    let mut order = Vec::with_capacity(changes.len());
+    while let Some(Reverse((_, i))) = ready.pop() {
+        order.push(i);
+        for &c in &children[i] {
+            waiting[c] -= 1;
+            if waiting[c] == 0 {
+                ready.push(Reverse((changes[c].hash(), c)));
+            }
+        }
+    }
+    let mut slots: Vec<Option<automerge::Change>> = changes.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+        .collect()
 }
 
 /// The heads of the event DAG: events no other event names as a parent, sorted.
