@@ -1203,6 +1203,12 @@ fn validate_refuses_malformed_documents() {
         push(&mut server, &mut phone, &crew("A", "phone-a")),
         RefusalCode::Malformed,
     );
+    // A well-formed event whose id does not start with the sender's device.
+    let mut phone = replica(&mut server);
+    let a = crew("A", "phone-a");
+    let parents = event_heads(&phone);
+    forge_event(&mut phone, "0000:first", &EventKind::Started, &a, &parents);
+    refused(push(&mut server, &mut phone, &a), RefusalCode::Malformed);
 }
 
 #[test]

@@ -16,8 +16,9 @@
 //!   so a device cannot hide a reassignment it had already received;
 //! - task fields may change only for a dispatcher or the server ([`RefusalCode::ReadOnlyField`]);
 //!   the task id never changes;
-//! - anything that does not parse, or new content that fails the API's input checks, is
-//!   [`RefusalCode::Malformed`].
+//! - anything that does not parse, new content that fails the API's input checks, or a
+//!   new event/note id not of the form `<sender's device>:<…>` (ids break ties in the
+//!   fold's order, so a device may not choose them freely) is [`RefusalCode::Malformed`].
 //!
 //! Citizens' events (rate, reopen) are validated with the citizen as the sender: the server
 //! authenticates the tracking code and passes that actor. Scope (is this document in the
@@ -174,6 +175,7 @@ pub fn validate_update(
                 ),
             );
         }
+        check_own_id("note", key, sender)?;
         check_note(n).map_err(malformed)?;
     }
     for (key, obj) in &new_items.photos {
@@ -386,6 +388,7 @@ fn check_new_events(
                 ),
             );
         }
+        check_own_id("event", key, sender)?;
         check_event_kind(&e.kind, Some(&p.id)).map_err(malformed)?;
         if let Err(why) = role_allows(&e.kind, sender.role) {
             return refuse(RefusalCode::Forbidden, why);
@@ -399,6 +402,33 @@ fn check_new_events(
         }
     }
     Ok(())
+}
+
+/// New event and note ids are `<sender's device>:<…>`, as `TaskDoc` mints them. Events of
+/// equal depth fold in id order, so a device must not pick ids that jump the queue.
+fn check_own_id(what: &str, id: &str, sender: &Actor) -> Result<(), Refusal> {
+    let ok = id
+        .strip_prefix(sender.device.as_str())
+        .and_then(|rest| rest.strip_prefix(':'))
+        .is_some_and(|rest| {
+            !rest.is_empty()
+                && rest.len() <= 64
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if ok {
+        Ok(())
+    } else {
+        refuse(
+            RefusalCode::Malformed,
+            format!(
+                "{what} id {:?} is not of the form {}:<id>",
+                id.chars().take(80).collect::<String>(),
+                sender.device
+            ),
+        )
+    }
 }
 
 /// The event's claimed parents must be the event-log heads its device had: the events
