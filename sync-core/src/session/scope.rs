@@ -11,9 +11,9 @@ pub trait ScopePolicy: Send + Sync {
 
     /// Whether `sender`, whose session holds `session_scopes`, may push changes to a task
     /// that is in `task_scopes` (or in none yet, for a new task). The default: the task
-    /// must share a scope with the session, or be a task the sender's crew held at some
-    /// point (so a completion made offline reaches the server after a reassignment,
-    /// design §2 rule 1).
+    /// must share a scope with the session, or be a task of a district whose open tasks the
+    /// session sees, or be a task the sender's crew held at some point (so work done
+    /// offline reaches the server after a reassignment or closure, design §2 rule 1).
     fn may_push(
         &self,
         sender: &Actor,
@@ -23,6 +23,13 @@ pub trait ScopePolicy: Send + Sync {
     ) -> bool {
         if task_scopes.iter().any(|s| session_scopes.contains(s)) {
             return true;
+        }
+        // A device that sees a district's open tasks wrote to this one while it was open;
+        // its notes and photos are field work even if the task closed meanwhile.
+        if let Some(district) = &task.derived.district {
+            if TaskScopes::open(district).is_some_and(|s| session_scopes.contains(&s)) {
+                return true;
+            }
         }
         match &sender.crew {
             Some(crew) => task.timeline.iter().any(|e| {

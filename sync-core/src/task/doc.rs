@@ -473,9 +473,7 @@ impl TaskDoc {
         let photos_obj = req_map(d, &ROOT, K_PHOTOS, "task")?;
         let mut photos = Vec::new();
         for key in d.keys(&photos_obj) {
-            let obj = req_map(d, &photos_obj, &key, "photos")?;
-            let ph = read_photo(d, &obj, &key)?;
-            photos.push(ph);
+            photos.push(read_photo_entry(d, &photos_obj, &key)?);
         }
         photos.sort_by(|a, b| a.hash.cmp(&b.hash));
         Ok(Parsed {
@@ -930,6 +928,26 @@ fn read_event(d: &AutoCommit, obj: &ObjId, key: &str) -> Result<Event, TaskError
         at: req_i64(d, obj, "at", ctx)?,
         parents: str_list(d, obj, "parents", ctx)?,
     })
+}
+
+/// Reads one photo entry. Two devices that add the same content concurrently write the
+/// same key; if they disagree on the kind, the after photo is the one that counts, so a
+/// concurrent "before" with the same hash can never void a crew's completion.
+fn read_photo_entry(d: &AutoCommit, photos: &ObjId, key: &str) -> Result<PhotoRef, TaskError> {
+    let winner = req_map(d, photos, key, "photos")?;
+    let mut best = read_photo(d, &winner, key)?;
+    if best.kind != PhotoKind::After {
+        for (value, obj) in d.get_all(photos, key)? {
+            if matches!(value, Value::Object(ObjType::Map)) && obj != winner {
+                let other = read_photo(d, &obj, key)?;
+                if other.kind == PhotoKind::After {
+                    best = other;
+                    break;
+                }
+            }
+        }
+    }
+    Ok(best)
 }
 
 pub(super) fn read_photo(d: &AutoCommit, obj: &ObjId, key: &str) -> Result<PhotoRef, TaskError> {
