@@ -1,1 +1,516 @@
-//! TODO
+//! The phone's half of sync, over the phone's durable [`Store`].
+//!
+//! [`Device`] is what an app (through the mobile bindings) talks to: it reads tasks from
+//! the store's index, edits them through the typed task API (each edit is written together
+//! with its pending changes in one durable write), and runs a connection:
+//! [`Device::connect`] gives the opening frames, [`Device::on_frame`] applies what the
+//! server sends, [`Device::outgoing`] pushes edits made while connected.
+//!
+//! What the device keeps, and why nothing acknowledged is lost:
+//! - a local edit is durable before the call returns, and stays pending until the server
+//!   acknowledges it (the server acknowledges only after its commit is durable);
+//! - a batch from the server and the cursor it advances are written in one transaction, so
+//!   a crash re-fetches the batch instead of skipping it;
+//! - a document the server drops from the device's scope is kept until its pending changes
+//!   are acknowledged (a completion made offline still reaches the server).
+
+use crate::ids::{Actor, DocId, Millis, ScopeId};
+use crate::protocol::*;
+use crate::store::{IndexEntry, PendingChange, Store, StoreError, WriteBatch};
+use crate::task::{NewTask, Priority, RefusalCode, Status, TaskDoc, TaskError, TaskView};
+use automerge::Change;
+use std::collections::HashSet;
+
+/// What went wrong on the device.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A task operation was refused or a document is unreadable.
+    #[error(transparent)]
+    Task(#[from] TaskError),
+    /// The server sent bytes that are not a frame.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The server broke the protocol (or frames were lost): reconnect.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The server ended the session with an error.
+    #[error("server error {code:?}: {message}")]
+    Server {
+        /// Code.
+        code: ErrorCode,
+        /// Words.
+        message: String,
+    },
+    /// No such task on this device.
+    #[error("no task {0} on this device")]
+    UnknownTask(DocId),
+    /// A sync call without a connection.
+    #[error("not connected")]
+    NotConnected,
+}
+
+/// Something the app's screens may want to react to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceEvent {
+    /// A task arrived or changed from the server.
+    Changed(DocId),
+    /// A task left this device.
+    Dropped(DocId),
+    /// The server refused local changes; the task was reset to the server's copy (or
+    /// forgotten, if it is not this device's to see).
+    Refused {
+        /// The task.
+        doc: DocId,
+        /// Why.
+        code: RefusalCode,
+        /// In words.
+        message: String,
+    },
+    /// Local changes are now durable on the server.
+    Acknowledged(DocId),
+    /// The device is up to date; live updates follow.
+    CaughtUp,
+}
+
+/// What a call to [`Device::on_frame`] produced.
+#[derive(Debug, Default)]
+pub struct DeviceOutput {
+    /// Frames to send, in order.
+    pub frames: Vec<Vec<u8>>,
+    /// Events for the app.
+    pub events: Vec<DeviceEvent>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    AwaitWelcome,
+    CatchingUp,
+    Live,
+}
+
+#[derive(Debug)]
+struct Conn {
+    counter: FrameCounter,
+    version: u16,
+    phase: Phase,
+    inflight: HashSet<[u8; 32]>,
+}
+
+const DROP_KEY: &str = "drop:";
+
+/// The phone's replica: the store plus the state of one connection.
+#[derive(Debug)]
+pub struct Device {
+    store: Store,
+    actor: Actor,
+    conn: Option<Conn>,
+}
+
+impl Device {
+    /// Opens the device over its store, acting as `actor`.
+    pub fn new(store: Store, actor: Actor) -> Device {
+        Device {
+            store,
+            actor,
+            conn: None,
+        }
+    }
+
+    /// Who edits on this device.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// The local store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Gives back the store (the device's connection state is dropped).
+    pub fn into_store(self) -> Store {
+        self.store
+    }
+
+    /// The task list, from the index (no document is loaded).
+    pub fn list(&self) -> Result<Vec<IndexEntry>, DeviceError> {
+        Ok(self.store.list()?)
+    }
+
+    /// One task, read in full.
+    pub fn task(&self, id: &DocId) -> Result<TaskView, DeviceError> {
+        Ok(self.load(id)?.view()?)
+    }
+
+    fn load(&self, id: &DocId) -> Result<TaskDoc, DeviceError> {
+        match self.store.get(id)? {
+            Some(bytes) => Ok(TaskDoc::load(&bytes)?),
+            None => Err(DeviceError::UnknownTask(id.clone())),
+        }
+    }
+
+    /// Creates a task on this device (e.g. urgent work a crew found itself).
+    pub fn create(&mut self, new: NewTask, at: Millis) -> Result<DocId, DeviceError> {
+        let id = new.id.clone();
+        if self.store.get(&id)?.is_some() {
+            return Err(TaskError::Invalid(format!("task {id} already exists")).into());
+        }
+        let mut doc = TaskDoc::create(new, &self.actor, at)?;
+        let changes = doc.automerge().get_changes(&[]);
+        self.persist_local(&id, &mut doc, changes, at)?;
+        Ok(id)
+    }
+
+    /// Edits a task: `f` runs on the document; whatever it changed is written, with the
+    /// changes marked pending, in one durable write before this returns. If `f` fails,
+    /// nothing is written.
+    pub fn edit<T>(
+        &mut self,
+        id: &DocId,
+        at: Millis,
+        f: impl FnOnce(&mut TaskDoc, &Actor) -> Result<T, TaskError>,
+    ) -> Result<T, DeviceError> {
+        let mut doc = self.load(id)?;
+        let before = doc.heads();
+        let out = f(&mut doc, &self.actor)?;
+        let changes = doc.automerge().get_changes(&before);
+        if !changes.is_empty() {
+            self.persist_local(id, &mut doc, changes, at)?;
+        }
+        Ok(out)
+    }
+
+    fn persist_local(
+        &mut self,
+        id: &DocId,
+        doc: &mut TaskDoc,
+        changes: Vec<Change>,
+        at: Millis,
+    ) -> Result<(), DeviceError> {
+        let view = doc.view()?;
+        let mut batch = WriteBatch::default();
+        batch
+            .put_docs
+            .push((id.clone(), doc.save(), index_entry(&view, at)));
+        for mut c in changes {
+            batch.add_pending.push((
+                id.clone(),
+                PendingChange {
+                    hash: c.hash().0,
+                    bytes: c.bytes().into_owned(),
+                },
+            ));
+        }
+        self.store.write(batch)?;
+        Ok(())
+    }
+
+    /// How many local changes wait for the server's acknowledgement.
+    pub fn pending_count(&self) -> Result<usize, DeviceError> {
+        Ok(self.store.all_pending()?.iter().map(|(_, p)| p.len()).sum())
+    }
+
+    /// Whether a connection is open.
+    pub fn is_connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// Whether the device is caught up and receiving live updates.
+    pub fn is_live(&self) -> bool {
+        matches!(&self.conn, Some(c) if c.phase == Phase::Live)
+    }
+
+    /// Starts a connection: the handshake and every pending change, to send at once (one
+    /// round trip brings a device up to date in both directions).
+    pub fn connect(&mut self) -> Result<Vec<Vec<u8>>, DeviceError> {
+        let cursors = self
+            .store
+            .cursors()?
+            .into_iter()
+            .filter_map(|(scope, seq)| ScopeId::new(scope).ok().map(|scope| Cursor { scope, seq }))
+            .collect();
+        let mut conn = Conn {
+            counter: FrameCounter::default(),
+            version: PROTOCOL_VERSION,
+            phase: Phase::AwaitWelcome,
+            inflight: HashSet::new(),
+        };
+        let hello = ClientFrame::Hello(Hello {
+            oldest_version: OLDEST_SUPPORTED_VERSION,
+            newest_version: PROTOCOL_VERSION,
+            device: self.actor.device.clone(),
+            cursors,
+        });
+        let mut frames = vec![encode_client(conn.version, conn.counter.next_out(), &hello)];
+        self.conn = Some(conn);
+        frames.extend(self.outgoing()?);
+        Ok(frames)
+    }
+
+    /// Forgets the connection (the transport closed or broke).
+    pub fn disconnect(&mut self) {
+        self.conn = None;
+    }
+
+    /// Push frames for local changes not yet sent on this connection.
+    pub fn outgoing(&mut self) -> Result<Vec<Vec<u8>>, DeviceError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(DeviceError::NotConnected);
+        };
+        let mut frames = Vec::new();
+        for (doc, pending) in self.store.all_pending()? {
+            let fresh: Vec<PendingChange> = pending
+                .into_iter()
+                .filter(|p| !conn.inflight.contains(&p.hash))
+                .collect();
+            if fresh.is_empty() {
+                continue;
+            }
+            conn.inflight.extend(fresh.iter().map(|p| p.hash));
+            let push = ClientFrame::Push(Push {
+                doc,
+                changes: fresh.into_iter().map(|p| p.bytes).collect(),
+            });
+            frames.push(encode_client(conn.version, conn.counter.next_out(), &push));
+        }
+        Ok(frames)
+    }
+
+    /// Applies one frame from the server. An error means the connection is unusable: the
+    /// caller disconnects and reconnects later; nothing durable is lost.
+    pub fn on_frame(&mut self, bytes: &[u8]) -> Result<DeviceOutput, DeviceError> {
+        let decoded = decode_server(bytes)?;
+        let conn = self.conn.as_mut().ok_or(DeviceError::NotConnected)?;
+        match conn.counter.arrive(decoded.number) {
+            Arrival::InOrder => {}
+            Arrival::Duplicate => return Ok(DeviceOutput::default()),
+            Arrival::Gap { expected, got } => {
+                return Err(DeviceError::Protocol(format!(
+                    "frame {expected} is missing (got {got})"
+                )));
+            }
+        }
+        let phase = conn.phase;
+        let mut out = DeviceOutput::default();
+        match (phase, decoded.frame) {
+            (_, ServerFrame::Error(e)) => {
+                self.conn = None;
+                return Err(DeviceError::Server {
+                    code: e.code,
+                    message: e.message,
+                });
+            }
+            (Phase::AwaitWelcome, ServerFrame::Welcome(w)) => {
+                if !supports(w.version) {
+                    return Err(DeviceError::Protocol(format!(
+                        "server chose unsupported version {}",
+                        w.version
+                    )));
+                }
+                conn.version = w.version;
+                conn.phase = Phase::CatchingUp;
+            }
+            (Phase::AwaitWelcome, _) => {
+                return Err(DeviceError::Protocol("expected Welcome".into()));
+            }
+            (_, ServerFrame::Welcome(_)) => {
+                return Err(DeviceError::Protocol("Welcome sent twice".into()));
+            }
+            (_, ServerFrame::Batch(b)) => self.apply_batch(b, &mut out)?,
+            (_, ServerFrame::CaughtUp) => {
+                conn.phase = Phase::Live;
+                out.events.push(DeviceEvent::CaughtUp);
+            }
+            (_, ServerFrame::Ack(a)) => self.apply_ack(a, &mut out)?,
+            (_, ServerFrame::Refused(r)) => self.apply_refused(r, &mut out)?,
+            (_, ServerFrame::Pong(_)) => {}
+        }
+        Ok(out)
+    }
+
+    fn apply_batch(&mut self, b: Batch, out: &mut DeviceOutput) -> Result<(), DeviceError> {
+        let mut batch = WriteBatch::default();
+        for u in b.updates {
+            match u {
+                DocUpdate::Snapshot { doc, bytes } => {
+                    let merged = match self.store.get(&doc)? {
+                        // Local pending edits live in the local document: merge, never replace.
+                        Some(local) => {
+                            let mut d = TaskDoc::load(&local)?;
+                            d.automerge()
+                                .load_incremental(&bytes)
+                                .map_err(TaskError::from)?;
+                            (d.save(), d.view()?)
+                        }
+                        None => {
+                            let d = TaskDoc::load(&bytes)?;
+                            let view = d.view()?;
+                            (bytes, view)
+                        }
+                    };
+                    let entry = index_entry(&merged.1, last_event_at(&merged.1));
+                    batch.put_docs.push((doc.clone(), merged.0, entry));
+                    // Back in scope: a drop deferred for pending changes no longer applies.
+                    self.cancel_drop(&doc, &mut batch)?;
+                    out.events.push(DeviceEvent::Changed(doc));
+                }
+                DocUpdate::Changes { doc, changes } => {
+                    let Some(local) = self.store.get(&doc)? else {
+                        // The cursor says the device holds this task, the store disagrees:
+                        // start the scope over rather than hold half a document.
+                        batch.cursors.push((b.scope.to_string(), 0));
+                        self.store.write(batch)?;
+                        return Err(DeviceError::Protocol(format!(
+                            "changes for task {doc} which this device does not hold; scope {} will be synced again",
+                            b.scope
+                        )));
+                    };
+                    let mut d = TaskDoc::load(&local)?;
+                    let mut parsed = Vec::with_capacity(changes.len());
+                    for c in changes {
+                        parsed.push(Change::from_bytes(c).map_err(|e| {
+                            DeviceError::Protocol(format!("server sent a corrupt change: {e}"))
+                        })?);
+                    }
+                    d.automerge()
+                        .apply_changes(parsed)
+                        .map_err(TaskError::from)?;
+                    let view = d.view()?;
+                    let entry = index_entry(&view, last_event_at(&view));
+                    batch.put_docs.push((doc.clone(), d.save(), entry));
+                    self.cancel_drop(&doc, &mut batch)?;
+                    out.events.push(DeviceEvent::Changed(doc));
+                }
+                DocUpdate::Drop { doc } => {
+                    if self.store.pending(&doc)?.is_empty() {
+                        batch.delete_docs.push(doc.clone());
+                        out.events.push(DeviceEvent::Dropped(doc));
+                    } else {
+                        batch.meta.push((format!("{DROP_KEY}{doc}"), vec![1]));
+                    }
+                }
+            }
+        }
+        batch.cursors.push((b.scope.to_string(), b.cursor));
+        self.store.write(batch)?;
+        Ok(())
+    }
+
+    fn cancel_drop(&self, doc: &DocId, batch: &mut WriteBatch) -> Result<(), DeviceError> {
+        let key = format!("{DROP_KEY}{doc}");
+        if self.store.meta(&key)?.is_some_and(|v| !v.is_empty()) {
+            batch.meta.push((key, Vec::new()));
+        }
+        Ok(())
+    }
+
+    fn apply_ack(&mut self, a: Ack, out: &mut DeviceOutput) -> Result<(), DeviceError> {
+        let mut batch = WriteBatch::default();
+        let acked: HashSet<[u8; 32]> = a.hashes.iter().copied().collect();
+        for h in &a.hashes {
+            batch.remove_pending.push((a.doc.clone(), *h));
+        }
+        if let Some(conn) = self.conn.as_mut() {
+            for h in &a.hashes {
+                conn.inflight.remove(h);
+            }
+        }
+        let left = self
+            .store
+            .pending(&a.doc)?
+            .iter()
+            .filter(|p| !acked.contains(&p.hash))
+            .count();
+        let drop_key = format!("{DROP_KEY}{}", a.doc);
+        if left == 0 && self.store.meta(&drop_key)?.is_some_and(|v| !v.is_empty()) {
+            batch.delete_docs.push(a.doc.clone());
+            batch.meta.push((drop_key, Vec::new()));
+            out.events.push(DeviceEvent::Dropped(a.doc.clone()));
+        }
+        self.store.write(batch)?;
+        out.events.push(DeviceEvent::Acknowledged(a.doc));
+        Ok(())
+    }
+
+    fn apply_refused(&mut self, r: Refused, out: &mut DeviceOutput) -> Result<(), DeviceError> {
+        let mut batch = WriteBatch::default();
+        batch.clear_pending.push(r.doc.clone());
+        match r.reset {
+            Some(bytes) => {
+                let d = TaskDoc::load(&bytes)?;
+                let view = d.view()?;
+                let entry = index_entry(&view, last_event_at(&view));
+                batch.put_docs.push((r.doc.clone(), bytes, entry));
+            }
+            None => batch.delete_docs.push(r.doc.clone()),
+        }
+        if let Some(conn) = self.conn.as_mut() {
+            // Whatever of this task was in flight is void now.
+            if let Ok(p) = self.store.pending(&r.doc) {
+                for c in p {
+                    conn.inflight.remove(&c.hash);
+                }
+            }
+        }
+        self.store.write(batch)?;
+        out.events.push(DeviceEvent::Refused {
+            doc: r.doc,
+            code: r.code,
+            message: r.message,
+        });
+        Ok(())
+    }
+}
+
+fn last_event_at(view: &TaskView) -> Millis {
+    view.timeline
+        .iter()
+        .map(|e| e.event.at)
+        .max()
+        .unwrap_or(view.created_at)
+}
+
+/// The index row of a task.
+pub fn index_entry(view: &TaskView, updated_at: Millis) -> IndexEntry {
+    IndexEntry {
+        id: view.id.clone(),
+        title: view.title.clone(),
+        status: status_name(view.derived.status).into(),
+        priority: priority_name(view.derived.priority).into(),
+        category: view.category.clone(),
+        district: view.derived.district.clone(),
+        assignee: view.derived.assignee.clone(),
+        lat: view.point.lat,
+        lon: view.point.lon,
+        updated_at,
+    }
+}
+
+/// A status's wire name.
+pub fn status_name(s: Status) -> &'static str {
+    match s {
+        Status::New => "new",
+        Status::Queued => "queued",
+        Status::Assigned => "assigned",
+        Status::Acknowledged => "acknowledged",
+        Status::InProgress => "in_progress",
+        Status::Paused => "paused",
+        Status::Completed => "completed",
+        Status::Verified => "verified",
+        Status::Reopened => "reopened",
+        Status::Cancelled => "cancelled",
+        Status::Duplicate => "duplicate",
+    }
+}
+
+/// A priority's wire name.
+pub fn priority_name(p: Priority) -> &'static str {
+    match p {
+        Priority::Urgent => "urgent",
+        Priority::High => "high",
+        Priority::Normal => "normal",
+        Priority::Low => "low",
+    }
+}

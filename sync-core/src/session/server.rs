@@ -1,1 +1,638 @@
-//! TODO
+//! The server's half of sync, one [`ServerSession`] per connected device.
+//!
+//! A session is driven by its host: [`ServerSession::on_frame`] for each frame the device
+//! sends, [`ServerSession::on_notify`] when a commit touched one of the session's scopes.
+//! Both return a [`Reply`]: frames to send (already encoded), commits made (the host
+//! notifies the sessions of the touched scopes, on this replica and others), and whether
+//! to close. All state that matters lives in the [`ServerStore`]; a session only remembers
+//! how far it has brought the device in each scope.
+
+use super::scope::ScopePolicy;
+use super::store::*;
+use crate::ids::{Actor, DocId, Millis, ScopeId};
+use crate::protocol::*;
+use crate::task::{Refusal, RefusalCode, TaskDoc, validate_update};
+use automerge::Change;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Limits and sizes of a server session.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// A batch frame is closed once its documents reach this many bytes.
+    pub max_batch_bytes: usize,
+    /// How many scope entries to read from the store at a time.
+    pub page: usize,
+    /// Most changes accepted in one push.
+    pub max_push_changes: usize,
+    /// Most bytes accepted in one push.
+    pub max_push_bytes: usize,
+    /// How often to retry a commit that lost a race with another writer.
+    pub commit_retries: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_batch_bytes: 256 * 1024,
+            page: 512,
+            max_push_changes: 1_000,
+            max_push_bytes: 8 * 1024 * 1024,
+            commit_retries: 8,
+        }
+    }
+}
+
+/// A commit the session made, for the host to announce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The document.
+    pub doc: DocId,
+    /// Its sequence number.
+    pub seq: u64,
+    /// Scopes whose sessions must be notified.
+    pub touched: Vec<ScopeId>,
+}
+
+/// What the host does after a call.
+#[derive(Debug, Default)]
+pub struct Reply {
+    /// Encoded frames to send, in order.
+    pub frames: Vec<Vec<u8>>,
+    /// Commits made; the host notifies the sessions of their scopes.
+    pub committed: Vec<Committed>,
+    /// Refusals sent, for logs and metrics.
+    pub refused: Vec<(DocId, RefusalCode)>,
+    /// Close the connection after sending.
+    pub close: bool,
+}
+
+/// Why a session ends abnormally (also sent to the device as an error frame).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// A frame did not decode.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The device broke the protocol's order.
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] ServerStoreError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    AwaitHello,
+    Live,
+    Closed,
+}
+
+/// One device's session on the server.
+#[derive(Debug)]
+pub struct ServerSession<P> {
+    identity: Actor,
+    scopes: Vec<ScopeId>,
+    policy: P,
+    cfg: ServerConfig,
+    version: u16,
+    counter: FrameCounter,
+    phase: Phase,
+    /// Per scope: the device holds everything up to this sequence number.
+    cursors: BTreeMap<ScopeId, u64>,
+    /// Sequence numbers of commits this session made, not yet passed by every cursor:
+    /// their changes came from the device, so live pulls need not echo them.
+    own_seqs: HashSet<u64>,
+}
+
+impl<P: ScopePolicy> ServerSession<P> {
+    /// A session for an authenticated device with the scopes the server computed for it.
+    pub fn new(identity: Actor, scopes: Vec<ScopeId>, policy: P, cfg: ServerConfig) -> Self {
+        Self {
+            identity,
+            scopes,
+            policy,
+            cfg,
+            version: PROTOCOL_VERSION,
+            counter: FrameCounter::default(),
+            phase: Phase::AwaitHello,
+            cursors: BTreeMap::new(),
+            own_seqs: HashSet::new(),
+        }
+    }
+
+    /// The device's scopes.
+    pub fn scopes(&self) -> &[ScopeId] {
+        &self.scopes
+    }
+
+    /// The authenticated identity.
+    pub fn identity(&self) -> &Actor {
+        &self.identity
+    }
+
+    /// Whether the handshake is done (live pushes may be sent).
+    pub fn is_live(&self) -> bool {
+        self.phase == Phase::Live
+    }
+
+    fn send(&mut self, reply: &mut Reply, frame: ServerFrame) {
+        let n = self.counter.next_out();
+        reply.frames.push(encode_server(self.version, n, &frame));
+    }
+
+    fn fail(&mut self, reply: &mut Reply, code: ErrorCode, message: String) {
+        self.send(reply, ServerFrame::Error(ErrorFrame { code, message }));
+        reply.close = true;
+        self.phase = Phase::Closed;
+    }
+
+    /// Handles one frame from the device. Never panics on bad input: a frame that does not
+    /// decode or breaks the protocol ends the session with an error frame.
+    pub async fn on_frame<S: ServerStore>(
+        &mut self,
+        store: &S,
+        bytes: &[u8],
+        now: Millis,
+    ) -> Reply {
+        let mut reply = Reply::default();
+        if self.phase == Phase::Closed {
+            reply.close = true;
+            return reply;
+        }
+        let decoded = match decode_client(bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                let code = match e {
+                    FrameError::UnsupportedVersion { .. } => ErrorCode::UnsupportedVersion,
+                    _ => ErrorCode::Malformed,
+                };
+                self.fail(&mut reply, code, e.to_string());
+                return reply;
+            }
+        };
+        match self.counter.arrive(decoded.number) {
+            Arrival::InOrder => {}
+            Arrival::Duplicate => return reply,
+            Arrival::Gap { expected, got } => {
+                self.fail(
+                    &mut reply,
+                    ErrorCode::Malformed,
+                    format!("frame {expected} is missing (got {got}); reconnect"),
+                );
+                return reply;
+            }
+        }
+        let result = match (self.phase, decoded.frame) {
+            (Phase::AwaitHello, ClientFrame::Hello(hello)) => {
+                self.on_hello(store, hello, now, &mut reply).await
+            }
+            (Phase::AwaitHello, _) => Err(SessionError::Protocol(
+                "the first frame must be Hello".into(),
+            )),
+            (Phase::Live, ClientFrame::Hello(_)) => {
+                Err(SessionError::Protocol("Hello sent twice".into()))
+            }
+            (Phase::Live, ClientFrame::Push(push)) => self.on_push(store, push, &mut reply).await,
+            (Phase::Live, ClientFrame::Ping(n)) => {
+                self.send(&mut reply, ServerFrame::Pong(n));
+                Ok(())
+            }
+            (Phase::Closed, _) => Ok(()),
+        };
+        if let Err(e) = result {
+            let code = match &e {
+                SessionError::Store(_) => ErrorCode::Unavailable,
+                _ => ErrorCode::Malformed,
+            };
+            self.fail(&mut reply, code, e.to_string());
+        }
+        reply
+    }
+
+    /// Brings the device up to date in `scope` after a commit touched it.
+    pub async fn on_notify<S: ServerStore>(&mut self, store: &S, scope: &ScopeId) -> Reply {
+        let mut reply = Reply::default();
+        if self.phase != Phase::Live || !self.scopes.contains(scope) {
+            return reply;
+        }
+        if let Err(e) = self
+            .pull_scope(store, scope, true, &mut None, &mut reply)
+            .await
+        {
+            self.fail(&mut reply, ErrorCode::Unavailable, e.to_string());
+        }
+        reply
+    }
+
+    async fn on_hello<S: ServerStore>(
+        &mut self,
+        store: &S,
+        hello: Hello,
+        now: Millis,
+        reply: &mut Reply,
+    ) -> Result<(), SessionError> {
+        if hello.device != self.identity.device {
+            self.fail(
+                reply,
+                ErrorCode::Unauthorized,
+                format!(
+                    "this connection is authenticated as device {}, not {}",
+                    self.identity.device, hello.device
+                ),
+            );
+            return Ok(());
+        }
+        let Some(version) = negotiate(hello.oldest_version, hello.newest_version) else {
+            self.fail(
+                reply,
+                ErrorCode::UnsupportedVersion,
+                format!(
+                    "device speaks {}..={}, server {}..={}",
+                    hello.oldest_version,
+                    hello.newest_version,
+                    OLDEST_SUPPORTED_VERSION,
+                    PROTOCOL_VERSION
+                ),
+            );
+            return Ok(());
+        };
+        self.version = version;
+        let given: HashMap<&ScopeId, u64> =
+            hello.cursors.iter().map(|c| (&c.scope, c.seq)).collect();
+        self.cursors = self
+            .scopes
+            .iter()
+            .map(|s| (s.clone(), given.get(s).copied().unwrap_or(0)))
+            .collect();
+        self.phase = Phase::Live;
+        let welcome = Welcome {
+            version,
+            scopes: self.scopes.clone(),
+            server_time: now,
+        };
+        self.send(reply, ServerFrame::Welcome(welcome));
+        // A document in several of the device's scopes is sent once per catch-up.
+        let mut sent: Option<HashMap<DocId, u64>> = Some(HashMap::new());
+        for scope in self.scopes.clone() {
+            self.pull_scope(store, &scope, false, &mut sent, reply)
+                .await?;
+        }
+        self.send(reply, ServerFrame::CaughtUp);
+        Ok(())
+    }
+
+    /// Sends what changed in `scope` after the device's cursor, in pages and batches.
+    async fn pull_scope<S: ServerStore>(
+        &mut self,
+        store: &S,
+        scope: &ScopeId,
+        live: bool,
+        sent: &mut Option<HashMap<DocId, u64>>,
+        reply: &mut Reply,
+    ) -> Result<(), SessionError> {
+        // `start` is what the device holds: every decision is made against it, not against
+        // the cursor of an earlier batch of this same pull.
+        let start = self.cursors.get(scope).copied().unwrap_or(0);
+        let mut cursor = start;
+        loop {
+            let entries = store.scope_entries(scope, cursor, self.cfg.page).await?;
+            let Some(last) = entries.last() else { break };
+            let page_end = last.seq;
+            let full_page = entries.len() >= self.cfg.page;
+            let mut updates: Vec<(DocUpdate, u64)> = Vec::with_capacity(entries.len());
+            let mut need_snapshot: Vec<DocId> = Vec::new();
+            for e in &entries {
+                if let Some(s) = sent.as_ref().and_then(|m| m.get(&e.doc)) {
+                    if *s >= e.seq {
+                        continue;
+                    }
+                }
+                if !e.present {
+                    let elsewhere = store
+                        .doc_scopes(&e.doc)
+                        .await?
+                        .iter()
+                        .any(|s| s != scope && self.scopes.contains(s));
+                    if !elsewhere {
+                        updates.push((DocUpdate::Drop { doc: e.doc.clone() }, e.seq));
+                    }
+                } else if e.entered_seq > start {
+                    need_snapshot.push(e.doc.clone());
+                    updates.push((
+                        DocUpdate::Snapshot {
+                            doc: e.doc.clone(),
+                            bytes: Vec::new(),
+                        },
+                        e.seq,
+                    ));
+                } else {
+                    match store.changes_since(&e.doc, start).await? {
+                        ChangesSince::Compacted => {
+                            need_snapshot.push(e.doc.clone());
+                            updates.push((
+                                DocUpdate::Snapshot {
+                                    doc: e.doc.clone(),
+                                    bytes: Vec::new(),
+                                },
+                                e.seq,
+                            ));
+                        }
+                        ChangesSince::Changes(changes) => {
+                            let changes: Vec<Vec<u8>> = changes
+                                .into_iter()
+                                .filter(|c| {
+                                    !(live
+                                        && c.origin == self.identity.device
+                                        && self.own_seqs.contains(&c.seq))
+                                })
+                                .map(|c| c.bytes)
+                                .collect();
+                            if !changes.is_empty() {
+                                updates.push((
+                                    DocUpdate::Changes {
+                                        doc: e.doc.clone(),
+                                        changes,
+                                    },
+                                    e.seq,
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            if !need_snapshot.is_empty() {
+                let loaded: HashMap<DocId, StoredDoc> =
+                    store.load_many(&need_snapshot).await?.into_iter().collect();
+                for (u, _) in updates.iter_mut() {
+                    if let DocUpdate::Snapshot { doc, bytes } = u {
+                        if let Some(s) = loaded.get(doc) {
+                            *bytes = s.bytes.clone();
+                        }
+                    }
+                }
+                // A document deleted between the two reads has nothing to send.
+                updates.retain(
+                    |(u, _)| !matches!(u, DocUpdate::Snapshot { bytes, .. } if bytes.is_empty()),
+                );
+            }
+            if let Some(m) = sent.as_mut() {
+                for (u, seq) in &updates {
+                    if let DocUpdate::Snapshot { doc, .. } = u {
+                        m.insert(doc.clone(), *seq);
+                    }
+                }
+            }
+            self.send_batches(scope, updates, page_end, reply);
+            cursor = page_end;
+            self.cursors.insert(scope.clone(), cursor);
+            if !full_page {
+                break;
+            }
+        }
+        let lowest = self.cursors.values().copied().min().unwrap_or(0);
+        self.own_seqs.retain(|s| *s > lowest);
+        Ok(())
+    }
+
+    /// Splits updates into batch frames of bounded size. Every batch's cursor is the
+    /// sequence number of the last entry it covers, the last one's the page's end.
+    fn send_batches(
+        &mut self,
+        scope: &ScopeId,
+        updates: Vec<(DocUpdate, u64)>,
+        page_end: u64,
+        reply: &mut Reply,
+    ) {
+        let mut batch: Vec<DocUpdate> = Vec::new();
+        let mut size = 0usize;
+        let n = updates.len();
+        for (i, (u, seq)) in updates.into_iter().enumerate() {
+            size += update_size(&u);
+            batch.push(u);
+            if size >= self.cfg.max_batch_bytes && i + 1 < n {
+                let frame = ServerFrame::Batch(Batch {
+                    scope: scope.clone(),
+                    updates: std::mem::take(&mut batch),
+                    cursor: seq,
+                });
+                self.send(reply, frame);
+                size = 0;
+            }
+        }
+        let frame = ServerFrame::Batch(Batch {
+            scope: scope.clone(),
+            updates: batch,
+            cursor: page_end,
+        });
+        self.send(reply, frame);
+    }
+
+    async fn on_push<S: ServerStore>(
+        &mut self,
+        store: &S,
+        push: Push,
+        reply: &mut Reply,
+    ) -> Result<(), SessionError> {
+        let doc_id = push.doc.clone();
+        let total: usize = push.changes.iter().map(Vec::len).sum();
+        if push.changes.len() > self.cfg.max_push_changes || total > self.cfg.max_push_bytes {
+            let msg = format!(
+                "push of {} changes / {} bytes exceeds the limit of {} / {}",
+                push.changes.len(),
+                total,
+                self.cfg.max_push_changes,
+                self.cfg.max_push_bytes
+            );
+            return self
+                .refuse(store, reply, &doc_id, RefusalCode::Malformed, msg)
+                .await;
+        }
+        let mut changes = Vec::with_capacity(push.changes.len());
+        for bytes in push.changes {
+            match Change::from_bytes(bytes) {
+                Ok(c) => changes.push(c),
+                Err(e) => {
+                    let msg = format!("a change does not decode: {e}");
+                    return self
+                        .refuse(store, reply, &doc_id, RefusalCode::Malformed, msg)
+                        .await;
+                }
+            }
+        }
+        let hashes: Vec<[u8; 32]> = changes.iter().map(|c| c.hash().0).collect();
+        for _ in 0..=self.cfg.commit_retries {
+            match self.try_commit(store, &doc_id, &changes, reply).await? {
+                Attempt::Done => {
+                    self.send(
+                        reply,
+                        ServerFrame::Ack(Ack {
+                            doc: doc_id,
+                            hashes,
+                        }),
+                    );
+                    return Ok(());
+                }
+                Attempt::Refused(r) => {
+                    return self.refuse(store, reply, &doc_id, r.code, r.message).await;
+                }
+                Attempt::Raced => continue,
+            }
+        }
+        Err(SessionError::Store(ServerStoreError::Unavailable(format!(
+            "document {doc_id} is too busy; retry"
+        ))))
+    }
+
+    async fn try_commit<S: ServerStore>(
+        &mut self,
+        store: &S,
+        doc_id: &DocId,
+        changes: &[Change],
+        reply: &mut Reply,
+    ) -> Result<Attempt, SessionError> {
+        let refused = |code, message: String| Ok(Attempt::Refused(Refusal { code, message }));
+        let stored = store.load(doc_id).await?;
+        let before = match &stored {
+            Some(s) => match TaskDoc::load(&s.bytes) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    return Err(SessionError::Store(ServerStoreError::Corrupt(format!(
+                        "stored document {doc_id}: {e}"
+                    ))));
+                }
+            },
+            None => None,
+        };
+        let mut after_am = match &before {
+            Some(d) => d.clone().automerge().clone(),
+            None => automerge::AutoCommit::new(),
+        };
+        let new: Vec<Change> = changes
+            .iter()
+            .filter(|c| after_am.get_change_by_hash(&c.hash()).is_none())
+            .cloned()
+            .collect();
+        if new.is_empty() {
+            return Ok(Attempt::Done);
+        }
+        if let Err(e) = after_am.apply_changes(new.clone()) {
+            return refused(RefusalCode::Malformed, format!("changes do not apply: {e}"));
+        }
+        if !after_am.get_missing_deps(&[]).is_empty() {
+            return refused(
+                RefusalCode::Malformed,
+                "the changes depend on changes the server does not have".into(),
+            );
+        }
+        let mut after = match TaskDoc::from_automerge(after_am) {
+            Ok(d) => d,
+            Err(e) => return refused(RefusalCode::Malformed, e.to_string()),
+        };
+        match after.id() {
+            Ok(id) if &id == doc_id => {}
+            Ok(id) => {
+                return refused(
+                    RefusalCode::Malformed,
+                    format!("the changes are for task {id}, pushed as {doc_id}"),
+                );
+            }
+            Err(e) => return refused(RefusalCode::Malformed, e.to_string()),
+        }
+        let view = match after.view() {
+            Ok(v) => v,
+            Err(e) => return refused(RefusalCode::Malformed, e.to_string()),
+        };
+        let task_scopes = match &stored {
+            Some(_) => store.doc_scopes(doc_id).await?,
+            None => self.policy.scopes_of(&view),
+        };
+        let scope_view = match &before {
+            Some(b) => match b.view() {
+                Ok(v) => v,
+                Err(e) => return refused(RefusalCode::Malformed, e.to_string()),
+            },
+            None => view.clone(),
+        };
+        if !self
+            .policy
+            .may_push(&self.identity, &self.scopes, &task_scopes, &scope_view)
+        {
+            return refused(
+                RefusalCode::OutOfScope,
+                format!("task {doc_id} is not in this device's scope"),
+            );
+        }
+        if let Err(r) = validate_update(before.as_ref(), &after, &self.identity) {
+            return Ok(Attempt::Refused(r));
+        }
+        let scopes = self.policy.scopes_of(&view);
+        let commit = DocCommit {
+            doc: doc_id.clone(),
+            base_seq: stored.as_ref().map(|s| s.seq),
+            changes: new.iter().map(|c| c.raw_bytes().to_vec()).collect(),
+            snapshot: after.save(),
+            view,
+            scopes,
+            origin: self.identity.device.clone(),
+        };
+        match store.commit(commit).await {
+            Ok(outcome) => {
+                self.own_seqs.insert(outcome.seq);
+                reply.committed.push(Committed {
+                    doc: doc_id.clone(),
+                    seq: outcome.seq,
+                    touched: outcome.touched,
+                });
+                Ok(Attempt::Done)
+            }
+            Err(ServerStoreError::Conflict) => Ok(Attempt::Raced),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn refuse<S: ServerStore>(
+        &mut self,
+        store: &S,
+        reply: &mut Reply,
+        doc: &DocId,
+        code: RefusalCode,
+        message: String,
+    ) -> Result<(), SessionError> {
+        // The device may see the server's copy only if the task is in its scope.
+        let reset = match store.load(doc).await? {
+            Some(s) => {
+                let scopes = store.doc_scopes(doc).await?;
+                scopes
+                    .iter()
+                    .any(|x| self.scopes.contains(x))
+                    .then_some(s.bytes)
+            }
+            None => None,
+        };
+        reply.refused.push((doc.clone(), code));
+        self.send(
+            reply,
+            ServerFrame::Refused(Refused {
+                doc: doc.clone(),
+                code,
+                message,
+                reset,
+            }),
+        );
+        Ok(())
+    }
+}
+
+enum Attempt {
+    Done,
+    Raced,
+    Refused(Refusal),
+}
+
+fn update_size(u: &DocUpdate) -> usize {
+    match u {
+        DocUpdate::Snapshot { bytes, .. } => bytes.len() + 32,
+        DocUpdate::Changes { changes, .. } => changes.iter().map(Vec::len).sum::<usize>() + 32,
+        DocUpdate::Drop { .. } => 32,
+    }
+}

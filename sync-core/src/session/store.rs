@@ -5,7 +5,7 @@ use crate::task::TaskView;
 use std::future::Future;
 
 /// A stored document: its whole saved form and the sequence number of its last commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StoredDoc {
     /// automerge saved form, including every committed change.
     pub bytes: Vec<u8>,

@@ -11,7 +11,7 @@ mod fold;
 mod model;
 mod validate;
 
-pub use doc::{TaskDoc, TaskError};
+pub use doc::{DEFAULT_REOPEN_WINDOW_MS, TaskDoc, TaskError};
 pub use fold::fold;
 pub use model::*;
 pub use validate::{Refusal, RefusalCode, validate_update};

@@ -1,6 +1,39 @@
-//! SKELETON — to be implemented.
-use super::doc::TaskDoc;
-use crate::ids::Actor;
+//! What the server checks before it stores a device's changes to a task (design §3).
+//!
+//! The server applies the device's changes to a copy of its stored document and calls
+//! [`validate_update`] with both. Only the *difference* is judged:
+//!
+//! - the event log, notes and photos are append-only: nothing stored may disappear or
+//!   change ([`RefusalCode::HistoryRewritten`]);
+//! - everything new must be the sender's own: event actor, note and photo author and
+//!   device equal the authenticated sender ([`RefusalCode::Impersonation`]);
+//! - the sender's role must allow each new event (rule 6; [`RefusalCode::Forbidden`]);
+//! - each new event must be valid in its *author's view* ([`RefusalCode::InvalidTransition`]).
+//!   Not in the merged state: a crew's offline start may be superseded there by a
+//!   dispatcher's concurrent reassignment, and that is legitimate (rule 1). Because the
+//!   author's view is built from the event's claimed `parents`, we also check that those
+//!   parents are exactly the event-log heads of the automerge change that wrote the event,
+//!   so a device cannot hide a reassignment it had already received;
+//! - task fields may change only for a dispatcher or the server ([`RefusalCode::ReadOnlyField`]);
+//!   the task id never changes;
+//! - anything that does not parse, new content that fails the API's input checks, or a
+//!   new event/note id not of the form `<sender's device>:<…>` (ids break ties in the
+//!   fold's order, so a device may not choose them freely) is [`RefusalCode::Malformed`].
+//!
+//! Citizens' events (rate, reopen) are validated with the citizen as the sender: the server
+//! authenticates the tracking code and passes that actor. Scope (is this document in the
+//! sender's scope?) is the sync layer's check and needs data this module does not have;
+//! [`RefusalCode::OutOfScope`] is here for it to use.
+
+use super::doc::{
+    K_EVENTS, K_NOTES, K_PHOTOS, Parsed, TaskDoc, TaskError, check_actor, check_event_kind,
+    check_new_task, check_note, check_photo, event_heads, req_map,
+};
+use super::fold::{analyse, role_allows};
+use super::model::*;
+use crate::ids::{Actor, Role};
+use automerge::{AutoCommit, ObjId, ROOT, ReadDoc, Value, hydrate};
+use std::collections::{BTreeSet, HashMap};
 
 /// Why the server refuses a device's change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,12 +65,412 @@ pub struct Refusal {
     pub message: String,
 }
 
+fn refuse<T>(code: RefusalCode, message: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal {
+        code,
+        message: message.into(),
+    })
+}
+
+fn malformed(e: TaskError) -> Refusal {
+    Refusal {
+        code: RefusalCode::Malformed,
+        message: e.to_string(),
+    }
+}
+
 /// Checks that `after` (the stored document with the sender's changes applied) differs from
 /// `before` (the stored document, or `None` for a new task) only in ways `sender` may make.
 pub fn validate_update(
-    _before: Option<&TaskDoc>,
-    _after: &TaskDoc,
-    _sender: &Actor,
+    before: Option<&TaskDoc>,
+    after: &TaskDoc,
+    sender: &Actor,
 ) -> Result<(), Refusal> {
-    todo!()
+    if let Err(e) = check_actor(sender) {
+        return refuse(
+            RefusalCode::Forbidden,
+            format!("the sender is not valid: {e}"),
+        );
+    }
+    let privileged = matches!(sender.role, Role::Dispatcher | Role::Server);
+    let after_p = after.parse().map_err(malformed)?;
+    if after_p.schema != SCHEMA_VERSION {
+        return refuse(
+            RefusalCode::Malformed,
+            format!(
+                "the document has schema {}, the server expects {SCHEMA_VERSION}",
+                after_p.schema
+            ),
+        );
+    }
+    let a = after.am();
+
+    let new_items = match before {
+        Some(before) => {
+            before.parse().map_err(|e| Refusal {
+                code: RefusalCode::Malformed,
+                message: format!("the stored document is unreadable: {e}"),
+            })?;
+            let b = before.am();
+            check_fields(b, a, privileged)?;
+            if privileged {
+                check_new_task(&as_new_task(&after_p)).map_err(malformed)?;
+            }
+            NewItems {
+                events: appended(b, a, K_EVENTS, false)?,
+                notes: appended(b, a, K_NOTES, false)?,
+                photos: appended(b, a, K_PHOTOS, true)?,
+            }
+        }
+        None => {
+            if !matches!(
+                sender.role,
+                Role::Crew | Role::Dispatcher | Role::CallCentre | Role::Server
+            ) {
+                return refuse(
+                    RefusalCode::Forbidden,
+                    format!("a {} cannot create tasks", sender.role.as_str()),
+                );
+            }
+            if sender.role == Role::Crew && after_p.source != Source::Crew {
+                return refuse(
+                    RefusalCode::Forbidden,
+                    "a crew creates only field-found work: the source must be crew",
+                );
+            }
+            check_new_task(&as_new_task(&after_p)).map_err(malformed)?;
+            let created = after_p
+                .events
+                .iter()
+                .filter(|e| e.kind == EventKind::Created)
+                .count();
+            if created != 1 {
+                return refuse(
+                    RefusalCode::Malformed,
+                    format!("a new task has exactly one created event, not {created}"),
+                );
+            }
+            NewItems {
+                events: all_entries(a, K_EVENTS)?,
+                notes: all_entries(a, K_NOTES)?,
+                photos: all_entries(a, K_PHOTOS)?,
+            }
+        }
+    };
+
+    check_new_events(a, &after_p, &new_items.events, sender)?;
+    for (key, _) in &new_items.notes {
+        let Some(n) = after_p.notes.iter().find(|n| &n.id == key) else {
+            return refuse(
+                RefusalCode::Malformed,
+                format!("note {key:?} is unreadable"),
+            );
+        };
+        if n.author != sender.user || n.device != sender.device.as_str() {
+            return refuse(
+                RefusalCode::Impersonation,
+                format!(
+                    "note {key:?} claims author {} on {}, but the sender is {} on {}",
+                    n.author, n.device, sender.user, sender.device
+                ),
+            );
+        }
+        check_own_id("note", key, sender)?;
+        check_note(n).map_err(malformed)?;
+    }
+    for (key, obj) in &new_items.photos {
+        // A photo entry may be a concurrent duplicate of a stored hash (rule 5), so read
+        // the very entry that is new, not whichever one automerge shows.
+        let p = super::doc::read_photo(a, obj, key).map_err(malformed)?;
+        if p.author != sender.user || p.device != sender.device.as_str() {
+            return refuse(
+                RefusalCode::Impersonation,
+                format!(
+                    "photo {key} claims author {} on {}, but the sender is {} on {}",
+                    p.author, p.device, sender.user, sender.device
+                ),
+            );
+        }
+        check_photo(&p).map_err(malformed)?;
+    }
+    Ok(())
+}
+
+/// Entries the sender added: (map key, entry object id).
+struct NewItems {
+    events: Vec<(String, ObjId)>,
+    notes: Vec<(String, ObjId)>,
+    photos: Vec<(String, ObjId)>,
+}
+
+/// The task's fields as a `NewTask`, to run the API's input checks on them.
+fn as_new_task(p: &Parsed) -> NewTask {
+    NewTask {
+        id: p.id.clone(),
+        source: p.source,
+        category: p.category.clone(),
+        title: p.title.clone(),
+        description: p.description.clone(),
+        point: p.point,
+        address: p.address.clone(),
+        district: p.district.clone(),
+        priority: p.priority,
+        sla: p.sla,
+        reopen_window_ms: p.reopen_window_ms,
+    }
+}
+
+/// A value at `obj[key]` in full (objects hydrated), or `None`.
+fn value_at(d: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<hydrate::Value>, Refusal> {
+    let unreadable = |e: automerge::AutomergeError| Refusal {
+        code: RefusalCode::Malformed,
+        message: format!("{key} cannot be read: {e}"),
+    };
+    match d.get(obj, key).map_err(unreadable)? {
+        None => Ok(None),
+        Some((Value::Scalar(s), _)) => Ok(Some(hydrate::Value::Scalar(s.into_owned()))),
+        Some((Value::Object(_), id)) => d.hydrate(&id, None).map(Some).map_err(unreadable),
+    }
+}
+
+/// Fields (every root key but the three logs) may only change for a dispatcher or the
+/// server, and the id never.
+fn check_fields(b: &AutoCommit, a: &AutoCommit, privileged: bool) -> Result<(), Refusal> {
+    let keys: BTreeSet<String> = b.keys(ROOT).chain(a.keys(ROOT)).collect();
+    for key in keys {
+        if [K_EVENTS, K_NOTES, K_PHOTOS].contains(&key.as_str()) {
+            let same = match (b.get(ROOT, key.as_str()), a.get(ROOT, key.as_str())) {
+                (Ok(Some((_, x))), Ok(Some((_, y)))) => x == y,
+                _ => false,
+            };
+            if !same {
+                return refuse(
+                    RefusalCode::HistoryRewritten,
+                    format!("the {key} map was replaced"),
+                );
+            }
+            continue;
+        }
+        if value_at(b, &ROOT, &key)? == value_at(a, &ROOT, &key)? {
+            continue;
+        }
+        if key == "id" {
+            return refuse(RefusalCode::ReadOnlyField, "a task's id never changes");
+        }
+        if !privileged {
+            return refuse(
+                RefusalCode::ReadOnlyField,
+                format!("only a dispatcher or the server may change {key}"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// All values (conflicting ones included) at `obj[key]`, with their object ids.
+fn all_values(
+    d: &AutoCommit,
+    obj: &ObjId,
+    key: &str,
+) -> Result<Vec<(ObjId, hydrate::Value)>, Refusal> {
+    let unreadable = |e: automerge::AutomergeError| Refusal {
+        code: RefusalCode::Malformed,
+        message: format!("{key} cannot be read: {e}"),
+    };
+    let mut out = Vec::new();
+    for (v, id) in d.get_all(obj, key).map_err(unreadable)? {
+        let full = match v {
+            Value::Scalar(s) => hydrate::Value::Scalar(s.into_owned()),
+            Value::Object(_) => d.hydrate(&id, None).map_err(unreadable)?,
+        };
+        out.push((id, full));
+    }
+    Ok(out)
+}
+
+/// Checks that every stored entry of log `name` survives unchanged in `a`, and returns
+/// the entries `a` adds. Photos may gain a concurrent entry under a stored hash (the same
+/// photo from two devices, rule 5); events and notes have unique ids, so a second entry
+/// under a stored key can only be an overwrite.
+fn appended(
+    b: &AutoCommit,
+    a: &AutoCommit,
+    name: &str,
+    allow_twins: bool,
+) -> Result<Vec<(String, ObjId)>, Refusal> {
+    let bm = req_map(b, &ROOT, name, "task").map_err(malformed)?;
+    let am = req_map(a, &ROOT, name, "task").map_err(malformed)?;
+    let mut added = Vec::new();
+    for key in b.keys(&bm) {
+        let before = all_values(b, &bm, &key)?;
+        let after = all_values(a, &am, &key)?;
+        for (id, v) in &before {
+            if !after.iter().any(|(i, w)| i == id && w == v) {
+                return refuse(
+                    RefusalCode::HistoryRewritten,
+                    format!("{name} entry {key:?} was changed or removed"),
+                );
+            }
+        }
+        for (id, _) in &after {
+            if !before.iter().any(|(i, _)| i == id) {
+                if !allow_twins {
+                    return refuse(
+                        RefusalCode::HistoryRewritten,
+                        format!("{name} entry {key:?} was overwritten"),
+                    );
+                }
+                added.push((key.clone(), id.clone()));
+            }
+        }
+    }
+    for key in a.keys(&am) {
+        if b.get(&bm, key.as_str()).ok().flatten().is_none() {
+            for (id, _) in all_values(a, &am, &key)? {
+                added.push((key.clone(), id));
+            }
+        }
+    }
+    added.sort_by(|x, y| x.0.cmp(&y.0));
+    Ok(added)
+}
+
+/// Every entry of log `name` (a new task: all of it is the sender's).
+fn all_entries(a: &AutoCommit, name: &str) -> Result<Vec<(String, ObjId)>, Refusal> {
+    let m = req_map(a, &ROOT, name, "task").map_err(malformed)?;
+    let mut out = Vec::new();
+    for key in a.keys(&m) {
+        for (id, _) in all_values(a, &m, &key)? {
+            out.push((key.clone(), id));
+        }
+    }
+    Ok(out)
+}
+
+fn check_new_events(
+    a: &AutoCommit,
+    p: &Parsed,
+    new: &[(String, ObjId)],
+    sender: &Actor,
+) -> Result<(), Refusal> {
+    if new.is_empty() {
+        return Ok(());
+    }
+    let by_id: HashMap<&str, &Event> = p.events.iter().map(|e| (e.id.as_str(), e)).collect();
+    let analysis = analyse(
+        &p.events,
+        &p.photos,
+        p.priority,
+        p.district.as_deref(),
+        p.reopen_window_ms,
+    );
+    let events_obj = req_map(a, &ROOT, K_EVENTS, "task").map_err(malformed)?;
+    for (key, obj) in new {
+        let Some(e) = by_id.get(key.as_str()) else {
+            return refuse(
+                RefusalCode::Malformed,
+                format!("event {key:?} is unreadable"),
+            );
+        };
+        if &e.actor != sender {
+            return refuse(
+                RefusalCode::Impersonation,
+                format!(
+                    "event {key:?} claims to be by {} ({}, crew {}, device {}), but the sender is {} ({}, crew {}, device {})",
+                    e.actor.user,
+                    e.actor.role.as_str(),
+                    e.actor.crew.as_deref().unwrap_or("none"),
+                    e.actor.device,
+                    sender.user,
+                    sender.role.as_str(),
+                    sender.crew.as_deref().unwrap_or("none"),
+                    sender.device
+                ),
+            );
+        }
+        check_own_id("event", key, sender)?;
+        check_event_kind(&e.kind, Some(&p.id)).map_err(malformed)?;
+        if let Err(why) = role_allows(&e.kind, sender.role) {
+            return refuse(RefusalCode::Forbidden, why);
+        }
+        check_parents(a, p, &events_obj, obj, e)?;
+        if let Some(Outcome::Superseded { reason }) = analysis.author_outcomes.get(key.as_str()) {
+            return refuse(
+                RefusalCode::InvalidTransition,
+                format!("{} is not allowed: {reason}", e.kind.name()),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// New event and note ids are `<sender's device>:<…>`, as `TaskDoc` mints them. Events of
+/// equal depth fold in id order, so a device must not pick ids that jump the queue.
+fn check_own_id(what: &str, id: &str, sender: &Actor) -> Result<(), Refusal> {
+    let ok = id
+        .strip_prefix(sender.device.as_str())
+        .and_then(|rest| rest.strip_prefix(':'))
+        .is_some_and(|rest| {
+            !rest.is_empty()
+                && rest.len() <= 64
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if ok {
+        Ok(())
+    } else {
+        refuse(
+            RefusalCode::Malformed,
+            format!(
+                "{what} id {:?} is not of the form {}:<id>",
+                id.chars().take(80).collect::<String>(),
+                sender.device
+            ),
+        )
+    }
+}
+
+/// The event's claimed parents must be the event-log heads its device had: the events
+/// visible at the dependencies of the automerge change that wrote it.
+fn check_parents(
+    a: &AutoCommit,
+    p: &Parsed,
+    events_obj: &ObjId,
+    obj: &ObjId,
+    e: &Event,
+) -> Result<(), Refusal> {
+    let Some(hash) = a.hash_for_opid(obj) else {
+        return refuse(
+            RefusalCode::Malformed,
+            format!("event {:?} has no change", e.id),
+        );
+    };
+    let Some(change) = a.get_change_by_hash(&hash) else {
+        return refuse(
+            RefusalCode::Malformed,
+            format!("event {:?} has no change", e.id),
+        );
+    };
+    let seen: BTreeSet<String> = a.keys_at(events_obj, change.deps()).collect();
+    let seen_events: Vec<Event> = p
+        .events
+        .iter()
+        .filter(|x| seen.contains(&x.id))
+        .cloned()
+        .collect();
+    let expected = event_heads(&seen_events);
+    let mut claimed = e.parents.clone();
+    claimed.sort();
+    claimed.dedup();
+    if claimed != expected {
+        return refuse(
+            RefusalCode::InvalidTransition,
+            format!(
+                "event {:?} names parents {:?}, but its device had {:?}",
+                e.id, claimed, expected
+            ),
+        );
+    }
+    Ok(())
 }

@@ -1,0 +1,638 @@
+//! Both halves of sync against each other in memory: scope, live changes, durability of
+//! acknowledgements, and every kind of bad input a device can send.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Waker};
+use sync_core::protocol::*;
+use sync_core::session::device::{Device, DeviceError, DeviceEvent};
+use sync_core::session::memory::MemServerStore;
+use sync_core::session::server::{Reply, ServerConfig, ServerSession};
+use sync_core::session::*;
+use sync_core::store::Store;
+use sync_core::task::*;
+use sync_core::{Actor, DeviceId, DocId, Role};
+
+fn run<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("not ready"),
+    }
+}
+
+const T0: i64 = 1_760_000_000_000;
+
+fn actor(user: &str, role: Role, crew: Option<&str>, device: &str) -> Actor {
+    Actor {
+        user: user.into(),
+        role,
+        crew: crew.map(str::to_string),
+        device: DeviceId::new(device).unwrap(),
+    }
+}
+fn disp() -> Actor {
+    actor("disp", Role::Dispatcher, None, "console-1")
+}
+fn ali() -> Actor {
+    actor("ali", Role::Crew, Some("C1"), "phone-a")
+}
+fn reza() -> Actor {
+    actor("reza", Role::Crew, Some("C2"), "phone-b")
+}
+fn id(s: &str) -> DocId {
+    DocId::new(s).unwrap()
+}
+
+fn new_task(n: &str, district: &str) -> NewTask {
+    NewTask {
+        id: id(n),
+        source: Source::Citizen,
+        category: "pothole".into(),
+        title: format!("Pothole {n}"),
+        description: "deep".into(),
+        point: GeoPoint {
+            lat: 35.7,
+            lon: 51.4,
+            accuracy_m: None,
+        },
+        address: None,
+        district: Some(district.into()),
+        priority: Priority::Urgent,
+        sla: Sla::default(),
+        reopen_window_ms: 86_400_000,
+    }
+}
+
+fn after_photo(who: &Actor, h: u8) -> PhotoRef {
+    PhotoRef {
+        hash: format!("{:064x}", h),
+        kind: PhotoKind::After,
+        taken_at: Some(T0),
+        taken_point: None,
+        author: who.user.clone(),
+        device: who.device.to_string(),
+        bytes: 10,
+        mime: "image/jpeg".into(),
+        added_at: T0,
+    }
+}
+
+/// A task committed on the server as the dispatcher made it, optionally assigned.
+fn seed(store: &MemServerStore, n: &str, district: &str, crew: Option<&str>) {
+    let d = disp();
+    let mut t = TaskDoc::create(new_task(n, district), &d, T0).unwrap();
+    if let Some(c) = crew {
+        t.append_event(
+            &d,
+            T0 + 1,
+            EventKind::Assigned {
+                crew: c.into(),
+                reason: "test".into(),
+            },
+        )
+        .unwrap();
+    }
+    commit_all(store, &mut t, None);
+}
+
+fn commit_all(store: &MemServerStore, t: &mut TaskDoc, base: Option<u64>) -> u64 {
+    let view = t.view().unwrap();
+    run(store.commit(DocCommit {
+        doc: view.id.clone(),
+        base_seq: base,
+        changes: t
+            .automerge()
+            .get_changes(&[])
+            .into_iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect(),
+        snapshot: t.save(),
+        scopes: TaskScopes.scopes_of(&view),
+        view,
+        origin: DeviceId::new("server").unwrap(),
+    }))
+    .unwrap()
+    .seq
+}
+
+/// Server-side edit by the dispatcher, as the console would make it.
+fn server_edit(
+    store: &MemServerStore,
+    n: &str,
+    f: impl FnOnce(&mut TaskDoc),
+) -> Vec<sync_core::ScopeId> {
+    let stored = run(store.load(&id(n))).unwrap().unwrap();
+    let mut t = TaskDoc::load(&stored.bytes).unwrap();
+    let heads = t.heads();
+    f(&mut t);
+    let view = t.view().unwrap();
+    let changes = t
+        .automerge()
+        .get_changes(&heads)
+        .into_iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    run(store.commit(DocCommit {
+        doc: view.id.clone(),
+        base_seq: Some(stored.seq),
+        changes,
+        snapshot: t.save(),
+        scopes: TaskScopes.scopes_of(&view),
+        view,
+        origin: DeviceId::new("console-1").unwrap(),
+    }))
+    .unwrap()
+    .touched
+}
+
+fn device(a: Actor) -> Device {
+    Device::new(Store::open_in_memory().unwrap(), a)
+}
+
+fn session(a: &Actor, scopes: &[&str]) -> ServerSession<TaskScopes> {
+    ServerSession::new(
+        a.clone(),
+        scopes
+            .iter()
+            .map(|s| sync_core::ScopeId::new(*s).unwrap())
+            .collect(),
+        TaskScopes,
+        ServerConfig::default(),
+    )
+}
+
+/// Runs the exchange to quiescence; returns the device's events.
+fn exchange<S: ServerStore>(
+    dev: &mut Device,
+    s: &mut ServerSession<TaskScopes>,
+    store: &S,
+    mut up: Vec<Vec<u8>>,
+) -> Vec<DeviceEvent> {
+    let mut events = Vec::new();
+    while !up.is_empty() {
+        let mut down = Vec::new();
+        for f in up.drain(..) {
+            down.extend(run(s.on_frame(store, &f, T0)).frames);
+        }
+        for f in down {
+            let out = dev.on_frame(&f).unwrap();
+            up.extend(out.frames);
+            events.extend(out.events);
+        }
+    }
+    events
+}
+
+fn connect(
+    dev: &mut Device,
+    s: &mut ServerSession<TaskScopes>,
+    store: &MemServerStore,
+) -> Vec<DeviceEvent> {
+    let up = dev.connect().unwrap();
+    exchange(dev, s, store, up)
+}
+
+fn held(dev: &Device) -> Vec<String> {
+    dev.list()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id.to_string())
+        .collect()
+}
+
+#[test]
+fn a_device_gets_exactly_its_scope() {
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    seed(&store, "T2", "D1", Some("C2"));
+    seed(&store, "T3", "D2", Some("C1"));
+    seed(&store, "T4", "D1", None);
+    let mut dev = device(ali());
+    let mut s = session(&ali(), &["crew:C1"]);
+    let ev = connect(&mut dev, &mut s, &store);
+    assert!(ev.contains(&DeviceEvent::CaughtUp));
+    assert_eq!(held(&dev), vec!["T1", "T3"]);
+    let mut dev2 = device(reza());
+    let mut s2 = session(&reza(), &["crew:C2", "open:D1"]);
+    connect(&mut dev2, &mut s2, &store);
+    assert_eq!(held(&dev2), vec!["T1", "T2", "T4"]);
+}
+
+#[test]
+fn reassignment_moves_a_task_between_crews_live() {
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    let (mut a, mut b) = (device(ali()), device(reza()));
+    let (mut sa, mut sb) = (
+        session(&ali(), &["crew:C1"]),
+        session(&reza(), &["crew:C2"]),
+    );
+    connect(&mut a, &mut sa, &store);
+    connect(&mut b, &mut sb, &store);
+    assert_eq!(held(&a), vec!["T1"]);
+    assert!(held(&b).is_empty());
+    let touched = server_edit(&store, "T1", |t| {
+        t.append_event(
+            &disp(),
+            T0 + 5,
+            EventKind::Assigned {
+                crew: "C2".into(),
+                reason: "closer".into(),
+            },
+        )
+        .unwrap();
+    });
+    for scope in &touched {
+        for (dev, s) in [(&mut a, &mut sa), (&mut b, &mut sb)] {
+            let frames = run(s.on_notify(&store, scope)).frames;
+            for f in frames {
+                dev.on_frame(&f).unwrap();
+            }
+        }
+    }
+    assert!(
+        held(&a).is_empty(),
+        "the old crew's phone is told to drop it"
+    );
+    assert_eq!(held(&b), vec!["T1"]);
+    assert_eq!(
+        b.task(&id("T1")).unwrap().derived.assignee.as_deref(),
+        Some("C2")
+    );
+}
+
+#[test]
+fn an_offline_completion_reaches_the_server_after_a_reassignment() {
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    let mut a = device(ali());
+    let mut sa = session(&ali(), &["crew:C1"]);
+    connect(&mut a, &mut sa, &store);
+    a.disconnect();
+    // Offline: photo and completion.
+    let me = ali();
+    a.edit(&id("T1"), T0 + 10, |t, who| {
+        t.add_photo(who, after_photo(&me, 1))?;
+        t.append_event(
+            who,
+            T0 + 10,
+            EventKind::Completed {
+                photos: vec![format!("{:064x}", 1)],
+            },
+        )
+    })
+    .unwrap();
+    // Meanwhile the dispatcher reassigns.
+    server_edit(&store, "T1", |t| {
+        t.append_event(
+            &disp(),
+            T0 + 11,
+            EventKind::Assigned {
+                crew: "C2".into(),
+                reason: "no answer".into(),
+            },
+        )
+        .unwrap();
+    });
+    let mut sa = session(&ali(), &["crew:C1"]);
+    let ev = connect(&mut a, &mut sa, &store);
+    assert!(ev.contains(&DeviceEvent::Acknowledged(id("T1"))), "{ev:?}");
+    assert_eq!(a.pending_count().unwrap(), 0);
+    assert!(
+        held(&a).is_empty(),
+        "dropped once the completion was acknowledged"
+    );
+    let stored = run(store.load(&id("T1"))).unwrap().unwrap();
+    let v = TaskDoc::load(&stored.bytes).unwrap().view().unwrap();
+    assert_eq!(v.derived.status, Status::Completed);
+    assert!(
+        v.derived
+            .conflicts
+            .iter()
+            .any(|c| c.kind == "completed_while_reassigned")
+    );
+}
+
+/// A store that fails every commit: the device must not get an acknowledgement.
+struct FailingStore {
+    inner: MemServerStore,
+    fail: AtomicBool,
+}
+
+impl ServerStore for FailingStore {
+    async fn load(&self, doc: &DocId) -> Result<Option<StoredDoc>, ServerStoreError> {
+        self.inner.load(doc).await
+    }
+    async fn load_many(&self, docs: &[DocId]) -> Result<Vec<(DocId, StoredDoc)>, ServerStoreError> {
+        self.inner.load_many(docs).await
+    }
+    async fn commit(&self, c: DocCommit) -> Result<CommitOutcome, ServerStoreError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(ServerStoreError::Unavailable("disk full".into()));
+        }
+        self.inner.commit(c).await
+    }
+    async fn scope_entries(
+        &self,
+        scope: &sync_core::ScopeId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ScopeEntry>, ServerStoreError> {
+        self.inner.scope_entries(scope, after, limit).await
+    }
+    async fn changes_since(
+        &self,
+        doc: &DocId,
+        after: u64,
+    ) -> Result<ChangesSince, ServerStoreError> {
+        self.inner.changes_since(doc, after).await
+    }
+    async fn doc_scopes(&self, doc: &DocId) -> Result<Vec<sync_core::ScopeId>, ServerStoreError> {
+        self.inner.doc_scopes(doc).await
+    }
+}
+
+#[test]
+fn no_acknowledgement_without_a_durable_commit() {
+    let store = FailingStore {
+        inner: MemServerStore::new(),
+        fail: AtomicBool::new(false),
+    };
+    seed(&store.inner, "T1", "D1", Some("C1"));
+    let mut a = device(ali());
+    let mut sa = session(&ali(), &["crew:C1"]);
+    let up = a.connect().unwrap();
+    exchange(&mut a, &mut sa, &store, up);
+    a.edit(&id("T1"), T0 + 5, |t, who| {
+        t.add_note(who, T0 + 5, "on site")
+    })
+    .unwrap();
+    store.fail.store(true, Ordering::SeqCst);
+    let frames = a.outgoing().unwrap();
+    let mut saw_error = false;
+    for f in frames {
+        let reply: Reply = run(sa.on_frame(&store, &f, T0));
+        assert!(reply.close);
+        for r in reply.frames {
+            match a.on_frame(&r) {
+                Err(DeviceError::Server { code, .. }) => {
+                    assert_eq!(code, ErrorCode::Unavailable);
+                    saw_error = true;
+                }
+                other => panic!("expected an error frame, got {other:?}"),
+            }
+        }
+    }
+    assert!(saw_error);
+    assert_eq!(a.pending_count().unwrap(), 1, "the edit stays pending");
+    // The store recovers; a reconnect delivers the edit.
+    store.fail.store(false, Ordering::SeqCst);
+    let mut sa = session(&ali(), &["crew:C1"]);
+    let up = a.connect().unwrap();
+    let ev = exchange(&mut a, &mut sa, &store, up);
+    assert!(ev.contains(&DeviceEvent::Acknowledged(id("T1"))));
+    assert_eq!(a.pending_count().unwrap(), 0);
+}
+
+fn hello_frame(device: &str, n: u32, oldest: u16, newest: u16) -> Vec<u8> {
+    encode_client(
+        1,
+        n,
+        &ClientFrame::Hello(Hello {
+            oldest_version: oldest,
+            newest_version: newest,
+            device: DeviceId::new(device).unwrap(),
+            cursors: vec![],
+        }),
+    )
+}
+
+fn error_of(reply: &Reply) -> ErrorFrame {
+    assert!(reply.close, "the session must close");
+    let last = reply.frames.last().expect("an error frame");
+    match decode_server(last).unwrap().frame {
+        ServerFrame::Error(e) => e,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn garbage_and_truncated_frames_end_the_session_cleanly() {
+    let store = MemServerStore::new();
+    for bad in [
+        b"".to_vec(),
+        b"hello".to_vec(),
+        b"TM\x01\x00\x00\x00\x00\x00\xff\xff\xff".to_vec(),
+        hello_frame("phone-a", 0, 1, 1)[..12].to_vec(),
+    ] {
+        let mut s = session(&ali(), &["crew:C1"]);
+        let e = error_of(&run(s.on_frame(&store, &bad, T0)));
+        assert_eq!(e.code, ErrorCode::Malformed, "{bad:?}");
+        // A closed session ignores anything more.
+        let again = run(s.on_frame(&store, &hello_frame("phone-a", 0, 1, 1), T0));
+        assert!(again.frames.is_empty() && again.close);
+    }
+    assert!(store.is_empty());
+}
+
+#[test]
+fn unknown_protocol_versions_are_refused() {
+    let store = MemServerStore::new();
+    let mut s = session(&ali(), &["crew:C1"]);
+    let e = error_of(&run(s.on_frame(
+        &store,
+        &hello_frame("phone-a", 0, 7, 9),
+        T0,
+    )));
+    assert_eq!(e.code, ErrorCode::UnsupportedVersion);
+    let mut bad = hello_frame("phone-a", 0, 1, 1);
+    bad[2] = 42;
+    let mut s = session(&ali(), &["crew:C1"]);
+    let e = error_of(&run(s.on_frame(&store, &bad, T0)));
+    assert_eq!(e.code, ErrorCode::UnsupportedVersion);
+}
+
+#[test]
+fn a_hello_for_another_device_is_unauthorized() {
+    let store = MemServerStore::new();
+    let mut s = session(&ali(), &["crew:C1"]);
+    let e = error_of(&run(s.on_frame(
+        &store,
+        &hello_frame("phone-b", 0, 1, 1),
+        T0,
+    )));
+    assert_eq!(e.code, ErrorCode::Unauthorized);
+}
+
+#[test]
+fn frames_out_of_order_end_the_session() {
+    let store = MemServerStore::new();
+    let mut s = session(&ali(), &["crew:C1"]);
+    let e = error_of(&run(s.on_frame(
+        &store,
+        &hello_frame("phone-a", 3, 1, 1),
+        T0,
+    )));
+    assert_eq!(e.code, ErrorCode::Malformed);
+    // A push before the handshake.
+    let mut s = session(&ali(), &["crew:C1"]);
+    let push = encode_client(
+        1,
+        0,
+        &ClientFrame::Push(Push {
+            doc: id("T1"),
+            changes: vec![],
+        }),
+    );
+    assert_eq!(
+        error_of(&run(s.on_frame(&store, &push, T0))).code,
+        ErrorCode::Malformed
+    );
+}
+
+fn live_session(store: &MemServerStore, a: &Actor, scopes: &[&str]) -> ServerSession<TaskScopes> {
+    let mut s = session(a, scopes);
+    let r = run(s.on_frame(store, &hello_frame(a.device.as_str(), 0, 1, 1), T0));
+    assert!(!r.close);
+    s
+}
+
+fn refused_of(reply: &Reply) -> Refused {
+    for f in &reply.frames {
+        if let ServerFrame::Refused(r) = decode_server(f).unwrap().frame {
+            return r;
+        }
+    }
+    panic!("no refusal in {:?}", reply.frames.len());
+}
+
+#[test]
+fn corrupt_change_bytes_are_refused_and_nothing_is_stored() {
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    let before = run(store.load(&id("T1"))).unwrap().unwrap();
+    let mut s = live_session(&store, &ali(), &["crew:C1"]);
+    let push = encode_client(
+        1,
+        1,
+        &ClientFrame::Push(Push {
+            doc: id("T1"),
+            changes: vec![vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3], b"junk".to_vec()],
+        }),
+    );
+    let reply = run(s.on_frame(&store, &push, T0));
+    let r = refused_of(&reply);
+    assert_eq!(r.code, RefusalCode::Malformed);
+    assert_eq!(
+        r.reset.as_deref(),
+        Some(&before.bytes[..]),
+        "the device resets to the server's copy"
+    );
+    assert_eq!(run(store.load(&id("T1"))).unwrap().unwrap(), before);
+    assert!(reply.committed.is_empty());
+}
+
+#[test]
+fn a_push_outside_the_device_scope_is_refused_without_revealing_the_task() {
+    let store = MemServerStore::new();
+    seed(&store, "T9", "D2", Some("C2"));
+    let before = run(store.load(&id("T9"))).unwrap().unwrap();
+    // The crew phone somehow holds changes for another crew's task.
+    let mut t = TaskDoc::load(&before.bytes).unwrap();
+    let heads = t.heads();
+    t.add_note(&ali(), T0 + 9, "not mine").unwrap();
+    let changes = t
+        .automerge()
+        .get_changes(&heads)
+        .into_iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    let mut s = live_session(&store, &ali(), &["crew:C1"]);
+    let push = encode_client(
+        1,
+        1,
+        &ClientFrame::Push(Push {
+            doc: id("T9"),
+            changes,
+        }),
+    );
+    let reply = run(s.on_frame(&store, &push, T0));
+    let r = refused_of(&reply);
+    assert_eq!(r.code, RefusalCode::OutOfScope);
+    assert_eq!(r.reset, None);
+    assert_eq!(run(store.load(&id("T9"))).unwrap().unwrap(), before);
+}
+
+#[test]
+fn an_impersonating_change_is_refused_and_the_phone_resets() {
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    let mut a = device(ali());
+    let mut sa = session(&ali(), &["crew:C1"]);
+    connect(&mut a, &mut sa, &store);
+    // A tampered app writes as the dispatcher: cancelling the task.
+    a.edit(&id("T1"), T0 + 3, |t, _| {
+        t.append_event(
+            &actor("disp", Role::Dispatcher, None, "phone-a"),
+            T0 + 3,
+            EventKind::Cancelled { reason: "x".into() },
+        )
+    })
+    .unwrap();
+    let frames = a.outgoing().unwrap();
+    let ev = exchange(&mut a, &mut sa, &store, frames);
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            DeviceEvent::Refused {
+                code: RefusalCode::Impersonation,
+                ..
+            }
+        )),
+        "{ev:?}"
+    );
+    assert_eq!(a.pending_count().unwrap(), 0);
+    assert_eq!(
+        a.task(&id("T1")).unwrap().derived.status,
+        Status::Assigned,
+        "reset to the server's copy"
+    );
+    let stored = run(store.load(&id("T1"))).unwrap().unwrap();
+    assert_eq!(
+        TaskDoc::load(&stored.bytes)
+            .unwrap()
+            .view()
+            .unwrap()
+            .derived
+            .status,
+        Status::Assigned
+    );
+}
+
+#[test]
+fn a_resent_push_is_acknowledged_once_stored_and_not_stored_twice() {
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    let mut a = device(ali());
+    let mut sa = session(&ali(), &["crew:C1"]);
+    connect(&mut a, &mut sa, &store);
+    a.edit(&id("T1"), T0 + 5, |t, who| {
+        t.add_note(who, T0 + 5, "on site")
+    })
+    .unwrap();
+    let frames = a.outgoing().unwrap();
+    // The ack is lost with the connection.
+    for f in &frames {
+        run(sa.on_frame(&store, f, T0));
+    }
+    a.disconnect();
+    let seq = store.last_seq();
+    let mut sa = session(&ali(), &["crew:C1"]);
+    let ev = connect(&mut a, &mut sa, &store);
+    assert!(ev.contains(&DeviceEvent::Acknowledged(id("T1"))));
+    assert_eq!(store.last_seq(), seq, "the second push commits nothing");
+    assert_eq!(a.pending_count().unwrap(), 0);
+}

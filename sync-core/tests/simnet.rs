@@ -1,0 +1,599 @@
+//! A deterministic simulated network: several phones, a dispatcher console and one server
+//! in memory, with frames dropped, duplicated, delayed and reordered, connections cut and
+//! phone apps killed. Many seeded scenarios; each ends by healing the network and checks
+//! that every replica converged and that no edit whose call returned `Ok` was lost.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use sync_core::session::device::{Device, DeviceEvent};
+use sync_core::session::memory::MemServerStore;
+use sync_core::session::server::{ServerConfig, ServerSession};
+use sync_core::session::{ServerStore, TaskScopes};
+use sync_core::store::Store;
+use sync_core::task::*;
+use sync_core::{Actor, DeviceId, DocId, Role, ScopeId};
+
+/// The in-memory store answers at once, so a future completes on its first poll.
+fn run<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("in-memory future was not ready"),
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Faults {
+    drop: f64,
+    dup: f64,
+    reorder: f64,
+}
+
+const CALM: Faults = Faults {
+    drop: 0.0,
+    dup: 0.0,
+    reorder: 0.0,
+};
+
+struct Link {
+    session: ServerSession<TaskScopes>,
+    to_server: VecDeque<Vec<u8>>,
+    to_device: VecDeque<Vec<u8>>,
+    open: bool,
+}
+
+struct Phone {
+    actor: Actor,
+    scopes: Vec<ScopeId>,
+    device: Option<Device>,
+    /// Kept across an app kill: the store is what survives.
+    store: Option<Store>,
+    link: Option<usize>,
+    /// Heads after each edit whose call returned Ok: the server must end with them.
+    must_reach_server: Vec<(DocId, Vec<automerge::ChangeHash>)>,
+    refused: usize,
+}
+
+struct World {
+    rng: StdRng,
+    server: MemServerStore,
+    phones: Vec<Phone>,
+    links: Vec<Link>,
+    now: i64,
+    task_no: u32,
+    faults: Faults,
+}
+
+fn actor(user: &str, role: Role, crew: Option<&str>, device: &str) -> Actor {
+    Actor {
+        user: user.into(),
+        role,
+        crew: crew.map(str::to_string),
+        device: DeviceId::new(device).unwrap(),
+    }
+}
+
+fn scope(s: &str) -> ScopeId {
+    ScopeId::new(s).unwrap()
+}
+
+impl World {
+    fn new(seed: u64) -> World {
+        let phones = vec![
+            (
+                actor("disp", Role::Dispatcher, None, "console-1"),
+                vec![scope("district:D1")],
+            ),
+            (
+                actor("ali", Role::Crew, Some("C1"), "phone-a1"),
+                vec![scope("crew:C1")],
+            ),
+            (
+                actor("sara", Role::Crew, Some("C1"), "phone-a2"),
+                vec![scope("crew:C1")],
+            ),
+            (
+                actor("reza", Role::Crew, Some("C2"), "phone-b1"),
+                vec![scope("crew:C2"), scope("open:D1")],
+            ),
+        ]
+        .into_iter()
+        .map(|(actor, scopes)| Phone {
+            actor,
+            scopes,
+            device: None,
+            store: Some(Store::open_in_memory().unwrap()),
+            link: None,
+            must_reach_server: Vec::new(),
+            refused: 0,
+        })
+        .collect();
+        let mut w = World {
+            rng: StdRng::seed_from_u64(seed),
+            server: MemServerStore::new(),
+            phones,
+            links: Vec::new(),
+            now: 1_760_000_000_000,
+            task_no: 0,
+            faults: Faults {
+                drop: 0.03,
+                dup: 0.05,
+                reorder: 0.05,
+            },
+        };
+        for i in 0..w.phones.len() {
+            w.start_app(i);
+        }
+        w
+    }
+
+    fn start_app(&mut self, i: usize) {
+        let p = &mut self.phones[i];
+        if p.device.is_none() {
+            let store = p.store.take().expect("store");
+            p.device = Some(Device::new(store, p.actor.clone()));
+        }
+    }
+
+    /// The app is killed: connection state is gone, the store survives.
+    fn kill_app(&mut self, i: usize) {
+        self.disconnect(i);
+        let p = &mut self.phones[i];
+        if let Some(d) = p.device.take() {
+            p.store = Some(d.into_store());
+        }
+    }
+
+    fn connect(&mut self, i: usize) {
+        self.start_app(i);
+        if self.phones[i].link.is_some() {
+            return;
+        }
+        let p = &mut self.phones[i];
+        let session = ServerSession::new(
+            p.actor.clone(),
+            p.scopes.clone(),
+            TaskScopes,
+            ServerConfig {
+                max_batch_bytes: 2_000,
+                page: 4,
+                ..ServerConfig::default()
+            },
+        );
+        let frames = p.device.as_mut().unwrap().connect().unwrap();
+        self.links.push(Link {
+            session,
+            to_server: frames.into(),
+            to_device: VecDeque::new(),
+            open: true,
+        });
+        p.link = Some(self.links.len() - 1);
+    }
+
+    fn disconnect(&mut self, i: usize) {
+        if let Some(l) = self.phones[i].link.take() {
+            self.links[l].open = false;
+        }
+        if let Some(d) = self.phones[i].device.as_mut() {
+            d.disconnect();
+        }
+    }
+
+    /// Takes the next frame of a queue, with faults: maybe a later one, maybe none, maybe
+    /// one that stays queued to arrive again.
+    fn take(rng: &mut StdRng, faults: Faults, q: &mut VecDeque<Vec<u8>>) -> Option<Vec<u8>> {
+        if q.is_empty() {
+            return None;
+        }
+        let idx = if q.len() > 1 && rng.random_bool(faults.reorder) {
+            rng.random_range(1..q.len())
+        } else {
+            0
+        };
+        let frame = if rng.random_bool(faults.dup) {
+            q[idx].clone()
+        } else {
+            q.remove(idx)?
+        };
+        if rng.random_bool(faults.drop) {
+            return None;
+        }
+        Some(frame)
+    }
+
+    fn phone_of_link(&self, l: usize) -> Option<usize> {
+        self.phones.iter().position(|p| p.link == Some(l))
+    }
+
+    /// Delivers one frame on link `l` in a random direction. Returns false if idle.
+    fn step_link(&mut self, l: usize) -> bool {
+        if !self.links[l].open {
+            return false;
+        }
+        let Some(i) = self.phone_of_link(l) else {
+            return false;
+        };
+        let to_server = if self.links[l].to_server.is_empty() {
+            false
+        } else if self.links[l].to_device.is_empty() {
+            true
+        } else {
+            self.rng.random_bool(0.5)
+        };
+        let faults = self.faults;
+        if to_server {
+            let Some(frame) = Self::take(&mut self.rng, faults, &mut self.links[l].to_server)
+            else {
+                return true;
+            };
+            let reply = run(self.links[l]
+                .session
+                .on_frame(&self.server, &frame, self.now));
+            self.links[l].to_device.extend(reply.frames);
+            if reply.close {
+                self.links[l].open = false;
+            }
+            for c in reply.committed {
+                for s in &c.touched {
+                    self.notify(s);
+                }
+            }
+        } else {
+            let Some(frame) = Self::take(&mut self.rng, faults, &mut self.links[l].to_device)
+            else {
+                return true;
+            };
+            let dev = self.phones[i].device.as_mut().unwrap();
+            match dev.on_frame(&frame) {
+                Ok(out) => {
+                    self.links[l].to_server.extend(out.frames);
+                    for e in out.events {
+                        if let DeviceEvent::Refused { .. } = e {
+                            self.phones[i].refused += 1;
+                        }
+                    }
+                }
+                Err(_) => self.disconnect(i),
+            }
+        }
+        true
+    }
+
+    fn notify(&mut self, s: &ScopeId) {
+        for l in 0..self.links.len() {
+            if self.links[l].open && self.links[l].session.scopes().contains(s) {
+                let reply = run(self.links[l].session.on_notify(&self.server, s));
+                self.links[l].to_device.extend(reply.frames);
+                if reply.close {
+                    self.links[l].open = false;
+                }
+            }
+        }
+    }
+
+    fn held(&self, i: usize) -> Vec<DocId> {
+        match &self.phones[i].device {
+            Some(d) => d.list().unwrap().into_iter().map(|e| e.id).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    fn photo(&mut self, i: usize, kind: PhotoKind) -> PhotoRef {
+        // Sometimes the same photo as another device's (rule 5).
+        let n: u8 = self.rng.random_range(0..6);
+        PhotoRef {
+            hash: format!(
+                "{:064x}",
+                n as u64 + 1000 * i as u64 * self.rng.random_range(0..2)
+            ),
+            kind,
+            taken_at: Some(self.now),
+            taken_point: None,
+            author: self.phones[i].actor.user.clone(),
+            device: self.phones[i].actor.device.to_string(),
+            bytes: 1000,
+            mime: "image/jpeg".into(),
+            added_at: self.now,
+        }
+    }
+
+    /// One random edit on phone `i`, through the device API, as a real app would.
+    fn edit(&mut self, i: usize) {
+        self.start_app(i);
+        self.now += self.rng.random_range(1..60_000);
+        let now = self.now;
+        let role = self.phones[i].actor.role;
+        let held = self.held(i);
+        let choice: u8 = self.rng.random_range(0..10);
+        if role == Role::Dispatcher && (held.is_empty() || choice == 0) {
+            self.task_no += 1;
+            let id = DocId::new(format!("T{}", self.task_no)).unwrap();
+            let new = NewTask {
+                id: id.clone(),
+                source: Source::Dispatcher,
+                category: "pothole".into(),
+                title: format!("Pothole {}", self.task_no),
+                description: "deep".into(),
+                point: GeoPoint {
+                    lat: 35.7,
+                    lon: 51.4,
+                    accuracy_m: Some(5.0),
+                },
+                address: None,
+                district: Some("D1".into()),
+                priority: Priority::Normal,
+                sla: Sla::default(),
+                reopen_window_ms: 7 * 86_400_000,
+            };
+            let dev = self.phones[i].device.as_mut().unwrap();
+            if dev.create(new, now).is_ok() {
+                self.record(i, &id);
+            }
+            return;
+        }
+        if held.is_empty() {
+            return;
+        }
+        let doc = held[self.rng.random_range(0..held.len())].clone();
+        let crew = ["C1", "C2"][self.rng.random_range(0..2)].to_string();
+        let kind = match (role, choice) {
+            (Role::Dispatcher, 1..=3) => EventKind::Assigned {
+                crew,
+                reason: "sim".into(),
+            },
+            (Role::Dispatcher, 4) => EventKind::Cancelled {
+                reason: "sim".into(),
+            },
+            (Role::Dispatcher, 5) => EventKind::Verified,
+            (Role::Dispatcher, 6) => EventKind::Reprioritized {
+                priority: Priority::Urgent,
+                reason: "sim".into(),
+            },
+            (Role::Dispatcher, _) => {
+                let text = format!("note {now}");
+                let _ = self.phones[i]
+                    .device
+                    .as_mut()
+                    .unwrap()
+                    .edit(&doc, now, |d, a| d.add_note(a, now, &text));
+                self.record(i, &doc);
+                return;
+            }
+            (_, 0) => EventKind::Acknowledged,
+            (_, 1 | 2) => EventKind::Started,
+            (_, 3) => EventKind::Paused {
+                reason: "sim".into(),
+            },
+            (_, 4..=6) => {
+                let p = self.photo(i, PhotoKind::After);
+                let hash = p.hash.clone();
+                let dev = self.phones[i].device.as_mut().unwrap();
+                let ok = dev.edit(&doc, now, |d, a| {
+                    d.add_photo(a, p)?;
+                    Ok(())
+                });
+                if ok.is_ok() {
+                    self.record(i, &doc);
+                }
+                EventKind::Completed { photos: vec![hash] }
+            }
+            (_, 7) => {
+                let p = self.photo(i, PhotoKind::Before);
+                let dev = self.phones[i].device.as_mut().unwrap();
+                if dev.edit(&doc, now, |d, a| d.add_photo(a, p)).is_ok() {
+                    self.record(i, &doc);
+                }
+                return;
+            }
+            _ => {
+                let text = format!("crew note {now}");
+                let dev = self.phones[i].device.as_mut().unwrap();
+                if dev
+                    .edit(&doc, now, |d, a| d.add_note(a, now, &text))
+                    .is_ok()
+                {
+                    self.record(i, &doc);
+                }
+                return;
+            }
+        };
+        let dev = self.phones[i].device.as_mut().unwrap();
+        if dev
+            .edit(&doc, now, |d, a| d.append_event(a, now, kind))
+            .is_ok()
+        {
+            self.record(i, &doc);
+        }
+        // An online phone pushes at once.
+        if let (Some(l), Some(dev)) = (self.phones[i].link, self.phones[i].device.as_mut()) {
+            if dev.is_connected() {
+                if let Ok(frames) = dev.outgoing() {
+                    self.links[l].to_server.extend(frames);
+                }
+            }
+        }
+    }
+
+    fn record(&mut self, i: usize, doc: &DocId) {
+        let dev = self.phones[i].device.as_ref().unwrap();
+        let bytes = dev.store().get(doc).unwrap().unwrap();
+        let mut d = TaskDoc::load(&bytes).unwrap();
+        let heads = d.heads();
+        self.phones[i].must_reach_server.push((doc.clone(), heads));
+    }
+
+    fn random_step(&mut self) {
+        let n = self.phones.len();
+        match self.rng.random_range(0..100) {
+            0..=24 => {
+                let i = self.rng.random_range(0..n);
+                self.edit(i);
+            }
+            25..=29 => {
+                let i = self.rng.random_range(0..n);
+                self.connect(i);
+            }
+            30..=31 => {
+                let i = self.rng.random_range(0..n);
+                self.disconnect(i);
+            }
+            32 => {
+                let i = self.rng.random_range(0..n);
+                self.kill_app(i);
+            }
+            _ => {
+                let open: Vec<usize> = (0..self.links.len())
+                    .filter(|l| self.links[*l].open)
+                    .collect();
+                if !open.is_empty() {
+                    let l = open[self.rng.random_range(0..open.len())];
+                    self.step_link(l);
+                }
+            }
+        }
+    }
+
+    /// Heals the network and runs until every phone is connected, caught up and has
+    /// nothing pending.
+    fn heal(&mut self) {
+        self.faults = CALM;
+        for round in 0..20 {
+            for i in 0..self.phones.len() {
+                self.connect(i);
+            }
+            loop {
+                let mut busy = false;
+                for l in 0..self.links.len() {
+                    while self.step_link(l) {
+                        busy = true;
+                    }
+                }
+                if !busy {
+                    break;
+                }
+            }
+            let settled = self.phones.iter().all(|p| {
+                p.link.is_some()
+                    && p.device
+                        .as_ref()
+                        .is_some_and(|d| d.is_live() && d.pending_count().unwrap() == 0)
+            });
+            if settled {
+                return;
+            }
+            assert!(round < 19, "network did not settle");
+        }
+    }
+
+    fn check(&mut self, seed: u64) {
+        // The server holds every edit whose call returned Ok.
+        for p in &self.phones {
+            for (doc, heads) in &p.must_reach_server {
+                let stored = run(self.server.load(doc)).unwrap();
+                let Some(stored) = stored else {
+                    panic!(
+                        "seed {seed}: task {doc} edited on {} never reached the server",
+                        p.actor.device
+                    );
+                };
+                let mut d = TaskDoc::load(&stored.bytes).unwrap();
+                for h in heads {
+                    assert!(
+                        d.automerge().get_change_by_hash(h).is_some(),
+                        "seed {seed}: an edit of {} on {doc} was lost",
+                        p.actor.device
+                    );
+                }
+            }
+            assert_eq!(
+                p.refused, 0,
+                "seed {seed}: an honest edit was refused on {}",
+                p.actor.device
+            );
+        }
+        // Every phone holds exactly its scopes' tasks, each identical to the server's.
+        let ids = self.server.doc_ids();
+        for p in &self.phones {
+            let dev = p.device.as_ref().unwrap();
+            let mut expected = BTreeMap::new();
+            for id in &ids {
+                let scopes = run(self.server.doc_scopes(id)).unwrap();
+                if scopes.iter().any(|s| p.scopes.contains(s)) {
+                    let stored = run(self.server.load(id)).unwrap().unwrap();
+                    expected.insert(id.clone(), stored.bytes);
+                }
+            }
+            let held: HashSet<DocId> = dev.list().unwrap().into_iter().map(|e| e.id).collect();
+            let want: HashSet<DocId> = expected.keys().cloned().collect();
+            assert_eq!(
+                held, want,
+                "seed {seed}: {} holds the wrong tasks",
+                p.actor.device
+            );
+            for (id, bytes) in expected {
+                let mut server_doc = TaskDoc::load(&bytes).unwrap();
+                let mut local = TaskDoc::load(&dev.store().get(&id).unwrap().unwrap()).unwrap();
+                assert_eq!(
+                    local.heads(),
+                    server_doc.heads(),
+                    "seed {seed}: {id} differs on {}",
+                    p.actor.device
+                );
+                assert_eq!(local.view().unwrap(), server_doc.view().unwrap());
+                let row = dev
+                    .list()
+                    .unwrap()
+                    .into_iter()
+                    .find(|e| e.id == id)
+                    .unwrap();
+                assert_eq!(
+                    row.status,
+                    sync_core::session::device::status_name(
+                        server_doc.view().unwrap().derived.status
+                    )
+                );
+            }
+        }
+    }
+}
+
+fn scenario(seed: u64, steps: usize) {
+    let mut w = World::new(seed);
+    for _ in 0..steps {
+        w.random_step();
+    }
+    w.heal();
+    w.check(seed);
+}
+
+#[test]
+fn seeded_scenarios_converge_and_lose_nothing() {
+    let base: u64 = std::env::var("SIMNET_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let runs: u64 = std::env::var("SIMNET_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    for seed in base..base + runs {
+        scenario(seed, 400);
+    }
+}
+
+#[test]
+fn a_quiet_network_converges_too() {
+    let mut w = World::new(99);
+    w.faults = CALM;
+    for _ in 0..300 {
+        w.random_step();
+    }
+    w.heal();
+    w.check(99);
+}
