@@ -541,6 +541,14 @@ fn build_tasks(
             device: device(&format!("phone-{crew_login}")),
         };
         let by_phone = rng.random_bool(0.3);
+        // A citizen's report is created by the server on the citizen's behalf (Open311);
+        // the citizen acts on it later (reopen, rate) through the tracking code.
+        let citizen = Actor {
+            user: format!("citizen-{i}"),
+            role: Role::Citizen,
+            crew: None,
+            device: device("web-tracking"),
+        };
         let creator = if by_phone {
             Actor {
                 user: "u-callcentre".into(),
@@ -549,12 +557,7 @@ fn build_tasks(
                 device: device("console-callcentre"),
             }
         } else {
-            Actor {
-                user: format!("citizen-{i}"),
-                role: Role::Citizen,
-                crew: None,
-                device: device("web-open311"),
-            }
+            server.clone()
         };
         let created = now - rng.random_range(60 * MIN..14 * 24 * 60 * MIN);
         let priority = if rng.random_bool(0.08) {
@@ -591,8 +594,12 @@ fn build_tasks(
             reopen_window_ms: 7 * 24 * 60 * MIN,
         };
         let target = pick_target(&mut rng);
-        let Ok(mut doc) = TaskDoc::create(new, &creator, created) else {
-            continue;
+        let mut doc = match TaskDoc::create(new, &creator, created) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(task = %id, error = %e, "demo task not created");
+                continue;
+            }
         };
         let mut at = created;
         let mut step = |rng: &mut StdRng| {
@@ -601,7 +608,7 @@ fn build_tasks(
         };
         // Each step stops the task's story at the first refusal: the task is still
         // committed as far as it got.
-        let _ = (|| -> Result<(), sync_core::task::TaskError> {
+        let story = (|| -> Result<(), sync_core::task::TaskError> {
             if target == Target::New {
                 return Ok(());
             }
@@ -681,7 +688,7 @@ fn build_tasks(
                 }
                 Target::Reopened => {
                     doc.append_event(
-                        &creator,
+                        &citizen,
                         step(&mut rng),
                         EventKind::Reopened {
                             reason: "demo: still broken".into(),
@@ -692,7 +699,16 @@ fn build_tasks(
             }
             Ok(())
         })();
-        let Ok(view) = doc.view() else { continue };
+        if let Err(e) = story {
+            tracing::warn!(task = %id, ?target, error = %e, "demo task stopped early");
+        }
+        let view = match doc.view() {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(task = %id, error = %e, "demo task unreadable");
+                continue;
+            }
+        };
         let scopes = TaskScopes.scopes_of(&view);
         let changes = doc
             .automerge()

@@ -7,6 +7,7 @@ use common::Fixture;
 use server::auth::{self, AuthError, UserRole, hash_password};
 use server::db::{Crew, DbError, DistrictStore, DocStore, IdentityStore, NewUser};
 use server::demo::{self, DemoOptions};
+use sync_core::session::ServerStore;
 
 async fn setup_users(f: &Fixture) {
     let db = &f.db;
@@ -167,9 +168,15 @@ async fn login_tokens_and_scopes(f: &Fixture) {
 
 async fn demo_city(f: &Fixture) {
     let db = &f.db;
-    let s = demo::seed(db, DemoOptions { tasks: 60, seed: 1 })
-        .await
-        .unwrap();
+    let s = demo::seed(
+        db,
+        DemoOptions {
+            tasks: 200,
+            seed: 1,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(s.districts, 12);
     assert!(s.crews >= 24);
     assert_eq!(s.users, 6 + s.crews);
@@ -197,13 +204,41 @@ async fn demo_city(f: &Fixture) {
     .await
     .unwrap();
     assert_eq!(out.identity.crew.as_deref(), Some("C-D01-A"));
-    match s.tasks_skipped {
-        // sync-core's TaskDoc is still a skeleton on this branch: nothing to check yet.
-        Some(why) => eprintln!("demo tasks skipped: {why}"),
-        None => {
-            assert_eq!(s.tasks, 60);
-            assert_eq!(db.count_docs().await.unwrap(), 60);
+    assert_eq!(s.tasks_skipped, None);
+    assert_eq!(s.tasks, 200);
+    assert_eq!(db.count_docs().await.unwrap(), 200);
+    // Tasks in every state, each in the scopes its derived state implies.
+    let mut statuses = std::collections::BTreeMap::<String, usize>::new();
+    for i in 1..=200 {
+        let id = sync_core::DocId::new(format!("T-{i:05}")).unwrap();
+        let row = db.task_row(&id).await.unwrap().unwrap();
+        *statuses.entry(row.status.clone()).or_default() += 1;
+        let scopes = db.doc_scopes(&id).await.unwrap();
+        if let Some(d) = &row.district {
+            assert!(scopes.iter().any(|s| s.as_str() == format!("district:{d}")));
         }
+        if row.status == "in_progress" {
+            let crew = row.assignee.clone().unwrap();
+            assert!(scopes.iter().any(|s| s.as_str() == format!("crew:{crew}")));
+        }
+    }
+    eprintln!("demo statuses: {statuses:?}");
+    for st in [
+        "new",
+        "queued",
+        "assigned",
+        "acknowledged",
+        "in_progress",
+        "paused",
+        "completed",
+        "verified",
+        "reopened",
+        "cancelled",
+    ] {
+        assert!(
+            statuses.contains_key(st),
+            "no demo task is {st}: {statuses:?}"
+        );
     }
 }
 
