@@ -86,6 +86,30 @@ async fn crews_users_services(f: &Fixture) {
         db.create_user(&ghost).await,
         Err(DbError::NotFound(_))
     ));
+    // Ids that could not name a scope are refused.
+    let bad_crew = Crew {
+        id: "crew 9".into(),
+        name: "Nine".into(),
+        district: "D1".into(),
+        skills: vec![],
+        contractor: None,
+        on_duty: false,
+    };
+    assert!(matches!(
+        db.upsert_crew(&bad_crew).await,
+        Err(DbError::Invalid(_))
+    ));
+    let bad_user = NewUser {
+        districts: vec!["D/1".into()],
+        role: UserRole::Dispatcher,
+        crew: None,
+        login: "dd".into(),
+        ..dup.clone()
+    };
+    assert!(matches!(
+        db.create_user(&bad_user).await,
+        Err(DbError::Invalid(_))
+    ));
 
     for s in demo::demo_services() {
         db.upsert_service(&s).await.unwrap();

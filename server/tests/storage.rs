@@ -542,6 +542,107 @@ async fn cursor_safety_under_concurrency(f: &Fixture) {
     );
 }
 
+/// A real task document through the store: the snapshot loads back to the same view, and
+/// the stored changes alone rebuild the document (what incremental sync will send).
+async fn real_task_document_round_trip(f: &Fixture) {
+    use sync_core::session::{DocCommit, ScopePolicy, TaskScopes};
+    use sync_core::task::{EventKind, GeoPoint, NewTask, Priority, Sla, Source, TaskDoc};
+    use sync_core::{Actor, DeviceId};
+    let db = &f.db;
+    let server = Actor::server(DeviceId::new("server-1").unwrap());
+    let new = NewTask {
+        id: doc("T-real"),
+        source: Source::Citizen,
+        category: "water_leak".into(),
+        title: "Burst pipe".into(),
+        description: "Water on the street".into(),
+        point: GeoPoint {
+            lat: 35.7,
+            lon: 51.4,
+            accuracy_m: None,
+        },
+        address: None,
+        district: None,
+        priority: Priority::Urgent,
+        sla: Sla::default(),
+        reopen_window_ms: 86_400_000,
+    };
+    let mut task = TaskDoc::create(new, &server, 1_000).unwrap();
+    let first = task
+        .automerge()
+        .get_changes(&[])
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect::<Vec<_>>();
+    let view = task.view().unwrap();
+    let scopes = TaskScopes.scopes_of(&view);
+    let s1 = db
+        .commit(DocCommit {
+            doc: doc("T-real"),
+            base_seq: None,
+            changes: first,
+            snapshot: task.save(),
+            view: view.clone(),
+            scopes,
+            origin: server.device.clone(),
+        })
+        .await
+        .unwrap()
+        .seq;
+    let stored = db.load(&doc("T-real")).await.unwrap().unwrap();
+    assert_eq!(TaskDoc::load(&stored.bytes).unwrap().view().unwrap(), view);
+    assert_eq!(
+        db.task_row(&doc("T-real")).await.unwrap().unwrap().status,
+        "new"
+    );
+
+    // Route it: only the new change is committed.
+    let heads = task.heads();
+    task.append_event(
+        &server,
+        2_000,
+        EventKind::Routed {
+            district: "D7".into(),
+        },
+    )
+    .unwrap();
+    let second = task
+        .automerge()
+        .get_changes(&heads)
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect::<Vec<_>>();
+    assert_eq!(second.len(), 1);
+    let view = task.view().unwrap();
+    let scopes = TaskScopes.scopes_of(&view);
+    let out = db
+        .commit(DocCommit {
+            doc: doc("T-real"),
+            base_seq: Some(s1),
+            changes: second,
+            snapshot: task.save(),
+            view: view.clone(),
+            scopes,
+            origin: server.device.clone(),
+        })
+        .await
+        .unwrap();
+    let touched: Vec<&str> = out.touched.iter().map(|s| s.as_str()).collect();
+    assert_eq!(touched, ["district:D7", "open:D7"]);
+    let row = db.task_row(&doc("T-real")).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.district.as_deref()),
+        ("queued", Some("D7"))
+    );
+    assert_eq!(row.priority, "urgent");
+
+    let ChangesSince::Changes(all) = db.changes_since(&doc("T-real"), 0).await.unwrap() else {
+        panic!("expected changes")
+    };
+    let concatenated: Vec<u8> = all.iter().flat_map(|c| c.bytes.iter().copied()).collect();
+    assert_eq!(TaskDoc::load(&concatenated).unwrap().view().unwrap(), view);
+}
+
 async fn ping_and_backend(f: &Fixture) {
     f.db.ping().await.unwrap();
     f.db.migrate().await.unwrap();
@@ -562,5 +663,6 @@ on_both_backends!(
     changes_since_origin_and_compaction,
     projection_in_same_transaction,
     cursor_safety_under_concurrency,
+    real_task_document_round_trip,
     ping_and_backend,
 );

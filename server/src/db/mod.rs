@@ -599,3 +599,45 @@ pub(crate) fn doc_id(s: String) -> Result<DocId, DbError> {
 /// One row of a `changes_since` query: the document's `compacted_before` marker and,
 /// from a left join, one change (`seq`, `origin`, `bytes`) if any.
 pub(crate) type ChangeRow = (i64, Option<i64>, Option<String>, Option<Vec<u8>>);
+
+/// Checks that a crew id or district code can name a sync scope (`crew:<id>`,
+/// `district:<code>`): otherwise its tasks would silently fall out of every scope.
+pub fn check_code(kind: &str, code: &str) -> Result<(), DbError> {
+    if code.len() > 64 || ScopeId::new(format!("district:{code}")).is_err() {
+        return Err(DbError::Invalid(format!(
+            "{kind} {code:?} must be 1 to 64 ASCII letters, digits, - _ : or ."
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a crew before it is stored.
+pub(crate) fn check_crew(crew: &Crew) -> Result<(), DbError> {
+    check_code("crew id", &crew.id)?;
+    check_code("district code", &crew.district)?;
+    if crew.name.trim().is_empty() {
+        return Err(DbError::Invalid("a crew needs a name".into()));
+    }
+    Ok(())
+}
+
+/// Checks a user before it is stored.
+pub(crate) fn check_user(user: &NewUser) -> Result<(), DbError> {
+    if user.login.trim().is_empty()
+        || user.login.len() > 128
+        || user.login.chars().any(char::is_whitespace)
+    {
+        return Err(DbError::Invalid(
+            "a login is 1 to 128 characters without spaces".into(),
+        ));
+    }
+    if (user.role == UserRole::Crew) != user.crew.is_some() {
+        return Err(DbError::Invalid(
+            "crew members, and only they, belong to a crew".into(),
+        ));
+    }
+    for d in &user.districts {
+        check_code("district code", d)?;
+    }
+    Ok(())
+}

@@ -526,6 +526,7 @@ impl DistrictStore for PgStore {
 
 impl IdentityStore for PgStore {
     async fn upsert_crew(&self, crew: &Crew) -> Result<(), DbError> {
+        check_crew(crew)?;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO crews (id, name, district, contractor, on_duty) VALUES ($1, $2, $3, $4, $5)
@@ -601,6 +602,7 @@ impl IdentityStore for PgStore {
     }
 
     async fn create_user(&self, user: &NewUser) -> Result<(), DbError> {
+        check_user(user)?;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO users (id, login, password_hash, role, crew, created_at)

@@ -5,7 +5,8 @@
 //! bumped inside the commit's transaction, so sequence order is commit order and cursors are
 //! safe without further locking. WAL journal, `synchronous = FULL`: a commit that returned
 //! survives a crash. Districts are answered from an in-memory R-tree loaded at open and
-//! rebuilt after each import.
+//! rebuilt after each import (also one made by another process, such as the admin CLI:
+//! each lookup compares a one-row stamp of the districts table with the index's).
 
 use super::*;
 use crate::geo::{DistrictIndex, multipolygon_from_wkb, multipolygon_to_wkb};
@@ -27,7 +28,15 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite"
 pub struct SqliteStore {
     pool: SqlitePool,
     write: Arc<tokio::sync::Mutex<()>>,
-    index: Arc<RwLock<Arc<DistrictIndex>>>,
+    index: Arc<RwLock<Arc<IndexState>>>,
+}
+
+/// The district index and the table stamp it was built from (`COUNT(*)`,
+/// `MAX(imported_at)`), so an import by another process (the admin CLI) is noticed.
+#[derive(Debug, Default)]
+struct IndexState {
+    index: DistrictIndex,
+    stamp: (i64, i64),
 }
 
 /// Classifies a database error from a write.
@@ -67,7 +76,7 @@ impl SqliteStore {
         let store = SqliteStore {
             pool,
             write: Arc::new(tokio::sync::Mutex::new(())),
-            index: Arc::new(RwLock::new(Arc::new(DistrictIndex::default()))),
+            index: Arc::new(RwLock::new(Arc::new(IndexState::default()))),
         };
         store.reload_index().await?;
         Ok(store)
@@ -87,15 +96,15 @@ impl SqliteStore {
         Ok((guard, tx))
     }
 
-    fn current_index(&self) -> Arc<DistrictIndex> {
+    fn current_index(&self) -> Arc<IndexState> {
         match self.index.read() {
             Ok(g) => Arc::clone(&g),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
     }
 
-    fn set_index(&self, idx: DistrictIndex) {
-        let idx = Arc::new(idx);
+    fn set_index(&self, index: DistrictIndex, stamp: (i64, i64)) {
+        let idx = Arc::new(IndexState { index, stamp });
         match self.index.write() {
             Ok(mut g) => *g = idx,
             Err(poisoned) => *poisoned.into_inner() = idx,
@@ -104,12 +113,22 @@ impl SqliteStore {
 
     /// Reloads the in-memory district index from the table.
     pub async fn reload_index(&self) -> Result<usize, DbError> {
+        let stamp = self.districts_stamp().await?;
         let all = self.districts().await?;
         let n = all.len();
-        self.set_index(DistrictIndex::new(
-            all.into_iter().map(|d| (d.code, d.geometry)).collect(),
-        ));
+        self.set_index(
+            DistrictIndex::new(all.into_iter().map(|d| (d.code, d.geometry)).collect()),
+            stamp,
+        );
         Ok(n)
+    }
+
+    async fn districts_stamp(&self) -> Result<(i64, i64), DbError> {
+        Ok(
+            sqlx::query_as("SELECT COUNT(*), COALESCE(MAX(imported_at), 0) FROM districts")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn commit_tx(&self, c: &DocCommit) -> Result<CommitOutcome, DbError> {
@@ -539,6 +558,7 @@ impl DistrictStore for SqliteStore {
             .into_iter()
             .map(|(code, wkb)| Ok((code, multipolygon_from_wkb(&wkb).map_err(DbError::Corrupt)?)))
             .collect::<Result<Vec<_>, DbError>>()?;
+        let stamp = (i64::try_from(all.len()).unwrap_or(i64::MAX), now);
         let index = DistrictIndex::new(all);
         let pairs = index.adjacency();
         sqlx::query("DELETE FROM district_adjacency")
@@ -552,7 +572,7 @@ impl DistrictStore for SqliteStore {
                 .await?;
         }
         tx.commit().await?;
-        self.set_index(index);
+        self.set_index(index, stamp);
         Ok(ImportOutcome {
             districts: districts.len(),
             adjacent_pairs: pairs.len(),
@@ -577,7 +597,13 @@ impl DistrictStore for SqliteStore {
     }
 
     async fn district_covering(&self, lat: f64, lon: f64) -> Result<Option<String>, DbError> {
-        Ok(self.current_index().covering(lat, lon).map(str::to_owned))
+        let mut state = self.current_index();
+        // Another process (the admin CLI) may have imported districts: one tiny query.
+        if self.districts_stamp().await? != state.stamp {
+            self.reload_index().await?;
+            state = self.current_index();
+        }
+        Ok(state.index.covering(lat, lon).map(str::to_owned))
     }
 
     async fn neighbours(&self, code: &str) -> Result<Vec<String>, DbError> {
@@ -593,6 +619,7 @@ impl DistrictStore for SqliteStore {
 
 impl IdentityStore for SqliteStore {
     async fn upsert_crew(&self, crew: &Crew) -> Result<(), DbError> {
+        check_crew(crew)?;
         let (_guard, mut tx) = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO crews (id, name, district, contractor, on_duty) VALUES ($1, $2, $3, $4, $5)
@@ -672,6 +699,7 @@ impl IdentityStore for SqliteStore {
     }
 
     async fn create_user(&self, user: &NewUser) -> Result<(), DbError> {
+        check_user(user)?;
         let (_guard, mut tx) = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO users (id, login, password_hash, role, crew, created_at)
