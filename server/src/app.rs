@@ -89,14 +89,24 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let db = state.db.clone();
-    let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    serve_router(router(state), listener, shutdown)
         .await
         .map_err(StartError::Serve)?;
     db.close().await;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Serves any router until `shutdown` resolves: the listener stops accepting, idle
+/// connections close, and requests in flight run to completion before this returns.
+pub async fn serve_router(
+    app: Router,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Binds the configured address and serves until SIGTERM or Ctrl-C.

@@ -162,3 +162,50 @@ async fn real_server(f: &Fixture) {
 }
 
 on_both_backends!(real_server);
+
+/// Shutdown lets a request that is already being handled finish, and only then returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_finishes_in_flight_requests() {
+    use axum::routing::get;
+    use std::time::{Duration, Instant};
+    let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
+    let entered_tx = std::sync::Arc::new(std::sync::Mutex::new(Some(entered_tx)));
+    let app = axum::Router::new().route(
+        "/slow",
+        get(move || {
+            let entered_tx = entered_tx.clone();
+            async move {
+                if let Some(tx) = entered_tx.lock().unwrap().take() {
+                    let _ = tx.send(());
+                }
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                "done"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(server::app::serve_router(app, listener, async move {
+        let _ = stop_rx.await;
+    }));
+    let request = tokio::spawn(async move {
+        reqwest::get(format!("http://{addr}/slow"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    entered_rx.await.unwrap();
+    let asked = Instant::now();
+    stop_tx.send(()).unwrap();
+    assert_eq!(request.await.unwrap(), "done");
+    server.await.unwrap().unwrap();
+    assert!(
+        asked.elapsed() >= Duration::from_millis(300),
+        "waited for the request"
+    );
+    // No longer accepting.
+    assert!(reqwest::get(format!("http://{addr}/slow")).await.is_err());
+}
