@@ -1,0 +1,4 @@
+//! HTTP handlers: thin adapters from requests to the domain modules. No SQL here.
+
+pub mod auth;
+pub mod health;

@@ -1,0 +1,268 @@
+//! The command line: `serve` (default), `migrate`, `import-districts`, `user`, `crew`,
+//! `token`, `demo`. Each subcommand is a thin call into the domain modules.
+
+use crate::app::{self, StartError};
+use crate::auth::{UserRole, hash_password};
+use crate::config::Config;
+use crate::db::{Crew, Db, DbError, DistrictStore, IdentityStore, NewUser, Store, now_millis};
+use crate::demo::{self, DemoError, DemoOptions};
+use crate::geo::{self, GeoError, PropertyNames};
+use clap::{Args, Parser, Subcommand};
+use std::io::BufRead;
+use std::path::PathBuf;
+
+/// Tarmim's server and admin tool.
+#[derive(Debug, Parser)]
+#[command(name = "tarmim-server", version, about)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Import districts from a GeoJSON FeatureCollection of Polygon/MultiPolygon features.
+    ImportDistricts(ImportDistricts),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage crews.
+    #[command(subcommand)]
+    Crew(CrewCommand),
+    /// Seed the demo city (districts, services, crews, users, tasks).
+    Demo(DemoArgs),
+}
+
+/// `import-districts` arguments.
+#[derive(Debug, Args)]
+pub struct ImportDistricts {
+    /// The GeoJSON file.
+    pub file: PathBuf,
+    /// Property holding each district's unique code.
+    #[arg(long)]
+    pub code_property: String,
+    /// Property holding each district's name.
+    #[arg(long)]
+    pub name_property: String,
+    /// Property holding each district's region.
+    #[arg(long)]
+    pub region_property: Option<String>,
+}
+
+/// `user` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from the first line of standard input.
+    Add {
+        /// Login name.
+        #[arg(long)]
+        login: String,
+        /// Read the password from standard input (the only way to give it).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// admin, dispatcher, crew, manager or call_centre.
+        #[arg(long)]
+        role: UserRole,
+        /// The crew (required for crew members).
+        #[arg(long)]
+        crew: Option<String>,
+        /// A district the user works on (dispatchers, managers); repeat for several.
+        #[arg(long = "district")]
+        districts: Vec<String>,
+    },
+    /// Revoke every token of a user (all devices are logged out).
+    RevokeTokens {
+        /// Login name.
+        #[arg(long)]
+        login: String,
+    },
+}
+
+/// `crew` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CrewCommand {
+    /// Add or replace a crew.
+    Add {
+        /// Crew id (e.g. C-D07-A).
+        #[arg(long)]
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Home district code.
+        #[arg(long)]
+        district: String,
+        /// A service code the crew handles; repeat for several.
+        #[arg(long = "skill")]
+        skills: Vec<String>,
+        /// Contractor company, if not city staff.
+        #[arg(long)]
+        contractor: Option<String>,
+        /// Whether the crew is on duty now.
+        #[arg(long)]
+        on_duty: bool,
+    },
+}
+
+/// `demo` arguments.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How many tasks.
+    #[arg(long, default_value_t = 300)]
+    pub tasks: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 7261)]
+    pub seed: u64,
+}
+
+/// Failures of a command.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Starting or running the server failed.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// Storage failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Districts failed.
+    #[error(transparent)]
+    Geo(#[from] GeoError),
+    /// Demo seeding failed.
+    #[error(transparent)]
+    Demo(#[from] DemoError),
+    /// Bad arguments or input.
+    #[error("{0}")]
+    Usage(String),
+    /// Reading a file or stdin failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Runs a command.
+pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let state = app::prepare(config).await?;
+            app::run(state).await?;
+        }
+        Command::Migrate => {
+            let db = Db::open(&config).await?;
+            db.migrate().await?;
+            println!("migrations applied ({:?})", db.backend());
+            db.close().await;
+        }
+        Command::ImportDistricts(args) => {
+            let text = std::fs::read_to_string(&args.file)
+                .map_err(|e| CliError::Io(format!("{}: {e}", args.file.display())))?;
+            let props = PropertyNames {
+                code: args.code_property,
+                name: args.name_property,
+                region: args.region_property,
+            };
+            let districts = geo::parse_geojson(&text, &props)?;
+            let db = Db::open(&config).await?;
+            let out = db.import_districts(&districts).await?;
+            println!(
+                "imported {} districts; {} adjacent pairs",
+                out.districts, out.adjacent_pairs
+            );
+            db.close().await;
+        }
+        Command::User(UserCommand::Add {
+            login,
+            password_stdin: _,
+            role,
+            crew,
+            districts,
+        }) => {
+            if (role == UserRole::Crew) != crew.is_some() {
+                return Err(CliError::Usage(
+                    "--crew is required for crew members and only for them".into(),
+                ));
+            }
+            let mut password = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut password)
+                .map_err(|e| CliError::Io(format!("reading the password: {e}")))?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            if password.len() < 8 {
+                return Err(CliError::Usage(
+                    "the password must have at least 8 characters".into(),
+                ));
+            }
+            let hash = hash_password(&password).map_err(|e| CliError::Usage(e.to_string()))?;
+            let db = Db::open(&config).await?;
+            let mut id = [0u8; 8];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut id);
+            db.create_user(&NewUser {
+                id: format!("u-{}", hex::encode(id)),
+                login: login.clone(),
+                password_hash: hash,
+                role,
+                crew,
+                districts,
+            })
+            .await?;
+            println!("user {login} added ({role})");
+            db.close().await;
+        }
+        Command::User(UserCommand::RevokeTokens { login }) => {
+            let db = Db::open(&config).await?;
+            let user = db
+                .user_by_login(&login)
+                .await?
+                .ok_or_else(|| CliError::Usage(format!("no user {login:?}")))?;
+            let n = db.revoke_user_tokens(&user.id, now_millis()).await?;
+            println!("revoked {n} token(s) of {login}");
+            db.close().await;
+        }
+        Command::Crew(CrewCommand::Add {
+            id,
+            name,
+            district,
+            skills,
+            contractor,
+            on_duty,
+        }) => {
+            let db = Db::open(&config).await?;
+            db.upsert_crew(&Crew {
+                id: id.clone(),
+                name,
+                district,
+                skills,
+                contractor,
+                on_duty,
+            })
+            .await?;
+            println!("crew {id} saved");
+            db.close().await;
+        }
+        Command::Demo(args) => {
+            let db = Db::open(&config).await?;
+            let s = demo::seed(
+                &db,
+                DemoOptions {
+                    tasks: args.tasks,
+                    seed: args.seed,
+                },
+            )
+            .await?;
+            println!(
+                "demo city: {} districts, {} services, {} crews, {} users, {} tasks",
+                s.districts, s.services, s.crews, s.users, s.tasks
+            );
+            if let Some(why) = s.tasks_skipped {
+                println!("tasks skipped: {why}");
+            }
+            db.close().await;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! Server configuration: defaults, an optional TOML file (`TARMIM_CONFIG`), then environment
+//! variables, in that order of precedence (the environment wins).
+//!
+//! | setting | env | default |
+//! | --- | --- | --- |
+//! | `data_dir` | `TARMIM_DATA_DIR` | `./data` |
+//! | `database_url` | `DATABASE_URL` | none: SQLite file `tarmim.sqlite3` in `data_dir` |
+//! | `listen` | `TARMIM_LISTEN` | `127.0.0.1:8137` |
+//! | `default_district` | `TARMIM_DEFAULT_DISTRICT` | none: a point outside every district is refused |
+//! | `crew_sees_district_open` | `TARMIM_CREW_SEES_DISTRICT_OPEN` | `false` |
+//! | `token_ttl_hours` | `TARMIM_TOKEN_TTL_HOURS` | `720` (30 days: crews work offline for long) |
+//! | `demo` | `TARMIM_DEMO` | `true`: seed the demo city into an empty database |
+//! | `log_format` | `TARMIM_LOG_FORMAT` | `pretty` (or `json`) |
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The TOML file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML file does not parse.
+    #[error("config file {path} is invalid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// An environment variable has a value that does not parse.
+    #[error("environment variable {var}={value:?} is invalid: {why}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// Why.
+        why: String,
+    },
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The server's settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the SQLite database and photos live.
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL + PostGIS; `sqlite://…` or none for SQLite.
+    pub database_url: Option<String>,
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// District given to a point outside every district; none refuses such points.
+    pub default_district: Option<String>,
+    /// Whether crew members also sync their district's open tasks (`open:<district>`).
+    pub crew_sees_district_open: bool,
+    /// Lifetime of a login token, in hours.
+    pub token_ttl_hours: u64,
+    /// Seed the demo city when the database is empty.
+    pub demo: bool,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8137)),
+            default_district: None,
+            crew_sees_district_open: false,
+            token_ttl_hours: 24 * 30,
+            demo: true,
+            log_format: LogFormat::Pretty,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration from the process environment (and `TARMIM_CONFIG`'s file).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::load(|k| std::env::var(k).ok())
+    }
+
+    /// Loads the configuration, reading variables through `env` (for tests).
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut cfg = match env("TARMIM_CONFIG").filter(|s| !s.is_empty()) {
+            Some(path) => Self::from_file(Path::new(&path))?,
+            None => Config::default(),
+        };
+        let get = |k: &str| env(k).filter(|s| !s.is_empty());
+        if let Some(v) = get("TARMIM_DATA_DIR") {
+            cfg.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("DATABASE_URL") {
+            cfg.database_url = Some(v);
+        }
+        if let Some(v) = get("TARMIM_LISTEN") {
+            cfg.listen = v
+                .parse()
+                .map_err(|e: std::net::AddrParseError| ConfigError::Env {
+                    var: "TARMIM_LISTEN",
+                    value: v.clone(),
+                    why: e.to_string(),
+                })?;
+        }
+        if let Some(v) = get("TARMIM_DEFAULT_DISTRICT") {
+            cfg.default_district = Some(v);
+        }
+        if let Some(v) = get("TARMIM_CREW_SEES_DISTRICT_OPEN") {
+            cfg.crew_sees_district_open = parse_bool("TARMIM_CREW_SEES_DISTRICT_OPEN", &v)?;
+        }
+        if let Some(v) = get("TARMIM_DEMO") {
+            cfg.demo = parse_bool("TARMIM_DEMO", &v)?;
+        }
+        if let Some(v) = get("TARMIM_TOKEN_TTL_HOURS") {
+            cfg.token_ttl_hours =
+                v.parse()
+                    .map_err(|e: std::num::ParseIntError| ConfigError::Env {
+                        var: "TARMIM_TOKEN_TTL_HOURS",
+                        value: v.clone(),
+                        why: e.to_string(),
+                    })?;
+        }
+        if let Some(v) = get("TARMIM_LOG_FORMAT") {
+            cfg.log_format = match v.as_str() {
+                "pretty" => LogFormat::Pretty,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::Env {
+                        var: "TARMIM_LOG_FORMAT",
+                        value: v,
+                        why: "expected `pretty` or `json`".into(),
+                    });
+                }
+            };
+        }
+        Ok(cfg)
+    }
+
+    /// Reads a TOML file with the same settings (unknown keys are refused).
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Whether the configured database is PostgreSQL.
+    pub fn uses_postgres(&self) -> bool {
+        self.database_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+    }
+
+    /// The SQLite database file used when no PostgreSQL URL is configured.
+    pub fn sqlite_path(&self) -> PathBuf {
+        match self.database_url.as_deref() {
+            Some(url) if url.starts_with("sqlite://") => {
+                PathBuf::from(url.trim_start_matches("sqlite://"))
+            }
+            Some(url) if url.starts_with("sqlite:") => {
+                PathBuf::from(url.trim_start_matches("sqlite:"))
+            }
+            _ => self.data_dir.join("tarmim.sqlite3"),
+        }
+    }
+
+    /// Token lifetime in milliseconds.
+    pub fn token_ttl_ms(&self) -> i64 {
+        i64::try_from(self.token_ttl_hours)
+            .unwrap_or(i64::MAX / 3_600_000)
+            .saturating_mul(3_600_000)
+    }
+}
+
+fn parse_bool(var: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::Env {
+            var,
+            value: v.to_owned(),
+            why: "expected true or false".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_without_environment() {
+        let c = Config::load(env(&[])).unwrap();
+        assert_eq!(c, Config::default());
+        assert!(!c.uses_postgres());
+        assert_eq!(c.sqlite_path(), PathBuf::from("./data/tarmim.sqlite3"));
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tarmim.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\ndefault_district = \"D01\"\ncrew_sees_district_open = true\n",
+        )
+        .unwrap();
+        let c = Config::load(env(&[
+            ("TARMIM_CONFIG", file.to_str().unwrap()),
+            ("DATABASE_URL", "postgres://x@h/db"),
+            ("TARMIM_LISTEN", "127.0.0.1:1"),
+        ]))
+        .unwrap();
+        assert_eq!(c.listen, SocketAddr::from(([127, 0, 0, 1], 1)));
+        assert_eq!(c.default_district.as_deref(), Some("D01"));
+        assert!(c.crew_sees_district_open);
+        assert!(c.uses_postgres());
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(Config::load(env(&[("TARMIM_LISTEN", "nowhere")])).is_err());
+        assert!(Config::load(env(&[("TARMIM_DEMO", "maybe")])).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, "no_such_setting = 1\n").unwrap();
+        assert!(Config::load(env(&[("TARMIM_CONFIG", file.to_str().unwrap())])).is_err());
+    }
+}

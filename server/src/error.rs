@@ -1,0 +1,155 @@
+//! [`ApiError`]: the one place where failures become HTTP statuses and JSON bodies.
+//!
+//! Every handler returns `Result<_, ApiError>`. Bodies are `{"error": <code>, "message":
+//! <plain words>}`. Database and internal errors are logged with their detail and answered
+//! with a generic 500 body: their text never reaches a client.
+
+use crate::auth::AuthError;
+use crate::db::DbError;
+use crate::geo::GeoError;
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An API failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Not authenticated: missing, malformed, unknown, expired or revoked credentials.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// Authenticated, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request is well-formed but cannot be carried out (e.g. a point outside every
+    /// district).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// No such thing.
+    #[error("{0}")]
+    NotFound(String),
+    /// Clashes with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// A dependency (the database) is not available now.
+    #[error("service unavailable")]
+    Unavailable,
+    /// A storage failure (logged, never shown).
+    #[error(transparent)]
+    Db(DbError),
+    /// Any other internal failure (logged, never shown).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// The status and machine-readable code.
+    fn status_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Db(DbError::Conflict) | ApiError::Db(DbError::Duplicate(_)) => {
+                (StatusCode::CONFLICT, "conflict")
+            }
+            ApiError::Db(DbError::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Db(DbError::Invalid(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable")
+            }
+            ApiError::Db(_) | ApiError::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_code();
+        let message = match &self {
+            ApiError::Db(
+                e @ (DbError::Conflict
+                | DbError::Duplicate(_)
+                | DbError::NotFound(_)
+                | DbError::Invalid(_)),
+            ) => e.to_string(),
+            ApiError::Db(e) => {
+                tracing::error!(error = %e, "database error");
+                "internal server error".to_owned()
+            }
+            ApiError::Internal(e) => {
+                tracing::error!(error = %e, "internal error");
+                "internal server error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut resp = (
+            status,
+            Json(ErrorBody {
+                error: code,
+                message: &message,
+            }),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        ApiError::Db(e)
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidCredentials => ApiError::Unauthorized("invalid login or password"),
+            AuthError::MissingToken => {
+                ApiError::Unauthorized("missing bearer token (Authorization: Bearer <token>)")
+            }
+            AuthError::MalformedHeader => {
+                ApiError::Unauthorized("malformed Authorization header: expected `Bearer <token>`")
+            }
+            AuthError::InvalidToken => ApiError::Unauthorized("invalid, expired or revoked token"),
+            AuthError::InvalidInput(m) => ApiError::BadRequest(m),
+            AuthError::Db(e) => ApiError::Db(e),
+            AuthError::Hash(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<GeoError> for ApiError {
+    fn from(e: GeoError) -> Self {
+        match e {
+            GeoError::Db(e) => ApiError::Db(e),
+            GeoError::InvalidPoint { .. }
+            | GeoError::InvalidGeoJson(_)
+            | GeoError::InvalidFeature { .. } => ApiError::BadRequest(e.to_string()),
+            GeoError::OutsideDistricts { .. } => ApiError::Unprocessable(e.to_string()),
+        }
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        ApiError::BadRequest(e.body_text())
+    }
+}

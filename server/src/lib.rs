@@ -1,0 +1,27 @@
+//! Tarmim's server: the HTTP API, the sync host, storage and districts.
+//!
+//! Code map:
+//! - [`config`]: settings from defaults, a TOML file and the environment.
+//! - [`app`]: shared state, the router, serving with graceful shutdown.
+//! - [`api`]: thin HTTP handlers.
+//! - [`auth`]: users, tokens, the [`auth::Identity`] extractor, device sync scopes.
+//! - [`db`]: the storage traits and their SQLite and PostgreSQL + PostGIS backends,
+//!   including `sync_core::session::ServerStore`.
+//! - [`geo`]: districts — GeoJSON import, point → district, adjacency.
+//! - [`demo`]: the demo city seeded into an empty database.
+//! - [`telemetry`]: logs and Prometheus metrics.
+//! - [`cli`]: the command line (`serve`, `migrate`, `import-districts`, `user`, `crew`, `demo`).
+//! - [`error`]: [`error::ApiError`], the single mapping from failures to HTTP responses.
+//!
+//! Dependencies point one way: this crate uses `sync-core`, never the reverse.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod geo;
+pub mod telemetry;

@@ -1,0 +1,18 @@
+//! `tarmim-server`: parses the command line, loads the configuration, runs the command.
+
+use anyhow::Context;
+use clap::Parser;
+use server::cli::{self, Cli};
+use server::config::Config;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::from_env().context("loading the configuration")?;
+    server::telemetry::init_logging(config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(cli::run(cli, config))?;
+    Ok(())
+}
