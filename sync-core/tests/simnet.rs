@@ -431,13 +431,11 @@ impl World {
             self.record(i, &doc);
         }
         // An online phone pushes at once.
-        if let (Some(l), Some(dev)) = (self.phones[i].link, self.phones[i].device.as_mut()) {
-            if dev.is_connected() {
-                if let Ok(frames) = dev.outgoing() {
+        if let (Some(l), Some(dev)) = (self.phones[i].link, self.phones[i].device.as_mut())
+            && dev.is_connected()
+                && let Ok(frames) = dev.outgoing() {
                     self.links[l].to_server.extend(frames);
                 }
-            }
-        }
     }
 
     fn record(&mut self, i: usize, doc: &DocId) {

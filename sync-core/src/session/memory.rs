@@ -77,12 +77,11 @@ impl MemServerStore {
     /// Drops the change history of a document up to its latest commit, so that devices
     /// behind it get the snapshot instead.
     pub fn compact(&self, doc: &DocId) {
-        if let Ok(mut inner) = self.lock() {
-            if let Some(d) = inner.docs.get_mut(doc) {
+        if let Ok(mut inner) = self.lock()
+            && let Some(d) = inner.docs.get_mut(doc) {
                 d.compacted_before = d.stored.seq;
                 d.changes.clear();
             }
-        }
     }
 }
 

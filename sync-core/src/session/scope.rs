@@ -26,11 +26,10 @@ pub trait ScopePolicy: Send + Sync {
         }
         // A device that sees a district's open tasks wrote to this one while it was open;
         // its notes and photos are field work even if the task closed meanwhile.
-        if let Some(district) = &task.derived.district {
-            if TaskScopes::open(district).is_some_and(|s| session_scopes.contains(&s)) {
+        if let Some(district) = &task.derived.district
+            && TaskScopes::open(district).is_some_and(|s| session_scopes.contains(&s)) {
                 return true;
             }
-        }
         match &sender.crew {
             Some(crew) => task.timeline.iter().any(|e| {
                 matches!(&e.event.kind, crate::task::EventKind::Assigned { crew: c, .. } if c == crew)
@@ -67,14 +66,13 @@ impl ScopePolicy for TaskScopes {
     fn scopes_of(&self, task: &TaskView) -> Vec<ScopeId> {
         let d = &task.derived;
         let mut out = Vec::with_capacity(3);
-        if let Some(crew) = &d.assignee {
-            if !matches!(
+        if let Some(crew) = &d.assignee
+            && !matches!(
                 d.status,
                 Status::Verified | Status::Cancelled | Status::Duplicate
             ) {
                 out.extend(Self::crew(crew));
             }
-        }
         if let Some(code) = &d.district {
             out.extend(Self::district(code));
             if !d.status.is_closed() {

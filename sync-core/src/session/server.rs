@@ -302,11 +302,10 @@ impl<P: ScopePolicy> ServerSession<P> {
             let mut updates: Vec<(DocUpdate, u64)> = Vec::with_capacity(entries.len());
             let mut need_snapshot: Vec<DocId> = Vec::new();
             for e in &entries {
-                if let Some(s) = sent.as_ref().and_then(|m| m.get(&e.doc)) {
-                    if *s >= e.seq {
+                if let Some(s) = sent.as_ref().and_then(|m| m.get(&e.doc))
+                    && *s >= e.seq {
                         continue;
                     }
-                }
                 if !e.present {
                     let elsewhere = store
                         .doc_scopes(&e.doc)
@@ -364,11 +363,10 @@ impl<P: ScopePolicy> ServerSession<P> {
                 let loaded: HashMap<DocId, StoredDoc> =
                     store.load_many(&need_snapshot).await?.into_iter().collect();
                 for (u, _) in updates.iter_mut() {
-                    if let DocUpdate::Snapshot { doc, bytes } = u {
-                        if let Some(s) = loaded.get(doc) {
+                    if let DocUpdate::Snapshot { doc, bytes } = u
+                        && let Some(s) = loaded.get(doc) {
                             *bytes = s.bytes.clone();
                         }
-                    }
                 }
                 // A document deleted between the two reads has nothing to send.
                 updates.retain(
