@@ -347,6 +347,7 @@ fn main() {
                         cursors: vec![sync_core::protocol::Cursor {
                             scope: ScopeId::new("crew:C1").unwrap(),
                             seq: store.last_seq(),
+                            scanned: store.last_seq(),
                         }],
                     }),
                 );

@@ -254,6 +254,14 @@ impl World {
             if reply.close {
                 self.links[l].server_closed = true;
             }
+            if std::env::var("SIMNET_TRACE").is_ok() {
+                for c in &reply.committed {
+                    eprintln!(
+                        "commit {} seq={} by {} touched={:?}",
+                        c.doc, c.seq, self.phones[i].actor.device, c.touched
+                    );
+                }
+            }
             for c in reply.committed {
                 for s in &c.touched {
                     self.notify(s);
@@ -264,6 +272,44 @@ impl World {
             else {
                 return true;
             };
+            if std::env::var("SIMNET_TRACE").is_ok() {
+                if let Ok(d) = sync_core::protocol::decode_server(&frame) {
+                    let summary = match &d.frame {
+                        sync_core::protocol::ServerFrame::Batch(b) => format!(
+                            "Batch {} scanned={} [{}]",
+                            b.scope,
+                            b.scanned,
+                            b.updates
+                                .iter()
+                                .map(|u| match u {
+                                    sync_core::protocol::DocUpdate::Snapshot { doc, .. } =>
+                                        format!("snap {doc}"),
+                                    sync_core::protocol::DocUpdate::Changes { doc, changes } =>
+                                        format!(
+                                            "changes {doc} {:?}",
+                                            changes
+                                                .iter()
+                                                .map(|c| automerge::Change::from_bytes(c.clone())
+                                                    .unwrap()
+                                                    .hash()
+                                                    .to_string()[..6]
+                                                    .to_string())
+                                                .collect::<Vec<_>>()
+                                        ),
+                                    sync_core::protocol::DocUpdate::Drop { doc } =>
+                                        format!("drop {doc}"),
+                                })
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        other => format!("{:?}", other).chars().take(100).collect(),
+                    };
+                    eprintln!(
+                        "-> {} #{} {}",
+                        self.phones[i].actor.device, d.number, summary
+                    );
+                }
+            }
             let dev = self.phones[i].device.as_mut().unwrap();
             match dev.on_frame(&frame) {
                 Ok(out) => {
@@ -433,9 +479,10 @@ impl World {
         // An online phone pushes at once.
         if let (Some(l), Some(dev)) = (self.phones[i].link, self.phones[i].device.as_mut())
             && dev.is_connected()
-                && let Ok(frames) = dev.outgoing() {
-                    self.links[l].to_server.extend(frames);
-                }
+            && let Ok(frames) = dev.outgoing()
+        {
+            self.links[l].to_server.extend(frames);
+        }
     }
 
     fn record(&mut self, i: usize, doc: &DocId) {
@@ -582,6 +629,42 @@ impl World {
             for (id, bytes) in expected {
                 let mut server_doc = TaskDoc::load(&bytes).unwrap();
                 let mut local = TaskDoc::load(&dev.store().get(&id).unwrap().unwrap()).unwrap();
+                if local.heads() != server_doc.heads() {
+                    let sh = server_doc.heads();
+                    let lh = local.heads();
+                    let extra_local: Vec<String> = local
+                        .automerge()
+                        .get_changes(&sh)
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{} actor={} seq={} deps={:?}",
+                                c.hash(),
+                                c.actor_id(),
+                                c.seq(),
+                                c.deps()
+                            )
+                        })
+                        .collect();
+                    let extra_server: Vec<String> = server_doc
+                        .automerge()
+                        .get_changes(&lh)
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{} actor={} seq={} deps={:?}",
+                                c.hash(),
+                                c.actor_id(),
+                                c.seq(),
+                                c.deps()
+                            )
+                        })
+                        .collect();
+                    let missing_local = local.automerge().get_missing_deps(&[]);
+                    eprintln!(
+                        "local extra: {extra_local:#?}\nserver extra: {extra_server:#?}\nlocal missing deps: {missing_local:?}"
+                    );
+                }
                 assert_eq!(
                     local.heads(),
                     server_doc.heads(),

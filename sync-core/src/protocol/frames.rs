@@ -29,12 +29,19 @@ pub struct Hello {
 }
 
 /// How far a device has synced one scope.
+///
+/// Two numbers, because a catch-up may be cut off half way: every document of the scope is
+/// held as of `seq`, and the documents whose scope entries lie in `(seq, scanned]` are held
+/// in full. A document further on is only known as of `seq`, so the server sends it what
+/// came after `seq`, not after `scanned`. A complete catch-up sets both to its end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {
     /// The scope.
     pub scope: ScopeId,
-    /// The highest sequence number of that scope the device holds everything up to.
+    /// Everything of the scope up to this sequence number is held.
     pub seq: u64,
+    /// Entries up to this sequence number have been brought up to date (`>= seq`).
+    pub scanned: u64,
 }
 
 /// Local changes to one document.
@@ -76,15 +83,19 @@ pub struct Welcome {
     pub server_time: Millis,
 }
 
-/// Updates for one scope; the device applies all of it and the cursor in one durable write.
+/// Updates for one scope; the device applies all of it and its cursor in one durable write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
     /// The scope.
     pub scope: ScopeId,
     /// Document updates, in sequence order.
     pub updates: Vec<DocUpdate>,
-    /// After applying, the device holds everything of the scope up to this sequence number.
-    pub cursor: u64,
+    /// After applying, entries up to this sequence number are up to date
+    /// ([`Cursor::scanned`]).
+    pub scanned: u64,
+    /// The catch-up reached the scope's end: the whole scope is held up to `scanned`
+    /// ([`Cursor::seq`] becomes `scanned`).
+    pub complete: bool,
 }
 
 /// One document's update inside a [`Batch`].

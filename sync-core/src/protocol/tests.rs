@@ -13,6 +13,7 @@ fn hello() -> ClientFrame {
         cursors: vec![Cursor {
             scope: ScopeId::new("crew:C1").unwrap(),
             seq: 300,
+            scanned: 320,
         }],
     })
 }
@@ -33,7 +34,8 @@ fn batch() -> ServerFrame {
                 doc: DocId::new("T3").unwrap(),
             },
         ],
-        cursor: 1_000_000,
+        scanned: 1_000_000,
+        complete: true,
     })
 }
 
@@ -44,12 +46,12 @@ fn golden_v1_frames() {
     let h = encode_client(1, 0, &hello());
     assert_eq!(
         hex::encode(&h),
-        "544d0100000000000001010770686f6e652d370107637265773a4331ac02"
+        "544d0100000000000001010770686f6e652d370107637265773a4331ac02c002"
     );
     let b = encode_server(1, 5, &batch());
     assert_eq!(
         hex::encode(&b),
-        "544d0100050000000107637265773a43310300025431030102030102543202010902080702025433c0843d"
+        "544d0100050000000107637265773a43310300025431030102030102543202010902080702025433c0843d01"
     );
     let r = encode_server(
         1,

@@ -100,6 +100,7 @@ struct Conn {
 }
 
 const DROP_KEY: &str = "drop:";
+const SCANNED_KEY: &str = "scanned:";
 
 /// The phone's replica: the store plus the state of one connection.
 #[derive(Debug)]
@@ -225,12 +226,17 @@ impl Device {
     /// Starts a connection: the handshake and every pending change, to send at once (one
     /// round trip brings a device up to date in both directions).
     pub fn connect(&mut self) -> Result<Vec<Vec<u8>>, DeviceError> {
-        let cursors = self
-            .store
-            .cursors()?
-            .into_iter()
-            .filter_map(|(scope, seq)| ScopeId::new(scope).ok().map(|scope| Cursor { scope, seq }))
-            .collect();
+        let mut cursors = Vec::new();
+        for (scope, seq) in self.store.cursors()? {
+            let scanned = self.scanned(&scope)?.unwrap_or(seq).max(seq);
+            if let Ok(scope) = ScopeId::new(scope) {
+                cursors.push(Cursor {
+                    scope,
+                    seq,
+                    scanned,
+                });
+            }
+        }
         let mut conn = Conn {
             counter: FrameCounter::default(),
             version: PROTOCOL_VERSION,
@@ -360,8 +366,7 @@ impl Device {
                     let Some(local) = self.store.get(&doc)? else {
                         // The cursor says the device holds this task, the store disagrees:
                         // start the scope over rather than hold half a document.
-                        batch.cursors.push((b.scope.to_string(), 0));
-                        self.store.write(batch)?;
+                        self.restart_scope(&b.scope)?;
                         return Err(DeviceError::Protocol(format!(
                             "changes for task {doc} which this device does not hold; scope {} will be synced again",
                             b.scope
@@ -377,6 +382,15 @@ impl Device {
                     d.automerge()
                         .apply_changes(parsed)
                         .map_err(TaskError::from)?;
+                    if !d.automerge().get_missing_deps(&[]).is_empty() {
+                        // The changes build on ones this copy lacks: never save a document
+                        // with a hole in it; fetch the scope again instead.
+                        self.restart_scope(&b.scope)?;
+                        return Err(DeviceError::Protocol(format!(
+                            "changes for task {doc} build on changes this device lacks; scope {} will be synced again",
+                            b.scope
+                        )));
+                    }
                     let view = d.view()?;
                     let entry = index_entry(&view, last_event_at(&view));
                     batch.put_docs.push((doc.clone(), d.save(), entry));
@@ -393,8 +407,38 @@ impl Device {
                 }
             }
         }
-        batch.cursors.push((b.scope.to_string(), b.cursor));
+        let scope = b.scope.to_string();
+        if b.complete {
+            batch.cursors.push((scope.clone(), b.scanned));
+        } else {
+            // Keep the scope's `seq` as it is, and make sure the scope is listed.
+            let seq = self.store.cursors()?.get(&scope).copied().unwrap_or(0);
+            batch.cursors.push((scope.clone(), seq));
+        }
+        batch.meta.push((
+            format!("{SCANNED_KEY}{scope}"),
+            b.scanned.to_le_bytes().to_vec(),
+        ));
         self.store.write(batch)?;
+        Ok(())
+    }
+
+    fn scanned(&self, scope: &str) -> Result<Option<u64>, DeviceError> {
+        Ok(self
+            .store
+            .meta(&format!("{SCANNED_KEY}{scope}"))?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map(u64::from_le_bytes))
+    }
+
+    /// Forgets how far a scope was synced, so that the next connection fetches it afresh.
+    fn restart_scope(&self, scope: &ScopeId) -> Result<(), DeviceError> {
+        let mut reset = WriteBatch::default();
+        reset.cursors.push((scope.to_string(), 0));
+        reset
+            .meta
+            .push((format!("{SCANNED_KEY}{scope}"), 0u64.to_le_bytes().to_vec()));
+        self.store.write(reset)?;
         Ok(())
     }
 

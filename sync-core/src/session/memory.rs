@@ -78,10 +78,11 @@ impl MemServerStore {
     /// behind it get the snapshot instead.
     pub fn compact(&self, doc: &DocId) {
         if let Ok(mut inner) = self.lock()
-            && let Some(d) = inner.docs.get_mut(doc) {
-                d.compacted_before = d.stored.seq;
-                d.changes.clear();
-            }
+            && let Some(d) = inner.docs.get_mut(doc)
+        {
+            d.compacted_before = d.stored.seq;
+            d.changes.clear();
+        }
     }
 }
 

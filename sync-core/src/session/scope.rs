@@ -27,9 +27,10 @@ pub trait ScopePolicy: Send + Sync {
         // A device that sees a district's open tasks wrote to this one while it was open;
         // its notes and photos are field work even if the task closed meanwhile.
         if let Some(district) = &task.derived.district
-            && TaskScopes::open(district).is_some_and(|s| session_scopes.contains(&s)) {
-                return true;
-            }
+            && TaskScopes::open(district).is_some_and(|s| session_scopes.contains(&s))
+        {
+            return true;
+        }
         match &sender.crew {
             Some(crew) => task.timeline.iter().any(|e| {
                 matches!(&e.event.kind, crate::task::EventKind::Assigned { crew: c, .. } if c == crew)
@@ -70,9 +71,10 @@ impl ScopePolicy for TaskScopes {
             && !matches!(
                 d.status,
                 Status::Verified | Status::Cancelled | Status::Duplicate
-            ) {
-                out.extend(Self::crew(crew));
-            }
+            )
+        {
+            out.extend(Self::crew(crew));
+        }
         if let Some(code) = &d.district {
             out.extend(Self::district(code));
             if !d.status.is_closed() {

@@ -97,8 +97,8 @@ pub struct ServerSession<P> {
     version: u16,
     counter: FrameCounter,
     phase: Phase,
-    /// Per scope: the device holds everything up to this sequence number.
-    cursors: BTreeMap<ScopeId, u64>,
+    /// Per scope: how far the device is, as in [`Cursor`].
+    cursors: BTreeMap<ScopeId, ScopeCursor>,
     /// Sequence numbers of commits this session made, not yet passed by every cursor:
     /// their changes came from the device, so live pulls need not echo them.
     own_seqs: HashSet<u64>,
@@ -257,12 +257,21 @@ impl<P: ScopePolicy> ServerSession<P> {
             return Ok(());
         };
         self.version = version;
-        let given: HashMap<&ScopeId, u64> =
-            hello.cursors.iter().map(|c| (&c.scope, c.seq)).collect();
+        let given: HashMap<&ScopeId, ScopeCursor> = hello
+            .cursors
+            .iter()
+            .map(|c| {
+                let cur = ScopeCursor {
+                    seq: c.seq,
+                    scanned: c.scanned.max(c.seq),
+                };
+                (&c.scope, cur)
+            })
+            .collect();
         self.cursors = self
             .scopes
             .iter()
-            .map(|s| (s.clone(), given.get(s).copied().unwrap_or(0)))
+            .map(|s| (s.clone(), given.get(s).copied().unwrap_or_default()))
             .collect();
         self.phase = Phase::Live;
         let welcome = Welcome {
@@ -290,10 +299,11 @@ impl<P: ScopePolicy> ServerSession<P> {
         sent: &mut Option<HashMap<DocId, u64>>,
         reply: &mut Reply,
     ) -> Result<(), SessionError> {
-        // `start` is what the device holds: every decision is made against it, not against
-        // the cursor of an earlier batch of this same pull.
-        let start = self.cursors.get(scope).copied().unwrap_or(0);
-        let mut cursor = start;
+        // `start` is what the device holds of every document: each decision is made against
+        // it, not against how far an earlier (perhaps interrupted) catch-up scanned.
+        let cur = self.cursors.get(scope).copied().unwrap_or_default();
+        let start = cur.seq;
+        let mut cursor = cur.scanned;
         loop {
             let entries = store.scope_entries(scope, cursor, self.cfg.page).await?;
             let Some(last) = entries.last() else { break };
@@ -303,9 +313,10 @@ impl<P: ScopePolicy> ServerSession<P> {
             let mut need_snapshot: Vec<DocId> = Vec::new();
             for e in &entries {
                 if let Some(s) = sent.as_ref().and_then(|m| m.get(&e.doc))
-                    && *s >= e.seq {
-                        continue;
-                    }
+                    && *s >= e.seq
+                {
+                    continue;
+                }
                 if !e.present {
                     let elsewhere = store
                         .doc_scopes(&e.doc)
@@ -364,9 +375,10 @@ impl<P: ScopePolicy> ServerSession<P> {
                     store.load_many(&need_snapshot).await?.into_iter().collect();
                 for (u, _) in updates.iter_mut() {
                     if let DocUpdate::Snapshot { doc, bytes } = u
-                        && let Some(s) = loaded.get(doc) {
-                            *bytes = s.bytes.clone();
-                        }
+                        && let Some(s) = loaded.get(doc)
+                    {
+                        *bytes = s.bytes.clone();
+                    }
                 }
                 // A document deleted between the two reads has nothing to send.
                 updates.retain(
@@ -380,25 +392,59 @@ impl<P: ScopePolicy> ServerSession<P> {
                     }
                 }
             }
-            self.send_batches(scope, updates, page_end, reply);
             cursor = page_end;
-            self.cursors.insert(scope.clone(), cursor);
-            if !full_page {
-                break;
+            if full_page {
+                self.send_batches(scope, updates, page_end, false, reply);
+                self.cursors.insert(
+                    scope.clone(),
+                    ScopeCursor {
+                        seq: start,
+                        scanned: cursor,
+                    },
+                );
+            } else {
+                self.send_batches(scope, updates, page_end, true, reply);
+                self.cursors.insert(
+                    scope.clone(),
+                    ScopeCursor {
+                        seq: cursor,
+                        scanned: cursor,
+                    },
+                );
+                self.trim_own_seqs();
+                return Ok(());
             }
         }
-        let lowest = self.cursors.values().copied().min().unwrap_or(0);
-        self.own_seqs.retain(|s| *s > lowest);
+        // The end was reached on an empty page: if an earlier catch-up was cut off after
+        // scanning further than it completed, complete it now.
+        if cursor != start {
+            self.send_batches(scope, Vec::new(), cursor, true, reply);
+        }
+        self.cursors.insert(
+            scope.clone(),
+            ScopeCursor {
+                seq: cursor,
+                scanned: cursor,
+            },
+        );
+        self.trim_own_seqs();
         Ok(())
     }
 
-    /// Splits updates into batch frames of bounded size. Every batch's cursor is the
-    /// sequence number of the last entry it covers, the last one's the page's end.
+    fn trim_own_seqs(&mut self) {
+        let lowest = self.cursors.values().map(|c| c.seq).min().unwrap_or(0);
+        self.own_seqs.retain(|s| *s > lowest);
+    }
+
+    /// Splits updates into batch frames of bounded size. Every batch says how far it
+    /// scanned: the sequence number of the last entry it covers, the last one the page's
+    /// end; only the last batch of the last page is `complete`.
     fn send_batches(
         &mut self,
         scope: &ScopeId,
         updates: Vec<(DocUpdate, u64)>,
         page_end: u64,
+        complete: bool,
         reply: &mut Reply,
     ) {
         let mut batch: Vec<DocUpdate> = Vec::new();
@@ -411,7 +457,8 @@ impl<P: ScopePolicy> ServerSession<P> {
                 let frame = ServerFrame::Batch(Batch {
                     scope: scope.clone(),
                     updates: std::mem::take(&mut batch),
-                    cursor: seq,
+                    scanned: seq,
+                    complete: false,
                 });
                 self.send(reply, frame);
                 size = 0;
@@ -420,7 +467,8 @@ impl<P: ScopePolicy> ServerSession<P> {
         let frame = ServerFrame::Batch(Batch {
             scope: scope.clone(),
             updates: batch,
-            cursor: page_end,
+            scanned: page_end,
+            complete,
         });
         self.send(reply, frame);
     }
@@ -619,6 +667,13 @@ impl<P: ScopePolicy> ServerSession<P> {
         );
         Ok(())
     }
+}
+
+/// A device's progress in one scope (see [`Cursor`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct ScopeCursor {
+    seq: u64,
+    scanned: u64,
 }
 
 enum Attempt {
