@@ -1,6 +1,7 @@
 //! The frames themselves: what a device and the server say to each other.
 
 use crate::ids::{DeviceId, DocId, Millis, ScopeId};
+use crate::store::IndexEntry;
 use crate::task::RefusalCode;
 use serde::{Deserialize, Serialize};
 
@@ -107,6 +108,10 @@ pub enum DocUpdate {
         doc: DocId,
         /// automerge saved form.
         bytes: Vec<u8>,
+        /// The task-list row of the document as the server read it, when the server
+        /// keeps one: a device that has no local copy stores it as its index row without
+        /// parsing the document, which is what makes a bulk first sync fast.
+        index: Option<IndexEntry>,
     },
     /// Changes the device does not have yet.
     Changes {

@@ -25,6 +25,7 @@ fn batch() -> ServerFrame {
             DocUpdate::Snapshot {
                 doc: DocId::new("T1").unwrap(),
                 bytes: vec![1, 2, 3],
+                index: None,
             },
             DocUpdate::Changes {
                 doc: DocId::new("T2").unwrap(),
@@ -51,7 +52,7 @@ fn golden_v1_frames() {
     let b = encode_server(1, 5, &batch());
     assert_eq!(
         hex::encode(&b),
-        "544d0100050000000107637265773a43310300025431030102030102543202010902080702025433c0843d01"
+        "544d0100050000000107637265773a4331030002543103010203000102543202010902080702025433c0843d01"
     );
     let r = encode_server(
         1,

@@ -18,7 +18,7 @@ use crate::ids::{Actor, DocId, Millis, ScopeId};
 use crate::protocol::*;
 use crate::store::{IndexEntry, PendingChange, Store, StoreError, WriteBatch};
 use crate::task::{NewTask, Priority, RefusalCode, Status, TaskDoc, TaskError, TaskView};
-use automerge::Change;
+use automerge::{ActorId, Change};
 use std::collections::HashSet;
 
 /// What went wrong on the device.
@@ -101,6 +101,7 @@ struct Conn {
 
 const DROP_KEY: &str = "drop:";
 const SCANNED_KEY: &str = "scanned:";
+const ACTOR_KEY: &str = "automerge-actor";
 
 /// The phone's replica: the store plus the state of one connection.
 #[derive(Debug)]
@@ -108,6 +109,7 @@ pub struct Device {
     store: Store,
     actor: Actor,
     conn: Option<Conn>,
+    am_actor: Option<ActorId>,
 }
 
 impl Device {
@@ -117,7 +119,30 @@ impl Device {
             store,
             actor,
             conn: None,
+            am_actor: None,
         }
+    }
+
+    /// The automerge actor this device's edits are made as: random once per store, kept in
+    /// it. One actor per installation keeps documents small (a fresh actor per edit would
+    /// add one to every document each time) and cannot collide with an earlier
+    /// installation of the same device, whose store is gone.
+    fn edit_actor(&mut self) -> Result<ActorId, DeviceError> {
+        if let Some(a) = &self.am_actor {
+            return Ok(a.clone());
+        }
+        let actor = match self.store.meta(ACTOR_KEY)? {
+            Some(bytes) if !bytes.is_empty() => ActorId::from(bytes),
+            _ => {
+                let a = ActorId::random();
+                let mut batch = WriteBatch::default();
+                batch.meta.push((ACTOR_KEY.into(), a.to_bytes().to_vec()));
+                self.store.write(batch)?;
+                a
+            }
+        };
+        self.am_actor = Some(actor.clone());
+        Ok(actor)
     }
 
     /// Who edits on this device.
@@ -174,6 +199,8 @@ impl Device {
         f: impl FnOnce(&mut TaskDoc, &Actor) -> Result<T, TaskError>,
     ) -> Result<T, DeviceError> {
         let mut doc = self.load(id)?;
+        let am_actor = self.edit_actor()?;
+        doc.automerge().set_actor(am_actor);
         let before = doc.heads();
         let out = f(&mut doc, &self.actor)?;
         let changes = doc.automerge().get_changes(&before);
@@ -340,8 +367,16 @@ impl Device {
         let mut batch = WriteBatch::default();
         for u in b.updates {
             match u {
-                DocUpdate::Snapshot { doc, bytes } => {
-                    let merged = match self.store.get(&doc)? {
+                DocUpdate::Snapshot { doc, bytes, index } => {
+                    let local = self.store.get(&doc)?;
+                    if let (None, Some(mut entry)) = (&local, index) {
+                        // New to this device and the server gave its row: store as is.
+                        entry.id = doc.clone();
+                        batch.put_docs.push((doc.clone(), bytes, entry));
+                        out.events.push(DeviceEvent::Changed(doc));
+                        continue;
+                    }
+                    let merged = match local {
                         // Local pending edits live in the local document: merge, never replace.
                         Some(local) => {
                             let mut d = TaskDoc::load(&local)?;
@@ -508,7 +543,8 @@ impl Device {
     }
 }
 
-fn last_event_at(view: &TaskView) -> Millis {
+/// The time of a task's latest event (its index row's `updated_at`).
+pub fn last_event_at(view: &TaskView) -> Millis {
     view.timeline
         .iter()
         .map(|e| e.event.at)

@@ -2,14 +2,17 @@
 //! used by the simulated network tests and the benchmarks. Not durable by nature; the
 //! server's SQL stores are.
 
+use super::device::{index_entry, last_event_at};
 use super::store::*;
 use crate::ids::{DeviceId, DocId, ScopeId};
+use crate::store::IndexEntry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 #[derive(Debug, Default)]
 struct Doc {
     stored: StoredDoc,
+    index: Option<IndexEntry>,
     changes: Vec<StoredChange>,
     compacted_before: u64,
     scopes: Vec<ScopeId>,
@@ -123,6 +126,22 @@ impl ServerStore for MemServerStore {
             .collect())
     }
 
+    async fn load_many_indexed(
+        &self,
+        docs: &[DocId],
+    ) -> Result<Vec<(DocId, StoredDoc, Option<IndexEntry>)>, ServerStoreError> {
+        let inner = self.lock()?;
+        Ok(docs
+            .iter()
+            .filter_map(|id| {
+                inner
+                    .docs
+                    .get(id)
+                    .map(|d| (id.clone(), d.stored.clone(), d.index.clone()))
+            })
+            .collect())
+    }
+
     async fn commit(&self, commit: DocCommit) -> Result<CommitOutcome, ServerStoreError> {
         let mut inner = self.lock()?;
         let current = inner.docs.get(&commit.doc).map(|d| d.stored.seq);
@@ -133,6 +152,7 @@ impl ServerStore for MemServerStore {
         let seq = inner.seq;
         let origin: DeviceId = commit.origin;
         let doc = inner.docs.entry(commit.doc.clone()).or_default();
+        doc.index = Some(index_entry(&commit.view, last_event_at(&commit.view)));
         doc.stored = StoredDoc {
             bytes: commit.snapshot,
             seq,

@@ -11,6 +11,7 @@ use super::scope::ScopePolicy;
 use super::store::*;
 use crate::ids::{Actor, DocId, Millis, ScopeId};
 use crate::protocol::*;
+use crate::store::IndexEntry;
 use crate::task::{Refusal, RefusalCode, TaskDoc, validate_update};
 use automerge::Change;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -332,6 +333,7 @@ impl<P: ScopePolicy> ServerSession<P> {
                         DocUpdate::Snapshot {
                             doc: e.doc.clone(),
                             bytes: Vec::new(),
+                            index: None,
                         },
                         e.seq,
                     ));
@@ -343,6 +345,7 @@ impl<P: ScopePolicy> ServerSession<P> {
                                 DocUpdate::Snapshot {
                                     doc: e.doc.clone(),
                                     bytes: Vec::new(),
+                                    index: None,
                                 },
                                 e.seq,
                             ));
@@ -371,13 +374,18 @@ impl<P: ScopePolicy> ServerSession<P> {
                 }
             }
             if !need_snapshot.is_empty() {
-                let loaded: HashMap<DocId, StoredDoc> =
-                    store.load_many(&need_snapshot).await?.into_iter().collect();
+                let mut loaded: HashMap<DocId, (StoredDoc, Option<IndexEntry>)> = store
+                    .load_many_indexed(&need_snapshot)
+                    .await?
+                    .into_iter()
+                    .map(|(id, d, i)| (id, (d, i)))
+                    .collect();
                 for (u, _) in updates.iter_mut() {
-                    if let DocUpdate::Snapshot { doc, bytes } = u
-                        && let Some(s) = loaded.get(doc)
+                    if let DocUpdate::Snapshot { doc, bytes, index } = u
+                        && let Some((s, i)) = loaded.remove(doc)
                     {
-                        *bytes = s.bytes.clone();
+                        *bytes = s.bytes;
+                        *index = i;
                     }
                 }
                 // A document deleted between the two reads has nothing to send.

@@ -1,6 +1,7 @@
 //! What the server half needs from storage, and the guarantees it relies on.
 
 use crate::ids::{DeviceId, DocId, ScopeId};
+use crate::store::IndexEntry;
 use crate::task::TaskView;
 use std::future::Future;
 
@@ -118,6 +119,24 @@ pub trait ServerStore: Send + Sync {
         &self,
         docs: &[DocId],
     ) -> impl Future<Output = Result<Vec<(DocId, StoredDoc)>, ServerStoreError>> + Send;
+
+    /// Loads several documents with their task-list rows, for snapshots sent to devices.
+    /// A store that keeps no rows answers `None` for each (the device then reads the
+    /// document itself).
+    fn load_many_indexed(
+        &self,
+        docs: &[DocId],
+    ) -> impl Future<Output = Result<Vec<(DocId, StoredDoc, Option<IndexEntry>)>, ServerStoreError>> + Send
+    {
+        async move {
+            Ok(self
+                .load_many(docs)
+                .await?
+                .into_iter()
+                .map(|(id, d)| (id, d, None))
+                .collect())
+        }
+    }
 
     /// Commits changes to one document durably; see the trait's invariants.
     fn commit(
