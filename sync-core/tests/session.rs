@@ -636,3 +636,69 @@ fn a_resent_push_is_acknowledged_once_stored_and_not_stored_twice() {
     assert_eq!(store.last_seq(), seq, "the second push commits nothing");
     assert_eq!(a.pending_count().unwrap(), 0);
 }
+
+/// A catch-up cut off after its first page must not leave the device believing it holds
+/// older changes of documents that were due in later pages.
+#[test]
+fn an_interrupted_catch_up_resumes_without_losing_older_changes() {
+    let store = MemServerStore::new();
+    for n in ["T1", "T2", "T3"] {
+        seed(&store, n, "D1", Some("C1"));
+    }
+    let mut a = device(ali());
+    let mut s = session(&ali(), &["crew:C1"]);
+    connect(&mut a, &mut s, &store);
+    a.disconnect();
+    let note = |text: &'static str| {
+        move |t: &mut TaskDoc| {
+            t.add_note(&disp(), T0 + 50, text).unwrap();
+        }
+    };
+    // T1 changes first, then T2 and T3, then T1 again: T1's entry moves behind the others.
+    server_edit(&store, "T1", note("first note on T1"));
+    server_edit(&store, "T2", note("note on T2"));
+    server_edit(&store, "T3", note("note on T3"));
+    server_edit(&store, "T1", note("second note on T1"));
+    let small_pages = |a: &Actor| {
+        ServerSession::new(
+            a.clone(),
+            vec![sync_core::ScopeId::new("crew:C1").unwrap()],
+            TaskScopes,
+            ServerConfig {
+                page: 2,
+                ..ServerConfig::default()
+            },
+        )
+    };
+    // First connection: only the Welcome and the first page's batch arrive.
+    let mut s = small_pages(&ali());
+    let mut down = Vec::new();
+    for f in a.connect().unwrap() {
+        down.extend(run(s.on_frame(&store, &f, T0)).frames);
+    }
+    let mut batches = 0;
+    for f in down {
+        if let ServerFrame::Batch(_) = decode_server(&f).unwrap().frame {
+            batches += 1;
+            if batches == 2 {
+                break;
+            }
+        }
+        a.on_frame(&f).unwrap();
+    }
+    assert!(batches >= 2, "the catch-up must take several pages");
+    a.disconnect();
+    // Second connection completes it.
+    let mut s = small_pages(&ali());
+    connect(&mut a, &mut s, &store);
+    for n in ["T1", "T2", "T3"] {
+        let stored = run(store.load(&id(n))).unwrap().unwrap();
+        let mut server_doc = TaskDoc::load(&stored.bytes).unwrap();
+        let mut local = TaskDoc::load(&a.store().get(&id(n)).unwrap().unwrap()).unwrap();
+        assert_eq!(local.heads(), server_doc.heads(), "{n} differs");
+        assert_eq!(
+            local.view().unwrap().notes.len(),
+            server_doc.view().unwrap().notes.len()
+        );
+    }
+}
