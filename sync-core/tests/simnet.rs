@@ -50,6 +50,9 @@ struct Link {
     /// The server closed its side: what it sent still reaches the phone, then the phone
     /// sees the connection close.
     server_closed: bool,
+    /// A frame was lost on this connection: a real transport would have broken it, and the
+    /// app's keep-alive notices at the latest when the network heals.
+    lossy: bool,
 }
 
 struct Phone {
@@ -177,11 +180,25 @@ impl World {
             to_device: VecDeque::new(),
             open: true,
             server_closed: false,
+            lossy: false,
         });
         p.link = Some(self.links.len() - 1);
+        if std::env::var("SIMNET_TRACE").is_ok() {
+            eprintln!(
+                "connect {} -> link {}",
+                p.actor.device,
+                self.links.len() - 1
+            );
+        }
     }
 
     fn disconnect(&mut self, i: usize) {
+        if std::env::var("SIMNET_TRACE").is_ok() {
+            eprintln!(
+                "disconnect {} (link {:?})",
+                self.phones[i].actor.device, self.phones[i].link
+            );
+        }
         if let Some(l) = self.phones[i].link.take() {
             self.links[l].open = false;
         }
@@ -192,7 +209,12 @@ impl World {
 
     /// Takes the next frame of a queue, with faults: maybe a later one, maybe none, maybe
     /// one that stays queued to arrive again.
-    fn take(rng: &mut StdRng, faults: Faults, q: &mut VecDeque<Vec<u8>>) -> Option<Vec<u8>> {
+    fn take(
+        rng: &mut StdRng,
+        faults: Faults,
+        q: &mut VecDeque<Vec<u8>>,
+        lossy: &mut bool,
+    ) -> Option<Vec<u8>> {
         if q.is_empty() {
             return None;
         }
@@ -207,6 +229,7 @@ impl World {
             q.remove(idx)?
         };
         if rng.random_bool(faults.drop) {
+            *lossy = true;
             return None;
         }
         Some(frame)
@@ -243,8 +266,10 @@ impl World {
         };
         let faults = self.faults;
         if to_server {
-            let Some(frame) = Self::take(&mut self.rng, faults, &mut self.links[l].to_server)
-            else {
+            let Some(frame) = ({
+                let link = &mut self.links[l];
+                Self::take(&mut self.rng, faults, &mut link.to_server, &mut link.lossy)
+            }) else {
                 return true;
             };
             let reply = run(self.links[l]
@@ -268,8 +293,10 @@ impl World {
                 }
             }
         } else {
-            let Some(frame) = Self::take(&mut self.rng, faults, &mut self.links[l].to_device)
-            else {
+            let Some(frame) = ({
+                let link = &mut self.links[l];
+                Self::take(&mut self.rng, faults, &mut link.to_device, &mut link.lossy)
+            }) else {
                 return true;
             };
             if std::env::var("SIMNET_TRACE").is_ok() {
@@ -335,6 +362,24 @@ impl World {
                 && self.links[l].session.scopes().contains(s)
             {
                 let reply = run(self.links[l].session.on_notify(&self.server, s));
+                if std::env::var("SIMNET_TRACE").is_ok() {
+                    let nums: Vec<String> = reply
+                        .frames
+                        .iter()
+                        .map(|f| {
+                            let d = sync_core::protocol::decode_server(f).unwrap();
+                            format!("#{} {:?}", d.number, d.frame)
+                                .chars()
+                                .take(120)
+                                .collect()
+                        })
+                        .collect();
+                    eprintln!(
+                        "notify {} link {l} ({}): {nums:?}",
+                        s,
+                        self.links[l].session.identity().device
+                    );
+                }
                 self.links[l].to_device.extend(reply.frames);
                 if reply.close {
                     self.links[l].server_closed = true;
@@ -528,6 +573,11 @@ impl World {
     /// nothing pending.
     fn heal(&mut self) {
         self.faults = CALM;
+        for i in 0..self.phones.len() {
+            if self.phones[i].link.is_some_and(|l| self.links[l].lossy) {
+                self.disconnect(i);
+            }
+        }
         for round in 0..20 {
             for i in 0..self.phones.len() {
                 self.connect(i);
@@ -550,6 +600,21 @@ impl World {
                         .is_some_and(|d| d.is_live() && d.pending_count().unwrap() == 0)
             });
             if settled {
+                if std::env::var("SIMNET_TRACE").is_ok() {
+                    for (l, link) in self.links.iter().enumerate() {
+                        if !link.to_device.is_empty() || !link.to_server.is_empty() {
+                            eprintln!(
+                                "settled with link {l} ({}) open={} server_closed={} phone={:?} queued {}/{}",
+                                link.session.identity().device,
+                                link.open,
+                                link.server_closed,
+                                self.phone_of_link(l),
+                                link.to_server.len(),
+                                link.to_device.len()
+                            );
+                        }
+                    }
+                }
                 return;
             }
             // Quiet but not settled: a frame was lost at the end of a connection. The app's
