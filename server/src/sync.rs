@@ -227,6 +227,7 @@ pub async fn run_websocket(
     let mut shutdown = state.hub.shutdown_signal();
     let mut session = new_session(actor, scopes);
     let idle = state.config.sync_idle_timeout();
+    let limit = state.config.sync_max_message_bytes;
     let mut deadline = Instant::now() + idle;
     let end = loop {
         tokio::select! {
@@ -247,6 +248,13 @@ pub async fn run_websocket(
                             close_code::POLICY,
                             "message too large or not valid WebSocket",
                             "transport_error",
+                        );
+                    }
+                    Some(Ok(Message::Binary(bytes))) if bytes.len() > limit => {
+                        break End::Close(
+                            close_code::POLICY,
+                            "message exceeds the size limit",
+                            "too_large",
                         );
                     }
                     Some(Ok(Message::Binary(bytes))) => {

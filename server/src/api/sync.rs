@@ -32,10 +32,13 @@ pub async fn websocket(
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let (actor, scopes) = sync_identity(&state, &identity)?;
-    let limit = state.config.sync_max_message_bytes;
+    // The transport buffers up to twice the limit, so that a message over the limit is
+    // still read whole and answered with a clean policy-violation close (see
+    // `sync::run_websocket`); beyond that the transport fails and the close is best effort.
+    let transport_limit = state.config.sync_max_message_bytes.saturating_mul(2);
     Ok(ws
-        .max_message_size(limit)
-        .max_frame_size(limit)
+        .max_message_size(transport_limit)
+        .max_frame_size(transport_limit)
         .on_upgrade(move |socket| sync::run_websocket(state, socket, actor, scopes)))
 }
 
