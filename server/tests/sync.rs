@@ -1274,3 +1274,33 @@ mod sigkill {
         f.close().await;
     }
 }
+
+/// A silent connection is closed after the idle timeout; at shutdown a connected phone is
+/// told the server is going away, and shutdown waits for its connection to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_close_and_shutdown_says_going_away() {
+    let f = Fixture::sqlite().await;
+    seed_people(&f.db).await;
+    let mut config = f.config.clone();
+    config.sync_idle_timeout_secs = 1;
+    let server = start_with(f.db.clone(), config).await;
+    let (token, _) = login(server.addr, "crew1", "phone-a").await;
+    let auth = format!("Bearer {token}");
+    let mut ws = ws_connect(server.addr, Some(&auth)).await.unwrap();
+    ws.send(Message::Binary(hello("phone-a", PROTOCOL_VERSION).into()))
+        .await
+        .unwrap();
+    let (frames, close) = drain(&mut ws).await;
+    assert!(matches!(frames.first(), Some(ServerFrame::Welcome(_))));
+    assert_eq!(close, Some(CloseCode::Normal));
+
+    let mut ws = ws_connect(server.addr, Some(&auth)).await.unwrap();
+    ws.send(Message::Binary(hello("phone-a", PROTOCOL_VERSION).into()))
+        .await
+        .unwrap();
+    let reader = tokio::spawn(async move { drain(&mut ws).await });
+    server.shutdown().await.unwrap();
+    let (_, close) = reader.await.unwrap();
+    assert_eq!(close, Some(CloseCode::Away));
+    f.close().await;
+}
