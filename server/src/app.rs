@@ -4,13 +4,16 @@
 use crate::api;
 use crate::config::Config;
 use crate::db::{Db, DbError, Store};
+use crate::hub::Hub;
 use crate::telemetry;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
@@ -23,21 +26,29 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Prometheus metrics.
     pub metrics: PrometheusHandle,
+    /// Live sync connections by scope; commit announcements.
+    pub hub: Hub,
 }
 
 impl AppState {
     /// Wraps an opened database.
     pub fn new(db: Db, config: Config) -> AppState {
+        let pg = match &db {
+            Db::Postgres(p) => Some(p.pool().clone()),
+            Db::Sqlite(_) => None,
+        };
         AppState {
             db,
             config: Arc::new(config),
             metrics: telemetry::metrics_handle(),
+            hub: Hub::new(pg),
         }
     }
 }
 
 /// The router with every route and layer.
 pub fn router(state: AppState) -> Router {
+    let sync_limit = state.config.sync_max_message_bytes;
     Router::new()
         .route("/healthz", get(api::health::healthz))
         .route("/readyz", get(api::health::readyz))
@@ -45,6 +56,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/login", post(api::auth::login))
         .route("/api/v1/logout", post(api::auth::logout))
         .route("/api/v1/me", get(api::auth::me))
+        .route("/api/v1/sync", get(api::sync::websocket))
+        .route(
+            "/api/v1/sync/exchange",
+            post(api::sync::exchange).layer(DefaultBodyLimit::max(sync_limit)),
+        )
         .layer(axum::middleware::from_fn(telemetry::track_http))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -89,9 +105,28 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let db = state.db.clone();
-    serve_router(router(state), listener, shutdown)
-        .await
-        .map_err(StartError::Serve)?;
+    let hub = state.hub.clone();
+    let listen = match &db {
+        Db::Postgres(p) => Some(hub.listen_postgres(p.pool().clone())),
+        Db::Sqlite(_) => None,
+    };
+    let stopping = hub.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Sync connections finish the frame in hand and close.
+        stopping.shutdown();
+    };
+    let served = serve_router(router(state), listener, shutdown).await;
+    if !hub.drained(Duration::from_secs(10)).await {
+        tracing::warn!(
+            connections = hub.connections(),
+            "sync connections still open at shutdown"
+        );
+    }
+    if let Some(task) = listen {
+        task.abort();
+    }
+    served.map_err(StartError::Serve)?;
     db.close().await;
     tracing::info!("server stopped");
     Ok(())

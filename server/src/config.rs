@@ -11,6 +11,8 @@
 //! | `token_ttl_hours` | `TARMIM_TOKEN_TTL_HOURS` | `720` (30 days: crews work offline for long) |
 //! | `demo` | `TARMIM_DEMO` | `true`: seed the demo city into an empty database |
 //! | `log_format` | `TARMIM_LOG_FORMAT` | `pretty` (or `json`) |
+//! | `sync_idle_timeout_secs` | `TARMIM_SYNC_IDLE_TIMEOUT_SECS` | `300`: a sync connection silent this long is closed |
+//! | `sync_max_message_bytes` | `TARMIM_SYNC_MAX_MESSAGE_BYTES` | `16777216`: largest sync message / HTTP exchange body |
 
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -78,6 +80,11 @@ pub struct Config {
     pub demo: bool,
     /// Log format.
     pub log_format: LogFormat,
+    /// A sync connection that receives nothing (no frame, no ping) for this many seconds
+    /// is closed.
+    pub sync_idle_timeout_secs: u64,
+    /// Largest WebSocket message, and largest `POST /api/v1/sync/exchange` body, in bytes.
+    pub sync_max_message_bytes: usize,
 }
 
 impl Default for Config {
@@ -91,6 +98,8 @@ impl Default for Config {
             token_ttl_hours: 24 * 30,
             demo: true,
             log_format: LogFormat::Pretty,
+            sync_idle_timeout_secs: 300,
+            sync_max_message_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -141,6 +150,12 @@ impl Config {
                         why: e.to_string(),
                     })?;
         }
+        if let Some(v) = get("TARMIM_SYNC_IDLE_TIMEOUT_SECS") {
+            cfg.sync_idle_timeout_secs = parse_num("TARMIM_SYNC_IDLE_TIMEOUT_SECS", &v)?;
+        }
+        if let Some(v) = get("TARMIM_SYNC_MAX_MESSAGE_BYTES") {
+            cfg.sync_max_message_bytes = parse_num("TARMIM_SYNC_MAX_MESSAGE_BYTES", &v)?;
+        }
         if let Some(v) = get("TARMIM_LOG_FORMAT") {
             cfg.log_format = match v.as_str() {
                 "pretty" => LogFormat::Pretty,
@@ -189,12 +204,28 @@ impl Config {
         }
     }
 
+    /// How long a silent sync connection is kept.
+    pub fn sync_idle_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.sync_idle_timeout_secs.max(1))
+    }
+
     /// Token lifetime in milliseconds.
     pub fn token_ttl_ms(&self) -> i64 {
         i64::try_from(self.token_ttl_hours)
             .unwrap_or(i64::MAX / 3_600_000)
             .saturating_mul(3_600_000)
     }
+}
+
+fn parse_num<T: std::str::FromStr>(var: &'static str, v: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    v.parse().map_err(|e: T::Err| ConfigError::Env {
+        var,
+        value: v.to_owned(),
+        why: e.to_string(),
+    })
 }
 
 fn parse_bool(var: &'static str, v: &str) -> Result<bool, ConfigError> {

@@ -4,6 +4,8 @@
 //! - [`config`]: settings from defaults, a TOML file and the environment.
 //! - [`app`]: shared state, the router, serving with graceful shutdown.
 //! - [`api`]: thin HTTP handlers.
+//! - [`sync`]: the sync host — sessions over WebSocket and the HTTP fallback.
+//! - [`hub`]: which connections follow which scopes; cross-replica push (LISTEN/NOTIFY).
 //! - [`auth`]: users, tokens, the [`auth::Identity`] extractor, device sync scopes.
 //! - [`db`]: the storage traits and their SQLite and PostgreSQL + PostGIS backends,
 //!   including `sync_core::session::ServerStore`.
@@ -24,4 +26,6 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod geo;
+pub mod hub;
+pub mod sync;
 pub mod telemetry;

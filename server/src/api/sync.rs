@@ -1,0 +1,73 @@
+//! `GET /api/v1/sync` (WebSocket) and `POST /api/v1/sync/exchange` (HTTP fallback).
+//!
+//! Both authenticate with the bearer token before anything else: a missing, malformed,
+//! expired or revoked token is a 401 JSON answer, never an upgrade. The work is in
+//! [`crate::sync`].
+
+use crate::app::AppState;
+use crate::auth::Identity;
+use crate::error::ApiError;
+use crate::sync::{self, ExchangeError, FRAMES_MEDIA_TYPE};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sync_core::{Actor, ScopeId};
+
+/// The actor and scopes of an authenticated device; admins do not sync documents.
+fn sync_identity(state: &AppState, id: &Identity) -> Result<(Actor, Vec<ScopeId>), ApiError> {
+    let actor = id.actor().ok_or_else(|| {
+        ApiError::Forbidden(format!("role {} does not sync task documents", id.role))
+    })?;
+    Ok((actor, id.scopes(state.config.crew_sees_district_open)))
+}
+
+/// `GET /api/v1/sync`: upgrades to a WebSocket carrying binary sync frames.
+pub async fn websocket(
+    State(state): State<AppState>,
+    identity: Identity,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let (actor, scopes) = sync_identity(&state, &identity)?;
+    // The transport buffers up to twice the limit, so that a message over the limit is
+    // still read whole and answered with a clean policy-violation close (see
+    // `sync::run_websocket`); beyond that the transport fails and the close is best effort.
+    let transport_limit = state.config.sync_max_message_bytes.saturating_mul(2);
+    Ok(ws
+        .max_message_size(transport_limit)
+        .max_frame_size(transport_limit)
+        .on_upgrade(move |socket| sync::run_websocket(state, socket, actor, scopes)))
+}
+
+/// `POST /api/v1/sync/exchange`: length-prefixed frames in, length-prefixed frames out.
+pub async fn exchange(
+    State(state): State<AppState>,
+    identity: Identity,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (actor, scopes) = sync_identity(&state, &identity)?;
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let message = format!(
+                "the body exceeds the limit of {} bytes; send fewer pushes per exchange",
+                state.config.sync_max_message_bytes
+            );
+            return Ok((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Json(serde_json::json!({"error": "payload_too_large", "message": message})),
+            )
+                .into_response());
+        }
+        Err(e) => return Err(ApiError::BadRequest(e.body_text())),
+    };
+    match sync::exchange(&state, actor, scopes, &body).await {
+        Ok(out) => Ok(([(header::CONTENT_TYPE, FRAMES_MEDIA_TYPE)], out).into_response()),
+        Err(e @ (ExchangeError::Empty | ExchangeError::Truncated { .. })) => {
+            Err(ApiError::BadRequest(e.to_string()))
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! The sync hub: which live connections follow which scopes, and the announcement of
+//! commits to them — in this process, and across replicas through PostgreSQL
+//! `LISTEN/NOTIFY`.
+//!
+//! - Each sync connection holds a [`Subscription`] for its scopes. It owns a small set of
+//!   *pending scopes* and a wake-up; [`Hub::publish`] adds the touched scope to the set of
+//!   every subscriber of that scope and wakes it. Several commits to one scope before the
+//!   connection gets round to it leave one entry: one `on_notify` suffices (coalescing).
+//!   Memory per connection is bounded by its number of scopes.
+//! - Work per publish is proportional to the subscribers of the touched scopes: the map is
+//!   keyed by scope, never scanned whole. The map's lock is a plain mutex held only for
+//!   the insertions, never across an `.await`.
+//! - On PostgreSQL, [`Hub::publish`] also sends `NOTIFY tarmim_scopes, '<s1>,<s2>,…'`
+//!   (payloads kept under PostgreSQL's 8000-byte limit), and [`Hub::listen_postgres`] runs
+//!   a `LISTEN tarmim_scopes` task that republishes what other replicas (and this one)
+//!   announce into the local hub. `on_notify` is an idempotent cursor-based pull, so
+//!   hearing one's own announcements is harmless. After the listener's connection is lost
+//!   and re-established, every locally followed scope is republished, so nothing announced
+//!   during the gap is missed.
+
+use sqlx::PgPool;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use sync_core::ScopeId;
+use tokio::sync::{Notify, watch};
+
+/// The PostgreSQL channel commits are announced on.
+pub const CHANNEL: &str = "tarmim_scopes";
+/// Largest `NOTIFY` payload sent (PostgreSQL's limit is 8000 bytes).
+const MAX_PAYLOAD: usize = 7_900;
+
+/// Failures of the hub's PostgreSQL side.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// `NOTIFY` or `LISTEN` failed.
+    #[error("PostgreSQL notification failed: {0}")]
+    Postgres(#[from] sqlx::Error),
+}
+
+/// The hub. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    subs: Mutex<HashMap<ScopeId, HashMap<u64, Arc<Pending>>>>,
+    next_id: AtomicU64,
+    pg: Option<PgPool>,
+    shutdown: watch::Sender<bool>,
+    /// Connections (subscriptions) alive, to wait for at shutdown.
+    live: watch::Sender<usize>,
+}
+
+/// The scopes waiting to be pulled by one connection, and its wake-up.
+#[derive(Default)]
+struct Pending {
+    scopes: Mutex<BTreeSet<ScopeId>>,
+    wake: Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave the data inconsistent (plain inserts
+    // and removals), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("scopes", &lock(&self.inner.subs).len())
+            .field("postgres", &self.inner.pg.is_some())
+            .finish()
+    }
+}
+
+impl Hub {
+    /// A hub for one process; with a pool, commits are also announced to other replicas.
+    pub fn new(pg: Option<PgPool>) -> Hub {
+        Hub {
+            inner: Arc::new(Inner {
+                subs: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                pg,
+                shutdown: watch::channel(false).0,
+                live: watch::channel(0).0,
+            }),
+        }
+    }
+
+    /// Follows `scopes` until the subscription is dropped.
+    pub fn subscribe(&self, scopes: &[ScopeId]) -> Subscription {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let pending = Arc::new(Pending::default());
+        {
+            let mut subs = lock(&self.inner.subs);
+            for s in scopes {
+                subs.entry(s.clone())
+                    .or_default()
+                    .insert(id, Arc::clone(&pending));
+            }
+        }
+        self.inner.live.send_modify(|n| *n += 1);
+        Subscription {
+            hub: self.clone(),
+            id,
+            scopes: scopes.to_vec(),
+            pending,
+        }
+    }
+
+    /// Wakes the local subscribers of `scopes`, then announces them to other replicas (on
+    /// PostgreSQL). Call after every durable commit, with the commit's touched scopes.
+    pub async fn publish(&self, scopes: &[ScopeId]) {
+        self.publish_local(scopes);
+        self.announce(scopes).await;
+    }
+
+    /// Announces `scopes` to other replicas (PostgreSQL `NOTIFY`); nothing on SQLite.
+    pub async fn announce(&self, scopes: &[ScopeId]) {
+        if scopes.is_empty() {
+            return;
+        }
+        if let Some(pool) = &self.inner.pg
+            && let Err(e) = notify(pool, scopes).await
+        {
+            // The local subscribers were woken; other replicas' devices catch up on
+            // their next notification or reconnect.
+            tracing::warn!(error = %e, "cannot announce a commit to other replicas");
+            metrics::counter!("tarmim_sync_notify_failures_total").increment(1);
+        }
+    }
+
+    /// Wakes the subscribers of `scopes` in this process only.
+    pub fn publish_local(&self, scopes: &[ScopeId]) {
+        let mut woken = Vec::new();
+        {
+            let subs = lock(&self.inner.subs);
+            for s in scopes {
+                let Some(conns) = subs.get(s) else { continue };
+                for p in conns.values() {
+                    if lock(&p.scopes).insert(s.clone()) {
+                        woken.push(Arc::clone(p));
+                    }
+                }
+            }
+        }
+        for p in woken {
+            p.wake.notify_one();
+        }
+    }
+
+    /// Wakes every local subscriber of every scope (after a gap in cross-replica news).
+    fn publish_all_local(&self) {
+        let scopes: Vec<ScopeId> = lock(&self.inner.subs).keys().cloned().collect();
+        self.publish_local(&scopes);
+    }
+
+    /// Live subscriptions in this process.
+    pub fn connections(&self) -> usize {
+        *self.inner.live.borrow()
+    }
+
+    /// A receiver that turns `true` when the server is shutting down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+
+    /// Asks every connection to finish what it is doing and close.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Waits until every subscription is gone, at most `limit`.
+    pub async fn drained(&self, limit: Duration) -> bool {
+        let mut rx = self.inner.live.subscribe();
+        tokio::time::timeout(limit, rx.wait_for(|n| *n == 0))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    fn unsubscribe(&self, id: u64, scopes: &[ScopeId]) {
+        {
+            let mut subs = lock(&self.inner.subs);
+            for s in scopes {
+                if let Some(conns) = subs.get_mut(s) {
+                    conns.remove(&id);
+                    if conns.is_empty() {
+                        subs.remove(s);
+                    }
+                }
+            }
+        }
+        self.inner.live.send_modify(|n| *n = n.saturating_sub(1));
+    }
+
+    /// Runs `LISTEN tarmim_scopes` on `pool` and republishes what arrives into this hub,
+    /// until the task is aborted. Reconnects after a lost connection.
+    pub fn listen_postgres(&self, pool: PgPool) -> tokio::task::JoinHandle<()> {
+        let hub = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match hub.listen_once(&pool).await {
+                    Ok(()) => {}
+                    Err(e) => tracing::warn!(error = %e, "LISTEN {CHANNEL} failed; retrying"),
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    }
+
+    async fn listen_once(&self, pool: &PgPool) -> Result<(), HubError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen(CHANNEL).await?;
+        tracing::debug!("listening on {CHANNEL}");
+        // Whatever was announced before we listened (or during a gap) is pulled now.
+        self.publish_all_local();
+        loop {
+            match listener.try_recv().await? {
+                Some(n) => {
+                    let scopes: Vec<ScopeId> = n
+                        .payload()
+                        .split(',')
+                        .filter_map(|s| ScopeId::new(s).ok())
+                        .collect();
+                    self.publish_local(&scopes);
+                }
+                None => {
+                    // The connection was lost; the next `try_recv` reconnects and
+                    // re-listens. Notifications in between are lost: pull everything.
+                    tracing::warn!("LISTEN connection lost; reconnecting");
+                    metrics::counter!("tarmim_sync_listen_reconnects_total").increment(1);
+                    self.publish_all_local();
+                }
+            }
+        }
+    }
+}
+
+/// Sends one `NOTIFY` per payload of comma-joined scopes under the size limit.
+async fn notify(pool: &PgPool, scopes: &[ScopeId]) -> Result<(), HubError> {
+    for payload in payloads(scopes) {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(payload)
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
+}
+
+fn payloads(scopes: &[ScopeId]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for s in scopes {
+        if !cur.is_empty() && cur.len() + 1 + s.as_str().len() > MAX_PAYLOAD {
+            out.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(',');
+        }
+        cur.push_str(s.as_str());
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// One connection's interest in its scopes; unsubscribes when dropped.
+pub struct Subscription {
+    hub: Hub,
+    id: u64,
+    scopes: Vec<ScopeId>,
+    pending: Arc<Pending>,
+}
+
+impl Subscription {
+    /// Waits until a followed scope was touched, and takes every pending scope.
+    /// Cancel-safe: nothing is taken until it returns.
+    pub async fn next(&self) -> Vec<ScopeId> {
+        loop {
+            {
+                let mut p = lock(&self.pending.scopes);
+                if !p.is_empty() {
+                    return std::mem::take(&mut *p).into_iter().collect();
+                }
+            }
+            self.pending.wake.notified().await;
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.unsubscribe(self.id, &self.scopes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn s(x: &str) -> ScopeId {
+        ScopeId::new(x).unwrap()
+    }
+
+    #[tokio::test]
+    async fn publish_reaches_only_subscribers_and_coalesces() {
+        let hub = Hub::new(None);
+        let a = hub.subscribe(&[s("crew:C1"), s("open:D1")]);
+        let b = hub.subscribe(&[s("crew:C2")]);
+        assert_eq!(hub.connections(), 2);
+        for _ in 0..5 {
+            hub.publish(&[s("crew:C1")]).await;
+        }
+        hub.publish(&[s("open:D1"), s("district:D1")]).await;
+        let got = tokio::time::timeout(Duration::from_secs(1), a.next())
+            .await
+            .unwrap();
+        assert_eq!(got, vec![s("crew:C1"), s("open:D1")]);
+        // Nothing for b.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), b.next())
+                .await
+                .is_err()
+        );
+        drop(a);
+        drop(b);
+        assert_eq!(hub.connections(), 0);
+        assert!(lock(&hub.inner.subs).is_empty());
+        assert!(hub.drained(Duration::from_millis(10)).await);
+    }
+
+    #[test]
+    fn payloads_stay_under_the_limit() {
+        let scopes: Vec<ScopeId> = (0..2000).map(|i| s(&format!("crew:C{i:05}"))).collect();
+        let p = payloads(&scopes);
+        assert!(p.len() > 1);
+        assert!(p.iter().all(|x| x.len() <= MAX_PAYLOAD));
+        let back: Vec<&str> = p.iter().flat_map(|x| x.split(',')).collect();
+        assert_eq!(back.len(), 2000);
+        assert!(payloads(&[]).is_empty());
+    }
+}

@@ -1,0 +1,1306 @@
+//! The sync endpoint end to end: the real server on a loopback port (SQLite and
+//! PostgreSQL + PostGIS), phones that are `sync_core` devices speaking over a real
+//! WebSocket (or the HTTP fallback). Waits are bounded liveness waits, never assertions
+//! about timing.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use automerge::transaction::Transactable;
+use automerge::{ObjType, ROOT, ReadDoc};
+use common::Fixture;
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use server::app::{AppState, RunningServer};
+use server::auth::{UserRole, hash_password};
+use server::db::{Crew, Db, DocStore, IdentityStore, NewUser, now_millis};
+use server::sync::{decode_frames, encode_frames};
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::time::Duration;
+use sync_core::protocol::{
+    ClientFrame, ErrorCode, Hello, OLDEST_SUPPORTED_VERSION, PROTOCOL_VERSION, Push, ServerFrame,
+    decode_server, encode_client,
+};
+use sync_core::session::device::{Device, DeviceEvent};
+use sync_core::session::{DocCommit, ScopePolicy, ServerStore, TaskScopes};
+use sync_core::store::Store;
+use sync_core::task::*;
+use sync_core::{Actor, DeviceId, DocId, Role, ScopeId};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const PASSWORD: &str = "pass-word-1";
+/// Liveness bound for anything that should happen "soon".
+const WAIT: Duration = Duration::from_secs(15);
+
+fn id(s: &str) -> DocId {
+    DocId::new(s).unwrap()
+}
+
+fn scope(s: &str) -> ScopeId {
+    ScopeId::new(s).unwrap()
+}
+
+// ------------------------------------------------------------------ seeding
+
+/// The people of the tests: crews C1 and C2 of district D1, a dispatcher of D1.
+async fn seed_people(db: &Db) {
+    for c in ["C1", "C2"] {
+        db.upsert_crew(&Crew {
+            id: c.into(),
+            name: format!("Crew {c}"),
+            district: "D1".into(),
+            skills: vec!["pothole".into()],
+            contractor: None,
+            on_duty: true,
+        })
+        .await
+        .unwrap();
+    }
+    let hash = hash_password(PASSWORD).unwrap();
+    for (uid, login, role, crew, districts) in [
+        ("u-crew1", "crew1", UserRole::Crew, Some("C1"), vec![]),
+        ("u-crew1b", "crew1b", UserRole::Crew, Some("C1"), vec![]),
+        ("u-crew2", "crew2", UserRole::Crew, Some("C2"), vec![]),
+        (
+            "u-disp",
+            "disp",
+            UserRole::Dispatcher,
+            None,
+            vec!["D1".to_owned()],
+        ),
+        ("u-admin", "admin", UserRole::Admin, None, vec![]),
+    ] {
+        db.create_user(&NewUser {
+            id: uid.into(),
+            login: login.into(),
+            password_hash: hash.clone(),
+            role,
+            crew: crew.map(str::to_owned),
+            districts,
+        })
+        .await
+        .unwrap();
+    }
+}
+
+fn server_actor() -> Actor {
+    Actor {
+        user: "u-disp".into(),
+        role: Role::Dispatcher,
+        crew: None,
+        device: DeviceId::new("console-seed").unwrap(),
+    }
+}
+
+/// A task created (and optionally assigned) by the dispatcher, committed on the server.
+async fn seed_task(db: &Db, n: &str, district: &str, crew: Option<&str>) {
+    let d = server_actor();
+    let now = now_millis();
+    let mut t = TaskDoc::create(
+        NewTask {
+            id: id(n),
+            source: Source::Citizen,
+            category: "pothole".into(),
+            title: format!("Pothole {n}"),
+            description: "deep".into(),
+            point: GeoPoint {
+                lat: 35.7,
+                lon: 51.4,
+                accuracy_m: None,
+            },
+            address: None,
+            district: Some(district.into()),
+            priority: Priority::Normal,
+            sla: Sla::default(),
+            reopen_window_ms: 86_400_000,
+        },
+        &d,
+        now,
+    )
+    .unwrap();
+    if let Some(c) = crew {
+        t.append_event(
+            &d,
+            now + 1,
+            EventKind::Assigned {
+                crew: c.into(),
+                reason: "seed".into(),
+            },
+        )
+        .unwrap();
+    }
+    let view = t.view().unwrap();
+    db.commit(DocCommit {
+        doc: view.id.clone(),
+        base_seq: None,
+        changes: t
+            .automerge()
+            .get_changes(&[])
+            .into_iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect(),
+        snapshot: t.save(),
+        scopes: TaskScopes.scopes_of(&view),
+        view,
+        origin: DeviceId::new("server").unwrap(),
+    })
+    .await
+    .unwrap();
+}
+
+async fn start(f: &Fixture) -> RunningServer {
+    start_with(f.db.clone(), f.config.clone()).await
+}
+
+async fn start_with(db: Db, config: server::config::Config) -> RunningServer {
+    RunningServer::start(AppState::new(db, config), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Logs in over HTTP; returns the token and the actor the device edits as.
+async fn login(addr: SocketAddr, login: &str, device: &str) -> (String, Actor) {
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/api/v1/login"))
+        .json(&json!({"login": login, "password": PASSWORD, "device_id": device}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    let me = &body["me"];
+    let role = match me["role"].as_str().unwrap() {
+        "crew" => Role::Crew,
+        "dispatcher" => Role::Dispatcher,
+        "manager" => Role::Manager,
+        other => panic!("no sync role for {other}"),
+    };
+    let actor = Actor {
+        user: me["user_id"].as_str().unwrap().to_owned(),
+        role,
+        crew: me["crew"].as_str().map(str::to_owned),
+        device: DeviceId::new(device).unwrap(),
+    };
+    (body["token"].as_str().unwrap().to_owned(), actor)
+}
+
+// ------------------------------------------------------------------ the phone
+
+/// Opens a WebSocket to the sync endpoint; `Err(status)` when the upgrade is refused.
+async fn ws_connect(addr: SocketAddr, auth: Option<&str>) -> Result<Ws, (u16, String)> {
+    let mut req = format!("ws://{addr}/api/v1/sync")
+        .into_client_request()
+        .unwrap();
+    if let Some(a) = auth {
+        req.headers_mut()
+            .insert("authorization", a.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(WsError::Http(resp)) => {
+            let status = resp.status().as_u16();
+            let body = resp
+                .body()
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            Err((status, body))
+        }
+        Err(e) => panic!("websocket connect failed: {e}"),
+    }
+}
+
+/// A phone: a `sync_core` device and, while connected, its WebSocket.
+struct Phone {
+    dev: Device,
+    addr: SocketAddr,
+    token: String,
+    ws: Option<Ws>,
+    events: Vec<DeviceEvent>,
+    errors: Vec<String>,
+}
+
+impl Phone {
+    async fn login(addr: SocketAddr, user: &str, device: &str) -> Phone {
+        let (token, actor) = login(addr, user, device).await;
+        Phone {
+            dev: Device::new(Store::open_in_memory().unwrap(), actor),
+            addr,
+            token,
+            ws: None,
+            events: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn actor(&self) -> Actor {
+        self.dev.actor().clone()
+    }
+
+    /// Connects and waits until caught up.
+    async fn sync(&mut self) {
+        self.open().await;
+        self.until("caught up", |p| p.dev.is_live()).await;
+    }
+
+    async fn open(&mut self) {
+        let auth = format!("Bearer {}", self.token);
+        let ws = ws_connect(self.addr, Some(&auth)).await.unwrap();
+        self.ws = Some(ws);
+        let frames = self.dev.connect().unwrap();
+        self.send(frames).await;
+    }
+
+    async fn send(&mut self, frames: Vec<Vec<u8>>) {
+        let Some(ws) = self.ws.as_mut() else { return };
+        for f in frames {
+            if ws.send(Message::Binary(f.into())).await.is_err() {
+                self.gone();
+                return;
+            }
+        }
+    }
+
+    /// Sends local edits made while connected.
+    async fn push(&mut self) {
+        if self.ws.is_some() {
+            let frames = self.dev.outgoing().unwrap();
+            self.send(frames).await;
+        }
+    }
+
+    fn gone(&mut self) {
+        self.ws = None;
+        self.dev.disconnect();
+    }
+
+    async fn close(&mut self) {
+        if let Some(mut ws) = self.ws.take() {
+            let _ = ws.close(None).await;
+        }
+        self.dev.disconnect();
+    }
+
+    /// Handles one message, waiting at most `d`. False on timeout or when disconnected.
+    async fn step(&mut self, d: Duration) -> bool {
+        let Some(ws) = self.ws.as_mut() else {
+            return false;
+        };
+        let msg = match tokio::time::timeout(d, ws.next()).await {
+            Err(_) => return false,
+            Ok(m) => m,
+        };
+        match msg {
+            Some(Ok(Message::Binary(b))) => match self.dev.on_frame(&b) {
+                Ok(out) => {
+                    self.events.extend(out.events);
+                    self.send(out.frames).await;
+                }
+                Err(e) => {
+                    self.errors.push(e.to_string());
+                }
+            },
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => self.gone(),
+            Some(Ok(_)) => {}
+        }
+        true
+    }
+
+    /// Handles messages until `done` holds; panics after [`WAIT`].
+    async fn until(&mut self, what: &str, done: impl Fn(&Phone) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "{}: timed out waiting for {what}; events {:?}, errors {:?}",
+                self.dev.actor().device,
+                self.events,
+                self.errors
+            );
+            if self.ws.is_none() {
+                panic!(
+                    "{}: disconnected while waiting for {what}; errors {:?}",
+                    self.dev.actor().device,
+                    self.errors
+                );
+            }
+            self.step(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn held(&self) -> BTreeSet<String> {
+        self.dev
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id.to_string())
+            .collect()
+    }
+
+    fn doc(&self, d: &str) -> Option<TaskDoc> {
+        self.dev
+            .store()
+            .get(&id(d))
+            .unwrap()
+            .map(|b| TaskDoc::load(&b).unwrap())
+    }
+
+    fn heads(&self, d: &str) -> Option<Vec<automerge::ChangeHash>> {
+        self.doc(d).map(|mut t| {
+            let mut h = t.heads();
+            h.sort();
+            h
+        })
+    }
+
+    fn refusals(&self) -> Vec<(DocId, RefusalCode)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                DeviceEvent::Refused { doc, code, .. } => Some((doc.clone(), *code)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn acks(&self, d: &str) -> usize {
+        self.events
+            .iter()
+            .filter(|e| matches!(e, DeviceEvent::Acknowledged(x) if x.as_str() == d))
+            .count()
+    }
+}
+
+async fn server_doc(db: &Db, d: &str) -> Option<TaskDoc> {
+    db.load(&id(d))
+        .await
+        .unwrap()
+        .map(|s| TaskDoc::load(&s.bytes).unwrap())
+}
+
+async fn server_heads(db: &Db, d: &str) -> Vec<automerge::ChangeHash> {
+    let mut h = server_doc(db, d).await.unwrap().heads();
+    h.sort();
+    h
+}
+
+/// The documents the server holds in any of `scopes`.
+async fn server_docs_in(db: &Db, docs: &[&str], scopes: &[ScopeId]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for d in docs {
+        let s = db.doc_scopes(&id(d)).await.unwrap();
+        if s.iter().any(|x| scopes.contains(x)) {
+            out.insert((*d).to_owned());
+        }
+    }
+    out
+}
+
+/// Pumps every phone until each holds exactly its scope's documents, with the server's
+/// heads.
+async fn converge(phones: &mut [&mut Phone], db: &Db, docs: &[&str], scopes: &[Vec<ScopeId>]) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut ok = true;
+        let mut why = String::new();
+        for (p, sc) in phones.iter().zip(scopes) {
+            let want = server_docs_in(db, docs, sc).await;
+            if p.held() != want {
+                ok = false;
+                why = format!("{} holds {:?}, want {:?}", p.actor().device, p.held(), want);
+                break;
+            }
+            for d in &want {
+                if p.heads(d) != Some(server_heads(db, d).await) {
+                    ok = false;
+                    why = format!("{} has other heads for {d}", p.actor().device);
+                    break;
+                }
+            }
+            if !ok {
+                break;
+            }
+        }
+        if ok {
+            return;
+        }
+        assert!(Instant::now() < deadline, "did not converge: {why}");
+        for p in phones.iter_mut() {
+            p.step(Duration::from_millis(30)).await;
+        }
+    }
+}
+
+// ------------------------------------------------------------------ tests
+
+/// A crew phone logs in, syncs over WebSocket and receives exactly its crew's tasks.
+async fn crew_phone_receives_its_crews_tasks(f: &Fixture) {
+    seed_people(&f.db).await;
+    seed_task(&f.db, "T1", "D1", Some("C1")).await;
+    seed_task(&f.db, "T2", "D1", Some("C2")).await;
+    seed_task(&f.db, "T3", "D1", Some("C1")).await;
+    seed_task(&f.db, "T4", "D1", None).await;
+    let server = start(f).await;
+    let mut a = Phone::login(server.addr, "crew1", "phone-a").await;
+    a.sync().await;
+    let want: BTreeSet<String> = ["T1", "T3"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(a.held(), want);
+    // Same as the projection says.
+    for d in ["T1", "T2", "T3", "T4"] {
+        let row = f.db.task_row(&id(d)).await.unwrap().unwrap();
+        assert_eq!(
+            row.assignee.as_deref() == Some("C1"),
+            a.held().contains(d),
+            "{d}"
+        );
+    }
+    for d in ["T1", "T3"] {
+        assert_eq!(a.heads(d).unwrap(), server_heads(&f.db, d).await);
+    }
+    // The dispatcher sees the whole district.
+    let mut disp = Phone::login(server.addr, "disp", "console-1").await;
+    disp.sync().await;
+    assert_eq!(disp.held().len(), 4);
+    a.close().await;
+    disp.close().await;
+    // Metrics were recorded.
+    let text = reqwest::get(format!("http://{}/metrics", server.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for m in [
+        "tarmim_sync_connections_opened_total",
+        "tarmim_sync_frames_in_total",
+        "tarmim_sync_frames_out_total",
+    ] {
+        assert!(text.contains(m), "{m} missing from /metrics");
+    }
+    server.shutdown().await.unwrap();
+}
+
+/// Two crews and a dispatcher edit offline, reconnect, and converge on the server's copy.
+async fn offline_edits_converge(f: &Fixture) {
+    seed_people(&f.db).await;
+    seed_task(&f.db, "T1", "D1", Some("C1")).await;
+    seed_task(&f.db, "T2", "D1", Some("C2")).await;
+    seed_task(&f.db, "T3", "D1", Some("C1")).await;
+    let docs = ["T1", "T2", "T3"];
+    let server = start(f).await;
+    let mut a = Phone::login(server.addr, "crew1", "phone-a").await;
+    let mut b = Phone::login(server.addr, "crew2", "phone-b").await;
+    let mut d = Phone::login(server.addr, "disp", "console-1").await;
+    for p in [&mut a, &mut b, &mut d] {
+        p.sync().await;
+        p.close().await;
+    }
+    let now = now_millis();
+    // Offline: crew 1 acknowledges and notes T1; crew 2 notes T2; the dispatcher notes
+    // both and moves T3 to crew 2.
+    a.dev
+        .edit(&id("T1"), now, |t, who| {
+            t.append_event(who, now, EventKind::Acknowledged)?;
+            t.add_note(who, now, "on our way")
+        })
+        .unwrap();
+    b.dev
+        .edit(&id("T2"), now, |t, who| t.add_note(who, now, "crew 2 here"))
+        .unwrap();
+    d.dev
+        .edit(&id("T1"), now, |t, who| {
+            t.add_note(who, now, "please hurry")
+        })
+        .unwrap();
+    d.dev
+        .edit(&id("T2"), now, |t, who| {
+            t.add_note(who, now, "check the kerb")
+        })
+        .unwrap();
+    d.dev
+        .edit(&id("T3"), now, |t, who| {
+            t.append_event(
+                who,
+                now,
+                EventKind::Assigned {
+                    crew: "C2".into(),
+                    reason: "closer".into(),
+                },
+            )
+        })
+        .unwrap();
+    for p in [&mut a, &mut b, &mut d] {
+        p.open().await;
+    }
+    let scopes = vec![
+        vec![scope("crew:C1")],
+        vec![scope("crew:C2")],
+        vec![scope("district:D1")],
+    ];
+    converge(&mut [&mut a, &mut b, &mut d], &f.db, &docs, &scopes).await;
+    for p in [&a, &b, &d] {
+        assert_eq!(p.dev.pending_count().unwrap(), 0);
+        assert!(p.refusals().is_empty(), "{:?}", p.refusals());
+    }
+    let t1 = server_doc(&f.db, "T1").await.unwrap().view().unwrap();
+    assert_eq!(t1.notes.len(), 2);
+    assert_eq!(t1.derived.status, Status::Acknowledged);
+    let t3 = server_doc(&f.db, "T3").await.unwrap().view().unwrap();
+    assert_eq!(t3.derived.assignee.as_deref(), Some("C2"));
+    assert!(!a.held().contains("T3"));
+    assert!(b.held().contains("T3"));
+    server.shutdown().await.unwrap();
+}
+
+/// A change committed through phone B's connection reaches connected phone A unasked.
+async fn live_push_reaches_connected_phone(f: &Fixture) {
+    seed_people(&f.db).await;
+    seed_task(&f.db, "T1", "D1", Some("C1")).await;
+    let server = start(f).await;
+    let mut a = Phone::login(server.addr, "crew1", "phone-a").await;
+    let mut b = Phone::login(server.addr, "crew1b", "phone-b").await;
+    a.sync().await;
+    b.sync().await;
+    let now = now_millis();
+    b.dev
+        .edit(&id("T1"), now, |t, who| t.add_note(who, now, "from B"))
+        .unwrap();
+    b.push().await;
+    b.until("ack", |p| p.acks("T1") == 1).await;
+    // A sends nothing; the note arrives.
+    a.until("the pushed note", |p| {
+        p.doc("T1")
+            .is_some_and(|t| t.view().unwrap().notes.iter().any(|n| n.text == "from B"))
+    })
+    .await;
+    assert_eq!(a.heads("T1").unwrap(), server_heads(&f.db, "T1").await);
+    a.close().await;
+    b.close().await;
+    server.shutdown().await.unwrap();
+}
+
+/// A dispatcher reassigns a task from C1 to C2: C1's phone drops it, C2's receives it.
+async fn reassignment_moves_task_live(f: &Fixture) {
+    seed_people(&f.db).await;
+    seed_task(&f.db, "T1", "D1", Some("C1")).await;
+    let server = start(f).await;
+    let mut c1 = Phone::login(server.addr, "crew1", "phone-a").await;
+    let mut c2 = Phone::login(server.addr, "crew2", "phone-b").await;
+    let mut d = Phone::login(server.addr, "disp", "console-1").await;
+    for p in [&mut c1, &mut c2, &mut d] {
+        p.sync().await;
+    }
+    assert!(c1.held().contains("T1"));
+    assert!(!c2.held().contains("T1"));
+    let now = now_millis();
+    d.dev
+        .edit(&id("T1"), now, |t, who| {
+            t.append_event(
+                who,
+                now,
+                EventKind::Assigned {
+                    crew: "C2".into(),
+                    reason: "rebalance".into(),
+                },
+            )
+        })
+        .unwrap();
+    d.push().await;
+    d.until("ack", |p| p.acks("T1") == 1).await;
+    c2.until("T1 arrives", |p| p.held().contains("T1")).await;
+    c1.until("T1 is dropped", |p| !p.held().contains("T1"))
+        .await;
+    assert!(
+        c1.events
+            .iter()
+            .any(|e| matches!(e, DeviceEvent::Dropped(x) if x.as_str() == "T1"))
+    );
+    assert_eq!(c2.heads("T1").unwrap(), server_heads(&f.db, "T1").await);
+    server.shutdown().await.unwrap();
+}
+
+/// Writes an event straight into automerge, as a hostile device could.
+fn forge_event(t: &mut TaskDoc, eid: &str, kind: &EventKind, by: &Actor, parents: &[String]) {
+    let am = t.automerge();
+    let (_, events) = am.get(ROOT, "events").unwrap().unwrap();
+    let e = am.put_object(&events, eid, ObjType::Map).unwrap();
+    am.put(&e, "id", eid).unwrap();
+    am.put(&e, "kind", kind.name()).unwrap();
+    let actor = am.put_object(&e, "actor", ObjType::Map).unwrap();
+    am.put(&actor, "user", by.user.as_str()).unwrap();
+    am.put(&actor, "role", by.role.as_str()).unwrap();
+    match &by.crew {
+        Some(c) => am.put(&actor, "crew", c.as_str()).unwrap(),
+        None => am.put(&actor, "crew", ()).unwrap(),
+    }
+    am.put(&actor, "device", by.device.as_str()).unwrap();
+    am.put(&e, "at", now_millis()).unwrap();
+    let ps = am.put_object(&e, "parents", ObjType::List).unwrap();
+    for (i, p) in parents.iter().enumerate() {
+        am.insert(&ps, i, p.as_str()).unwrap();
+    }
+    if let EventKind::Assigned { crew, reason } = kind {
+        am.put(&e, "crew", crew.as_str()).unwrap();
+        am.put(&e, "reason", reason.as_str()).unwrap();
+    }
+    am.commit();
+}
+
+fn event_heads(t: &TaskDoc) -> Vec<String> {
+    let v = t.view().unwrap();
+    let mut heads: Vec<String> = v
+        .timeline
+        .iter()
+        .map(|e| e.event.id.clone())
+        .filter(|eid| !v.timeline.iter().any(|e| e.event.parents.contains(eid)))
+        .collect();
+    heads.sort();
+    heads
+}
+
+/// Forged changes are refused with the reason, the phone is reset, nothing is stored.
+async fn forged_changes_are_refused(f: &Fixture) {
+    seed_people(&f.db).await;
+    seed_task(&f.db, "T1", "D1", Some("C1")).await;
+    let server = start(f).await;
+    let mut a = Phone::login(server.addr, "crew1", "phone-a").await;
+    let mut watcher = Phone::login(server.addr, "crew1b", "phone-w").await;
+    a.sync().await;
+    watcher.sync().await;
+    let stored = server_heads(&f.db, "T1").await;
+    let now = now_millis();
+    type Forge = Box<dyn Fn(&mut TaskDoc, &Actor) -> Result<(), TaskError>>;
+    let cases: Vec<(&str, Forge, &[RefusalCode])> = vec![
+        (
+            "impersonation",
+            Box::new(move |t, who| {
+                let other = Actor {
+                    user: "u-crew1b".into(),
+                    ..who.clone()
+                };
+                t.append_event(&other, now, EventKind::Acknowledged)
+                    .map(|_| ())
+            }),
+            &[RefusalCode::Impersonation],
+        ),
+        (
+            "crew assigns itself",
+            Box::new(|t, who| {
+                let parents = event_heads(t);
+                forge_event(
+                    t,
+                    "phone-a:forged",
+                    &EventKind::Assigned {
+                        crew: "C1".into(),
+                        reason: "mine".into(),
+                    },
+                    who,
+                    &parents,
+                );
+                Ok(())
+            }),
+            &[RefusalCode::Forbidden],
+        ),
+        (
+            "priority change",
+            Box::new(|t, _| {
+                t.automerge().put(ROOT, "priority", "urgent").unwrap();
+                t.automerge().commit();
+                Ok(())
+            }),
+            &[RefusalCode::ReadOnlyField],
+        ),
+    ];
+    for (i, (what, forge, codes)) in cases.into_iter().enumerate() {
+        a.dev.edit(&id("T1"), now, |t, who| forge(t, who)).unwrap();
+        assert_ne!(
+            a.heads("T1").unwrap(),
+            stored,
+            "{what}: the forgery changed nothing"
+        );
+        a.push().await;
+        a.until(what, |p| p.refusals().len() > i).await;
+        let (doc, code) = a.refusals()[i].clone();
+        assert_eq!(doc.as_str(), "T1");
+        assert!(codes.contains(&code), "{what}: refused as {code:?}");
+        // Reset to the server's copy, nothing pending, the server's copy unchanged.
+        assert_eq!(a.heads("T1").unwrap(), stored, "{what}: phone not reset");
+        assert_eq!(a.dev.pending_count().unwrap(), 0);
+        assert_eq!(server_heads(&f.db, "T1").await, stored, "{what}: stored");
+    }
+    // Never forwarded: an honest edit afterwards reaches the watcher, which never saw
+    // anything else.
+    a.dev
+        .edit(&id("T1"), now, |t, who| t.add_note(who, now, "honest"))
+        .unwrap();
+    a.push().await;
+    a.until("ack", |p| p.acks("T1") == 1).await;
+    let after = server_heads(&f.db, "T1").await;
+    watcher
+        .until("honest note", |p| p.heads("T1") == Some(after.clone()))
+        .await;
+    let v = watcher.doc("T1").unwrap().view().unwrap();
+    assert_eq!(v.derived.priority, Priority::Normal);
+    assert_eq!(v.derived.status, Status::Assigned);
+    assert_eq!(v.notes.len(), 1);
+    let text = reqwest::get(format!("http://{}/metrics", server.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("tarmim_sync_refusals_total"), "{text}");
+    server.shutdown().await.unwrap();
+}
+
+async fn post_exchange(addr: SocketAddr, auth: Option<&str>, body: Vec<u8>) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(format!("http://{addr}/api/v1/sync/exchange"))
+        .header("content-type", "application/x-tarmim-frames")
+        .body(body);
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    req.send().await.unwrap()
+}
+
+/// Missing, malformed, expired and revoked tokens get a 401 before any upgrade, on both
+/// the WebSocket and the HTTP fallback; an admin (no sync role) gets a 403.
+async fn bad_tokens_are_refused(f: &Fixture) {
+    seed_people(&f.db).await;
+    let server = start(f).await;
+    let addr = server.addr;
+    let (good, actor) = login(addr, "crew1", "phone-a").await;
+    // Expired: a token stored with an expiry in the past.
+    let expired = server::auth::new_token();
+    let now = now_millis();
+    f.db.insert_token(
+        &expired.hash,
+        "u-crew1",
+        &actor.device,
+        now - 10_000,
+        now - 1,
+    )
+    .await
+    .unwrap();
+    // Revoked: logged out.
+    let (revoked, _) = login(addr, "crew1", "phone-a").await;
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/api/v1/logout"))
+        .bearer_auth(&revoked)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("missing", None),
+        ("malformed", Some(format!("Basic {good}"))),
+        ("unknown", Some(format!("Bearer tmt_{}", "0".repeat(64)))),
+        ("expired", Some(format!("Bearer {}", expired.token))),
+        ("revoked", Some(format!("Bearer {revoked}"))),
+    ];
+    for (what, auth) in &cases {
+        let (status, body) = ws_connect(addr, auth.as_deref())
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{what}: upgraded"));
+        assert_eq!(status, 401, "{what}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"], "unauthorized", "{what}");
+        let r = post_exchange(addr, auth.as_deref(), vec![0, 0, 0, 0]).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{what} (exchange)");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "unauthorized", "{what}");
+    }
+    let (admin, _) = login_admin(addr).await;
+    let (status, _) = ws_connect(addr, Some(&format!("Bearer {admin}")))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("admin upgraded"));
+    assert_eq!(status, 403);
+    // The good token does upgrade.
+    assert!(
+        ws_connect(addr, Some(&format!("Bearer {good}")))
+            .await
+            .is_ok()
+    );
+    server.shutdown().await.unwrap();
+}
+
+async fn login_admin(addr: SocketAddr) -> (String, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/api/v1/login"))
+        .json(&json!({"login": "admin", "password": PASSWORD, "device_id": "admin-pc"}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    (body["token"].as_str().unwrap().to_owned(), body)
+}
+
+/// Reads until the socket closes; returns the server frames and the close code.
+async fn drain(ws: &mut Ws) -> (Vec<ServerFrame>, Option<CloseCode>) {
+    let mut frames = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
+            Err(_) => panic!("socket not closed; frames so far {frames:?}"),
+            Ok(Some(Ok(Message::Binary(b)))) => frames.push(decode_server(&b).unwrap().frame),
+            Ok(Some(Ok(Message::Close(c)))) => return (frames, c.map(|c| c.code)),
+            Ok(Some(Ok(_))) => {}
+            Ok(None) | Ok(Some(Err(_))) => return (frames, None),
+        }
+    }
+}
+
+fn hello(device: &str, version: u16) -> Vec<u8> {
+    encode_client(
+        version.max(1),
+        0,
+        &ClientFrame::Hello(Hello {
+            oldest_version: OLDEST_SUPPORTED_VERSION,
+            newest_version: PROTOCOL_VERSION,
+            device: DeviceId::new(device).unwrap(),
+            cursors: vec![],
+        }),
+    )
+}
+
+/// Garbage, truncated frames, an unknown version, a Hello for another device: an error
+/// frame, then the socket closes; nothing is stored. Text and oversized messages close
+/// with a policy violation.
+async fn malformed_frames_close_the_socket(f: &Fixture) {
+    seed_people(&f.db).await;
+    seed_task(&f.db, "T1", "D1", Some("C1")).await;
+    let mut config = f.config.clone();
+    config.sync_max_message_bytes = 64 * 1024;
+    let server = start_with(f.db.clone(), config).await;
+    let addr = server.addr;
+    let (token, actor) = login(addr, "crew1", "phone-a").await;
+    let auth = format!("Bearer {token}");
+    // A new task a push would create, if anything got through.
+    let mut t = TaskDoc::create(
+        NewTask {
+            id: id("EVIL"),
+            source: Source::Crew,
+            category: "pothole".into(),
+            title: "evil".into(),
+            description: String::new(),
+            point: GeoPoint {
+                lat: 35.7,
+                lon: 51.4,
+                accuracy_m: None,
+            },
+            address: None,
+            district: Some("D1".into()),
+            priority: Priority::Normal,
+            sla: Sla::default(),
+            reopen_window_ms: 1,
+        },
+        &actor,
+        now_millis(),
+    )
+    .unwrap();
+    let push = encode_client(
+        PROTOCOL_VERSION,
+        1,
+        &ClientFrame::Push(Push {
+            doc: id("EVIL"),
+            changes: t
+                .automerge()
+                .get_changes(&[])
+                .into_iter()
+                .map(|c| c.raw_bytes().to_vec())
+                .collect(),
+        }),
+    );
+    let good_hello = hello("phone-a", PROTOCOL_VERSION);
+    let mut bad_version = good_hello.clone();
+    bad_version[2..4].copy_from_slice(&999u16.to_le_bytes());
+    let cases: Vec<(&str, Vec<u8>, ErrorCode)> = vec![
+        (
+            "garbage",
+            b"\xde\xad\xbe\xef garbage".to_vec(),
+            ErrorCode::Malformed,
+        ),
+        (
+            "truncated",
+            good_hello[..good_hello.len() - 3].to_vec(),
+            ErrorCode::Malformed,
+        ),
+        (
+            "unknown version",
+            bad_version,
+            ErrorCode::UnsupportedVersion,
+        ),
+        (
+            "another device",
+            hello("phone-zz", PROTOCOL_VERSION),
+            ErrorCode::Unauthorized,
+        ),
+    ];
+    let docs_before = f.db.count_docs().await.unwrap();
+    for (what, first, code) in cases {
+        let mut ws = ws_connect(addr, Some(&auth)).await.unwrap();
+        ws.send(Message::Binary(first.into())).await.unwrap();
+        let _ = ws.send(Message::Binary(push.clone().into())).await;
+        let (frames, _) = drain(&mut ws).await;
+        assert_eq!(frames.len(), 1, "{what}: {frames:?}");
+        match &frames[0] {
+            ServerFrame::Error(e) => assert_eq!(e.code, code, "{what}: {e:?}"),
+            other => panic!("{what}: expected an error frame, got {other:?}"),
+        }
+    }
+    // Text message: policy violation.
+    let mut ws = ws_connect(addr, Some(&auth)).await.unwrap();
+    ws.send(Message::Text("hello".into())).await.unwrap();
+    let (frames, close) = drain(&mut ws).await;
+    assert!(frames.is_empty());
+    assert_eq!(close, Some(CloseCode::Policy));
+    // Oversized message: policy violation.
+    let mut ws = ws_connect(addr, Some(&auth)).await.unwrap();
+    ws.send(Message::Binary(good_hello.clone().into()))
+        .await
+        .unwrap();
+    let _ = ws.send(Message::Binary(vec![0u8; 100 * 1024].into())).await;
+    let (frames, close) = drain(&mut ws).await;
+    assert!(matches!(frames.first(), Some(ServerFrame::Welcome(_))));
+    assert_eq!(close, Some(CloseCode::Policy));
+    assert_eq!(f.db.count_docs().await.unwrap(), docs_before);
+    assert!(f.db.load(&id("EVIL")).await.unwrap().is_none());
+    server.shutdown().await.unwrap();
+}
+
+/// The HTTP fallback returns what a WebSocket sync returns, and pushes through it are
+/// acknowledged and stored; bad bodies are 400 / 413.
+async fn http_fallback_matches_websocket(f: &Fixture) {
+    seed_people(&f.db).await;
+    seed_task(&f.db, "T1", "D1", Some("C1")).await;
+    seed_task(&f.db, "T2", "D1", Some("C1")).await;
+    seed_task(&f.db, "T3", "D1", Some("C2")).await;
+    let mut config = f.config.clone();
+    config.sync_max_message_bytes = 1024 * 1024;
+    let server = start_with(f.db.clone(), config).await;
+    let addr = server.addr;
+    let mut ws_phone = Phone::login(addr, "crew1", "phone-a").await;
+    ws_phone.sync().await;
+
+    let (token, actor) = login(addr, "crew1", "phone-h").await;
+    let auth = format!("Bearer {token}");
+    let mut dev = Device::new(Store::open_in_memory().unwrap(), actor);
+    let exchange = |frames: Vec<Vec<u8>>| {
+        let auth = auth.clone();
+        async move {
+            let r = post_exchange(addr, Some(&auth), encode_frames(&frames)).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            assert_eq!(r.headers()["content-type"], server::sync::FRAMES_MEDIA_TYPE);
+            let body = r.bytes().await.unwrap();
+            decode_frames(&body)
+                .unwrap()
+                .into_iter()
+                .map(<[u8]>::to_vec)
+                .collect::<Vec<_>>()
+        }
+    };
+    let mut events = Vec::new();
+    for f in exchange(dev.connect().unwrap()).await {
+        events.extend(dev.on_frame(&f).unwrap().events);
+    }
+    assert!(events.contains(&DeviceEvent::CaughtUp), "{events:?}");
+    let held: BTreeSet<String> = dev
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id.to_string())
+        .collect();
+    assert_eq!(held, ws_phone.held());
+    for d in &held {
+        let mut t = TaskDoc::load(&dev.store().get(&id(d)).unwrap().unwrap()).unwrap();
+        let mut h = t.heads();
+        h.sort();
+        assert_eq!(Some(h), ws_phone.heads(d));
+    }
+    // A push through the fallback: acknowledged, stored, and pushed live to the
+    // WebSocket phone.
+    dev.disconnect();
+    let now = now_millis();
+    dev.edit(&id("T1"), now, |t, who| t.add_note(who, now, "over http"))
+        .unwrap();
+    let mut events = Vec::new();
+    for f in exchange(dev.connect().unwrap()).await {
+        events.extend(dev.on_frame(&f).unwrap().events);
+    }
+    assert!(
+        events.contains(&DeviceEvent::Acknowledged(id("T1"))),
+        "{events:?}"
+    );
+    assert_eq!(dev.pending_count().unwrap(), 0);
+    let stored = server_heads(&f.db, "T1").await;
+    ws_phone
+        .until("the note pushed over http", |p| {
+            p.heads("T1") == Some(stored.clone())
+        })
+        .await;
+
+    // Truncated body: 400, JSON.
+    let mut body = encode_frames(&[hello("phone-h", PROTOCOL_VERSION)]);
+    body.truncate(body.len() - 2);
+    let r = post_exchange(addr, Some(&auth), body).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "bad_request");
+    let r = post_exchange(addr, Some(&auth), vec![1, 0]).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // Too large: 413, JSON.
+    let r = post_exchange(addr, Some(&auth), vec![0u8; 2 * 1024 * 1024]).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "payload_too_large"
+    );
+    // First frame not a Hello: an error frame.
+    let r = post_exchange(addr, Some(&auth), encode_frames(&[b"junk".to_vec()])).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.bytes().await.unwrap();
+    let frames = decode_frames(&body).unwrap();
+    assert!(matches!(
+        decode_server(frames[0]).unwrap().frame,
+        ServerFrame::Error(_)
+    ));
+    server.shutdown().await.unwrap();
+}
+
+on_both_backends!(
+    crew_phone_receives_its_crews_tasks,
+    offline_edits_converge,
+    live_push_reaches_connected_phone,
+    reassignment_moves_task_live,
+    forged_changes_are_refused,
+    bad_tokens_are_refused,
+    malformed_frames_close_the_socket,
+    http_fallback_matches_websocket,
+);
+
+/// Two replicas (separate pools) on one PostgreSQL database: a change pushed through
+/// replica 2 reaches a phone connected to replica 1 (LISTEN/NOTIFY).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_push_across_postgres() {
+    let f = Fixture::postgres().await;
+    seed_people(&f.db).await;
+    seed_task(&f.db, "T1", "D1", Some("C1")).await;
+    let url = f.config.database_url.clone().unwrap();
+    let db2 = Db::Postgres(server::db::postgres::PgStore::connect(&url).await.unwrap());
+    let r1 = start(&f).await;
+    let r2 = start_with(db2.clone(), f.config.clone()).await;
+    let mut a = Phone::login(r1.addr, "crew1", "phone-a").await;
+    let mut b = Phone::login(r2.addr, "crew1b", "phone-b").await;
+    a.sync().await;
+    b.sync().await;
+    let now = now_millis();
+    for i in 0..3 {
+        b.dev
+            .edit(&id("T1"), now, |t, who| {
+                t.add_note(who, now, &format!("from replica 2 #{i}"))
+            })
+            .unwrap();
+        b.push().await;
+        b.until("ack", |p| p.acks("T1") == i + 1).await;
+        let stored = server_heads(&f.db, "T1").await;
+        a.until("the change made on replica 2", |p| {
+            p.heads("T1") == Some(stored.clone())
+        })
+        .await;
+    }
+    a.close().await;
+    b.close().await;
+    r1.shutdown().await.unwrap();
+    r2.shutdown().await.unwrap();
+    f.close().await;
+}
+
+// ------------------------------------------------------------------ SIGKILL
+
+struct Child {
+    proc: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.proc.kill();
+        let _ = self.proc.wait();
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+async fn spawn_server(config: &server::config::Config, addr: SocketAddr) -> Child {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tarmim-server"));
+    cmd.env_clear()
+        .env("TARMIM_DATA_DIR", &config.data_dir)
+        .env("TARMIM_LISTEN", addr.to_string())
+        .env("TARMIM_DEMO", "false")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    if let Some(url) = &config.database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    let proc = cmd.spawn().unwrap();
+    let child = Child { proc, addr };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://{addr}/readyz")).await
+            && r.status() == StatusCode::OK
+        {
+            return child;
+        }
+        assert!(Instant::now() < deadline, "the server binary did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// SIGKILL mid-sync loses no acknowledged change, and the phone's pending changes reach
+/// the restarted server.
+async fn sigkill_loses_no_acknowledged_change(f: &Fixture) {
+    seed_people(&f.db).await;
+    seed_task(&f.db, "T1", "D1", Some("C1")).await;
+    let addr = free_addr();
+    let child = spawn_server(&f.config, addr).await;
+    let mut a = Phone::login(child.addr, "crew1", "phone-a").await;
+    a.sync().await;
+    // Notes by the hash of the change that carries each.
+    let mut by_hash: HashMap<[u8; 32], String> = HashMap::new();
+    let total = 120usize;
+    let kill_after = 10 + (rand::random::<u64>() % 80) as usize;
+    let mut child = Some(child);
+    for i in 0..total {
+        let before: BTreeSet<[u8; 32]> = a
+            .dev
+            .store()
+            .pending(&id("T1"))
+            .unwrap()
+            .iter()
+            .map(|p| p.hash)
+            .collect();
+        let now = now_millis();
+        let text = format!("note {i}");
+        a.dev
+            .edit(&id("T1"), now, |t, who| t.add_note(who, now, &text))
+            .unwrap();
+        for p in a.dev.store().pending(&id("T1")).unwrap() {
+            if !before.contains(&p.hash) {
+                by_hash.insert(p.hash, text.clone());
+            }
+        }
+        a.push().await;
+        // Take whatever acks have arrived, without waiting.
+        while a.step(Duration::from_millis(1)).await {}
+        if i == kill_after
+            && let Some(mut c) = child.take()
+        {
+            c.proc.kill().unwrap(); // SIGKILL
+            c.proc.wait().unwrap();
+        }
+    }
+    // Drain what the socket still held, then it is gone.
+    while a.step(Duration::from_millis(100)).await {}
+    a.close().await;
+    let pending: BTreeSet<[u8; 32]> = a
+        .dev
+        .store()
+        .pending(&id("T1"))
+        .unwrap()
+        .iter()
+        .map(|p| p.hash)
+        .collect();
+    let acked: BTreeSet<String> = by_hash
+        .iter()
+        .filter(|(h, _)| !pending.contains(*h))
+        .map(|(_, t)| t.clone())
+        .collect();
+    assert!(!pending.is_empty(), "the kill left nothing pending");
+    // Restart on the same data: every acknowledged note is there.
+    let child = spawn_server(&f.config, addr).await;
+    let notes = |t: TaskDoc| -> BTreeSet<String> {
+        t.view()
+            .unwrap()
+            .notes
+            .into_iter()
+            .map(|n| n.text)
+            .collect()
+    };
+    let stored = notes(server_doc(&f.db, "T1").await.unwrap());
+    let lost: Vec<&String> = acked.difference(&stored).collect();
+    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+    // Reconnect: the pending notes go through; all notes are stored.
+    a.sync().await;
+    a.until("all acknowledged", |p| p.dev.pending_count().unwrap() == 0)
+        .await;
+    let stored = notes(server_doc(&f.db, "T1").await.unwrap());
+    let all: BTreeSet<String> = by_hash.values().cloned().collect();
+    assert_eq!(all.len(), total);
+    let missing: Vec<&String> = all.difference(&stored).collect();
+    assert!(missing.is_empty(), "missing after reconnect: {missing:?}");
+    assert_eq!(a.heads("T1").unwrap(), server_heads(&f.db, "T1").await);
+    a.close().await;
+    drop(child);
+}
+
+mod sigkill {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let f = super::common::Fixture::sqlite().await;
+        super::sigkill_loses_no_acknowledged_change(&f).await;
+        f.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let f = super::common::Fixture::postgres().await;
+        super::sigkill_loses_no_acknowledged_change(&f).await;
+        f.close().await;
+    }
+}
+
+/// A silent connection is closed after the idle timeout; at shutdown a connected phone is
+/// told the server is going away, and shutdown waits for its connection to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_close_and_shutdown_says_going_away() {
+    let f = Fixture::sqlite().await;
+    seed_people(&f.db).await;
+    let mut config = f.config.clone();
+    config.sync_idle_timeout_secs = 1;
+    let server = start_with(f.db.clone(), config).await;
+    let (token, _) = login(server.addr, "crew1", "phone-a").await;
+    let auth = format!("Bearer {token}");
+    let mut ws = ws_connect(server.addr, Some(&auth)).await.unwrap();
+    ws.send(Message::Binary(hello("phone-a", PROTOCOL_VERSION).into()))
+        .await
+        .unwrap();
+    let (frames, close) = drain(&mut ws).await;
+    assert!(matches!(frames.first(), Some(ServerFrame::Welcome(_))));
+    assert_eq!(close, Some(CloseCode::Normal));
+
+    let mut ws = ws_connect(server.addr, Some(&auth)).await.unwrap();
+    ws.send(Message::Binary(hello("phone-a", PROTOCOL_VERSION).into()))
+        .await
+        .unwrap();
+    let reader = tokio::spawn(async move { drain(&mut ws).await });
+    server.shutdown().await.unwrap();
+    let (_, close) = reader.await.unwrap();
+    assert_eq!(close, Some(CloseCode::Away));
+    f.close().await;
+}
