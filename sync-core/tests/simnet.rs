@@ -745,9 +745,7 @@ impl World {
                     .unwrap();
                 assert_eq!(
                     row.status,
-                    sync_core::session::device::status_name(
-                        server_doc.view().unwrap().derived.status
-                    )
+                    server_doc.view().unwrap().derived.status.as_str()
                 );
             }
         }

@@ -17,7 +17,7 @@
 use crate::ids::{Actor, DocId, Millis, ScopeId};
 use crate::protocol::*;
 use crate::store::{IndexEntry, PendingChange, Store, StoreError, WriteBatch};
-use crate::task::{NewTask, Priority, RefusalCode, Status, TaskDoc, TaskError, TaskView};
+use crate::task::{NewTask, RefusalCode, TaskDoc, TaskError, TaskView};
 use automerge::{ActorId, Change};
 use std::collections::HashSet;
 
@@ -557,40 +557,13 @@ pub fn index_entry(view: &TaskView, updated_at: Millis) -> IndexEntry {
     IndexEntry {
         id: view.id.clone(),
         title: view.title.clone(),
-        status: status_name(view.derived.status).into(),
-        priority: priority_name(view.derived.priority).into(),
+        status: view.derived.status.as_str().into(),
+        priority: view.derived.priority.as_str().into(),
         category: view.category.clone(),
         district: view.derived.district.clone(),
         assignee: view.derived.assignee.clone(),
         lat: view.point.lat,
         lon: view.point.lon,
         updated_at,
-    }
-}
-
-/// A status's wire name.
-pub fn status_name(s: Status) -> &'static str {
-    match s {
-        Status::New => "new",
-        Status::Queued => "queued",
-        Status::Assigned => "assigned",
-        Status::Acknowledged => "acknowledged",
-        Status::InProgress => "in_progress",
-        Status::Paused => "paused",
-        Status::Completed => "completed",
-        Status::Verified => "verified",
-        Status::Reopened => "reopened",
-        Status::Cancelled => "cancelled",
-        Status::Duplicate => "duplicate",
-    }
-}
-
-/// A priority's wire name.
-pub fn priority_name(p: Priority) -> &'static str {
-    match p {
-        Priority::Urgent => "urgent",
-        Priority::High => "high",
-        Priority::Normal => "normal",
-        Priority::Low => "low",
     }
 }

@@ -980,58 +980,27 @@ pub(super) fn read_photo(d: &AutoCommit, obj: &ObjId, key: &str) -> Result<Photo
 // ---- enum names ----
 
 fn source_str(s: Source) -> &'static str {
-    match s {
-        Source::Citizen => "citizen",
-        Source::CallCentre => "call_centre",
-        Source::Crew => "crew",
-        Source::Dispatcher => "dispatcher",
-    }
+    s.as_str()
 }
 
 fn parse_source(s: &str) -> Result<Source, TaskError> {
-    Ok(match s {
-        "citizen" => Source::Citizen,
-        "call_centre" => Source::CallCentre,
-        "crew" => Source::Crew,
-        "dispatcher" => Source::Dispatcher,
-        _ => return Err(TaskError::Schema(format!("unknown source {s:?}"))),
-    })
+    Source::parse(s).ok_or_else(|| TaskError::Schema(format!("unknown source {s:?}")))
 }
 
 fn priority_str(p: Priority) -> &'static str {
-    match p {
-        Priority::Urgent => "urgent",
-        Priority::High => "high",
-        Priority::Normal => "normal",
-        Priority::Low => "low",
-    }
+    p.as_str()
 }
 
 fn parse_priority(s: &str) -> Result<Priority, TaskError> {
-    Ok(match s {
-        "urgent" => Priority::Urgent,
-        "high" => Priority::High,
-        "normal" => Priority::Normal,
-        "low" => Priority::Low,
-        _ => return Err(TaskError::Schema(format!("unknown priority {s:?}"))),
-    })
+    Priority::parse(s).ok_or_else(|| TaskError::Schema(format!("unknown priority {s:?}")))
 }
 
 fn photo_kind_str(k: PhotoKind) -> &'static str {
-    match k {
-        PhotoKind::Before => "before",
-        PhotoKind::After => "after",
-        PhotoKind::Evidence => "evidence",
-    }
+    k.as_str()
 }
 
 fn parse_photo_kind(s: &str) -> Result<PhotoKind, TaskError> {
-    Ok(match s {
-        "before" => PhotoKind::Before,
-        "after" => PhotoKind::After,
-        "evidence" => PhotoKind::Evidence,
-        _ => return Err(TaskError::Schema(format!("unknown photo kind {s:?}"))),
-    })
+    PhotoKind::parse(s).ok_or_else(|| TaskError::Schema(format!("unknown photo kind {s:?}")))
 }
 
 // ---- input checks (also used by `validate` on what a device sends) ----

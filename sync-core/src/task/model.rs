@@ -378,3 +378,56 @@ pub struct TaskView {
     /// Photos, by hash.
     pub photos: Vec<PhotoRef>,
 }
+
+/// Wire names: the one mapping between these enums and the text stored in documents,
+/// databases and JSON.
+macro_rules! wire_names {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The wire name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+            /// Parses a wire name.
+            pub fn parse(s: &str) -> Option<$ty> {
+                match s {
+                    $($name => Some($ty::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+wire_names!(Source {
+    Citizen => "citizen",
+    CallCentre => "call_centre",
+    Crew => "crew",
+    Dispatcher => "dispatcher",
+});
+wire_names!(Priority {
+    Urgent => "urgent",
+    High => "high",
+    Normal => "normal",
+    Low => "low",
+});
+wire_names!(PhotoKind {
+    Before => "before",
+    After => "after",
+    Evidence => "evidence",
+});
+wire_names!(Status {
+    New => "new",
+    Queued => "queued",
+    Assigned => "assigned",
+    Acknowledged => "acknowledged",
+    InProgress => "in_progress",
+    Paused => "paused",
+    Completed => "completed",
+    Verified => "verified",
+    Reopened => "reopened",
+    Cancelled => "cancelled",
+    Duplicate => "duplicate",
+});
