@@ -558,7 +558,8 @@ impl<P: ScopePolicy> ServerSession<P> {
             None => None,
         };
         let mut after_am = match &before {
-            Some(d) => d.clone().automerge().clone(),
+            // A copy with the same actor: it only receives the device's changes.
+            Some(d) => std::mem::take(d.clone().automerge()),
             None => automerge::AutoCommit::new(),
         };
         let new: Vec<Change> = changes
