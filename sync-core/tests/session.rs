@@ -702,3 +702,81 @@ fn an_interrupted_catch_up_resumes_without_losing_older_changes() {
         );
     }
 }
+
+/// A tampered app writes an event the rules do not allow where it falls (a completion with
+/// no after photo), bypassing the typed API: refused as an invalid transition, not stored,
+/// and the phone is reset to the server's copy.
+#[test]
+fn an_impossible_transition_is_refused_and_not_stored() {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ROOT, ReadDoc};
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    let before = run(store.load(&id("T1"))).unwrap().unwrap();
+    let mut a = device(ali());
+    let mut sa = session(&ali(), &["crew:C1"]);
+    connect(&mut a, &mut sa, &store);
+    let me = ali();
+    a.edit(&id("T1"), T0 + 7, |t, _| {
+        let parents: Vec<String> = {
+            let v = t.view()?;
+            let all: Vec<String> = v.timeline.iter().map(|e| e.event.id.clone()).collect();
+            let referenced: Vec<String> = v
+                .timeline
+                .iter()
+                .flat_map(|e| e.event.parents.clone())
+                .collect();
+            all.into_iter()
+                .filter(|e| !referenced.contains(e))
+                .collect()
+        };
+        let am = t.automerge();
+        let (_, events) = am.get(ROOT, "events").unwrap().unwrap();
+        let eid = "phone-a:00000000000000ff";
+        let e = am.put_object(&events, eid, ObjType::Map).unwrap();
+        am.put(&e, "id", eid).unwrap();
+        am.put(&e, "kind", "completed").unwrap();
+        let actor = am.put_object(&e, "actor", ObjType::Map).unwrap();
+        am.put(&actor, "user", me.user.as_str()).unwrap();
+        am.put(&actor, "role", "crew").unwrap();
+        am.put(&actor, "crew", "C1").unwrap();
+        am.put(&actor, "device", me.device.as_str()).unwrap();
+        am.put(&e, "at", T0 + 7).unwrap();
+        let ps = am.put_object(&e, "parents", ObjType::List).unwrap();
+        for (i, p) in parents.iter().enumerate() {
+            am.insert(&ps, i, p.as_str()).unwrap();
+        }
+        let photos = am.put_object(&e, "photos", ObjType::List).unwrap();
+        am.insert(&photos, 0, format!("{:064x}", 42).as_str())
+            .unwrap();
+        am.commit();
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(a.pending_count().unwrap(), 1);
+    let frames = a.outgoing().unwrap();
+    let ev = exchange(&mut a, &mut sa, &store, frames);
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            DeviceEvent::Refused {
+                code: RefusalCode::InvalidTransition,
+                ..
+            }
+        )),
+        "{ev:?}"
+    );
+    assert_eq!(
+        run(store.load(&id("T1"))).unwrap().unwrap(),
+        before,
+        "nothing stored"
+    );
+    assert_eq!(a.pending_count().unwrap(), 0);
+    let v = a.task(&id("T1")).unwrap();
+    assert_eq!(
+        v.derived.status,
+        Status::Assigned,
+        "reset to the server's copy"
+    );
+    assert_eq!(v.timeline.len(), 2);
+}
