@@ -14,6 +14,7 @@
 //! - a document the server drops from the device's scope is kept until its pending changes
 //!   are acknowledged (a completion made offline still reaches the server).
 
+use super::untrusted;
 use crate::ids::{Actor, DocId, Millis, ScopeId};
 use crate::protocol::*;
 use crate::store::{IndexEntry, PendingChange, Store, StoreError, WriteBatch};
@@ -380,9 +381,11 @@ impl Device {
                         // Local pending edits live in the local document: merge, never replace.
                         Some(local) => {
                             let mut d = TaskDoc::load(&local)?;
-                            d.automerge()
-                                .load_incremental(&bytes)
-                                .map_err(TaskError::from)?;
+                            untrusted::load_incremental(d.automerge(), &bytes).map_err(|e| {
+                                DeviceError::Protocol(format!(
+                                    "server sent a corrupt task {doc}: {e}"
+                                ))
+                            })?;
                             (d.save(), d.view()?)
                         }
                         None => {
@@ -410,13 +413,15 @@ impl Device {
                     let mut d = TaskDoc::load(&local)?;
                     let mut parsed = Vec::with_capacity(changes.len());
                     for c in changes {
-                        parsed.push(Change::from_bytes(c).map_err(|e| {
+                        parsed.push(untrusted::decode_change(c).map_err(|e| {
                             DeviceError::Protocol(format!("server sent a corrupt change: {e}"))
                         })?);
                     }
-                    d.automerge()
-                        .apply_changes(parsed)
-                        .map_err(TaskError::from)?;
+                    untrusted::apply_changes(d.automerge(), parsed).map_err(|e| {
+                        DeviceError::Protocol(format!(
+                            "server sent changes for {doc} that do not apply: {e}"
+                        ))
+                    })?;
                     if !d.automerge().get_missing_deps(&[]).is_empty() {
                         // The changes build on ones this copy lacks: never save a document
                         // with a hole in it; fetch the scope again instead.

@@ -15,6 +15,7 @@ pub mod memory;
 pub mod scope;
 pub mod server;
 mod store;
+pub mod untrusted;
 
 pub use scope::{ScopePolicy, TaskScopes};
 pub use store::{

@@ -9,6 +9,7 @@
 
 use super::scope::ScopePolicy;
 use super::store::*;
+use super::untrusted;
 use crate::ids::{Actor, DocId, Millis, ScopeId};
 use crate::protocol::*;
 use crate::store::IndexEntry;
@@ -503,10 +504,9 @@ impl<P: ScopePolicy> ServerSession<P> {
         }
         let mut changes = Vec::with_capacity(push.changes.len());
         for bytes in push.changes {
-            match Change::from_bytes(bytes) {
+            match untrusted::decode_change(bytes) {
                 Ok(c) => changes.push(c),
-                Err(e) => {
-                    let msg = format!("a change does not decode: {e}");
+                Err(msg) => {
                     return self
                         .refuse(store, reply, &doc_id, RefusalCode::Malformed, msg)
                         .await;
@@ -570,8 +570,8 @@ impl<P: ScopePolicy> ServerSession<P> {
         if new.is_empty() {
             return Ok(Attempt::Done);
         }
-        if let Err(e) = after_am.apply_changes(new.clone()) {
-            return refused(RefusalCode::Malformed, format!("changes do not apply: {e}"));
+        if let Err(msg) = untrusted::apply_changes(&mut after_am, new.clone()) {
+            return refused(RefusalCode::Malformed, msg);
         }
         if !after_am.get_missing_deps(&[]).is_empty() {
             return refused(
