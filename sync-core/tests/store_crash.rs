@@ -190,6 +190,7 @@ impl Plan {
                 (SECOND_SCOPE.into(), self.n / 2),
             ],
             meta: vec![(META_N.into(), self.n.to_le_bytes().to_vec())],
+            lazy: false,
         }
     }
 }

@@ -10,7 +10,9 @@
 //! - a local edit is durable before the call returns, and stays pending until the server
 //!   acknowledges it (the server acknowledges only after its commit is durable);
 //! - a batch from the server and the cursor it advances are written in one transaction, so
-//!   a crash re-fetches the batch instead of skipping it;
+//!   a crash re-fetches the batch instead of skipping it (such writes, and acknowledgements,
+//!   need not wait for the disk: what a crash loses of them is fetched or acknowledged
+//!   again; only a local edit and the batch that completes a catch-up wait);
 //! - a document the server drops from the device's scope is kept until its pending changes
 //!   are acknowledged (a completion made offline still reaches the server).
 
@@ -448,6 +450,9 @@ impl Device {
             }
         }
         let scope = b.scope.to_string();
+        // What the server sent can be fetched again: only the batch that completes a
+        // scope's catch-up waits for the disk (and with it every lazy one before it).
+        batch.lazy = !b.complete;
         if b.complete {
             batch.cursors.push((scope.clone(), b.scanned));
         } else {
@@ -491,7 +496,11 @@ impl Device {
     }
 
     fn apply_ack(&mut self, a: Ack, out: &mut DeviceOutput) -> Result<(), DeviceError> {
-        let mut batch = WriteBatch::default();
+        // Lazy: if a crash loses it, the changes are pushed again and acknowledged again.
+        let mut batch = WriteBatch {
+            lazy: true,
+            ..WriteBatch::default()
+        };
         let acked: HashSet<[u8; 32]> = a.hashes.iter().copied().collect();
         for h in &a.hashes {
             batch.remove_pending.push((a.doc.clone(), *h));
@@ -519,7 +528,11 @@ impl Device {
     }
 
     fn apply_refused(&mut self, r: Refused, out: &mut DeviceOutput) -> Result<(), DeviceError> {
-        let mut batch = WriteBatch::default();
+        // Lazy: if a crash loses it, the refused changes are pushed and refused again.
+        let mut batch = WriteBatch {
+            lazy: true,
+            ..WriteBatch::default()
+        };
         batch.clear_pending.push(r.doc.clone());
         match r.reset {
             Some(bytes) => {

@@ -107,7 +107,7 @@ pub struct PendingChange {
     pub bytes: Vec<u8>,
 }
 
-/// One atomic, durable write. Everything in it lands, or nothing does.
+/// One atomic write, durable unless `lazy`. Everything in it lands, or nothing does.
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
     /// Documents to write (whole saved form) with their index rows. The document id is
@@ -125,6 +125,10 @@ pub struct WriteBatch {
     pub cursors: Vec<(String, u64)>,
     /// Small key-value settings to set.
     pub meta: Vec<(String, Vec<u8>)>,
+    /// Commit without waiting for the disk: the batch is atomic as always, but a crash may
+    /// lose it (and any lazy batch after it) until the next durable write. Only for state
+    /// that can be fetched again, such as what the server sent; never for a local edit.
+    pub lazy: bool,
 }
 
 /// How much of the file redb may keep cached in memory. redb's default (1 GiB) is a desktop
@@ -347,14 +351,17 @@ impl Store {
         Ok(found.map(|v| v.value().to_vec()))
     }
 
-    /// Applies a batch atomically; returns only once it is durable.
+    /// Applies a batch atomically; returns only once it is durable (unless it is `lazy`).
     ///
     /// Inside the batch, in this order: `delete_docs` and `clear_pending`, then `put_docs`,
     /// `add_pending`, `remove_pending`, `cursors`, `meta`. So a batch may reset a document
     /// (clear its pending changes) and write its new form, or add a change and see it
     /// acknowledged, in one step. On error nothing of the batch is applied.
     pub fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        let txn = self.begin_write()?;
+        let mut txn = self.begin_write()?;
+        if batch.lazy {
+            txn.set_durability(Durability::None).map_err(map_err)?;
+        }
         // On an error the transaction is dropped, which aborts it: nothing of the batch lands.
         apply(&txn, batch)?;
         txn.commit().map_err(map_err)
@@ -375,6 +382,7 @@ fn apply(txn: &redb::WriteTransaction, batch: WriteBatch) -> Result<(), StoreErr
         clear_pending,
         cursors,
         meta,
+        lazy: _,
     } = batch;
     let mut docs = txn.open_table(DOCS).map_err(map_err)?;
     let mut index = txn.open_table(INDEX).map_err(map_err)?;
