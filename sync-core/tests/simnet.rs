@@ -299,43 +299,43 @@ impl World {
             }) else {
                 return true;
             };
-            if std::env::var("SIMNET_TRACE").is_ok() {
-                if let Ok(d) = sync_core::protocol::decode_server(&frame) {
-                    let summary = match &d.frame {
-                        sync_core::protocol::ServerFrame::Batch(b) => format!(
-                            "Batch {} scanned={} [{}]",
-                            b.scope,
-                            b.scanned,
-                            b.updates
-                                .iter()
-                                .map(|u| match u {
-                                    sync_core::protocol::DocUpdate::Snapshot { doc, .. } =>
-                                        format!("snap {doc}"),
-                                    sync_core::protocol::DocUpdate::Changes { doc, changes } =>
-                                        format!(
-                                            "changes {doc} {:?}",
-                                            changes
-                                                .iter()
-                                                .map(|c| automerge::Change::from_bytes(c.clone())
-                                                    .unwrap()
-                                                    .hash()
-                                                    .to_string()[..6]
-                                                    .to_string())
-                                                .collect::<Vec<_>>()
-                                        ),
-                                    sync_core::protocol::DocUpdate::Drop { doc } =>
-                                        format!("drop {doc}"),
-                                })
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                        other => format!("{:?}", other).chars().take(100).collect(),
-                    };
-                    eprintln!(
-                        "-> {} #{} {}",
-                        self.phones[i].actor.device, d.number, summary
-                    );
-                }
+            if std::env::var("SIMNET_TRACE").is_ok()
+                && let Ok(d) = sync_core::protocol::decode_server(&frame)
+            {
+                let summary = match &d.frame {
+                    sync_core::protocol::ServerFrame::Batch(b) => format!(
+                        "Batch {} scanned={} [{}]",
+                        b.scope,
+                        b.scanned,
+                        b.updates
+                            .iter()
+                            .map(|u| match u {
+                                sync_core::protocol::DocUpdate::Snapshot { doc, .. } =>
+                                    format!("snap {doc}"),
+                                sync_core::protocol::DocUpdate::Changes { doc, changes } =>
+                                    format!(
+                                        "changes {doc} {:?}",
+                                        changes
+                                            .iter()
+                                            .map(|c| automerge::Change::from_bytes(c.clone())
+                                                .unwrap()
+                                                .hash()
+                                                .to_string()[..6]
+                                                .to_string())
+                                            .collect::<Vec<_>>()
+                                    ),
+                                sync_core::protocol::DocUpdate::Drop { doc } =>
+                                    format!("drop {doc}"),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    other => format!("{:?}", other).chars().take(100).collect(),
+                };
+                eprintln!(
+                    "-> {} #{} {}",
+                    self.phones[i].actor.device, d.number, summary
+                );
             }
             let dev = self.phones[i].device.as_mut().unwrap();
             match dev.on_frame(&frame) {
