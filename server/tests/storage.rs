@@ -643,6 +643,125 @@ async fn real_task_document_round_trip(f: &Fixture) {
     assert_eq!(TaskDoc::load(&concatenated).unwrap().view().unwrap(), view);
 }
 
+/// Snapshots for devices carry the task's phone index row, read from the projection, and
+/// it is exactly the row a device would compute from the loaded document.
+async fn indexed_snapshots_match_device_rows(f: &Fixture) {
+    use sync_core::session::device::{index_entry, last_event_at};
+    use sync_core::session::{DocCommit, ScopePolicy, TaskScopes};
+    use sync_core::task::{EventKind, GeoPoint, NewTask, Priority, Sla, Source, TaskDoc, TaskView};
+    use sync_core::{Actor, DeviceId, Role};
+    let db = &f.db;
+    let server = Actor::server(DeviceId::new("server-1").unwrap());
+    let dispatcher = Actor {
+        user: "disp".into(),
+        role: Role::Dispatcher,
+        crew: None,
+        device: DeviceId::new("console-1").unwrap(),
+    };
+    let changes = |t: &mut TaskDoc, heads: &[automerge::ChangeHash]| {
+        t.automerge()
+            .get_changes(heads)
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect::<Vec<_>>()
+    };
+    let commit_of = |t: &mut TaskDoc, base: Option<u64>, changes: Vec<Vec<u8>>| {
+        let view = t.view().unwrap();
+        DocCommit {
+            doc: view.id.clone(),
+            base_seq: base,
+            changes,
+            snapshot: t.save(),
+            scopes: TaskScopes.scopes_of(&view),
+            view,
+            origin: server.device.clone(),
+        }
+    };
+    let expected = |bytes: &[u8]| {
+        let v: TaskView = TaskDoc::load(bytes).unwrap().view().unwrap();
+        index_entry(&v, last_event_at(&v))
+    };
+    let mut seqs = Vec::new();
+    let mut docs = Vec::new();
+    for i in 0..3 {
+        let new = NewTask {
+            id: doc(&format!("T-ix-{i}")),
+            source: Source::Citizen,
+            category: "pothole".into(),
+            title: format!("Pothole {i}"),
+            description: "deep".into(),
+            point: GeoPoint {
+                lat: 35.6912345678 + f64::from(i) * 0.001,
+                lon: 51.3898765432,
+                accuracy_m: Some(8.0),
+            },
+            address: None,
+            district: Some("D1".into()),
+            priority: if i == 0 {
+                Priority::Urgent
+            } else {
+                Priority::Normal
+            },
+            sla: Sla::default(),
+            reopen_window_ms: 86_400_000,
+        };
+        let mut t = TaskDoc::create(new, &dispatcher, 1_000).unwrap();
+        if i > 0 {
+            t.append_event(
+                &dispatcher,
+                5_000 + i64::from(i),
+                EventKind::Assigned {
+                    crew: "C1".into(),
+                    reason: "nearest".into(),
+                },
+            )
+            .unwrap();
+        }
+        let first = changes(&mut t, &[]);
+        seqs.push(db.commit(commit_of(&mut t, None, first)).await.unwrap().seq);
+        docs.push(t);
+    }
+    let ids: Vec<_> = (0..3).map(|i| doc(&format!("T-ix-{i}"))).collect();
+    let mut asked = ids.clone();
+    asked.push(doc("T-ix-missing"));
+    let rows = db.load_many_indexed(&asked).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    for (id, stored, index) in &rows {
+        let index = index.as_ref().expect("an index row for every stored task");
+        assert_eq!(index, &expected(&stored.bytes), "{id}");
+        assert_eq!(&index.id, id);
+    }
+    let assigned = rows.iter().find(|r| r.0 == ids[1]).unwrap();
+    let row = assigned.2.as_ref().unwrap();
+    assert_eq!(row.status, "assigned");
+    assert_eq!(row.assignee.as_deref(), Some("C1"));
+    assert_eq!(row.updated_at, 5_001);
+
+    // A later event moves the row with the snapshot.
+    let t = &mut docs[1];
+    let heads = t.heads();
+    t.append_event(
+        &dispatcher,
+        9_000,
+        EventKind::Assigned {
+            crew: "C2".into(),
+            reason: "rebalanced".into(),
+        },
+    )
+    .unwrap();
+    let more = changes(t, &heads);
+    let out = db.commit(commit_of(t, Some(seqs[1]), more)).await.unwrap();
+    let rows = db.load_many_indexed(&ids[1..2]).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].1.seq, out.seq);
+    let index = rows[0].2.clone().unwrap();
+    assert_eq!(index, expected(&rows[0].1.bytes));
+    assert_eq!(
+        (index.assignee.as_deref(), index.updated_at),
+        (Some("C2"), 9_000)
+    );
+}
+
 async fn ping_and_backend(f: &Fixture) {
     f.db.ping().await.unwrap();
     f.db.migrate().await.unwrap();
@@ -664,5 +783,6 @@ on_both_backends!(
     projection_in_same_transaction,
     cursor_safety_under_concurrency,
     real_task_document_round_trip,
+    indexed_snapshots_match_device_rows,
     ping_and_backend,
 );

@@ -21,6 +21,7 @@ use std::future::Future;
 use sync_core::session::{
     ChangesSince, CommitOutcome, DocCommit, ScopeEntry, ServerStore, ServerStoreError, StoredDoc,
 };
+use sync_core::store::IndexEntry;
 use sync_core::task::{Priority, Status, TaskView};
 use sync_core::{DeviceId, DocId, Millis, ScopeId};
 
@@ -377,6 +378,12 @@ impl ServerStore for Db {
     async fn load_many(&self, docs: &[DocId]) -> Result<Vec<(DocId, StoredDoc)>, ServerStoreError> {
         on_backend!(self, s => s.load_many(docs).await)
     }
+    async fn load_many_indexed(
+        &self,
+        docs: &[DocId],
+    ) -> Result<Vec<(DocId, StoredDoc, Option<IndexEntry>)>, ServerStoreError> {
+        on_backend!(self, s => s.load_many_indexed(docs).await)
+    }
     async fn commit(&self, commit: DocCommit) -> Result<CommitOutcome, ServerStoreError> {
         on_backend!(self, s => s.commit(commit).await)
     }
@@ -546,6 +553,9 @@ pub fn parse_priority(s: &str) -> Option<Priority> {
 pub(crate) struct Projection {
     pub status: &'static str,
     pub priority: &'static str,
+    /// The time of the task's latest event: the `updated_at` of a phone's index row
+    /// ([`sync_core::session::device::last_event_at`]), column `last_event_at`.
+    pub last_event_at: Millis,
 }
 
 impl Projection {
@@ -553,7 +563,79 @@ impl Projection {
         Projection {
             status: status_name(view.derived.status),
             priority: priority_name(view.derived.priority),
+            last_event_at: sync_core::session::device::last_event_at(view),
         }
+    }
+}
+
+/// One row of a `load_many_indexed` query: a document and, from a left join on the task
+/// projection, the columns of its phone index row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct IndexedRow {
+    pub id: String,
+    pub seq: i64,
+    pub snapshot: Vec<u8>,
+    pub task_seq: Option<i64>,
+    pub title: Option<String>,
+    pub status: Option<String>,
+    pub priority: Option<String>,
+    pub category: Option<String>,
+    pub district: Option<String>,
+    pub assignee: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub last_event_at: Option<i64>,
+}
+
+impl IndexedRow {
+    /// The document and its index row. The row is given only when the projection was
+    /// written by the same commit as the snapshot (same `seq`) and has every column (rows
+    /// from before migration 0002 lack `last_event_at`); otherwise `None`, and the device
+    /// reads the document itself.
+    pub(crate) fn into_parts(self) -> Result<(DocId, StoredDoc, Option<IndexEntry>), DbError> {
+        let id = doc_id(self.id)?;
+        let seq = seq_u64(self.seq)?;
+        let index = match (
+            self.task_seq,
+            self.title,
+            self.status,
+            self.priority,
+            self.category,
+            self.lat,
+            self.lon,
+            self.last_event_at,
+        ) {
+            (
+                Some(task_seq),
+                Some(title),
+                Some(status),
+                Some(priority),
+                Some(category),
+                Some(lat),
+                Some(lon),
+                Some(updated_at),
+            ) if task_seq == self.seq => Some(IndexEntry {
+                id: id.clone(),
+                title,
+                status,
+                priority,
+                category,
+                district: self.district,
+                assignee: self.assignee,
+                lat,
+                lon,
+                updated_at,
+            }),
+            _ => None,
+        };
+        Ok((
+            id,
+            StoredDoc {
+                bytes: self.snapshot,
+                seq,
+            },
+            index,
+        ))
     }
 }
 

@@ -198,16 +198,17 @@ async fn write_projection(
     let p = Projection::of(view);
     sqlx::query(
         "INSERT INTO tasks (id, seq, geom, district, status, priority, assignee, category,
-                            title, created_at, updated_at, ack_due, complete_due, completed_at)
+                            title, created_at, updated_at, ack_due, complete_due, completed_at,
+                            last_event_at)
          VALUES ($1, $2, ST_SetSRID(ST_MakePoint($3, $4), 4326), $5, $6, $7, $8, $9, $10,
-                 $11, $12, $13, $14, $15)
+                 $11, $12, $13, $14, $15, $16)
          ON CONFLICT (id) DO UPDATE SET
            seq = excluded.seq, geom = excluded.geom,
            district = excluded.district, status = excluded.status, priority = excluded.priority,
            assignee = excluded.assignee, category = excluded.category, title = excluded.title,
            created_at = excluded.created_at, updated_at = excluded.updated_at,
            ack_due = excluded.ack_due, complete_due = excluded.complete_due,
-           completed_at = excluded.completed_at",
+           completed_at = excluded.completed_at, last_event_at = excluded.last_event_at",
     )
     .bind(view.id.as_str())
     .bind(seq)
@@ -224,6 +225,7 @@ async fn write_projection(
     .bind(view.sla.ack_due)
     .bind(view.sla.complete_due)
     .bind(view.derived.completed_at)
+    .bind(p.last_event_at)
     .execute(&mut **tx)
     .await
     .map_err(|e| classify(e, "task projection"))?;
@@ -282,6 +284,29 @@ impl ServerStore for PgStore {
                         },
                     ))
                 })
+                .collect::<Result<Vec<_>, DbError>>()
+        };
+        run.await.map_err(DbError::into_store_error)
+    }
+
+    /// Documents with their index rows, read from the task projection in the same query.
+    async fn load_many_indexed(
+        &self,
+        docs: &[DocId],
+    ) -> Result<Vec<(DocId, StoredDoc, Option<IndexEntry>)>, ServerStoreError> {
+        let run = async {
+            let ids: Vec<&str> = docs.iter().map(|d| d.as_str()).collect();
+            let rows: Vec<IndexedRow> = sqlx::query_as(
+                "SELECT d.id, d.seq, d.snapshot, t.seq AS task_seq, t.title, t.status,
+                        t.priority, t.category, t.district, t.assignee,
+                        ST_Y(t.geom) AS lat, ST_X(t.geom) AS lon, t.last_event_at
+                 FROM docs d LEFT JOIN tasks t ON t.id = d.id WHERE d.id = ANY($1)",
+            )
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.into_iter()
+                .map(IndexedRow::into_parts)
                 .collect::<Result<Vec<_>, DbError>>()
         };
         run.await.map_err(DbError::into_store_error)

@@ -246,15 +246,16 @@ async fn write_projection(
     let p = Projection::of(view);
     sqlx::query(
         "INSERT INTO tasks (id, seq, lat, lon, district, status, priority, assignee, category,
-                            title, created_at, updated_at, ack_due, complete_due, completed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                            title, created_at, updated_at, ack_due, complete_due, completed_at,
+                            last_event_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          ON CONFLICT (id) DO UPDATE SET
            seq = excluded.seq, lat = excluded.lat, lon = excluded.lon,
            district = excluded.district, status = excluded.status, priority = excluded.priority,
            assignee = excluded.assignee, category = excluded.category, title = excluded.title,
            created_at = excluded.created_at, updated_at = excluded.updated_at,
            ack_due = excluded.ack_due, complete_due = excluded.complete_due,
-           completed_at = excluded.completed_at",
+           completed_at = excluded.completed_at, last_event_at = excluded.last_event_at",
     )
     .bind(view.id.as_str())
     .bind(seq)
@@ -271,6 +272,7 @@ async fn write_projection(
     .bind(view.sla.ack_due)
     .bind(view.sla.complete_due)
     .bind(view.derived.completed_at)
+    .bind(p.last_event_at)
     .execute(&mut **tx)
     .await
     .map_err(|e| classify(e, "task projection"))?;
@@ -344,6 +346,36 @@ impl ServerStore for SqliteStore {
                 let id = doc_id(id).map_err(DbError::into_store_error)?;
                 let seq = seq_u64(seq).map_err(DbError::into_store_error)?;
                 out.push((id, StoredDoc { bytes, seq }));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Documents with their index rows, read from the task projection in the same query.
+    async fn load_many_indexed(
+        &self,
+        docs: &[DocId],
+    ) -> Result<Vec<(DocId, StoredDoc, Option<IndexEntry>)>, ServerStoreError> {
+        let mut out = Vec::with_capacity(docs.len());
+        for chunk in docs.chunks(500) {
+            let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
+                "SELECT d.id, d.seq, d.snapshot, t.seq AS task_seq, t.title, t.status,
+                        t.priority, t.category, t.district, t.assignee, t.lat, t.lon,
+                        t.last_event_at
+                 FROM docs d LEFT JOIN tasks t ON t.id = d.id WHERE d.id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for d in chunk {
+                sep.push_bind(d.as_str());
+            }
+            qb.push(")");
+            let rows: Vec<IndexedRow> = qb
+                .build_query_as()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| DbError::from(e).into_store_error())?;
+            for row in rows {
+                out.push(row.into_parts().map_err(DbError::into_store_error)?);
             }
         }
         Ok(out)
