@@ -25,6 +25,9 @@ fn sync_identity(state: &AppState, id: &Identity) -> Result<(Actor, Vec<ScopeId>
     Ok((actor, id.scopes(state.config.crew_sees_district_open)))
 }
 
+/// The WebSocket read and write buffers' starting size.
+const IDLE_BUFFER_BYTES: usize = 4 * 1024;
+
 /// `GET /api/v1/sync`: upgrades to a WebSocket carrying binary sync frames.
 pub async fn websocket(
     State(state): State<AppState>,
@@ -37,6 +40,10 @@ pub async fn websocket(
     // `sync::run_websocket`); beyond that the transport fails and the close is best effort.
     let transport_limit = state.config.sync_max_message_bytes.saturating_mul(2);
     Ok(ws
+        // Most connections sit idle: tungstenite's default 128 KiB read and write buffers
+        // would cost 256 KiB per phone. Buffers still grow for a large message.
+        .read_buffer_size(IDLE_BUFFER_BYTES)
+        .write_buffer_size(IDLE_BUFFER_BYTES)
         .max_message_size(transport_limit)
         .max_frame_size(transport_limit)
         .on_upgrade(move |socket| sync::run_websocket(state, socket, actor, scopes)))

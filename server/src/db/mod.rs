@@ -22,7 +22,7 @@ use sync_core::session::{
     ChangesSince, CommitOutcome, DocCommit, ScopeEntry, ServerStore, ServerStoreError, StoredDoc,
 };
 use sync_core::store::IndexEntry;
-use sync_core::task::{Priority, Status, TaskView};
+use sync_core::task::{Priority, TaskView};
 use sync_core::{DeviceId, DocId, Millis, ScopeId};
 
 /// Storage failures.
@@ -511,44 +511,6 @@ pub fn now_millis() -> Millis {
         .unwrap_or(0)
 }
 
-/// A status's wire name, as stored in the projection.
-pub fn status_name(s: Status) -> &'static str {
-    match s {
-        Status::New => "new",
-        Status::Queued => "queued",
-        Status::Assigned => "assigned",
-        Status::Acknowledged => "acknowledged",
-        Status::InProgress => "in_progress",
-        Status::Paused => "paused",
-        Status::Completed => "completed",
-        Status::Verified => "verified",
-        Status::Reopened => "reopened",
-        Status::Cancelled => "cancelled",
-        Status::Duplicate => "duplicate",
-    }
-}
-
-/// A priority's wire name.
-pub fn priority_name(p: Priority) -> &'static str {
-    match p {
-        Priority::Urgent => "urgent",
-        Priority::High => "high",
-        Priority::Normal => "normal",
-        Priority::Low => "low",
-    }
-}
-
-/// Parses a priority's wire name.
-pub fn parse_priority(s: &str) -> Option<Priority> {
-    Some(match s {
-        "urgent" => Priority::Urgent,
-        "high" => Priority::High,
-        "normal" => Priority::Normal,
-        "low" => Priority::Low,
-        _ => return None,
-    })
-}
-
 /// The projection columns of a task view, shared by both backends.
 pub(crate) struct Projection {
     pub status: &'static str,
@@ -561,8 +523,8 @@ pub(crate) struct Projection {
 impl Projection {
     pub(crate) fn of(view: &TaskView) -> Self {
         Projection {
-            status: status_name(view.derived.status),
-            priority: priority_name(view.derived.priority),
+            status: view.derived.status.as_str(),
+            priority: view.derived.priority.as_str(),
             last_event_at: sync_core::session::device::last_event_at(view),
         }
     }

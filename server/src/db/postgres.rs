@@ -787,7 +787,7 @@ impl IdentityStore for PgStore {
         .bind(&s.name)
         .bind(&s.description)
         .bind(&s.group)
-        .bind(priority_name(s.default_priority))
+        .bind(s.default_priority.as_str())
         .bind(s.ack_minutes)
         .bind(s.complete_minutes)
         .execute(&self.pool)
@@ -811,7 +811,7 @@ impl IdentityStore for PgStore {
                     name: row.try_get("name")?,
                     description: row.try_get("description")?,
                     group: row.try_get("grp")?,
-                    default_priority: parse_priority(&p)
+                    default_priority: Priority::parse(&p)
                         .ok_or_else(|| DbError::Corrupt(format!("unknown priority {p:?}")))?,
                     ack_minutes: row.try_get("ack_minutes")?,
                     complete_minutes: row.try_get("complete_minutes")?,

@@ -301,7 +301,7 @@ fn service_from_row(row: &SqliteRow) -> Result<Service, DbError> {
         name: row.try_get("name")?,
         description: row.try_get("description")?,
         group: row.try_get("grp")?,
-        default_priority: parse_priority(&p)
+        default_priority: Priority::parse(&p)
             .ok_or_else(|| DbError::Corrupt(format!("unknown priority {p:?}")))?,
         ack_minutes: row.try_get("ack_minutes")?,
         complete_minutes: row.try_get("complete_minutes")?,
@@ -902,7 +902,7 @@ impl IdentityStore for SqliteStore {
         .bind(&s.name)
         .bind(&s.description)
         .bind(&s.group)
-        .bind(priority_name(s.default_priority))
+        .bind(s.default_priority.as_str())
         .bind(s.ack_minutes)
         .bind(s.complete_minutes)
         .execute(&mut *tx)
