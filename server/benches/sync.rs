@@ -2,8 +2,8 @@
 //! sockets, a database and a server process. Prints Markdown; BENCHMARKS.md records it.
 //!
 //! ```sh
-//! CARGO_TARGET_DIR=/work/main/target cargo bench -p server --bench sync            # SQLite
-//! CARGO_TARGET_DIR=/work/main/target cargo bench -p server --bench sync -- --pg    # PostgreSQL
+//! cargo bench -p server --bench sync                  # SQLite
+//! cargo bench -p server --bench sync -- --pg          # PostgreSQL (tests/setup/postgres.sh first)
 //! cargo bench -p server --bench sync -- --quick       # 2,000 tasks, 500 devices, 100 changes
 //! ```
 //! Other flags: `--no-node` (skip the automerge-repo comparison), `--no-many` (skip the
