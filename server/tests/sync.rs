@@ -652,6 +652,12 @@ fn forge_event(t: &mut TaskDoc, eid: &str, kind: &EventKind, by: &Actor, parents
         am.put(&e, "crew", crew.as_str()).unwrap();
         am.put(&e, "reason", reason.as_str()).unwrap();
     }
+    if let EventKind::Completed { photos } = kind {
+        let list = am.put_object(&e, "photos", ObjType::List).unwrap();
+        for (i, h) in photos.iter().enumerate() {
+            am.insert(&list, i, h.as_str()).unwrap();
+        }
+    }
     am.commit();
 }
 
@@ -719,6 +725,32 @@ async fn forged_changes_are_refused(f: &Fixture) {
             }),
             &[RefusalCode::ReadOnlyField],
         ),
+        (
+            "district change",
+            Box::new(|t, _| {
+                t.automerge().put(ROOT, "district", "D2").unwrap();
+                t.automerge().commit();
+                Ok(())
+            }),
+            &[RefusalCode::ReadOnlyField],
+        ),
+        (
+            "completion without an after photo",
+            Box::new(|t, who| {
+                let parents = event_heads(t);
+                forge_event(
+                    t,
+                    "phone-a:forged-done",
+                    &EventKind::Completed {
+                        photos: vec![format!("{:064x}", 7)],
+                    },
+                    who,
+                    &parents,
+                );
+                Ok(())
+            }),
+            &[RefusalCode::InvalidTransition],
+        ),
     ];
     for (i, (what, forge, codes)) in cases.into_iter().enumerate() {
         a.dev.edit(&id("T1"), now, |t, who| forge(t, who)).unwrap();
@@ -737,6 +769,39 @@ async fn forged_changes_are_refused(f: &Fixture) {
         assert_eq!(a.dev.pending_count().unwrap(), 0);
         assert_eq!(server_heads(&f.db, "T1").await, stored, "{what}: stored");
     }
+    // Another district's task, which this phone was never given (a tampered app wrote it
+    // into its store): refused as out of scope, no copy of it in the answer, nothing stored.
+    seed_task(&f.db, "T9", "D2", Some("C2")).await;
+    let foreign = f.db.load(&id("T9")).await.unwrap().unwrap();
+    let row = sync_core::session::device::index_entry(
+        &TaskDoc::load(&foreign.bytes).unwrap().view().unwrap(),
+        now,
+    );
+    a.dev
+        .store()
+        .write(sync_core::store::WriteBatch {
+            put_docs: vec![(id("T9"), foreign.bytes.clone(), row)],
+            ..Default::default()
+        })
+        .unwrap();
+    a.dev
+        .edit(&id("T9"), now, |t, who| t.add_note(who, now, "not ours"))
+        .unwrap();
+    let before = server_heads(&f.db, "T9").await;
+    let refused = a.refusals().len();
+    a.push().await;
+    a.until("out of scope", |p| p.refusals().len() > refused)
+        .await;
+    assert_eq!(a.refusals()[refused], (id("T9"), RefusalCode::OutOfScope));
+    assert!(
+        a.doc("T9").is_none(),
+        "the phone forgets a task it may not see"
+    );
+    assert_eq!(
+        server_heads(&f.db, "T9").await,
+        before,
+        "out of scope: stored"
+    );
     // Never forwarded: an honest edit afterwards reaches the watcher, which never saw
     // anything else.
     a.dev
