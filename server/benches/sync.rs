@@ -15,7 +15,9 @@
 //!   against the documents' total saved size;
 //! - **b.** the same phone reconnecting with nothing changed: bytes and round trips;
 //! - **e.** 2,000 documents side by side with an automerge-repo sync server (Node, in
-//!   `tests/bench/automerge-repo/`; `npm ci` is run there if `node_modules` is missing):
+//!   `tests/bench/automerge-repo/`; `npm install` is run there if `node_modules` is missing —
+//!   not `npm ci`, which npm 11 refuses for this lock file over `cbor-extract`'s optional
+//!   platform packages):
 //!   the same documents' saved bytes imported into a Repo with NodeFS storage and served
 //!   over WebSocket by a fresh process, fetched by an automerge-repo client (NodeFS storage,
 //!   flushed) by URL;
@@ -463,16 +465,16 @@ fn ensure_node_modules() -> Result<(), String> {
     if dir.join("node_modules/@automerge/automerge-repo").exists() {
         return Ok(());
     }
-    eprintln!("running npm ci in {}", dir.display());
+    eprintln!("running npm install in {}", dir.display());
     let st = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
+        .args(["install", "--no-audit", "--no-fund"])
         .current_dir(&dir)
         .status()
         .map_err(|e| format!("npm: {e}"))?;
     if st.success() {
         Ok(())
     } else {
-        Err(format!("npm ci failed: {st}"))
+        Err(format!("npm install failed: {st}"))
     }
 }
 
