@@ -6,6 +6,7 @@
 //! - [`api`]: thin HTTP handlers.
 //! - [`sync`]: the sync host — sessions over WebSocket and the HTTP fallback.
 //! - [`hub`]: which connections follow which scopes; cross-replica push (LISTEN/NOTIFY).
+//! - [`compaction`]: when documents' change histories are compacted (amortised, per commit).
 //! - [`auth`]: users, tokens, the [`auth::Identity`] extractor, device sync scopes.
 //! - [`db`]: the storage traits and their SQLite and PostgreSQL + PostGIS backends,
 //!   including `sync_core::session::ServerStore`.
@@ -21,6 +22,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod compaction;
 pub mod config;
 pub mod db;
 pub mod demo;

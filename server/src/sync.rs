@@ -18,8 +18,8 @@
 //! `tarmim_sync_refusals_total` (by code).
 
 use crate::app::AppState;
+use crate::compaction;
 use crate::db::now_millis;
-use crate::hub::Hub;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use std::time::Duration;
 use sync_core::session::TaskScopes;
@@ -107,7 +107,9 @@ fn refusal_name(code: RefusalCode) -> String {
 
 /// Records a reply's metrics and wakes this process's subscribers of the scopes its
 /// commits touched; returns those scopes, to announce to other replicas.
-fn account(hub: &Hub, reply: &Reply, transport: &'static str) -> Vec<ScopeId> {
+fn account(state: &AppState, reply: &Reply, transport: &'static str) -> Vec<ScopeId> {
+    let hub = &state.hub;
+    compaction::after_commits(&state.db, &reply.committed);
     metrics::counter!("tarmim_sync_frames_out_total", "transport" => transport)
         .increment(reply.frames.len() as u64);
     for (doc, code) in &reply.refused {
@@ -142,7 +144,7 @@ pub async fn exchange(
     let mut touched: Vec<ScopeId> = Vec::new();
     for f in frames {
         let reply = session.on_frame(&state.db, f, now_millis()).await;
-        touched.extend(account(&state.hub, &reply, "http"));
+        touched.extend(account(state, &reply, "http"));
         out.extend(reply.frames);
         if reply.close {
             break;
@@ -184,8 +186,9 @@ enum End {
 }
 
 /// Sends a reply's frames; publishes its commits. `Some` ends the connection.
-async fn deliver(socket: &mut WebSocket, hub: &Hub, reply: Reply) -> Option<End> {
-    let touched = account(hub, &reply, "ws");
+async fn deliver(socket: &mut WebSocket, state: &AppState, reply: Reply) -> Option<End> {
+    let hub = &state.hub;
+    let touched = account(state, &reply, "ws");
     let close = reply.close;
     let mut end = None;
     for f in reply.frames {
@@ -261,7 +264,7 @@ pub async fn run_websocket(
                         metrics::counter!("tarmim_sync_frames_in_total", "transport" => "ws")
                             .increment(1);
                         let reply = session.on_frame(&state.db, &bytes, now_millis()).await;
-                        if let Some(end) = deliver(&mut socket, &state.hub, reply).await {
+                        if let Some(end) = deliver(&mut socket, &state, reply).await {
                             break end;
                         }
                     }
@@ -280,7 +283,7 @@ pub async fn run_websocket(
                 let mut end = None;
                 for scope in touched {
                     let reply = session.on_notify(&state.db, &scope).await;
-                    if let Some(e) = deliver(&mut socket, &state.hub, reply).await {
+                    if let Some(e) = deliver(&mut socket, &state, reply).await {
                         end = Some(e);
                         break;
                     }

@@ -24,7 +24,7 @@ use sync_core::protocol::{
     decode_server, encode_client,
 };
 use sync_core::session::device::{Device, DeviceEvent};
-use sync_core::session::{DocCommit, ScopePolicy, ServerStore, TaskScopes};
+use sync_core::session::{ChangesSince, DocCommit, ScopePolicy, ServerStore, TaskScopes};
 use sync_core::store::Store;
 use sync_core::task::*;
 use sync_core::{Actor, DeviceId, DocId, Role, ScopeId};
@@ -583,6 +583,42 @@ async fn live_push_reaches_connected_phone(f: &Fixture) {
     })
     .await;
     assert_eq!(a.heads("T1").unwrap(), server_heads(&f.db, "T1").await);
+    a.close().await;
+    b.close().await;
+    server.shutdown().await.unwrap();
+}
+
+/// A document's old history is compacted as commits go by; a phone that was away for
+/// longer than the kept history gets the snapshot instead, and converges.
+async fn history_is_compacted_and_far_behind_phones_catch_up(f: &Fixture) {
+    seed_people(&f.db).await;
+    seed_task(&f.db, "T1", "D1", Some("C1")).await;
+    let server = start(f).await;
+    let mut a = Phone::login(server.addr, "crew1", "phone-a").await;
+    let mut b = Phone::login(server.addr, "crew1b", "phone-b").await;
+    a.sync().await;
+    b.sync().await;
+    b.close().await;
+    let notes = 3 * server::compaction::EVERY as usize + server::compaction::KEEP_COMMITS;
+    for k in 0..notes {
+        let now = now_millis();
+        a.dev
+            .edit(&id("T1"), now, |t, who| {
+                t.add_note(who, now, &format!("note {k}"))
+            })
+            .unwrap();
+        a.push().await;
+        a.until("ack", |p| p.acks("T1") == k + 1).await;
+    }
+    // Compaction runs in the background: wait (bounded) until it has happened.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while f.db.changes_since(&id("T1"), 0).await.unwrap() != ChangesSince::Compacted {
+        assert!(Instant::now() < deadline, "history never compacted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.sync().await;
+    assert_eq!(b.heads("T1").unwrap(), server_heads(&f.db, "T1").await);
+    assert_eq!(b.doc("T1").unwrap().view().unwrap().notes.len(), notes);
     a.close().await;
     b.close().await;
     server.shutdown().await.unwrap();
@@ -1153,6 +1189,7 @@ on_both_backends!(
     bad_tokens_are_refused,
     malformed_frames_close_the_socket,
     http_fallback_matches_websocket,
+    history_is_compacted_and_far_behind_phones_catch_up,
 );
 
 /// Two replicas (separate pools) on one PostgreSQL database: a change pushed through
