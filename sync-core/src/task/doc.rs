@@ -633,7 +633,7 @@ fn null_or<T: Into<ScalarValue>>(v: Option<T>) -> ScalarValue {
 
 fn write_fields(d: &mut AutoCommit, t: &NewTask) -> Result<(), AutomergeError> {
     d.put(ROOT, K_ID, t.id.as_str())?;
-    d.put(ROOT, K_SOURCE, source_str(t.source))?;
+    d.put(ROOT, K_SOURCE, t.source.as_str())?;
     d.put(ROOT, K_CATEGORY, t.category.as_str())?;
     d.put(ROOT, K_TITLE, t.title.as_str())?;
     d.put(ROOT, K_DESCRIPTION, t.description.as_str())?;
@@ -641,7 +641,7 @@ fn write_fields(d: &mut AutoCommit, t: &NewTask) -> Result<(), AutomergeError> {
     put_point(d, &point, &t.point)?;
     d.put(ROOT, K_ADDRESS, null_or(t.address.as_deref()))?;
     d.put(ROOT, K_DISTRICT, null_or(t.district.as_deref()))?;
-    d.put(ROOT, K_PRIORITY, priority_str(t.priority))?;
+    d.put(ROOT, K_PRIORITY, t.priority.as_str())?;
     let sla = d.put_object(ROOT, K_SLA, ObjType::Map)?;
     d.put(&sla, "ack_due", null_or(t.sla.ack_due))?;
     d.put(&sla, "complete_due", null_or(t.sla.complete_due))?;
@@ -699,7 +699,7 @@ fn put_event(d: &mut AutoCommit, events: &ObjId, e: &Event) -> Result<(), Autome
             d.put(&obj, "comment", comment.as_str())?;
         }
         EventKind::Reprioritized { priority, reason } => {
-            d.put(&obj, "priority", priority_str(*priority))?;
+            d.put(&obj, "priority", priority.as_str())?;
             d.put(&obj, "reason", reason.as_str())?;
         }
     }
@@ -719,7 +719,7 @@ fn put_note(d: &mut AutoCommit, notes: &ObjId, n: &Note) -> Result<(), Automerge
 fn put_photo(d: &mut AutoCommit, photos: &ObjId, p: &PhotoRef) -> Result<(), AutomergeError> {
     let obj = d.put_object(photos, p.hash.as_str(), ObjType::Map)?;
     d.put(&obj, "hash", p.hash.as_str())?;
-    d.put(&obj, "kind", photo_kind_str(p.kind))?;
+    d.put(&obj, "kind", p.kind.as_str())?;
     d.put(&obj, "taken_at", null_or(p.taken_at))?;
     match &p.taken_point {
         Some(pt) => {
@@ -979,24 +979,12 @@ pub(super) fn read_photo(d: &AutoCommit, obj: &ObjId, key: &str) -> Result<Photo
 
 // ---- enum names ----
 
-fn source_str(s: Source) -> &'static str {
-    s.as_str()
-}
-
 fn parse_source(s: &str) -> Result<Source, TaskError> {
     Source::parse(s).ok_or_else(|| TaskError::Schema(format!("unknown source {s:?}")))
 }
 
-fn priority_str(p: Priority) -> &'static str {
-    p.as_str()
-}
-
 fn parse_priority(s: &str) -> Result<Priority, TaskError> {
     Priority::parse(s).ok_or_else(|| TaskError::Schema(format!("unknown priority {s:?}")))
-}
-
-fn photo_kind_str(k: PhotoKind) -> &'static str {
-    k.as_str()
 }
 
 fn parse_photo_kind(s: &str) -> Result<PhotoKind, TaskError> {
