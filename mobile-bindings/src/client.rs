@@ -1,0 +1,403 @@
+//! [`TarmimClient`]: the object an app holds, one per account and data folder. Every
+//! method is a line or two over `sync_core::session::device::Device` (reads, edits) or
+//! over the transport (login, duty, position) and the sync session.
+//!
+//! # Threading
+//! Every method blocks the calling thread for disk (each edit is fsynced before it
+//! returns) or network I/O (`open`, `sync_now`, `set_on_duty`, `report_position`,
+//! `stop_sync`): call them from a worker thread (Kotlin `Dispatchers.IO`, a Swift
+//! `Task.detached` or background queue), never from the UI thread. The client is
+//! thread-safe; calls from several threads are serialised on the phone's store. Network
+//! work runs on the client's own small tokio runtime, so the background sync and the
+//! listener's callbacks run on the client's threads, not the app's. A listener callback
+//! may read and edit tasks but must not call the network methods (they would wait for the
+//! thread the callback runs on), which are refused there with `InvalidInput`.
+
+use crate::account;
+use crate::background::{self, Command};
+use crate::error::TarmimError;
+use crate::listener::{ChangeListener, Listeners};
+use crate::model::*;
+use crate::session;
+use crate::transport::TransportError;
+use crate::transport::endpoint::Endpoint;
+use crate::transport::http::HttpApi;
+use std::future::Future;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use sync_core::session::device::Device;
+use sync_core::store::Store;
+use sync_core::task::{
+    DEFAULT_REOPEN_WINDOW_MS, EventKind, GeoPoint, NewTask, PhotoKind as CorePhotoKind, Sla, Source,
+};
+use sync_core::{DocId, Millis};
+use tokio::sync::Notify;
+
+/// The state shared by the exported object, the sessions and the background loop.
+pub(crate) struct Inner {
+    device: Mutex<Device>,
+    account: account::Saved,
+    password: String,
+    token: tokio::sync::Mutex<Option<String>>,
+    pub(crate) api: HttpApi,
+    pub(crate) http_only: bool,
+    pub(crate) listeners: Listeners,
+    /// Woken by every local edit, so a live connection pushes it at once.
+    pub(crate) kick: Notify,
+}
+
+impl Inner {
+    /// The device (a poisoned lock is taken over: every store write is atomic, so a
+    /// panic half way through a call leaves nothing half-written).
+    pub(crate) fn device(&self) -> MutexGuard<'_, Device> {
+        self.device.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The bearer token, logging in if there is none yet.
+    pub(crate) async fn token(&self) -> Result<String, TransportError> {
+        let mut token = self.token.lock().await;
+        if let Some(t) = token.as_ref() {
+            return Ok(t.clone());
+        }
+        let login = self
+            .api
+            .login(&self.account.login, &self.password, &self.account.device_id)
+            .await?;
+        *token = Some(login.token.clone());
+        Ok(login.token)
+    }
+
+    /// Drops a refused token and logs in again.
+    pub(crate) async fn login_again(&self) -> Result<String, TransportError> {
+        self.token.lock().await.take();
+        self.token().await
+    }
+
+    /// Runs an authenticated request, logging in again once if the token is refused.
+    pub(crate) async fn authed<T, F, Fut>(&self, call: F) -> Result<T, TransportError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<T, TransportError>>,
+    {
+        match call(self.token().await?).await {
+            Err(TransportError::Unauthorized(_)) => call(self.login_again().await?).await,
+            other => other,
+        }
+    }
+
+    /// Photos waiting to be uploaded.
+    pub(crate) fn pending_uploads(&self) -> Result<u64, TarmimError> {
+        Ok(0)
+    }
+
+    fn edited(&self) {
+        self.kick.notify_one();
+    }
+}
+
+/// A crew member's phone client: the tasks on this phone, edits made offline, and sync
+/// with the server. Open one per account and data folder; share it across the app.
+#[derive(uniffi::Object)]
+pub struct TarmimClient {
+    inner: Arc<Inner>,
+    rt: Option<tokio::runtime::Runtime>,
+    background: Mutex<Option<background::Handle>>,
+}
+
+fn now_ms() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+fn task_id(id: &str) -> Result<DocId, TarmimError> {
+    Ok(DocId::new(id)?)
+}
+
+impl TarmimClient {
+    fn rt(&self) -> Result<&tokio::runtime::Runtime, TarmimError> {
+        self.rt
+            .as_ref()
+            .ok_or_else(|| TarmimError::storage("the client is closed"))
+    }
+
+    /// Runs network work on the client's runtime, blocking the caller.
+    fn block_on<T>(&self, fut: impl Future<Output = T>) -> Result<T, TarmimError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(TarmimError::invalid(
+                "network calls cannot be made from a listener callback; post them to a worker thread",
+            ));
+        }
+        Ok(self.rt()?.block_on(fut))
+    }
+
+    fn event(&self, task: &str, kind: EventKind) -> Result<String, TarmimError> {
+        let id = task_id(task)?;
+        let at = now_ms();
+        let event = self
+            .inner
+            .device()
+            .edit(&id, at, |doc, actor| doc.append_event(actor, at, kind))?;
+        self.inner.edited();
+        Ok(event)
+    }
+}
+
+#[uniffi::export]
+impl TarmimClient {
+    /// Opens the client on `config.data_dir`, logging in to `config.server_url`.
+    ///
+    /// The first open of a data folder must reach the server (to learn who the login is);
+    /// later opens work offline with the account saved in the folder, and log in when the
+    /// server is reachable again. Fails with `LoginRequired` for wrong credentials,
+    /// `Offline` when a new folder cannot reach the server, `Storage` for a corrupt or
+    /// locked folder, `InvalidInput` for a malformed URL or a folder that belongs to
+    /// another login.
+    #[uniffi::constructor]
+    pub fn open(config: ClientConfig) -> Result<Arc<TarmimClient>, TarmimError> {
+        let endpoint = Endpoint::parse(&config.server_url).map_err(TarmimError::invalid)?;
+        if config.data_dir.trim().is_empty() || config.login.trim().is_empty() {
+            return Err(TarmimError::invalid("data_dir and login must not be empty"));
+        }
+        let store = Store::open(Path::new(&config.data_dir))?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("tarmim-sync")
+            .enable_all()
+            .build()
+            .map_err(|e| TarmimError::storage(format!("cannot start the sync thread: {e}")))?;
+        let api = HttpApi::new(endpoint)?;
+        let (account, token) = rt.block_on(account::sign_in(&api, &store, &config))?;
+        let device = Device::new(store, account::actor_of(&account)?);
+        Ok(Arc::new(TarmimClient {
+            inner: Arc::new(Inner {
+                device: Mutex::new(device),
+                account,
+                password: config.password,
+                token: tokio::sync::Mutex::new(token),
+                api,
+                http_only: config.http_only,
+                listeners: Listeners::default(),
+                kick: Notify::new(),
+            }),
+            rt: Some(rt),
+            background: Mutex::new(None),
+        }))
+    }
+
+    /// Who this client acts as.
+    pub fn account(&self) -> Account {
+        Account::from(&self.inner.account)
+    }
+
+    /// The tasks on this phone (the crew's jobs, and its district's open tasks if the
+    /// server is so configured), read from the store's index: fast, no document loaded.
+    pub fn tasks(&self) -> Result<Vec<TaskSummary>, TarmimError> {
+        let rows = self.inner.device().list()?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// One task in full: derived status, timeline, notes, photos.
+    pub fn task(&self, task_id: String) -> Result<TaskDetail, TarmimError> {
+        let id = self::task_id(&task_id)?;
+        Ok(self.inner.device().task(&id)?.into())
+    }
+
+    /// Acknowledges a job assigned to the crew. Returns the event id.
+    pub fn acknowledge(&self, task_id: String) -> Result<String, TarmimError> {
+        self.event(&task_id, EventKind::Acknowledged)
+    }
+
+    /// Starts (or resumes) work. Returns the event id.
+    pub fn start(&self, task_id: String) -> Result<String, TarmimError> {
+        self.event(&task_id, EventKind::Started)
+    }
+
+    /// Pauses work, saying why. Returns the event id.
+    pub fn pause(&self, task_id: String, reason: String) -> Result<String, TarmimError> {
+        self.event(&task_id, EventKind::Paused { reason })
+    }
+
+    /// Completes the job. `after_photos` are hashes of after photos already added to the
+    /// task; empty means all of the task's after photos. Refused (`Refused`) without one.
+    /// Returns the event id.
+    pub fn complete(
+        &self,
+        task_id: String,
+        after_photos: Vec<String>,
+    ) -> Result<String, TarmimError> {
+        let id = self::task_id(&task_id)?;
+        let at = now_ms();
+        let event = self.inner.device().edit(&id, at, |doc, actor| {
+            let photos = if after_photos.is_empty() {
+                let view = doc.view()?;
+                let after = view
+                    .photos
+                    .into_iter()
+                    .filter(|p| p.kind == CorePhotoKind::After);
+                after.map(|p| p.hash).collect()
+            } else {
+                after_photos
+            };
+            doc.append_event(actor, at, EventKind::Completed { photos })
+        })?;
+        self.inner.edited();
+        Ok(event)
+    }
+
+    /// Adds a note (1 to 4000 characters). Returns the note id.
+    pub fn add_note(&self, task_id: String, text: String) -> Result<String, TarmimError> {
+        let id = self::task_id(&task_id)?;
+        let at = now_ms();
+        let note = self
+            .inner
+            .device()
+            .edit(&id, at, |doc, actor| doc.add_note(actor, at, &text))?;
+        self.inner.edited();
+        Ok(note)
+    }
+
+    /// Reports work found in the field as a new task (source `crew`). Returns its id.
+    pub fn report_task(&self, report: FieldReport) -> Result<String, TarmimError> {
+        let at = now_ms();
+        let new = NewTask {
+            id: DocId::new(format!("F-{}", hex::encode(rand::random::<[u8; 8]>())))?,
+            source: Source::Crew,
+            category: report.category,
+            title: report.title,
+            description: report.description,
+            point: GeoPoint {
+                lat: report.lat,
+                lon: report.lon,
+                accuracy_m: report.accuracy_m,
+            },
+            address: report.address,
+            district: report.district,
+            priority: report.priority.into(),
+            sla: Sla::default(),
+            reopen_window_ms: DEFAULT_REOPEN_WINDOW_MS,
+        };
+        let id = self.inner.device().create(new, at)?;
+        self.inner.edited();
+        Ok(id.to_string())
+    }
+
+    /// Local changes not yet acknowledged by the server.
+    pub fn pending_changes(&self) -> Result<u64, TarmimError> {
+        Ok(self.inner.device().pending_count()? as u64)
+    }
+
+    /// Tells dispatch whether the crew is on duty (online only: `Offline` when the server
+    /// cannot be reached; retry later).
+    pub fn set_on_duty(&self, on_duty: bool) -> Result<(), TarmimError> {
+        let inner = &self.inner;
+        let call = inner.authed(|t| async move { inner.api.set_duty(&t, on_duty).await });
+        Ok(self.block_on(call)??)
+    }
+
+    /// Reports the phone's position for dispatch (online only). Returns the server's
+    /// flags about it (e.g. an implausible jump); `InvalidInput` for a point off the
+    /// globe, `Offline` with `retry_after_secs` when sent too often.
+    pub fn report_position(&self, position: Position) -> Result<Vec<String>, TarmimError> {
+        let Position {
+            lat,
+            lon,
+            at_ms,
+            accuracy_m,
+        } = position;
+        let on_globe = (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon);
+        if !on_globe || accuracy_m.is_some_and(|a| !a.is_finite() || a < 0.0) {
+            return Err(TarmimError::invalid(format!(
+                "position ({lat}, {lon}) ± {accuracy_m:?} m is not on the globe"
+            )));
+        }
+        let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(at_ms).unwrap_or(0));
+        let at = humantime::format_rfc3339_millis(at).to_string();
+        let inner = &self.inner;
+        let call = inner.authed(|t| {
+            let at = at.clone();
+            async move {
+                inner
+                    .api
+                    .report_position(&t, lat, lon, &at, accuracy_m)
+                    .await
+            }
+        });
+        Ok(self.block_on(call)??)
+    }
+
+    /// Syncs now and returns what happened: sends every local change, receives what
+    /// changed on the server, and waits until the server has answered every change.
+    /// `Offline` when the server cannot be reached (nothing is lost). While the
+    /// background sync runs, this asks it instead of opening a second connection.
+    pub fn sync_now(&self) -> Result<SyncReport, TarmimError> {
+        let running = self
+            .background
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|h| !h.task.is_finished())
+            .map(|h| h.tx.clone());
+        match running {
+            Some(tx) => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                tx.send(Command::Flush(reply))
+                    .map_err(|_| TarmimError::storage("the background sync has ended"))?;
+                self.block_on(answer)?
+                    .map_err(|_| TarmimError::storage("the background sync has ended"))?
+            }
+            None => self.block_on(session::once(&self.inner))?,
+        }
+    }
+
+    /// Starts the background sync: a live connection while the server is reachable
+    /// (changes arrive within a second, edits leave at once), reconnecting with back-off
+    /// otherwise. Its state goes to the listener's `on_sync_state`. Does nothing if it
+    /// already runs.
+    pub fn start_sync(&self) -> Result<(), TarmimError> {
+        let mut slot = self.background.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_some_and(|h| !h.task.is_finished()) {
+            return Ok(());
+        }
+        *slot = Some(background::spawn(self.rt()?, self.inner.clone()));
+        Ok(())
+    }
+
+    /// Stops the background sync (closing its connection) and waits for it to end.
+    pub fn stop_sync(&self) -> Result<(), TarmimError> {
+        let handle = self
+            .background
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(h) = handle {
+            let _ = h.tx.send(Command::Stop);
+            let _ = self.block_on(h.task)?;
+        }
+        Ok(())
+    }
+
+    /// Registers the listener for changes (replacing any earlier one); `None` removes it.
+    pub fn set_listener(&self, listener: Option<Box<dyn ChangeListener>>) {
+        self.inner.listeners.set(listener);
+    }
+}
+
+impl Drop for TarmimClient {
+    fn drop(&mut self) {
+        if let Some(h) = self
+            .background
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let _ = h.tx.send(Command::Stop);
+        }
+        // Never blocks, so dropping is safe on any thread, the runtime's own included.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! One sync session between this phone's `sync_core` device and the server, over the
+//! WebSocket or the HTTP fallback: the frames come from and go to
+//! `sync_core::session::device::Device`; this module only carries them and counts what
+//! happened for the [`SyncReport`] and the app's listener.
+
+use crate::client::Inner;
+use crate::error::TarmimError;
+use crate::model::{RefusedChange, SyncReport, SyncTransport};
+use crate::transport::TransportError;
+use crate::transport::ws::{Incoming, SyncSocket};
+use std::collections::BTreeSet;
+use std::time::Duration;
+use sync_core::session::device::{DeviceEvent, DeviceOutput};
+
+/// How long `sync_now` waits for the server to answer everything it sent.
+const ONCE_TIMEOUT: Duration = Duration::from_secs(60);
+/// WebSocket pings on a live connection (the server closes silent ones after 5 minutes).
+pub(crate) const PING_EVERY: Duration = Duration::from_secs(30);
+
+/// What happened during a session, for the report.
+#[derive(Debug)]
+pub(crate) struct Tally {
+    transport: SyncTransport,
+    sent: u32,
+    received: BTreeSet<String>,
+    acknowledged: u32,
+    refused: Vec<RefusedChange>,
+    /// Pushes not yet answered (one Ack or Refused comes per push).
+    awaiting: usize,
+    caught_up: bool,
+}
+
+impl Tally {
+    fn new(transport: SyncTransport) -> Tally {
+        Tally {
+            transport,
+            sent: 0,
+            received: BTreeSet::new(),
+            acknowledged: 0,
+            refused: Vec::new(),
+            awaiting: 0,
+            caught_up: false,
+        }
+    }
+
+    /// Caught up, and every push answered.
+    pub(crate) fn quiet(&self) -> bool {
+        self.caught_up && self.awaiting == 0
+    }
+
+    fn pushed(&mut self, pushes: usize) {
+        self.awaiting += pushes;
+        self.sent = self
+            .sent
+            .saturating_add(u32::try_from(pushes).unwrap_or(u32::MAX));
+    }
+
+    /// Starts counting afresh (for a new `sync_now` on a live connection); what is in
+    /// flight stays in flight.
+    pub(crate) fn restart(&mut self) {
+        let (awaiting, caught_up) = (self.awaiting, self.caught_up);
+        *self = Tally::new(self.transport);
+        self.awaiting = awaiting;
+        self.caught_up = caught_up;
+    }
+
+    /// Counts the device's events and tells the app's listener.
+    fn apply(&mut self, inner: &Inner, out: DeviceOutput) {
+        let mut changed = Vec::new();
+        let mut removed = Vec::new();
+        for e in out.events {
+            match e {
+                DeviceEvent::Changed(id) => {
+                    self.received.insert(id.to_string());
+                    changed.push(id.to_string());
+                }
+                DeviceEvent::Dropped(id) => removed.push(id.to_string()),
+                DeviceEvent::Acknowledged(_) => {
+                    self.awaiting = self.awaiting.saturating_sub(1);
+                    self.acknowledged += 1;
+                }
+                DeviceEvent::Refused { doc, code, message } => {
+                    self.awaiting = self.awaiting.saturating_sub(1);
+                    let r = RefusedChange {
+                        task_id: doc.to_string(),
+                        code: refusal_code(code),
+                        message,
+                    };
+                    self.refused.push(r.clone());
+                    // The task was reset to the server's copy, or forgotten.
+                    if inner.device().store().get(&doc).ok().flatten().is_some() {
+                        changed.push(doc.to_string());
+                    } else {
+                        removed.push(doc.to_string());
+                    }
+                    inner.listeners.refused(r);
+                }
+                DeviceEvent::CaughtUp => self.caught_up = true,
+            }
+        }
+        inner.listeners.changed(changed);
+        inner.listeners.removed(removed);
+    }
+
+    /// The report, with what is still pending.
+    pub(crate) fn report(&self, inner: &Inner) -> Result<SyncReport, TarmimError> {
+        Ok(SyncReport {
+            transport: self.transport,
+            sent: self.sent,
+            received: u32::try_from(self.received.len()).unwrap_or(u32::MAX),
+            acknowledged: self.acknowledged,
+            refused: self.refused.clone(),
+            pending_changes: inner.device().pending_count()? as u64,
+            pending_uploads: inner.pending_uploads()?,
+        })
+    }
+}
+
+fn refusal_code(code: sync_core::task::RefusalCode) -> String {
+    // The wire name, as serde writes it (snake_case).
+    serde_json::to_value(code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{code:?}"))
+}
+
+/// Opens the WebSocket, logging in again once if the token is refused.
+pub(crate) async fn connect(inner: &Inner) -> Result<SyncSocket, TransportError> {
+    let token = inner.token().await?;
+    match SyncSocket::connect(inner.api.endpoint(), &token).await {
+        Err(TransportError::Unauthorized(_)) => {
+            let token = inner.login_again().await?;
+            SyncSocket::connect(inner.api.endpoint(), &token).await
+        }
+        other => other,
+    }
+}
+
+/// A session on an open WebSocket.
+pub(crate) struct Live<'a> {
+    inner: &'a Inner,
+    sock: SyncSocket,
+    /// What happened so far.
+    pub(crate) tally: Tally,
+}
+
+impl<'a> Live<'a> {
+    /// Sends the handshake and every pending change.
+    pub(crate) async fn start(
+        inner: &'a Inner,
+        mut sock: SyncSocket,
+    ) -> Result<Live<'a>, TarmimError> {
+        let frames = inner.device().connect()?;
+        let mut tally = Tally::new(SyncTransport::WebSocket);
+        tally.pushed(frames.len().saturating_sub(1));
+        if let Err(e) = sock.send(frames).await {
+            inner.device().disconnect();
+            return Err(e.into());
+        }
+        Ok(Live { inner, sock, tally })
+    }
+
+    /// Waits for the next frame and applies it. An error ends the session (the device
+    /// is disconnected; the next session resumes from the stored cursors).
+    pub(crate) async fn step(&mut self) -> Result<(), TarmimError> {
+        let bytes = match self.sock.next().await {
+            Incoming::Frame(b) => b,
+            Incoming::Closed(why) => {
+                self.inner.device().disconnect();
+                return Err(TransportError::Broken(why).into());
+            }
+        };
+        let out = self.inner.device().on_frame(&bytes);
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                self.inner.device().disconnect();
+                return Err(e.into());
+            }
+        };
+        let frames = self.tally_frames(out);
+        self.send(frames).await
+    }
+
+    fn tally_frames(&mut self, mut out: DeviceOutput) -> Vec<Vec<u8>> {
+        let frames = std::mem::take(&mut out.frames);
+        self.tally.apply(self.inner, out);
+        frames
+    }
+
+    async fn send(&mut self, frames: Vec<Vec<u8>>) -> Result<(), TarmimError> {
+        if frames.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.sock.send(frames).await {
+            self.inner.device().disconnect();
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Pushes local edits made since the last push.
+    pub(crate) async fn push_local(&mut self) -> Result<(), TarmimError> {
+        let frames = self.inner.device().outgoing()?;
+        self.tally.pushed(frames.len());
+        self.send(frames).await
+    }
+
+    /// Keeps the connection alive.
+    pub(crate) async fn ping(&mut self) -> Result<(), TarmimError> {
+        if let Err(e) = self.sock.ping().await {
+            self.inner.device().disconnect();
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Ends the session politely.
+    pub(crate) async fn close(self) {
+        self.inner.device().disconnect();
+        self.sock.close().await;
+    }
+}
+
+/// One session to quiescence: connect, push everything, take everything, wait for every
+/// answer, close. WebSocket first; the HTTP fallback if this network does not pass one.
+pub(crate) async fn once(inner: &Inner) -> Result<SyncReport, TarmimError> {
+    if !inner.http_only {
+        match connect(inner).await {
+            Ok(sock) => return once_ws(inner, sock).await,
+            Err(TransportError::NoWebSocket(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    exchange(inner).await
+}
+
+async fn once_ws(inner: &Inner, sock: SyncSocket) -> Result<SyncReport, TarmimError> {
+    let mut live = Live::start(inner, sock).await?;
+    let deadline = tokio::time::Instant::now() + ONCE_TIMEOUT;
+    while !live.tally.quiet() {
+        tokio::select! {
+            r = live.step() => r?,
+            _ = inner.kick.notified() => live.push_local().await?,
+            _ = tokio::time::sleep_until(deadline) => {
+                live.close().await;
+                return Err(TarmimError::Offline {
+                    reason: format!("the server did not finish within {} s", ONCE_TIMEOUT.as_secs()),
+                    retry_after_secs: None,
+                });
+            }
+        }
+    }
+    let report = live.tally.report(inner);
+    live.close().await;
+    report
+}
+
+/// One exchange over the HTTP fallback: the handshake and every pending change in one
+/// request, the catch-up and the answers to the pushes in its response.
+pub(crate) async fn exchange(inner: &Inner) -> Result<SyncReport, TarmimError> {
+    let frames = inner.device().connect()?;
+    let mut tally = Tally::new(SyncTransport::Http);
+    tally.pushed(frames.len().saturating_sub(1));
+    let answer = inner
+        .authed(|token| {
+            let frames = frames.clone();
+            async move { inner.api.exchange(&token, &frames).await }
+        })
+        .await;
+    let result = match answer {
+        Ok(reply) => (|| {
+            for f in reply {
+                let out = inner.device().on_frame(&f)?;
+                tally.apply(inner, out);
+            }
+            Ok::<_, TarmimError>(())
+        })(),
+        Err(e) => Err(e.into()),
+    };
+    inner.device().disconnect();
+    result?;
+    tally.report(inner)
+}
