@@ -10,6 +10,8 @@
 //! - [`auth`]: users, tokens, the [`auth::Identity`] extractor, device sync scopes.
 //! - [`db`]: the storage traits and their SQLite and PostgreSQL + PostGIS backends,
 //!   including `sync_core::session::ServerStore`.
+//! - [`dispatch`]: crews on duty and their positions, auto-assignment, escalation timers.
+//! - [`intake`]: creating tasks on the server (call centre, dispatchers, Open311).
 //! - [`geo`]: districts — GeoJSON import, point → district, adjacency.
 //! - [`demo`]: the demo city seeded into an empty database.
 //! - [`telemetry`]: logs and Prometheus metrics.
@@ -26,8 +28,10 @@ pub mod compaction;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod dispatch;
 pub mod error;
 pub mod geo;
 pub mod hub;
+pub mod intake;
 pub mod sync;
 pub mod telemetry;

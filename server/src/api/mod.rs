@@ -1,5 +1,6 @@
 //! HTTP handlers: thin adapters from requests to the domain modules. No SQL here.
 
 pub mod auth;
+pub mod crews;
 pub mod health;
 pub mod sync;
