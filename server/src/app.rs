@@ -63,6 +63,36 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/me/duty", put(api::crews::put_duty))
         .route("/api/v1/me/position", post(api::crews::post_position))
         .route("/api/v1/crews", get(api::crews::list))
+        .route("/api/v1/console/bootstrap", get(api::console::bootstrap))
+        .route(
+            "/api/v1/console/tasks",
+            get(api::console::tasks).post(api::console::create),
+        )
+        .route("/api/v1/console/tasks/{id}", get(api::console::task))
+        .route(
+            "/api/v1/console/tasks/{id}/assign",
+            post(api::console::assign),
+        )
+        .route(
+            "/api/v1/console/tasks/{id}/auto-assign",
+            post(api::console::auto_assign),
+        )
+        .route(
+            "/api/v1/console/tasks/{id}/priority",
+            post(api::console::priority),
+        )
+        .route(
+            "/api/v1/console/tasks/{id}/cancel",
+            post(api::console::cancel),
+        )
+        .route(
+            "/api/v1/console/tasks/{id}/duplicate",
+            post(api::console::duplicate),
+        )
+        .route("/api/v1/console/tasks/{id}/notes", post(api::console::note))
+        .route("/api/v1/console/alerts", get(api::console::alerts))
+        .route("/api/v1/console/events", get(api::console::events))
+        .merge(crate::web::routes())
         .route(
             "/api/v1/sync/exchange",
             post(api::sync::exchange).layer(DefaultBodyLimit::max(sync_limit)),

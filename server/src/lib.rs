@@ -14,6 +14,7 @@
 //! - [`intake`]: creating tasks on the server (call centre, dispatchers, Open311).
 //! - [`geo`]: districts — GeoJSON import, point → district, adjacency.
 //! - [`demo`]: the demo city seeded into an empty database.
+//! - [`web`]: the dispatcher's console page and its static assets (embedded).
 //! - [`telemetry`]: logs and Prometheus metrics.
 //! - [`cli`]: the command line (`serve`, `migrate`, `import-districts`, `user`, `crew`, `demo`).
 //! - [`error`]: [`error::ApiError`], the single mapping from failures to HTTP responses.
@@ -35,3 +36,4 @@ pub mod hub;
 pub mod intake;
 pub mod sync;
 pub mod telemetry;
+pub mod web;

@@ -16,8 +16,10 @@ use server::db::{Crew, Db, DistrictStore, IdentityStore, NewUser};
 use server::geo::{PropertyNames, parse_geojson};
 use std::net::SocketAddr;
 use std::time::Duration;
+use tokio::time::Instant;
 
 const PASSWORD: &str = "pass-word-1";
+const WAIT: Duration = Duration::from_secs(20);
 
 // ------------------------------------------------------------------ the test city
 
@@ -296,4 +298,511 @@ async fn duty_and_positions(f: &Fixture) {
     srv.shutdown().await.unwrap();
 }
 
-on_both_backends!(duty_and_positions);
+// ------------------------------------------------------------------ scoring
+
+/// The documented score: great-circle km (or 25 for no position) + 3 km per open job.
+fn expected_score(task: (f64, f64), pos: Option<(f64, f64)>, load: u32) -> f64 {
+    let d = pos.map_or(25.0, |p| {
+        let r = 6_371_008.8_f64;
+        let (la1, lo1, la2, lo2) = (
+            p.0.to_radians(),
+            p.1.to_radians(),
+            task.0.to_radians(),
+            task.1.to_radians(),
+        );
+        let h = ((la2 - la1) / 2.0).sin().powi(2)
+            + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
+        2.0 * r * h.sqrt().asin() / 1000.0
+    });
+    d + 3.0 * f64::from(load)
+}
+
+/// The crew the documented rule picks among (id, position, load).
+fn expected_crew(task: (f64, f64), cands: &[(&str, Option<(f64, f64)>, u32)]) -> String {
+    cands
+        .iter()
+        .map(|(id, p, l)| (expected_score(task, *p, *l), *l, *id))
+        .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(b.2)))
+        .unwrap()
+        .2
+        .to_owned()
+}
+
+async fn file(c: &Client, category: &str, at: (f64, f64), priority: &str) -> (StatusCode, Value) {
+    c.post(
+        "/api/v1/console/tasks",
+        json!({"category": category, "title": format!("{category} test"), "lat": at.0, "lon": at.1, "priority": priority}),
+    )
+    .await
+}
+
+fn assigned_events(task: &Value) -> Vec<(String, String)> {
+    task["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["kind"]["kind"] == "assigned")
+        .map(|e| {
+            (
+                e["event"]["kind"]["crew"].as_str().unwrap().to_owned(),
+                e["event"]["kind"]["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn count_kind(task: &Value, kind: &str) -> usize {
+    task["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["kind"]["kind"] == kind)
+        .count()
+}
+
+async fn scoring_chooses_per_documented_rule(f: &Fixture) {
+    seed_city(
+        &f.db,
+        &[
+            ("C-A", "D01", &["water_leak", "pothole"], true),
+            ("C-B", "D01", &["water_leak"], true),
+            ("C-N", "D01", &["pothole"], true), // on duty, no skill
+            ("C-OFF", "D06", &["water_leak"], false), // has the skill, off duty
+            ("C-F", "D06", &["pothole"], true), // D06's only on-duty crew: no skill
+            ("C-E", "D05", &["water_leak"], true), // neighbour of D06
+            ("C-Q", "D09", &["tree"], true),
+        ],
+    )
+    .await;
+    let srv = start(f.db.clone(), test_config(f)).await;
+    let cc = Client::login(srv.addr, "cc").await;
+    let disp = Client::login(srv.addr, "disp").await;
+    let t0 = now_ms() - 60_000;
+    let (c1lat, c1lon) = centre(1);
+    // C-A 1 km north of D01's centre, C-B 0.5 km south; C-B's later report is an
+    // impossible jump (flagged, so it must not count).
+    let a_pos = (c1lat + 0.009, c1lon);
+    let b_pos = (c1lat - 0.0045, c1lon);
+    let e_pos = centre(5);
+    let off_pos = centre(6);
+    for (login, pos) in [
+        ("c-a", a_pos),
+        ("c-b", b_pos),
+        ("c-e", e_pos),
+        ("c-off", off_pos),
+    ] {
+        let c = Client::login(srv.addr, login).await;
+        let (s, flags) = report(&c, pos.0, pos.1, t0).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        assert!(flags.is_empty());
+    }
+    let b = Client::login(srv.addr, "c-b").await;
+    let (_, flags) = report(&b, c1lat + 0.5, c1lon, t0 + 1000).await;
+    assert_eq!(flags, ["impossible_jump"]);
+
+    // 1. At D01's centre: C-B (0.5 km) beats C-A (1 km); nobody has load yet.
+    let p1 = (c1lat, c1lon);
+    let (s, r) = file(&cc, "water_leak", p1, "urgent").await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let want = expected_crew(p1, &[("C-A", Some(a_pos), 0), ("C-B", Some(b_pos), 0)]);
+    assert_eq!(want, "C-B");
+    assert_eq!(r["district"], "D01");
+    assert_eq!(r["dispatch"]["outcome"], "assigned");
+    assert_eq!(r["dispatch"]["crew"], want.as_str());
+    assert_eq!(r["task"]["derived"]["assignee"], want.as_str());
+    let ev = assigned_events(&r["task"]);
+    assert_eq!(ev.len(), 1);
+    assert!(
+        ev[0].1.starts_with("auto: best-scored on-duty crew of D01"),
+        "{}",
+        ev[0].1
+    );
+    assert!(ev[0].1.contains("0 open job(s)"), "{}", ev[0].1);
+
+    // 2. Slightly south of the centre, nearer C-B still, but C-B now has one open job
+    //    (+3 km): C-A wins.
+    let p2 = (c1lat - 0.001, c1lon);
+    let (s, r) = file(&cc, "water_leak", p2, "urgent").await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let want = expected_crew(p2, &[("C-A", Some(a_pos), 0), ("C-B", Some(b_pos), 1)]);
+    assert_eq!(want, "C-A");
+    assert_eq!(r["dispatch"]["crew"], want.as_str());
+
+    // 3. D06: its on-duty crew lacks the skill and the skilled one is off duty, so the
+    //    neighbours' skilled on-duty crews are scored (D01's and D05's touch D06).
+    let p3 = centre(6);
+    let neighbours = f.db.neighbours("D06").await.unwrap();
+    assert!(neighbours.contains(&"D05".to_owned()), "{neighbours:?}");
+    let mut cands = vec![("C-E", Some(e_pos), 0)];
+    if neighbours.contains(&"D01".to_owned()) {
+        cands.push(("C-A", Some(a_pos), 1));
+        cands.push(("C-B", Some(b_pos), 1));
+    }
+    let want = expected_crew(p3, &cands);
+    let (s, r) = file(&cc, "water_leak", p3, "urgent").await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(r["district"], "D06");
+    assert_eq!(r["dispatch"]["crew"], want.as_str());
+    let ev = assigned_events(&r["task"]);
+    assert!(ev[0].1.contains("no on-duty crew of D06"), "{}", ev[0].1);
+    assert!(ev[0].1.contains("neighbouring"), "{}", ev[0].1);
+
+    // 4. D04: nobody with the skill there or next door: queued, dispatchers alerted.
+    let (s, r) = file(&cc, "water_leak", centre(4), "urgent").await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(r["district"], "D04");
+    assert_eq!(r["dispatch"]["outcome"], "no_crew");
+    assert_eq!(r["task"]["derived"]["status"], "queued");
+    let d4 = r["task"]["id"].as_str().unwrap().to_owned();
+    let (_, alerts) = disp.get("/api/v1/console/alerts").await;
+    assert!(
+        alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "no_crew" && a["task"] == d4.as_str() && a["district"] == "D04"),
+        "{alerts}"
+    );
+
+    // 5. A normal task is queued, not assigned (the district's setting is off)...
+    let (s, r) = file(&cc, "pothole", centre(1), "normal").await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert!(r["dispatch"].is_null());
+    assert_eq!(r["task"]["derived"]["status"], "queued");
+    // ...unless the district auto-assigns normal work.
+    server::dispatch::store::set_auto_assign_normal(&f.db, "D01", true)
+        .await
+        .unwrap();
+    let (_, r) = file(&cc, "pothole", centre(1), "normal").await;
+    assert_eq!(r["dispatch"]["outcome"], "assigned");
+    // Only C-A has pothole among D01's on-duty crews... and C-N: the scoring decides.
+    let crew = r["dispatch"]["crew"].as_str().unwrap();
+    let want = expected_crew(centre(1), &[("C-A", Some(a_pos), 1), ("C-N", None, 0)]);
+    assert_eq!(crew, want);
+
+    // 6. Outside every district: refused with a clear error, nothing stored.
+    let before = server::db::DocStore::count_docs(&f.db).await.unwrap();
+    let (s, r) = file(&cc, "water_leak", (36.5, 52.5), "urgent").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
+    assert_eq!(r["error"], "unprocessable");
+    assert!(r["message"].as_str().unwrap().contains("outside"), "{r}");
+    // Bad input: unknown service, impossible point, empty title.
+    let (s, _) = file(&cc, "no_such_service", centre(1), "urgent").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = file(&cc, "water_leak", (95.0, 51.0), "urgent").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = cc
+        .post(
+            "/api/v1/console/tasks",
+            json!({"category": "water_leak", "title": " ", "lat": 35.7, "lon": 51.33}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        server::db::DocStore::count_docs(&f.db).await.unwrap(),
+        before
+    );
+    // A crew member cannot file through the console.
+    let (s, _) = file(&b, "water_leak", centre(1), "urgent").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    srv.shutdown().await.unwrap();
+}
+
+// ------------------------------------------------------------------ overrides
+
+async fn dispatcher_assignment_rules(f: &Fixture) {
+    seed_city(
+        &f.db,
+        &[
+            ("C-A", "D01", &["pothole"], true),
+            ("C-B", "D01", &["pothole"], true),
+            ("C-OFF", "D01", &["pothole"], false),
+            ("C-E", "D05", &["pothole"], true),
+        ],
+    )
+    .await;
+    let srv = start(f.db.clone(), test_config(f)).await;
+    let cc = Client::login(srv.addr, "cc").await;
+    let disp = Client::login(srv.addr, "disp").await;
+    let d01 = Client::login(srv.addr, "disp-d01").await;
+    let (_, r) = file(&cc, "pothole", centre(1), "normal").await;
+    let t1 = r["task"]["id"].as_str().unwrap().to_owned();
+    let (_, r) = file(&cc, "pothole", centre(5), "normal").await;
+    let t5 = r["task"]["id"].as_str().unwrap().to_owned();
+    let path = |t: &str, what: &str| format!("/api/v1/console/tasks/{t}/{what}");
+
+    // Plain assignment within the district, on duty.
+    let (s, r) = d01
+        .post(
+            &path(&t1, "assign"),
+            json!({"crew": "C-A", "note": "closest"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["derived"]["assignee"], "C-A");
+    // Off duty: refused, unchanged.
+    let (s, r) = d01
+        .post(&path(&t1, "assign"), json!({"crew": "C-OFF"}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
+    assert!(r["message"].as_str().unwrap().contains("off duty"), "{r}");
+    // Another district's crew: refused.
+    let (s, r) = d01.post(&path(&t1, "assign"), json!({"crew": "C-E"})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
+    assert!(
+        r["message"].as_str().unwrap().contains("belongs to D05"),
+        "{r}"
+    );
+    let (_, detail) = d01.get(&format!("/api/v1/console/tasks/{t1}")).await;
+    assert_eq!(detail["task"]["derived"]["assignee"], "C-A");
+    assert_eq!(assigned_events(&detail["task"]).len(), 1);
+    // With an override: done, and the override is in the event.
+    let (s, r) = d01
+        .post(
+            &path(&t1, "assign"),
+            json!({"crew": "C-OFF", "override": "called in for this one"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let ev = assigned_events(&r);
+    let (crew, why) = ev.last().unwrap();
+    assert_eq!(crew, "C-OFF");
+    assert!(
+        why.contains("override") && why.contains("off duty") && why.contains("called in"),
+        "{why}"
+    );
+    // Unknown crew; a blank override is no override.
+    let (s, _) = d01
+        .post(&path(&t1, "assign"), json!({"crew": "C-ZZZ"}))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = d01
+        .post(
+            &path(&t1, "assign"),
+            json!({"crew": "C-E", "override": "  "}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    // A D05 task is invisible to D01's dispatcher.
+    let (s, _) = d01.get(&format!("/api/v1/console/tasks/{t5}")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = d01.post(&path(&t5, "assign"), json!({"crew": "C-E"})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (_, list) = d01.get("/api/v1/console/tasks").await;
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["district"] == "D01"),
+        "{list}"
+    );
+    // The call centre cannot assign.
+    let (s, _) = cc.post(&path(&t5, "assign"), json!({"crew": "C-E"})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Priority, note, duplicate, cancel: events with reasons.
+    let (s, r) = disp
+        .post(
+            &path(&t5, "priority"),
+            json!({"priority": "urgent", "reason": "school nearby"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["derived"]["priority"], "urgent");
+    let (s, _) = disp
+        .post(
+            &path(&t5, "priority"),
+            json!({"priority": "asap", "reason": "x"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, r) = disp
+        .post(
+            &path(&t5, "notes"),
+            json!({"text": "called the citizen back"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["notes"].as_array().unwrap().len(), 1);
+    let (s, _) = disp.post(&path(&t5, "duplicate"), json!({"of": t5})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, r) = disp.post(&path(&t5, "duplicate"), json!({"of": t1})).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["derived"]["status"], "duplicate");
+    let (s, r) = disp.post(&path(&t1, "cancel"), json!({"reason": ""})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{r}");
+    let (s, r) = disp
+        .post(&path(&t1, "cancel"), json!({"reason": "private property"}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["derived"]["status"], "cancelled");
+    // Closed: assigning again is a conflict, not a silent change.
+    let (s, _) = disp
+        .post(&path(&t1, "assign"), json!({"crew": "C-B"}))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    srv.shutdown().await.unwrap();
+}
+
+// ------------------------------------------------------------------ escalation
+
+async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn escalation_survives_a_restart(f: &Fixture) {
+    seed_city(
+        &f.db,
+        &[
+            ("C-A", "D01", &["water_leak"], true),
+            ("C-B", "D01", &["water_leak"], true),
+        ],
+    )
+    .await;
+    // First life: timers are armed but this server never looks again (one tick at start).
+    let mut config = test_config(f);
+    config.dispatch_ack_secs_urgent = 1;
+    config.dispatch_complete_secs = Some(3);
+    config.dispatch_tick_ms = 3_600_000;
+    let srv = start(f.db.clone(), config.clone()).await;
+    let cc = Client::login(srv.addr, "cc").await;
+    let a = Client::login(srv.addr, "c-a").await;
+    let (c1lat, c1lon) = centre(1);
+    report(&a, c1lat, c1lon, now_ms()).await;
+    let (_, r) = file(&cc, "water_leak", (c1lat, c1lon), "urgent").await;
+    assert_eq!(r["dispatch"]["crew"], "C-A", "{r}");
+    let task = r["task"]["id"].as_str().unwrap().to_owned();
+    srv.shutdown().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    // Second life: the overdue ack timer fires; C-A never acknowledged, so C-B gets it.
+    let db = Db::open(&f.config).await.unwrap();
+    config.dispatch_tick_ms = 100;
+    let srv = start(db.clone(), config).await;
+    let disp = Client::login(srv.addr, "disp").await;
+    let url = format!("/api/v1/console/tasks/{task}");
+    wait_for("escalation to C-B", async || {
+        disp.get(&url).await.1["task"]["derived"]["assignee"] == "C-B"
+    })
+    .await;
+    // C-B does not acknowledge either: escalated again, nobody left, stays with C-B; the
+    // job is also late (completion deadline 3 s).
+    wait_for("second escalation and lateness", async || {
+        let d = disp.get(&url).await.1;
+        count_kind(&d["task"], "escalated") == 3
+    })
+    .await;
+    let (_, d) = disp.get(&url).await;
+    let t = &d["task"];
+    assert_eq!(t["derived"]["assignee"], "C-B");
+    assert_eq!(t["derived"]["escalated"], true);
+    let ev = assigned_events(t);
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert!(
+        ev[1]
+            .1
+            .starts_with("escalation: crew C-A did not acknowledge within 1 s"),
+        "{}",
+        ev[1].1
+    );
+    let kinds: Vec<&str> = d["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "escalated").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "late").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert!(d["alerts"].as_array().unwrap().iter().any(|a| {
+        a["message"]
+            .as_str()
+            .unwrap()
+            .contains("no other crew available")
+    }));
+    // Nothing left to run.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (_, d) = disp.get(&url).await;
+    assert_eq!(count_kind(&d["task"], "escalated"), 3);
+    assert!(
+        d["timers"].as_array().unwrap().is_empty(),
+        "{}",
+        d["timers"]
+    );
+
+    // An acknowledged job is not escalated.
+    let (_, r) = file(
+        &cc_again(srv.addr).await,
+        "water_leak",
+        (c1lat, c1lon),
+        "urgent",
+    )
+    .await;
+    let t2 = r["task"]["id"].as_str().unwrap().to_owned();
+    let crew = r["dispatch"]["crew"].as_str().unwrap().to_owned();
+    acknowledge(&db, &t2, &crew).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, d) = disp.get(&format!("/api/v1/console/tasks/{t2}")).await;
+    assert_eq!(d["task"]["derived"]["assignee"], crew.as_str());
+    assert_eq!(d["task"]["derived"]["status"], "acknowledged");
+    assert_eq!(assigned_events(&d["task"]).len(), 1);
+    srv.shutdown().await.unwrap();
+}
+
+async fn cc_again(addr: SocketAddr) -> Client {
+    Client::login(addr, "cc").await
+}
+
+/// The crew acknowledges, as its phone would (an event by a crew actor, committed).
+async fn acknowledge(db: &Db, task: &str, crew: &str) {
+    use sync_core::session::{DocCommit, ScopePolicy, ServerStore, TaskScopes};
+    use sync_core::task::{EventKind, TaskDoc};
+    let id = sync_core::DocId::new(task).unwrap();
+    let stored = db.load(&id).await.unwrap().unwrap();
+    let mut doc = TaskDoc::load(&stored.bytes).unwrap();
+    let heads = doc.heads();
+    let actor = sync_core::Actor {
+        user: format!("u-{crew}"),
+        role: sync_core::Role::Crew,
+        crew: Some(crew.to_owned()),
+        device: sync_core::DeviceId::new(format!("dev-{}", crew.to_lowercase())).unwrap(),
+    };
+    doc.append_event(&actor, now_ms(), EventKind::Acknowledged)
+        .unwrap();
+    let changes = doc
+        .automerge()
+        .get_changes(&heads)
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    let view = doc.view().unwrap();
+    db.commit(DocCommit {
+        doc: id,
+        base_seq: Some(stored.seq),
+        changes,
+        snapshot: doc.save(),
+        scopes: TaskScopes.scopes_of(&view),
+        view,
+        origin: actor.device.clone(),
+    })
+    .await
+    .unwrap();
+}
+
+on_both_backends!(
+    duty_and_positions,
+    scoring_chooses_per_documented_rule,
+    dispatcher_assignment_rules,
+    escalation_survives_a_restart,
+);

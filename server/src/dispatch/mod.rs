@@ -9,6 +9,7 @@
 //!   replicas never run one twice, and the loop each replica runs.
 //! - [`edit`]: a server-side edit of a task document (load, change, compare-and-swap
 //!   commit with retry, publish to the hub).
+//! - [`steer`]: a dispatcher's other decisions (priority, cancel, duplicate, notes).
 //! - [`store`]: dispatch's tables on either backend.
 //!
 //! Every decision is an event in the task's document (`Assigned`, `Escalated`, …) with
@@ -18,6 +19,7 @@ pub mod assign;
 pub mod edit;
 pub mod escalate;
 pub mod position;
+pub mod steer;
 pub mod store;
 
 use crate::db::DbError;
