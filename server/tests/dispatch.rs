@@ -806,3 +806,154 @@ on_both_backends!(
     dispatcher_assignment_rules,
     escalation_survives_a_restart,
 );
+
+// ------------------------------------------------------------------ two replicas
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// Starts the real `tarmim-server` binary on `url` with one-second acknowledgement
+/// windows and a fast timer loop.
+async fn spawn_replica(f: &Fixture, url: &str) -> (Child, SocketAddr) {
+    let addr = free_addr();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tarmim-server"));
+    cmd.env_clear()
+        .env("TARMIM_DATA_DIR", &f.config.data_dir)
+        .env("DATABASE_URL", url)
+        .env("TARMIM_LISTEN", addr.to_string())
+        .env("TARMIM_DEMO", "false")
+        .env("TARMIM_DISPATCH_ACK_SECS_URGENT", "1")
+        .env("TARMIM_DISPATCH_ACK_SECS_OTHER", "1")
+        .env("TARMIM_DISPATCH_TICK_MS", "20")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let child = Child(cmd.spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://{addr}/readyz")).await
+            && r.status() == StatusCode::OK
+        {
+            return (child, addr);
+        }
+        assert!(Instant::now() < deadline, "the server binary did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Two `tarmim-server` processes on one PostgreSQL database: the same tasks auto-assigned
+/// through both at the same moment are assigned once; their escalation timers, raced by
+/// both replicas' loops, each run once (one `Escalated` per crew that had the task, one
+/// alert per escalation).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_assign_and_escalate_once() {
+    let f = Fixture::postgres().await;
+    seed_city(
+        &f.db,
+        &[
+            ("C-A", "D01", &["pothole"], true),
+            ("C-B", "D01", &["pothole"], true),
+            ("C-C", "D01", &["pothole"], true),
+        ],
+    )
+    .await;
+    let url = f.config.database_url.clone().unwrap();
+    let (_r1, a1) = spawn_replica(&f, &url).await;
+    let (_r2, a2) = spawn_replica(&f, &url).await;
+    let cc = Client::login(a1, "cc").await;
+    let d1 = Client::login(a1, "disp").await;
+    let d2 = Client::login(a2, "disp").await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (lat, lon) = centre(1);
+        let (s, r) = file(&cc, "pothole", (lat + 0.001 * f64::from(i), lon), "normal").await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+        assert_eq!(r["task"]["derived"]["status"], "queued");
+        tasks.push(r["task"]["id"].as_str().unwrap().to_owned());
+    }
+    for t in &tasks {
+        let path = format!("/api/v1/console/tasks/{t}/auto-assign");
+        let ((s1, o1), (s2, o2)) =
+            tokio::join!(d1.post(&path, json!({})), d2.post(&path, json!({})));
+        assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK), "{o1} {o2}");
+        let outcomes = [
+            o1["outcome"].as_str().unwrap(),
+            o2["outcome"].as_str().unwrap(),
+        ];
+        assert_eq!(
+            outcomes.iter().filter(|o| **o == "assigned").count(),
+            1,
+            "{o1} {o2}"
+        );
+        assert!(outcomes.contains(&"already_assigned"), "{o1} {o2}");
+    }
+    // Each task goes A→B→C (in some order) and then has nobody left: three escalations.
+    for t in &tasks {
+        let url = format!("/api/v1/console/tasks/{t}");
+        wait_for("the escalation chain to end", async || {
+            let d = d2.get(&url).await.1;
+            count_kind(&d["task"], "escalated") >= 3
+        })
+        .await;
+    }
+    // Let both loops run a while longer: nothing may run twice.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for t in &tasks {
+        let (_, d) = d1.get(&format!("/api/v1/console/tasks/{t}")).await;
+        let task = &d["task"];
+        let assigned = assigned_events(task);
+        let crews: std::collections::BTreeSet<&str> =
+            assigned.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(assigned.len(), 3, "{t}: {assigned:?}");
+        assert_eq!(
+            crews.len(),
+            3,
+            "{t}: a crew was assigned twice: {assigned:?}"
+        );
+        let escalations: Vec<&str> = task["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"]["kind"]["kind"] == "escalated")
+            .map(|e| e["event"]["kind"]["reason"].as_str().unwrap())
+            .collect();
+        assert_eq!(escalations.len(), 3, "{t}: {escalations:?}");
+        let distinct: std::collections::BTreeSet<&&str> = escalations.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            3,
+            "{t}: an escalation ran twice: {escalations:?}"
+        );
+        let alerts = d["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["kind"] == "escalated")
+            .count();
+        assert_eq!(alerts, 3, "{t}: {}", d["alerts"]);
+        // No superseded events: nothing was appended against a stale state.
+        assert!(
+            task["timeline"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e["outcome"]["outcome"] == "applied"),
+            "{t}: {}",
+            task["timeline"]
+        );
+    }
+    drop(_r1);
+    drop(_r2);
+    f.close().await;
+}
