@@ -8,7 +8,7 @@ use crate::hub::Hub;
 use crate::telemetry;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,6 +28,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Live sync connections by scope; commit announcements.
     pub hub: Hub,
+    /// This replica's dispatch state (its name, the position rate limiter).
+    pub dispatch: Arc<crate::dispatch::Dispatch>,
 }
 
 impl AppState {
@@ -39,6 +41,7 @@ impl AppState {
         };
         AppState {
             db,
+            dispatch: Arc::new(crate::dispatch::Dispatch::new(&config)),
             config: Arc::new(config),
             metrics: telemetry::metrics_handle(),
             hub: Hub::new(pg),
@@ -57,6 +60,39 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/logout", post(api::auth::logout))
         .route("/api/v1/me", get(api::auth::me))
         .route("/api/v1/sync", get(api::sync::websocket))
+        .route("/api/v1/me/duty", put(api::crews::put_duty))
+        .route("/api/v1/me/position", post(api::crews::post_position))
+        .route("/api/v1/crews", get(api::crews::list))
+        .route("/api/v1/console/bootstrap", get(api::console::bootstrap))
+        .route(
+            "/api/v1/console/tasks",
+            get(api::console::tasks).post(api::console::create),
+        )
+        .route("/api/v1/console/tasks/{id}", get(api::console::task))
+        .route(
+            "/api/v1/console/tasks/{id}/assign",
+            post(api::console::assign),
+        )
+        .route(
+            "/api/v1/console/tasks/{id}/auto-assign",
+            post(api::console::auto_assign),
+        )
+        .route(
+            "/api/v1/console/tasks/{id}/priority",
+            post(api::console::priority),
+        )
+        .route(
+            "/api/v1/console/tasks/{id}/cancel",
+            post(api::console::cancel),
+        )
+        .route(
+            "/api/v1/console/tasks/{id}/duplicate",
+            post(api::console::duplicate),
+        )
+        .route("/api/v1/console/tasks/{id}/notes", post(api::console::note))
+        .route("/api/v1/console/alerts", get(api::console::alerts))
+        .route("/api/v1/console/events", get(api::console::events))
+        .merge(crate::web::routes())
         .route(
             "/api/v1/sync/exchange",
             post(api::sync::exchange).layer(DefaultBodyLimit::max(sync_limit)),
@@ -110,6 +146,8 @@ pub async fn serve(
         Db::Postgres(p) => Some(hub.listen_postgres(p.pool().clone())),
         Db::Sqlite(_) => None,
     };
+    // Escalation timers: every replica runs the loop; claims keep them from running twice.
+    let escalation = crate::dispatch::escalate::spawn(state.clone());
     let stopping = hub.clone();
     let shutdown = async move {
         shutdown.await;
@@ -126,6 +164,7 @@ pub async fn serve(
     if let Some(task) = listen {
         task.abort();
     }
+    escalation.abort();
     served.map_err(StartError::Serve)?;
     db.close().await;
     tracing::info!("server stopped");

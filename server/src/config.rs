@@ -13,6 +13,12 @@
 //! | `log_format` | `TARMIM_LOG_FORMAT` | `pretty` (or `json`) |
 //! | `sync_idle_timeout_secs` | `TARMIM_SYNC_IDLE_TIMEOUT_SECS` | `300`: a sync connection silent this long is closed |
 //! | `sync_max_message_bytes` | `TARMIM_SYNC_MAX_MESSAGE_BYTES` | `16777216`: largest sync message / HTTP exchange body |
+//! | `tile_url` | `TARMIM_TILE_URL` | none: the console's map draws districts and points on a blank background |
+//! | `dispatch_ack_secs_urgent` | `TARMIM_DISPATCH_ACK_SECS_URGENT` | `900`: an assigned urgent job not acknowledged by then is escalated |
+//! | `dispatch_ack_secs_other` | `TARMIM_DISPATCH_ACK_SECS_OTHER` | `14400`: the same for high, normal and low jobs |
+//! | `dispatch_complete_secs` | `TARMIM_DISPATCH_COMPLETE_SECS` | none: the service's completion time |
+//! | `dispatch_tick_ms` | `TARMIM_DISPATCH_TICK_MS` | `1000`: how often each replica looks for due escalation timers |
+//! | `position_min_interval_ms` | `TARMIM_POSITION_MIN_INTERVAL_MS` | `5000`: a device's position reports closer together are refused (429) |
 
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -85,6 +91,18 @@ pub struct Config {
     pub sync_idle_timeout_secs: u64,
     /// Largest WebSocket message, and largest `POST /api/v1/sync/exchange` body, in bytes.
     pub sync_max_message_bytes: usize,
+    /// The console map's tile URL template (`https://…/{z}/{x}/{y}.png`); none draws no tiles.
+    pub tile_url: Option<String>,
+    /// Seconds an assigned urgent job may wait for its acknowledgement before escalation.
+    pub dispatch_ack_secs_urgent: u64,
+    /// The same for high, normal and low jobs.
+    pub dispatch_ack_secs_other: u64,
+    /// Seconds from creation to the completion deadline, overriding the service's.
+    pub dispatch_complete_secs: Option<u64>,
+    /// How often each replica looks for due escalation timers, in milliseconds.
+    pub dispatch_tick_ms: u64,
+    /// Smallest interval between two accepted position reports of one device (ms).
+    pub position_min_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -100,6 +118,12 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             sync_idle_timeout_secs: 300,
             sync_max_message_bytes: 16 * 1024 * 1024,
+            tile_url: None,
+            dispatch_ack_secs_urgent: 15 * 60,
+            dispatch_ack_secs_other: 4 * 60 * 60,
+            dispatch_complete_secs: None,
+            dispatch_tick_ms: 1000,
+            position_min_interval_ms: 5000,
         }
     }
 }
@@ -155,6 +179,24 @@ impl Config {
         }
         if let Some(v) = get("TARMIM_SYNC_MAX_MESSAGE_BYTES") {
             cfg.sync_max_message_bytes = parse_num("TARMIM_SYNC_MAX_MESSAGE_BYTES", &v)?;
+        }
+        if let Some(v) = get("TARMIM_TILE_URL") {
+            cfg.tile_url = Some(v);
+        }
+        if let Some(v) = get("TARMIM_DISPATCH_ACK_SECS_URGENT") {
+            cfg.dispatch_ack_secs_urgent = parse_num("TARMIM_DISPATCH_ACK_SECS_URGENT", &v)?;
+        }
+        if let Some(v) = get("TARMIM_DISPATCH_ACK_SECS_OTHER") {
+            cfg.dispatch_ack_secs_other = parse_num("TARMIM_DISPATCH_ACK_SECS_OTHER", &v)?;
+        }
+        if let Some(v) = get("TARMIM_DISPATCH_COMPLETE_SECS") {
+            cfg.dispatch_complete_secs = Some(parse_num("TARMIM_DISPATCH_COMPLETE_SECS", &v)?);
+        }
+        if let Some(v) = get("TARMIM_DISPATCH_TICK_MS") {
+            cfg.dispatch_tick_ms = parse_num("TARMIM_DISPATCH_TICK_MS", &v)?;
+        }
+        if let Some(v) = get("TARMIM_POSITION_MIN_INTERVAL_MS") {
+            cfg.position_min_interval_ms = parse_num("TARMIM_POSITION_MIN_INTERVAL_MS", &v)?;
         }
         if let Some(v) = get("TARMIM_LOG_FORMAT") {
             cfg.log_format = match v.as_str() {

@@ -34,6 +34,9 @@ pub enum ApiError {
     /// Clashes with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// Too many requests from this caller (a `Retry-After` header says when to retry).
+    #[error("{0}")]
+    TooManyRequests(String),
     /// A dependency (the database) is not available now.
     #[error("service unavailable")]
     Unavailable,
@@ -61,6 +64,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Db(DbError::Conflict) | ApiError::Db(DbError::Duplicate(_)) => {
                 (StatusCode::CONFLICT, "conflict")

@@ -10,8 +10,11 @@
 //! - [`auth`]: users, tokens, the [`auth::Identity`] extractor, device sync scopes.
 //! - [`db`]: the storage traits and their SQLite and PostgreSQL + PostGIS backends,
 //!   including `sync_core::session::ServerStore`.
+//! - [`dispatch`]: crews on duty and their positions, auto-assignment, escalation timers.
+//! - [`intake`]: creating tasks on the server (call centre, dispatchers, Open311).
 //! - [`geo`]: districts — GeoJSON import, point → district, adjacency.
 //! - [`demo`]: the demo city seeded into an empty database.
+//! - [`web`]: the dispatcher's console page and its static assets (embedded).
 //! - [`telemetry`]: logs and Prometheus metrics.
 //! - [`cli`]: the command line (`serve`, `migrate`, `import-districts`, `user`, `crew`, `demo`).
 //! - [`error`]: [`error::ApiError`], the single mapping from failures to HTTP responses.
@@ -26,8 +29,11 @@ pub mod compaction;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod dispatch;
 pub mod error;
 pub mod geo;
 pub mod hub;
+pub mod intake;
 pub mod sync;
 pub mod telemetry;
+pub mod web;

@@ -1,5 +1,7 @@
 //! HTTP handlers: thin adapters from requests to the domain modules. No SQL here.
 
 pub mod auth;
+pub mod console;
+pub mod crews;
 pub mod health;
 pub mod sync;

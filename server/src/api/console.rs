@@ -1,0 +1,356 @@
+//! The dispatcher's console API (the page itself is served by [`crate::web`]).
+//!
+//! Authentication: the page logs in with `POST /api/v1/login` and keeps the bearer token
+//! in the tab's `sessionStorage`; every call, the live event stream included, sends it
+//! in `Authorization`. No cookie, hence no cross-site request to forge. Dispatchers and
+//! managers see only their districts; call-centre operators file reports anywhere in
+//! the city and see no queue.
+//!
+//! | | |
+//! | --- | --- |
+//! | `GET /api/v1/console/bootstrap` | who am I, tile URL, districts (GeoJSON), services |
+//! | `GET /api/v1/console/tasks` | open tasks of my districts |
+//! | `GET /api/v1/console/tasks/{id}` | the task with its timeline (superseded events, conflicts), notes, photos, timers, alerts |
+//! | `POST /api/v1/console/tasks` | file a report (call centre, dispatcher) → 201 |
+//! | `POST …/tasks/{id}/assign` | `{crew, note?, override?}`: assign or reassign |
+//! | `POST …/tasks/{id}/auto-assign` | run the automatic choice now |
+//! | `POST …/tasks/{id}/priority` | `{priority, reason}` |
+//! | `POST …/tasks/{id}/cancel` | `{reason}` |
+//! | `POST …/tasks/{id}/duplicate` | `{of}` |
+//! | `POST …/tasks/{id}/notes` | `{text}` |
+//! | `GET /api/v1/console/alerts` | unresolved alerts of my districts |
+//! | `GET /api/v1/console/events` | Server-Sent Events: `change` whenever a task or alert of my districts changes (on any replica) |
+
+use crate::app::AppState;
+use crate::auth::{Identity, UserRole};
+use crate::db::{DistrictStore, IdentityStore};
+use crate::dispatch::assign::{self, AutoOutcome};
+use crate::dispatch::store::{self, Alert, QueueRow};
+use crate::dispatch::{DispatchError, edit, steer};
+use crate::error::ApiError;
+use crate::intake::{self, Filed, Report};
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use sync_core::DocId;
+use sync_core::session::TaskScopes;
+use sync_core::task::{Priority, Source, TaskView};
+
+fn console_user(who: &Identity) -> Result<(), ApiError> {
+    match who.role {
+        UserRole::Dispatcher | UserRole::Manager | UserRole::CallCentre => Ok(()),
+        _ => Err(ApiError::Forbidden(
+            "the console is for dispatchers, managers and call-centre operators".into(),
+        )),
+    }
+}
+
+fn task_id(s: &str) -> Result<DocId, ApiError> {
+    DocId::new(s).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// `GET /api/v1/console/bootstrap`.
+pub async fn bootstrap(
+    State(state): State<AppState>,
+    who: Identity,
+) -> Result<Json<Value>, ApiError> {
+    console_user(&who)?;
+    let all = state.db.districts().await?;
+    let features: Vec<Value> = all
+        .iter()
+        .filter(|d| who.role == UserRole::CallCentre || who.districts.contains(&d.code))
+        .map(|d| {
+            let polys: Vec<Value> = d
+                .geometry
+                .0
+                .iter()
+                .map(|p| {
+                    let ring = |r: &geo_types::LineString<f64>| -> Value {
+                        Value::Array(r.0.iter().map(|c| json!([c.x, c.y])).collect())
+                    };
+                    let mut rings = vec![ring(p.exterior())];
+                    rings.extend(p.interiors().iter().map(ring));
+                    Value::Array(rings)
+                })
+                .collect();
+            json!({
+                "type": "Feature",
+                "properties": {"code": d.code, "name": d.name, "region": d.region},
+                "geometry": {"type": "MultiPolygon", "coordinates": polys},
+            })
+        })
+        .collect();
+    let services: Vec<Value> = state
+        .db
+        .services()
+        .await?
+        .into_iter()
+        .map(|s| json!({"code": s.code, "name": s.name, "default_priority": s.default_priority}))
+        .collect();
+    Ok(Json(json!({
+        "me": {"login": who.login, "role": who.role, "districts": who.districts, "user_id": who.user_id},
+        "tile_url": state.config.tile_url,
+        "districts": {"type": "FeatureCollection", "features": features},
+        "services": services,
+    })))
+}
+
+/// `GET /api/v1/console/tasks`.
+pub async fn tasks(
+    State(state): State<AppState>,
+    who: Identity,
+) -> Result<Json<Vec<QueueRow>>, ApiError> {
+    console_user(&who)?;
+    Ok(Json(store::open_tasks(&state.db, &who.districts).await?))
+}
+
+/// A task as the console shows it.
+#[derive(Debug, Serialize)]
+pub struct TaskDetail {
+    /// The task (timeline with outcomes, conflicts, notes, photos).
+    pub task: TaskView,
+    /// Pending timers: (kind, due_at, crew).
+    pub timers: Vec<(String, i64, Option<String>)>,
+    /// Alerts about it.
+    pub alerts: Vec<Alert>,
+}
+
+/// `GET /api/v1/console/tasks/{id}`.
+pub async fn task(
+    State(state): State<AppState>,
+    who: Identity,
+    Path(id): Path<String>,
+) -> Result<Json<TaskDetail>, ApiError> {
+    console_user(&who)?;
+    let id = task_id(&id)?;
+    let (doc, _) = edit::load(&state, &id).await?;
+    let view = doc.view().map_err(DispatchError::from)?;
+    let visible = view
+        .derived
+        .district
+        .as_ref()
+        .is_some_and(|d| who.districts.contains(d));
+    if !visible {
+        // The same answer as a missing task: no probing other districts.
+        return Err(ApiError::NotFound(format!("no task {id}")));
+    }
+    Ok(Json(TaskDetail {
+        timers: store::pending_timers(&state.db, id.as_str()).await?,
+        alerts: store::task_alerts(&state.db, id.as_str()).await?,
+        task: view,
+    }))
+}
+
+/// `POST /api/v1/console/tasks`: file a report.
+pub async fn create(
+    State(state): State<AppState>,
+    who: Identity,
+    body: Result<Json<Report>, JsonRejection>,
+) -> Result<(StatusCode, Json<Filed>), ApiError> {
+    let source = match who.role {
+        UserRole::CallCentre => Source::CallCentre,
+        UserRole::Dispatcher => Source::Dispatcher,
+        _ => {
+            return Err(ApiError::Forbidden(
+                "only call-centre operators and dispatchers file reports here".into(),
+            ));
+        }
+    };
+    let Json(report) = body?;
+    let actor = who
+        .actor()
+        .ok_or_else(|| ApiError::Forbidden("no role to file as".into()))?;
+    let filed = intake::create_task(&state, &actor, source, report).await?;
+    Ok((StatusCode::CREATED, Json(filed)))
+}
+
+/// `POST …/assign` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    /// The crew.
+    pub crew: String,
+    /// A note for the event's reason.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Assign even an off-duty or out-of-district crew; the reason is recorded.
+    #[serde(default, rename = "override")]
+    pub override_reason: Option<String>,
+}
+
+/// `POST /api/v1/console/tasks/{id}/assign`.
+pub async fn assign(
+    State(state): State<AppState>,
+    who: Identity,
+    Path(id): Path<String>,
+    body: Result<Json<AssignRequest>, JsonRejection>,
+) -> Result<Json<TaskView>, ApiError> {
+    let id = task_id(&id)?;
+    let Json(req) = body?;
+    let done = assign::assign_by_dispatcher(
+        &state,
+        &who,
+        &id,
+        &req.crew,
+        req.note.as_deref(),
+        req.override_reason.as_deref(),
+    )
+    .await?;
+    Ok(Json(done.view))
+}
+
+/// `POST /api/v1/console/tasks/{id}/auto-assign`.
+pub async fn auto_assign(
+    State(state): State<AppState>,
+    who: Identity,
+    Path(id): Path<String>,
+) -> Result<Json<AutoOutcome>, ApiError> {
+    let id = task_id(&id)?;
+    let (doc, _) = edit::load(&state, &id).await?;
+    let view = doc.view().map_err(DispatchError::from)?;
+    assign::check_district(&who, view.derived.district.as_deref())?;
+    Ok(Json(assign::auto_assign(&state, &id).await?))
+}
+
+/// `POST …/priority` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorityRequest {
+    /// New priority.
+    pub priority: Priority,
+    /// Why.
+    pub reason: String,
+}
+
+/// `POST /api/v1/console/tasks/{id}/priority`.
+pub async fn priority(
+    State(state): State<AppState>,
+    who: Identity,
+    Path(id): Path<String>,
+    body: Result<Json<PriorityRequest>, JsonRejection>,
+) -> Result<Json<TaskView>, ApiError> {
+    let id = task_id(&id)?;
+    let Json(req) = body?;
+    Ok(Json(
+        steer::reprioritize(&state, &who, &id, req.priority, &req.reason)
+            .await?
+            .view,
+    ))
+}
+
+/// `POST …/cancel` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonRequest {
+    /// Why.
+    pub reason: String,
+}
+
+/// `POST /api/v1/console/tasks/{id}/cancel`.
+pub async fn cancel(
+    State(state): State<AppState>,
+    who: Identity,
+    Path(id): Path<String>,
+    body: Result<Json<ReasonRequest>, JsonRejection>,
+) -> Result<Json<TaskView>, ApiError> {
+    let id = task_id(&id)?;
+    let Json(req) = body?;
+    Ok(Json(
+        steer::cancel(&state, &who, &id, &req.reason).await?.view,
+    ))
+}
+
+/// `POST …/duplicate` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DuplicateRequest {
+    /// The surviving task.
+    pub of: String,
+}
+
+/// `POST /api/v1/console/tasks/{id}/duplicate`.
+pub async fn duplicate(
+    State(state): State<AppState>,
+    who: Identity,
+    Path(id): Path<String>,
+    body: Result<Json<DuplicateRequest>, JsonRejection>,
+) -> Result<Json<TaskView>, ApiError> {
+    let id = task_id(&id)?;
+    let Json(req) = body?;
+    let of = task_id(&req.of)?;
+    Ok(Json(
+        steer::mark_duplicate(&state, &who, &id, &of).await?.view,
+    ))
+}
+
+/// `POST …/notes` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRequest {
+    /// The note.
+    pub text: String,
+}
+
+/// `POST /api/v1/console/tasks/{id}/notes`.
+pub async fn note(
+    State(state): State<AppState>,
+    who: Identity,
+    Path(id): Path<String>,
+    body: Result<Json<NoteRequest>, JsonRejection>,
+) -> Result<Json<TaskView>, ApiError> {
+    let id = task_id(&id)?;
+    let Json(req) = body?;
+    Ok(Json(
+        steer::add_note(&state, &who, &id, &req.text).await?.view,
+    ))
+}
+
+/// `GET /api/v1/console/alerts`.
+pub async fn alerts(
+    State(state): State<AppState>,
+    who: Identity,
+) -> Result<Json<Vec<Alert>>, ApiError> {
+    console_user(&who)?;
+    Ok(Json(store::alerts(&state.db, &who.districts, 100).await?))
+}
+
+/// `GET /api/v1/console/events`: a `hello` event, then a `change` event (data: the
+/// touched scopes) whenever a task or alert of the caller's districts changes, on this
+/// replica or another. The page refetches what it shows. Ends at shutdown.
+pub async fn events(
+    State(state): State<AppState>,
+    who: Identity,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    console_user(&who)?;
+    let scopes: Vec<_> = who
+        .districts
+        .iter()
+        .filter_map(|d| TaskScopes::district(d))
+        .collect();
+    let sub = state.hub.subscribe(&scopes);
+    let stop = state.hub.shutdown_signal();
+    let stream =
+        futures_util::stream::unfold((sub, stop, true), |(sub, mut stop, first)| async move {
+            if first {
+                let hello = Event::default().event("hello").data("{}");
+                return Some((Ok(hello), (sub, stop, false)));
+            }
+            let scopes = tokio::select! {
+                scopes = sub.next() => scopes,
+                _ = stop.wait_for(|s| *s) => return None,
+            };
+            let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+            let data = json!({"scopes": names}).to_string();
+            Some((
+                Ok(Event::default().event("change").data(data)),
+                (sub, stop, false),
+            ))
+        });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

@@ -1,0 +1,171 @@
+//! Creating tasks on the server: the one path every report takes that does not come from
+//! a phone — the call centre and dispatchers (console) now, Open311 next.
+//!
+//! [`create_task`] checks the report (known service, title, WGS84 point), routes the
+//! point to its district (the covering polygon, else the configured default district,
+//! else a clear "outside every district" refusal — never dropped), sets the SLA due
+//! times, builds the task document (`Created` by the filer, `Routed` by the server),
+//! commits it with its projection in one durable transaction, publishes it to the hub,
+//! arms the completion timer, and — for an urgent task, or any task where the district
+//! auto-assigns normal work — assigns a crew at once ([`crate::dispatch::assign`]).
+//! The caller gets the task only after all of that is durable.
+
+use crate::app::AppState;
+use crate::db::{IdentityStore, now_millis};
+use crate::dispatch::assign::{self, AutoOutcome};
+use crate::dispatch::store::{self, TimerKind};
+use crate::dispatch::{DispatchError, edit};
+use crate::geo;
+use serde::{Deserialize, Serialize};
+use sync_core::task::{
+    DEFAULT_REOPEN_WINDOW_MS, EventKind, GeoPoint, NewTask, Priority, Sla, Source, TaskDoc,
+    TaskView,
+};
+use sync_core::{Actor, DocId};
+
+/// A report to file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// Open311 `service_code`.
+    pub category: String,
+    /// Short title.
+    pub title: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lon: f64,
+    /// Horizontal accuracy in metres.
+    #[serde(default)]
+    pub accuracy_m: Option<f64>,
+    /// Street address.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Priority; the service's default when absent.
+    #[serde(default)]
+    pub priority: Option<Priority>,
+}
+
+/// A filed report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Filed {
+    /// The task as committed (after any assignment).
+    pub task: TaskView,
+    /// The district it was routed to.
+    pub district: String,
+    /// What automatic dispatch did, if it ran.
+    pub dispatch: Option<AutoOutcome>,
+}
+
+/// A fresh task id: `T-` and 12 random hex digits.
+pub fn new_task_id() -> DocId {
+    let id = format!("T-{:012X}", rand::random::<u64>() & 0xFFFF_FFFF_FFFF);
+    // `T-` and hex digits always make a valid id.
+    DocId::new(id).expect("a valid task id")
+}
+
+/// Files a report: see the module docs. `creator` is who filed it (a call-centre
+/// operator, a dispatcher, or the server on a citizen's behalf) and `source` where it
+/// came from.
+pub async fn create_task(
+    state: &AppState,
+    creator: &Actor,
+    source: Source,
+    report: Report,
+) -> Result<Filed, DispatchError> {
+    let title = report.title.trim();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err(DispatchError::Invalid(
+            "a title is 1 to 200 characters".into(),
+        ));
+    }
+    if report.description.chars().count() > 4000 {
+        return Err(DispatchError::Invalid(
+            "a description is at most 4000 characters".into(),
+        ));
+    }
+    if report.accuracy_m.is_some_and(|a| !a.is_finite() || a < 0.0) {
+        return Err(DispatchError::Invalid(
+            "accuracy_m must be a non-negative number of metres".into(),
+        ));
+    }
+    let services = state.db.services().await?;
+    let service = services
+        .iter()
+        .find(|s| s.code == report.category)
+        .ok_or_else(|| {
+            DispatchError::Invalid(format!("unknown service code {:?}", report.category))
+        })?;
+    let district = geo::route_point(
+        &state.db,
+        state.config.default_district.as_deref(),
+        report.lat,
+        report.lon,
+    )
+    .await?;
+    let priority = report.priority.unwrap_or(service.default_priority);
+    let now = now_millis();
+    const MIN: i64 = 60_000;
+    let complete_due = match state.config.dispatch_complete_secs {
+        Some(s) => Some(now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX / 1000) * 1000)),
+        None => service
+            .complete_minutes
+            .map(|m| now.saturating_add(m * MIN)),
+    };
+    let id = new_task_id();
+    let new = NewTask {
+        id: id.clone(),
+        source,
+        category: service.code.clone(),
+        title: title.to_owned(),
+        description: report.description.clone(),
+        point: GeoPoint {
+            lat: report.lat,
+            lon: report.lon,
+            accuracy_m: report.accuracy_m,
+        },
+        address: report
+            .address
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned),
+        district: None,
+        priority,
+        sla: Sla {
+            ack_due: Some(now.saturating_add(assign::ack_window_ms(state, priority))),
+            complete_due,
+        },
+        reopen_window_ms: DEFAULT_REOPEN_WINDOW_MS,
+    };
+    let mut doc = TaskDoc::create(new, creator, now)?;
+    doc.append_event(
+        &assign::server_actor(state),
+        now,
+        EventKind::Routed {
+            district: district.clone(),
+        },
+    )?;
+    let (view, _) = edit::create(state, doc).await?;
+    if let Some(due) = complete_due {
+        store::arm_timer(&state.db, id.as_str(), TimerKind::Complete, due, None).await?;
+    }
+    metrics::counter!("tarmim_tasks_created_total", "source" => source.as_str()).increment(1);
+    let auto =
+        priority == Priority::Urgent || store::auto_assign_normal(&state.db, &district).await?;
+    let (task, dispatch) = if auto {
+        let outcome = assign::auto_assign(state, &id).await?;
+        let (doc, _) = edit::load(state, &id).await?;
+        (doc.view()?, Some(outcome))
+    } else {
+        (view, None)
+    };
+    Ok(Filed {
+        task,
+        district,
+        dispatch,
+    })
+}
