@@ -18,6 +18,7 @@ use crate::background::{self, Command};
 use crate::error::TarmimError;
 use crate::listener::{ChangeListener, Listeners};
 use crate::model::*;
+use crate::photo;
 use crate::session;
 use crate::transport::TransportError;
 use crate::transport::endpoint::Endpoint;
@@ -29,7 +30,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sync_core::session::device::Device;
 use sync_core::store::Store;
 use sync_core::task::{
-    DEFAULT_REOPEN_WINDOW_MS, EventKind, GeoPoint, NewTask, PhotoKind as CorePhotoKind, Sla, Source,
+    DEFAULT_REOPEN_WINDOW_MS, EventKind, GeoPoint, NewTask, PhotoKind as CorePhotoKind, Sla,
+    Source, TaskError,
 };
 use sync_core::{DocId, Millis};
 use tokio::sync::Notify;
@@ -237,7 +239,14 @@ impl TarmimClient {
                     .photos
                     .into_iter()
                     .filter(|p| p.kind == CorePhotoKind::After);
-                after.map(|p| p.hash).collect()
+                let all: Vec<String> = after.map(|p| p.hash).collect();
+                if all.is_empty() {
+                    return Err(TaskError::Transition {
+                        event: "completed",
+                        why: "completing needs an after photo: add one first".into(),
+                    });
+                }
+                all
             } else {
                 after_photos
             };
@@ -257,6 +266,35 @@ impl TarmimClient {
             .edit(&id, at, |doc, actor| doc.add_note(actor, at, &text))?;
         self.inner.edited();
         Ok(note)
+    }
+
+    /// Adds a photo to a task from an image file the app wrote (JPEG, PNG or WebP), e.g.
+    /// the camera's output in the app's cache folder. The library reads the file; it may be
+    /// deleted once this returns. `taken_at_ms`, `lat` and `lon` are where and when it was
+    /// taken, if known. Adding the same image twice (from any phone) makes one photo.
+    /// Returns the photo's hash, which `complete` takes. `InvalidInput` for a missing,
+    /// unreadable, empty or non-image file.
+    pub fn add_photo(
+        &self,
+        task_id: String,
+        path: String,
+        kind: PhotoKind,
+        taken_at_ms: Option<i64>,
+        lat: Option<f64>,
+        lon: Option<f64>,
+    ) -> Result<String, TarmimError> {
+        let id = self::task_id(&task_id)?;
+        let bytes = photo::read(Path::new(&path))?;
+        let at = now_ms();
+        let taken_point = photo::point(lat, lon)?;
+        let hash = self.inner.device().edit(&id, at, |doc, actor| {
+            let photo = photo::reference(&bytes, kind.into(), taken_at_ms, taken_point, actor, at)?;
+            let hash = photo.hash.clone();
+            doc.add_photo(actor, photo)?;
+            Ok(hash)
+        })?;
+        self.inner.edited();
+        Ok(hash)
     }
 
     /// Reports work found in the field as a new task (source `crew`). Returns its id.

@@ -21,6 +21,7 @@ mod client;
 mod error;
 mod listener;
 mod model;
+mod photo;
 mod session;
 pub mod transport;
 
