@@ -191,6 +191,7 @@ impl Plan {
             ],
             meta: vec![(META_N.into(), self.n.to_le_bytes().to_vec())],
             lazy: false,
+            ..WriteBatch::default()
         }
     }
 }

@@ -18,9 +18,14 @@
 
 use super::untrusted;
 use crate::ids::{Actor, DocId, Millis, ScopeId};
+use crate::outbox::{
+    Backoff, OutboxEntry, OutboxError, UploadFailure, UploadState, check_photo_bytes, content_hash,
+};
 use crate::protocol::*;
 use crate::store::{IndexEntry, PendingChange, Store, StoreError, WriteBatch};
-use crate::task::{NewTask, RefusalCode, TaskDoc, TaskError, TaskView};
+use crate::task::{
+    GeoPoint, NewTask, PhotoKind, PhotoRef, RefusalCode, TaskDoc, TaskError, TaskView,
+};
 use automerge::{ActorId, Change};
 use std::collections::HashSet;
 
@@ -53,6 +58,22 @@ pub enum DeviceError {
     /// A sync call without a connection.
     #[error("not connected")]
     NotConnected,
+    /// A photo cannot enter the outbox, or an outbox call names an unknown blob.
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+}
+
+/// A photo the app adds to a task ([`Device::add_photo`]); the bytes are passed beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPhoto {
+    /// Before, after or evidence.
+    pub kind: PhotoKind,
+    /// Content type, e.g. `image/jpeg` (must be `image/…`; the server checks the bytes).
+    pub mime: String,
+    /// When it was taken (the camera's clock), if known.
+    pub taken_at: Option<Millis>,
+    /// Where it was taken (the phone's fix), if known.
+    pub taken_point: Option<GeoPoint>,
 }
 
 /// Something the app's screens may want to react to.
@@ -113,6 +134,7 @@ pub struct Device {
     actor: Actor,
     conn: Option<Conn>,
     am_actor: Option<ActorId>,
+    backoff: Backoff,
 }
 
 impl Device {
@@ -123,7 +145,13 @@ impl Device {
             actor,
             conn: None,
             am_actor: None,
+            backoff: Backoff::default(),
         }
+    }
+
+    /// Sets the back-off between failed uploads (default: 5 s doubling to 1 h).
+    pub fn set_upload_backoff(&mut self, backoff: Backoff) {
+        self.backoff = backoff;
     }
 
     /// The automerge actor this device's edits are made as: random once per store, kept in
@@ -220,8 +248,20 @@ impl Device {
         changes: Vec<Change>,
         at: Millis,
     ) -> Result<(), DeviceError> {
+        self.persist_local_with(id, doc, changes, at, WriteBatch::default())
+    }
+
+    /// Writes a local edit together with whatever `batch` already holds (a photo's blob
+    /// and outbox entry), in one durable transaction.
+    fn persist_local_with(
+        &mut self,
+        id: &DocId,
+        doc: &mut TaskDoc,
+        changes: Vec<Change>,
+        at: Millis,
+        mut batch: WriteBatch,
+    ) -> Result<(), DeviceError> {
         let view = doc.view()?;
-        let mut batch = WriteBatch::default();
         batch
             .put_docs
             .push((id.clone(), doc.save(), index_entry(&view, at)));
@@ -236,6 +276,210 @@ impl Device {
         }
         self.store.write(batch)?;
         Ok(())
+    }
+
+    /// Adds a photo to a task: stores its bytes in the outbox, computes its SHA-256 and adds
+    /// the reference (hash, kind, time and point taken, author, size, type) to the task
+    /// document, all in **one durable transaction**, before returning the hash.
+    ///
+    /// Idempotent by content: the same bytes added again (to this or another task) are one
+    /// blob, stored and uploaded once; the task names it once. Fails with
+    /// [`DeviceError::Outbox`] for an empty or oversized photo and [`DeviceError::Task`] for
+    /// a type that is not `image/…`, leaving nothing written.
+    pub fn add_photo(
+        &mut self,
+        task: &DocId,
+        photo: NewPhoto,
+        bytes: &[u8],
+        at: Millis,
+    ) -> Result<String, DeviceError> {
+        check_photo_bytes(bytes)?;
+        let hash = content_hash(bytes);
+        let size = bytes.len() as u64;
+        let mut doc = self.load(task)?;
+        let am_actor = self.edit_actor()?;
+        doc.automerge().set_actor(am_actor);
+        let before = doc.heads();
+        doc.add_photo(
+            &self.actor,
+            PhotoRef {
+                hash: hash.clone(),
+                kind: photo.kind,
+                taken_at: photo.taken_at,
+                taken_point: photo.taken_point,
+                author: self.actor.user.clone(),
+                device: self.actor.device.as_str().to_owned(),
+                bytes: size,
+                mime: photo.mime.clone(),
+                added_at: at,
+            },
+        )?;
+        let changes = doc.automerge().get_changes(&before);
+        let mut batch = WriteBatch::default();
+        let entry = match self.store.outbox_entry(&hash)? {
+            Some(mut e) => {
+                if !e.tasks.contains(task) {
+                    e.tasks.push(task.clone());
+                }
+                e
+            }
+            None => OutboxEntry {
+                hash: hash.clone(),
+                size,
+                mime: photo.mime,
+                tasks: vec![task.clone()],
+                added_at: at,
+                confirmed: 0,
+                attempts: 0,
+                next_attempt_at: at,
+                state: UploadState::Pending,
+                last_error: None,
+            },
+        };
+        if !self.store.has_blob(&hash)? {
+            batch.put_blobs.push((hash.clone(), bytes.to_vec()));
+        }
+        batch.put_outbox.push(entry);
+        if changes.is_empty() {
+            self.store.write(batch)?;
+        } else {
+            self.persist_local_with(task, &mut doc, changes, at, batch)?;
+        }
+        Ok(hash)
+    }
+
+    /// Every blob in the outbox (pending, uploaded or refused), by hash.
+    pub fn outbox(&self) -> Result<Vec<OutboxEntry>, DeviceError> {
+        Ok(self.store.outbox()?)
+    }
+
+    /// The blobs a transport should upload at `now`, oldest first.
+    pub fn due_uploads(&self, now: Millis) -> Result<Vec<OutboxEntry>, DeviceError> {
+        let mut due: Vec<OutboxEntry> = self
+            .store
+            .outbox()?
+            .into_iter()
+            .filter(|e| e.is_due(now))
+            .collect();
+        due.sort_by(|a, b| (a.added_at, &a.hash).cmp(&(b.added_at, &b.hash)));
+        Ok(due)
+    }
+
+    /// When the next pending upload is due (to schedule a wake-up); `None` if none waits.
+    pub fn next_upload_at(&self) -> Result<Option<Millis>, DeviceError> {
+        Ok(self
+            .store
+            .outbox()?
+            .iter()
+            .filter(|e| e.state == UploadState::Pending)
+            .map(|e| e.next_attempt_at)
+            .min())
+    }
+
+    /// Up to `len` bytes of blob `hash` from `offset`: what a transport sends next. Empty at
+    /// the blob's end; [`OutboxError::BadRange`] past it, [`OutboxError::UnknownBlob`] if
+    /// the bytes are not (or no longer) on the phone.
+    pub fn blob_range(&self, hash: &str, offset: u64, len: usize) -> Result<Vec<u8>, DeviceError> {
+        let entry = self.outbox_entry(hash)?;
+        if offset > entry.size {
+            return Err(OutboxError::BadRange {
+                offset,
+                len: len as u64,
+                size: entry.size,
+            }
+            .into());
+        }
+        self.store
+            .blob_range(hash, offset, len)?
+            .ok_or_else(|| OutboxError::UnknownBlob(hash.to_owned()).into())
+    }
+
+    /// A photo's whole bytes (to show it on the phone), if still stored.
+    pub fn photo_bytes(&self, hash: &str) -> Result<Option<Vec<u8>>, DeviceError> {
+        Ok(self.store.blob_range(hash, 0, usize::MAX)?)
+    }
+
+    fn outbox_entry(&self, hash: &str) -> Result<OutboxEntry, DeviceError> {
+        self.store
+            .outbox_entry(hash)?
+            .ok_or_else(|| OutboxError::UnknownBlob(hash.to_owned()).into())
+    }
+
+    fn update_entry(
+        &mut self,
+        hash: &str,
+        lazy: bool,
+        f: impl FnOnce(&mut OutboxEntry),
+    ) -> Result<OutboxEntry, DeviceError> {
+        let mut entry = self.outbox_entry(hash)?;
+        f(&mut entry);
+        let batch = WriteBatch {
+            put_outbox: vec![entry.clone()],
+            lazy,
+            ..WriteBatch::default()
+        };
+        self.store.write(batch)?;
+        Ok(entry)
+    }
+
+    /// Records the offset the server confirmed for blob `hash` (from a tus `HEAD`, `POST` or
+    /// `PATCH` answer). Not waited to disk: a crash only loses an offset the next `HEAD`
+    /// tells again.
+    pub fn upload_progress(
+        &mut self,
+        hash: &str,
+        confirmed: u64,
+    ) -> Result<OutboxEntry, DeviceError> {
+        self.update_entry(hash, true, |e| e.record_progress(confirmed))
+    }
+
+    /// Records that the server holds the whole blob `hash`: it is never uploaded again.
+    pub fn upload_complete(&mut self, hash: &str) -> Result<OutboxEntry, DeviceError> {
+        self.update_entry(hash, false, OutboxEntry::record_complete)
+    }
+
+    /// Records a failed attempt at `now`: a [`UploadFailure::Retry`] is tried again after
+    /// the back-off, a [`UploadFailure::Refused`] not at all (see [`Device::requeue_upload`]).
+    pub fn upload_failed(
+        &mut self,
+        hash: &str,
+        now: Millis,
+        failure: UploadFailure,
+    ) -> Result<OutboxEntry, DeviceError> {
+        let backoff = self.backoff;
+        self.update_entry(hash, false, |e| e.record_failure(now, failure, &backoff))
+    }
+
+    /// Puts a refused (or backed-off) upload back in the queue, due at `now` (the user
+    /// asked to retry).
+    pub fn requeue_upload(&mut self, hash: &str, now: Millis) -> Result<OutboxEntry, DeviceError> {
+        self.update_entry(hash, false, |e| {
+            if e.state != UploadState::Uploaded {
+                e.state = UploadState::Pending;
+                e.attempts = 0;
+                e.next_attempt_at = now;
+            }
+        })
+    }
+
+    /// Drops the bytes of uploaded photos added before `before` (to free the phone's
+    /// storage; their derivatives are on the server). Their outbox entries stay, so the same
+    /// bytes added again are still not uploaded twice. Returns how many were dropped.
+    pub fn prune_uploaded(&mut self, before: Millis) -> Result<usize, DeviceError> {
+        let mut batch = WriteBatch::default();
+        for e in self.store.outbox()? {
+            if e.state == UploadState::Uploaded
+                && e.added_at < before
+                && self.store.has_blob(&e.hash)?
+            {
+                batch.delete_blobs.push(e.hash);
+            }
+        }
+        let n = batch.delete_blobs.len();
+        if n > 0 {
+            self.store.write(batch)?;
+        }
+        Ok(n)
     }
 
     /// How many local changes wait for the server's acknowledgement.

@@ -1,6 +1,7 @@
 //! The phone's durable local store: every task document in the device's scope (its whole
 //! saved automerge form), the one-row-per-task index the task list shows, the local changes the
-//! server has not acknowledged yet, the per-scope sync cursors and a few settings.
+//! server has not acknowledged yet, the per-scope sync cursors, a few settings, and the photo
+//! outbox (blobs in chunks with their [`OutboxEntry`]; see [`crate::outbox`]).
 //!
 //! # Guarantee
 //!
@@ -43,12 +44,14 @@
 mod tables;
 
 use crate::ids::{DocId, Millis};
+use crate::outbox::{CHUNK_BYTES, OutboxEntry};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tables::{
-    CURSORS, DOCS, FILE_NAME, FORMAT, FORMAT_KEY, INDEX, META, PENDING, STORE_INFO, map_err,
+    BLOBS, CURSORS, DOCS, FILE_NAME, FORMAT, FORMAT_KEY, FORMAT_WITHOUT_PHOTOS, INDEX, META,
+    OUTBOX, PENDING, STORE_INFO, map_err,
 };
 
 /// Store errors.
@@ -125,6 +128,13 @@ pub struct WriteBatch {
     pub cursors: Vec<(String, u64)>,
     /// Small key-value settings to set.
     pub meta: Vec<(String, Vec<u8>)>,
+    /// Photo blobs to store, by hash (written in chunks; a blob already stored is left as
+    /// it is, since the same hash is the same bytes).
+    pub put_blobs: Vec<(String, Vec<u8>)>,
+    /// Outbox entries to insert or replace (by hash).
+    pub put_outbox: Vec<OutboxEntry>,
+    /// Blobs whose bytes to drop (their outbox entries stay).
+    pub delete_blobs: Vec<String>,
     /// Commit without waiting for the disk: the batch is atomic as always, but a crash may
     /// lose it (and any lazy batch after it) until the next durable write. Only for state
     /// that can be fetched again, such as what the server sent; never for a local edit.
@@ -223,6 +233,7 @@ impl Store {
         };
         match found {
             Some(FORMAT) => Ok(()),
+            Some(FORMAT_WITHOUT_PHOTOS) => self.create_layout(),
             Some(found) if found > FORMAT => Err(StoreError::TooNew {
                 found,
                 supported: FORMAT,
@@ -235,7 +246,8 @@ impl Store {
         }
     }
 
-    /// Creates every table and records the format version, in one durable commit, so a store
+    /// Creates every table (those missing: this also upgrades a format-1 store, which had
+    /// no photo tables) and records the format version, in one durable commit, so a store
     /// with a format version always has all its tables.
     fn create_layout(&self) -> Result<(), StoreError> {
         let txn = self.begin_write()?;
@@ -245,6 +257,8 @@ impl Store {
             txn.open_table(PENDING).map_err(map_err)?;
             txn.open_table(CURSORS).map_err(map_err)?;
             txn.open_table(META).map_err(map_err)?;
+            txn.open_table(BLOBS).map_err(map_err)?;
+            txn.open_table(OUTBOX).map_err(map_err)?;
             let mut info = txn.open_table(STORE_INFO).map_err(map_err)?;
             info.insert(FORMAT_KEY, FORMAT).map_err(map_err)?;
         }
@@ -351,10 +365,74 @@ impl Store {
         Ok(found.map(|v| v.value().to_vec()))
     }
 
+    /// Every outbox entry, by hash.
+    pub fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let txn = self.begin_read()?;
+        let table = txn.open_table(OUTBOX).map_err(map_err)?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(map_err)? {
+            let (key, value) = item.map_err(map_err)?;
+            out.push(tables::decode_outbox(key.value(), value.value())?);
+        }
+        Ok(out)
+    }
+
+    /// One outbox entry.
+    pub fn outbox_entry(&self, hash: &str) -> Result<Option<OutboxEntry>, StoreError> {
+        let txn = self.begin_read()?;
+        let table = txn.open_table(OUTBOX).map_err(map_err)?;
+        let found = table.get(hash).map_err(map_err)?;
+        found
+            .map(|v| tables::decode_outbox(hash, v.value()))
+            .transpose()
+    }
+
+    /// Whether the bytes of blob `hash` are stored.
+    pub fn has_blob(&self, hash: &str) -> Result<bool, StoreError> {
+        let txn = self.begin_read()?;
+        let table = txn.open_table(BLOBS).map_err(map_err)?;
+        Ok(table.get((hash, 0)).map_err(map_err)?.is_some())
+    }
+
+    /// Up to `len` bytes of blob `hash` from `offset` (fewer at its end; empty at or past
+    /// it); `None` if the blob's bytes are not stored. Reads only the chunks in the range.
+    pub fn blob_range(
+        &self,
+        hash: &str,
+        offset: u64,
+        len: usize,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.begin_read()?;
+        let table = txn.open_table(BLOBS).map_err(map_err)?;
+        if table.get((hash, 0)).map_err(map_err)?.is_none() {
+            return Ok(None);
+        }
+        let chunk = CHUNK_BYTES as u64;
+        let first = offset / chunk;
+        let mut out = Vec::with_capacity(len.min(64 * CHUNK_BYTES));
+        let mut skip = usize::try_from(offset % chunk).unwrap_or(0);
+        for item in table
+            .range((hash, first)..=(hash, u64::MAX))
+            .map_err(map_err)?
+        {
+            if out.len() >= len {
+                break;
+            }
+            let (_, value) = item.map_err(map_err)?;
+            let bytes = value.value();
+            let from = skip.min(bytes.len());
+            skip = 0;
+            let take = (len - out.len()).min(bytes.len() - from);
+            out.extend_from_slice(&bytes[from..from + take]);
+        }
+        Ok(Some(out))
+    }
+
     /// Applies a batch atomically; returns only once it is durable (unless it is `lazy`).
     ///
     /// Inside the batch, in this order: `delete_docs` and `clear_pending`, then `put_docs`,
-    /// `add_pending`, `remove_pending`, `cursors`, `meta`. So a batch may reset a document
+    /// `add_pending`, `remove_pending`, `cursors`, `meta`, `delete_blobs`, `put_blobs`,
+    /// `put_outbox`. So a batch may reset a document
     /// (clear its pending changes) and write its new form, or add a change and see it
     /// acknowledged, in one step. On error nothing of the batch is applied.
     pub fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
@@ -382,6 +460,9 @@ fn apply(txn: &redb::WriteTransaction, batch: WriteBatch) -> Result<(), StoreErr
         clear_pending,
         cursors,
         meta,
+        put_blobs,
+        put_outbox,
+        delete_blobs,
         lazy: _,
     } = batch;
     let mut docs = txn.open_table(DOCS).map_err(map_err)?;
@@ -447,6 +528,31 @@ fn apply(txn: &redb::WriteTransaction, batch: WriteBatch) -> Result<(), StoreErr
         for (key, value) in &meta {
             table
                 .insert(key.as_str(), value.as_slice())
+                .map_err(map_err)?;
+        }
+    }
+    if !(put_blobs.is_empty() && delete_blobs.is_empty() && put_outbox.is_empty()) {
+        let mut blobs = txn.open_table(BLOBS).map_err(map_err)?;
+        for hash in &delete_blobs {
+            blobs
+                .retain_in((hash.as_str(), 0)..=(hash.as_str(), u64::MAX), |_, _| false)
+                .map_err(map_err)?;
+        }
+        for (hash, bytes) in &put_blobs {
+            if blobs.get((hash.as_str(), 0)).map_err(map_err)?.is_some() {
+                continue;
+            }
+            for (n, chunk) in bytes.chunks(CHUNK_BYTES).enumerate() {
+                blobs
+                    .insert((hash.as_str(), n as u64), chunk)
+                    .map_err(map_err)?;
+            }
+        }
+        let mut outbox = txn.open_table(OUTBOX).map_err(map_err)?;
+        for entry in &put_outbox {
+            let value = tables::encode("outbox entry", entry)?;
+            outbox
+                .insert(entry.hash.as_str(), value.as_slice())
                 .map_err(map_err)?;
         }
     }

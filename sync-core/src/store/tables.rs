@@ -10,7 +10,10 @@ use serde::de::DeserializeOwned;
 /// The store format this code writes and understands. Bump it when the layout below changes
 /// incompatibly; an older app then refuses the file with [`StoreError::TooNew`] instead of
 /// misreading it.
-pub(super) const FORMAT: u32 = 1;
+pub(super) const FORMAT: u32 = 2;
+
+/// Format 1 had no photo tables; opening it adds them (`Store::check_format`).
+pub(super) const FORMAT_WITHOUT_PHOTOS: u32 = 1;
 
 /// The one file of the store, inside the directory given to `Store::open`.
 pub(super) const FILE_NAME: &str = "tarmim.redb";
@@ -33,6 +36,13 @@ pub(super) const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("cur
 /// The caller's settings (`WriteBatch::meta`, `Store::meta`).
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
+/// (blob hash, chunk number) → that chunk of the photo's bytes (at most
+/// [`crate::outbox::CHUNK_BYTES`] each; the numbers count from 0 with no gap).
+pub(super) const BLOBS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("blobs");
+
+/// Blob hash → its [`crate::outbox::OutboxEntry`], postcard-encoded.
+pub(super) const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox");
+
 /// The store's own metadata. Separate from [`META`] so that no caller key (say, `"format"`)
 /// can overwrite the format version.
 pub(super) const STORE_INFO: TableDefinition<&str, u32> = TableDefinition::new("store_info");
@@ -53,6 +63,13 @@ fn decode<T: DeserializeOwned>(what: &str, key: &str, bytes: &[u8]) -> Result<T,
 
 pub(super) fn decode_index(key: &str, bytes: &[u8]) -> Result<IndexEntry, StoreError> {
     decode("index row", key, bytes)
+}
+
+pub(super) fn decode_outbox(
+    key: &str,
+    bytes: &[u8],
+) -> Result<crate::outbox::OutboxEntry, StoreError> {
+    decode("outbox entry", key, bytes)
 }
 
 pub(super) fn decode_pending(key: &str, bytes: &[u8]) -> Result<PendingChange, StoreError> {
