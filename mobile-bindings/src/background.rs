@@ -3,12 +3,13 @@
 //! polls the HTTP fallback where WebSockets do not pass. `sync_now` while it runs asks the
 //! loop rather than opening a second session.
 
-use crate::client::Inner;
+use crate::client::{Inner, now_ms};
 use crate::error::TarmimError;
 use crate::model::{SyncReport, SyncState};
 use crate::session::{self, Live, PING_EVERY};
 use crate::transport::TransportError;
 use crate::transport::backoff::Backoff;
+use crate::uploads;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -31,13 +32,31 @@ pub(crate) enum Command {
 pub(crate) struct Handle {
     pub(crate) tx: mpsc::UnboundedSender<Command>,
     pub(crate) task: JoinHandle<()>,
+    /// The photo uploader beside it (aborting it is safe: progress is in the outbox).
+    pub(crate) uploader: JoinHandle<()>,
 }
 
-/// Starts the loop on the client's runtime.
+/// Starts the loop and its photo uploader on the client's runtime.
 pub(crate) fn spawn(rt: &tokio::runtime::Runtime, inner: Arc<Inner>) -> Handle {
     let (tx, rx) = mpsc::unbounded_channel();
+    let uploader = rt.spawn(upload_loop(inner.clone()));
     let task = rt.spawn(run(inner, rx));
-    Handle { tx, task }
+    Handle { tx, task, uploader }
+}
+
+/// Uploads due photos whenever one is added, a sync ends, or the outbox's next retry is
+/// due (at least once a minute).
+async fn upload_loop(inner: Arc<Inner>) {
+    loop {
+        // A failure is recorded in the outbox with its back-off; nothing to do here.
+        let _ = uploads::run_due(&inner).await;
+        let next = inner.device().next_upload_at().ok().flatten();
+        let wait_ms = next.map_or(60_000, |at| (at - now_ms()).clamp(1_000, 60_000));
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
+            _ = inner.upload_kick.notified() => {}
+        }
+    }
 }
 
 /// How a live connection ended.
@@ -64,6 +83,7 @@ async fn run(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Command>) {
             Err(TransportError::NoWebSocket(_)) => match session::exchange(&inner).await {
                 Ok(report) => {
                     backoff.reset();
+                    inner.upload_kick.notify_one();
                     answer(&mut waiting, || Ok(report.clone()));
                     inner.listeners.state(SyncState::Live);
                     match wait(&inner, &mut rx, &mut waiting, POLL_EVERY, true).await {
@@ -157,6 +177,7 @@ async fn live(
             if !was_quiet {
                 backoff.reset();
                 inner.listeners.state(SyncState::Live);
+                inner.upload_kick.notify_one();
             }
             answer(waiting, || live.tally.report(inner));
         }

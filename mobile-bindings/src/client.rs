@@ -23,11 +23,13 @@ use crate::session;
 use crate::transport::TransportError;
 use crate::transport::endpoint::Endpoint;
 use crate::transport::http::HttpApi;
+use crate::transport::upload::TusUpload;
 use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use sync_core::session::device::Device;
+use sync_core::outbox::UploadState;
+use sync_core::session::device::{Device, NewPhoto};
 use sync_core::store::Store;
 use sync_core::task::{
     DEFAULT_REOPEN_WINDOW_MS, EventKind, GeoPoint, NewTask, PhotoKind as CorePhotoKind, Sla,
@@ -47,6 +49,12 @@ pub(crate) struct Inner {
     pub(crate) listeners: Listeners,
     /// Woken by every local edit, so a live connection pushes it at once.
     pub(crate) kick: Notify,
+    /// Photo uploads.
+    pub(crate) tus: TusUpload,
+    /// Held while uploads run, so only one run goes at a time.
+    pub(crate) uploading: tokio::sync::Mutex<()>,
+    /// Woken when photos may be ready to upload (a photo added, a sync done).
+    pub(crate) upload_kick: Notify,
 }
 
 impl Inner {
@@ -90,11 +98,16 @@ impl Inner {
 
     /// Photos waiting to be uploaded.
     pub(crate) fn pending_uploads(&self) -> Result<u64, TarmimError> {
-        Ok(0)
+        let outbox = self.device().outbox()?;
+        Ok(outbox
+            .iter()
+            .filter(|e| e.state == UploadState::Pending)
+            .count() as u64)
     }
 
     fn edited(&self) {
         self.kick.notify_one();
+        self.upload_kick.notify_one();
     }
 }
 
@@ -107,7 +120,7 @@ pub struct TarmimClient {
     background: Mutex<Option<background::Handle>>,
 }
 
-fn now_ms() -> Millis {
+pub(crate) fn now_ms() -> Millis {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as Millis)
@@ -170,7 +183,8 @@ impl TarmimClient {
             .enable_all()
             .build()
             .map_err(|e| TarmimError::storage(format!("cannot start the sync thread: {e}")))?;
-        let api = HttpApi::new(endpoint)?;
+        let api = HttpApi::new(endpoint.clone())?;
+        let tus = TusUpload::new(endpoint, crate::transport::endpoint::http_client()?);
         let (account, token) = rt.block_on(account::sign_in(&api, &store, &config))?;
         let device = Device::new(store, account::actor_of(&account)?);
         Ok(Arc::new(TarmimClient {
@@ -183,6 +197,9 @@ impl TarmimClient {
                 http_only: config.http_only,
                 listeners: Listeners::default(),
                 kick: Notify::new(),
+                tus,
+                uploading: tokio::sync::Mutex::new(()),
+                upload_kick: Notify::new(),
             }),
             rt: Some(rt),
             background: Mutex::new(None),
@@ -269,8 +286,9 @@ impl TarmimClient {
     }
 
     /// Adds a photo to a task from an image file the app wrote (JPEG, PNG or WebP), e.g.
-    /// the camera's output in the app's cache folder. The library reads the file; it may be
-    /// deleted once this returns. `taken_at_ms`, `lat` and `lon` are where and when it was
+    /// the camera's output in the app's cache folder. The library copies the bytes into
+    /// the phone's outbox together with the task's photo reference, in one durable write;
+    /// the file may be deleted once this returns. Uploads (resumable) happen during sync. `taken_at_ms`, `lat` and `lon` are where and when it was
     /// taken, if known. Adding the same image twice (from any phone) makes one photo.
     /// Returns the photo's hash, which `complete` takes. `InvalidInput` for a missing,
     /// unreadable, empty or non-image file.
@@ -284,17 +302,25 @@ impl TarmimClient {
         lon: Option<f64>,
     ) -> Result<String, TarmimError> {
         let id = self::task_id(&task_id)?;
-        let bytes = photo::read(Path::new(&path))?;
-        let at = now_ms();
-        let taken_point = photo::point(lat, lon)?;
-        let hash = self.inner.device().edit(&id, at, |doc, actor| {
-            let photo = photo::reference(&bytes, kind.into(), taken_at_ms, taken_point, actor, at)?;
-            let hash = photo.hash.clone();
-            doc.add_photo(actor, photo)?;
-            Ok(hash)
-        })?;
+        let (bytes, mime) = photo::read(Path::new(&path))?;
+        let photo = NewPhoto {
+            kind: kind.into(),
+            mime: mime.into(),
+            taken_at: taken_at_ms,
+            taken_point: photo::point(lat, lon)?,
+        };
+        let hash = self
+            .inner
+            .device()
+            .add_photo(&id, photo, &bytes, now_ms())?;
         self.inner.edited();
         Ok(hash)
+    }
+
+    /// The photo outbox: every photo added on this phone and how far its upload got.
+    pub fn uploads(&self) -> Result<Vec<PhotoUpload>, TarmimError> {
+        let outbox = self.inner.device().outbox()?;
+        Ok(outbox.into_iter().map(Into::into).collect())
     }
 
     /// Reports work found in the field as a new task (source `crew`). Returns its id.
@@ -367,7 +393,8 @@ impl TarmimClient {
     }
 
     /// Syncs now and returns what happened: sends every local change, receives what
-    /// changed on the server, and waits until the server has answered every change.
+    /// changed on the server, waits until the server has answered every change, then
+    /// uploads the photos that are due (an interrupted upload resumes where it stopped).
     /// `Offline` when the server cannot be reached (nothing is lost). While the
     /// background sync runs, this asks it instead of opening a second connection.
     pub fn sync_now(&self) -> Result<SyncReport, TarmimError> {
@@ -412,6 +439,7 @@ impl TarmimClient {
             .take();
         if let Some(h) = handle {
             let _ = h.tx.send(Command::Stop);
+            h.uploader.abort();
             let _ = self.block_on(h.task)?;
         }
         Ok(())
@@ -432,6 +460,7 @@ impl Drop for TarmimClient {
             .take()
         {
             let _ = h.tx.send(Command::Stop);
+            h.uploader.abort();
         }
         // Never blocks, so dropping is safe on any thread, the runtime's own included.
         if let Some(rt) = self.rt.take() {

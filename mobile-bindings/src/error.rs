@@ -9,6 +9,7 @@
 
 use crate::transport::TransportError;
 use sync_core::IdError;
+use sync_core::outbox::OutboxError;
 use sync_core::session::device::DeviceError;
 use sync_core::store::StoreError;
 use sync_core::task::TaskError;
@@ -108,6 +109,10 @@ impl From<DeviceError> for TarmimError {
             DeviceError::Store(e) => e.into(),
             DeviceError::Task(e) => e.into(),
             DeviceError::UnknownTask(_) => TarmimError::invalid(e.to_string()),
+            DeviceError::Outbox(OutboxError::Empty | OutboxError::TooLarge { .. }) => {
+                TarmimError::invalid(e.to_string())
+            }
+            DeviceError::Outbox(_) => TarmimError::storage(e.to_string()),
             DeviceError::Server {
                 code: ErrorCode::Unauthorized,
                 ..

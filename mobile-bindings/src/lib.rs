@@ -24,6 +24,7 @@ mod model;
 mod photo;
 mod session;
 pub mod transport;
+mod uploads;
 
 pub use client::TarmimClient;
 pub use error::TarmimError;

@@ -1,6 +1,7 @@
 //! The records and enums the app sees: plain data mirrored from sync-core's types, each
 //! converted in one `From` so the bindings never grow logic of their own.
 
+use sync_core::outbox::{OutboxEntry, UploadState};
 use sync_core::store::IndexEntry;
 use sync_core::task::{
     EventKind, Note, Outcome, PhotoKind as CorePhotoKind, PhotoRef, Priority, Status, TaskView,
@@ -533,4 +534,42 @@ pub enum SyncState {
         /// What the server said.
         reason: String,
     },
+}
+
+/// A photo in the phone's outbox and how far its upload got.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PhotoUpload {
+    /// The photo's hash.
+    pub hash: String,
+    /// The task it was added to first.
+    pub task_id: Option<String>,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Bytes the server has confirmed holding.
+    pub uploaded_bytes: u64,
+    /// `pending`, `uploaded` or `refused`.
+    pub state: String,
+    /// The last failure, to show (a refused upload says why).
+    pub last_error: Option<String>,
+    /// Not retried before this time (ms since the epoch).
+    pub next_attempt_at_ms: i64,
+}
+
+impl From<OutboxEntry> for PhotoUpload {
+    fn from(e: OutboxEntry) -> Self {
+        PhotoUpload {
+            task_id: e.task().map(ToString::to_string),
+            state: match e.state {
+                UploadState::Pending => "pending",
+                UploadState::Uploaded => "uploaded",
+                UploadState::Refused { .. } => "refused",
+            }
+            .into(),
+            hash: e.hash,
+            bytes: e.size,
+            uploaded_bytes: e.confirmed,
+            last_error: e.last_error,
+            next_attempt_at_ms: e.next_attempt_at,
+        }
+    }
 }

@@ -1,17 +1,13 @@
-//! Reading a photo file the app hands over and describing it for the task document.
+//! Reading a photo file the app hands over (sync-core never opens files).
 
 use crate::error::TarmimError;
-use sha2::{Digest, Sha256};
 use std::path::Path;
-use sync_core::task::{GeoPoint, PhotoKind, PhotoRef, TaskError};
-use sync_core::{Actor, Millis};
+use sync_core::outbox::MAX_PHOTO_BYTES;
+use sync_core::task::GeoPoint;
 
-/// The largest photo file accepted (a 12-megapixel JPEG is 3–8 MiB).
-pub(crate) const MAX_PHOTO_BYTES: u64 = 32 * 1024 * 1024;
-
-/// Reads the file at `path`: it must exist, be a non-empty image no larger than
-/// [`MAX_PHOTO_BYTES`].
-pub(crate) fn read(path: &Path) -> Result<Vec<u8>, TarmimError> {
+/// Reads the file at `path` and tells its type: it must exist and be a JPEG, PNG or WebP
+/// image no larger than [`MAX_PHOTO_BYTES`] (sync-core refuses an empty one).
+pub(crate) fn read(path: &Path) -> Result<(Vec<u8>, &'static str), TarmimError> {
     let meta = std::fs::metadata(path)
         .map_err(|e| TarmimError::invalid(format!("photo file {}: {e}", path.display())))?;
     if !meta.is_file() {
@@ -29,13 +25,13 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>, TarmimError> {
     }
     let bytes = std::fs::read(path)
         .map_err(|e| TarmimError::invalid(format!("photo file {}: {e}", path.display())))?;
-    mime_of(&bytes).ok_or_else(|| {
+    let mime = mime_of(&bytes).ok_or_else(|| {
         TarmimError::invalid(format!(
             "photo file {} is not a JPEG, PNG or WebP image",
             path.display()
         ))
     })?;
-    Ok(bytes)
+    Ok((bytes, mime))
 }
 
 /// The image type, from the file's first bytes.
@@ -64,27 +60,4 @@ pub(crate) fn point(lat: Option<f64>, lon: Option<f64>) -> Result<Option<GeoPoin
             "give both lat and lon of where the photo was taken, or neither",
         )),
     }
-}
-
-/// The photo's reference in the task: content hash, kind, size, type, author.
-pub(crate) fn reference(
-    bytes: &[u8],
-    kind: PhotoKind,
-    taken_at: Option<Millis>,
-    taken_point: Option<GeoPoint>,
-    actor: &Actor,
-    at: Millis,
-) -> Result<PhotoRef, TaskError> {
-    let mime = mime_of(bytes).ok_or_else(|| TaskError::Invalid("not an image".into()))?;
-    Ok(PhotoRef {
-        hash: hex::encode(Sha256::digest(bytes)),
-        kind,
-        taken_at,
-        taken_point,
-        author: actor.user.clone(),
-        device: actor.device.to_string(),
-        bytes: bytes.len() as u64,
-        mime: mime.into(),
-        added_at: at,
-    })
 }

@@ -104,14 +104,18 @@ impl Tally {
 
     /// The report, with what is still pending.
     pub(crate) fn report(&self, inner: &Inner) -> Result<SyncReport, TarmimError> {
+        // Each read takes the device's lock on its own statement (a temporary guard lives
+        // to the end of its statement, and the lock is not reentrant).
+        let pending_changes = inner.device().pending_count()? as u64;
+        let pending_uploads = inner.pending_uploads()?;
         Ok(SyncReport {
             transport: self.transport,
             sent: self.sent,
             received: u32::try_from(self.received.len()).unwrap_or(u32::MAX),
             acknowledged: self.acknowledged,
             refused: self.refused.clone(),
-            pending_changes: inner.device().pending_count()? as u64,
-            pending_uploads: inner.pending_uploads()?,
+            pending_changes,
+            pending_uploads,
         })
     }
 }
@@ -224,7 +228,15 @@ impl<'a> Live<'a> {
 
 /// One session to quiescence: connect, push everything, take everything, wait for every
 /// answer, close. WebSocket first; the HTTP fallback if this network does not pass one.
+/// Then uploads the photos that are due.
 pub(crate) async fn once(inner: &Inner) -> Result<SyncReport, TarmimError> {
+    let mut report = sync_once(inner).await?;
+    crate::uploads::run_due(inner).await?;
+    report.pending_uploads = inner.pending_uploads()?;
+    Ok(report)
+}
+
+async fn sync_once(inner: &Inner) -> Result<SyncReport, TarmimError> {
     if !inner.http_only {
         match connect(inner).await {
             Ok(sock) => return once_ws(inner, sock).await,

@@ -7,6 +7,7 @@
 //! - [`http`]: the JSON endpoints (login, duty, position) and the sync fallback
 //!   `POST /api/v1/sync/exchange`.
 //! - [`ws`]: the sync WebSocket `GET /api/v1/sync`.
+//! - [`upload`]: resumable photo uploads (tus 1.0).
 //! - [`backoff`]: how long to wait before reconnecting.
 //!
 //! Errors are [`TransportError`], which `crate::error` maps to what the app sees.
@@ -14,6 +15,7 @@
 pub mod backoff;
 pub mod endpoint;
 pub mod http;
+pub mod upload;
 pub mod ws;
 
 pub use endpoint::Endpoint;

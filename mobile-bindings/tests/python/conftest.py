@@ -40,6 +40,19 @@ def server():
     return Server
 
 
+def server_takes_uploads():
+    """Whether the server implements the tus photo upload endpoint (`OPTIONS` → 204)."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(Server.url + "/api/v1/photos/uploads", method="OPTIONS")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status == 204 and resp.headers.get("Tus-Version") == "1.0.0"
+    except urllib.error.HTTPError:
+        return False
+
+
 def dead_url():
     """A loopback URL nothing listens on."""
     s = socket.socket()

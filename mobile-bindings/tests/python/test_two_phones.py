@@ -4,7 +4,9 @@ photo; notes from both phones are kept; the same photo from two phones is one ph
 concurrent completions leave one completion and one extra visit)."""
 
 import tarmim
-from conftest import open_task_of_my_crew, work_on
+import urllib.request
+
+from conftest import Server, open_task_of_my_crew, server_takes_uploads, work_on
 
 
 def fingerprint(t):
@@ -66,6 +68,22 @@ def test_offline_edits_on_two_phones_converge(phones, server, photo_file):
         assert r.refused == [], r.refused
         assert r.sent >= 1 and r.acknowledged == r.sent, r
         assert r.pending_changes == 0, r
+    # Photos travel through each phone's outbox (3 on A; B's copy of the shared one is
+    # the same blob, so B uploads 2 at most).
+    assert len(a.uploads()) == 3 and len(b.uploads()) == 2
+    if server_takes_uploads():
+        assert ra.pending_uploads == 0 and rb.pending_uploads == 0, (ra, rb)
+        assert {u.state for u in a.uploads() + b.uploads()} == {"uploaded"}
+        for u in a.uploads():
+            with urllib.request.urlopen(f"{Server.url}/api/v1/photos/{u.hash}/thumb") as resp:
+                assert resp.status == 200
+    else:
+        # A server without the upload endpoint: the photos wait, nothing is lost.
+        assert (ra.pending_uploads, rb.pending_uploads) == (3, 2), (ra, rb)
+        assert {u.state for u in a.uploads()} == {"pending"}
+        assert all(u.uploaded_bytes == 0 for u in a.uploads())
+        # The first attempt says why; the rest wait for the next round (no hammering).
+        assert any("upload endpoint" in (u.last_error or "") for u in a.uploads())
     assert tid in {t for t in [tid]} and rb.received >= 1, "B received A's edits"
     assert ra2.received >= 1, "A received B's edits"
 
