@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 /// not echoed back: the caller knows about them.
 #[uniffi::export(callback_interface)]
 pub trait ChangeListener: Send + Sync {
-    /// Tasks arrived or changed (from the server, or by this phone's own edits).
+    /// Tasks arrived or changed from the server (including a task reset after a refusal).
     fn on_tasks_changed(&self, task_ids: Vec<String>);
     /// Tasks left this phone (reassigned away, closed, or a refused new task).
     fn on_tasks_removed(&self, task_ids: Vec<String>);
