@@ -156,12 +156,33 @@ pub async fn create_task(
     metrics::counter!("tarmim_tasks_created_total", "source" => source.as_str()).increment(1);
     let auto =
         priority == Priority::Urgent || store::auto_assign_normal(&state.db, &district).await?;
-    let (task, dispatch) = if auto {
-        let outcome = assign::auto_assign(state, &id).await?;
-        let (doc, _) = edit::load(state, &id).await?;
-        (doc.view()?, Some(outcome))
+    // The task is durable from here on: a failure to dispatch it must not turn into an
+    // error (the caller would file it again); the dispatchers are told instead.
+    let dispatch = if auto {
+        match assign::auto_assign(state, &id).await {
+            Ok(outcome) => Some(outcome),
+            Err(e) => {
+                tracing::error!(task = %id, error = %e, "automatic assignment failed");
+                let _ = assign::alert(
+                    state,
+                    &district,
+                    Some(&id),
+                    "dispatch_failed",
+                    format!("task {id} could not be assigned automatically; assign it by hand"),
+                )
+                .await;
+                None
+            }
+        }
     } else {
-        (view, None)
+        None
+    };
+    let task = match &dispatch {
+        Some(AutoOutcome::Assigned { .. }) => match edit::load(state, &id).await {
+            Ok((doc, _)) => doc.view().unwrap_or(view),
+            Err(_) => view,
+        },
+        _ => view,
     };
     Ok(Filed {
         task,
