@@ -82,6 +82,11 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// The connection pool (for modules with their own tables, such as `photo::records`).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     async fn begin_write(
         &self,
     ) -> Result<
