@@ -198,6 +198,11 @@ impl Photos {
         }
     }
 
+    /// Worker slots free now.
+    pub fn free_workers(&self) -> usize {
+        self.workers.available_permits()
+    }
+
     /// Runs `f` on a blocking thread once a worker slot is free (waiting at most
     /// `worker_wait`, else [`PhotoError::Busy`]).
     pub async fn run_blocking<T: Send + 'static>(
@@ -218,5 +223,41 @@ impl Photos {
         })
         .await
         .map_err(|e| PhotoError::Internal(format!("photo worker: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A burst waits for the bounded workers and gives up with `Busy`; it never runs more
+    /// photos at once than there are slots.
+    #[tokio::test]
+    async fn workers_are_bounded() {
+        let dir = std::env::temp_dir().join(format!("tarmim-photo-{}", rand::random::<u64>()));
+        let mut settings = PhotoSettings::from_config(&Config::default());
+        settings.workers = 1;
+        settings.worker_wait = Duration::from_millis(50);
+        let photos = Photos::new(
+            Storage::Fs(FsStore::new(&dir)),
+            settings,
+            upload::UploadArea::new(&dir),
+        );
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let p = photos.clone();
+        let first = tokio::spawn(async move {
+            p.run_blocking(move || rx.recv().map_err(|e| PhotoError::Internal(e.to_string())))
+                .await
+        });
+        while photos.free_workers() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let second = photos.run_blocking(|| Ok(())).await;
+        assert!(matches!(second, Err(PhotoError::Busy)), "{second:?}");
+        tx.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        photos.run_blocking(|| Ok(())).await.unwrap();
+        assert_eq!(photos.free_workers(), 1);
     }
 }

@@ -225,3 +225,57 @@ pub fn jpeg_is_complete(b: &[u8]) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/photos")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn jpeg_completeness() {
+        let whole = fixture("near.jpg");
+        assert!(jpeg_is_complete(&whole));
+        // Trailing bytes after the end marker (some phones append data) are allowed.
+        let mut trailer = whole.clone();
+        trailer.extend_from_slice(b"SEFT trailer");
+        assert!(jpeg_is_complete(&trailer));
+        for cut in [2, 20, whole.len() / 2, whole.len() - 2, whole.len() - 1] {
+            assert!(!jpeg_is_complete(&whole[..cut]), "cut at {cut}");
+        }
+        assert!(!jpeg_is_complete(b""));
+        assert!(!jpeg_is_complete(b"\xFF\xD8\xFF\xD9"), "no scan");
+    }
+
+    #[test]
+    fn sniffing_ignores_what_the_client_says() {
+        assert_eq!(sniff(&fixture("near.jpg")).unwrap(), PhotoFormat::Jpeg);
+        assert_eq!(sniff(&fixture("plain.png")).unwrap(), PhotoFormat::Png);
+        assert_eq!(sniff(&fixture("plain.webp")).unwrap(), PhotoFormat::Webp);
+        assert!(matches!(
+            sniff(b"GIF89a......"),
+            Err(PhotoError::Unsupported(_))
+        ));
+        assert!(matches!(sniff(b"hello"), Err(PhotoError::Invalid(_))));
+        assert!(PhotoFormat::from_mime("image/heic").is_err());
+    }
+
+    #[test]
+    fn orientation_is_applied() {
+        let limits = DecodeLimits {
+            max_pixels: 1_000_000,
+            max_side: 10_000,
+        };
+        let v = verify(&fixture("rotated.jpg"), PhotoFormat::Jpeg, &limits).unwrap();
+        assert_eq!((v.width, v.height), (64, 48), "as stored");
+        assert_eq!((v.image.width(), v.image.height()), (48, 64), "upright");
+    }
+}
