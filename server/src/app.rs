@@ -30,11 +30,18 @@ pub struct AppState {
     pub hub: Hub,
     /// This replica's dispatch state (its name, the position rate limiter).
     pub dispatch: Arc<crate::dispatch::Dispatch>,
+    /// Photo storage, processing slots and partial uploads.
+    pub photos: crate::photo::Photos,
 }
 
 impl AppState {
-    /// Wraps an opened database.
+    /// Wraps an opened database. Photo storage as configured; a misconfigured S3 store
+    /// is reported by [`prepare`] (here photos fall back to the data folder).
     pub fn new(db: Db, config: Config) -> AppState {
+        let photos = crate::photo::Photos::from_config(&config).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "photo storage misconfigured; using the data folder");
+            crate::photo::Photos::on_disk(&config)
+        });
         let pg = match &db {
             Db::Postgres(p) => Some(p.pool().clone()),
             Db::Sqlite(_) => None,
@@ -45,6 +52,7 @@ impl AppState {
             config: Arc::new(config),
             metrics: telemetry::metrics_handle(),
             hub: Hub::new(pg),
+            photos,
         }
     }
 }
@@ -97,6 +105,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/sync/exchange",
             post(api::sync::exchange).layer(DefaultBodyLimit::max(sync_limit)),
         )
+        .merge(api::photos::router(&state))
         .layer(axum::middleware::from_fn(telemetry::track_http))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -104,6 +113,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Opens the database, seeds the demo city if configured and the database is empty.
 pub async fn prepare(config: Config) -> Result<AppState, StartError> {
+    crate::photo::Photos::from_config(&config).map_err(StartError::Photos)?;
     let db = Db::open(&config).await?;
     tracing::info!(backend = ?db.backend(), "database ready (migrations applied)");
     if config.demo {
@@ -118,6 +128,9 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// Photo storage is misconfigured.
+    #[error(transparent)]
+    Photos(crate::photo::storage::StorageError),
     /// Seeding the demo city failed.
     #[error(transparent)]
     Demo(#[from] crate::demo::DemoError),

@@ -19,6 +19,16 @@
 //! | `dispatch_complete_secs` | `TARMIM_DISPATCH_COMPLETE_SECS` | none: the service's completion time |
 //! | `dispatch_tick_ms` | `TARMIM_DISPATCH_TICK_MS` | `1000`: how often each replica looks for due escalation timers |
 //! | `position_min_interval_ms` | `TARMIM_POSITION_MIN_INTERVAL_MS` | `5000`: a device's position reports closer together are refused (429) |
+//! | `photo_max_bytes` | `TARMIM_PHOTO_MAX_BYTES` | `33554432`: largest photo upload |
+//! | `photo_max_pixels` | `TARMIM_PHOTO_MAX_PIXELS` | `50000000`: largest width × height decoded |
+//! | `photo_device_quota_bytes` | `TARMIM_PHOTO_DEVICE_QUOTA_BYTES` | `268435456`: one device's unfinished uploads |
+//! | `photo_max_distance_m` | `TARMIM_PHOTO_MAX_DISTANCE_M` | `200`: EXIF position farther from the task is flagged |
+//! | `photo_clock_skew_secs` | `TARMIM_PHOTO_CLOCK_SKEW_SECS` | `600`: EXIF time earlier than task creation by more is flagged |
+//! | `photo_utc_offset_minutes` | `TARMIM_PHOTO_UTC_OFFSET_MINUTES` | `210` (Tehran): for EXIF times without an offset |
+//! | `photo_workers` | `TARMIM_PHOTO_WORKERS` | `2`: photos decoded at once |
+//! | `photo_s3_bucket` | `TARMIM_PHOTO_S3_BUCKET` | none: photos on disk in `data_dir/photos` |
+//! | `photo_s3_endpoint` | `TARMIM_PHOTO_S3_ENDPOINT` | none (AWS); credentials from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` |
+//! | `photo_s3_region` | `TARMIM_PHOTO_S3_REGION` | `us-east-1` |
 
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -103,6 +113,26 @@ pub struct Config {
     pub dispatch_tick_ms: u64,
     /// Smallest interval between two accepted position reports of one device (ms).
     pub position_min_interval_ms: u64,
+    /// Largest photo upload, bytes.
+    pub photo_max_bytes: u64,
+    /// Largest photo width × height.
+    pub photo_max_pixels: u64,
+    /// Largest total of one device's unfinished photo uploads, bytes.
+    pub photo_device_quota_bytes: u64,
+    /// A photo whose EXIF position is farther than this from its task is flagged.
+    pub photo_max_distance_m: f64,
+    /// A photo whose EXIF time is earlier than its task's creation by more is flagged.
+    pub photo_clock_skew_secs: u64,
+    /// The city's offset from UTC in minutes, for EXIF times without an offset.
+    pub photo_utc_offset_minutes: i32,
+    /// Photos decoded at once.
+    pub photo_workers: usize,
+    /// S3 bucket for photos; none keeps them on disk.
+    pub photo_s3_bucket: Option<String>,
+    /// S3 endpoint URL (none: AWS).
+    pub photo_s3_endpoint: Option<String>,
+    /// S3 region.
+    pub photo_s3_region: String,
 }
 
 impl Default for Config {
@@ -124,6 +154,16 @@ impl Default for Config {
             dispatch_complete_secs: None,
             dispatch_tick_ms: 1000,
             position_min_interval_ms: 5000,
+            photo_max_bytes: 32 * 1024 * 1024,
+            photo_max_pixels: 50_000_000,
+            photo_device_quota_bytes: 256 * 1024 * 1024,
+            photo_max_distance_m: 200.0,
+            photo_clock_skew_secs: 600,
+            photo_utc_offset_minutes: 210,
+            photo_workers: 2,
+            photo_s3_bucket: None,
+            photo_s3_endpoint: None,
+            photo_s3_region: "us-east-1".into(),
         }
     }
 }
@@ -197,6 +237,35 @@ impl Config {
         }
         if let Some(v) = get("TARMIM_POSITION_MIN_INTERVAL_MS") {
             cfg.position_min_interval_ms = parse_num("TARMIM_POSITION_MIN_INTERVAL_MS", &v)?;
+        if let Some(v) = get("TARMIM_PHOTO_MAX_BYTES") {
+            cfg.photo_max_bytes = parse_num("TARMIM_PHOTO_MAX_BYTES", &v)?;
+        }
+        if let Some(v) = get("TARMIM_PHOTO_MAX_PIXELS") {
+            cfg.photo_max_pixels = parse_num("TARMIM_PHOTO_MAX_PIXELS", &v)?;
+        }
+        if let Some(v) = get("TARMIM_PHOTO_DEVICE_QUOTA_BYTES") {
+            cfg.photo_device_quota_bytes = parse_num("TARMIM_PHOTO_DEVICE_QUOTA_BYTES", &v)?;
+        }
+        if let Some(v) = get("TARMIM_PHOTO_MAX_DISTANCE_M") {
+            cfg.photo_max_distance_m = parse_num("TARMIM_PHOTO_MAX_DISTANCE_M", &v)?;
+        }
+        if let Some(v) = get("TARMIM_PHOTO_CLOCK_SKEW_SECS") {
+            cfg.photo_clock_skew_secs = parse_num("TARMIM_PHOTO_CLOCK_SKEW_SECS", &v)?;
+        }
+        if let Some(v) = get("TARMIM_PHOTO_UTC_OFFSET_MINUTES") {
+            cfg.photo_utc_offset_minutes = parse_num("TARMIM_PHOTO_UTC_OFFSET_MINUTES", &v)?;
+        }
+        if let Some(v) = get("TARMIM_PHOTO_WORKERS") {
+            cfg.photo_workers = parse_num("TARMIM_PHOTO_WORKERS", &v)?;
+        }
+        if let Some(v) = get("TARMIM_PHOTO_S3_BUCKET") {
+            cfg.photo_s3_bucket = Some(v);
+        }
+        if let Some(v) = get("TARMIM_PHOTO_S3_ENDPOINT") {
+            cfg.photo_s3_endpoint = Some(v);
+        }
+        if let Some(v) = get("TARMIM_PHOTO_S3_REGION") {
+            cfg.photo_s3_region = v;
         }
         if let Some(v) = get("TARMIM_LOG_FORMAT") {
             cfg.log_format = match v.as_str() {

@@ -37,6 +37,21 @@ pub enum ApiError {
     /// Too many requests from this caller (a `Retry-After` header says when to retry).
     #[error("{0}")]
     TooManyRequests(String),
+    /// A precondition header is missing or wrong (tus: no `Tus-Resumable: 1.0.0`).
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// The body (or a declared length) is over a limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// A content type that is not accepted.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Uploaded bytes do not hash to their address (tus checksum extension's 460).
+    #[error("{0}")]
+    ChecksumMismatch(String),
+    /// Busy now; retry later.
+    #[error("{0}")]
+    Busy(String),
     /// A dependency (the database) is not available now.
     #[error("service unavailable")]
     Unavailable,
@@ -66,6 +81,18 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::PreconditionFailed(_) => {
+                (StatusCode::PRECONDITION_FAILED, "precondition_failed")
+            }
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::ChecksumMismatch(_) => (
+                StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
+                "checksum_mismatch",
+            ),
+            ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::Db(DbError::Conflict) | ApiError::Db(DbError::Duplicate(_)) => {
                 (StatusCode::CONFLICT, "conflict")
             }

@@ -13,6 +13,7 @@
 //! - [`dispatch`]: crews on duty and their positions, auto-assignment, escalation timers.
 //! - [`intake`]: creating tasks on the server (call centre, dispatchers, Open311).
 //! - [`geo`]: districts — GeoJSON import, point → district, adjacency.
+//! - [`photo`]: photo verification, EXIF flags, derivatives, storage, resumable uploads.
 //! - [`demo`]: the demo city seeded into an empty database.
 //! - [`web`]: the dispatcher's console page and its static assets (embedded).
 //! - [`telemetry`]: logs and Prometheus metrics.
@@ -34,6 +35,7 @@ pub mod error;
 pub mod geo;
 pub mod hub;
 pub mod intake;
+pub mod photo;
 pub mod sync;
 pub mod telemetry;
 pub mod web;

@@ -4,4 +4,5 @@ pub mod auth;
 pub mod console;
 pub mod crews;
 pub mod health;
+pub mod photos;
 pub mod sync;

@@ -449,3 +449,36 @@ fn store_is_shareable_between_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Store>();
 }
+
+#[test]
+fn a_format_1_store_gains_the_photo_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(tmp.path()).unwrap();
+        store.write(put("T1", b"doc")).unwrap();
+    }
+    // Make it what an app before photos wrote: format 1, no blob or outbox table.
+    {
+        let db = Database::create(tmp.path().join(FILE_NAME)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.delete_table(tables::BLOBS).unwrap();
+        txn.delete_table(tables::OUTBOX).unwrap();
+        txn.open_table(tables::STORE_INFO)
+            .unwrap()
+            .insert(tables::FORMAT_KEY, tables::FORMAT_WITHOUT_PHOTOS)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let store = Store::open(tmp.path()).unwrap();
+    assert_eq!(store.get(&id("T1")).unwrap().unwrap(), b"doc");
+    assert!(store.outbox().unwrap().is_empty());
+    assert!(!store.has_blob(&"0".repeat(64)).unwrap());
+    drop(store);
+    let db = Database::create(tmp.path().join(FILE_NAME)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let info = txn.open_table(tables::STORE_INFO).unwrap();
+    assert_eq!(
+        info.get(tables::FORMAT_KEY).unwrap().unwrap().value(),
+        FORMAT
+    );
+}
