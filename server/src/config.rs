@@ -13,6 +13,7 @@
 //! | `log_format` | `TARMIM_LOG_FORMAT` | `pretty` (or `json`) |
 //! | `sync_idle_timeout_secs` | `TARMIM_SYNC_IDLE_TIMEOUT_SECS` | `300`: a sync connection silent this long is closed |
 //! | `sync_max_message_bytes` | `TARMIM_SYNC_MAX_MESSAGE_BYTES` | `16777216`: largest sync message / HTTP exchange body |
+//! | `[integrity]` (file only) | — | no categories: the integrity channel refuses reports (see `docs/integrity.md`) |
 
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -37,6 +38,9 @@ pub enum ConfigError {
         /// Why.
         message: String,
     },
+    /// The `[integrity]` settings are inconsistent.
+    #[error("integrity settings: {0}")]
+    Integrity(String),
     /// An environment variable has a value that does not parse.
     #[error("environment variable {var}={value:?} is invalid: {why}")]
     Env {
@@ -85,6 +89,8 @@ pub struct Config {
     pub sync_idle_timeout_secs: u64,
     /// Largest WebSocket message, and largest `POST /api/v1/sync/exchange` body, in bytes.
     pub sync_max_message_bytes: usize,
+    /// The integrity channel (`[integrity]`: categories, investigators' public keys, limits).
+    pub integrity: crate::integrity::IntegrityConfig,
 }
 
 impl Default for Config {
@@ -100,6 +106,7 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             sync_idle_timeout_secs: 300,
             sync_max_message_bytes: 16 * 1024 * 1024,
+            integrity: crate::integrity::IntegrityConfig::default(),
         }
     }
 }
@@ -169,6 +176,7 @@ impl Config {
                 }
             };
         }
+        cfg.integrity.check().map_err(ConfigError::Integrity)?;
         Ok(cfg)
     }
 

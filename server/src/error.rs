@@ -34,6 +34,12 @@ pub enum ApiError {
     /// Clashes with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// The request (or a part of it) is over a size limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Over a rate limit.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// A dependency (the database) is not available now.
     #[error("service unavailable")]
     Unavailable,
@@ -62,6 +68,8 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Db(DbError::Conflict) | ApiError::Db(DbError::Duplicate(_)) => {
                 (StatusCode::CONFLICT, "conflict")
             }
@@ -144,6 +152,30 @@ impl From<GeoError> for ApiError {
             | GeoError::InvalidGeoJson(_)
             | GeoError::InvalidFeature { .. } => ApiError::BadRequest(e.to_string()),
             GeoError::OutsideDistricts { .. } => ApiError::Unprocessable(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::integrity::IntegrityError> for ApiError {
+    fn from(e: crate::integrity::IntegrityError) -> Self {
+        use crate::integrity::IntegrityError as E;
+        use crate::integrity::attachment::AttachmentError as A;
+        use crate::integrity::pow::PowError as P;
+        match e {
+            E::Disabled => ApiError::Unavailable,
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::MalformedCode(m) => ApiError::BadRequest(m.to_string()),
+            E::TooLarge(m) => ApiError::TooLarge(m),
+            E::Attachment(a @ A::TooLarge { .. }) => ApiError::TooLarge(a.to_string()),
+            E::Attachment(a) => ApiError::Unprocessable(a.to_string()),
+            e @ E::NoMatch => ApiError::NotFound(e.to_string()),
+            E::Limited(l) => ApiError::TooManyRequests(l.to_string()),
+            E::Pow(p @ P::Busy) => ApiError::TooManyRequests(p.to_string()),
+            E::Pow(p @ (P::Missing | P::Malformed)) => ApiError::BadRequest(p.to_string()),
+            E::Pow(p) => ApiError::Forbidden(p.to_string()),
+            e @ E::Tampered(_) => ApiError::Internal(e.to_string()),
+            E::Db(e) => ApiError::Db(e),
+            E::Internal(m) => ApiError::Internal(m),
         }
     }
 }

@@ -11,6 +11,8 @@
 //! - [`db`]: the storage traits and their SQLite and PostgreSQL + PostGIS backends,
 //!   including `sync_core::session::ServerStore`.
 //! - [`geo`]: districts — GeoJSON import, point → district, adjacency.
+//! - [`integrity`]: the integrity channel — anonymous reports encrypted to investigators
+//!   (`age`), receipt codes, the investigators' tool.
 //! - [`demo`]: the demo city seeded into an empty database.
 //! - [`telemetry`]: logs and Prometheus metrics.
 //! - [`cli`]: the command line (`serve`, `migrate`, `import-districts`, `user`, `crew`, `demo`).
@@ -29,5 +31,6 @@ pub mod demo;
 pub mod error;
 pub mod geo;
 pub mod hub;
+pub mod integrity;
 pub mod sync;
 pub mod telemetry;

@@ -2,4 +2,5 @@
 
 pub mod auth;
 pub mod health;
+pub mod integrity;
 pub mod sync;

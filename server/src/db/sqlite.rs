@@ -82,6 +82,11 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// The connection pool (tests and tools).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     async fn begin_write(
         &self,
     ) -> Result<
