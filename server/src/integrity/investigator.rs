@@ -238,7 +238,7 @@ pub async fn read(
             ));
             continue;
         };
-        match seal::open_attachment(&[identity], &a.ciphertext, expected) {
+        match seal::open_attachment(&[identity], &a.ciphertext, &case.id, a.seq, expected) {
             Ok(bytes) => {
                 if let Some(dir) = save_to {
                     let ext = if expected.content_type == "image/jpeg" {

@@ -401,7 +401,7 @@ impl Integrity {
                 rows.push(AttachmentRow {
                     seq: 1,
                     idx: i64::from(idx),
-                    ciphertext: seal::encrypt(&to, &s.bytes)
+                    ciphertext: seal::seal_attachment(&case.id, 1, idx, &s.bytes, &to)
                         .map_err(|e| IntegrityError::Internal(e.to_string()))?,
                 });
             }

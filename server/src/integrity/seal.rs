@@ -222,20 +222,46 @@ pub fn open(
     Ok(env)
 }
 
-/// Opens an attachment and checks it is the one `expected` describes.
+fn attachment_header(case: &str, seq: i64, idx: u32) -> String {
+    format!("tarmim-attachment:1:{case}:{seq}:{idx}\n")
+}
+
+/// Seals attachment `idx` of message `seq` of `case`: the plaintext starts with a line
+/// naming that place, so a valid ciphertext moved elsewhere is detected.
+pub fn seal_attachment(
+    case: &str,
+    seq: i64,
+    idx: u32,
+    bytes: &[u8],
+    recipients: &[age::x25519::Recipient],
+) -> Result<Vec<u8>, SealError> {
+    let mut plain = attachment_header(case, seq, idx).into_bytes();
+    plain.extend_from_slice(bytes);
+    encrypt(recipients, &plain)
+}
+
+/// Opens attachment `expected.idx` of message `seq` of `case` and checks it is the one
+/// the message lists (place and SHA-256).
 pub fn open_attachment(
     identities: &[&age::x25519::Identity],
     ciphertext: &[u8],
+    case: &str,
+    seq: i64,
     expected: &AttachmentRef,
 ) -> Result<Vec<u8>, SealError> {
     let plain = decrypt(identities, ciphertext)?;
-    if sha256_hex(&plain) != expected.sha256 {
-        return Err(SealError::Misplaced {
-            case: "(attachment)".into(),
-            seq: i64::from(expected.idx),
-        });
+    let header = attachment_header(case, seq, expected.idx);
+    let misplaced = || SealError::Misplaced {
+        case: format!("{case} (attachment {})", expected.idx),
+        seq,
+    };
+    let body = plain
+        .strip_prefix(header.as_bytes())
+        .ok_or_else(misplaced)?;
+    if sha256_hex(body) != expected.sha256 {
+        return Err(misplaced());
     }
-    Ok(plain)
+    Ok(body.to_vec())
 }
 
 /// SHA-256, hex.
