@@ -1122,6 +1122,128 @@ async fn page_proof_of_work_is_accepted(f: &Fixture) {
     server.shutdown().await.unwrap();
 }
 
+/// The investigators' tool refuses bad input with clear errors and changes nothing.
+async fn tool_refuses_bad_input(f: &Fixture) {
+    let k = keys(f, "");
+    let (server, _state, base) = start(f, &k.config).await;
+    let http = reqwest::Client::new();
+    make_report(&http, &base, 8, &[]).await;
+    let cfg = k.config_file.as_path();
+    let alice = k.bribery[0].to_str().unwrap();
+    let case = case_id(&ok(&tool(
+        f,
+        cfg,
+        &["integrity", "list", "--identity", alice],
+        None,
+    )));
+    let fails = |args: &[&str], stdin: Option<&str>, needle: &str| {
+        let out = tool(f, cfg, args, stdin);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected {needle:?} in {err}"
+        );
+    };
+    let junk = k.dir.path().join("junk.key");
+    std::fs::write(&junk, "not a key\n").unwrap();
+    let junk = junk.to_str().unwrap();
+    fails(
+        &["integrity", "list", "--identity", junk],
+        None,
+        "no AGE-SECRET-KEY-1",
+    );
+    fails(
+        &["integrity", "list", "--identity", "/nonexistent/key"],
+        None,
+        "identity file",
+    );
+    fails(&["integrity", "list"], None, "--identity");
+    fails(
+        &["integrity", "read", "C-NOSUCH00", "--identity", alice],
+        None,
+        "no case C-NOSUCH00",
+    );
+    fails(
+        &["integrity", "reply", &case, "--identity", alice],
+        Some("  \n"),
+        "the reply is empty",
+    );
+    fails(
+        &["integrity", "status", &case, "solved", "--identity", alice],
+        None,
+        "invalid value",
+    );
+    fails(
+        &["integrity", "keygen", "--out", alice],
+        None,
+        "exists already",
+    );
+    // Another category's investigator cannot post into the case either.
+    let cyrus = k.procurement.to_str().unwrap();
+    fails(
+        &["integrity", "reply", &case, "--identity", cyrus],
+        Some("hello"),
+        "no case",
+    );
+    // Nothing was added by the refusals.
+    let read = ok(&tool(
+        f,
+        cfg,
+        &["integrity", "read", &case, "--identity", alice],
+        None,
+    ));
+    assert!(!read.contains("#2"), "{read}");
+    server.shutdown().await.unwrap();
+}
+
+/// Concurrent write-backs to one case all land, each at its own position, all readable.
+async fn concurrent_messages_all_land(f: &Fixture) {
+    let k = keys(f, "");
+    let (server, _state, base) = start(f, &k.config).await;
+    let http = reqwest::Client::new();
+    let code = make_report(&http, &base, 8, &[]).await;
+    let sends = (0..6).map(|i| {
+        let http = http.clone();
+        let (base, code) = (base.clone(), code.clone());
+        tokio::spawn(async move {
+            http.post(format!("{base}/api/case/messages"))
+                .json(&json!({"receipt_code": code, "text": format!("follow-up {i}")}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    });
+    for s in futures_util::future::join_all(sends).await {
+        assert_eq!(s.unwrap(), StatusCode::CREATED);
+    }
+    let alice = investigator::load_identity(&k.bribery[0]).unwrap();
+    let case = investigator::list(&f.db, &alice).await.unwrap()[0]
+        .id
+        .clone();
+    let view = investigator::read(&f.db, &alice, &case, None)
+        .await
+        .unwrap();
+    assert_eq!(view.failures(), 0);
+    assert_eq!(view.messages.len(), 7);
+    let mut texts: Vec<String> = view
+        .messages
+        .iter()
+        .skip(1)
+        .map(|m| match &m.as_ref().unwrap().body {
+            seal::Body::Message { text } => text.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    texts.sort();
+    assert_eq!(
+        texts,
+        (0..6).map(|i| format!("follow-up {i}")).collect::<Vec<_>>()
+    );
+    server.shutdown().await.unwrap();
+}
+
 on_both_backends!(
     whole_loop,
     nothing_identifying_is_logged_or_stored,
@@ -1129,4 +1251,6 @@ on_both_backends!(
     tampering_is_detected,
     abuse_and_size_limits,
     page_proof_of_work_is_accepted,
+    tool_refuses_bad_input,
+    concurrent_messages_all_land,
 );

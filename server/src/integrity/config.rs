@@ -159,3 +159,58 @@ impl IntegrityConfig {
             .saturating_add(64 * 1024)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parse(toml_text: &str) -> Result<IntegrityConfig, String> {
+        #[derive(Deserialize)]
+        struct Wrapper {
+            integrity: IntegrityConfig,
+        }
+        let w: Wrapper = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+        w.integrity.check()?;
+        Ok(w.integrity)
+    }
+
+    #[test]
+    fn keys_and_categories_are_checked() {
+        let key = age::x25519::Identity::generate().to_public().to_string();
+        let good = format!(
+            "[integrity]\n[[integrity.categories]]\ncode = \"bribery\"\nname = \"Bribery\"\ninvestigators = [\"{key}\"]\n"
+        );
+        let c = parse(&good).unwrap();
+        assert_eq!(
+            c.category("bribery").unwrap().investigators[0].as_str(),
+            key
+        );
+        assert!(c.category("other").is_none());
+
+        let bad_key = good.replace(&key, "age1notakey");
+        assert!(
+            parse(&bad_key)
+                .unwrap_err()
+                .contains("not an age X25519 public key")
+        );
+        let secret = age::secrecy::ExposeSecret::expose_secret(
+            &age::x25519::Identity::generate().to_string(),
+        )
+        .to_owned();
+        let private = good.replace(&key, &secret);
+        assert!(parse(&private).is_err(), "a private key is refused");
+        let nobody = good.replace(&format!("\"{key}\""), "");
+        assert!(parse(&nobody).unwrap_err().contains("no investigator key"));
+        let twice = format!("{good}{}", good.replace("[integrity]\n", ""));
+        assert!(parse(&twice).unwrap_err().contains("listed twice"));
+        assert!(parse("[integrity]\npow_bits = 40\n").is_err());
+        assert!(parse("[integrity]\nno_such = 1\n").is_err());
+    }
+
+    #[test]
+    fn body_limit_covers_base64_attachments() {
+        let c = IntegrityConfig::default();
+        assert!(c.max_body_bytes() > c.max_attachments * c.max_attachment_bytes * 4 / 3);
+    }
+}
