@@ -1244,6 +1244,231 @@ async fn concurrent_messages_all_land(f: &Fixture) {
     server.shutdown().await.unwrap();
 }
 
+/// Headless Chromium (Debian's), driven over the DevTools protocol: started by this test,
+/// killed (by its pid) when dropped.
+struct Browser {
+    child: std::process::Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let profile = tempfile::tempdir().unwrap();
+        let mut child = Command::new("chromium")
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("chromium is installed (tests/setup/browser.sh)");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if !sent
+                    && let Some(rest) = line.strip_prefix("DevTools listening on ws://127.0.0.1:")
+                {
+                    let port: u16 = rest.split('/').next().unwrap().parse().unwrap();
+                    tx.send(port).unwrap();
+                    sent = true;
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("chromium did not open its DevTools port");
+        Browser {
+            child,
+            port,
+            _profile: profile,
+        }
+    }
+
+    async fn page(&self) -> Page {
+        let v: Value = reqwest::Client::new()
+            .put(format!(
+                "http://127.0.0.1:{}/json/new?about:blank",
+                self.port
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let url = v["webSocketDebuggerUrl"].as_str().unwrap().to_owned();
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        Page { ws, next: 0 }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Page {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    next: u64,
+}
+
+impl Page {
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        self.next += 1;
+        let id = self.next;
+        let msg = json!({"id": id, "method": method, "params": params}).to_string();
+        self.ws.send(Message::Text(msg.into())).await.unwrap();
+        loop {
+            let m = self.ws.next().await.unwrap().unwrap();
+            let Message::Text(t) = m else { continue };
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["id"] == json!(id) {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    async fn eval(&mut self, expression: &str) -> Value {
+        let r = self
+            .call(
+                "Runtime.evaluate",
+                json!({"expression": expression, "awaitPromise": true, "returnByValue": true}),
+            )
+            .await;
+        assert!(r.get("exceptionDetails").is_none(), "{expression}: {r}");
+        r["result"]["value"].clone()
+    }
+
+    /// Polls `expression` until it gives a truthy value.
+    async fn wait_for(&mut self, expression: &str) -> Value {
+        for _ in 0..300 {
+            let v = self.eval(expression).await;
+            if !(v.is_null() || v == json!(false) || v == json!("")) {
+                return v;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("timed out waiting for {expression}");
+    }
+}
+
+/// The whole loop through the real page in headless Chromium: a report with a photo,
+/// the receipt code shown, an investigator's reply read and answered on the page; the
+/// page keeps no cookie or storage.
+async fn the_page_in_a_browser(f: &Fixture) {
+    let k = keys(f, "");
+    let (server, _state, base) = start(f, &k.config).await;
+    let photo = k.dir.path().join("evidence.jpg");
+    std::fs::write(&photo, jpeg_with_exif()).unwrap();
+    let browser = Browser::start();
+    let mut page = browser.page().await;
+    page.call("Page.enable", json!({})).await;
+    page.call("Page.navigate", json!({"url": base})).await;
+    page.wait_for("document.getElementById('category') && document.getElementById('category').options.length === 2")
+        .await;
+    let doc = page.call("DOM.getDocument", json!({})).await;
+    let input = page
+        .call(
+            "DOM.querySelector",
+            json!({"nodeId": doc["root"]["nodeId"], "selector": "#files"}),
+        )
+        .await;
+    page.call(
+        "DOM.setFileInputFiles",
+        json!({"nodeId": input["nodeId"], "files": [photo.to_str().unwrap()]}),
+    )
+    .await;
+    page.eval(&format!(
+        "(() => {{ document.getElementById('category').value = 'bribery'; \
+         document.getElementById('text').value = {text}; \
+         document.getElementById('place').value = 'Valiasr'; \
+         document.getElementById('report-form').requestSubmit(); return true; }})()",
+        text = json!(REPORT_TEXT)
+    ))
+    .await;
+    let code = page
+        .wait_for("document.getElementById('receipt-code').textContent")
+        .await;
+    let code = code.as_str().unwrap().to_owned();
+    assert!(
+        server::integrity::receipt::ReceiptCode::parse(&code).is_ok(),
+        "{code}"
+    );
+    assert_eq!(
+        page.eval("document.cookie + localStorage.length + sessionStorage.length")
+            .await,
+        json!("00")
+    );
+
+    let alice = investigator::load_identity(&k.bribery[0]).unwrap();
+    let case = investigator::list(&f.db, &alice).await.unwrap()[0]
+        .id
+        .clone();
+    let view = investigator::read(&f.db, &alice, &case, None)
+        .await
+        .unwrap();
+    assert_eq!(view.failures(), 0);
+    let env = view.messages[0].as_ref().unwrap();
+    assert_eq!(env.attachments.len(), 1, "the photo came through the page");
+    investigator::reply(
+        &f.db,
+        &k.config,
+        &alice,
+        &case,
+        REPLY_TEXT,
+        server::db::now_millis(),
+    )
+    .await
+    .unwrap();
+
+    page.eval(&format!(
+        "(() => {{ document.getElementById('code').value = {code}; \
+         document.getElementById('follow-form').requestSubmit(); return true; }})()",
+        code = json!(code.to_lowercase())
+    ))
+    .await;
+    page.wait_for(&format!(
+        "document.getElementById('messages').textContent.includes({})",
+        json!(REPLY_TEXT)
+    ))
+    .await;
+    page.eval(&format!(
+        "(() => {{ document.getElementById('reply-text').value = {t}; \
+         document.getElementById('reply-form').requestSubmit(); return true; }})()",
+        t = json!(BACK_TEXT)
+    ))
+    .await;
+    page.wait_for(&format!(
+        "document.getElementById('messages').textContent.includes({})",
+        json!(BACK_TEXT)
+    ))
+    .await;
+    let view = investigator::read(&f.db, &alice, &case, None)
+        .await
+        .unwrap();
+    assert_eq!(view.messages.len(), 3);
+    assert!(investigator::render_case(&view).contains(BACK_TEXT));
+    drop(browser);
+    server.shutdown().await.unwrap();
+}
+
 on_both_backends!(
     whole_loop,
     nothing_identifying_is_logged_or_stored,
@@ -1253,4 +1478,5 @@ on_both_backends!(
     page_proof_of_work_is_accepted,
     tool_refuses_bad_input,
     concurrent_messages_all_land,
+    the_page_in_a_browser,
 );
