@@ -32,6 +32,8 @@ pub struct AppState {
     pub dispatch: Arc<crate::dispatch::Dispatch>,
     /// Photo storage, processing slots and partial uploads.
     pub photos: crate::photo::Photos,
+    /// The integrity channel (rate limits, proof-of-work stamps, receipt-code work).
+    pub integrity: Arc<crate::integrity::Integrity>,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ impl AppState {
         AppState {
             db,
             dispatch: Arc::new(crate::dispatch::Dispatch::new(&config)),
+            integrity: Arc::new(crate::integrity::Integrity::new(&config.integrity)),
             config: Arc::new(config),
             metrics: telemetry::metrics_handle(),
             hub: Hub::new(pg),
@@ -108,6 +111,8 @@ pub fn router(state: AppState) -> Router {
         .merge(api::photos::router(&state))
         .layer(axum::middleware::from_fn(telemetry::track_http))
         .layer(TraceLayer::new_for_http())
+        // Nested after the layers above, so request tracing never sees these routes.
+        .nest_service("/integrity", api::integrity::router(state.clone()))
         .with_state(state)
 }
 
@@ -191,9 +196,14 @@ pub async fn serve_router(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address is handed to handlers as an extension; only the integrity
+    // rate limiter reads it (under a keyed hash), and nothing logs it.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Binds the configured address and serves until SIGTERM or Ctrl-C.

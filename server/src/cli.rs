@@ -1,5 +1,5 @@
 //! The command line: `serve` (default), `migrate`, `import-districts`, `user`, `crew`,
-//! `token`, `demo`. Each subcommand is a thin call into the domain modules.
+//! `token`, `demo`, `integrity` (the investigators' tool). Each subcommand is a thin call into the domain modules.
 
 use crate::app::{self, StartError};
 use crate::auth::{UserRole, hash_password};
@@ -37,6 +37,60 @@ pub enum Command {
     Crew(CrewCommand),
     /// Seed the demo city (districts, services, crews, users, tasks).
     Demo(DemoArgs),
+    /// The investigators' tool for the integrity channel (see docs/integrity.md).
+    #[command(subcommand)]
+    Integrity(IntegrityCommand),
+}
+
+/// `integrity` subcommands. The private key is read from `--identity` (or
+/// `TARMIM_INTEGRITY_IDENTITY`) and never leaves this process.
+#[derive(Debug, Subcommand)]
+pub enum IntegrityCommand {
+    /// Make a key pair: the private key goes to FILE (mode 0600), the public key is printed
+    /// for the server's `[integrity]` configuration.
+    Keygen {
+        /// Where to write the private key (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// List the cases this key can read.
+    List {
+        /// The investigator's private key file.
+        #[arg(long, env = "TARMIM_INTEGRITY_IDENTITY")]
+        identity: PathBuf,
+    },
+    /// Read a case; exits with an error if any stored item fails its integrity check.
+    Read {
+        /// Case id (C-…).
+        case: String,
+        /// The investigator's private key file.
+        #[arg(long, env = "TARMIM_INTEGRITY_IDENTITY")]
+        identity: PathBuf,
+        /// Decrypt the attachments into this folder.
+        #[arg(long)]
+        save_attachments: Option<PathBuf>,
+    },
+    /// Reply to the reporter; the text is read from standard input.
+    Reply {
+        /// Case id (C-…).
+        case: String,
+        /// The investigator's private key file.
+        #[arg(long, env = "TARMIM_INTEGRITY_IDENTITY")]
+        identity: PathBuf,
+    },
+    /// Set the case's status (the reporter sees it), with an optional note.
+    Status {
+        /// Case id (C-…).
+        case: String,
+        /// The new status.
+        status: crate::integrity::seal::CaseStatus,
+        /// The investigator's private key file.
+        #[arg(long, env = "TARMIM_INTEGRITY_IDENTITY")]
+        identity: PathBuf,
+        /// A note to the reporter.
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
 
 /// `import-districts` arguments.
@@ -136,6 +190,9 @@ pub enum CliError {
     /// Demo seeding failed.
     #[error(transparent)]
     Demo(#[from] DemoError),
+    /// The investigators' tool failed.
+    #[error(transparent)]
+    Integrity(#[from] crate::integrity::investigator::InvestigatorError),
     /// Bad arguments or input.
     #[error("{0}")]
     Usage(String),
@@ -263,6 +320,82 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             }
             db.close().await;
         }
+        Command::Integrity(cmd) => integrity(cmd, config).await?,
     }
     Ok(())
+}
+
+/// Runs an `integrity` subcommand (the logic is in `integrity::investigator`).
+async fn integrity(cmd: IntegrityCommand, config: Config) -> Result<(), CliError> {
+    use crate::integrity::investigator as inv;
+    if let IntegrityCommand::Keygen { out } = &cmd {
+        let public = inv::keygen(out, now_millis())?;
+        println!("{public}");
+        eprintln!(
+            "private key written to {}; add the public key above to the server's [integrity] \
+             categories",
+            out.display()
+        );
+        return Ok(());
+    }
+    let db = Db::open(&config).await?;
+    let result = async {
+        match cmd {
+            IntegrityCommand::Keygen { .. } => Ok(()),
+            IntegrityCommand::List { identity } => {
+                let id = inv::load_identity(&identity)?;
+                print!("{}", inv::render_list(&inv::list(&db, &id).await?));
+                Ok(())
+            }
+            IntegrityCommand::Read {
+                case,
+                identity,
+                save_attachments,
+            } => {
+                let id = inv::load_identity(&identity)?;
+                let view = inv::read(&db, &id, &case, save_attachments.as_deref()).await?;
+                print!("{}", inv::render_case(&view));
+                match view.failures() {
+                    0 => Ok(()),
+                    n => Err(inv::InvestigatorError::Tampered(n).into()),
+                }
+            }
+            IntegrityCommand::Reply { case, identity } => {
+                let id = inv::load_identity(&identity)?;
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text)
+                    .map_err(|e| CliError::Io(format!("reading the reply: {e}")))?;
+                let seq =
+                    inv::reply(&db, &config.integrity, &id, &case, &text, now_millis()).await?;
+                println!("reply added to {case} as message #{seq}");
+                Ok(())
+            }
+            IntegrityCommand::Status {
+                case,
+                status,
+                identity,
+                note,
+            } => {
+                let id = inv::load_identity(&identity)?;
+                let seq = inv::set_status(
+                    &db,
+                    &config.integrity,
+                    &id,
+                    &case,
+                    status,
+                    note,
+                    now_millis(),
+                )
+                .await?;
+                println!(
+                    "status of {case} set to {} (message #{seq})",
+                    status.as_str()
+                );
+                Ok(())
+            }
+        }
+    }
+    .await;
+    db.close().await;
+    result
 }

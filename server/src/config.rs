@@ -29,6 +29,7 @@
 //! | `photo_s3_bucket` | `TARMIM_PHOTO_S3_BUCKET` | none: photos on disk in `data_dir/photos` |
 //! | `photo_s3_endpoint` | `TARMIM_PHOTO_S3_ENDPOINT` | none (AWS); credentials from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` |
 //! | `photo_s3_region` | `TARMIM_PHOTO_S3_REGION` | `us-east-1` |
+//! | `[integrity]` (file only) | — | no categories: the integrity channel refuses reports (see `docs/integrity.md`) |
 
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -53,6 +54,9 @@ pub enum ConfigError {
         /// Why.
         message: String,
     },
+    /// The `[integrity]` settings are inconsistent.
+    #[error("integrity settings: {0}")]
+    Integrity(String),
     /// An environment variable has a value that does not parse.
     #[error("environment variable {var}={value:?} is invalid: {why}")]
     Env {
@@ -133,6 +137,8 @@ pub struct Config {
     pub photo_s3_endpoint: Option<String>,
     /// S3 region.
     pub photo_s3_region: String,
+    /// The integrity channel (`[integrity]`: categories, investigators' public keys, limits).
+    pub integrity: crate::integrity::IntegrityConfig,
 }
 
 impl Default for Config {
@@ -164,6 +170,7 @@ impl Default for Config {
             photo_s3_bucket: None,
             photo_s3_endpoint: None,
             photo_s3_region: "us-east-1".into(),
+            integrity: crate::integrity::IntegrityConfig::default(),
         }
     }
 }
@@ -280,6 +287,7 @@ impl Config {
                 }
             };
         }
+        cfg.integrity.check().map_err(ConfigError::Integrity)?;
         Ok(cfg)
     }
 

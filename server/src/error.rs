@@ -179,6 +179,30 @@ impl From<GeoError> for ApiError {
     }
 }
 
+impl From<crate::integrity::IntegrityError> for ApiError {
+    fn from(e: crate::integrity::IntegrityError) -> Self {
+        use crate::integrity::IntegrityError as E;
+        use crate::integrity::attachment::AttachmentError as A;
+        use crate::integrity::pow::PowError as P;
+        match e {
+            E::Disabled => ApiError::Unavailable,
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::MalformedCode(m) => ApiError::BadRequest(m.to_string()),
+            E::TooLarge(m) => ApiError::PayloadTooLarge(m),
+            E::Attachment(a @ A::TooLarge { .. }) => ApiError::PayloadTooLarge(a.to_string()),
+            E::Attachment(a) => ApiError::Unprocessable(a.to_string()),
+            e @ E::NoMatch => ApiError::NotFound(e.to_string()),
+            E::Limited(l) => ApiError::TooManyRequests(l.to_string()),
+            E::Pow(p @ P::Busy) => ApiError::TooManyRequests(p.to_string()),
+            E::Pow(p @ (P::Missing | P::Malformed)) => ApiError::BadRequest(p.to_string()),
+            E::Pow(p) => ApiError::Forbidden(p.to_string()),
+            e @ E::Tampered(_) => ApiError::Internal(e.to_string()),
+            E::Db(e) => ApiError::Db(e),
+            E::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
         ApiError::BadRequest(e.body_text())

@@ -14,6 +14,8 @@
 //! - [`intake`]: creating tasks on the server (call centre, dispatchers, Open311).
 //! - [`geo`]: districts — GeoJSON import, point → district, adjacency.
 //! - [`photo`]: photo verification, EXIF flags, derivatives, storage, resumable uploads.
+//! - [`integrity`]: the integrity channel — anonymous reports encrypted to investigators
+//!   (`age`), receipt codes, the investigators' tool.
 //! - [`demo`]: the demo city seeded into an empty database.
 //! - [`web`]: the dispatcher's console page and its static assets (embedded).
 //! - [`telemetry`]: logs and Prometheus metrics.
@@ -36,6 +38,7 @@ pub mod geo;
 pub mod hub;
 pub mod intake;
 pub mod photo;
+pub mod integrity;
 pub mod sync;
 pub mod telemetry;
 pub mod web;

@@ -14,10 +14,19 @@ use std::sync::OnceLock;
 use std::time::Instant;
 use tracing_subscriber::EnvFilter;
 
+/// The directive that keeps connection addresses out of the logs.
+pub const NO_PEER_ADDRESSES: &str = "axum::serve=off";
+
 /// Installs the global log subscriber (once; later calls do nothing).
 pub fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    // axum logs every accepted connection's peer address at TRACE; that would record
+    // integrity reporters' addresses, so it is off whatever RUST_LOG says.
+    let filter = match NO_PEER_ADDRESSES.parse() {
+        Ok(d) => filter.add_directive(d),
+        Err(_) => filter,
+    };
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

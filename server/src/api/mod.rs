@@ -5,4 +5,5 @@ pub mod console;
 pub mod crews;
 pub mod health;
 pub mod photos;
+pub mod integrity;
 pub mod sync;

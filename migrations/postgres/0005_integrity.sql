@@ -1,0 +1,36 @@
+-- Integrity channel (design §7). Nothing here identifies a reporter, and nothing here is
+-- readable without an investigator's private key or the receipt code:
+-- * lookup: the public half of the receipt code (finds the case); the secret half is only
+--   in code_verifier, as HKDF(argon2id(secret, code_salt)) — one argon2 per guess;
+-- * reporter_recipient: the age public key derived from the receipt code;
+-- * every message (report, follow-ups, replies, status changes) and attachment is an age
+--   ciphertext whose plaintext names its case and position; category and status are
+--   inside, not here;
+-- * times are rounded down to the hour.
+CREATE TABLE integrity_cases (
+    id                 TEXT PRIMARY KEY,
+    lookup             TEXT NOT NULL UNIQUE,
+    code_salt          BYTEA NOT NULL,
+    code_kdf           TEXT NOT NULL,
+    code_verifier      BYTEA NOT NULL,
+    reporter_recipient TEXT NOT NULL,
+    created_at         BIGINT NOT NULL,
+    expires_at         BIGINT NOT NULL
+);
+
+CREATE TABLE integrity_messages (
+    case_id    TEXT NOT NULL REFERENCES integrity_cases (id) ON DELETE CASCADE,
+    seq        BIGINT NOT NULL CHECK (seq >= 1),
+    ciphertext BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (case_id, seq)
+);
+
+CREATE TABLE integrity_attachments (
+    case_id    TEXT NOT NULL,
+    seq        BIGINT NOT NULL,
+    idx        BIGINT NOT NULL CHECK (idx >= 0),
+    ciphertext BYTEA NOT NULL,
+    PRIMARY KEY (case_id, seq, idx),
+    FOREIGN KEY (case_id, seq) REFERENCES integrity_messages (case_id, seq) ON DELETE CASCADE
+);
