@@ -396,6 +396,19 @@ async fn whole_loop(f: &Fixture) {
         "{list}"
     );
 
+    // Every stored time is a whole hour (no exact time to match with a proxy's logs).
+    let case_row = server::integrity::store::case_by_id(&f.db, &case)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(case_row.created_at % server::integrity::HOUR_MS, 0);
+    assert_eq!(case_row.expires_at % server::integrity::HOUR_MS, 0);
+    for m in server::integrity::store::messages(&f.db, &case)
+        .await
+        .unwrap()
+    {
+        assert_eq!(m.created_at % server::integrity::HOUR_MS, 0);
+    }
     // Nothing readable is stored: no text, no code, no category, no status.
     let secret_part = code.replace('-', "")[8..].to_owned();
     assert_tables_free_of(
