@@ -1034,6 +1034,22 @@ async fn abuse_and_size_limits(f: &Fixture) {
         "larger than this server accepts",
     )
     .await;
+    // Not JSON, and the wrong method: clear refusals, with the privacy headers.
+    let r = http
+        .post(format!("{base}/api/case"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = http
+        .get(format!("{base}/api/reports"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.headers()["cache-control"], "no-store");
     // Follow-up bodies have their own small limit.
     let r = http
         .post(format!("{base}/api/case"))
