@@ -396,6 +396,19 @@ async fn whole_loop(f: &Fixture) {
         "{list}"
     );
 
+    // Every stored time is a whole hour (no exact time to match with a proxy's logs).
+    let case_row = server::integrity::store::case_by_id(&f.db, &case)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(case_row.created_at % server::integrity::HOUR_MS, 0);
+    assert_eq!(case_row.expires_at % server::integrity::HOUR_MS, 0);
+    for m in server::integrity::store::messages(&f.db, &case)
+        .await
+        .unwrap()
+    {
+        assert_eq!(m.created_at % server::integrity::HOUR_MS, 0);
+    }
     // Nothing readable is stored: no text, no code, no category, no status.
     let secret_part = code.replace('-', "")[8..].to_owned();
     assert_tables_free_of(
@@ -1021,6 +1034,22 @@ async fn abuse_and_size_limits(f: &Fixture) {
         "larger than this server accepts",
     )
     .await;
+    // Not JSON, and the wrong method: clear refusals, with the privacy headers.
+    let r = http
+        .post(format!("{base}/api/case"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = http
+        .get(format!("{base}/api/reports"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.headers()["cache-control"], "no-store");
     // Follow-up bodies have their own small limit.
     let r = http
         .post(format!("{base}/api/case"))

@@ -118,13 +118,21 @@ pub struct NewReport {
     pub attachments: Vec<NewAttachment>,
 }
 
-/// What the reporter gets back once: the code and the case id.
-#[derive(Debug)]
+/// What the reporter gets back once: the code and when it expires.
 pub struct Receipt {
     /// The receipt code, grouped for writing down.
     pub code: Zeroizing<String>,
     /// When the code stops working unless the case sees a message.
     pub expires_at: i64,
+}
+
+impl std::fmt::Debug for Receipt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the code (it would end up in a log).
+        f.debug_struct("Receipt")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One message of a thread as the reporter reads it.
@@ -206,7 +214,9 @@ pub async fn append(
     now: i64,
 ) -> Result<i64, IntegrityError> {
     let to = recipients(config, category, &case.reporter_recipient)?;
-    let expires_at = now.saturating_add(ttl_ms(config));
+    // From the hour, like every stored time: an exact expiry would give away the exact
+    // time of the message that extended it.
+    let expires_at = to_hour(now).saturating_add(ttl_ms(config));
     for _ in 0..5 {
         let seq = store::next_seq(db, &case.id).await?;
         let env = Envelope {
