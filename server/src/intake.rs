@@ -5,10 +5,12 @@
 //! point to its district (the covering polygon, else the configured default district,
 //! else a clear "outside every district" refusal — never dropped), sets the SLA due
 //! times, builds the task document (`Created` by the filer, `Routed` by the server),
-//! commits it with its projection in one durable transaction, publishes it to the hub,
-//! arms the completion timer, and — for an urgent task, or any task where the district
-//! auto-assigns normal work — assigns a crew at once ([`crate::dispatch::assign`]).
-//! The caller gets the task only after all of that is durable.
+//! and — for an urgent task, or any task where the district auto-assigns normal work —
+//! chooses a crew ([`crate::dispatch::assign`]'s scoring) and appends its `Assigned`
+//! event; then commits it all with the projection in one durable transaction, publishes
+//! it to the hub (the crew's phones pull it at once), and arms the acknowledgement and
+//! completion timers (or alerts the dispatchers that nobody could take it). The caller
+//! gets the task only after the commit is durable.
 
 use crate::app::AppState;
 use crate::db::{IdentityStore, now_millis};
@@ -141,28 +143,80 @@ pub async fn create_task(
         },
         reopen_window_ms: DEFAULT_REOPEN_WINDOW_MS,
     };
+    let point = new.point;
     let mut doc = TaskDoc::create(new, creator, now)?;
+    let server = assign::server_actor(state);
     doc.append_event(
-        &assign::server_actor(state),
+        &server,
         now,
         EventKind::Routed {
             district: district.clone(),
         },
     )?;
-    let (view, _) = edit::create(state, doc).await?;
-    if let Some(due) = complete_due {
-        store::arm_timer(&state.db, id.as_str(), TimerKind::Complete, due, None).await?;
-    }
-    metrics::counter!("tarmim_tasks_created_total", "source" => source.as_str()).increment(1);
+    // A new task is nobody else's yet: the crew is chosen before the first commit and the
+    // `Assigned` event goes into it, so the crew's phones get the task from one commit.
     let auto =
         priority == Priority::Urgent || store::auto_assign_normal(&state.db, &district).await?;
-    let (task, dispatch) = if auto {
-        let outcome = assign::auto_assign(state, &id).await?;
-        let (doc, _) = edit::load(state, &id).await?;
-        (doc.view()?, Some(outcome))
-    } else {
-        (view, None)
+    let mut dispatch = None;
+    if auto {
+        let pick = assign::pick(state, &district, &service.code, &point, &[]).await?;
+        dispatch = Some(match assign::reason(&pick, &district, &service.code) {
+            Some((crew, reason)) => {
+                doc.append_event(
+                    &server,
+                    now,
+                    EventKind::Assigned {
+                        crew: crew.clone(),
+                        reason: reason.clone(),
+                    },
+                )?;
+                AutoOutcome::Assigned { crew, reason }
+            }
+            None => AutoOutcome::NoCrew,
+        });
+    }
+    let (task, _) = edit::create(state, doc).await?;
+    metrics::counter!("tarmim_tasks_created_total", "source" => source.as_str()).increment(1);
+    // The task is durable from here on: what follows must not fail the request (the
+    // caller would file it again). A timer that cannot be armed is logged and alerted.
+    let followed = async {
+        match &dispatch {
+            Some(AutoOutcome::Assigned { crew, .. }) => {
+                metrics::counter!("tarmim_dispatch_assignments_total", "how" => "auto")
+                    .increment(1);
+                assign::arm_ack(state, &task, crew, now).await?;
+            }
+            Some(_) => {
+                assign::alert(
+                    state,
+                    &district,
+                    Some(&id),
+                    "no_crew",
+                    format!(
+                        "no on-duty crew with skill {} in {district} or its neighbours for task {id}",
+                        service.code
+                    ),
+                )
+                .await?;
+            }
+            None => {}
+        }
+        if let Some(due) = complete_due {
+            store::arm_timer(&state.db, id.as_str(), TimerKind::Complete, due, None).await?;
+        }
+        Ok::<(), DispatchError>(())
     };
+    if let Err(e) = followed.await {
+        tracing::error!(task = %id, error = %e, "arming the task's timers failed");
+        let _ = assign::alert(
+            state,
+            &district,
+            Some(&id),
+            "dispatch_failed",
+            format!("task {id}: its escalation timers could not be armed; watch it by hand"),
+        )
+        .await;
+    }
     Ok(Filed {
         task,
         district,

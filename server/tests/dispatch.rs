@@ -318,7 +318,10 @@ fn expected_score(task: (f64, f64), pos: Option<(f64, f64)>, load: u32) -> f64 {
 }
 
 /// The crew the documented rule picks among (id, position, load).
-fn expected_crew(task: (f64, f64), cands: &[(&str, Option<(f64, f64)>, u32)]) -> String {
+/// A candidate as the test sees it: crew id, position, open jobs.
+type Cand<'a> = (&'a str, Option<(f64, f64)>, u32);
+
+fn expected_crew(task: (f64, f64), cands: &[Cand<'_>]) -> String {
     cands
         .iter()
         .map(|(id, p, l)| (expected_score(task, *p, *l), *l, *id))

@@ -84,7 +84,7 @@ async function start() {
 }
 
 function initMap(boot) {
-  const map = L.map('map', { zoomControl: true, attributionControl: !!boot.tile_url });
+  const map = L.map('map', { zoomControl: true, zoomSnap: 0.1, attributionControl: !!boot.tile_url });
   state.map = map;
   if (boot.tile_url) L.tileLayer(boot.tile_url, { maxZoom: 19 }).addTo(map);
   const districts = L.geoJSON(boot.districts, {
@@ -92,7 +92,10 @@ function initMap(boot) {
     onEachFeature: (f, layer) => layer.bindTooltip(`${f.properties.code} ${f.properties.name}`, { permanent: true, direction: 'center', className: 'district-label' }),
   }).addTo(map);
   const b = districts.getBounds();
-  if (b.isValid()) map.fitBounds(b, { padding: [10, 10] }); else map.setView([35.69, 51.39], 12);
+  const fit = () => { if (b.isValid()) map.fitBounds(b, { padding: [10, 10] }); else map.setView([35.69, 51.39], 12); };
+  fit();
+  // The container was hidden until now: measure it again once laid out, then fit.
+  setTimeout(() => { map.invalidateSize(); fit(); }, 0);
   state.taskLayer = L.layerGroup().addTo(map);
   state.crewLayer = L.layerGroup().addTo(map);
   map.on('click', (e) => {

@@ -1,0 +1,128 @@
+// The dispatcher console in headless Chromium (Debian's, through playwright-core):
+// log in as a dispatcher, see an urgent task created through the API appear on the map
+// and in the queue without a reload, reassign it, and check with real sync-core clients
+// (server/examples/phone_probe.rs) that the new crew's phone receives it and the old
+// crew's does not.
+//
+// Environment (tests/suites/browser.sh sets it): TARMIM_BASE_URL (a server with the demo
+// city), TARMIM_PHONE_PROBE (the probe binary), CHROMIUM_PATH (default /usr/bin/chromium),
+// TARMIM_SCREENSHOT (optional: where to save a screenshot of the console).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.TARMIM_BASE_URL;
+const PROBE = process.env.TARMIM_PHONE_PROBE;
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+assert.ok(BASE, 'TARMIM_BASE_URL is required');
+assert.ok(PROBE, 'TARMIM_PHONE_PROBE is required');
+
+async function api(method, path, token, body) {
+  const r = await fetch(`${BASE}${path}`, {
+    method,
+    headers: Object.assign(token ? { Authorization: `Bearer ${token}` } : {}, body ? { 'Content-Type': 'application/json' } : {}),
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await r.text();
+  return { status: r.status, body: text ? JSON.parse(text) : null };
+}
+
+async function login(name, password, device) {
+  const r = await api('POST', '/api/v1/login', null, { login: name, password, device_id: device });
+  assert.equal(r.status, 200, `login ${name}: ${JSON.stringify(r.body)}`);
+  return r.body.token;
+}
+
+const crewLogin = (crew) => `crew-${crew.toLowerCase().replace(/^c-/, '')}`;
+
+function probe(crew) {
+  const out = execFileSync(PROBE, [BASE, crewLogin(crew), 'demo-crew'], { encoding: 'utf8', timeout: 60_000 });
+  return JSON.parse(out.trim().split('\n').pop());
+}
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+});
+after(async () => { await browser?.close(); });
+
+test('an urgent task appears live, is reassigned, and reaches only the new crew', async () => {
+  // Two D01 crews on duty, with positions, so the choice and the reassignment stay in D01.
+  const [lat, lon] = [35.72, 51.3375];
+  for (const [crew, dlat] of [['C-D01-A', 0.004], ['C-D01-B', -0.004]]) {
+    const t = await login(crewLogin(crew), 'demo-crew', `phone-${crew}`);
+    assert.equal((await api('PUT', '/api/v1/me/duty', t, { on_duty: true })).status, 204);
+    const p = await api('POST', '/api/v1/me/position', t, { lat: lat + dlat, lon, at: new Date().toISOString(), accuracy_m: 10 });
+    assert.equal(p.status, 202, JSON.stringify(p.body));
+  }
+  const disp = await login('dispatcher-r1', 'demo-dispatcher', 'node-dispatcher');
+  const crews = (await api('GET', '/api/v1/crews', disp)).body;
+  const a = crews.find((c) => c.id === 'C-D01-A');
+  const b = crews.find((c) => c.id === 'C-D01-B');
+  assert.ok(a && b && a.on_duty && b.on_duty);
+  const category = a.skills.find((s) => b.skills.includes(s)) || a.skills[0];
+
+  const page = await browser.newPage({ viewport: { width: 1400, height: 860 } });
+  page.on('pageerror', (e) => console.error('page error:', e));
+  await page.goto(`${BASE}/console/`);
+  await page.fill('#login', 'dispatcher-r1');
+  await page.fill('#password', 'demo-dispatcher');
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#queue li');
+  await page.waitForSelector('#live.on');
+  // District polygons and task markers are drawn (no tiles configured).
+  const paths = await page.locator('#map path.leaflet-interactive').count();
+  assert.ok(paths >= 4, `only ${paths} shapes on the map`);
+  await page.evaluate(() => { window.__notReloaded = true; });
+
+  // A call-centre operator files an urgent report through the API.
+  const cc = await login('callcentre', 'demo-callcentre', 'node-callcentre');
+  const filed = await api('POST', '/api/v1/console/tasks', cc, {
+    category, title: 'Burst main on Tajrish square', description: 'filed by the browser test', lat, lon, priority: 'urgent',
+  });
+  assert.equal(filed.status, 201, JSON.stringify(filed.body));
+  const id = filed.body.task.id;
+  assert.equal(filed.body.district, 'D01');
+  assert.equal(filed.body.dispatch.outcome, 'assigned', JSON.stringify(filed.body.dispatch));
+  const first = filed.body.dispatch.crew;
+
+  // It appears in the queue and on the map without a reload.
+  const item = page.locator(`#queue li[data-id="${id}"]`);
+  await item.waitFor({ timeout: 15_000 });
+  await page.locator(`#map path.task-${id}`).waitFor({ timeout: 15_000 });
+  assert.equal(await page.evaluate(() => window.__notReloaded), true, 'the page reloaded');
+  assert.match(await item.textContent(), /assigned/);
+
+  // The first crew's phone has it.
+  assert.ok(probe(first).tasks.includes(id), `${first} should hold ${id}`);
+
+  // Reassign from the task's detail panel to the other D01 crew.
+  const second = first === 'C-D01-B' ? 'C-D01-A' : 'C-D01-B';
+  await item.click();
+  await page.waitForSelector('#detail-title');
+  await page.selectOption('#assign-crew', second);
+  await page.click('#assign-btn');
+  await page.locator('#detail-assignee', { hasText: second }).waitFor({ timeout: 15_000 });
+  await page.locator(`#queue li[data-id="${id}"] .assignee`, { hasText: second }).waitFor({ timeout: 15_000 });
+  const assignedRows = await page.locator('#timeline tr[data-kind="assigned"]').count();
+  assert.equal(assignedRows, 2);
+
+  // The new crew's sync-core client receives it; the old crew's does not.
+  assert.ok(probe(second).tasks.includes(id), `${second} should hold ${id} after the reassignment`);
+  assert.ok(!probe(first).tasks.includes(id), `${first} must not hold ${id} after the reassignment`);
+
+  if (process.env.TARMIM_SCREENSHOT) await page.screenshot({ path: process.env.TARMIM_SCREENSHOT });
+  await page.close();
+});
+
+test('a wrong password is refused on the login page', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${BASE}/console/`);
+  await page.fill('#login', 'dispatcher-r1');
+  await page.fill('#password', 'wrong');
+  await page.click('#login-form button[type=submit]');
+  await page.locator('#login-error', { hasText: 'invalid login or password' }).waitFor();
+  assert.equal(await page.locator('#console-view').isHidden(), true);
+  await page.close();
+});
