@@ -111,6 +111,9 @@ impl Inner {
     }
 }
 
+/// How long `stop_sync` lets the loop finish its current step before abandoning it.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
 /// A crew member's phone client: the tasks on this phone, edits made offline, and sync
 /// with the server. Open one per account and data folder; share it across the app.
 #[derive(uniffi::Object)]
@@ -430,17 +433,26 @@ impl TarmimClient {
         Ok(())
     }
 
-    /// Stops the background sync (closing its connection) and waits for it to end.
+    /// Stops the background sync (closing its connection) and waits for it to end (at most
+    /// a couple of seconds).
     pub fn stop_sync(&self) -> Result<(), TarmimError> {
         let handle = self
             .background
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some(h) = handle {
+        if let Some(mut h) = handle {
             let _ = h.tx.send(Command::Stop);
             h.uploader.abort();
-            let _ = self.block_on(h.task)?;
+            // The loop reads the request between steps; a connection attempt to a server
+            // that does not answer may take longer, and is abandoned (every store write is
+            // atomic and made between awaits, so aborting leaves nothing half-done).
+            self.block_on(async {
+                if tokio::time::timeout(STOP_GRACE, &mut h.task).await.is_err() {
+                    h.task.abort();
+                    let _ = h.task.await;
+                }
+            })?;
         }
         Ok(())
     }
