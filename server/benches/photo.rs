@@ -3,8 +3,8 @@
 //! against `vipsthumbnail` producing the same two sizes (stripped, same JPEG quality).
 //!
 //! `cargo bench -p server --bench photo` (needs Debian's `libvips-tools`). The input is
-//! made with `vips` from fractal surfaces and noise, so it compresses like a photo (about
-//! 4 MB at quality 90) rather than like a flat test card. Prints figures; asserts nothing.
+//! made with `vips` from fractal surfaces and noise (about 0.7 MB at quality 90: more
+//! texture than a flat test card, less than a real phone photo). Prints figures; asserts nothing.
 //! `TARMIM_PHOTO_BENCH_ROUNDS` sets the rounds (default 7; the median is reported).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
