@@ -244,6 +244,7 @@ impl Config {
         }
         if let Some(v) = get("TARMIM_POSITION_MIN_INTERVAL_MS") {
             cfg.position_min_interval_ms = parse_num("TARMIM_POSITION_MIN_INTERVAL_MS", &v)?;
+        }
         if let Some(v) = get("TARMIM_PHOTO_MAX_BYTES") {
             cfg.photo_max_bytes = parse_num("TARMIM_PHOTO_MAX_BYTES", &v)?;
         }

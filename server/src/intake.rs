@@ -11,6 +11,10 @@
 //! it to the hub (the crew's phones pull it at once), and arms the acknowledgement and
 //! completion timers (or alerts the dispatchers that nobody could take it). The caller
 //! gets the task only after the commit is durable.
+//!
+//! A task a crew files from the field arrives through sync instead, already committed:
+//! [`adopt`] then routes it by its point (a district the phone claimed is overridden by
+//! the server's `Routed` event) and dispatches it the same way.
 
 use crate::app::AppState;
 use crate::db::{IdentityStore, now_millis};
@@ -67,6 +71,69 @@ pub fn new_task_id() -> DocId {
     let id = format!("T-{:012X}", rand::random::<u64>() & 0xFFFF_FFFF_FFFF);
     // `T-` and hex digits always make a valid id.
     DocId::new(id).expect("a valid task id")
+}
+
+/// Adopts a task created on a phone (see the module docs): routes it to the district of
+/// its point and, when it is urgent or its district auto-assigns normal work, assigns it
+/// by the same scoring. A task the server already routed is left alone, so running this
+/// twice (or on two replicas) routes once; the assignment is once-only by itself.
+pub async fn adopt(state: &AppState, task: &DocId) -> Result<Option<AutoOutcome>, DispatchError> {
+    let (doc, _) = edit::load(state, task).await?;
+    let view = doc.view()?;
+    if routed(&view) {
+        return Ok(None);
+    }
+    let district = geo::route_point(
+        &state.db,
+        state.config.default_district.as_deref(),
+        view.point.lat,
+        view.point.lon,
+    )
+    .await?;
+    let server = assign::server_actor(state);
+    let now = now_millis();
+    let done = edit::edit(state, task, |doc, v| {
+        if routed(v) {
+            return Ok(None);
+        }
+        doc.append_event(
+            &server,
+            now,
+            EventKind::Routed {
+                district: district.clone(),
+            },
+        )?;
+        Ok(Some(()))
+    })
+    .await?;
+    if done.is_none() {
+        return Ok(None);
+    }
+    metrics::counter!("tarmim_tasks_created_total", "source" => view.source.as_str()).increment(1);
+    let auto = view.derived.priority == Priority::Urgent
+        || store::auto_assign_normal(&state.db, &district).await?;
+    if !auto {
+        return Ok(None);
+    }
+    Ok(Some(assign::auto_assign(state, task).await?))
+}
+
+/// [`adopt`] in the background, after a sync commit created `task`: failures are logged
+/// and alerted, never reported to the phone, whose change is already durable.
+pub fn adopt_in_background(state: &AppState, task: DocId) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = adopt(&state, &task).await {
+            tracing::warn!(task = %task, error = %e, "a task filed on a phone could not be routed or dispatched");
+            metrics::counter!("tarmim_intake_adopt_failures_total").increment(1);
+        }
+    });
+}
+
+fn routed(view: &TaskView) -> bool {
+    view.timeline
+        .iter()
+        .any(|e| matches!(e.event.kind, EventKind::Routed { .. }))
 }
 
 /// Files a report: see the module docs. `creator` is who filed it (a call-centre

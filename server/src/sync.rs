@@ -120,6 +120,9 @@ fn account(state: &AppState, reply: &Reply, transport: &'static str) -> Vec<Scop
     for c in &reply.committed {
         metrics::counter!("tarmim_sync_commits_total").increment(1);
         touched.extend(c.touched.iter().cloned());
+        if c.created {
+            crate::intake::adopt_in_background(state, c.doc.clone());
+        }
     }
     touched.sort();
     touched.dedup();

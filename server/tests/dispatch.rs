@@ -803,8 +803,105 @@ async fn acknowledge(db: &Db, task: &str, crew: &str) {
     .unwrap();
 }
 
+/// A crew's field report arrives through sync, not through the console: the server routes
+/// it by its point (overriding the phone's guess of the district), dispatches it like any
+/// urgent report, and the reporting crew's push is accepted under the default scopes.
+async fn field_report_from_a_phone_is_routed_and_dispatched(f: &Fixture) {
+    use server::sync::{decode_frames, encode_frames};
+    use sync_core::session::device::{Device, DeviceEvent};
+    use sync_core::store::Store;
+    use sync_core::task::{DEFAULT_REOPEN_WINDOW_MS, GeoPoint, NewTask, Priority, Sla, Source};
+    seed_city(
+        &f.db,
+        &[
+            ("C-A", "D01", &["pothole"], true),
+            ("C-R", "D02", &["pothole"], true),
+        ],
+    )
+    .await;
+    let srv = start(f.db.clone(), test_config(f)).await;
+    let addr = srv.addr;
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(format!("http://{addr}/api/v1/login"))
+        .json(&json!({"login": "c-r", "password": PASSWORD, "device_id": "phone-c-r"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_owned();
+    let actor = sync_core::Actor {
+        user: login["me"]["user_id"].as_str().unwrap().to_owned(),
+        role: sync_core::Role::Crew,
+        crew: Some("C-R".into()),
+        device: sync_core::DeviceId::new("phone-c-r").unwrap(),
+    };
+    let mut phone = Device::new(Store::open_in_memory().unwrap(), actor);
+    let (lat, lon) = centre(1);
+    let task = phone
+        .create(
+            NewTask {
+                id: sync_core::DocId::new("T-FIELD-1").unwrap(),
+                source: Source::Crew,
+                category: "pothole".into(),
+                title: "Deep pothole by the bus stop".into(),
+                description: String::new(),
+                point: GeoPoint {
+                    lat,
+                    lon,
+                    accuracy_m: Some(5.0),
+                },
+                address: None,
+                // The phone guesses its own crew's district; the point is in D01.
+                district: Some("D02".into()),
+                priority: Priority::Urgent,
+                sla: Sla::default(),
+                reopen_window_ms: DEFAULT_REOPEN_WINDOW_MS,
+            },
+            now_ms(),
+        )
+        .unwrap();
+    let r = http
+        .post(format!("http://{addr}/api/v1/sync/exchange"))
+        .bearer_auth(&token)
+        .header("content-type", server::sync::FRAMES_MEDIA_TYPE)
+        .body(encode_frames(&phone.connect().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.bytes().await.unwrap();
+    let mut events = Vec::new();
+    for frame in decode_frames(&body).unwrap() {
+        events.extend(phone.on_frame(frame).unwrap().events);
+    }
+    assert!(
+        events.contains(&DeviceEvent::Acknowledged(task.clone())),
+        "the field report was not accepted: {events:?}"
+    );
+    let disp = Client::login(addr, "disp").await;
+    let url = format!("/api/v1/console/tasks/{task}");
+    wait_for("the field report to be routed and assigned", async || {
+        let d = disp.get(&url).await.1;
+        d["task"]["derived"]["district"] == "D01" && d["task"]["derived"]["assignee"] == "C-A"
+    })
+    .await;
+    let (_, d) = disp.get(&url).await;
+    assert_eq!(count_kind(&d["task"], "routed"), 1, "{d}");
+    let ev = assigned_events(&d["task"]);
+    assert_eq!(ev.len(), 1, "{d}");
+    assert!(
+        ev[0].1.starts_with("auto: best-scored on-duty crew of D01"),
+        "{}",
+        ev[0].1
+    );
+}
+
 on_both_backends!(
     duty_and_positions,
+    field_report_from_a_phone_is_routed_and_dispatched,
     scoring_chooses_per_documented_rule,
     dispatcher_assignment_rules,
     escalation_survives_a_restart,

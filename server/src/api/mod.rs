@@ -4,6 +4,6 @@ pub mod auth;
 pub mod console;
 pub mod crews;
 pub mod health;
-pub mod photos;
 pub mod integrity;
+pub mod photos;
 pub mod sync;

@@ -140,6 +140,7 @@ async fn after_commit(state: &AppState, task: &DocId, outcome: &CommitOutcome) {
             doc: task.clone(),
             seq: outcome.seq,
             touched: outcome.touched.clone(),
+            created: false,
         }],
     );
 }

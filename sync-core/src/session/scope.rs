@@ -1,6 +1,6 @@
 //! Which scopes a task belongs to: the rule the server applies after every commit.
 
-use crate::ids::{Actor, ScopeId};
+use crate::ids::{Actor, Role, ScopeId};
 use crate::task::{Status, TaskView};
 
 /// Decides the scopes of a task. The server may configure its own; [`TaskScopes`] is the
@@ -42,7 +42,8 @@ pub trait ScopePolicy: Send + Sync {
 
 /// The default scopes:
 /// - `crew:<id>` — the crew the task is assigned to, until it is verified, cancelled or a
-///   duplicate;
+///   duplicate; and, while nobody is assigned and it is not closed, the crew whose member
+///   filed it from the field (so the reporting crew can push it and keep seeing it);
 /// - `district:<code>` — every task of the district (dispatchers, managers);
 /// - `open:<code>` — the district's tasks not yet closed (crews, if configured).
 #[derive(Debug, Clone, Copy, Default)]
@@ -75,6 +76,12 @@ impl ScopePolicy for TaskScopes {
         {
             out.extend(Self::crew(crew));
         }
+        if d.assignee.is_none()
+            && !d.status.is_closed()
+            && let Some(crew) = filed_by_crew(task)
+        {
+            out.extend(Self::crew(crew));
+        }
         if let Some(code) = &d.district {
             out.extend(Self::district(code));
             if !d.status.is_closed() {
@@ -85,4 +92,14 @@ impl ScopePolicy for TaskScopes {
         out.dedup();
         out
     }
+}
+
+/// The crew whose member created the task, if a crew member did.
+fn filed_by_crew(task: &TaskView) -> Option<&str> {
+    task.timeline
+        .iter()
+        .find_map(|e| match (&e.event.kind, &e.event.actor) {
+            (crate::task::EventKind::Created, a) if a.role == Role::Crew => a.crew.as_deref(),
+            _ => None,
+        })
 }

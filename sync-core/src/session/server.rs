@@ -53,6 +53,9 @@ pub struct Committed {
     pub seq: u64,
     /// Scopes whose sessions must be notified.
     pub touched: Vec<ScopeId>,
+    /// This commit created the document (a task filed on a phone): the host routes and
+    /// dispatches it, as it does for tasks filed on the server.
+    pub created: bool,
 }
 
 /// What the host does after a call.
@@ -637,6 +640,7 @@ impl<P: ScopePolicy> ServerSession<P> {
                     doc: doc_id.clone(),
                     seq: outcome.seq,
                     touched: outcome.touched,
+                    created: stored.is_none(),
                 });
                 Ok(Attempt::Done)
             }
