@@ -17,6 +17,7 @@
 //! the server's `Routed` event) and dispatches it the same way.
 
 use crate::app::AppState;
+use crate::citizen::tracking;
 use crate::db::{IdentityStore, now_millis};
 use crate::dispatch::assign::{self, AutoOutcome};
 use crate::dispatch::store::{self, TimerKind};
@@ -64,6 +65,8 @@ pub struct Filed {
     pub district: String,
     /// What automatic dispatch did, if it ran.
     pub dispatch: Option<AutoOutcome>,
+    /// The reporter's tracking code, as shown to people (`XXXX-XXXX-XXXX`).
+    pub tracking_code: String,
 }
 
 /// A fresh task id: `T-` and 12 random hex digits.
@@ -242,6 +245,8 @@ pub async fn create_task(
             None => AutoOutcome::NoCrew,
         });
     }
+    // The code exists before the task does, so a code the citizen was given resolves.
+    let tracking = tracking::issue(&state.db, &id, tracking::Role::Reporter).await?;
     let (task, _) = edit::create(state, doc).await?;
     metrics::counter!("tarmim_tasks_created_total", "source" => source.as_str()).increment(1);
     // The task is durable from here on: what follows must not fail the request (the
@@ -288,5 +293,6 @@ pub async fn create_task(
         task,
         district,
         dispatch,
+        tracking_code: tracking::display(&tracking.code),
     })
 }

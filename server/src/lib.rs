@@ -27,6 +27,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod citizen;
 pub mod cli;
 pub mod compaction;
 pub mod config;

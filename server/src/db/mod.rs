@@ -340,6 +340,25 @@ pub trait Store: DocStore + DistrictStore + IdentityStore + Send + Sync + 'stati
     fn close(&self) -> impl Future<Output = ()> + Send;
 }
 
+/// Runs the same sqlx expression against whichever pool the database has: `$pool` is
+/// bound to the backend's pool. Domain modules whose SQL both backends accept (`$n`
+/// parameters work on SQLite too) use it instead of matching on [`Db`] themselves.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $e:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite(s) => {
+                let $pool = s.pool();
+                $e
+            }
+            $crate::db::Db::Postgres(s) => {
+                let $pool = s.pool();
+                $e
+            }
+        }
+    };
+}
+pub(crate) use on_pool;
+
 /// The configured backend, chosen at run time.
 #[derive(Debug, Clone)]
 pub enum Db {

@@ -5,25 +5,9 @@
 //! the timer claim differs: PostgreSQL takes rows with `FOR UPDATE SKIP LOCKED`, SQLite
 //! has a single writer.
 
-use crate::db::{Db, DbError, IdentityStore};
+use crate::db::{Db, DbError, IdentityStore, on_pool};
 use serde::Serialize;
 use sync_core::Millis;
-
-/// Runs the same sqlx expression against whichever pool the database has.
-macro_rules! on_pool {
-    ($db:expr, $pool:ident => $e:expr) => {
-        match $db {
-            Db::Sqlite(s) => {
-                let $pool = s.pool();
-                $e
-            }
-            Db::Postgres(p) => {
-                let $pool = p.pool();
-                $e
-            }
-        }
-    };
-}
 
 /// Statuses in which a task counts towards its crew's load.
 pub const OPEN_WORK: &str = "('assigned', 'acknowledged', 'in_progress', 'paused', 'reopened')";

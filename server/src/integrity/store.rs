@@ -3,7 +3,7 @@
 //! times go in; this module never sees a plaintext.
 
 use crate::db::sqlite::classify;
-use crate::db::{Db, DbError};
+use crate::db::{Db, DbError, on_pool};
 use sqlx::Row;
 
 /// A case as stored.
@@ -66,21 +66,6 @@ fn sql(db: &Db, text: &str) -> String {
         Db::Sqlite(_) => text.replace('$', "?"),
         Db::Postgres(_) => text.to_owned(),
     }
-}
-
-macro_rules! with_pool {
-    ($db:expr, $pool:ident => $body:expr) => {
-        match $db {
-            Db::Sqlite(s) => {
-                let $pool = s.pool();
-                $body
-            }
-            Db::Postgres(p) => {
-                let $pool = p.pool();
-                $body
-            }
-        }
-    };
 }
 
 macro_rules! case_from_row {
@@ -177,7 +162,7 @@ pub async fn case_by_lookup(db: &Db, lookup: &str) -> Result<Option<CaseRow>, Db
         db,
         &format!("SELECT {CASE_COLUMNS} FROM integrity_cases WHERE lookup = $1"),
     );
-    with_pool!(db, pool => {
+    on_pool!(db, pool => {
         let row = sqlx::query(&q).bind(lookup).fetch_optional(pool).await?;
         match row {
             Some(r) => Ok(Some(case_from_row!(r))),
@@ -192,7 +177,7 @@ pub async fn case_by_id(db: &Db, id: &str) -> Result<Option<CaseRow>, DbError> {
         db,
         &format!("SELECT {CASE_COLUMNS} FROM integrity_cases WHERE id = $1"),
     );
-    with_pool!(db, pool => {
+    on_pool!(db, pool => {
         let row = sqlx::query(&q).bind(id).fetch_optional(pool).await?;
         match row {
             Some(r) => Ok(Some(case_from_row!(r))),
@@ -213,7 +198,7 @@ pub async fn cases(db: &Db) -> Result<Vec<CaseSummary>, DbError> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    with_pool!(db, pool => {
+    on_pool!(db, pool => {
         let rows = sqlx::query(&q).fetch_all(pool).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
@@ -235,7 +220,7 @@ pub async fn messages(db: &Db, case_id: &str) -> Result<Vec<MessageRow>, DbError
         db,
         "SELECT seq, ciphertext, created_at FROM integrity_messages WHERE case_id = $1 ORDER BY seq",
     );
-    with_pool!(db, pool => {
+    on_pool!(db, pool => {
         let rows = sqlx::query(&q).bind(case_id).fetch_all(pool).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
@@ -255,7 +240,7 @@ pub async fn attachments(db: &Db, case_id: &str) -> Result<Vec<AttachmentRow>, D
         db,
         "SELECT seq, idx, ciphertext FROM integrity_attachments WHERE case_id = $1 ORDER BY seq, idx",
     );
-    with_pool!(db, pool => {
+    on_pool!(db, pool => {
         let rows = sqlx::query(&q).bind(case_id).fetch_all(pool).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
@@ -275,7 +260,7 @@ pub async fn next_seq(db: &Db, case_id: &str) -> Result<i64, DbError> {
         db,
         "SELECT COALESCE(MAX(seq), 0) AS last FROM integrity_messages WHERE case_id = $1",
     );
-    with_pool!(db, pool => {
+    on_pool!(db, pool => {
         let row = sqlx::query(&q).bind(case_id).fetch_one(pool).await?;
         let last: i64 = row.try_get("last")?;
         Ok(last + 1)

@@ -2,7 +2,7 @@
 //! per stored photo, with its EXIF facts and flags) and `photo_uploads` (unfinished
 //! resumable uploads). The same SQL runs on SQLite and PostgreSQL.
 
-use crate::db::{Db, DbError};
+use crate::db::{Db, DbError, on_pool};
 use sync_core::Millis;
 
 /// One stored photo.
@@ -63,21 +63,6 @@ pub struct UploadRow {
     pub user_id: String,
     /// When created.
     pub created_at: Millis,
-}
-
-macro_rules! on_pool {
-    ($db:expr, $pool:ident => $e:expr) => {
-        match $db {
-            Db::Sqlite(s) => {
-                let $pool = s.pool();
-                $e
-            }
-            Db::Postgres(s) => {
-                let $pool = s.pool();
-                $e
-            }
-        }
-    };
 }
 
 const PHOTO_COLUMNS: &str = "hash, task, kind, mime, bytes, width, height, uploaded_by, \
