@@ -3,13 +3,16 @@
 //! ICC profiles, thumbnails, trailing data — survives. The EXIF orientation is applied
 //! first, so the picture still looks as it did.
 //!
-//! Only JPEG, PNG and WebP are taken (JPEG out as JPEG, the others as PNG). Anything else
-//! is refused: no general way exists to be sure a PDF or an office file carries nothing
-//! that identifies its author, so reporters are asked for a photo or screenshot of such a
-//! document instead. (Standalone on purpose; when the photo pipeline (`photo::`) lands
-//! this is the place to share its decoder.)
+//! Decoding is the photo pipeline's ([`crate::photo::verify`]: type sniffed from the
+//! bytes, JPEG completeness, dimensions checked from the header before any pixel buffer
+//! exists); only the re-encoding is this module's. Only JPEG, PNG and WebP are taken
+//! (JPEG out as JPEG, the others as PNG). Anything else is refused: no general way exists
+//! to be sure a PDF or an office file carries nothing that identifies its author, so
+//! reporters are asked for a photo or screenshot of such a document instead.
 
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+use crate::photo::PhotoError;
+use crate::photo::verify::{self, DecodeLimits, PhotoFormat};
+use image::{DynamicImage, ImageFormat};
 use std::io::Cursor;
 
 /// A stripped attachment.
@@ -61,40 +64,35 @@ pub fn strip(
             why: format!("{} bytes, the limit is {max_bytes}", bytes.len()),
         });
     }
+    let refused = |e: PhotoError| match e {
+        PhotoError::Unsupported(_) => AttachmentError::NotAnImage(index),
+        PhotoError::TooLarge(why) => AttachmentError::TooLarge { index, why },
+        PhotoError::Invalid(why) | PhotoError::Internal(why) => {
+            AttachmentError::Undecodable { index, why }
+        }
+        PhotoError::Busy => AttachmentError::Undecodable {
+            index,
+            why: "busy".into(),
+        },
+    };
+    // A file that is no image at all is "not an image", not "undecodable".
+    let format = verify::sniff(bytes).map_err(|e| match e {
+        PhotoError::Invalid(_) => AttachmentError::NotAnImage(index),
+        other => refused(other),
+    })?;
+    let limits = DecodeLimits {
+        max_pixels,
+        max_side: u32::try_from(max_pixels.min(u64::from(u32::MAX))).unwrap_or(u32::MAX),
+    };
+    let img = verify::verify(bytes, format, &limits)
+        .map_err(refused)?
+        .image;
     let undecodable = |e: image::ImageError| AttachmentError::Undecodable {
         index,
         why: e.to_string(),
     };
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| AttachmentError::Undecodable {
-            index,
-            why: e.to_string(),
-        })?;
-    let format = match reader.format() {
-        Some(f @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP)) => f,
-        _ => return Err(AttachmentError::NotAnImage(index)),
-    };
-    let mut limits = image::Limits::default();
-    let side = u32::try_from(max_pixels.min(u64::from(u32::MAX))).unwrap_or(u32::MAX);
-    limits.max_image_width = Some(side);
-    limits.max_image_height = Some(side);
-    // Decoded pixels (RGBA) plus the decoder's working memory.
-    limits.max_alloc = Some(max_pixels.saturating_mul(4).saturating_add(64 << 20));
-    reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(undecodable)?;
-    let (w, h) = decoder.dimensions();
-    if u64::from(w) * u64::from(h) > max_pixels {
-        return Err(AttachmentError::TooLarge {
-            index,
-            why: format!("{w}×{h} pixels, the limit is {max_pixels}"),
-        });
-    }
-    let orientation = decoder.orientation().map_err(undecodable)?;
-    let mut img = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
-    img.apply_orientation(orientation);
     let mut out = Cursor::new(Vec::new());
-    let content_type = if format == ImageFormat::Jpeg {
+    let content_type = if format == PhotoFormat::Jpeg {
         let rgb = DynamicImage::ImageRgb8(img.to_rgb8());
         let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90);
         rgb.write_with_encoder(encoder).map_err(undecodable)?;

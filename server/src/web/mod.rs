@@ -6,6 +6,10 @@
 //! `vendor/refresh-leaflet.sh` refreshes it). No CDN: tiles come only from the
 //! configured `TARMIM_TILE_URL`, and without one the map draws districts and points on
 //! a blank background. The page talks to [`crate::api::console`].
+//!
+//! The manager pages (`manage.html`: trends, district choropleth, scorecard, measures,
+//! before/after gallery) sit beside it and talk to [`crate::api::analytics`]; their
+//! charts are uPlot, vendored from npm under `vendor/uplot/` the same way.
 
 use crate::app::AppState;
 use axum::Router;
@@ -35,6 +39,14 @@ const ASSETS: &[Asset] = &[
     asset!("index.html", "text/html; charset=utf-8"),
     asset!("app.js", "text/javascript; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
+    asset!("manage.html", "text/html; charset=utf-8"),
+    asset!("manage.js", "text/javascript; charset=utf-8"),
+    asset!("manage.css", "text/css; charset=utf-8"),
+    asset!(
+        "vendor/uplot/uPlot.iife.min.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!("vendor/uplot/uPlot.min.css", "text/css; charset=utf-8"),
     asset!(
         "vendor/leaflet/leaflet.js",
         "text/javascript; charset=utf-8"
