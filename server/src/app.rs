@@ -166,6 +166,7 @@ pub async fn serve(
     };
     // Escalation timers: every replica runs the loop; claims keep them from running twice.
     let escalation = crate::dispatch::escalate::spawn(state.clone());
+    let expiry = crate::photo::expire::spawn(state.clone());
     let stopping = hub.clone();
     let shutdown = async move {
         shutdown.await;
@@ -183,6 +184,7 @@ pub async fn serve(
         task.abort();
     }
     escalation.abort();
+    expiry.abort();
     served.map_err(StartError::Serve)?;
     db.close().await;
     tracing::info!("server stopped");

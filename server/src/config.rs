@@ -26,6 +26,7 @@
 //! | `photo_clock_skew_secs` | `TARMIM_PHOTO_CLOCK_SKEW_SECS` | `600`: EXIF time earlier than task creation by more is flagged |
 //! | `photo_utc_offset_minutes` | `TARMIM_PHOTO_UTC_OFFSET_MINUTES` | `210` (Tehran): for EXIF times without an offset |
 //! | `photo_workers` | `TARMIM_PHOTO_WORKERS` | `2`: photos decoded at once |
+//! | `photo_upload_ttl_hours` | `TARMIM_PHOTO_UPLOAD_TTL_HOURS` | `168`: an unfinished upload untouched this long is discarded |
 //! | `photo_s3_bucket` | `TARMIM_PHOTO_S3_BUCKET` | none: photos on disk in `data_dir/photos` |
 //! | `photo_s3_endpoint` | `TARMIM_PHOTO_S3_ENDPOINT` | none (AWS); credentials from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` |
 //! | `photo_s3_region` | `TARMIM_PHOTO_S3_REGION` | `us-east-1` |
@@ -131,6 +132,8 @@ pub struct Config {
     pub photo_utc_offset_minutes: i32,
     /// Photos decoded at once.
     pub photo_workers: usize,
+    /// Hours after which an unfinished upload is discarded (its bytes and its quota).
+    pub photo_upload_ttl_hours: u64,
     /// S3 bucket for photos; none keeps them on disk.
     pub photo_s3_bucket: Option<String>,
     /// S3 endpoint URL (none: AWS).
@@ -167,6 +170,7 @@ impl Default for Config {
             photo_clock_skew_secs: 600,
             photo_utc_offset_minutes: 210,
             photo_workers: 2,
+            photo_upload_ttl_hours: 168,
             photo_s3_bucket: None,
             photo_s3_endpoint: None,
             photo_s3_region: "us-east-1".into(),
@@ -265,6 +269,9 @@ impl Config {
         }
         if let Some(v) = get("TARMIM_PHOTO_WORKERS") {
             cfg.photo_workers = parse_num("TARMIM_PHOTO_WORKERS", &v)?;
+        }
+        if let Some(v) = get("TARMIM_PHOTO_UPLOAD_TTL_HOURS") {
+            cfg.photo_upload_ttl_hours = parse_num("TARMIM_PHOTO_UPLOAD_TTL_HOURS", &v)?;
         }
         if let Some(v) = get("TARMIM_PHOTO_S3_BUCKET") {
             cfg.photo_s3_bucket = Some(v);

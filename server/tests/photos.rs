@@ -925,7 +925,52 @@ async fn device_quota_is_enforced(f: &Fixture) {
     srv.shutdown().await.unwrap();
 }
 
+async fn abandoned_upload_expires_and_frees_the_quota(f: &Fixture) {
+    let mut config = f.config.clone();
+    config.photo_device_quota_bytes = 10_000;
+    config.photo_upload_ttl_hours = 24;
+    let state = AppState::new(f.db.clone(), config);
+    let srv = start_state(state.clone()).await;
+    let (token, _) = login(srv.addr, "crew1", "phone-1").await;
+    let tus = Tus::new(srv.addr, &token);
+    let a = content_hash(b"abandoned");
+    let b = content_hash(b"b");
+    assert_eq!(
+        tus.create(&a, "T1", "image/jpeg", 6_000).await.status(),
+        StatusCode::CREATED
+    );
+    let r = tus.patch(&a, 0, vec![0xFF; 1_000]).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (status, _) = error_of(tus.create(&b, "T1", "image/jpeg", 6_000).await).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+
+    // Young: kept.
+    let now = server::db::now_millis();
+    let swept = server::photo::expire::sweep(&state, now).await.unwrap();
+    assert_eq!(swept.expired, 0);
+    assert_eq!(offset_of(&tus.head(&a).await), 1_000);
+
+    // A day and an hour later, untouched: gone, with its bytes and its quota.
+    let later = now + 25 * 3_600_000;
+    let swept = server::photo::expire::sweep(&state, later).await.unwrap();
+    assert_eq!(swept.expired, 1, "{swept:?}");
+    assert_eq!(tus.head(&a).await.status(), StatusCode::NOT_FOUND);
+    assert!(
+        !f.config
+            .data_dir
+            .join("photo-uploads")
+            .join(format!("{a}.part"))
+            .exists()
+    );
+    assert_eq!(
+        tus.create(&b, "T1", "image/jpeg", 6_000).await.status(),
+        StatusCode::CREATED
+    );
+    srv.shutdown().await.unwrap();
+}
+
 on_both_backends!(
+    abandoned_upload_expires_and_frees_the_quota,
     whole_path_offline_photos_to_public_derivatives,
     exif_place_and_time_flags,
     originals_are_private,

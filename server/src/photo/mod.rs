@@ -9,7 +9,8 @@
 //! - [`storage`]: [`storage::BlobStore`] on the file system or any S3-compatible store;
 //! - [`upload`]: partial uploads on local disk, resumable from their last byte;
 //! - [`records`]: the `photos` and `photo_uploads` tables;
-//! - [`ingest`]: a finished upload → hash check → verification → stored photo.
+//! - [`ingest`]: a finished upload → hash check → verification → stored photo;
+//! - [`expire`]: abandoned partial uploads discarded after `photo_upload_ttl_hours`.
 //!
 //! Decoding is CPU-heavy and blocking, so it runs with `spawn_blocking` behind a
 //! semaphore ([`Photos::run_blocking`]): at most `photo_workers` photos are processed at
@@ -18,6 +19,7 @@
 
 pub mod derive;
 pub mod exif;
+pub mod expire;
 pub mod flag;
 pub mod ingest;
 pub mod records;

@@ -144,6 +144,22 @@ pub async fn insert_upload(db: &Db, u: &UploadRow) -> Result<bool, DbError> {
     Ok(done == 1)
 }
 
+/// Unfinished uploads created before `before` (oldest first, at most `limit`).
+pub async fn uploads_created_before(
+    db: &Db,
+    before: Millis,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    let rows: Vec<(String,)> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT hash FROM photo_uploads WHERE created_at < $1 ORDER BY created_at LIMIT $2",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?);
+    Ok(rows.into_iter().map(|(h,)| h).collect())
+}
+
 /// Forgets an upload (finished or discarded).
 pub async fn delete_upload(db: &Db, hash: &str) -> Result<(), DbError> {
     on_pool!(db, pool => sqlx::query("DELETE FROM photo_uploads WHERE hash = $1")

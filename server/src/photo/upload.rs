@@ -12,7 +12,7 @@ use futures_util::{Stream, StreamExt};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::OwnedMutexGuard;
 
@@ -124,6 +124,15 @@ impl UploadArea {
     /// The whole partial upload.
     pub fn read_blocking(&self, hash: &str) -> std::io::Result<Vec<u8>> {
         std::fs::read(self.path(hash)?)
+    }
+
+    /// When the partial upload was last written (`None` if this replica holds none).
+    pub async fn last_written(&self, hash: &str) -> std::io::Result<Option<SystemTime>> {
+        match tokio::fs::metadata(self.path(hash)?).await {
+            Ok(m) => Ok(Some(m.modified()?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Discards a partial upload.
