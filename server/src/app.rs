@@ -79,6 +79,7 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(api::crews::router())
         .merge(api::console::router())
         .merge(api::photos::router(state))
+        .merge(api::gis::router())
         .merge(crate::web::routes())
 }
 
