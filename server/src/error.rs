@@ -208,3 +208,9 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
         ApiError::BadRequest(e.body_text())
     }
 }
+
+impl From<crate::gis::GisError> for ApiError {
+    fn from(e: crate::gis::GisError) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}

@@ -31,7 +31,7 @@ use sync_core::task::{
 use sync_core::{Actor, DocId};
 
 /// A report to file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
     /// Open311 `service_code`.
@@ -53,13 +53,15 @@ pub struct Report {
     pub address: Option<String>,
     /// Priority; the service's default when absent.
     #[serde(default)]
+    #[schema(value_type = Option<crate::api::openapi::PriorityName>)]
     pub priority: Option<Priority>,
 }
 
 /// A filed report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Filed {
     /// The task as committed (after any assignment).
+    #[schema(value_type = crate::api::openapi::TaskViewSchema)]
     pub task: TaskView,
     /// The district it was routed to.
     pub district: String,

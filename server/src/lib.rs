@@ -13,6 +13,8 @@
 //! - [`dispatch`]: crews on duty and their positions, auto-assignment, escalation timers.
 //! - [`intake`]: creating tasks on the server (call centre, dispatchers, Open311).
 //! - [`geo`]: districts — GeoJSON import, point → district, adjacency.
+//! - [`gis`]: public task data for GIS clients (GeoJSON, OGC API – Features): filters,
+//!   public fields, queries.
 //! - [`photo`]: photo verification, EXIF flags, derivatives, storage, resumable uploads.
 //! - [`integrity`]: the integrity channel — anonymous reports encrypted to investigators
 //!   (`age`), receipt codes, the investigators' tool.
@@ -36,6 +38,7 @@ pub mod demo;
 pub mod dispatch;
 pub mod error;
 pub mod geo;
+pub mod gis;
 pub mod hub;
 pub mod intake;
 pub mod integrity;

@@ -1,5 +1,6 @@
 //! `POST /api/v1/login`, `POST /api/v1/logout`, `GET /api/v1/me`.
 
+use crate::api::openapi::ErrorBody;
 use crate::app::AppState;
 use crate::auth::{self, Identity};
 use crate::db::{IdentityStore, now_millis};
@@ -10,9 +11,20 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sync_core::Millis;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The login routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+}
 
 /// Login request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Login name.
@@ -24,7 +36,7 @@ pub struct LoginRequest {
 }
 
 /// Who the caller is, and what its device syncs.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Me {
     /// User id.
     pub user_id: String,
@@ -40,7 +52,8 @@ pub struct Me {
     pub device_id: String,
     /// Sync scopes of this device.
     pub scopes: Vec<String>,
-    /// Token expiry.
+    /// Token expiry (ms since the epoch).
+    #[schema(value_type = i64)]
     pub expires_at: Millis,
 }
 
@@ -64,19 +77,28 @@ impl Me {
 }
 
 /// Login response body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LoginResponse {
     /// Bearer token (shown once).
     pub token: String,
     /// `Bearer`.
+    #[schema(value_type = String)]
     pub token_type: &'static str,
     /// Expiry (ms since the epoch).
+    #[schema(value_type = i64)]
     pub expires_at: Millis,
     /// The caller.
     pub me: Me,
 }
 
 /// `POST /api/v1/login`.
+#[utoipa::path(post, path = "/api/v1/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = LoginResponse),
+        (status = 400, description = "Not a login request", body = ErrorBody),
+        (status = 401, description = "Wrong login or password", body = ErrorBody),
+    ))]
 pub async fn login(
     State(state): State<AppState>,
     body: Result<Json<LoginRequest>, JsonRejection>,
@@ -103,6 +125,11 @@ pub async fn login(
 }
 
 /// `POST /api/v1/logout`: revokes the token used for this request.
+#[utoipa::path(post, path = "/api/v1/logout", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The token is revoked"),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+    ))]
 pub async fn logout(State(state): State<AppState>, id: Identity) -> Result<StatusCode, ApiError> {
     state.db.revoke_token(&id.token_hash, now_millis()).await?;
     tracing::info!(user = %id.user_id, device = %id.device, "logout");
@@ -110,6 +137,11 @@ pub async fn logout(State(state): State<AppState>, id: Identity) -> Result<Statu
 }
 
 /// `GET /api/v1/me`.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = Me),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+    ))]
 pub async fn me(State(state): State<AppState>, id: Identity) -> Json<Me> {
     Json(Me::of(&id, state.config.crew_sees_district_open))
 }

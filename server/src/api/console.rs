@@ -21,6 +21,7 @@
 //! | `GET /api/v1/console/alerts` | unresolved alerts of my districts |
 //! | `GET /api/v1/console/events` | Server-Sent Events: `change` whenever a task or alert of my districts changes (on any replica) |
 
+use crate::api::openapi::{ErrorBody, TaskViewSchema};
 use crate::app::AppState;
 use crate::auth::{Identity, UserRole};
 use crate::db::{DistrictStore, IdentityStore};
@@ -41,6 +42,25 @@ use std::convert::Infallible;
 use sync_core::DocId;
 use sync_core::session::TaskScopes;
 use sync_core::task::{Priority, Source, TaskView};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The console's API routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(bootstrap))
+        .routes(routes!(tasks, create))
+        .routes(routes!(task))
+        .routes(routes!(assign))
+        .routes(routes!(auto_assign))
+        .routes(routes!(priority))
+        .routes(routes!(cancel))
+        .routes(routes!(duplicate))
+        .routes(routes!(note))
+        .routes(routes!(alerts))
+        .routes(routes!(events))
+}
 
 fn console_user(who: &Identity) -> Result<(), ApiError> {
     match who.role {
@@ -56,6 +76,12 @@ fn task_id(s: &str) -> Result<DocId, ApiError> {
 }
 
 /// `GET /api/v1/console/bootstrap`.
+#[utoipa::path(get, path = "/api/v1/console/bootstrap", tag = "console", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Who am I, tile URL, my districts (GeoJSON), services", body = Object),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "Not allowed for this role", body = ErrorBody),
+    ))]
 pub async fn bootstrap(
     State(state): State<AppState>,
     who: Identity,
@@ -102,6 +128,12 @@ pub async fn bootstrap(
 }
 
 /// `GET /api/v1/console/tasks`.
+#[utoipa::path(get, path = "/api/v1/console/tasks", tag = "console", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Open tasks of my districts", body = Vec<QueueRow>),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "Not allowed for this role", body = ErrorBody),
+    ))]
 pub async fn tasks(
     State(state): State<AppState>,
     who: Identity,
@@ -111,17 +143,28 @@ pub async fn tasks(
 }
 
 /// A task as the console shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TaskDetail {
     /// The task (timeline with outcomes, conflicts, notes, photos).
+    #[schema(value_type = TaskViewSchema)]
     pub task: TaskView,
-    /// Pending timers: (kind, due_at, crew).
+    /// Pending timers: `[kind, due_at, crew]`.
+    #[schema(value_type = Vec<Vec<serde_json::Value>>)]
     pub timers: Vec<(String, i64, Option<String>)>,
     /// Alerts about it.
     pub alerts: Vec<Alert>,
 }
 
 /// `GET /api/v1/console/tasks/{id}`.
+#[utoipa::path(get, path = "/api/v1/console/tasks/{id}", tag = "console", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Task id (`T-…`)")),
+    responses(
+        (status = 200, description = "The task, timers and alerts", body = TaskDetail),
+        (status = 400, description = "Malformed id or body", body = ErrorBody),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "Not allowed for this role", body = ErrorBody),
+        (status = 404, description = "No such task in the caller's districts", body = ErrorBody),
+    ))]
 pub async fn task(
     State(state): State<AppState>,
     who: Identity,
@@ -148,6 +191,15 @@ pub async fn task(
 }
 
 /// `POST /api/v1/console/tasks`: file a report.
+#[utoipa::path(post, path = "/api/v1/console/tasks", tag = "console", operation_id = "create_task", security(("bearer" = [])),
+    request_body = Report,
+    responses(
+        (status = 201, description = "Filed (and dispatched if urgent)", body = Filed),
+        (status = 400, description = "Malformed id or body", body = ErrorBody),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "Not allowed for this role", body = ErrorBody),
+        (status = 422, description = "Outside every district", body = ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     who: Identity,
@@ -171,7 +223,7 @@ pub async fn create(
 }
 
 /// `POST …/assign` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignRequest {
     /// The crew.
@@ -185,6 +237,18 @@ pub struct AssignRequest {
 }
 
 /// `POST /api/v1/console/tasks/{id}/assign`.
+#[utoipa::path(post, path = "/api/v1/console/tasks/{id}/assign", tag = "console", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Task id (`T-…`)")),
+    request_body = AssignRequest,
+    responses(
+        (status = 200, description = "The task after the assignment", body = TaskViewSchema),
+        (status = 400, description = "Malformed id or body", body = ErrorBody),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "Not allowed for this role", body = ErrorBody),
+        (status = 404, description = "No such task in the caller's districts", body = ErrorBody),
+        (status = 409, description = "Changed concurrently; retry", body = ErrorBody),
+        (status = 422, description = "Refused by the dispatch rules", body = ErrorBody),
+    ))]
 pub async fn assign(
     State(state): State<AppState>,
     who: Identity,
@@ -206,6 +270,16 @@ pub async fn assign(
 }
 
 /// `POST /api/v1/console/tasks/{id}/auto-assign`.
+#[utoipa::path(post, path = "/api/v1/console/tasks/{id}/auto-assign", tag = "console", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Task id (`T-…`)")),
+    responses(
+        (status = 200, description = "What the automatic choice did", body = AutoOutcome),
+        (status = 400, description = "Malformed id or body", body = ErrorBody),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "Not allowed for this role", body = ErrorBody),
+        (status = 404, description = "No such task in the caller's districts", body = ErrorBody),
+        (status = 409, description = "Changed concurrently; retry", body = ErrorBody),
+    ))]
 pub async fn auto_assign(
     State(state): State<AppState>,
     who: Identity,
@@ -219,16 +293,29 @@ pub async fn auto_assign(
 }
 
 /// `POST …/priority` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriorityRequest {
     /// New priority.
+    #[schema(value_type = crate::api::openapi::PriorityName)]
     pub priority: Priority,
     /// Why.
     pub reason: String,
 }
 
 /// `POST /api/v1/console/tasks/{id}/priority`.
+#[utoipa::path(post, path = "/api/v1/console/tasks/{id}/priority", tag = "console", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Task id (`T-…`)")),
+    request_body = PriorityRequest,
+    responses(
+        (status = 200, description = "The task", body = TaskViewSchema),
+        (status = 400, description = "Malformed id or body", body = ErrorBody),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "Not allowed for this role", body = ErrorBody),
+        (status = 404, description = "No such task in the caller's districts", body = ErrorBody),
+        (status = 409, description = "Changed concurrently; retry", body = ErrorBody),
+        (status = 422, description = "Refused by the dispatch rules", body = ErrorBody),
+    ))]
 pub async fn priority(
     State(state): State<AppState>,
     who: Identity,
@@ -245,7 +332,7 @@ pub async fn priority(
 }
 
 /// `POST …/cancel` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonRequest {
     /// Why.
@@ -253,6 +340,18 @@ pub struct ReasonRequest {
 }
 
 /// `POST /api/v1/console/tasks/{id}/cancel`.
+#[utoipa::path(post, path = "/api/v1/console/tasks/{id}/cancel", tag = "console", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Task id (`T-…`)")),
+    request_body = ReasonRequest,
+    responses(
+        (status = 200, description = "The task", body = TaskViewSchema),
+        (status = 400, description = "Malformed id or body", body = ErrorBody),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "Not allowed for this role", body = ErrorBody),
+        (status = 404, description = "No such task in the caller's districts", body = ErrorBody),
+        (status = 409, description = "Changed concurrently; retry", body = ErrorBody),
+        (status = 422, description = "Refused by the dispatch rules", body = ErrorBody),
+    ))]
 pub async fn cancel(
     State(state): State<AppState>,
     who: Identity,
@@ -267,7 +366,7 @@ pub async fn cancel(
 }
 
 /// `POST …/duplicate` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DuplicateRequest {
     /// The surviving task.
@@ -275,6 +374,18 @@ pub struct DuplicateRequest {
 }
 
 /// `POST /api/v1/console/tasks/{id}/duplicate`.
+#[utoipa::path(post, path = "/api/v1/console/tasks/{id}/duplicate", tag = "console", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Task id (`T-…`)")),
+    request_body = DuplicateRequest,
+    responses(
+        (status = 200, description = "The task", body = TaskViewSchema),
+        (status = 400, description = "Malformed id or body", body = ErrorBody),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "Not allowed for this role", body = ErrorBody),
+        (status = 404, description = "No such task in the caller's districts", body = ErrorBody),
+        (status = 409, description = "Changed concurrently; retry", body = ErrorBody),
+        (status = 422, description = "Refused by the dispatch rules", body = ErrorBody),
+    ))]
 pub async fn duplicate(
     State(state): State<AppState>,
     who: Identity,
@@ -290,7 +401,7 @@ pub async fn duplicate(
 }
 
 /// `POST …/notes` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteRequest {
     /// The note.
@@ -298,6 +409,18 @@ pub struct NoteRequest {
 }
 
 /// `POST /api/v1/console/tasks/{id}/notes`.
+#[utoipa::path(post, path = "/api/v1/console/tasks/{id}/notes", tag = "console", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Task id (`T-…`)")),
+    request_body = NoteRequest,
+    responses(
+        (status = 200, description = "The task", body = TaskViewSchema),
+        (status = 400, description = "Malformed id or body", body = ErrorBody),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "Not allowed for this role", body = ErrorBody),
+        (status = 404, description = "No such task in the caller's districts", body = ErrorBody),
+        (status = 409, description = "Changed concurrently; retry", body = ErrorBody),
+        (status = 422, description = "Refused by the dispatch rules", body = ErrorBody),
+    ))]
 pub async fn note(
     State(state): State<AppState>,
     who: Identity,
@@ -312,6 +435,12 @@ pub async fn note(
 }
 
 /// `GET /api/v1/console/alerts`.
+#[utoipa::path(get, path = "/api/v1/console/alerts", tag = "console", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Unresolved alerts of my districts", body = Vec<Alert>),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "Not allowed for this role", body = ErrorBody),
+    ))]
 pub async fn alerts(
     State(state): State<AppState>,
     who: Identity,
@@ -323,6 +452,12 @@ pub async fn alerts(
 /// `GET /api/v1/console/events`: a `hello` event, then a `change` event (data: the
 /// touched scopes) whenever a task or alert of the caller's districts changes, on this
 /// replica or another. The page refetches what it shows. Ends at shutdown.
+#[utoipa::path(get, path = "/api/v1/console/events", tag = "console", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Server-Sent Events: `hello`, then `change` events (`{\"scopes\": [...]}`)", content_type = "text/event-stream", body = String),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "Not allowed for this role", body = ErrorBody),
+    ))]
 pub async fn events(
     State(state): State<AppState>,
     who: Identity,

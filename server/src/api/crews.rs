@@ -7,6 +7,7 @@
 //! - `GET /api/v1/crews` → the crews of the caller's districts (dispatchers, managers)
 //!   with on-duty state, load and latest position (flags included).
 
+use crate::api::openapi::ErrorBody;
 use crate::app::AppState;
 use crate::auth::{Identity, UserRole};
 use crate::db::now_millis;
@@ -19,9 +20,20 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The crews' routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(put_duty))
+        .routes(routes!(post_position))
+        .routes(routes!(list))
+}
 
 /// `PUT /api/v1/me/duty` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DutyRequest {
     /// On duty (true) or off (false).
@@ -38,6 +50,15 @@ fn crew_of(who: &Identity) -> Result<&str, ApiError> {
 }
 
 /// `PUT /api/v1/me/duty`.
+#[utoipa::path(put, path = "/api/v1/me/duty", tag = "crews", security(("bearer" = [])),
+    request_body = DutyRequest,
+    responses(
+        (status = 204, description = "Duty changed"),
+        (status = 400, description = "Not a duty request", body = ErrorBody),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "Not a crew member", body = ErrorBody),
+        (status = 404, description = "The caller's crew no longer exists", body = ErrorBody),
+    ))]
 pub async fn put_duty(
     State(state): State<AppState>,
     who: Identity,
@@ -53,7 +74,7 @@ pub async fn put_duty(
 }
 
 /// `POST /api/v1/me/position` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PositionRequest {
     /// Latitude (WGS84).
@@ -68,9 +89,10 @@ pub struct PositionRequest {
 }
 
 /// `POST /api/v1/me/position` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PositionAccepted {
     /// Plausibility flags; empty when plausible.
+    #[schema(value_type = Vec<String>)]
     pub flags: Vec<&'static str>,
 }
 
@@ -81,6 +103,15 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
 }
 
 /// `POST /api/v1/me/position`.
+#[utoipa::path(post, path = "/api/v1/me/position", tag = "crews", security(("bearer" = [])),
+    request_body = PositionRequest,
+    responses(
+        (status = 202, description = "Stored (flagged if implausible)", body = PositionAccepted),
+        (status = 400, description = "Not a place on Earth, or `at` not RFC 3339", body = ErrorBody),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "Not a crew member", body = ErrorBody),
+        (status = 429, description = "Faster than one report per interval per device (`Retry-After`)", body = ErrorBody),
+    ))]
 pub async fn post_position(
     State(state): State<AppState>,
     who: Identity,
@@ -138,6 +169,12 @@ pub async fn post_position(
 }
 
 /// `GET /api/v1/crews`: crews of the caller's districts.
+#[utoipa::path(get, path = "/api/v1/crews", tag = "crews", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Crews of the caller's districts", body = Vec<CrewStatus>),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "Not a dispatcher or manager", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     who: Identity,

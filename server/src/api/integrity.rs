@@ -14,6 +14,8 @@
 //! | `POST /integrity/api/case` | `{receipt_code}` → the case's status and messages |
 //! | `POST /integrity/api/case/messages` | `{receipt_code, text}` → write back |
 
+use crate::api::fallback;
+use crate::api::openapi::ErrorBody;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::integrity::{NewAttachment, NewReport, page, ratelimit::Action, receipt::ReceiptCode};
@@ -23,12 +25,14 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
 use std::net::{IpAddr, SocketAddr};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The Content-Security-Policy of every integrity response: this origin's own script and
 /// style only, no inline code, no frames, no other origin.
@@ -38,31 +42,40 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 /// Bodies of the follow-up routes are small.
 const SMALL_BODY: usize = 256 * 1024;
 
-/// The integrity routes, with their own layers, ready to nest under `/integrity`.
-pub fn router(state: AppState) -> Router {
+/// Where [`router`] is nested.
+pub const PREFIX: &str = "/integrity";
+
+/// The integrity routes, with their own layers, ready to nest under [`PREFIX`] (paths in
+/// the returned document are relative to it; `app::router` nests both).
+pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let report_limit = state.integrity.config.max_body_bytes();
-    Router::new()
-        .route("/", get(index))
-        .route("/app.js", get(app_js))
-        .route("/pow.js", get(pow_js))
-        .route("/style.css", get(style_css))
-        .route("/api/config", get(config))
-        .route(
-            "/api/reports",
-            post(report).layer(DefaultBodyLimit::max(report_limit)),
-        )
-        .route(
-            "/api/case",
-            post(read_case).layer(DefaultBodyLimit::max(SMALL_BODY)),
-        )
-        .route(
-            "/api/case/messages",
-            post(write_back).layer(DefaultBodyLimit::max(SMALL_BODY)),
-        )
-        .fallback(not_found)
+    let limited = |limit: usize, r: OpenApiRouter<AppState>| r.layer(DefaultBodyLimit::max(limit));
+    let (router, doc) = OpenApiRouter::new()
+        .routes(routes!(index))
+        .routes(routes!(app_js))
+        .routes(routes!(pow_js))
+        .routes(routes!(style_css))
+        .routes(routes!(config))
+        .merge(limited(
+            report_limit,
+            OpenApiRouter::new().routes(routes!(report)),
+        ))
+        .merge(limited(
+            SMALL_BODY,
+            OpenApiRouter::new().routes(routes!(read_case)),
+        ))
+        .merge(limited(
+            SMALL_BODY,
+            OpenApiRouter::new().routes(routes!(write_back)),
+        ))
+        .split_for_parts();
+    let router = router
+        .fallback(fallback::no_route)
+        .method_not_allowed_fallback(fallback::method_not_allowed)
         .layer(axum::middleware::from_fn(telemetry::track_http))
         .layer(axum::middleware::from_fn(privacy))
-        .with_state(state)
+        .with_state(state);
+    (router, doc)
 }
 
 /// Strips identifying request headers before anything sees them, and sets the privacy
@@ -129,26 +142,37 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
+/// The reporting page
+#[utoipa::path(get, path = "/", tag = "integrity",
+    responses((status = 200, description = "The reporting page", content_type = "text/html", body = String)))]
 async fn index() -> Response {
     asset("text/html; charset=utf-8", page::INDEX_HTML)
 }
 
+/// The page's script
+#[utoipa::path(get, path = "/app.js", tag = "integrity",
+    responses((status = 200, description = "The page's script", content_type = "text/javascript", body = String)))]
 async fn app_js() -> Response {
     asset("text/javascript; charset=utf-8", page::APP_JS)
 }
 
+/// The proof-of-work script
+#[utoipa::path(get, path = "/pow.js", tag = "integrity",
+    responses((status = 200, description = "The proof-of-work script", content_type = "text/javascript", body = String)))]
 async fn pow_js() -> Response {
     asset("text/javascript; charset=utf-8", page::POW_JS)
 }
 
+/// The page's style sheet
+#[utoipa::path(get, path = "/style.css", tag = "integrity",
+    responses((status = 200, description = "The page's style sheet", content_type = "text/css", body = String)))]
 async fn style_css() -> Response {
     asset("text/css; charset=utf-8", page::STYLE_CSS)
 }
 
-async fn not_found() -> ApiError {
-    ApiError::NotFound("no such integrity route".into())
-}
-
+/// The channel's settings for the page.
+#[utoipa::path(get, path = "/api/config", tag = "integrity",
+    responses((status = 200, description = "`{enabled, categories: [{code, name}], pow_bits, max_text_chars, max_attachments, max_attachment_bytes, receipt_ttl_days}`", body = Object)))]
 async fn config(State(s): State<AppState>) -> Response {
     let c = &s.integrity.config;
     Json(json!({
@@ -164,13 +188,13 @@ async fn config(State(s): State<AppState>) -> Response {
 }
 
 /// An attachment in a report: the file, base64.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AttachmentIn {
     data: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReportIn {
     category: String,
@@ -185,6 +209,17 @@ struct ReportIn {
     pow: Option<String>,
 }
 
+/// Makes a report.
+#[utoipa::path(post, path = "/api/reports", tag = "integrity", request_body = ReportIn,
+    responses(
+        (status = 201, description = "`{receipt_code, expires_at, message}`: the code is shown once", body = Object),
+        (status = 400, description = "Bad input, or proof of work missing/malformed", body = ErrorBody),
+        (status = 403, description = "Proof of work insufficient, stale or replayed", body = ErrorBody),
+        (status = 413, description = "Over a size limit", body = ErrorBody),
+        (status = 422, description = "An attachment is not a JPEG/PNG/WebP or does not decode", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "No category configured", body = ErrorBody),
+    ))]
 async fn report(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -244,12 +279,20 @@ async fn report(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CodeIn {
     receipt_code: String,
 }
 
+/// Reads a case with its receipt code.
+#[utoipa::path(post, path = "/api/case", tag = "integrity", request_body = CodeIn,
+    responses(
+        (status = 200, description = "`{status, expires_at, messages}`", body = Object),
+        (status = 400, description = "Malformed body or code", body = ErrorBody),
+        (status = 404, description = "Wrong, unknown or expired code (same bytes for each)", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    ))]
 async fn read_case(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -270,13 +313,22 @@ async fn read_case(
     Ok(Json(thread).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WriteBackIn {
     receipt_code: String,
     text: String,
 }
 
+/// Writes back to the investigators.
+#[utoipa::path(post, path = "/api/case/messages", tag = "integrity", request_body = WriteBackIn,
+    responses(
+        (status = 201, description = "`{seq}`", body = Object),
+        (status = 400, description = "Malformed body or code", body = ErrorBody),
+        (status = 404, description = "Wrong, unknown or expired code", body = ErrorBody),
+        (status = 413, description = "Over a size limit", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    ))]
 async fn write_back(
     State(s): State<AppState>,
     headers: HeaderMap,

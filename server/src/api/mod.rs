@@ -3,7 +3,10 @@
 pub mod auth;
 pub mod console;
 pub mod crews;
+pub mod fallback;
+pub mod gis;
 pub mod health;
 pub mod integrity;
+pub mod openapi;
 pub mod photos;
 pub mod sync;

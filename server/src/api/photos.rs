@@ -3,6 +3,7 @@
 //! scope. The protocol, statuses and limits are documented in `server/README.md`
 //! ("Photos"); the work is in [`crate::photo`].
 
+use crate::api::openapi::ErrorBody;
 use crate::app::AppState;
 use crate::auth::{Identity, UserRole};
 use crate::db::{DocStore, now_millis};
@@ -12,17 +13,18 @@ use crate::photo::records::{self, PhotoRow, UploadRow};
 use crate::photo::storage::{self, BlobStore};
 use crate::photo::upload::is_hash;
 use crate::photo::{PhotoError, PhotoFormat, Variant};
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, head, options};
 use base64::Engine;
 use serde::Serialize;
 use std::time::Duration;
 use sync_core::DocId;
 use sync_core::session::ServerStore;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The tus version spoken.
 const TUS_VERSION: &str = "1.0.0";
@@ -32,16 +34,16 @@ const UPLOADS: &str = "/api/v1/photos/uploads";
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// The photo routes.
-pub fn router(_state: &AppState) -> Router<AppState> {
-    let uploads = Router::new()
-        .route(UPLOADS, options(discover).post(create))
-        .route("/api/v1/photos/uploads/{hash}", head(status).patch(append))
+pub fn router(_state: &AppState) -> OpenApiRouter<AppState> {
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(discover, create))
+        .routes(routes!(status, append))
         .layer(axum::middleware::map_response(tus_headers));
-    Router::new()
+    OpenApiRouter::new()
         .merge(uploads)
-        .route("/api/v1/photos/{hash}", get(meta))
-        .route("/api/v1/photos/{hash}/original", get(original))
-        .route("/api/v1/photos/{hash}/{variant}", get(derivative))
+        .routes(routes!(meta))
+        .routes(routes!(original))
+        .routes(routes!(derivative))
 }
 
 async fn tus_headers(mut resp: Response) -> Response {
@@ -82,6 +84,8 @@ fn offset_response(status: StatusCode, offset: u64, length: Option<u64>) -> Resp
 }
 
 /// tus discovery.
+#[utoipa::path(options, path = "/api/v1/photos/uploads", tag = "photos",
+    responses((status = 204, description = "`Tus-Version: 1.0.0`, `Tus-Extension: creation`, `Tus-Max-Size`")))]
 async fn discover(State(state): State<AppState>) -> Response {
     let mut resp = StatusCode::NO_CONTENT.into_response();
     let h = resp.headers_mut();
@@ -206,6 +210,23 @@ async fn finish(state: &AppState, up: &UploadRow) -> Result<PhotoRow, ApiError> 
 }
 
 /// tus creation: `POST /api/v1/photos/uploads`.
+#[utoipa::path(post, path = "/api/v1/photos/uploads", tag = "photos", operation_id = "create_upload", security(("bearer" = [])),
+    params(
+        ("Tus-Resumable" = Option<String>, Header, description = "Must be `1.0.0`"),
+        ("Upload-Length" = Option<String>, Header, description = "The photo's size in bytes"),
+        ("Upload-Metadata" = Option<String>, Header, description = "`sha256 <b64>,task <b64>,filetype <b64>[,kind <b64>]`"),
+    ),
+    responses(
+        (status = 201, description = "Created (or already there): `Location`, `Upload-Offset`"),
+        (status = 400, description = "Missing or malformed headers", body = ErrorBody),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "The task is not in the device's scope", body = ErrorBody),
+        (status = 409, description = "The task is not known to the server yet", body = ErrorBody),
+        (status = 412, description = "No `Tus-Resumable: 1.0.0`", body = ErrorBody),
+        (status = 413, description = "Over the per-blob limit", body = ErrorBody),
+        (status = 415, description = "Not a JPEG, PNG or WebP", body = ErrorBody),
+        (status = 429, description = "Over the device's upload quota", body = ErrorBody),
+    ))]
 async fn create(
     State(state): State<AppState>,
     who: Identity,
@@ -310,6 +331,14 @@ async fn current_offset(state: &AppState, up: &UploadRow) -> Result<u64, ApiErro
 }
 
 /// tus `HEAD`: how much the server holds.
+#[utoipa::path(head, path = "/api/v1/photos/uploads/{hash}", tag = "photos", security(("bearer" = [])),
+    params(("hash" = String, Path, description = "The blob's SHA-256, 64 lower-case hex digits"), ("Tus-Resumable" = Option<String>, Header, description = "Must be `1.0.0`")),
+    responses(
+        (status = 200, description = "`Upload-Offset` and `Upload-Length`"),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 404, description = "No such upload or blob"),
+        (status = 412, description = "No `Tus-Resumable: 1.0.0`"),
+    ))]
 async fn status(
     State(state): State<AppState>,
     _who: Identity,
@@ -336,6 +365,25 @@ async fn status(
 }
 
 /// tus `PATCH`: bytes from `Upload-Offset` on.
+#[utoipa::path(patch, path = "/api/v1/photos/uploads/{hash}", tag = "photos", security(("bearer" = [])),
+    params(("hash" = String, Path, description = "The blob's SHA-256, 64 lower-case hex digits"), ("Tus-Resumable" = Option<String>, Header, description = "Must be `1.0.0`"),
+        ("Upload-Offset" = Option<String>, Header, description = "Where these bytes start"),
+    ),
+    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
+    responses(
+        (status = 204, description = "Stored up to the new `Upload-Offset` (the photo is verified and stored when complete)"),
+        (status = 400, description = "Missing or malformed `Upload-Offset`", body = ErrorBody),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "The task is not in the device's scope", body = ErrorBody),
+        (status = 404, description = "No such upload", body = ErrorBody),
+        (status = 409, description = "`Upload-Offset` is not the server's offset", body = ErrorBody),
+        (status = 412, description = "No `Tus-Resumable: 1.0.0`", body = ErrorBody),
+        (status = 413, description = "Past `Upload-Length`", body = ErrorBody),
+        (status = 415, description = "Not `application/offset+octet-stream`", body = ErrorBody),
+        (status = 422, description = "Not a valid image of the declared type", body = ErrorBody),
+        (status = 460, description = "The bytes do not hash to the address", body = ErrorBody),
+        (status = 503, description = "Photo processing is busy", body = ErrorBody),
+    ))]
 async fn append(
     State(state): State<AppState>,
     who: Identity,
@@ -413,6 +461,16 @@ async fn append(
 }
 
 /// A public derivative: anyone may fetch it; it carries no metadata.
+#[utoipa::path(get, path = "/api/v1/photos/{hash}/{variant}", tag = "photos",
+    params(("hash" = String, Path, description = "The blob's SHA-256, 64 lower-case hex digits"),
+        ("variant" = String, Path, description = "`thumb` (320 px) or `display` (1280 px)"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer"),
+    ),
+    responses(
+        (status = 200, description = "JPEG with no metadata", content_type = "image/jpeg", body = Vec<u8>),
+        (status = 304, description = "Not modified"),
+        (status = 404, description = "No such photo or size", body = ErrorBody),
+    ))]
 async fn derivative(
     State(state): State<AppState>,
     Path((hash, variant)): Path<(String, String)>,
@@ -490,6 +548,14 @@ async fn private_photo(state: &AppState, who: &Identity, hash: &str) -> Result<P
 }
 
 /// The original bytes, private.
+#[utoipa::path(get, path = "/api/v1/photos/{hash}/original", tag = "photos", security(("bearer" = [])),
+    params(("hash" = String, Path, description = "The blob's SHA-256, 64 lower-case hex digits")),
+    responses(
+        (status = 200, description = "The uploaded bytes", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "Not a dispatcher or manager of the task's district", body = ErrorBody),
+        (status = 404, description = "No such photo", body = ErrorBody),
+    ))]
 async fn original(
     State(state): State<AppState>,
     who: Identity,
@@ -521,7 +587,7 @@ async fn original(
 }
 
 /// A photo's facts as JSON.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct PhotoMeta {
     hash: String,
     task: String,
@@ -539,6 +605,15 @@ struct PhotoMeta {
     before_task: bool,
 }
 
+/// A photo's facts (same access as the original).
+#[utoipa::path(get, path = "/api/v1/photos/{hash}", tag = "photos", security(("bearer" = [])),
+    params(("hash" = String, Path, description = "The blob's SHA-256, 64 lower-case hex digits")),
+    responses(
+        (status = 200, description = "Size, type, dimensions, EXIF time and point, flags", body = PhotoMeta),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "Not a dispatcher or manager of the task's district", body = ErrorBody),
+        (status = 404, description = "No such photo", body = ErrorBody),
+    ))]
 async fn meta(
     State(state): State<AppState>,
     who: Identity,

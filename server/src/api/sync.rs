@@ -4,18 +4,31 @@
 //! expired or revoked token is a 401 JSON answer, never an upgrade. The work is in
 //! [`crate::sync`].
 
+use crate::api::openapi::ErrorBody;
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::sync::{self, ExchangeError, FRAMES_MEDIA_TYPE};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sync_core::{Actor, ScopeId};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The sync routes; the exchange body is limited to the configured message size.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let exchange_limit = state.config.sync_max_message_bytes;
+    OpenApiRouter::new().routes(routes!(websocket)).merge(
+        OpenApiRouter::new()
+            .routes(routes!(exchange))
+            .layer(DefaultBodyLimit::max(exchange_limit)),
+    )
+}
 
 /// The actor and scopes of an authenticated device; admins do not sync documents.
 fn sync_identity(state: &AppState, id: &Identity) -> Result<(Actor, Vec<ScopeId>), ApiError> {
@@ -29,6 +42,15 @@ fn sync_identity(state: &AppState, id: &Identity) -> Result<(Actor, Vec<ScopeId>
 const IDLE_BUFFER_BYTES: usize = 4 * 1024;
 
 /// `GET /api/v1/sync`: upgrades to a WebSocket carrying binary sync frames.
+#[utoipa::path(get, path = "/api/v1/sync", tag = "sync", security(("bearer" = [])),
+    description = "A WebSocket upgrade (`Connection: Upgrade`, `Upgrade: websocket`); the \
+        socket then carries sync-core's binary frames (`Hello`, `Push`, `Batch`, `Ack`, …).",
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "Not a WebSocket upgrade request"),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "The role does not sync task documents", body = ErrorBody),
+    ))]
 pub async fn websocket(
     State(state): State<AppState>,
     identity: Identity,
@@ -50,6 +72,18 @@ pub async fn websocket(
 }
 
 /// `POST /api/v1/sync/exchange`: length-prefixed frames in, length-prefixed frames out.
+#[utoipa::path(post, path = "/api/v1/sync/exchange", tag = "sync", security(("bearer" = [])),
+    description = "The HTTP fallback of the sync WebSocket: the body is a sequence of frames, \
+        each prefixed with its length (u32, little-endian); the answer is the server's \
+        frames in the same form.",
+    request_body(content = Vec<u8>, content_type = "application/x-tarmim-frames"),
+    responses(
+        (status = 200, description = "The server's frames", content_type = "application/x-tarmim-frames", body = Vec<u8>),
+        (status = 400, description = "Empty or truncated frames", body = ErrorBody),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "The role does not sync task documents", body = ErrorBody),
+        (status = 413, description = "Over the configured message size", body = ErrorBody),
+    ))]
 pub async fn exchange(
     State(state): State<AppState>,
     identity: Identity,

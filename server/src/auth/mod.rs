@@ -22,7 +22,19 @@ use sync_core::{Actor, DeviceId, Millis, Role, ScopeId};
 
 /// A user's role on the server. `Admin` exists only here: admins manage users, crews and
 /// districts and do not edit task documents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum UserRole {
     /// Administrator.

@@ -177,7 +177,7 @@ fn waiting(status: Status) -> bool {
 }
 
 /// What an automatic assignment did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum AutoOutcome {
     /// Assigned now.

@@ -24,7 +24,7 @@ pub async fn set_on_duty(db: &Db, crew: &str, on_duty: bool) -> Result<bool, DbE
 }
 
 /// A position report as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PositionRow {
     /// Crew.
     pub crew: String,
@@ -37,8 +37,10 @@ pub struct PositionRow {
     /// Accuracy in metres, if given.
     pub accuracy_m: Option<f64>,
     /// When the phone says it was there.
+    #[schema(value_type = i64)]
     pub at: Millis,
     /// When the server received it.
+    #[schema(value_type = i64)]
     pub received_at: Millis,
     /// Plausibility flags (empty when plausible).
     pub flags: Vec<String>,
@@ -170,7 +172,7 @@ pub async fn candidates(
 }
 
 /// A crew as the console lists it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CrewStatus {
     /// Crew id.
     pub id: String,
@@ -387,7 +389,7 @@ pub async fn pending_timers(
 }
 
 /// An alert for a district's dispatchers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Alert {
     /// Id (0 before it is stored).
     pub id: i64,
@@ -400,6 +402,7 @@ pub struct Alert {
     /// Plain words.
     pub message: String,
     /// When raised.
+    #[schema(value_type = i64)]
     pub created_at: Millis,
 }
 
@@ -543,7 +546,7 @@ type QueueTuple = (
 );
 
 /// One task in the console's queue and map.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct QueueRow {
     /// Task id.
     pub id: String,
@@ -564,12 +567,16 @@ pub struct QueueRow {
     /// Title.
     pub title: String,
     /// Created.
+    #[schema(value_type = i64)]
     pub created_at: Millis,
     /// Last committed.
+    #[schema(value_type = i64)]
     pub updated_at: Millis,
     /// Acknowledge-by.
+    #[schema(value_type = Option<i64>)]
     pub ack_due: Option<Millis>,
     /// Complete-by.
+    #[schema(value_type = Option<i64>)]
     pub complete_due: Option<Millis>,
 }
 

@@ -12,11 +12,12 @@
 //! charts are uPlot, vendored from npm under `vendor/uplot/` the same way.
 
 use crate::app::AppState;
-use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// One embedded file: its path under `/console/`, content type and bytes.
 struct Asset {
@@ -59,16 +60,42 @@ const ASSETS: &[Asset] = &[
     asset!("vendor/leaflet/images/marker-shadow.png", "image/png"),
 ];
 
+/// The route of the console's static files: not in the OpenAPI document (a wildcard is
+/// no OpenAPI path), so listed in [`crate::app::UNDOCUMENTED_ROUTES`].
+pub const ASSET_ROUTE: &str = "/console/{*path}";
+
 /// The console's routes (merged into the app's router).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/console/") }))
-        .route("/console", get(|| async { Redirect::to("/console/") }))
-        .route("/console/", get(|| async { serve("index.html") }))
-        .route(
-            "/console/{*path}",
-            get(|Path(path): Path<String>| async move { serve(&path) }),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(root))
+        .routes(routes!(console_bare))
+        .routes(routes!(console_index))
+        .route(ASSET_ROUTE, get(asset))
+}
+
+/// `/` → the console.
+#[utoipa::path(get, path = "/", tag = "pages",
+    responses((status = 303, description = "Redirect to `/console/`")))]
+async fn root() -> Redirect {
+    Redirect::to("/console/")
+}
+
+/// `/console` → `/console/`.
+#[utoipa::path(get, path = "/console", tag = "pages",
+    responses((status = 303, description = "Redirect to `/console/`")))]
+async fn console_bare() -> Redirect {
+    Redirect::to("/console/")
+}
+
+/// The console page (its scripts, styles and images are under `/console/`).
+#[utoipa::path(get, path = "/console/", tag = "pages",
+    responses((status = 200, description = "The dispatcher's console", content_type = "text/html", body = String)))]
+async fn console_index() -> Response {
+    serve("index.html")
+}
+
+async fn asset(Path(path): Path<String>) -> Response {
+    serve(&path)
 }
 
 fn serve(path: &str) -> Response {
