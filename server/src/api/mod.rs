@@ -7,3 +7,4 @@ pub mod health;
 pub mod integrity;
 pub mod photos;
 pub mod sync;
+pub mod track;

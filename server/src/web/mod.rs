@@ -14,6 +14,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
+pub mod track;
+
 /// One embedded file: its path under `/console/`, content type and bytes.
 struct Asset {
     path: &'static str,
@@ -57,6 +59,7 @@ pub fn routes() -> Router<AppState> {
             "/console/{*path}",
             get(|Path(path): Path<String>| async move { serve(&path) }),
         )
+        .merge(track::routes())
 }
 
 fn serve(path: &str) -> Response {
