@@ -80,6 +80,7 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(api::console::router())
         .merge(api::photos::router(state))
         .merge(api::gis::router())
+        .merge(api::track::router())
         .merge(crate::web::routes())
 }
 

@@ -30,6 +30,8 @@
 //! | `photo_s3_bucket` | `TARMIM_PHOTO_S3_BUCKET` | none: photos on disk in `data_dir/photos` |
 //! | `photo_s3_endpoint` | `TARMIM_PHOTO_S3_ENDPOINT` | none (AWS); credentials from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` |
 //! | `photo_s3_region` | `TARMIM_PHOTO_S3_REGION` | `us-east-1` |
+//! | `feedback_window_days` | `TARMIM_FEEDBACK_WINDOW_DAYS` | `14`: how long after completion a citizen may rate or say "not fixed" (stored in each new task) |
+//! | `track_lookups_per_minute` | `TARMIM_TRACK_LOOKUPS_PER_MINUTE` | `60`: tracking-code requests per client address per minute (429 beyond) |
 //! | `[integrity]` (file only) | — | no categories: the integrity channel refuses reports (see `docs/integrity.md`) |
 
 use serde::Deserialize;
@@ -142,6 +144,11 @@ pub struct Config {
     pub photo_s3_region: String,
     /// The integrity channel (`[integrity]`: categories, investigators' public keys, limits).
     pub integrity: crate::integrity::IntegrityConfig,
+    /// Days after completion during which a citizen may rate or say "not fixed" (each new
+    /// task stores it as its reopen window).
+    pub feedback_window_days: u64,
+    /// Tracking-code requests accepted per client address per minute.
+    pub track_lookups_per_minute: u32,
 }
 
 impl Default for Config {
@@ -175,11 +182,20 @@ impl Default for Config {
             photo_s3_endpoint: None,
             photo_s3_region: "us-east-1".into(),
             integrity: crate::integrity::IntegrityConfig::default(),
+            feedback_window_days: 14,
+            track_lookups_per_minute: 60,
         }
     }
 }
 
 impl Config {
+    /// The citizens' feedback window in milliseconds (the reopen window of new tasks).
+    pub fn feedback_window_ms(&self) -> i64 {
+        i64::try_from(self.feedback_window_days)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(24 * 60 * 60 * 1000)
+    }
+
     /// Loads the configuration from the process environment (and `TARMIM_CONFIG`'s file).
     pub fn from_env() -> Result<Config, ConfigError> {
         Self::load(|k| std::env::var(k).ok())
@@ -281,6 +297,12 @@ impl Config {
         }
         if let Some(v) = get("TARMIM_PHOTO_S3_REGION") {
             cfg.photo_s3_region = v;
+        }
+        if let Some(v) = get("TARMIM_FEEDBACK_WINDOW_DAYS") {
+            cfg.feedback_window_days = parse_num("TARMIM_FEEDBACK_WINDOW_DAYS", &v)?;
+        }
+        if let Some(v) = get("TARMIM_TRACK_LOOKUPS_PER_MINUTE") {
+            cfg.track_lookups_per_minute = parse_num("TARMIM_TRACK_LOOKUPS_PER_MINUTE", &v)?;
         }
         if let Some(v) = get("TARMIM_LOG_FORMAT") {
             cfg.log_format = match v.as_str() {

@@ -24,10 +24,7 @@ use crate::dispatch::store::{self, TimerKind};
 use crate::dispatch::{DispatchError, edit};
 use crate::geo;
 use serde::{Deserialize, Serialize};
-use sync_core::task::{
-    DEFAULT_REOPEN_WINDOW_MS, EventKind, GeoPoint, NewTask, Priority, Sla, Source, TaskDoc,
-    TaskView,
-};
+use sync_core::task::{EventKind, GeoPoint, NewTask, Priority, Sla, Source, TaskDoc, TaskView};
 use sync_core::{Actor, DocId};
 
 /// A report to file.
@@ -213,7 +210,9 @@ pub async fn create_task(
             ack_due: Some(now.saturating_add(assign::ack_window_ms(state, priority))),
             complete_due,
         },
-        reopen_window_ms: DEFAULT_REOPEN_WINDOW_MS,
+        // The citizens' feedback window (rate or "not fixed"), fixed in the document so
+        // every replica folds the citizen's events with the same rule.
+        reopen_window_ms: state.config.feedback_window_ms(),
     };
     let point = new.point;
     let mut doc = TaskDoc::create(new, creator, now)?;

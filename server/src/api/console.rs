@@ -153,6 +153,19 @@ pub struct TaskDetail {
     pub timers: Vec<(String, i64, Option<String>)>,
     /// Alerts about it.
     pub alerts: Vec<Alert>,
+    /// Citizens' tracking codes on it, as people read them (dispatchers read them to
+    /// callers on the phone): `{code, role}`, the reporter's first.
+    pub tracking_codes: Vec<TrackingCode>,
+}
+
+/// A tracking code as the console shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackingCode {
+    /// `XXXX-XXXX-XXXX`.
+    pub code: String,
+    /// `reporter` or `supporter`.
+    #[schema(value_type = String)]
+    pub role: crate::citizen::tracking::Role,
 }
 
 /// `GET /api/v1/console/tasks/{id}`.
@@ -186,6 +199,14 @@ pub async fn task(
     Ok(Json(TaskDetail {
         timers: store::pending_timers(&state.db, id.as_str()).await?,
         alerts: store::task_alerts(&state.db, id.as_str()).await?,
+        tracking_codes: crate::citizen::tracking::codes_of(&state.db, &id)
+            .await?
+            .into_iter()
+            .map(|t| TrackingCode {
+                code: crate::citizen::tracking::display(&t.code),
+                role: t.role,
+            })
+            .collect(),
         task: view,
     }))
 }

@@ -10,3 +10,4 @@ pub mod integrity;
 pub mod openapi;
 pub mod photos;
 pub mod sync;
+pub mod track;

@@ -104,8 +104,48 @@ pub async fn finish(db: &Db, photos: &Photos, up: &UploadRow) -> Result<PhotoRow
         }
     };
 
+    let row = store(
+        db,
+        photos,
+        Stored {
+            hash: &up.hash,
+            task: &up.task,
+            kind: up.kind.as_deref(),
+            uploaded_by: &up.device,
+        },
+        bytes,
+        processed,
+    )
+    .await?;
+    records::delete_upload(db, &up.hash).await?;
+    photos
+        .uploads
+        .remove(&up.hash)
+        .await
+        .map_err(|e| IngestError::Internal(format!("removing a finished upload: {e}")))?;
+    Ok(row)
+}
+
+/// What a processed photo is stored as.
+struct Stored<'a> {
+    hash: &'a str,
+    task: &'a str,
+    kind: Option<&'a str>,
+    uploaded_by: &'a str,
+}
+
+/// Stores a verified, processed photo: the place-and-time flags against its task,
+/// derivatives, original, then the `photos` row (in that order: a row means the public
+/// derivatives exist). Returns the stored row (the first one if two stores raced).
+async fn store(
+    db: &Db,
+    photos: &Photos,
+    what: Stored<'_>,
+    bytes: Vec<u8>,
+    processed: super::Processed,
+) -> Result<PhotoRow, IngestError> {
     // The place-and-time flag, against the task as the server holds it now.
-    let task = match DocId::new(up.task.as_str()) {
+    let task = match DocId::new(what.task) {
         Ok(id) => db.task_row(&id).await?,
         Err(_) => None,
     };
@@ -127,23 +167,23 @@ pub async fn finish(db: &Db, photos: &Photos, up: &UploadRow) -> Result<PhotoRow
         }
         photos
             .storage
-            .put(&storage::derived_key(&up.hash, variant), Bytes::from(jpeg))
+            .put(&storage::derived_key(what.hash, variant), Bytes::from(jpeg))
             .await?;
     }
     let size = bytes.len() as i64;
     photos
         .storage
-        .put(&storage::original_key(&up.hash), Bytes::from(bytes))
+        .put(&storage::original_key(what.hash), Bytes::from(bytes))
         .await?;
     let row = PhotoRow {
-        hash: up.hash.clone(),
-        task: up.task.clone(),
-        kind: up.kind.clone(),
+        hash: what.hash.to_owned(),
+        task: what.task.to_owned(),
+        kind: what.kind.map(str::to_owned),
         mime: processed.format.mime().to_owned(),
         bytes: size,
         width: i64::from(processed.width),
         height: i64::from(processed.height),
-        uploaded_by: up.device.clone(),
+        uploaded_by: what.uploaded_by.to_owned(),
         uploaded_at: now_millis(),
         exif_taken_at: facts.taken_at,
         exif_lat: facts.point.map(|p| p.0),
@@ -155,16 +195,59 @@ pub async fn finish(db: &Db, photos: &Photos, up: &UploadRow) -> Result<PhotoRow
         display_etag: etags.1,
     };
     records::insert_photo(db, &row).await?;
-    records::delete_upload(db, &up.hash).await?;
-    photos
-        .uploads
-        .remove(&up.hash)
-        .await
-        .map_err(|e| IngestError::Internal(format!("removing a finished upload: {e}")))?;
     if flags.any() {
         tracing::info!(hash = %row.hash, task = %row.task, far = flags.far_from_task,
             early = flags.before_task, "photo flagged by its EXIF place or time");
     }
-    // The stored row wins if two finishes raced.
-    Ok(records::photo(db, &up.hash).await?.unwrap_or(row))
+    Ok(records::photo(db, what.hash).await?.unwrap_or(row))
+}
+
+/// A photo that arrives whole in one request (a citizen's "not fixed" photo) or is made
+/// on the server (the demo city): its type is sniffed from its bytes, then it is verified,
+/// stripped and derived on a worker slot and stored like a finished upload. Nothing is
+/// stored when it is refused.
+pub async fn ingest_bytes(
+    db: &Db,
+    photos: &Photos,
+    bytes: Vec<u8>,
+    task: &str,
+    kind: Option<&str>,
+    uploaded_by: &str,
+) -> Result<PhotoRow, IngestError> {
+    if bytes.is_empty() {
+        return Err(IngestError::Refused(PhotoError::Invalid(
+            "the photo is empty".into(),
+        )));
+    }
+    let settings = std::sync::Arc::clone(&photos.settings);
+    let checked = photos
+        .run_blocking(move || {
+            let format = super::verify::sniff(&bytes)?;
+            let p = process(&bytes, format, &settings)?;
+            let hash = hex::encode(Sha256::digest(&bytes));
+            Ok((hash, bytes, p))
+        })
+        .await;
+    let (hash, bytes, processed) = match checked {
+        Ok(x) => x,
+        Err(PhotoError::Busy) => return Err(IngestError::Busy),
+        Err(PhotoError::Internal(m)) => return Err(IngestError::Internal(m)),
+        Err(e) => return Err(IngestError::Refused(e)),
+    };
+    if let Some(row) = records::photo(db, &hash).await? {
+        return Ok(row);
+    }
+    store(
+        db,
+        photos,
+        Stored {
+            hash: &hash,
+            task,
+            kind,
+            uploaded_by,
+        },
+        bytes,
+        processed,
+    )
+    .await
 }

@@ -19,6 +19,8 @@ use axum::routing::get;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub mod track;
+
 /// One embedded file: its path under `/console/`, content type and bytes.
 struct Asset {
     path: &'static str,
@@ -71,6 +73,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(console_bare))
         .routes(routes!(console_index))
         .route(ASSET_ROUTE, get(asset))
+        .merge(track::routes())
 }
 
 /// `/` → the console.
