@@ -183,14 +183,19 @@ fn raw_registrations() -> Vec<(String, String)> {
                     if t.starts_with("//") {
                         continue;
                     }
+                    // A plain axum router (whose routes would join without their
+                    // documentation, e.g. through `OpenApiRouter::from`) counts too.
+                    let plain = t.replace("OpenApiRouter::new(", "");
                     for needle in [
                         ".route(",
                         ".route_service(",
                         ".nest(",
                         ".nest_service(",
                         ".fallback_service(",
+                        "Router::new(",
+                        "Router::from(",
                     ] {
-                        if t.contains(needle) {
+                        if plain.contains(needle) {
                             out.push((rel.clone(), t.to_owned()));
                         }
                     }
