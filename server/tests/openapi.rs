@@ -5,7 +5,9 @@
 //!   required path parameter of each of its operations (and no undeclared one), operation
 //!   ids are unique, every operation answers something, security names a defined scheme.
 //! - Every (path, method) of the document reaches a handler: the request is answered by
-//!   something other than the router's fallback (which alone sets `X-Tarmim-No-Route`).
+//!   something other than the router's fallback (which alone sets `X-Tarmim-No-Route`);
+//!   and exactly the operations documented with `bearer` security answer 401 without a
+//!   token.
 //! - Every route the server registers is in the document: routes are registered with
 //!   `utoipa_axum::routes!`, which documents them; the source scan below fails on any
 //!   other registration (`.route(`, `.nest(`, …) except the ones listed here, and the
@@ -181,14 +183,19 @@ fn raw_registrations() -> Vec<(String, String)> {
                     if t.starts_with("//") {
                         continue;
                     }
+                    // A plain axum router (whose routes would join without their
+                    // documentation, e.g. through `OpenApiRouter::from`) counts too.
+                    let plain = t.replace("OpenApiRouter::new(", "");
                     for needle in [
                         ".route(",
                         ".route_service(",
                         ".nest(",
                         ".nest_service(",
                         ".fallback_service(",
+                        "Router::new(",
+                        "Router::from(",
                     ] {
-                        if t.contains(needle) {
+                        if plain.contains(needle) {
                             out.push((rel.clone(), t.to_owned()));
                         }
                     }
@@ -275,7 +282,9 @@ async fn document_matches_router(f: &Fixture) {
     }
 
     // Every documented operation reaches a handler (without credentials: a 401 or any
-    // handler answer is fine, the fallback is not).
+    // handler answer is fine, the fallback is not), and its documented security is what
+    // it does: an operation that requires the bearer token answers 401 without one, and
+    // one that does not never does.
     for (path, method) in &ops {
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let r = http
@@ -286,6 +295,15 @@ async fn document_matches_router(f: &Fixture) {
         assert!(
             !is_fallback(&r),
             "{method} {path} is documented but the router does not know it ({})",
+            r.status()
+        );
+        let secured = doc["paths"][path][method]["security"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty());
+        assert_eq!(
+            r.status() == StatusCode::UNAUTHORIZED,
+            secured,
+            "{method} {path}: documented security {secured}, answered {} without a token",
             r.status()
         );
     }
