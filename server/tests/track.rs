@@ -472,6 +472,16 @@ async fn merged_task_is_followed(f: &Fixture) {
     assert_eq!(s, StatusCode::CREATED, "{body}");
     let d = c.detail(&survivor).await;
     assert_eq!(d["task"]["derived"]["rating"], 5);
+    // The document holds one rating: a second code's is recorded beside it, not in it.
+    let (s, body) = c.rate(&survivor_code, json!({"stars": 3})).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(body["in_task"], false);
+    let d = c.detail(&survivor).await;
+    assert_eq!(d["task"]["derived"]["rating"], 5);
+    let (_, _, v) = c.track(&survivor_code).await;
+    assert_eq!(v["feedback"]["rated"], 3);
+    let (s, _) = c.rate(&survivor_code, json!({"stars": 4})).await;
+    assert_eq!(s, StatusCode::CONFLICT);
     c.stop().await;
 }
 
