@@ -635,7 +635,8 @@ async fn not_fixed_with_a_bad_photo_changes_nothing(f: &Fixture) {
     let before = c.detail(&task).await;
     let good = server::demo::road_photo(9, true, true);
     let truncated = &good[..good.len() / 2];
-    let cases: Vec<(&str, Vec<(&str, &[u8])>, StatusCode)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a [u8])>, StatusCode);
+    let cases: Vec<Case> = vec![
         (
             "garbage",
             vec![("photo", b"this is not a photo at all".as_slice())],
