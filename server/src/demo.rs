@@ -789,7 +789,7 @@ pub fn road_photo(seed: u32, pothole: bool, patch: bool) -> Vec<u8> {
         let edge = 1.0 + 0.12 * (angle * 3.0 * wobble).sin() + 0.07 * (angle * 7.0).cos();
         if patch && (210..=590).contains(&x) && (190..=410).contains(&y) {
             // Fresh asphalt: darker, smoother, with a lighter sealed seam.
-            let seam = x < 216 || x > 584 || y < 196 || y > 404;
+            let seam = !(216..=584).contains(&x) || !(196..=404).contains(&y);
             v = if seam { 128 } else { 62 + fine / 3 };
             tint = (0, 0, 2);
             if pothole && r < edge * 0.45 {

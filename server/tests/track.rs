@@ -472,6 +472,16 @@ async fn merged_task_is_followed(f: &Fixture) {
     assert_eq!(s, StatusCode::CREATED, "{body}");
     let d = c.detail(&survivor).await;
     assert_eq!(d["task"]["derived"]["rating"], 5);
+    // The document holds one rating: a second code's is recorded beside it, not in it.
+    let (s, body) = c.rate(&survivor_code, json!({"stars": 3})).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(body["in_task"], false);
+    let d = c.detail(&survivor).await;
+    assert_eq!(d["task"]["derived"]["rating"], 5);
+    let (_, _, v) = c.track(&survivor_code).await;
+    assert_eq!(v["feedback"]["rated"], 3);
+    let (s, _) = c.rate(&survivor_code, json!({"stars": 4})).await;
+    assert_eq!(s, StatusCode::CONFLICT);
     c.stop().await;
 }
 
@@ -625,7 +635,8 @@ async fn not_fixed_with_a_bad_photo_changes_nothing(f: &Fixture) {
     let before = c.detail(&task).await;
     let good = server::demo::road_photo(9, true, true);
     let truncated = &good[..good.len() / 2];
-    let cases: Vec<(&str, Vec<(&str, &[u8])>, StatusCode)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a [u8])>, StatusCode);
+    let cases: Vec<Case> = vec![
         (
             "garbage",
             vec![("photo", b"this is not a photo at all".as_slice())],

@@ -158,3 +158,31 @@ test('an unknown code shows a clear message and the form to type one', async () 
   assert.ok(await page.isVisible('#lookup-form'));
   await context.close();
 });
+
+test('a merged report shows the surviving report and says so', async () => {
+  const code = await codeOf('T-90003');
+  const { context, page, errors } = await open(code, 'en-US');
+  assert.ok(await page.isVisible('#merged'));
+  assert.match(await page.textContent('#merged'), /merged into this report/);
+  assert.match(await page.textContent('#title'), /Shariati Street/);
+  assert.equal((await page.textContent('#code')).trim(), code);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('"not fixed" with a photo reopens the completed task', async () => {
+  const code = await codeOf('T-90001');
+  const { context, page, errors } = await open(code, 'en-US');
+  // A real JPEG: the page's own before photo, as the citizen's new photo.
+  const src = await page.getAttribute('#before-img', 'src');
+  const jpeg = Buffer.from(await (await fetch(`${BASE}${src}`)).arrayBuffer());
+  await page.setInputFiles('#notfixed-photo', { name: 'still-broken.jpg', mimeType: 'image/jpeg', buffer: jpeg });
+  await page.fill('#notfixed-comment', 'The hole is back after the rain.');
+  await page.click('#notfixed-submit');
+  await page.waitForSelector('#thanks:not([hidden])');
+  assert.match(await page.textContent('#thanks'), /reopened/);
+  await page.waitForFunction(() => document.getElementById('status-badge').textContent.includes('Reopened'));
+  assert.match(await page.textContent('#timeline'), /not fixed — reopened \(you\)/);
+  assert.deepEqual(errors, []);
+  await context.close();
+});

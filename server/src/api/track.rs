@@ -305,3 +305,29 @@ async fn read_field(mut field: Field<'_>, max: u64, what: &str) -> Result<Vec<u8
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The routes and their OpenAPI entries come from one place: every tracking path is
+    /// documented with its methods.
+    #[test]
+    fn every_route_is_in_the_openapi_document() {
+        let doc = super::router().into_openapi();
+        let paths = &doc.paths.paths;
+        for (path, method) in [
+            ("/track/{code}", "get"),
+            ("/track", "get"),
+            ("/api/v1/track/{code}", "get"),
+            ("/api/v1/track/{code}/rating", "post"),
+            ("/api/v1/track/{code}/not-fixed", "post"),
+        ] {
+            let item = paths.get(path);
+            assert!(item.is_some(), "{path} missing from the OpenAPI document");
+            let ok = item.is_some_and(|i| match method {
+                "get" => i.get.is_some(),
+                _ => i.post.is_some(),
+            });
+            assert!(ok, "{method} {path} missing");
+        }
+    }
+}

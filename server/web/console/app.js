@@ -288,6 +288,7 @@ function renderDetail(d) {
     <p class="hint">${esc(t.address || '')} (${t.point.lat.toFixed(5)}, ${t.point.lon.toFixed(5)})</p>
     <p>Crew: <b id="detail-assignee">${esc(dv.assignee || '—')}</b>
       · ack by ${esc(when(t.sla.ack_due))} · done by ${esc(when(t.sla.complete_due))}</p>
+    ${(d.tracking_codes || []).length ? `<p id="detail-codes">Tracking code${d.tracking_codes.length > 1 ? 's' : ''}: ${d.tracking_codes.map((c) => `<b>${esc(c.code)}</b> (${esc(c.role)})`).join(', ')}</p>` : ''}
     ${dv.conflicts.map((c) => `<div class="conflict"><b>${esc(c.kind)}</b>: ${esc(c.message)}</div>`).join('')}
     ${own ? `<div class="actions">
       <div class="row"><select id="assign-crew">${crews.map((c) => `<option value="${esc(c.id)}">${esc(c.id)} ${c.on_duty ? '' : '(off duty)'} ${c.district !== dv.district ? '(' + esc(c.district) + ')' : ''} · ${c.load} job(s)</option>`).join('')}</select>
