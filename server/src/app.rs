@@ -109,6 +109,7 @@ pub fn router(state: AppState) -> Router {
             post(api::sync::exchange).layer(DefaultBodyLimit::max(sync_limit)),
         )
         .merge(api::photos::router(&state))
+        .merge(Router::from(api::open311::router()))
         .layer(axum::middleware::from_fn(telemetry::track_http))
         .layer(TraceLayer::new_for_http())
         // Nested after the layers above, so request tracing never sees these routes.

@@ -29,6 +29,7 @@
 //! | `photo_s3_bucket` | `TARMIM_PHOTO_S3_BUCKET` | none: photos on disk in `data_dir/photos` |
 //! | `photo_s3_endpoint` | `TARMIM_PHOTO_S3_ENDPOINT` | none (AWS); credentials from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` |
 //! | `photo_s3_region` | `TARMIM_PHOTO_S3_REGION` | `us-east-1` |
+//! | `[open311]` `duplicate_radius_m`, `max_media_bytes`, `public_url` | `TARMIM_OPEN311_DUPLICATE_RADIUS_M`, `TARMIM_OPEN311_MAX_MEDIA_BYTES`, `TARMIM_OPEN311_PUBLIC_URL` | `50`, `10485760`, none (`http://` + the request's `Host`) |
 //! | `[integrity]` (file only) | — | no categories: the integrity channel refuses reports (see `docs/integrity.md`) |
 
 use serde::Deserialize;
@@ -139,6 +140,8 @@ pub struct Config {
     pub photo_s3_region: String,
     /// The integrity channel (`[integrity]`: categories, investigators' public keys, limits).
     pub integrity: crate::integrity::IntegrityConfig,
+    /// Open311 (`[open311]`: duplicate radius, media limits, public URL).
+    pub open311: crate::open311::Open311Config,
 }
 
 impl Default for Config {
@@ -171,6 +174,7 @@ impl Default for Config {
             photo_s3_endpoint: None,
             photo_s3_region: "us-east-1".into(),
             integrity: crate::integrity::IntegrityConfig::default(),
+            open311: crate::open311::Open311Config::default(),
         }
     }
 }
@@ -288,6 +292,9 @@ impl Config {
                 }
             };
         }
+        cfg.open311
+            .apply_env(get)
+            .map_err(|(var, value, why)| ConfigError::Env { var, value, why })?;
         cfg.integrity.check().map_err(ConfigError::Integrity)?;
         Ok(cfg)
     }

@@ -5,5 +5,6 @@ pub mod console;
 pub mod crews;
 pub mod health;
 pub mod integrity;
+pub mod open311;
 pub mod photos;
 pub mod sync;

@@ -2,4 +2,5 @@
 //! their handle on a report. Open311 intake, the tracking page and support for an
 //! existing report all go through here.
 
+pub mod duplicates;
 pub mod tracking;
