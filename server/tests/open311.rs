@@ -1016,9 +1016,68 @@ async fn bad_input_gets_spec_errors(f: &Fixture) {
     assert!(all.as_array().unwrap().is_empty(), "{all}");
 }
 
+/// `tarmim-server open311 key create|revoke|list`: the key printed works for POSTs; once
+/// revoked it gets 403.
+async fn keys_from_the_admin_command(f: &Fixture) {
+    let api = start(f, |_| {}).await;
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tarmim-server"));
+        cmd.args(args)
+            .env("TARMIM_DATA_DIR", &f.config.data_dir)
+            .env("TARMIM_DEMO", "false")
+            .env("RUST_LOG", "warn")
+            .env_remove("TARMIM_CONFIG");
+        match &f.config.database_url {
+            Some(url) => cmd.env("DATABASE_URL", url),
+            None => cmd.env_remove("DATABASE_URL"),
+        };
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, key) = run(&["open311", "key", "create", "fixmystreet"]);
+    assert!(ok, "{key}");
+    let key = key.trim().to_owned();
+    assert!(key.starts_with("o311_") && key.len() == 37, "{key}");
+    let (again, _) = run(&["open311", "key", "create", "fixmystreet"]);
+    assert!(!again, "a name is issued once");
+    let (lat, lon) = centre(4);
+    let form = |k: &str| {
+        vec![
+            ("api_key".to_owned(), k.to_owned()),
+            ("service_code".to_owned(), "graffiti".to_owned()),
+            ("lat".to_owned(), lat.to_string()),
+            ("long".to_owned(), lon.to_string()),
+        ]
+    };
+    let post = |k: String| {
+        let body = serde_urlencoded::to_string(form(&k)).unwrap();
+        let url = format!("{}/requests.json", api.base);
+        let http = api.http.clone();
+        async move {
+            http.post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(post(key.clone()).await, StatusCode::CREATED);
+    let (ok, list) = run(&["open311", "key", "list"]);
+    assert!(ok && list.contains("fixmystreet\tlive"), "{list}");
+    let (ok, out) = run(&["open311", "key", "revoke", "fixmystreet"]);
+    assert!(ok && out.contains("revoked"), "{out}");
+    assert_eq!(post(key).await, StatusCode::FORBIDDEN);
+}
+
 on_both_backends!(
     discovery_services_and_definitions,
     file_read_back_and_follow,
     photos_duplicates_and_support,
     bad_input_gets_spec_errors,
+    keys_from_the_admin_command,
 );
