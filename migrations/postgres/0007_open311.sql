@@ -77,3 +77,8 @@ CREATE TABLE open311_contacts (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX open311_contacts_task ON open311_contacts (task);
+
+-- Nearby reports (duplicates, `GET requests?lat=&long=&radius=`) are found with
+-- ST_DWithin on geography (metres); the plain GiST index on the geometry cannot serve a
+-- geography cast, so the cast gets its own index. (SQLite uses its (lat, lon) index.)
+CREATE INDEX tasks_geog ON tasks USING gist ((geom::geography));
