@@ -81,6 +81,7 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(api::photos::router(state))
         .merge(api::gis::router())
         .merge(api::track::router())
+        .merge(api::open311::router())
         .merge(crate::web::routes())
 }
 

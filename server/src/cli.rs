@@ -1,5 +1,5 @@
 //! The command line: `serve` (default), `migrate`, `import-districts`, `user`, `crew`,
-//! `token`, `demo`, `integrity` (the investigators' tool). Each subcommand is a thin call into the domain modules.
+//! `token`, `demo`, `integrity` (the investigators' tool), `open311 key`. Each subcommand is a thin call into the domain modules.
 
 use crate::app::{self, StartError};
 use crate::auth::{UserRole, hash_password};
@@ -40,6 +40,35 @@ pub enum Command {
     /// The investigators' tool for the integrity channel (see docs/integrity.md).
     #[command(subcommand)]
     Integrity(IntegrityCommand),
+    /// Open311: API keys for POSTs.
+    #[command(subcommand)]
+    Open311(Open311Command),
+}
+
+/// `open311` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Open311Command {
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(Open311KeyCommand),
+}
+
+/// `open311 key` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Open311KeyCommand {
+    /// Issue a key for an app or a FixMyStreet installation; it is printed once (only
+    /// its hash is stored).
+    Create {
+        /// A name for the key's holder (no spaces).
+        name: String,
+    },
+    /// Revoke a key: POSTs with it get 403 from now on.
+    Revoke {
+        /// The key's name.
+        name: String,
+    },
+    /// List the keys (names, when issued, whether revoked).
+    List,
 }
 
 /// `integrity` subcommands. The private key is read from `--identity` (or
@@ -321,6 +350,31 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             db.close().await;
         }
         Command::Integrity(cmd) => integrity(cmd, config).await?,
+        Command::Open311(Open311Command::Key(cmd)) => {
+            use crate::open311::keys;
+            let db = Db::open(&config).await?;
+            let done = match cmd {
+                Open311KeyCommand::Create { name } => keys::create(&db, &name).await.map(|key| {
+                    println!("{key}");
+                    eprintln!("Open311 key {name:?} created; it is shown only now");
+                }),
+                Open311KeyCommand::Revoke { name } => keys::revoke(&db, &name).await.map(|done| {
+                    if done {
+                        println!("Open311 key {name:?} revoked");
+                    } else {
+                        println!("no live Open311 key {name:?}");
+                    }
+                }),
+                Open311KeyCommand::List => keys::list(&db).await.map(|all| {
+                    for (name, created, revoked) in all {
+                        let state = if revoked.is_some() { "revoked" } else { "live" };
+                        println!("{name}\t{state}\tcreated {created}");
+                    }
+                }),
+            };
+            db.close().await;
+            done?;
+        }
     }
     Ok(())
 }

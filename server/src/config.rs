@@ -32,6 +32,7 @@
 //! | `photo_s3_region` | `TARMIM_PHOTO_S3_REGION` | `us-east-1` |
 //! | `feedback_window_days` | `TARMIM_FEEDBACK_WINDOW_DAYS` | `14`: how long after completion a citizen may rate or say "not fixed" (stored in each new task) |
 //! | `track_lookups_per_minute` | `TARMIM_TRACK_LOOKUPS_PER_MINUTE` | `60`: tracking-code requests per client address per minute (429 beyond) |
+//! | `[open311]` `duplicate_radius_m`, `max_media_bytes`, `public_url` | `TARMIM_OPEN311_DUPLICATE_RADIUS_M`, `TARMIM_OPEN311_MAX_MEDIA_BYTES`, `TARMIM_OPEN311_PUBLIC_URL` | `50`, `10485760`, none (`http://` + the request's `Host`) |
 //! | `[integrity]` (file only) | — | no categories: the integrity channel refuses reports (see `docs/integrity.md`) |
 
 use serde::Deserialize;
@@ -149,6 +150,8 @@ pub struct Config {
     pub feedback_window_days: u64,
     /// Tracking-code requests accepted per client address per minute.
     pub track_lookups_per_minute: u32,
+    /// Open311 (`[open311]`: duplicate radius, media limits, public URL).
+    pub open311: crate::open311::Open311Config,
 }
 
 impl Default for Config {
@@ -184,6 +187,7 @@ impl Default for Config {
             integrity: crate::integrity::IntegrityConfig::default(),
             feedback_window_days: 14,
             track_lookups_per_minute: 60,
+            open311: crate::open311::Open311Config::default(),
         }
     }
 }
@@ -317,6 +321,9 @@ impl Config {
                 }
             };
         }
+        cfg.open311
+            .apply_env(get)
+            .map_err(|(var, value, why)| ConfigError::Env { var, value, why })?;
         cfg.integrity.check().map_err(ConfigError::Integrity)?;
         Ok(cfg)
     }

@@ -279,6 +279,7 @@ pub async fn seed(db: &Db, opts: DemoOptions) -> Result<DemoSummary, DemoError> 
         db.upsert_service(s).await?;
     }
     summary.services = services.len();
+    crate::open311::seed_demo(db).await?;
 
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let contractors = ["Pars Asphalt Co.", "Green City Services"];

@@ -18,6 +18,7 @@
 //! - [`photo`]: photo verification, EXIF flags, derivatives, storage, resumable uploads.
 //! - [`integrity`]: the integrity channel — anonymous reports encrypted to investigators
 //!   (`age`), receipt codes, the investigators' tool.
+//! - [`open311`]: Open311 GeoReport v2 (XML and JSON), FixMyStreet's updates, API keys.
 //! - [`demo`]: the demo city seeded into an empty database.
 //! - [`web`]: the dispatcher's console page and its static assets (embedded).
 //! - [`telemetry`]: logs and Prometheus metrics.
@@ -42,6 +43,7 @@ pub mod gis;
 pub mod hub;
 pub mod intake;
 pub mod integrity;
+pub mod open311;
 pub mod photo;
 pub mod sync;
 pub mod telemetry;

@@ -8,6 +8,7 @@ pub mod gis;
 pub mod health;
 pub mod integrity;
 pub mod openapi;
+pub mod open311;
 pub mod photos;
 pub mod sync;
 pub mod track;

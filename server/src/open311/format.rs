@@ -1,0 +1,338 @@
+//! Writing Open311 answers as XML or JSON from one tree, so both formats always carry
+//! the same fields.
+//!
+//! A [`Node`] is text, a number, a boolean, nothing, an object (ordered fields) or a list
+//! (whose XML items are named by the list). JSON: objects, arrays, `null`. XML: the
+//! declaration `<?xml version="1.0" encoding="UTF-8"?>`, one element per field, list
+//! items as repeated child elements, nothing as an empty element; text is escaped and
+//! characters XML 1.0 cannot carry (control characters) are replaced by U+FFFD, so the
+//! output is always well-formed whatever a citizen typed.
+//!
+//! Datetimes are ISO 8601 with the city's UTC offset (`2026-11-29T21:30:00+03:30`), the
+//! offset taken from `photo_utc_offset_minutes` (the city's offset, 210 for Tehran).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sync_core::Millis;
+
+/// The two formats, chosen by the path's suffix (`.xml`, `.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `text/xml`.
+    Xml,
+    /// `application/json`.
+    Json,
+}
+
+impl Format {
+    /// The format of a suffix (`xml`, `json`), if known.
+    pub fn from_suffix(s: &str) -> Option<Format> {
+        match s {
+            "xml" => Some(Format::Xml),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+
+    /// Splits `name.format` (the last dot); `None` when there is no known suffix.
+    pub fn split(file: &str) -> Option<(&str, Format)> {
+        let (name, suffix) = file.rsplit_once('.')?;
+        Some((name, Format::from_suffix(suffix)?))
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Xml => "text/xml; charset=utf-8",
+            Format::Json => "application/json; charset=utf-8",
+        }
+    }
+}
+
+/// One value of an answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    /// Text (a JSON string).
+    Text(String),
+    /// An integer.
+    Int(i64),
+    /// A number.
+    Num(f64),
+    /// A boolean.
+    Bool(bool),
+    /// Nothing: JSON `null`, an empty XML element.
+    Null,
+    /// Named fields, in order.
+    Obj(Vec<(String, Node)>),
+    /// A list; in XML each item is an element named `item`.
+    List {
+        /// The XML name of each item.
+        item: &'static str,
+        /// The items.
+        items: Vec<Node>,
+    },
+}
+
+impl Node {
+    /// Text.
+    pub fn text(s: impl Into<String>) -> Node {
+        Node::Text(s.into())
+    }
+
+    /// Text, or nothing.
+    pub fn opt_text(s: Option<impl Into<String>>) -> Node {
+        s.map_or(Node::Null, |s| Node::Text(s.into()))
+    }
+
+    /// An object from `(name, value)` pairs.
+    pub fn obj<const N: usize>(fields: [(&str, Node); N]) -> Node {
+        Node::Obj(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    }
+
+    /// Adds a field to an object (no-op on other nodes).
+    pub fn push(&mut self, name: &str, value: Node) {
+        if let Node::Obj(f) = self {
+            f.push((name.to_owned(), value));
+        }
+    }
+
+    /// The JSON value.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            Node::Text(s) => Value::String(s.clone()),
+            Node::Int(i) => Value::from(*i),
+            Node::Num(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number),
+            Node::Bool(b) => Value::Bool(*b),
+            Node::Null => Value::Null,
+            Node::Obj(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect(),
+            ),
+            Node::List { items, .. } => Value::Array(items.iter().map(Node::to_json).collect()),
+        }
+    }
+
+    /// The XML document with `root` as its root element.
+    pub fn to_xml(&self, root: &str) -> String {
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        write_element(&mut out, root, self);
+        out.push('\n');
+        out
+    }
+
+    /// The body in `format` (`root` names the XML root element).
+    pub fn render(&self, format: Format, root: &str) -> String {
+        match format {
+            Format::Xml => self.to_xml(root),
+            Format::Json => self.to_json().to_string(),
+        }
+    }
+
+    /// A response with this body.
+    pub fn respond(&self, format: Format, root: &str, status: StatusCode) -> Response {
+        let mut r = (status, self.render(format, root)).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(format.content_type()),
+        );
+        r
+    }
+}
+
+fn write_element(out: &mut String, name: &str, node: &Node) {
+    // Names come from our code, never from input; still, keep them XML names.
+    let name = if is_xml_name(name) { name } else { "value" };
+    match node {
+        Node::Null => {
+            out.push('<');
+            out.push_str(name);
+            out.push_str("/>");
+        }
+        Node::Obj(fields) => {
+            open(out, name);
+            for (k, v) in fields {
+                write_element(out, k, v);
+            }
+            close(out, name);
+        }
+        Node::List { item, items } => {
+            open(out, name);
+            for v in items {
+                write_element(out, item, v);
+            }
+            close(out, name);
+        }
+        Node::Text(s) => {
+            open(out, name);
+            escape_into(out, s);
+            close(out, name);
+        }
+        Node::Int(i) => {
+            open(out, name);
+            out.push_str(&i.to_string());
+            close(out, name);
+        }
+        Node::Num(n) => {
+            open(out, name);
+            if n.is_finite() {
+                out.push_str(&n.to_string());
+            }
+            close(out, name);
+        }
+        Node::Bool(b) => {
+            open(out, name);
+            out.push_str(if *b { "true" } else { "false" });
+            close(out, name);
+        }
+    }
+}
+
+fn open(out: &mut String, name: &str) {
+    out.push('<');
+    out.push_str(name);
+    out.push('>');
+}
+
+fn close(out: &mut String, name: &str) {
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
+}
+
+fn is_xml_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Escapes text for XML content, replacing characters XML 1.0 forbids.
+pub fn escape_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || matches!(c as u32, 0xFFFE | 0xFFFF) => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A time as ISO 8601 with the given UTC offset in minutes (`…T21:30:00+03:30`).
+pub fn datetime(ms: Millis, offset_min: i32) -> String {
+    let offset_s = i64::from(offset_min) * 60;
+    let secs = ms.div_euclid(1000) + offset_s;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let sign = if offset_min < 0 { '-' } else { '+' };
+    let off = offset_min.unsigned_abs();
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{sign}{:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        off / 60,
+        off % 60
+    )
+}
+
+/// A datetime node, or nothing.
+pub fn opt_datetime(ms: Option<Millis>, offset_min: i32) -> Node {
+    ms.map_or(Node::Null, |ms| Node::Text(datetime(ms, offset_min)))
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's
+/// algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Parses an ISO 8601 / W3C datetime as Open311 clients send it: RFC 3339 with an offset
+/// or `Z`; a date and time without an offset (read in the city's offset); or a bare date
+/// (its midnight in the city's offset). Milliseconds since the epoch.
+pub fn parse_datetime(s: &str, offset_min: i32) -> Option<Millis> {
+    use time::format_description::well_known::{Iso8601, Rfc3339};
+    let s = s.trim();
+    if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
+        return Some((t.unix_timestamp_nanos() / 1_000_000) as i64);
+    }
+    if let Ok(t) = time::OffsetDateTime::parse(s, &Iso8601::DEFAULT) {
+        return Some((t.unix_timestamp_nanos() / 1_000_000) as i64);
+    }
+    let local = time::PrimitiveDateTime::parse(s, &Iso8601::DEFAULT)
+        .ok()
+        .or_else(|| {
+            time::Date::parse(s, &Iso8601::DEFAULT)
+                .ok()
+                .map(|d| d.midnight())
+        })?;
+    let t = local.assume_utc();
+    let ms = (t.unix_timestamp_nanos() / 1_000_000) as i64;
+    Some(ms - i64::from(offset_min) * 60_000)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn datetimes_carry_the_offset_and_read_back() {
+        assert_eq!(datetime(0, 0), "1970-01-01T00:00:00+00:00");
+        assert_eq!(datetime(0, 210), "1970-01-01T03:30:00+03:30");
+        assert_eq!(datetime(1_000, -300), "1969-12-31T19:00:01-05:00");
+        let ms = 1_795_000_123_000;
+        for off in [0, 210, -300] {
+            assert_eq!(parse_datetime(&datetime(ms, off), 0), Some(ms));
+        }
+        assert_eq!(
+            parse_datetime("2010-05-24T00:00:00Z", 210),
+            Some(1_274_659_200_000)
+        );
+        assert_eq!(
+            parse_datetime("2010-05-24T03:30:00", 210),
+            Some(1_274_659_200_000)
+        );
+        assert_eq!(parse_datetime("2010-05-24", 0), Some(1_274_659_200_000));
+        assert_eq!(parse_datetime("yesterday", 0), None);
+    }
+
+    #[test]
+    fn xml_is_escaped_and_control_characters_replaced() {
+        let n = Node::List {
+            item: "request",
+            items: vec![Node::obj([
+                ("description", Node::text("a < b & \"c\" \u{1}")),
+                ("lat", Node::Num(35.5)),
+                ("media_url", Node::Null),
+            ])],
+        };
+        assert_eq!(
+            n.to_xml("service_requests"),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<service_requests><request>\
+             <description>a &lt; b &amp; &quot;c&quot; \u{FFFD}</description><lat>35.5</lat>\
+             <media_url/></request></service_requests>\n"
+        );
+        assert_eq!(
+            n.to_json().to_string(),
+            r#"[{"description":"a < b & \"c\" \u0001","lat":35.5,"media_url":null}]"#
+        );
+    }
+}

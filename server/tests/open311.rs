@@ -1,0 +1,1083 @@
+//! Open311 GeoReport v2 end to end on both backends, through the real server on a
+//! loopback port: discovery, services and definitions, filing (form and multipart with a
+//! photo), reading back in XML and JSON, tokens, filters and paging, extensions,
+//! FixMyStreet's servicerequestupdates, duplicates and support, and every bad input of
+//! issue 6 answered with the spec's error body (never a 5xx).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::Fixture;
+use reqwest::StatusCode;
+use serde_json::Value;
+use server::app::{AppState, RunningServer};
+use server::config::Config;
+use server::db::{Crew, Db, DistrictStore, IdentityStore};
+use server::geo::{PropertyNames, parse_geojson};
+use server::open311::keys::DEMO_KEY;
+use sync_core::session::ServerStore;
+
+/// Centre of demo district `d` (D01..D11).
+fn centre(d: usize) -> (f64, f64) {
+    let row = (d - 1) / 4;
+    let col = (d - 1) % 4;
+    (
+        35.735 - 0.03 * row as f64 - 0.015,
+        51.32 + 0.035 * col as f64 + 0.0175,
+    )
+}
+
+async fn seed(db: &Db) {
+    let props = PropertyNames {
+        code: "code".into(),
+        name: "name".into(),
+        region: Some("region".into()),
+    };
+    let districts = parse_geojson(&server::demo::demo_districts_geojson(), &props).unwrap();
+    db.import_districts(&districts).await.unwrap();
+    for s in server::demo::demo_services() {
+        db.upsert_service(&s).await.unwrap();
+    }
+    db.upsert_crew(&Crew {
+        id: "C-D01-A".into(),
+        name: "Tajrish A".into(),
+        district: "D01".into(),
+        skills: vec!["water_leak".into(), "pothole".into()],
+        contractor: None,
+        on_duty: true,
+    })
+    .await
+    .unwrap();
+    server::open311::seed_demo(db).await.unwrap();
+}
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+    _server: RunningServer,
+}
+
+async fn start(f: &Fixture, tweak: impl FnOnce(&mut Config)) -> Api {
+    seed(&f.db).await;
+    let mut config = f.config.clone();
+    tweak(&mut config);
+    let server = RunningServer::start(
+        AppState::new(f.db.clone(), config),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    Api {
+        base: format!("http://{}/open311/v2", server.addr),
+        http: reqwest::Client::new(),
+        _server: server,
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    content_type: String,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+impl Api {
+    async fn read(r: reqwest::Response) -> Answer {
+        let status = r.status();
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        Answer {
+            status,
+            content_type,
+            body: r.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        Self::read(
+            self.http
+                .get(format!("{}/{path}", self.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Answer {
+        let body = serde_urlencoded::to_string(form).unwrap();
+        Self::read(
+            self.http
+                .post(format!("{}/{path}", self.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Answer {
+        Self::read(
+            self.http
+                .post(format!("{}/{path}", self.base))
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+}
+
+const BOUNDARY: &str = "tarmim-test-boundary-7261";
+
+fn multipart(fields: &[(&str, &str)], files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in fields {
+        out.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    for (name, bytes) in files {
+        out.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; \
+                 filename=\"photo.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(bytes);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    out
+}
+
+fn multipart_type() -> String {
+    format!("multipart/form-data; boundary={BOUNDARY}")
+}
+
+fn photo() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/photos/near.jpg"
+    ))
+    .unwrap()
+}
+
+/// A spec error body in `format` with `code`.
+fn assert_error(a: &Answer, format: &str, code: u16) {
+    assert_eq!(a.status.as_u16(), code, "{}", a.body);
+    if format == "json" {
+        assert!(
+            a.content_type.starts_with("application/json"),
+            "{}",
+            a.content_type
+        );
+        let v = a.json();
+        let list = v.as_array().expect("a list of errors");
+        assert_eq!(list.len(), 1, "{v}");
+        assert_eq!(list[0]["code"], code, "{v}");
+        assert!(
+            list[0]["description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{v}"
+        );
+    } else {
+        assert!(a.content_type.starts_with("text/xml"), "{}", a.content_type);
+        assert!(
+            a.body
+                .starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<errors><error><code>"),
+            "{}",
+            a.body
+        );
+        assert!(
+            a.body
+                .contains(&format!("<code>{code}</code><description>")),
+            "{}",
+            a.body
+        );
+        assert!(
+            a.body
+                .trim_end()
+                .ends_with("</description></error></errors>"),
+            "{}",
+            a.body
+        );
+    }
+}
+
+async fn discovery_services_and_definitions(f: &Fixture) {
+    let api = start(f, |_| {}).await;
+    let d = api.get("discovery.json").await;
+    assert_eq!(d.status, StatusCode::OK);
+    let v = d.json();
+    assert_eq!(
+        v["endpoints"][0]["specification"],
+        "http://wiki.open311.org/GeoReport_v2"
+    );
+    assert_eq!(v["endpoints"][0]["formats"][1], "application/json");
+    let d = api.get("discovery.xml").await;
+    assert!(d.body.contains("<discovery><changeset>"), "{}", d.body);
+    assert!(
+        d.body.contains(
+            "<formats><format>text/xml</format><format>application/json</format></formats>"
+        )
+    );
+
+    let s = api.get("services.json").await;
+    assert_eq!(s.status, StatusCode::OK);
+    let list = s.json();
+    let pothole = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service_code"] == "pothole")
+        .unwrap()
+        .clone();
+    assert_eq!(pothole["metadata"], true);
+    assert_eq!(pothole["type"], "realtime");
+    assert_eq!(list.as_array().unwrap().len(), 8);
+    let s = api.get("services.xml").await;
+    assert!(s.content_type.starts_with("text/xml"));
+    assert!(s.body.starts_with(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<services><service><service_code>"
+    ));
+    assert_eq!(s.body.matches("<service>").count(), 8);
+
+    // Every datatype across the demo definitions.
+    let mut datatypes = std::collections::BTreeSet::new();
+    for code in ["pothole", "streetlight", "violation", "garbage"] {
+        let d = api.get(&format!("services/{code}.json")).await;
+        assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+        let v = d.json();
+        assert_eq!(v["service_code"], code);
+        for a in v["attributes"].as_array().unwrap() {
+            datatypes.insert(a["datatype"].as_str().unwrap().to_owned());
+            assert!(a["code"].is_string() && a["variable"].is_boolean() && a["order"].is_i64());
+        }
+    }
+    assert_eq!(datatypes.len(), 6, "{datatypes:?}");
+    let d = api.get("services/pothole.xml").await;
+    assert!(d.body.contains("<service_definition><service_code>pothole</service_code><attributes><attribute><variable>true</variable><code>size</code><datatype>singlevaluelist</datatype>"), "{}", d.body);
+    assert!(d.body.contains("<values><value><key>small</key><name>"));
+    assert_error(&api.get("services/nothing.json").await, "json", 404);
+    assert_error(&api.get("services/nothing.xml").await, "xml", 404);
+}
+
+async fn file_read_back_and_follow(f: &Fixture) {
+    let api = start(f, |_| {}).await;
+    let (lat, lon) = centre(6);
+    let (lat_s, lon_s) = (lat.to_string(), lon.to_string());
+    let email = "citizen-4711@example.org";
+    let r = api
+        .post(
+            "requests.json",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "pothole"),
+                ("lat", &lat_s),
+                ("long", &lon_s),
+                ("address_string", "Vali-e Asr St & Motahari"),
+                ("description", "Deep pothole in the right lane"),
+                ("attribute[size]", "large"),
+                ("attribute[hazards][]", "water"),
+                ("attribute[hazards][]", "traffic"),
+                ("attribute[depth_cm]", "12.5"),
+                ("email", email),
+                ("first_name", "Sara"),
+                ("phone", "+98 912 000 0000"),
+                ("media_url", "http://169.254.169.254/latest/meta-data/"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let v = r.json();
+    let id = v[0]["service_request_id"].as_str().unwrap().to_owned();
+    let token = v[0]["token"].as_str().unwrap().to_owned();
+    let code = v[0]["tracking_code"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("T-"));
+    assert_eq!(code.len(), 14);
+    assert!(v[0]["duplicates"].as_array().unwrap().is_empty());
+    // The code resolves to the task.
+    let t = server::citizen::tracking::resolve(&f.db, &code)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.task.as_str(), id);
+
+    // Contact details are nowhere in the task document.
+    let stored =
+        f.db.load(&sync_core::DocId::new(id.clone()).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    let doc = sync_core::task::TaskDoc::load(&stored.bytes).unwrap();
+    let view = doc.view().unwrap();
+    let dump = serde_json::to_string(&view).unwrap();
+    assert!(!dump.contains("citizen-4711") && !dump.contains("Sara") && !dump.contains("912"));
+    assert_eq!(view.source, sync_core::task::Source::Citizen);
+    assert_eq!(view.derived.district.as_deref(), Some("D06"));
+
+    // Read back: a one-element list, in both formats, with the public fields only.
+    let one = api.get(&format!("requests/{id}.json")).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+    let r = one.json();
+    assert_eq!(r.as_array().unwrap().len(), 1);
+    let r = &r[0];
+    assert_eq!(r["service_request_id"], id);
+    assert_eq!(r["service_code"], "pothole");
+    assert_eq!(r["status"], "open");
+    assert_eq!(r["description"], "Deep pothole in the right lane");
+    assert_eq!(r["address"], "Vali-e Asr St & Motahari");
+    assert_eq!(r["media_url"], "http://169.254.169.254/latest/meta-data/");
+    assert!((r["lat"].as_f64().unwrap() - lat).abs() < 1e-9);
+    assert!(
+        r["requested_datetime"]
+            .as_str()
+            .unwrap()
+            .ends_with("+03:30"),
+        "{r}"
+    );
+    assert!(
+        r["updated_datetime"].as_str().unwrap().ends_with("+03:30"),
+        "{r}"
+    );
+    assert!(!one.body.contains("citizen-4711") && !one.body.contains("Sara"));
+    let x = api.get(&format!("requests/{id}.xml")).await;
+    assert!(x.body.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<service_requests><request><service_request_id>"));
+    assert!(
+        x.body
+            .contains("<address>Vali-e Asr St &amp; Motahari</address>"),
+        "{}",
+        x.body
+    );
+    assert!(x.body.contains("<status>open</status>"));
+    assert_error(&api.get("requests/T-000000000000.json").await, "json", 404);
+    assert_error(&api.get("requests/T-000000000000.xml").await, "xml", 404);
+
+    // Tokens.
+    let t = api.get(&format!("tokens/{token}.json")).await;
+    assert_eq!(t.json()[0]["service_request_id"], id);
+    let t = api.get(&format!("tokens/{token}.xml")).await;
+    assert!(t.body.contains(&format!(
+        "<service_request_id>{id}</service_request_id><token>{token}</token>"
+    )));
+    assert_error(&api.get("tokens/nope.xml").await, "xml", 404);
+
+    // An urgent report is dispatched at once; its updates show the assignment.
+    let (lat1, lon1) = centre(1);
+    let r = api
+        .post(
+            "requests.xml",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "water_leak"),
+                ("lat", &lat1.to_string()),
+                ("long", &lon1.to_string()),
+                ("description", "Water pouring from the street"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert!(r.body.contains("A crew has been dispatched."), "{}", r.body);
+    let urgent = r
+        .body
+        .split("<service_request_id>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        r.body.contains("<tracking_code>")
+            && r.body.contains("<token>")
+            && r.body.contains("<duplicates></duplicates>"),
+        "{}",
+        r.body
+    );
+
+    // Filters and paging.
+    let all = api.get("requests.json?page_size=1").await.json();
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    assert_eq!(all[0]["service_request_id"], urgent, "newest first");
+    let page2 = api.get("requests.json?page_size=1&page=2").await.json();
+    assert_eq!(page2[0]["service_request_id"], id);
+    let both = api
+        .get(&format!("requests.json?service_request_id={id},{urgent}"))
+        .await
+        .json();
+    assert_eq!(both.as_array().unwrap().len(), 2);
+    let potholes = api.get("requests.json?service_code=pothole").await.json();
+    assert!(
+        potholes
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["service_code"] == "pothole")
+    );
+    assert_eq!(potholes.as_array().unwrap().len(), 1);
+    let closed = api.get("requests.json?status=closed").await.json();
+    assert!(closed.as_array().unwrap().is_empty());
+    let open = api.get("requests.json?status=open").await.json();
+    assert_eq!(open.as_array().unwrap().len(), 2);
+    let later = api
+        .get("requests.json?updated_after=2999-01-01T00:00:00Z")
+        .await
+        .json();
+    assert!(later.as_array().unwrap().is_empty());
+    let old = api
+        .get("requests.json?start_date=2020-01-01T00:00:00Z&end_date=2020-03-01T00:00:00%2B03:30")
+        .await
+        .json();
+    assert!(old.as_array().unwrap().is_empty());
+
+    // Extensions: attributes, statuses, the history.
+    let ext = api
+        .get(&format!("requests/{urgent}.json?extensions=true"))
+        .await
+        .json();
+    let e = &ext[0]["extended_attributes"];
+    assert_eq!(e["internal_status"], "assigned");
+    assert_eq!(e["fms_status"], "action_scheduled");
+    let kinds: Vec<&str> = ext[0]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["summary"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["created", "routed", "assigned"]);
+    let ext = api
+        .get(&format!("requests/{id}.json?extensions=true"))
+        .await
+        .json();
+    let attrs = ext[0]["extended_attributes"]["attributes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let hazards = attrs.iter().find(|a| a["code"] == "hazards").unwrap();
+    assert_eq!(hazards["value"], serde_json::json!(["water", "traffic"]));
+    let xml = api.get(&format!("requests/{id}.xml?extensions=true")).await;
+    assert!(xml.body.contains("<extended_attributes><internal_status>queued</internal_status><fms_status>open</fms_status>"), "{}", xml.body);
+
+    // FixMyStreet: the city's updates, and a citizen's update.
+    let u = api.get("servicerequestupdates.xml").await;
+    assert_eq!(u.status, StatusCode::OK);
+    assert!(u.body.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<service_requests_updates><request_update><update_id>"), "{}", u.body);
+    assert!(
+        u.body.contains(&format!(
+            "<service_request_id>{urgent}</service_request_id><status>ACTION_SCHEDULED</status>"
+        )),
+        "{}",
+        u.body
+    );
+    let uj = api.get("servicerequestupdates.json").await.json();
+    assert!(
+        uj.as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["service_request_id"] == id && u["status"] == "OPEN")
+    );
+    let posted = api
+        .post(
+            "servicerequestupdates.xml",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_request_id", &id),
+                ("status", "OPEN"),
+                ("description", "It got deeper after the rain"),
+                ("email", "fms-user@example.org"),
+                ("update_id_ext", "9001"),
+                ("updated_datetime", "2026-11-29T10:00:00+00:00"),
+            ],
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::OK, "{}", posted.body);
+    assert!(
+        posted
+            .body
+            .contains("<service_request_updates><request_update><update_id>U-"),
+        "{}",
+        posted.body
+    );
+    let ext = api
+        .get(&format!("requests/{id}.json?extensions=true"))
+        .await;
+    assert!(ext.body.contains("It got deeper after the rain") && !ext.body.contains("fms-user"));
+    let stored =
+        f.db.load(&sync_core::DocId::new(id.clone()).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    let view = sync_core::task::TaskDoc::load(&stored.bytes)
+        .unwrap()
+        .view()
+        .unwrap();
+    assert!(view.notes.iter().any(|n| n.text.contains("It got deeper")));
+    assert!(!serde_json::to_string(&view).unwrap().contains("fms-user"));
+    let bad = api
+        .post(
+            "servicerequestupdates.json",
+            &[
+                ("api_key", "nope"),
+                ("service_request_id", &id),
+                ("description", "x"),
+            ],
+        )
+        .await;
+    assert_error(&bad, "json", 403);
+    let missing = api
+        .post(
+            "servicerequestupdates.json",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_request_id", "T-000000000000"),
+                ("description", "x"),
+            ],
+        )
+        .await;
+    assert_error(&missing, "json", 404);
+
+    // A revoked key stops working.
+    let key = server::open311::keys::create(&f.db, "fms-test")
+        .await
+        .unwrap();
+    let ok = api
+        .post(
+            "servicerequestupdates.json",
+            &[
+                ("api_key", &key),
+                ("service_request_id", &id),
+                ("description", "ok"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert!(
+        server::open311::keys::revoke(&f.db, "fms-test")
+            .await
+            .unwrap()
+    );
+    let no = api
+        .post(
+            "servicerequestupdates.json",
+            &[
+                ("api_key", &key),
+                ("service_request_id", &id),
+                ("description", "no"),
+            ],
+        )
+        .await;
+    assert_error(&no, "json", 403);
+}
+
+async fn photos_duplicates_and_support(f: &Fixture) {
+    let api = start(f, |_| {}).await;
+    let (lat, lon) = centre(3);
+    let (lat_s, lon_s) = (lat.to_string(), lon.to_string());
+    let body = multipart(
+        &[
+            ("api_key", DEMO_KEY),
+            ("service_code", "pothole"),
+            ("lat", &lat_s),
+            ("long", &lon_s),
+            ("description", "Pothole with a photo"),
+            ("attribute[size]", "small"),
+        ],
+        &[("media[]", &photo())],
+    );
+    let r = api.post_raw("requests.json", &multipart_type(), body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let first = r.json()[0]["service_request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let one = api.get(&format!("requests/{first}.json")).await.json();
+    let media = one[0]["media_url"].as_str().unwrap().to_owned();
+    assert!(
+        media.contains("/api/v1/photos/") && media.ends_with("/display"),
+        "{media}"
+    );
+    let img = reqwest::get(&media).await.unwrap();
+    assert_eq!(img.status(), StatusCode::OK);
+    assert_eq!(img.headers()["content-type"], "image/jpeg");
+    let stored =
+        f.db.load(&sync_core::DocId::new(first.clone()).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    let view = sync_core::task::TaskDoc::load(&stored.bytes)
+        .unwrap()
+        .view()
+        .unwrap();
+    assert_eq!(view.photos.len(), 1);
+    assert_eq!(view.photos[0].kind, sync_core::task::PhotoKind::Evidence);
+
+    // A second report 20 m away is offered the first as a duplicate (still filed).
+    let near_lat = (lat + 0.00018).to_string();
+    let r = api
+        .post(
+            "requests.json",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "pothole"),
+                ("lat", &near_lat),
+                ("long", &lon_s),
+                ("attribute[size]", "small"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let v = r.json();
+    let dups = v[0]["duplicates"].as_array().unwrap();
+    assert_eq!(dups.len(), 1, "{v}");
+    assert_eq!(dups[0]["service_request_id"], first);
+    assert!(
+        (dups[0]["distance"].as_f64().unwrap() - 20.0).abs() < 1.0,
+        "{v}"
+    );
+    assert_eq!(dups[0]["description"], "Pothole with a photo");
+    assert_eq!(dups[0]["supporters"], 0);
+    // Another service at the same point is no duplicate.
+    let r = api
+        .post(
+            "requests.json",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "graffiti"),
+                ("lat", &lat_s),
+                ("long", &lon_s),
+            ],
+        )
+        .await;
+    assert!(r.json()[0]["duplicates"].as_array().unwrap().is_empty());
+
+    // Support instead of filing: a supporter code; the count shows in the next offer.
+    let s = api
+        .post(
+            &format!("requests/{first}/support.json"),
+            &[("api_key", DEMO_KEY), ("email", "x@example.org")],
+        )
+        .await;
+    assert_eq!(s.status, StatusCode::CREATED, "{}", s.body);
+    let code = s.json()[0]["tracking_code"].as_str().unwrap().to_owned();
+    assert_eq!(s.json()[0]["supporters"], 1);
+    let t = server::citizen::tracking::resolve(&f.db, &code)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.role, server::citizen::tracking::Role::Supporter);
+    let s = api
+        .post(
+            &format!("requests/{first}/support.xml"),
+            &[("api_key", DEMO_KEY)],
+        )
+        .await;
+    assert!(s.body.contains("<supporters>2</supporters>"), "{}", s.body);
+    assert_error(
+        &api.post(
+            &format!("requests/{first}/support.xml"),
+            &[("api_key", "bad")],
+        )
+        .await,
+        "xml",
+        403,
+    );
+    assert_error(
+        &api.post(
+            "requests/T-000000000000/support.json",
+            &[("api_key", DEMO_KEY)],
+        )
+        .await,
+        "json",
+        404,
+    );
+    let near = server::citizen::duplicates::nearby(&f.db, "pothole", lat, lon, 50.0, None)
+        .await
+        .unwrap();
+    assert_eq!(near.len(), 2);
+    assert_eq!(near[0].task.as_str(), first);
+    assert_eq!(near[0].supporters, 2);
+
+    // Nearby reports for an app, before filing.
+    let q = api
+        .get(&format!(
+            "requests.json?lat={lat}&long={lon}&radius=50&service_code=pothole"
+        ))
+        .await
+        .json();
+    assert_eq!(q.as_array().unwrap().len(), 2, "{q}");
+    let q = api
+        .get(&format!("requests.json?lat={lat}&long={lon}&radius=10"))
+        .await
+        .json();
+    assert_eq!(
+        q.as_array().unwrap().len(),
+        2,
+        "the photo report and the graffiti: {q}"
+    );
+    let far = api
+        .get(&format!(
+            "requests.json?lat={}&long={lon}&radius=100",
+            lat + 0.01
+        ))
+        .await
+        .json();
+    assert!(far.as_array().unwrap().is_empty());
+}
+
+/// (what, form, expected status).
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16);
+
+async fn bad_input_gets_spec_errors(f: &Fixture) {
+    let api = start(f, |c| c.open311.max_media_bytes = 4000).await;
+    let (lat, lon) = centre(2);
+    let (lat_s, lon_s) = (lat.to_string(), lon.to_string());
+    let long_text = "x".repeat(4001);
+    let outside = "40.0".to_owned();
+    let cases: Vec<Case> = vec![
+        (
+            "missing service_code",
+            vec![("api_key", DEMO_KEY), ("lat", &lat_s), ("long", &lon_s)],
+            400,
+        ),
+        (
+            "unknown service_code",
+            vec![
+                ("api_key", DEMO_KEY),
+                ("service_code", "unicorns"),
+                ("lat", &lat_s),
+                ("long", &lon_s),
+            ],
+            400,
+        ),
+        (
+            "lat as text",
+            vec![
+                ("api_key", DEMO_KEY),
+                ("service_code", "graffiti"),
+                ("lat", "north"),
+                ("long", &lon_s),
+            ],
+            400,
+        ),
+        (
+            "lat out of range",
+            vec![
+                ("api_key", DEMO_KEY),
+                ("service_code", "graffiti"),
+                ("lat", "91"),
+                ("long", &lon_s),
+            ],
+            400,
+        ),
+        (
+            "long out of range",
+            vec![
+                ("api_key", DEMO_KEY),
+                ("service_code", "graffiti"),
+                ("lat", &lat_s),
+                ("long", "-180.5"),
+            ],
+            400,
+        ),
+        (
+            "no point",
+            vec![
+                ("api_key", DEMO_KEY),
+                ("service_code", "graffiti"),
+                ("address_string", "Azadi Sq"),
+            ],
+            400,
+        ),
+        (
+            "outside every district",
+            vec![
+                ("api_key", DEMO_KEY),
+                ("service_code", "graffiti"),
+                ("lat", &outside),
+                ("long", &lon_s),
+            ],
+            400,
+        ),
+        (
+            "description too long",
+            vec![
+                ("api_key", DEMO_KEY),
+                ("service_code", "graffiti"),
+                ("lat", &lat_s),
+                ("long", &lon_s),
+                ("description", &long_text),
+            ],
+            400,
+        ),
+        (
+            "description with HTML",
+            vec![
+                ("api_key", DEMO_KEY),
+                ("service_code", "graffiti"),
+                ("lat", &lat_s),
+                ("long", &lon_s),
+                ("description", "see <script>alert(1)</script>"),
+            ],
+            400,
+        ),
+        (
+            "wrong api_key",
+            vec![
+                ("api_key", "o311_wrong"),
+                ("service_code", "graffiti"),
+                ("lat", &lat_s),
+                ("long", &lon_s),
+            ],
+            403,
+        ),
+        (
+            "no api_key",
+            vec![
+                ("service_code", "graffiti"),
+                ("lat", &lat_s),
+                ("long", &lon_s),
+            ],
+            403,
+        ),
+        (
+            "required attribute missing",
+            vec![
+                ("api_key", DEMO_KEY),
+                ("service_code", "pothole"),
+                ("lat", &lat_s),
+                ("long", &lon_s),
+            ],
+            400,
+        ),
+        (
+            "value not in the list",
+            vec![
+                ("api_key", DEMO_KEY),
+                ("service_code", "pothole"),
+                ("lat", &lat_s),
+                ("long", &lon_s),
+                ("attribute[size]", "huge"),
+            ],
+            400,
+        ),
+        (
+            "number attribute as text",
+            vec![
+                ("api_key", DEMO_KEY),
+                ("service_code", "pothole"),
+                ("lat", &lat_s),
+                ("long", &lon_s),
+                ("attribute[size]", "small"),
+                ("attribute[depth_cm]", "deep"),
+            ],
+            400,
+        ),
+        (
+            "datetime attribute garbled",
+            vec![
+                ("api_key", DEMO_KEY),
+                ("service_code", "streetlight"),
+                ("lat", &lat_s),
+                ("long", &lon_s),
+                ("attribute[noticed_at]", "last week"),
+            ],
+            400,
+        ),
+        (
+            "media_url not http",
+            vec![
+                ("api_key", DEMO_KEY),
+                ("service_code", "graffiti"),
+                ("lat", &lat_s),
+                ("long", &lon_s),
+                ("media_url", "file:///etc/passwd"),
+            ],
+            400,
+        ),
+    ];
+    for (what, form, code) in &cases {
+        for format in ["json", "xml"] {
+            let a = api.post(&format!("requests.{format}"), form).await;
+            assert!(a.status.as_u16() < 500, "{what}: {}", a.body);
+            assert_error(&a, format, *code);
+        }
+    }
+    let gets = [
+        ("page_size=1000000", 400),
+        ("page_size=0", 400),
+        ("page=0", 400),
+        ("page=abc", 400),
+        (
+            "start_date=2026-01-01T00:00:00Z&end_date=2026-05-01T00:00:00Z",
+            400,
+        ),
+        ("start_date=yesterday", 400),
+        (
+            "end_date=2026-01-01T00:00:00Z&start_date=2026-02-01T00:00:00Z",
+            400,
+        ),
+        ("status=pending", 400),
+        ("lat=35.7&long=51.4&radius=1000000", 400),
+        ("lat=abc&long=51.4", 400),
+        ("service_request_id=T-0%25", 200),
+    ];
+    for (q, code) in gets {
+        for format in ["json", "xml"] {
+            let a = api.get(&format!("requests.{format}?{q}")).await;
+            if code == 200 {
+                assert_eq!(a.status, StatusCode::OK, "{q}: {}", a.body);
+            } else {
+                assert_error(&a, format, code);
+            }
+        }
+    }
+    let a = api.get("servicerequestupdates.xml?start_date=2026-01-01T00:00:00Z&end_date=2026-06-01T00:00:00Z").await;
+    assert_error(&a, "xml", 400);
+
+    // Multipart: malformed, no boundary, a media file over the limit, not an image.
+    for format in ["json", "xml"] {
+        let a = api
+            .post_raw(
+                &format!("requests.{format}"),
+                &multipart_type(),
+                b"--tarmim-test-boundary-7261\r\nContent-Disposition: form-da".to_vec(),
+            )
+            .await;
+        assert_error(&a, format, 400);
+        let a = api
+            .post_raw(
+                &format!("requests.{format}"),
+                "multipart/form-data",
+                b"x".to_vec(),
+            )
+            .await;
+        assert_error(&a, format, 400);
+        let big = multipart(
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "graffiti"),
+                ("lat", &lat_s),
+                ("long", &lon_s),
+            ],
+            &[("media[]", &photo())],
+        );
+        let a = api
+            .post_raw(&format!("requests.{format}"), &multipart_type(), big)
+            .await;
+        assert_error(&a, format, 413);
+        let junk = multipart(
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "graffiti"),
+                ("lat", &lat_s),
+                ("long", &lon_s),
+            ],
+            &[("media[]", b"GIF89a this is no photo")],
+        );
+        let a = api
+            .post_raw(&format!("requests.{format}"), &multipart_type(), junk)
+            .await;
+        assert_error(&a, format, 400);
+        let a = api
+            .post_raw(
+                &format!("requests.{format}"),
+                "application/json",
+                b"{}".to_vec(),
+            )
+            .await;
+        assert_error(&a, format, 400);
+        let a = api
+            .post_raw(
+                &format!("requests.{format}"),
+                "application/x-www-form-urlencoded",
+                vec![b'a'; 300 * 1024],
+            )
+            .await;
+        assert_error(&a, format, 413);
+    }
+    // Nothing above was filed.
+    let all = api.get("requests.json").await.json();
+    assert!(all.as_array().unwrap().is_empty(), "{all}");
+}
+
+/// `tarmim-server open311 key create|revoke|list`: the key printed works for POSTs; once
+/// revoked it gets 403.
+async fn keys_from_the_admin_command(f: &Fixture) {
+    let api = start(f, |_| {}).await;
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tarmim-server"));
+        cmd.args(args)
+            .env("TARMIM_DATA_DIR", &f.config.data_dir)
+            .env("TARMIM_DEMO", "false")
+            .env("RUST_LOG", "warn")
+            .env_remove("TARMIM_CONFIG");
+        match &f.config.database_url {
+            Some(url) => cmd.env("DATABASE_URL", url),
+            None => cmd.env_remove("DATABASE_URL"),
+        };
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, key) = run(&["open311", "key", "create", "fixmystreet"]);
+    assert!(ok, "{key}");
+    let key = key.trim().to_owned();
+    assert!(key.starts_with("o311_") && key.len() == 37, "{key}");
+    let (again, _) = run(&["open311", "key", "create", "fixmystreet"]);
+    assert!(!again, "a name is issued once");
+    let (lat, lon) = centre(4);
+    let form = |k: &str| {
+        vec![
+            ("api_key".to_owned(), k.to_owned()),
+            ("service_code".to_owned(), "graffiti".to_owned()),
+            ("lat".to_owned(), lat.to_string()),
+            ("long".to_owned(), lon.to_string()),
+        ]
+    };
+    let post = |k: String| {
+        let body = serde_urlencoded::to_string(form(&k)).unwrap();
+        let url = format!("{}/requests.json", api.base);
+        let http = api.http.clone();
+        async move {
+            http.post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(post(key.clone()).await, StatusCode::CREATED);
+    let (ok, list) = run(&["open311", "key", "list"]);
+    assert!(ok && list.contains("fixmystreet\tlive"), "{list}");
+    let (ok, out) = run(&["open311", "key", "revoke", "fixmystreet"]);
+    assert!(ok && out.contains("revoked"), "{out}");
+    assert_eq!(post(key).await, StatusCode::FORBIDDEN);
+}
+
+on_both_backends!(
+    discovery_services_and_definitions,
+    file_read_back_and_follow,
+    photos_duplicates_and_support,
+    bad_input_gets_spec_errors,
+    keys_from_the_admin_command,
+);
