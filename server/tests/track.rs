@@ -448,6 +448,12 @@ async fn merged_task_is_followed(f: &Fixture) {
     let c = city(f, |_| {}).await;
     let (survivor, survivor_code) = c.file("Pothole, first report").await;
     let (dup, dup_code) = c.file("Same pothole again").await;
+    // The console offers the first report as a possible duplicate of the second.
+    let d = c.detail(&dup).await;
+    let nearby = d["nearby"].as_array().unwrap();
+    assert_eq!(nearby.len(), 1, "{d}");
+    assert_eq!(nearby[0]["id"], survivor.as_str());
+    assert!(nearby[0]["distance_m"].as_f64().unwrap() < 1.0);
     let (s, _, body) = c
         .call(
             reqwest::Method::POST,
@@ -464,6 +470,8 @@ async fn merged_task_is_followed(f: &Fixture) {
     assert_eq!(v["code"], dup_code.as_str());
     let (_, _, own) = c.track(&survivor_code).await;
     assert!(own["merged"].is_null());
+    // Closed as a duplicate, it offers nothing more to merge into.
+    assert_eq!(c.detail(&dup).await["nearby"], json!([]));
     // The merged report's citizen rates the survivor once it is done.
     c.complete(&survivor, now_millis()).await;
     let (s, body) = c

@@ -24,7 +24,7 @@
 use crate::api::openapi::{ErrorBody, TaskViewSchema};
 use crate::app::AppState;
 use crate::auth::{Identity, UserRole};
-use crate::db::{DistrictStore, IdentityStore};
+use crate::db::{DistrictStore, DocStore, IdentityStore};
 use crate::dispatch::assign::{self, AutoOutcome};
 use crate::dispatch::store::{self, Alert, QueueRow};
 use crate::dispatch::{DispatchError, edit, steer};
@@ -156,6 +156,24 @@ pub struct TaskDetail {
     /// Citizens' tracking codes on it, as people read them (dispatchers read them to
     /// callers on the phone): `{code, role}`, the reporter's first.
     pub tracking_codes: Vec<TrackingCode>,
+    /// Open reports of the same category near it, in the caller's districts (nearest
+    /// first): candidates to merge it into (design §6). Empty for a closed task.
+    pub nearby: Vec<NearbyTask>,
+}
+
+/// A possible duplicate, as the console offers it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NearbyTask {
+    /// Task id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Status (wire name).
+    pub status: String,
+    /// Metres away.
+    pub distance_m: f64,
+    /// Citizens who supported it.
+    pub supporters: u64,
 }
 
 /// A tracking code as the console shows it.
@@ -207,8 +225,47 @@ pub async fn task(
                 role: t.role,
             })
             .collect(),
+        nearby: nearby(&state, &who, &view).await?,
         task: view,
     }))
+}
+
+/// Open same-category reports within the Open311 duplicate radius of `view`'s point
+/// that the caller may see.
+async fn nearby(
+    state: &AppState,
+    who: &Identity,
+    view: &TaskView,
+) -> Result<Vec<NearbyTask>, ApiError> {
+    if view.derived.status.is_closed() {
+        return Ok(Vec::new());
+    }
+    let found = crate::citizen::duplicates::nearby(
+        &state.db,
+        &view.category,
+        view.point.lat,
+        view.point.lon,
+        state.config.open311.duplicate_radius_m,
+        Some(&view.id),
+    )
+    .await?;
+    let mut out = Vec::with_capacity(found.len());
+    for n in found {
+        let row = state.db.task_row(&n.task).await?;
+        if row
+            .and_then(|r| r.district)
+            .is_some_and(|d| who.districts.contains(&d))
+        {
+            out.push(NearbyTask {
+                id: n.task.to_string(),
+                title: n.title,
+                status: n.status,
+                distance_m: n.distance_m,
+                supporters: n.supporters,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// `POST /api/v1/console/tasks`: file a report.

@@ -298,6 +298,7 @@ function renderDetail(d) {
       <div class="row"><select id="prio">${['urgent', 'high', 'normal', 'low'].map((p) => `<option ${p === dv.priority ? 'selected' : ''}>${p}</option>`).join('')}</select>
         <input id="prio-reason" placeholder="reason"><button id="prio-btn" class="secondary">Set priority</button></div>
       <div class="row"><input id="dup-of" placeholder="duplicate of task id"><button id="dup-btn" class="secondary">Mark duplicate</button></div>
+      ${(d.nearby || []).length ? `<div id="nearby"><b>Possible duplicates nearby</b> (same service, open):<ul>${d.nearby.map((n) => `<li data-id="${esc(n.id)}"><span class="badge">${esc(n.id)}</span> ${esc(n.title)} · ${esc(n.status)} · ${Math.round(n.distance_m)} m${n.supporters ? ` · ${n.supporters} supporter(s)` : ''} <button class="secondary merge-into" data-of="${esc(n.id)}">Merge into this</button></li>`).join('')}</ul><p class="hint">Merging closes this report as a duplicate; its reporter and supporters then follow the one kept.</p></div>` : ''}
       <div class="row"><input id="cancel-reason" placeholder="cancel reason"><button id="cancel-btn" class="danger">Cancel</button></div>
       <p id="action-error" class="error"></p></div>` : ''}
     <h4>Timeline</h4><table class="timeline" id="timeline">${rows}</table>
@@ -320,6 +321,9 @@ function renderDetail(d) {
   $('#auto-btn').addEventListener('click', act(() => api('POST', `${base}/auto-assign`)));
   $('#prio-btn').addEventListener('click', act(() => api('POST', `${base}/priority`, { priority: $('#prio').value, reason: $('#prio-reason').value || 'dispatcher' })));
   $('#dup-btn').addEventListener('click', act(() => api('POST', `${base}/duplicate`, { of: $('#dup-of').value.trim() })));
+  for (const b of document.querySelectorAll('#nearby .merge-into')) {
+    b.addEventListener('click', act(() => api('POST', `${base}/duplicate`, { of: b.dataset.of })));
+  }
   $('#cancel-btn').addEventListener('click', act(() => api('POST', `${base}/cancel`, { reason: $('#cancel-reason').value })));
   $('#note-btn').addEventListener('click', act(() => api('POST', `${base}/notes`, { text: $('#note-text').value })));
 }
