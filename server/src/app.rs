@@ -109,6 +109,7 @@ pub fn router(state: AppState) -> Router {
             post(api::sync::exchange).layer(DefaultBodyLimit::max(sync_limit)),
         )
         .merge(api::photos::router(&state))
+        .merge(Router::from(api::analytics::router()))
         .layer(axum::middleware::from_fn(telemetry::track_http))
         .layer(TraceLayer::new_for_http())
         // Nested after the layers above, so request tracing never sees these routes.
@@ -124,6 +125,7 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
     if config.demo {
         crate::demo::seed_if_empty(&db, &config).await?;
     }
+    crate::analytics::facts::backfill(&db).await?;
     Ok(AppState::new(db, config))
 }
 

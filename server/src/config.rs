@@ -29,6 +29,8 @@
 //! | `photo_s3_bucket` | `TARMIM_PHOTO_S3_BUCKET` | none: photos on disk in `data_dir/photos` |
 //! | `photo_s3_endpoint` | `TARMIM_PHOTO_S3_ENDPOINT` | none (AWS); credentials from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` |
 //! | `photo_s3_region` | `TARMIM_PHOTO_S3_REGION` | `us-east-1` |
+//! | `timezone` | `TARMIM_TIMEZONE` | `Asia/Tehran`: the city's IANA zone; analytics count local days in it |
+//! | `[analytics]` | `TARMIM_SCORECARD_WEIGHTS` (`sla=35,reopen=20,…`), `TARMIM_SCORECARD_THRESHOLD`, `TARMIM_SCORECARD_MIN_TASKS`, `TARMIM_SCORECARD_ACK_TARGET_MINUTES` | see `server/README.md`, "Analytics" |
 //! | `[integrity]` (file only) | — | no categories: the integrity channel refuses reports (see `docs/integrity.md`) |
 
 use serde::Deserialize;
@@ -139,6 +141,10 @@ pub struct Config {
     pub photo_s3_region: String,
     /// The integrity channel (`[integrity]`: categories, investigators' public keys, limits).
     pub integrity: crate::integrity::IntegrityConfig,
+    /// The city's IANA time zone: analytics count days in it.
+    pub timezone: String,
+    /// Analytics (`[analytics]`: scorecard weights, threshold, minimum tasks, ack target).
+    pub analytics: crate::analytics::AnalyticsConfig,
 }
 
 impl Default for Config {
@@ -171,6 +177,8 @@ impl Default for Config {
             photo_s3_endpoint: None,
             photo_s3_region: "us-east-1".into(),
             integrity: crate::integrity::IntegrityConfig::default(),
+            timezone: "Asia/Tehran".into(),
+            analytics: crate::analytics::AnalyticsConfig::default(),
         }
     }
 }
@@ -287,6 +295,35 @@ impl Config {
                     });
                 }
             };
+        }
+        if let Some(v) = get("TARMIM_TIMEZONE") {
+            cfg.timezone = v;
+        }
+        crate::analytics::period::zone(&cfg.timezone).map_err(|why| ConfigError::Env {
+            var: "TARMIM_TIMEZONE",
+            value: cfg.timezone.clone(),
+            why,
+        })?;
+        if let Some(v) = get("TARMIM_SCORECARD_WEIGHTS") {
+            cfg.analytics.weights =
+                cfg.analytics
+                    .weights
+                    .parse_over(&v)
+                    .map_err(|why| ConfigError::Env {
+                        var: "TARMIM_SCORECARD_WEIGHTS",
+                        value: v.clone(),
+                        why,
+                    })?;
+        }
+        if let Some(v) = get("TARMIM_SCORECARD_THRESHOLD") {
+            cfg.analytics.threshold = parse_num("TARMIM_SCORECARD_THRESHOLD", &v)?;
+        }
+        if let Some(v) = get("TARMIM_SCORECARD_MIN_TASKS") {
+            cfg.analytics.min_tasks = parse_num("TARMIM_SCORECARD_MIN_TASKS", &v)?;
+        }
+        if let Some(v) = get("TARMIM_SCORECARD_ACK_TARGET_MINUTES") {
+            cfg.analytics.ack_target_minutes =
+                parse_num("TARMIM_SCORECARD_ACK_TARGET_MINUTES", &v)?;
         }
         cfg.integrity.check().map_err(ConfigError::Integrity)?;
         Ok(cfg)
@@ -411,5 +448,28 @@ mod tests {
         let file = dir.path().join("t.toml");
         std::fs::write(&file, "no_such_setting = 1\n").unwrap();
         assert!(Config::load(env(&[("TARMIM_CONFIG", file.to_str().unwrap())])).is_err());
+    }
+
+    #[test]
+    fn analytics_settings() {
+        let c = Config::load(env(&[
+            ("TARMIM_TIMEZONE", "Europe/Berlin"),
+            ("TARMIM_SCORECARD_WEIGHTS", "sla=50, ack=0"),
+            ("TARMIM_SCORECARD_THRESHOLD", "70"),
+        ]))
+        .unwrap();
+        assert_eq!(c.timezone, "Europe/Berlin");
+        assert_eq!(c.analytics.weights.sla, 50.0);
+        assert_eq!(c.analytics.weights.ack, 0.0);
+        assert_eq!(c.analytics.weights.reopen, 20.0);
+        assert_eq!(c.analytics.threshold, 70.0);
+        for (k, v) in [
+            ("TARMIM_TIMEZONE", "Mars/Olympus"),
+            ("TARMIM_SCORECARD_WEIGHTS", "sla=-1"),
+            ("TARMIM_SCORECARD_WEIGHTS", "speed=3"),
+            ("TARMIM_SCORECARD_MIN_TASKS", "few"),
+        ] {
+            assert!(Config::load(env(&[(k, v)])).is_err(), "{k}={v}");
+        }
     }
 }

@@ -251,7 +251,14 @@ pub async fn seed_if_empty(db: &Db, config: &Config) -> Result<Option<DemoSummar
     }
     let _ = config;
     tracing::info!("empty database: seeding the demo city");
-    seed(db, DemoOptions::default()).await.map(Some)
+    let summary = seed(db, DemoOptions::default()).await?;
+    // Past-dated, closed tasks over the last 60 days, so the managers' charts have a
+    // history (analytics::generate).
+    match crate::analytics::generate::seed_history(db, 400, 60, 7261, now_millis()).await {
+        Ok(n) => tracing::info!(tasks = n, "demo history seeded"),
+        Err(e) => tracing::warn!(error = %e, "demo history not seeded"),
+    }
+    Ok(Some(summary))
 }
 
 /// Seeds the demo city (districts, services, crews, users, tasks).

@@ -16,6 +16,7 @@
 //! - [`photo`]: photo verification, EXIF flags, derivatives, storage, resumable uploads.
 //! - [`integrity`]: the integrity channel — anonymous reports encrypted to investigators
 //!   (`age`), receipt codes, the investigators' tool.
+//! - [`analytics`]: managers' measures, trends, scorecards and exports over per-task facts.
 //! - [`demo`]: the demo city seeded into an empty database.
 //! - [`web`]: the dispatcher's console page and its static assets (embedded).
 //! - [`telemetry`]: logs and Prometheus metrics.
@@ -24,6 +25,7 @@
 //!
 //! Dependencies point one way: this crate uses `sync-core`, never the reverse.
 
+pub mod analytics;
 pub mod api;
 pub mod app;
 pub mod auth;
