@@ -82,6 +82,7 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(api::gis::router())
         .merge(api::track::router())
         .merge(api::open311::router())
+        .merge(api::analytics::router())
         .merge(crate::web::routes())
 }
 
@@ -124,6 +125,7 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
     if config.demo {
         crate::demo::seed_if_empty(&db, &config).await?;
     }
+    crate::analytics::facts::backfill(&db).await?;
     Ok(AppState::new(db, config))
 }
 

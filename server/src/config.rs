@@ -33,6 +33,8 @@
 //! | `feedback_window_days` | `TARMIM_FEEDBACK_WINDOW_DAYS` | `14`: how long after completion a citizen may rate or say "not fixed" (stored in each new task) |
 //! | `track_lookups_per_minute` | `TARMIM_TRACK_LOOKUPS_PER_MINUTE` | `60`: tracking-code requests per client address per minute (429 beyond) |
 //! | `[open311]` `duplicate_radius_m`, `max_media_bytes`, `public_url` | `TARMIM_OPEN311_DUPLICATE_RADIUS_M`, `TARMIM_OPEN311_MAX_MEDIA_BYTES`, `TARMIM_OPEN311_PUBLIC_URL` | `50`, `10485760`, none (`http://` + the request's `Host`) |
+//! | `timezone` | `TARMIM_TIMEZONE` | `Asia/Tehran`: the city's IANA zone; analytics count local days in it |
+//! | `[analytics]` | `TARMIM_SCORECARD_WEIGHTS` (`sla=35,reopen=20,…`), `TARMIM_SCORECARD_THRESHOLD`, `TARMIM_SCORECARD_MIN_TASKS`, `TARMIM_SCORECARD_ACK_TARGET_MINUTES` | see `server/README.md`, "Analytics" |
 //! | `[integrity]` (file only) | — | no categories: the integrity channel refuses reports (see `docs/integrity.md`) |
 
 use serde::Deserialize;
@@ -152,6 +154,10 @@ pub struct Config {
     pub track_lookups_per_minute: u32,
     /// Open311 (`[open311]`: duplicate radius, media limits, public URL).
     pub open311: crate::open311::Open311Config,
+    /// The city's IANA time zone: analytics count days in it.
+    pub timezone: String,
+    /// Analytics (`[analytics]`: scorecard weights, threshold, minimum tasks, ack target).
+    pub analytics: crate::analytics::AnalyticsConfig,
 }
 
 impl Default for Config {
@@ -188,6 +194,8 @@ impl Default for Config {
             feedback_window_days: 14,
             track_lookups_per_minute: 60,
             open311: crate::open311::Open311Config::default(),
+            timezone: "Asia/Tehran".into(),
+            analytics: crate::analytics::AnalyticsConfig::default(),
         }
     }
 }
@@ -324,6 +332,35 @@ impl Config {
         cfg.open311
             .apply_env(get)
             .map_err(|(var, value, why)| ConfigError::Env { var, value, why })?;
+        if let Some(v) = get("TARMIM_TIMEZONE") {
+            cfg.timezone = v;
+        }
+        crate::analytics::period::zone(&cfg.timezone).map_err(|why| ConfigError::Env {
+            var: "TARMIM_TIMEZONE",
+            value: cfg.timezone.clone(),
+            why,
+        })?;
+        if let Some(v) = get("TARMIM_SCORECARD_WEIGHTS") {
+            cfg.analytics.weights =
+                cfg.analytics
+                    .weights
+                    .parse_over(&v)
+                    .map_err(|why| ConfigError::Env {
+                        var: "TARMIM_SCORECARD_WEIGHTS",
+                        value: v.clone(),
+                        why,
+                    })?;
+        }
+        if let Some(v) = get("TARMIM_SCORECARD_THRESHOLD") {
+            cfg.analytics.threshold = parse_num("TARMIM_SCORECARD_THRESHOLD", &v)?;
+        }
+        if let Some(v) = get("TARMIM_SCORECARD_MIN_TASKS") {
+            cfg.analytics.min_tasks = parse_num("TARMIM_SCORECARD_MIN_TASKS", &v)?;
+        }
+        if let Some(v) = get("TARMIM_SCORECARD_ACK_TARGET_MINUTES") {
+            cfg.analytics.ack_target_minutes =
+                parse_num("TARMIM_SCORECARD_ACK_TARGET_MINUTES", &v)?;
+        }
         cfg.integrity.check().map_err(ConfigError::Integrity)?;
         Ok(cfg)
     }
@@ -447,5 +484,28 @@ mod tests {
         let file = dir.path().join("t.toml");
         std::fs::write(&file, "no_such_setting = 1\n").unwrap();
         assert!(Config::load(env(&[("TARMIM_CONFIG", file.to_str().unwrap())])).is_err());
+    }
+
+    #[test]
+    fn analytics_settings() {
+        let c = Config::load(env(&[
+            ("TARMIM_TIMEZONE", "Europe/Berlin"),
+            ("TARMIM_SCORECARD_WEIGHTS", "sla=50, ack=0"),
+            ("TARMIM_SCORECARD_THRESHOLD", "70"),
+        ]))
+        .unwrap();
+        assert_eq!(c.timezone, "Europe/Berlin");
+        assert_eq!(c.analytics.weights.sla, 50.0);
+        assert_eq!(c.analytics.weights.ack, 0.0);
+        assert_eq!(c.analytics.weights.reopen, 20.0);
+        assert_eq!(c.analytics.threshold, 70.0);
+        for (k, v) in [
+            ("TARMIM_TIMEZONE", "Mars/Olympus"),
+            ("TARMIM_SCORECARD_WEIGHTS", "sla=-1"),
+            ("TARMIM_SCORECARD_WEIGHTS", "speed=3"),
+            ("TARMIM_SCORECARD_MIN_TASKS", "few"),
+        ] {
+            assert!(Config::load(env(&[(k, v)])).is_err(), "{k}={v}");
+        }
     }
 }

@@ -260,6 +260,12 @@ pub async fn seed_if_empty(db: &Db, config: &Config) -> Result<Option<DemoSummar
         }
         Err(e) => tracing::warn!(error = %e, "demo tracking showcase not seeded: photo storage"),
     }
+    // Past-dated, closed tasks over the last 60 days, so the managers' charts have a
+    // history (analytics::generate).
+    match crate::analytics::generate::seed_history(db, 400, 60, 7261, now_millis()).await {
+        Ok(n) => tracing::info!(tasks = n, "demo history seeded"),
+        Err(e) => tracing::warn!(error = %e, "demo history not seeded"),
+    }
     Ok(Some(summary))
 }
 

@@ -19,6 +19,7 @@
 //! - [`integrity`]: the integrity channel — anonymous reports encrypted to investigators
 //!   (`age`), receipt codes, the investigators' tool.
 //! - [`open311`]: Open311 GeoReport v2 (XML and JSON), FixMyStreet's updates, API keys.
+//! - [`analytics`]: managers' measures, trends, scorecards and exports over per-task facts.
 //! - [`demo`]: the demo city seeded into an empty database.
 //! - [`web`]: the dispatcher's console page and its static assets (embedded).
 //! - [`telemetry`]: logs and Prometheus metrics.
@@ -27,6 +28,7 @@
 //!
 //! Dependencies point one way: this crate uses `sync-core`, never the reverse.
 
+pub mod analytics;
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -1,5 +1,6 @@
 //! HTTP handlers: thin adapters from requests to the domain modules. No SQL here.
 
+pub mod analytics;
 pub mod auth;
 pub mod console;
 pub mod crews;

@@ -172,6 +172,9 @@ impl PgStore {
             .await?;
         }
         write_projection(&mut tx, &c.view, seq, now).await?;
+        crate::analytics::facts::write_postgres(&mut tx, &c.view, now)
+            .await
+            .map_err(|e| classify(e, "task facts"))?;
         tx.commit().await?;
         Ok(CommitOutcome {
             seq: seq_u64(seq)?,

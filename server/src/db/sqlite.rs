@@ -216,6 +216,9 @@ impl SqliteStore {
             .await?;
         }
         write_projection(&mut tx, &c.view, seq, now).await?;
+        crate::analytics::facts::write_sqlite(&mut tx, &c.view, now)
+            .await
+            .map_err(|e| classify(e, "task facts"))?;
         tx.commit().await?;
         Ok(CommitOutcome {
             seq: seq_u64(seq)?,

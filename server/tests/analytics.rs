@@ -1,0 +1,1041 @@
+//! Analytics end to end, on both backends: a small city whose task documents are built
+//! with controlled event times and committed through the store's real commit path (which
+//! writes the facts), then every measure read over HTTP and checked against numbers
+//! computed by hand below. Edge cases: a reopened task, a task reassigned between
+//! contractors, tasks without ratings or before photos, a cancelled task, local-day
+//! boundaries in Asia/Tehran (23:50 vs 00:10), Europe/Berlin across the spring DST
+//! switch; CSV = JSON; scoping; 400s for bad parameters.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::Fixture;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use server::app::{AppState, RunningServer};
+use server::auth::{UserRole, hash_password};
+use server::config::Config;
+use server::db::{Crew, Db, DistrictStore, IdentityStore, NewUser};
+use server::geo::{PropertyNames, parse_geojson};
+use std::net::SocketAddr;
+use sync_core::session::{DocCommit, ScopePolicy, ServerStore, TaskScopes};
+use sync_core::task::{
+    EventKind, GeoPoint, NewTask, PhotoKind, PhotoRef, Priority, Sla, Source, TaskDoc,
+};
+use sync_core::{Actor, DeviceId, DocId, Role};
+
+const PASSWORD: &str = "pass-word-1";
+const MIN: i64 = 60_000;
+
+/// Milliseconds of a local wall-clock time (`2026-03-10T23:50`) in `zone`.
+fn local(zone: &str, s: &str) -> i64 {
+    let dt: jiff::civil::DateTime = s.parse().unwrap();
+    dt.to_zoned(jiff::tz::TimeZone::get(zone).unwrap())
+        .unwrap()
+        .timestamp()
+        .as_millisecond()
+}
+
+fn dev(s: &str) -> DeviceId {
+    DeviceId::new(s).unwrap()
+}
+
+fn server_actor() -> Actor {
+    Actor::server(dev("server-test"))
+}
+
+fn dispatcher() -> Actor {
+    Actor {
+        user: "u-disp".into(),
+        role: Role::Dispatcher,
+        crew: None,
+        device: dev("console-disp"),
+    }
+}
+
+fn crew(id: &str) -> Actor {
+    Actor {
+        user: format!("u-{id}"),
+        role: Role::Crew,
+        crew: Some(id.into()),
+        device: dev(&format!("phone-{id}")),
+    }
+}
+
+fn citizen() -> Actor {
+    Actor {
+        user: "citizen-1".into(),
+        role: Role::Citizen,
+        crew: None,
+        device: dev("web-tracking"),
+    }
+}
+
+fn hash(s: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}
+
+fn photo(task: &str, kind: PhotoKind, who: &Actor, at: i64, n: u8) -> PhotoRef {
+    PhotoRef {
+        hash: hash(&format!("{task}/{kind:?}/{n}")),
+        kind,
+        taken_at: Some(at),
+        taken_point: None,
+        author: who.user.clone(),
+        device: who.device.to_string(),
+        bytes: 1000,
+        mime: "image/jpeg".into(),
+        added_at: at,
+    }
+}
+
+/// A task's story: the document, built event by event.
+struct Story {
+    doc: TaskDoc,
+    id: String,
+    t0: i64,
+}
+
+impl Story {
+    /// Creates and routes a task `created` at that instant; SLA due after the minutes given.
+    fn new(id: &str, district: &str, priority: Priority, created: i64, sla: (i64, i64)) -> Story {
+        let new = NewTask {
+            id: DocId::new(id).unwrap(),
+            source: Source::Citizen,
+            category: "pothole".into(),
+            title: format!("Pothole {id}"),
+            description: String::new(),
+            point: GeoPoint {
+                lat: 35.72,
+                lon: 51.34,
+                accuracy_m: None,
+            },
+            address: None,
+            district: None,
+            priority,
+            sla: Sla {
+                ack_due: Some(created + sla.0 * MIN),
+                complete_due: Some(created + sla.1 * MIN),
+            },
+            reopen_window_ms: 7 * 24 * 60 * MIN,
+        };
+        let mut doc = TaskDoc::create(new, &server_actor(), created).unwrap();
+        doc.append_event(
+            &server_actor(),
+            created,
+            EventKind::Routed {
+                district: district.into(),
+            },
+        )
+        .unwrap();
+        Story {
+            doc,
+            id: id.into(),
+            t0: created,
+        }
+    }
+    fn at(&self, minutes: i64) -> i64 {
+        self.t0 + minutes * MIN
+    }
+    fn event(mut self, who: &Actor, minutes: i64, kind: EventKind) -> Story {
+        let at = self.at(minutes);
+        self.doc.append_event(who, at, kind).unwrap();
+        self
+    }
+    fn assign(self, minutes: i64, c: &str) -> Story {
+        self.event(
+            &dispatcher(),
+            minutes,
+            EventKind::Assigned {
+                crew: c.into(),
+                reason: "test".into(),
+            },
+        )
+    }
+    fn ack(self, minutes: i64, c: &str) -> Story {
+        self.event(&crew(c), minutes, EventKind::Acknowledged)
+    }
+    fn start(mut self, minutes: i64, c: &str, before_photo: bool) -> Story {
+        let who = crew(c);
+        let at = self.at(minutes);
+        if before_photo {
+            let p = photo(&self.id, PhotoKind::Before, &who, at, 0);
+            self.doc.add_photo(&who, p).unwrap();
+        }
+        self.event(&who, minutes, EventKind::Started)
+    }
+    fn complete(mut self, minutes: i64, c: &str, n: u8) -> Story {
+        let who = crew(c);
+        let at = self.at(minutes);
+        let p = photo(&self.id, PhotoKind::After, &who, at, n);
+        let h = p.hash.clone();
+        self.doc.add_photo(&who, p).unwrap();
+        self.event(&who, minutes, EventKind::Completed { photos: vec![h] })
+    }
+    async fn commit(mut self, db: &Db) {
+        let view = self.doc.view().unwrap();
+        let changes = self
+            .doc
+            .automerge()
+            .get_changes(&[])
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect();
+        db.commit(DocCommit {
+            doc: view.id.clone(),
+            base_seq: None,
+            changes,
+            snapshot: self.doc.save(),
+            scopes: TaskScopes.scopes_of(&view),
+            view,
+            origin: dev("server-test"),
+        })
+        .await
+        .unwrap();
+    }
+}
+
+async fn user(db: &Db, login: &str, role: UserRole, crew: Option<&str>, districts: &[&str]) {
+    db.create_user(&NewUser {
+        id: format!("u-{login}"),
+        login: login.into(),
+        password_hash: hash_password(PASSWORD).unwrap(),
+        role,
+        crew: crew.map(str::to_owned),
+        districts: districts.iter().map(|d| (*d).to_owned()).collect(),
+    })
+    .await
+    .unwrap();
+}
+
+/// Districts, services, crews (C-A: Alpha, C-B: Beta, both D01; C-C: D02, no
+/// contractor) and users.
+async fn seed_city(db: &Db) {
+    let props = PropertyNames {
+        code: "code".into(),
+        name: "name".into(),
+        region: Some("region".into()),
+    };
+    let districts = parse_geojson(&server::demo::demo_districts_geojson(), &props).unwrap();
+    db.import_districts(&districts).await.unwrap();
+    for s in server::demo::demo_services() {
+        db.upsert_service(&s).await.unwrap();
+    }
+    for (id, district, contractor) in [
+        ("C-A", "D01", Some("Alpha")),
+        ("C-B", "D01", Some("Beta")),
+        ("C-C", "D02", None),
+        ("C-E", "D05", None),
+    ] {
+        db.upsert_crew(&Crew {
+            id: id.into(),
+            name: format!("Crew {id}"),
+            district: district.into(),
+            skills: vec!["pothole".into()],
+            contractor: contractor.map(str::to_owned),
+            on_duty: true,
+        })
+        .await
+        .unwrap();
+    }
+    user(db, "mgr", UserRole::Manager, None, &["D01", "D02"]).await;
+    user(db, "mgr-d05", UserRole::Manager, None, &["D05"]).await;
+    user(db, "disp", UserRole::Dispatcher, None, &["D01"]).await;
+    user(db, "admin", UserRole::Admin, None, &[]).await;
+    user(db, "cc", UserRole::CallCentre, None, &[]).await;
+    user(db, "crew-a", UserRole::Crew, Some("C-A"), &[]).await;
+}
+
+const TZ: &str = "Asia/Tehran";
+
+/// The hand-computed data set (Tehran local times).
+async fn seed_tasks(db: &Db) {
+    // T1: D01 urgent, 23:50 on day 1. C-A acks at +10 (due 15), completes at +100 (due
+    // 180) with before and after photos; rated 5.
+    Story::new(
+        "T1",
+        "D01",
+        Priority::Urgent,
+        local(TZ, "2026-03-10T23:50"),
+        (15, 180),
+    )
+    .assign(5, "C-A")
+    .ack(10, "C-A")
+    .start(20, "C-A", true)
+    .complete(100, "C-A", 1)
+    .event(
+        &citizen(),
+        200,
+        EventKind::Rated {
+            stars: 5,
+            comment: String::new(),
+        },
+    )
+    .commit(db)
+    .await;
+    // T2: D01 normal, 00:10 on day 2. C-A (Alpha) acks late at +90 (due 60); reassigned
+    // to C-B (Beta), who acks, starts with a before photo and completes late at +700
+    // (due 600). No rating.
+    Story::new(
+        "T2",
+        "D01",
+        Priority::Normal,
+        local(TZ, "2026-03-11T00:10"),
+        (60, 600),
+    )
+    .assign(5, "C-A")
+    .ack(90, "C-A")
+    .assign(120, "C-B")
+    .ack(130, "C-B")
+    .start(140, "C-B", true)
+    .complete(700, "C-B", 1)
+    .commit(db)
+    .await;
+    // T3: D01 normal, 10:00 day 2. C-B acks at +30, completes at +200 without a before
+    // photo; the citizen reopens at +300; redone, completed at +400 (due 600); rated 2.
+    Story::new(
+        "T3",
+        "D01",
+        Priority::Normal,
+        local(TZ, "2026-03-11T10:00"),
+        (60, 600),
+    )
+    .assign(5, "C-B")
+    .ack(30, "C-B")
+    .start(40, "C-B", false)
+    .complete(200, "C-B", 1)
+    .event(
+        &citizen(),
+        300,
+        EventKind::Reopened {
+            reason: "still broken".into(),
+        },
+    )
+    .ack(310, "C-B")
+    .start(320, "C-B", false)
+    .complete(400, "C-B", 2)
+    .event(
+        &citizen(),
+        500,
+        EventKind::Rated {
+            stars: 2,
+            comment: String::new(),
+        },
+    )
+    .commit(db)
+    .await;
+    // T4: D02 high, 12:00 day 2. C-C acks at +20 (due 30); never completed (due 240).
+    Story::new(
+        "T4",
+        "D02",
+        Priority::High,
+        local(TZ, "2026-03-11T12:00"),
+        (30, 240),
+    )
+    .assign(5, "C-C")
+    .ack(20, "C-C")
+    .commit(db)
+    .await;
+    // T5: D02 normal, 13:00 day 2, cancelled at +30 unacknowledged.
+    Story::new(
+        "T5",
+        "D02",
+        Priority::Normal,
+        local(TZ, "2026-03-11T13:00"),
+        (60, 600),
+    )
+    .event(
+        &dispatcher(),
+        30,
+        EventKind::Cancelled {
+            reason: "not ours".into(),
+        },
+    )
+    .commit(db)
+    .await;
+    // T6: D05 (another manager's), 09:00 day 2, queued.
+    Story::new(
+        "T6",
+        "D05",
+        Priority::Low,
+        local(TZ, "2026-03-11T09:00"),
+        (60, 600),
+    )
+    .commit(db)
+    .await;
+    // Photo rows: T1's after photo flagged (far from the task), T2's not.
+    for (task, n, flagged) in [("T1", 1u8, true), ("T2", 1u8, false)] {
+        let h = hash(&format!("{task}/After/{n}"));
+        let sql = "INSERT INTO photos (hash, task, kind, mime, bytes, width, height, uploaded_by,
+                    uploaded_at, far_from_task, before_task, thumb_etag, display_etag)
+                   VALUES ($1, $2, 'after', 'image/jpeg', 1000, 10, 10, 'u', 0, $3, $4, 'e', 'e')";
+        match db {
+            Db::Sqlite(s) => {
+                sqlx::query(sql)
+                    .bind(&h)
+                    .bind(task)
+                    .bind(flagged)
+                    .bind(false)
+                    .execute(s.pool())
+                    .await
+                    .unwrap();
+            }
+            Db::Postgres(s) => {
+                sqlx::query(sql)
+                    .bind(&h)
+                    .bind(task)
+                    .bind(flagged)
+                    .bind(false)
+                    .execute(s.pool())
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+async fn start(db: Db, config: Config) -> RunningServer {
+    RunningServer::start(AppState::new(db, config), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+fn config(f: &Fixture, zone: &str) -> Config {
+    let mut c = Config {
+        timezone: zone.into(),
+        ..f.config.clone()
+    };
+    c.analytics.min_tasks = 1;
+    c
+}
+
+struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    async fn login(addr: SocketAddr, login: &str) -> Client {
+        let http = reqwest::Client::new();
+        let r = http
+            .post(format!("http://{addr}/api/v1/login"))
+            .json(
+                &json!({"login": login, "password": PASSWORD, "device_id": format!("dev-{login}")}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        Client {
+            base: format!("http://{addr}"),
+            token: Some(body["token"].as_str().unwrap().to_owned()),
+            http,
+        }
+    }
+
+    fn anonymous(addr: SocketAddr) -> Client {
+        Client {
+            base: format!("http://{addr}"),
+            token: None,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn raw(&self, path: &str) -> reqwest::Response {
+        let mut r = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.unwrap()
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let r = self.raw(path).await;
+        let s = r.status();
+        let text = r.text().await.unwrap();
+        (s, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn ok(&self, path: &str) -> Value {
+        let (s, v) = self.get(path).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {v}");
+        v
+    }
+}
+
+const RANGE: &str = "from=2026-03-10&to=2026-03-11";
+
+fn row<'a>(v: &'a Value, key: &str) -> &'a Value {
+    v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == key)
+        .unwrap_or_else(|| panic!("no row {key:?} in {v}"))
+}
+
+fn keys(v: &Value) -> Vec<String> {
+    v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn sla(due: i64, met: i64, pct: Option<f64>) -> Value {
+    json!({"due": due, "met": met, "pct": pct})
+}
+
+async fn measures_by_district(f: &Fixture) {
+    seed_city(&f.db).await;
+    seed_tasks(&f.db).await;
+    let s = start(f.db.clone(), config(f, TZ)).await;
+    let mgr = Client::login(s.addr, "mgr").await;
+    let v = mgr
+        .ok(&format!("/api/v1/analytics/measures?by=district&{RANGE}"))
+        .await;
+    assert_eq!(v["by"], "district");
+    assert_eq!(v["from"], "2026-03-10");
+    assert_eq!(v["timezone"], TZ);
+    assert_eq!(keys(&v), ["D01", "D02"], "T6 (D05) is out of scope");
+    let d1 = row(&v, "D01");
+    assert_eq!(d1["received"], 3);
+    assert_eq!(d1["closed"], 3);
+    assert_eq!(d1["backlog"], 0);
+    assert_eq!(d1["completed"], 3);
+    // ack 10, 90, 30 → p50 30, p90 30 + 0.8 × 60; complete 100, 700, 400.
+    assert_eq!(d1["ack_p50_min"], 30.0);
+    assert_eq!(d1["ack_p90_min"], 78.0);
+    assert_eq!(d1["complete_p50_min"], 400.0);
+    assert_eq!(d1["complete_p90_min"], 640.0);
+    assert_eq!(d1["sla_ack_pct"], 66.667);
+    assert_eq!(d1["sla_complete_pct"], 66.667);
+    assert_eq!(d1["sla"]["urgent"], sla(1, 1, Some(100.0)));
+    assert_eq!(d1["sla"]["normal"], sla(2, 1, Some(50.0)));
+    assert_eq!(d1["sla"]["high"], sla(0, 0, None));
+    assert_eq!(d1["sla_ack_by_priority"]["normal"], sla(2, 1, Some(50.0)));
+    assert_eq!(d1["reopen_rate"], 0.333333);
+    assert_eq!(d1["rating_mean"], 3.5);
+    assert_eq!(d1["rating_counts"], json!([0, 1, 0, 0, 1]));
+    assert_eq!(d1["rating_response_rate"], 0.666667);
+    assert_eq!(d1["photo_share"], 0.666667);
+    assert_eq!(d1["flagged_photos"], 1);
+    let d2 = row(&v, "D02");
+    assert_eq!(
+        (
+            &d2["received"],
+            &d2["closed"],
+            &d2["backlog"],
+            &d2["completed"]
+        ),
+        (&json!(2), &json!(1), &json!(1), &json!(0))
+    );
+    assert_eq!(d2["ack_p50_min"], 20.0);
+    assert_eq!(d2["ack_p90_min"], 20.0);
+    assert_eq!(d2["complete_p50_min"], Value::Null);
+    // T4 acked in time; T5 cancelled unacknowledged is not due. T4's completion is overdue.
+    assert_eq!(d2["sla_ack_pct"], 100.0);
+    assert_eq!(d2["sla_complete_pct"], 0.0);
+    assert_eq!(d2["sla"]["high"], sla(1, 0, Some(0.0)));
+    assert_eq!(d2["reopen_rate"], Value::Null);
+    assert_eq!(d2["rating_mean"], Value::Null);
+    assert_eq!(d2["rating_response_rate"], Value::Null);
+    assert_eq!(d2["photo_share"], Value::Null);
+    assert_eq!(d2["label"], "Niavaran");
+
+    // Regions and categories aggregate the same tasks.
+    let v = mgr
+        .ok(&format!("/api/v1/analytics/measures?by=region&{RANGE}"))
+        .await;
+    assert_eq!(keys(&v), ["R1"]);
+    assert_eq!(row(&v, "R1")["received"], 5);
+    assert_eq!(row(&v, "R1")["backlog"], 1);
+    let v = mgr
+        .ok(&format!(
+            "/api/v1/analytics/measures?by=category&{RANGE}&priority=normal"
+        ))
+        .await;
+    assert_eq!(row(&v, "pothole")["received"], 3);
+    // Only day 1: T1 alone (23:50 local is still day 1, 20:20 UTC).
+    let v = mgr
+        .ok("/api/v1/analytics/measures?by=district&from=2026-03-10&to=2026-03-10")
+        .await;
+    assert_eq!(keys(&v), ["D01"]);
+    assert_eq!(row(&v, "D01")["received"], 1);
+    assert_eq!(row(&v, "D01")["closed"], 0, "T1 closed at 01:30 on day 2");
+    assert_eq!(row(&v, "D01")["backlog"], 1);
+    // Day 2 alone: backlog carried in from day 1.
+    let v = mgr
+        .ok("/api/v1/analytics/measures?by=district&from=2026-03-11&to=2026-03-11")
+        .await;
+    assert_eq!(row(&v, "D01")["received"], 2);
+    assert_eq!(row(&v, "D01")["closed"], 3);
+    assert_eq!(row(&v, "D01")["backlog"], 0);
+    s.shutdown().await.unwrap();
+}
+
+async fn measures_by_crew_and_contractor(f: &Fixture) {
+    seed_city(&f.db).await;
+    seed_tasks(&f.db).await;
+    let s = start(f.db.clone(), config(f, TZ)).await;
+    let mgr = Client::login(s.addr, "mgr").await;
+    let v = mgr
+        .ok(&format!("/api/v1/analytics/measures?by=crew&{RANGE}"))
+        .await;
+    assert_eq!(keys(&v), ["", "C-A", "C-B", "C-C"]);
+    let a = row(&v, "C-A");
+    assert_eq!(a["label"], "Crew C-A");
+    // T2 counts for C-B (it completed it) but its acknowledgement for C-A.
+    assert_eq!((&a["received"], &a["completed"]), (&json!(1), &json!(1)));
+    assert_eq!(a["ack_p50_min"], 50.0);
+    assert_eq!(a["ack_p90_min"], 82.0);
+    assert_eq!(a["sla_ack_pct"], 50.0);
+    assert_eq!(a["complete_p50_min"], 100.0);
+    assert_eq!(a["sla_complete_pct"], 100.0);
+    let b = row(&v, "C-B");
+    assert_eq!((&b["received"], &b["completed"]), (&json!(2), &json!(2)));
+    assert_eq!(b["ack_p50_min"], 30.0);
+    assert_eq!(b["sla_ack_pct"], 100.0);
+    assert_eq!(b["complete_p50_min"], 550.0);
+    assert_eq!(b["complete_p90_min"], 670.0);
+    assert_eq!(b["sla_complete_pct"], 50.0);
+    assert_eq!(b["reopen_rate"], 0.5);
+    assert_eq!(b["rating_mean"], 2.0);
+    assert_eq!(b["rating_response_rate"], 0.5);
+    assert_eq!(b["photo_share"], 0.5);
+    let none = row(&v, "");
+    assert_eq!(none["label"], "(no crew)");
+    assert_eq!((&none["received"], &none["closed"]), (&json!(1), &json!(1)));
+
+    let v = mgr
+        .ok(&format!("/api/v1/analytics/measures?by=contractor&{RANGE}"))
+        .await;
+    assert_eq!(keys(&v), ["", "Alpha", "Beta"]);
+    assert_eq!(row(&v, "Alpha")["completed"], 1);
+    assert_eq!(row(&v, "Beta")["completed"], 2);
+    assert_eq!(row(&v, "Alpha")["ack_p90_min"], 82.0);
+    assert_eq!(row(&v, "")["received"], 2);
+    assert_eq!(row(&v, "")["backlog"], 1);
+    s.shutdown().await.unwrap();
+}
+
+async fn trends_buckets_and_tehran_days(f: &Fixture) {
+    seed_city(&f.db).await;
+    seed_tasks(&f.db).await;
+    let s = start(f.db.clone(), config(f, TZ)).await;
+    let mgr = Client::login(s.addr, "mgr").await;
+    let points = |v: &Value, i: usize| -> Vec<Value> {
+        v["series"][i]["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| json!([p["period"], p["value"]]))
+            .collect()
+    };
+    let v = mgr
+        .ok("/api/v1/analytics/trend?measure=received&interval=day&from=2026-03-09&to=2026-03-12")
+        .await;
+    assert_eq!(v["series"].as_array().unwrap().len(), 1);
+    assert_eq!(v["series"][0]["key"], "all");
+    assert_eq!(
+        points(&v, 0),
+        [
+            json!(["2026-03-09", 0.0]),
+            json!(["2026-03-10", 1.0]),
+            json!(["2026-03-11", 4.0]),
+            json!(["2026-03-12", 0.0])
+        ]
+    );
+    let v = mgr
+        .ok("/api/v1/analytics/trend?measure=backlog&interval=day&from=2026-03-09&to=2026-03-12")
+        .await;
+    let vals: Vec<Value> = points(&v, 0).iter().map(|p| p[1].clone()).collect();
+    assert_eq!(vals, [json!(0.0), json!(1.0), json!(1.0), json!(1.0)]);
+    let v = mgr
+        .ok("/api/v1/analytics/trend?measure=complete_p50_min&interval=day&from=2026-03-09&to=2026-03-12&by=district")
+        .await;
+    assert_eq!(v["series"][0]["key"], "D01");
+    let vals: Vec<Value> = points(&v, 0).iter().map(|p| p[1].clone()).collect();
+    assert_eq!(vals, [Value::Null, Value::Null, json!(400.0), Value::Null]);
+    let v = mgr
+        .ok("/api/v1/analytics/trend?measure=received&interval=week&from=2026-03-10&to=2026-03-20")
+        .await;
+    assert_eq!(
+        points(&v, 0),
+        [json!(["2026-03-09", 5.0]), json!(["2026-03-16", 0.0])]
+    );
+    let v = mgr
+        .ok("/api/v1/analytics/trend?measure=closed&interval=month&from=2026-02-20&to=2026-03-31")
+        .await;
+    assert_eq!(
+        points(&v, 0),
+        [json!(["2026-02-01", 0.0]), json!(["2026-03-01", 4.0])]
+    );
+    s.shutdown().await.unwrap();
+}
+
+async fn berlin_days_across_daylight_saving(f: &Fixture) {
+    seed_city(&f.db).await;
+    const BERLIN: &str = "Europe/Berlin";
+    // Spring forward on 2026-03-29 at 02:00. A fixed +01:00 would put the last one on
+    // the 29th, UTC days the second one on the 28th.
+    for (id, t) in [
+        ("B1", "2026-03-28T23:30"),
+        ("B2", "2026-03-29T00:30"),
+        ("B3", "2026-03-29T23:30"),
+        ("B4", "2026-03-30T00:30"),
+    ] {
+        Story::new(id, "D01", Priority::Normal, local(BERLIN, t), (60, 600))
+            .commit(&f.db)
+            .await;
+    }
+    let s = start(f.db.clone(), config(f, BERLIN)).await;
+    let mgr = Client::login(s.addr, "mgr").await;
+    let v = mgr
+        .ok("/api/v1/analytics/trend?measure=received&from=2026-03-28&to=2026-03-30")
+        .await;
+    let vals: Vec<Value> = v["series"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].clone())
+        .collect();
+    assert_eq!(vals, [json!(1.0), json!(2.0), json!(1.0)]);
+    let v = mgr
+        .ok("/api/v1/analytics/tasks?measure=received&from=2026-03-28&to=2026-03-30")
+        .await;
+    let times: Vec<&str> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["created_at"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        times,
+        [
+            "2026-03-28T23:30:00+01:00",
+            "2026-03-29T00:30:00+01:00",
+            "2026-03-29T23:30:00+02:00",
+            "2026-03-30T00:30:00+02:00"
+        ]
+    );
+    s.shutdown().await.unwrap();
+}
+
+async fn evidence_gallery_and_scorecard(f: &Fixture) {
+    seed_city(&f.db).await;
+    seed_tasks(&f.db).await;
+    let s = start(f.db.clone(), config(f, TZ)).await;
+    let mgr = Client::login(s.addr, "mgr").await;
+    let v = mgr
+        .ok(&format!(
+            "/api/v1/analytics/tasks?level=crew&key=C-B&measure=complete_p90_min&{RANGE}"
+        ))
+        .await;
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let t2 = &rows[0];
+    assert_eq!(t2["id"], "T2");
+    assert_eq!(t2["title"], "Pothole T2");
+    assert_eq!(t2["crew"], "C-B");
+    assert_eq!(t2["contractor"], "Beta");
+    assert_eq!(t2["created_at"], "2026-03-11T00:10:00+03:30");
+    assert_eq!(t2["acknowledged_at"], "2026-03-11T01:40:00+03:30");
+    assert_eq!(t2["ack_min"], 90.0);
+    assert_eq!(t2["complete_min"], 700.0);
+    assert_eq!(t2["sla_ack_met"], false);
+    assert_eq!(t2["sla_complete_met"], false);
+    assert_eq!(t2["reopened"], false);
+    assert_eq!(t2["rating"], Value::Null);
+    assert_eq!(
+        (&t2["before_photo"], &t2["after_photo"]),
+        (&json!(true), &json!(true))
+    );
+    assert_eq!(t2["flagged_photos"], 0);
+    let t3 = &rows[1];
+    assert_eq!(t3["id"], "T3");
+    assert_eq!(t3["reopened"], true);
+    assert_eq!(t3["rating"], 2);
+    assert_eq!(t3["before_photo"], false);
+    assert_eq!(t3["sla_complete_met"], true);
+    // Acknowledgement evidence follows the acknowledging crew.
+    let v = mgr
+        .ok(&format!(
+            "/api/v1/analytics/tasks?level=crew&key=C-A&measure=ack_p90_min&{RANGE}"
+        ))
+        .await;
+    let ids: Vec<&str> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["T1", "T2"]);
+    let v = mgr
+        .ok(&format!("/api/v1/analytics/tasks?measure=flagged_photos&level=district&key=D01&{RANGE}&limit=1&offset=0"))
+        .await;
+    assert_eq!(v["rows"][0]["id"], "T1");
+    assert_eq!(v["rows"][0]["flagged_photos"], 1);
+    assert_eq!(v["rows"].as_array().unwrap().len(), 1);
+    let v = mgr
+        .ok(&format!("/api/v1/analytics/tasks?measure=backlog&{RANGE}"))
+        .await;
+    let ids: Vec<&str> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["T4"]);
+
+    let v = mgr.ok(&format!("/api/v1/analytics/gallery?{RANGE}")).await;
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "T3 has no before photo: {v}");
+    assert_eq!(rows[0]["task"], "T2");
+    assert_eq!(rows[1]["task"], "T1");
+    let before = hash("T1/Before/0");
+    assert_eq!(
+        rows[1]["before"],
+        json!({"thumb": format!("/api/v1/photos/{before}/thumb"), "display": format!("/api/v1/photos/{before}/display")})
+    );
+    assert_eq!(rows[1]["completed_at"], "2026-03-11T01:30:00+03:30");
+
+    let v = mgr
+        .ok(&format!("/api/v1/analytics/scorecard?level=crew&{RANGE}"))
+        .await;
+    assert_eq!(v["formula"]["threshold"], 60.0);
+    assert_eq!(v["formula"]["weights"]["sla"], 35.0);
+    let a = row(&v, "C-A");
+    // 35 + 20 + 20 + 15 + 10 × 30/82.
+    assert_eq!(a["score"], 93.66);
+    assert_eq!(a["rank"], 1);
+    assert_eq!(a["below_threshold"], false);
+    let b = row(&v, "C-B");
+    assert_eq!(b["components"]["satisfaction"], 0.25);
+    assert_eq!(b["score"], 50.0);
+    assert_eq!(b["rank"], 2);
+    assert_eq!(b["below_threshold"], true);
+    let c = row(&v, "C-C");
+    assert_eq!(c["tasks"], 0);
+    assert_eq!(c["insufficient"], true);
+    assert_eq!(c["rank"], Value::Null);
+    assert_eq!(c["score"], 22.22);
+    assert_eq!(
+        keys(&v),
+        ["C-A", "C-B", "C-C"],
+        "no row for tasks without a crew"
+    );
+
+    let v = mgr.ok("/api/v1/analytics/districts").await;
+    let codes: Vec<&str> = v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["properties"]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["D01", "D02"]);
+    assert_eq!(v["features"][0]["properties"]["region"], "R1");
+    s.shutdown().await.unwrap();
+}
+
+/// Flattens a JSON row as the CSV export documents it.
+fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    let name = |k: &str| {
+        if prefix.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{prefix}_{k}")
+        }
+    };
+    match v {
+        Value::Object(m) => m.iter().for_each(|(k, v)| flatten(&name(k), v, out)),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| flatten(&name(&(i + 1).to_string()), v, out)),
+        Value::Null => out.push((prefix.to_owned(), String::new())),
+        Value::String(s) => out.push((prefix.to_owned(), s.clone())),
+        o => out.push((prefix.to_owned(), o.to_string())),
+    }
+}
+
+async fn csv_matches_json(f: &Fixture) {
+    seed_city(&f.db).await;
+    seed_tasks(&f.db).await;
+    let s = start(f.db.clone(), config(f, TZ)).await;
+    let mgr = Client::login(s.addr, "mgr").await;
+    for path in [
+        format!("/api/v1/analytics/measures?by=crew&{RANGE}"),
+        format!("/api/v1/analytics/scorecard?level=district&{RANGE}"),
+        format!("/api/v1/analytics/tasks?measure=received&{RANGE}"),
+        format!("/api/v1/analytics/gallery?{RANGE}"),
+    ] {
+        let json = mgr.ok(&path).await;
+        let r = mgr.raw(&format!("{path}&format=csv")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/csv")
+        );
+        assert!(
+            r.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment")
+        );
+        let text = r.text().await.unwrap();
+        let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+        let rows = json["rows"].as_array().unwrap();
+        assert_eq!(lines.len(), rows.len() + 1, "{path}: {text}");
+        // No cell in this data set needs quoting, so a comma split is the CSV's cells.
+        let header: Vec<&str> = lines[0].split(',').collect();
+        assert_eq!(
+            header[0],
+            if path.contains("gallery") {
+                "task"
+            } else if path.contains("tasks?") {
+                "id"
+            } else {
+                "key"
+            }
+        );
+        for (line, row) in lines[1..].iter().zip(rows) {
+            let mut flat = Vec::new();
+            flatten("", row, &mut flat);
+            let want: std::collections::BTreeMap<String, String> = flat.into_iter().collect();
+            let got: std::collections::BTreeMap<String, String> = header
+                .iter()
+                .zip(line.split(','))
+                .map(|(h, c)| ((*h).to_owned(), c.to_owned()))
+                .collect();
+            assert_eq!(header.len(), want.len(), "{path}: {line}");
+            assert_eq!(got, want, "{path}");
+        }
+    }
+    // Trend CSV: one line per (series, period).
+    let r = mgr
+        .raw("/api/v1/analytics/trend?measure=received&from=2026-03-10&to=2026-03-11&by=district&format=csv")
+        .await;
+    let text = r.text().await.unwrap();
+    assert_eq!(
+        text,
+        "key,label,period,value\r\nD01,Tajrish,2026-03-10,1.0\r\nD01,Tajrish,2026-03-11,2.0\r\n\
+         D02,Niavaran,2026-03-10,0.0\r\nD02,Niavaran,2026-03-11,2.0\r\n"
+    );
+    s.shutdown().await.unwrap();
+}
+
+async fn scoping_and_roles(f: &Fixture) {
+    seed_city(&f.db).await;
+    seed_tasks(&f.db).await;
+    let s = start(f.db.clone(), config(f, TZ)).await;
+    let other = Client::login(s.addr, "mgr-d05").await;
+    let v = other
+        .ok(&format!("/api/v1/analytics/measures?by=district&{RANGE}"))
+        .await;
+    assert_eq!(keys(&v), ["D05"]);
+    let v = other
+        .ok(&format!(
+            "/api/v1/analytics/measures?by=district&district=D01&{RANGE}"
+        ))
+        .await;
+    assert_eq!(keys(&v), Vec::<String>::new());
+    let v = other
+        .ok(&format!(
+            "/api/v1/analytics/tasks?measure=received&district=D01&{RANGE}"
+        ))
+        .await;
+    assert_eq!(v["rows"], json!([]));
+    let v = other
+        .ok(&format!("/api/v1/analytics/gallery?{RANGE}"))
+        .await;
+    assert_eq!(v["rows"], json!([]));
+    let v = other.ok("/api/v1/analytics/districts").await;
+    assert_eq!(v["features"].as_array().unwrap().len(), 1);
+    // A dispatcher of D01 sees D01 only; the admin sees all.
+    let disp = Client::login(s.addr, "disp").await;
+    let v = disp
+        .ok(&format!("/api/v1/analytics/measures?by=district&{RANGE}"))
+        .await;
+    assert_eq!(keys(&v), ["D01"]);
+    let admin = Client::login(s.addr, "admin").await;
+    let v = admin
+        .ok(&format!("/api/v1/analytics/measures?by=district&{RANGE}"))
+        .await;
+    assert_eq!(keys(&v), ["D01", "D02", "D05"]);
+    for login in ["crew-a", "cc"] {
+        let c = Client::login(s.addr, login).await;
+        for path in [
+            "/api/v1/analytics/measures",
+            "/api/v1/analytics/trend",
+            "/api/v1/analytics/scorecard",
+            "/api/v1/analytics/tasks",
+            "/api/v1/analytics/gallery",
+            "/api/v1/analytics/districts",
+        ] {
+            let (st, v) = c.get(path).await;
+            assert_eq!(st, StatusCode::FORBIDDEN, "{login} {path}: {v}");
+            assert_eq!(v["error"], "forbidden");
+        }
+    }
+    let (st, _) = Client::anonymous(s.addr)
+        .get("/api/v1/analytics/measures")
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    s.shutdown().await.unwrap();
+}
+
+async fn bad_parameters(f: &Fixture) {
+    seed_city(&f.db).await;
+    let s = start(f.db.clone(), config(f, TZ)).await;
+    let mgr = Client::login(s.addr, "mgr").await;
+    // Defaults: the last 30 days, by district.
+    let v = mgr.ok("/api/v1/analytics/measures").await;
+    assert_eq!(v["by"], "district");
+    for path in [
+        "/api/v1/analytics/measures?from=2026-13-01&to=2026-03-01",
+        "/api/v1/analytics/measures?from=2026-02-30",
+        "/api/v1/analytics/measures?from=yesterday",
+        "/api/v1/analytics/measures?to=2026-3-1",
+        "/api/v1/analytics/measures?from=2026-03-02&to=2026-03-01",
+        "/api/v1/analytics/measures?from=2025-01-01&to=2026-03-01",
+        "/api/v1/analytics/measures?by=planet",
+        "/api/v1/analytics/measures?priority=extreme",
+        "/api/v1/analytics/measures?format=xml",
+        "/api/v1/analytics/trend?measure=bogus",
+        "/api/v1/analytics/trend?interval=year",
+        "/api/v1/analytics/trend?by=planet",
+        "/api/v1/analytics/scorecard?level=region",
+        "/api/v1/analytics/scorecard?level=planet",
+        "/api/v1/analytics/tasks?measure=bogus",
+        "/api/v1/analytics/tasks?level=crew",
+        "/api/v1/analytics/tasks?limit=0",
+        "/api/v1/analytics/tasks?limit=abc",
+        "/api/v1/analytics/tasks?limit=100000",
+        "/api/v1/analytics/tasks?offset=-1",
+        "/api/v1/analytics/gallery?limit=-5",
+    ] {
+        let (st, v) = mgr.get(path).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {v}");
+        assert_eq!(v["error"], "bad_request", "{path}");
+        assert!(v["message"].as_str().unwrap().len() > 10, "{path}: {v}");
+    }
+    s.shutdown().await.unwrap();
+}
+
+on_both_backends!(
+    measures_by_district,
+    measures_by_crew_and_contractor,
+    trends_buckets_and_tehran_days,
+    berlin_days_across_daylight_saving,
+    evidence_gallery_and_scorecard,
+    csv_matches_json,
+    scoping_and_roles,
+    bad_parameters,
+);
