@@ -126,7 +126,7 @@ fn answer<T: Serialize>(
 }
 
 /// Measures per unit over a local date range.
-#[utoipa::path(get, path = "/api/v1/analytics/measures", tag = TAG, params(Params),
+#[utoipa::path(get, path = "/api/v1/analytics/measures", tag = TAG, security(("bearer" = [])), params(Params),
     responses(
         (status = 200, description = "`{by, from, to, timezone, rows: [{key, label, received, closed, backlog, completed, ack_p50_min, ack_p90_min, complete_p50_min, complete_p90_min, sla_ack_pct, sla_complete_pct, sla: {urgent|high|normal|low: {due, met, pct}}, sla_ack_by_priority, reopen_rate, rating_mean, rating_counts, rating_response_rate, photo_share, flagged_photos}]}`; CSV with `format=csv`"),
         (status = 400, description = "bad date, range or `by`"),
@@ -170,7 +170,7 @@ struct TrendLine {
 }
 
 /// A measure over time, per bucket.
-#[utoipa::path(get, path = "/api/v1/analytics/trend", tag = TAG, params(Params),
+#[utoipa::path(get, path = "/api/v1/analytics/trend", tag = TAG, security(("bearer" = [])), params(Params),
     responses(
         (status = 200, description = "`{measure, interval, from, to, timezone, series: [{key, label, points: [{period, value}]}]}`; CSV (key, label, period, value) with `format=csv`"),
         (status = 400, description = "bad date, range, measure, interval or `by`"),
@@ -218,7 +218,7 @@ pub async fn get_trend(
 }
 
 /// The scorecard: units scored and ranked by the documented formula.
-#[utoipa::path(get, path = "/api/v1/analytics/scorecard", tag = TAG, params(Params),
+#[utoipa::path(get, path = "/api/v1/analytics/scorecard", tag = TAG, security(("bearer" = [])), params(Params),
     responses(
         (status = 200, description = "`{level, from, to, formula: {text, weights, threshold, min_tasks, ack_target_minutes}, rows: [{key, label, score, rank, below_threshold, insufficient, components, tasks}]}`; CSV with `format=csv`"),
         (status = 400, description = "bad date, range or level"),
@@ -254,7 +254,7 @@ pub async fn get_scorecard(
 }
 
 /// The tasks behind a number.
-#[utoipa::path(get, path = "/api/v1/analytics/tasks", tag = TAG, params(Params),
+#[utoipa::path(get, path = "/api/v1/analytics/tasks", tag = TAG, security(("bearer" = [])), params(Params),
     responses(
         (status = 200, description = "`{rows: [{id, title, category, district, crew, contractor, priority, status, created_at, acknowledged_at, completed_at, ack_min, complete_min, sla_ack_met, sla_complete_met, reopened, reopen_count, rating, before_photo, after_photo, flagged_photos}]}` (times RFC 3339 in the city's zone), paged by `limit`/`offset`; CSV with `format=csv`"),
         (status = 400, description = "bad date, range, level, measure or page"),
@@ -297,7 +297,7 @@ pub async fn get_tasks(
 }
 
 /// Before/after pairs of tasks completed in the range.
-#[utoipa::path(get, path = "/api/v1/analytics/gallery", tag = TAG, params(Params),
+#[utoipa::path(get, path = "/api/v1/analytics/gallery", tag = TAG, security(("bearer" = [])), params(Params),
     responses(
         (status = 200, description = "`{rows: [{task, title, district, category, completed_at, before: {thumb, display}, after: {thumb, display}}]}` (public derivative URLs), latest first; CSV with `format=csv`"),
         (status = 400, description = "bad date, range or page"),
@@ -324,7 +324,7 @@ pub async fn get_gallery(
 }
 
 /// The caller's districts as GeoJSON (for the choropleth).
-#[utoipa::path(get, path = "/api/v1/analytics/districts", tag = TAG,
+#[utoipa::path(get, path = "/api/v1/analytics/districts", tag = TAG, security(("bearer" = [])),
     responses(
         (status = 200, description = "GeoJSON FeatureCollection; properties code, name, region"),
         (status = 401, description = "not logged in"),
