@@ -364,12 +364,22 @@ async fn seed_tasks(db: &Db) {
     )
     .commit(db)
     .await;
-    // Photo rows: T1's after photo flagged (far from the task), T2's not.
-    for (task, n, flagged) in [("T1", 1u8, true), ("T2", 1u8, false)] {
-        let h = hash(&format!("{task}/After/{n}"));
-        let sql = "INSERT INTO photos (hash, task, kind, mime, bytes, width, height, uploaded_by,
+    // Photo rows (the server has processed these uploads): T1's after photo flagged (far
+    // from the task), T2's not; both before photos. T4's photos never arrived.
+    for (task, kind, n, flagged) in [
+        ("T1", "After", 1u8, true),
+        ("T2", "After", 1u8, false),
+        ("T1", "Before", 0u8, false),
+        ("T2", "Before", 0u8, false),
+    ] {
+        let h = hash(&format!("{task}/{kind}/{n}"));
+        let sql = format!(
+            "INSERT INTO photos (hash, task, kind, mime, bytes, width, height, uploaded_by,
                     uploaded_at, far_from_task, before_task, thumb_etag, display_etag)
-                   VALUES ($1, $2, 'after', 'image/jpeg', 1000, 10, 10, 'u', 0, $3, $4, 'e', 'e')";
+                   VALUES ($1, $2, '{}', 'image/jpeg', 1000, 10, 10, 'u', 0, $3, $4, 'e', 'e')",
+            kind.to_lowercase()
+        );
+        let sql = sql.as_str();
         match db {
             Db::Sqlite(s) => {
                 sqlx::query(sql)

@@ -255,7 +255,9 @@ struct PairRow {
 }
 
 /// `GET /api/v1/analytics/gallery`: tasks completed in the range with a before and an
-/// after photo, latest first.
+/// after photo, latest first. Only photos the server holds and has processed (a row in
+/// `photos`, so their public derivatives exist): a reference whose upload has not
+/// arrived yet would show as a broken image.
 pub async fn gallery(
     db: &Db,
     f: &Filter,
@@ -271,6 +273,8 @@ pub async fn gallery(
          FROM task_facts f LEFT JOIN tasks t ON t.id = f.id
          WHERE f.completed_at >= {lo} AND f.completed_at < {hi}
            AND f.before_photo IS NOT NULL AND f.after_photo IS NOT NULL AND {cond}
+           AND EXISTS (SELECT 1 FROM photos pb WHERE pb.hash = f.before_photo)
+           AND EXISTS (SELECT 1 FROM photos pa WHERE pa.hash = f.after_photo)
          ORDER BY f.completed_at DESC, f.id
          LIMIT {limit} OFFSET {offset}"
     );

@@ -50,6 +50,9 @@ async function api(path) {
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = { message: text }; }
   if (!r.ok) throw new Error((data && (data.message || data.error)) || `${r.status}`);
+  if (data && data.from && !$('#f-from').value) $('#f-from').value = data.from;
+  if (data && data.to && !$('#f-to').value) $('#f-to').value = data.to;
+  if (data && data.timezone) $('#f-zone').textContent = `days in ${data.timezone}`;
   return data;
 }
 
@@ -80,12 +83,12 @@ $('#logout').addEventListener('click', logout);
 
 // ---------------------------------------------------------------- filters
 
-function isoDate(d) { return d.toISOString().slice(0, 10); }
-
+// Empty dates let the server choose (the last 30 days, in the city's time zone: the
+// browser's own zone may be another); its answer fills them in.
 function filters() {
   const p = new URLSearchParams();
-  p.set('from', $('#f-from').value);
-  p.set('to', $('#f-to').value);
+  if ($('#f-from').value) p.set('from', $('#f-from').value);
+  if ($('#f-to').value) p.set('to', $('#f-to').value);
   for (const [id, key] of [['#f-district', 'district'], ['#f-category', 'category'], ['#f-priority', 'priority']]) {
     if ($(id).value) p.set(key, $(id).value);
   }
@@ -128,10 +131,6 @@ async function start() {
     $('#m-measure').appendChild(o);
   }
   $('#m-measure').value = 'sla_complete_pct';
-  const to = new Date();
-  const from = new Date(to.getTime() - 89 * 86400e3);
-  $('#f-from').value = isoDate(from);
-  $('#f-to').value = isoDate(to);
   const hash = location.hash.replace('#', '');
   show(document.querySelector(`#tabs [data-tab="${hash}"]`) ? hash : 'trends');
 }
@@ -165,7 +164,6 @@ function toSeconds(period) { return Date.parse(`${period}T00:00:00Z`) / 1000; }
 
 async function series(measure) {
   const r = await api(query('/api/v1/analytics/trend', { measure, interval: $('#t-interval').value }));
-  if (r.timezone) $('#f-zone').textContent = `days in ${r.timezone}`;
   const s = r.series[0] || { points: [] };
   return s.points;
 }
