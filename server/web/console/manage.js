@@ -264,7 +264,8 @@ async function scorecard() {
   const level = $('#s-level').value;
   const r = await api(query('/api/v1/analytics/scorecard', { level }));
   const f = r.formula || {};
-  $('#s-formula').innerHTML = `<strong>Score</strong> = ${esc(f.text || '')} · below <strong>${esc(f.threshold)}</strong> is listed for review.`;
+  const text = String(f.text || '').replace(/^\s*score\s*=\s*/i, '');
+  $('#s-formula').innerHTML = `<strong>Score</strong> = ${esc(text)} · below <strong>${esc(f.threshold)}</strong> is listed for review.`;
   const componentKeys = [...new Set(r.rows.flatMap((row) => Object.keys(row.components || {})))];
   const rows = r.rows.map((row) => Object.assign({}, row, row.components || {}, {
     _class: row.below_threshold ? 'below' : '',
