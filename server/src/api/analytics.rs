@@ -341,27 +341,7 @@ pub async fn get_districts(
         .await?
         .iter()
         .filter(|d| scope.sees(&d.code))
-        .map(|d| {
-            let polys: Vec<Value> = d
-                .geometry
-                .0
-                .iter()
-                .map(|p| {
-                    let ring = |r: &geo_types::LineString<f64>| -> Value {
-                        Value::Array(r.0.iter().map(|c| json!([c.x, c.y])).collect())
-                    };
-                    let mut rings = vec![ring(p.exterior())];
-                    rings.extend(p.interiors().iter().map(ring));
-                    Value::Array(rings)
-                })
-                .collect();
-            json!({
-                "type": "Feature",
-                "id": d.code,
-                "properties": {"code": d.code, "name": d.name, "region": d.region},
-                "geometry": {"type": "MultiPolygon", "coordinates": polys},
-            })
-        })
+        .map(crate::geo::feature)
         .collect();
     Ok(Json(
         json!({"type": "FeatureCollection", "features": features}),

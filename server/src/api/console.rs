@@ -91,26 +91,7 @@ pub async fn bootstrap(
     let features: Vec<Value> = all
         .iter()
         .filter(|d| who.role == UserRole::CallCentre || who.districts.contains(&d.code))
-        .map(|d| {
-            let polys: Vec<Value> = d
-                .geometry
-                .0
-                .iter()
-                .map(|p| {
-                    let ring = |r: &geo_types::LineString<f64>| -> Value {
-                        Value::Array(r.0.iter().map(|c| json!([c.x, c.y])).collect())
-                    };
-                    let mut rings = vec![ring(p.exterior())];
-                    rings.extend(p.interiors().iter().map(ring));
-                    Value::Array(rings)
-                })
-                .collect();
-            json!({
-                "type": "Feature",
-                "properties": {"code": d.code, "name": d.name, "region": d.region},
-                "geometry": {"type": "MultiPolygon", "coordinates": polys},
-            })
-        })
+        .map(crate::geo::feature)
         .collect();
     let services: Vec<Value> = state
         .db

@@ -475,25 +475,7 @@ pub async fn districts_collection(
 }
 
 fn district_feature(d: &crate::db::StoredDistrict) -> Value {
-    let polys: Vec<Value> = d
-        .geometry
-        .0
-        .iter()
-        .map(|p| {
-            let ring = |r: &geo_types::LineString<f64>| -> Value {
-                Value::Array(r.0.iter().map(|c| json!([c.x, c.y])).collect())
-            };
-            let mut rings = vec![ring(p.exterior())];
-            rings.extend(p.interiors().iter().map(ring));
-            Value::Array(rings)
-        })
-        .collect();
-    json!({
-        "type": "Feature",
-        "id": d.code,
-        "geometry": {"type": "MultiPolygon", "coordinates": polys},
-        "properties": {"code": d.code, "name": d.name, "region": d.region},
-    })
+    crate::geo::feature(d)
 }
 
 fn intersects(d: &crate::db::StoredDistrict, b: &Bbox) -> bool {

@@ -9,6 +9,8 @@
 //!   or given the configured default district — never dropped.
 //! - Adjacency: districts whose polygons touch or overlap (dispatch looks for a crew next
 //!   door when a district has none), stored at import.
+//! - Export: a stored district as a GeoJSON `Feature` ([`feature`]), the one shape the
+//!   console, the analytics choropleth and the OGC API serve.
 
 use crate::db::{DbError, DistrictStore};
 use geo::{BoundingRect, Intersects};
@@ -189,6 +191,30 @@ fn geometry_kind(g: &Geometry<f64>) -> &'static str {
         Geometry::Rect(_) => "Rect",
         Geometry::Triangle(_) => "Triangle",
     }
+}
+
+/// A stored district as a GeoJSON `Feature`: its code as the feature id, a
+/// `MultiPolygon` in WGS84 longitude/latitude, and `code`, `name`, `region` properties.
+pub fn feature(d: &crate::db::StoredDistrict) -> serde_json::Value {
+    let ring = |r: &geo_types::LineString<f64>| -> serde_json::Value {
+        serde_json::Value::Array(r.0.iter().map(|c| serde_json::json!([c.x, c.y])).collect())
+    };
+    let polys: Vec<serde_json::Value> = d
+        .geometry
+        .0
+        .iter()
+        .map(|p| {
+            let mut rings = vec![ring(p.exterior())];
+            rings.extend(p.interiors().iter().map(ring));
+            serde_json::Value::Array(rings)
+        })
+        .collect();
+    serde_json::json!({
+        "type": "Feature",
+        "id": d.code,
+        "geometry": {"type": "MultiPolygon", "coordinates": polys},
+        "properties": {"code": d.code, "name": d.name, "region": d.region},
+    })
 }
 
 /// Checks that a point is a WGS84 coordinate.
