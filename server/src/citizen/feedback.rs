@@ -216,22 +216,8 @@ pub async fn rate(
     }
     let stars = stars as u8;
     let comment = check_comment(comment)?;
-    let f = track::follow(state, code_input).await?;
-    let code = f.tracking.code.clone();
-    let me = citizen_actor(&code);
-    if let Some(r) = row(&state.db, &code, "rating").await?
-        && r.state == "done"
-    {
-        return Err(already_rated());
-    }
-    let now = now_millis();
-    if event_by(&f.view, &me, "rated").is_some() {
-        mark_done(&state.db, &code, "rating", None, now).await?;
-        return Err(already_rated());
-    }
-    if let Some(why) = track::closed_because(&f.view, now) {
-        return Err(TrackError::NotOpen(capitalise(&why)));
-    }
+    let Open { f, code, me, now } =
+        open(state, code_input, "rating", "rated", already_rated).await?;
     let task = f.view.id.clone();
     let claimed = claim(
         &state.db,
@@ -337,22 +323,14 @@ pub async fn not_fixed(
             "a photo of the problem is needed to say it is not fixed".into(),
         ));
     }
-    let f = track::follow(state, code_input).await?;
-    let code = f.tracking.code.clone();
-    let me = citizen_actor(&code);
-    if let Some(r) = row(&state.db, &code, "not_fixed").await?
-        && r.state == "done"
-    {
-        return Err(already_not_fixed());
-    }
-    let now = now_millis();
-    if event_by(&f.view, &me, "reopened").is_some() {
-        mark_done(&state.db, &code, "not_fixed", None, now).await?;
-        return Err(already_not_fixed());
-    }
-    if let Some(why) = track::closed_because(&f.view, now) {
-        return Err(TrackError::NotOpen(capitalise(&why)));
-    }
+    let Open { f, code, me, now } = open(
+        state,
+        code_input,
+        "not_fixed",
+        "reopened",
+        already_not_fixed,
+    )
+    .await?;
     let task = f.view.id.clone();
     // The photo first: a refused one leaves nothing behind and changes nothing.
     let stored = ingest::ingest_bytes(
@@ -498,6 +476,44 @@ async fn done_or_log(state: &AppState, code: &str, kind: &str, event: Option<&st
     if let Err(e) = mark_done(&state.db, code, kind, event, now_millis()).await {
         tracing::error!(error = %e, kind, "could not mark citizen feedback done");
     }
+}
+
+/// A code whose task takes this kind of feedback now.
+struct Open {
+    f: track::Followed,
+    code: String,
+    me: Actor,
+    now: i64,
+}
+
+/// The checks both kinds of feedback make before anything is written: the code
+/// resolves (following merges), this code has not given `kind` already (its row done,
+/// or its `event` in the document after a crash between the two), and the task is
+/// completed and inside its window.
+async fn open(
+    state: &AppState,
+    code_input: &str,
+    kind: &str,
+    event: &str,
+    already: fn() -> TrackError,
+) -> Result<Open, TrackError> {
+    let f = track::follow(state, code_input).await?;
+    let code = f.tracking.code.clone();
+    let me = citizen_actor(&code);
+    if let Some(r) = row(&state.db, &code, kind).await?
+        && r.state == "done"
+    {
+        return Err(already());
+    }
+    let now = now_millis();
+    if event_by(&f.view, &me, event).is_some() {
+        mark_done(&state.db, &code, kind, None, now).await?;
+        return Err(already());
+    }
+    if let Some(why) = track::closed_because(&f.view, now) {
+        return Err(TrackError::NotOpen(capitalise(&why)));
+    }
+    Ok(Open { f, code, me, now })
 }
 
 fn already_rated() -> TrackError {
