@@ -279,6 +279,24 @@ async fn report(
         .into_response())
 }
 
+/// A follow-up's receipt code, parsed, once the client is inside its follow-up rate limit.
+fn follow_up_code(
+    s: &AppState,
+    receipt_code: &str,
+    headers: &HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> Result<ReceiptCode, ApiError> {
+    let it = &s.integrity;
+    let code = ReceiptCode::parse(receipt_code).map_err(crate::integrity::IntegrityError::from)?;
+    it.limiter
+        .check(
+            client(it.config.trust_forwarded_for, headers, peer),
+            Action::FollowUp,
+        )
+        .map_err(crate::integrity::IntegrityError::from)?;
+    Ok(code)
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CodeIn {
@@ -301,14 +319,7 @@ async fn read_case(
 ) -> Result<Response, ApiError> {
     let it = &s.integrity;
     let r = json_body(body)?;
-    let code =
-        ReceiptCode::parse(&r.receipt_code).map_err(crate::integrity::IntegrityError::from)?;
-    it.limiter
-        .check(
-            client(it.config.trust_forwarded_for, &headers, peer),
-            Action::FollowUp,
-        )
-        .map_err(crate::integrity::IntegrityError::from)?;
+    let code = follow_up_code(&s, &r.receipt_code, &headers, peer)?;
     let thread = it.follow_up(&s.db, &code, crate::db::now_millis()).await?;
     Ok(Json(thread).into_response())
 }
@@ -337,14 +348,7 @@ async fn write_back(
 ) -> Result<Response, ApiError> {
     let it = &s.integrity;
     let r = json_body(body)?;
-    let code =
-        ReceiptCode::parse(&r.receipt_code).map_err(crate::integrity::IntegrityError::from)?;
-    it.limiter
-        .check(
-            client(it.config.trust_forwarded_for, &headers, peer),
-            Action::FollowUp,
-        )
-        .map_err(crate::integrity::IntegrityError::from)?;
+    let code = follow_up_code(&s, &r.receipt_code, &headers, peer)?;
     let seq = it
         .write_back(&s.db, &code, &r.text, crate::db::now_millis())
         .await?;
