@@ -7,7 +7,8 @@
 //! configured `TARMIM_TILE_URL`, and without one the map draws districts and points on
 //! a blank background. The page talks to [`crate::api::console`].
 //!
-//! The manager pages (`manage.html`: trends, district choropleth, scorecard, measures,
+//! `session.js` (the token, login and logout) is shared by both pages. The manager pages
+//! (`manage.html`: trends, district choropleth, scorecard, measures,
 //! before/after gallery) sit beside it and talk to [`crate::api::analytics`]; their
 //! charts are uPlot, vendored from npm under `vendor/uplot/` the same way.
 
@@ -41,6 +42,7 @@ macro_rules! asset {
 const ASSETS: &[Asset] = &[
     asset!("index.html", "text/html; charset=utf-8"),
     asset!("app.js", "text/javascript; charset=utf-8"),
+    asset!("session.js", "text/javascript; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("manage.html", "text/html; charset=utf-8"),
     asset!("manage.js", "text/javascript; charset=utf-8"),

@@ -1,11 +1,9 @@
 // Tarmim dispatch console: plain JavaScript over /api/v1/console/*.
-// The bearer token lives in this tab's sessionStorage and goes in every request's
-// Authorization header (the live stream included); nothing is stored in cookies.
+// The session (token, login, logout) is session.js's, shared with the manager pages.
 'use strict';
 
 const $ = (sel) => document.querySelector(sel);
 const state = {
-  token: sessionStorage.getItem('tarmim-token'),
   me: null, tasks: [], crews: [], alerts: [], selected: null, detail: null,
   map: null, taskLayer: null, crewLayer: null, markers: new Map(),
 };
@@ -21,43 +19,7 @@ function esc(s) {
   return String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
 }
 
-async function api(method, path, body) {
-  const r = await fetch(path, {
-    method,
-    headers: Object.assign({ Authorization: `Bearer ${state.token}` }, body ? { 'Content-Type': 'application/json' } : {}),
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  if (r.status === 401) { logout(); throw new Error('logged out'); }
-  const text = await r.text();
-  const data = text ? JSON.parse(text) : null;
-  if (!r.ok) throw new Error((data && data.message) || `${r.status}`);
-  return data;
-}
-
-// ---------------------------------------------------------------- login
-
-$('#login-form').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  $('#login-error').textContent = '';
-  const device = sessionStorage.getItem('tarmim-device') || `console-${Math.random().toString(16).slice(2, 10)}`;
-  sessionStorage.setItem('tarmim-device', device);
-  const r = await fetch('/api/v1/login', {
-    method: 'POST', headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ login: $('#login').value, password: $('#password').value, device_id: device }),
-  });
-  const data = await r.json().catch(() => ({}));
-  if (!r.ok) { $('#login-error').textContent = data.message || 'login failed'; return; }
-  state.token = data.token;
-  sessionStorage.setItem('tarmim-token', data.token);
-  start();
-});
-
-function logout() {
-  if (state.token) fetch('/api/v1/logout', { method: 'POST', headers: { Authorization: `Bearer ${state.token}` } }).catch(() => {});
-  sessionStorage.removeItem('tarmim-token');
-  location.reload();
-}
-$('#logout').addEventListener('click', logout);
+const api = (method, path, body) => session.request(method, path, body);
 
 // ---------------------------------------------------------------- start
 
@@ -130,7 +92,7 @@ async function refresh() {
 async function listen() {
   for (;;) {
     try {
-      const r = await fetch('/api/v1/console/events', { headers: { Authorization: `Bearer ${state.token}` } });
+      const r = await fetch('/api/v1/console/events', { headers: session.headers() });
       if (!r.ok) throw new Error(`events: ${r.status}`);
       $('#live').className = 'live on';
       const reader = r.body.getReader();
@@ -347,4 +309,4 @@ $('#report-form').addEventListener('submit', async (ev) => {
   } catch (e) { $('#report-result').textContent = e.message; }
 });
 
-if (state.token) start();
+session.init(start);

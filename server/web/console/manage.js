@@ -1,12 +1,11 @@
 // Tarmim manager pages: plain JavaScript over /api/v1/analytics/*. Charts are uPlot, the
-// district map is Leaflet (both vendored from npm). The bearer token is the console's:
-// it lives in this tab's sessionStorage, never in a cookie. Every table here can be
+// district map is Leaflet (both vendored from npm). The session is session.js's, shared
+// with the console. Every table here can be
 // exported as CSV or JSON with the same filters (the server renders both).
 'use strict';
 
 const $ = (sel) => document.querySelector(sel);
 const state = {
-  token: sessionStorage.getItem('tarmim-token'),
   boot: null, tab: 'trends', charts: [], map: null, mapLayer: null, measuresByDistrict: null,
   evidence: null,
 };
@@ -43,43 +42,14 @@ function fmt(v, field) {
   return v.toFixed(field === 'rating_mean' ? 2 : 1);
 }
 
+// Every answer may carry the range the server chose and its zone: shown in the filters.
 async function api(path) {
-  const r = await fetch(path, { headers: { Authorization: `Bearer ${state.token}` } });
-  if (r.status === 401) { logout(); throw new Error('logged out'); }
-  const text = await r.text();
-  let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch { data = { message: text }; }
-  if (!r.ok) throw new Error((data && (data.message || data.error)) || `${r.status}`);
+  const data = await session.request('GET', path);
   if (data && data.from && !$('#f-from').value) $('#f-from').value = data.from;
   if (data && data.to && !$('#f-to').value) $('#f-to').value = data.to;
   if (data && data.timezone) $('#f-zone').textContent = `days in ${data.timezone}`;
   return data;
 }
-
-// ---------------------------------------------------------------- login
-
-$('#login-form').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  $('#login-error').textContent = '';
-  const device = sessionStorage.getItem('tarmim-device') || `console-${Math.random().toString(16).slice(2, 10)}`;
-  sessionStorage.setItem('tarmim-device', device);
-  const r = await fetch('/api/v1/login', {
-    method: 'POST', headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ login: $('#login').value, password: $('#password').value, device_id: device }),
-  });
-  const data = await r.json().catch(() => ({}));
-  if (!r.ok) { $('#login-error').textContent = data.message || 'login failed'; return; }
-  state.token = data.token;
-  sessionStorage.setItem('tarmim-token', data.token);
-  start();
-});
-
-function logout() {
-  if (state.token) fetch('/api/v1/logout', { method: 'POST', headers: { Authorization: `Bearer ${state.token}` } }).catch(() => {});
-  sessionStorage.removeItem('tarmim-token');
-  location.reload();
-}
-$('#logout').addEventListener('click', logout);
 
 // ---------------------------------------------------------------- filters
 
@@ -323,7 +293,7 @@ async function download(kind, format) {
   if (kind === 'scorecard') extra.level = $('#s-level').value;
   if (kind === 'measures') extra.by = $('#x-by').value;
   if (kind === 'tasks' && state.evidence) Object.assign(extra, state.evidence);
-  const r = await fetch(query(path, extra), { headers: { Authorization: `Bearer ${state.token}` } });
+  const r = await fetch(query(path, extra), { headers: session.headers() });
   if (!r.ok) { $('#error').textContent = `export failed: ${r.status}`; return; }
   const blob = await r.blob();
   const a = document.createElement('a');
@@ -337,4 +307,4 @@ for (const b of document.querySelectorAll('[data-export]')) {
   b.addEventListener('click', () => download(b.dataset.export, b.dataset.format));
 }
 
-if (state.token) start();
+session.init(start);
