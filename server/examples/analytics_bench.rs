@@ -15,9 +15,16 @@
 //! (a third of them contractors' among 10 contractors), 10 % urgent / 20 % high / 60 %
 //! normal / 10 % low; 3 % cancelled, 95 % acknowledged, the rest completed except half
 //! of the last two days' work; 5 % reopened, 40 % rated, 85 % with a before photo; after
-//! photos in `photos`, 2 % of them flagged.
+//! photos in `photos`, 2 % of them flagged. Each row's `updated_at` is its last event
+//! (as the commit path stamps it), so the mirror's refresh reads what changed lately.
+//!
+//! Every measures, trend and scorecard query runs on both engines side by side: SQL
+//! over the table, and one pass over the in-memory mirror (`TARMIM_BENCH_ENGINES=memory`
+//! skips SQL). Build with `--release`, as a server is.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use server::analytics::measures::Engine;
+use server::analytics::mirror::Mirror;
 use server::analytics::{By, Filter, Scope, evidence, measures, period, scorecard};
 use server::db::postgres::PgStore;
 use server::db::{Db, Store};
@@ -97,7 +104,9 @@ async fn generate(db: &PgStore, n: i64, now: i64) {
                      THEN least(5, 1 + floor(sqrt(rv) * 5))::smallint END,
                 CASE WHEN done IS NOT NULL AND rb < 0.85 THEN md5(id) || md5(id || 'b') END,
                 CASE WHEN done IS NOT NULL THEN md5(id || 'a') || md5(id || 'c') END,
-                {now}
+                -- Last written at its last event, as the commit path stamps it.
+                LEAST({now}, GREATEST(created, ack, done,
+                                      CASE WHEN cancelled THEN created + 3600000 END))
          FROM t"
     );
     exec(db, &sql).await;
@@ -113,6 +122,17 @@ async fn generate(db: &PgStore, n: i64, now: i64) {
     for t in ["task_facts", "photos"] {
         exec(db, &format!("VACUUM ANALYZE {t}")).await;
     }
+}
+
+/// Resident memory of this process (Linux), MB.
+fn rss_mb() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: f64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
+    pages * 4096.0 / 1_048_576.0
 }
 
 fn stats(mut v: Vec<f64>) -> (f64, f64) {
@@ -155,6 +175,23 @@ async fn main() {
         t.elapsed().as_secs_f64()
     );
     let db = Db::Postgres(store);
+    let mirror: &'static Mirror = Box::leak(Box::new(Mirror::new()));
+    let rss_before = rss_mb();
+    let t = Instant::now();
+    let loaded = mirror.refresh(&db).await.unwrap();
+    println!(
+        "mirror: first load of {loaded} rows in {:.1} s; resident memory {rss_before:.0} → {:.0} MB",
+        t.elapsed().as_secs_f64(),
+        rss_mb()
+    );
+    let mut refresh = Vec::new();
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        mirror.refresh(&db).await.unwrap();
+        refresh.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let (p50, max) = stats(refresh);
+    println!("mirror: refresh with nothing new: p50 {p50:.1} ms, max {max:.1} ms");
     let districts: Vec<String> = (1..=120).map(|d| format!("D{d:03}")).collect();
     let today = period::today(&tz);
     let filter = |days: i64| -> Filter {
@@ -170,8 +207,12 @@ async fn main() {
         }
     };
     let cfg = server::analytics::AnalyticsConfig::default();
-    type Q =
-        Box<dyn Fn(Filter) -> std::pin::Pin<Box<dyn std::future::Future<Output = usize> + Send>>>;
+    type Q = Box<
+        dyn Fn(
+            Filter,
+            Engine<'static>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = usize> + Send>>,
+    >;
     let mut queries: Vec<(String, Q)> = Vec::new();
     for by in [
         By::District,
@@ -183,9 +224,11 @@ async fn main() {
         let db = db.clone();
         queries.push((
             format!("measures by={}", by.as_str()),
-            Box::new(move |f| {
+            Box::new(move |f, e| {
                 let db = db.clone();
-                Box::pin(async move { measures::measures(&db, &f, by, now).await.unwrap().len() })
+                Box::pin(
+                    async move { measures::measures(&db, e, &f, by, now).await.unwrap().len() },
+                )
             }),
         ));
     }
@@ -203,12 +246,12 @@ async fn main() {
                 by.map(|b| format!(" by={}", b.as_str()))
                     .unwrap_or_default()
             ),
-            Box::new(move |f| {
+            Box::new(move |f, e| {
                 let db = db.clone();
                 let tz = tz.clone();
                 Box::pin(async move {
                     let b = period::buckets(&f.range, interval, &tz).unwrap();
-                    measures::trend(&db, &f, by, &b, "complete_p90_min", now)
+                    measures::trend(&db, e, &f, by, &b, "complete_p90_min", now)
                         .await
                         .unwrap()
                         .len()
@@ -221,11 +264,11 @@ async fn main() {
         let cfg = cfg.clone();
         queries.push((
             format!("scorecard level={}", level.as_str()),
-            Box::new(move |f| {
+            Box::new(move |f, e| {
                 let db = db.clone();
                 let cfg = cfg.clone();
                 Box::pin(async move {
-                    scorecard::scorecard(&db, &f, level, &cfg, now)
+                    scorecard::scorecard(&db, e, &f, level, &cfg, now)
                         .await
                         .unwrap()
                         .len()
@@ -238,7 +281,7 @@ async fn main() {
         let tz = tz.clone();
         queries.push((
             "tasks (evidence, 100 rows)".into(),
-            Box::new(move |f| {
+            Box::new(move |f, _| {
                 let db = db.clone();
                 let tz = tz.clone();
                 Box::pin(async move {
@@ -265,7 +308,7 @@ async fn main() {
         let tz = tz.clone();
         queries.push((
             "gallery (50 rows)".into(),
-            Box::new(move |f| {
+            Box::new(move |f, _| {
                 let db = db.clone();
                 let tz = tz.clone();
                 Box::pin(async move { evidence::gallery(&db, &f, 50, 0, &tz).await.unwrap().len() })
@@ -273,23 +316,38 @@ async fn main() {
         ));
     }
     println!(
-        "\n| query | 30 days p50 | 30 days max | 365 days p50 | 365 days max | rows |\n| --- | --- | --- | --- | --- | --- |"
+        "\n| query | engine | 30 days p50 | 30 days max | 365 days p50 | 365 days max | rows |\n| --- | --- | --- | --- | --- | --- | --- |"
     );
+    let only_memory = std::env::var("TARMIM_BENCH_ENGINES").as_deref() == Ok("memory");
     for (name, q) in &queries {
-        let mut cells = Vec::new();
-        let mut rows = 0;
-        for days in [30, 365] {
-            rows = q(filter(days)).await; // warm-up
-            let mut times = Vec::new();
-            for _ in 0..RUNS {
-                let t = Instant::now();
-                q(filter(days)).await;
-                times.push(t.elapsed().as_secs_f64() * 1000.0);
+        // Evidence and gallery are plain indexed SQL whatever the engine.
+        let engines: &[(&str, Engine<'static>)] =
+            if name.starts_with("tasks") || name.starts_with("gallery") {
+                &[("sql", Engine::Sql)]
+            } else if only_memory {
+                &[("memory", Engine::Memory(mirror))]
+            } else {
+                &[("sql", Engine::Sql), ("memory", Engine::Memory(mirror))]
+            };
+        for (engine_name, engine) in engines {
+            let mut cells = Vec::new();
+            let mut rows = 0;
+            for days in [30, 365] {
+                rows = q(filter(days), *engine).await; // warm-up
+                let mut times = Vec::new();
+                for _ in 0..RUNS {
+                    let t = Instant::now();
+                    q(filter(days), *engine).await;
+                    times.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                let (p50, max) = stats(times);
+                cells.push(format!("{p50:.0} ms | {max:.0} ms"));
             }
-            let (p50, max) = stats(times);
-            cells.push(format!("{p50:.0} ms | {max:.0} ms"));
+            println!(
+                "| {name} | {engine_name} | {} | {rows} |",
+                cells.join(" | ")
+            );
         }
-        println!("| {name} | {} | {rows} |", cells.join(" | "));
     }
     db.close().await;
     let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();

@@ -34,6 +34,9 @@ pub struct AppState {
     pub photos: crate::photo::Photos,
     /// The integrity channel (rate limits, proof-of-work stamps, receipt-code work).
     pub integrity: Arc<crate::integrity::Integrity>,
+    /// The in-memory mirror of the analytics facts (`None` when `analytics.in_memory`
+    /// is off: measures are then computed with SQL).
+    pub analytics: Option<crate::analytics::mirror::Mirror>,
 }
 
 impl AppState {
@@ -52,6 +55,10 @@ impl AppState {
             db,
             dispatch: Arc::new(crate::dispatch::Dispatch::new(&config)),
             integrity: Arc::new(crate::integrity::Integrity::new(&config.integrity)),
+            analytics: config
+                .analytics
+                .in_memory
+                .then(crate::analytics::mirror::Mirror::new),
             config: Arc::new(config),
             metrics: telemetry::metrics_handle(),
             hub: Hub::new(pg),
@@ -169,6 +176,16 @@ pub async fn serve(
     // Escalation timers: every replica runs the loop; claims keep them from running twice.
     let escalation = crate::dispatch::escalate::spawn(state.clone());
     let expiry = crate::photo::expire::spawn(state.clone());
+    // The analytics mirror loads in the background, so the first manager need not wait.
+    let warm = state.analytics.clone().map(|mirror| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            match mirror.refresh(&db).await {
+                Ok(n) => tracing::info!(tasks = n, "analytics mirror loaded"),
+                Err(e) => tracing::warn!(error = %e, "analytics mirror not loaded yet"),
+            }
+        })
+    });
     let stopping = hub.clone();
     let shutdown = async move {
         shutdown.await;
@@ -187,6 +204,9 @@ pub async fn serve(
     }
     escalation.abort();
     expiry.abort();
+    if let Some(task) = warm {
+        task.abort();
+    }
     served.map_err(StartError::Serve)?;
     db.close().await;
     tracing::info!("server stopped");

@@ -34,7 +34,7 @@
 //! | `track_lookups_per_minute` | `TARMIM_TRACK_LOOKUPS_PER_MINUTE` | `60`: tracking-code requests per client address per minute (429 beyond) |
 //! | `[open311]` `duplicate_radius_m`, `max_media_bytes`, `public_url` | `TARMIM_OPEN311_DUPLICATE_RADIUS_M`, `TARMIM_OPEN311_MAX_MEDIA_BYTES`, `TARMIM_OPEN311_PUBLIC_URL` | `50`, `10485760`, none (`http://` + the request's `Host`) |
 //! | `timezone` | `TARMIM_TIMEZONE` | `Asia/Tehran`: the city's IANA zone; analytics count local days in it |
-//! | `[analytics]` | `TARMIM_SCORECARD_WEIGHTS` (`sla=35,reopen=20,…`), `TARMIM_SCORECARD_THRESHOLD`, `TARMIM_SCORECARD_MIN_TASKS`, `TARMIM_SCORECARD_ACK_TARGET_MINUTES` | see `server/README.md`, "Analytics" |
+//! | `[analytics]` | `TARMIM_SCORECARD_WEIGHTS` (`sla=35,reopen=20,…`), `TARMIM_SCORECARD_THRESHOLD`, `TARMIM_SCORECARD_MIN_TASKS`, `TARMIM_SCORECARD_ACK_TARGET_MINUTES`, `TARMIM_ANALYTICS_IN_MEMORY` (`on`: measures from the in-memory mirror; `off`: SQL) | see `server/README.md`, "Analytics" |
 //! | `[integrity]` (file only) | — | no categories: the integrity channel refuses reports (see `docs/integrity.md`) |
 
 use serde::Deserialize;
@@ -360,6 +360,19 @@ impl Config {
         if let Some(v) = get("TARMIM_SCORECARD_ACK_TARGET_MINUTES") {
             cfg.analytics.ack_target_minutes =
                 parse_num("TARMIM_SCORECARD_ACK_TARGET_MINUTES", &v)?;
+        }
+        if let Some(v) = get("TARMIM_ANALYTICS_IN_MEMORY") {
+            cfg.analytics.in_memory = match v.as_str() {
+                "1" | "true" | "on" => true,
+                "0" | "false" | "off" => false,
+                _ => {
+                    return Err(ConfigError::Env {
+                        var: "TARMIM_ANALYTICS_IN_MEMORY",
+                        value: v.clone(),
+                        why: "expected on or off (true/false, 1/0)".into(),
+                    });
+                }
+            };
         }
         cfg.integrity.check().map_err(ConfigError::Integrity)?;
         Ok(cfg)

@@ -1039,7 +1039,40 @@ async fn bad_parameters(f: &Fixture) {
     s.shutdown().await.unwrap();
 }
 
+/// The in-memory mirror loads on the first request and then follows later commits:
+/// a task committed after it was loaded counts at the next request.
+async fn mirror_follows_later_commits(f: &Fixture) {
+    seed_city(&f.db).await;
+    seed_tasks(&f.db).await;
+    let s = start(f.db.clone(), config(f, TZ)).await;
+    let mgr = Client::login(s.addr, "mgr").await;
+    let path = format!("/api/v1/analytics/measures?by=district&{RANGE}");
+    let before = mgr.ok(&path).await;
+    assert_eq!(row(&before, "D01")["received"], 3);
+    assert_eq!(row(&before, "D01")["ack_p50_min"], 30.0);
+    // T9: D01 high, noon on day 2, acknowledged after 5 minutes: ack 5, 10, 30, 90.
+    Story::new(
+        "T9",
+        "D01",
+        Priority::High,
+        local(TZ, "2026-03-11T12:00"),
+        (60, 600),
+    )
+    .assign(1, "C-A")
+    .ack(5, "C-A")
+    .commit(&f.db)
+    .await;
+    let after = mgr.ok(&path).await;
+    let d1 = row(&after, "D01");
+    assert_eq!(d1["received"], 4);
+    assert_eq!(d1["backlog"], 1);
+    assert_eq!(d1["ack_p50_min"], 20.0);
+    assert_eq!(d1["sla_ack_by_priority"]["high"], sla(1, 1, Some(100.0)));
+    s.shutdown().await.unwrap();
+}
+
 on_both_backends!(
+    mirror_follows_later_commits,
     measures_by_district,
     measures_by_crew_and_contractor,
     trends_buckets_and_tehran_days,
@@ -1049,3 +1082,38 @@ on_both_backends!(
     scoping_and_roles,
     bad_parameters,
 );
+
+/// The measure checks again with `analytics.in_memory` off: the same hand-computed
+/// numbers from the SQL engine, so the two engines cannot drift apart.
+mod sql_engine {
+    macro_rules! with_sql_engine {
+        ($($name:ident),* $(,)?) => {
+            $(
+                mod $name {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn sqlite() {
+                        let mut f = crate::common::Fixture::sqlite().await;
+                        f.config.analytics.in_memory = false;
+                        crate::$name(&f).await;
+                        f.close().await;
+                    }
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn postgres() {
+                        let mut f = crate::common::Fixture::postgres().await;
+                        f.config.analytics.in_memory = false;
+                        crate::$name(&f).await;
+                        f.close().await;
+                    }
+                }
+            )*
+        };
+    }
+    with_sql_engine!(
+        measures_by_district,
+        measures_by_crew_and_contractor,
+        trends_buckets_and_tehran_days,
+        berlin_days_across_daylight_saving,
+        evidence_gallery_and_scorecard,
+        csv_matches_json,
+    );
+}

@@ -27,6 +27,7 @@
 //!   is open again, and its earlier completion no longer counts.
 //! - Fractions `_rate`/`_share` are 0..1, `_pct` 0..100; null when nothing to divide by.
 
+use super::mirror::Mirror;
 use super::period::Bucket;
 use super::{AnalyticsError, By, Filter, PRIORITIES, where_clause};
 use crate::db::{Db, on_pool};
@@ -61,7 +62,7 @@ pub struct SlaByPriority {
 }
 
 impl SlaByPriority {
-    fn cell_mut(&mut self, p: &str) -> Option<&mut SlaCell> {
+    pub(super) fn cell_mut(&mut self, p: &str) -> Option<&mut SlaCell> {
         match p {
             "urgent" => Some(&mut self.urgent),
             "high" => Some(&mut self.high),
@@ -173,21 +174,33 @@ pub fn check_measure(m: &str) -> Result<(), AnalyticsError> {
     }
 }
 
-/// Raw counts per (unit, bucket) before ratios.
+/// Raw counts per (unit, bucket) before ratios (both engines fill it: the SQL queries
+/// here and the in-memory scan in [`super::scan`]).
 #[derive(Debug, Clone, Default)]
-struct Acc {
-    received: i64,
-    closed: i64,
-    completed: i64,
-    ever_completed: i64,
-    reopened: i64,
-    ratings: [i64; 5],
-    photo_both: i64,
-    flagged: i64,
-    sla: SlaByPriority,
-    sla_ack: SlaByPriority,
-    ack: (Option<f64>, Option<f64>),
-    complete: (Option<f64>, Option<f64>),
+pub(super) struct Acc {
+    pub(super) received: i64,
+    pub(super) closed: i64,
+    pub(super) completed: i64,
+    pub(super) ever_completed: i64,
+    pub(super) reopened: i64,
+    pub(super) ratings: [i64; 5],
+    pub(super) photo_both: i64,
+    pub(super) flagged: i64,
+    pub(super) sla: SlaByPriority,
+    pub(super) sla_ack: SlaByPriority,
+    /// p50 and p90 of the acknowledgement times, ms.
+    pub(super) ack: (Option<f64>, Option<f64>),
+    /// p50 and p90 of the completion times, ms.
+    pub(super) complete: (Option<f64>, Option<f64>),
+}
+
+/// What an engine hands over: every unit seen, the counts per (unit, bucket), and each
+/// unit's open tasks at the start of the first bucket.
+#[derive(Debug, Default)]
+pub(super) struct Partial {
+    pub(super) keys: BTreeSet<Key>,
+    pub(super) acc: BTreeMap<(Key, usize), Acc>,
+    pub(super) open: BTreeMap<Key, i64>,
 }
 
 /// Everything computed for a set of units and buckets.
@@ -420,17 +433,57 @@ fn key_exprs(by: Option<By>) -> (&'static str, &'static str) {
     }
 }
 
+/// Where the measures are computed from.
+#[derive(Clone, Copy)]
+pub enum Engine<'a> {
+    /// Grouped SQL over `task_facts` (a few scans per request).
+    Sql,
+    /// One pass over the in-memory mirror of `task_facts`, refreshed first.
+    Memory(&'a Mirror),
+}
+
 /// Computes every measure per unit and bucket. `buckets` must be contiguous and in
 /// order (the backlog of each bucket is carried forward from the one before).
 pub async fn compute(
     db: &Db,
+    engine: Engine<'_>,
     f: &Filter,
     by: Option<By>,
     buckets: &[Bucket],
     now_ms: i64,
 ) -> Result<Computed, AnalyticsError> {
-    let Some(first) = buckets.first() else {
+    if buckets.is_empty() {
         return Ok(Computed::default());
+    }
+    let partial = match engine {
+        Engine::Sql => compute_sql(db, f, by, buckets, now_ms).await?,
+        Engine::Memory(m) => super::scan::compute(db, m, f, by, buckets, now_ms).await?,
+    };
+    Ok(finish(partial, buckets.len()))
+}
+
+/// The flagged photos per task (`photos.far_from_task` or `before_task`): the in-memory
+/// scan attributes them to the tasks' units (a few thousand rows a year, by a partial
+/// index).
+pub(super) async fn flagged_per_task(db: &Db) -> Result<Vec<(String, i64)>, AnalyticsError> {
+    let none: [String; 0] = [];
+    Ok(fetch!(
+        db,
+        (String, i64),
+        "SELECT task, COUNT(*) FROM photos WHERE far_from_task OR before_task GROUP BY task",
+        none
+    )?)
+}
+
+async fn compute_sql(
+    db: &Db,
+    f: &Filter,
+    by: Option<By>,
+    buckets: &[Bucket],
+    now_ms: i64,
+) -> Result<Partial, AnalyticsError> {
+    let Some(first) = buckets.first() else {
+        return Ok(Partial::default());
     };
     let (key, ack_key) = key_exprs(by);
     let cte = buckets_cte(buckets);
@@ -641,11 +694,21 @@ pub async fn compute(
         open.insert(k, n);
     }
 
+    Ok(Partial { keys, acc, open })
+}
+
+/// Ratios, percentages and the carried-forward backlog, per unit and bucket.
+fn finish(p: Partial, n_buckets: usize) -> Computed {
+    let Partial {
+        keys,
+        mut acc,
+        open,
+    } = p;
     let mut out = Computed::default();
     for k in keys {
         let mut backlog = open.get(&k).copied().unwrap_or(0);
-        let mut rows = Vec::with_capacity(buckets.len());
-        for i in 0..buckets.len() {
+        let mut rows = Vec::with_capacity(n_buckets);
+        for i in 0..n_buckets {
             let mut a = acc.remove(&(k.clone(), i)).unwrap_or_default();
             backlog += a.received - a.closed;
             finish_cells(&mut a.sla);
@@ -679,7 +742,7 @@ pub async fn compute(
         }
         out.units.insert(k, rows);
     }
-    Ok(out)
+    out
 }
 
 /// Display names of a grouping's keys.
@@ -713,11 +776,20 @@ pub fn label_of(labels: &BTreeMap<String, String>, by: Option<By>, key: &str) ->
 /// `GET /api/v1/analytics/measures`: one row per unit over the whole range.
 pub async fn measures(
     db: &Db,
+    engine: Engine<'_>,
     f: &Filter,
     by: By,
     now_ms: i64,
 ) -> Result<Vec<MeasureRow>, AnalyticsError> {
-    let c = compute(db, f, Some(by), &super::period::whole(&f.range), now_ms).await?;
+    let c = compute(
+        db,
+        engine,
+        f,
+        Some(by),
+        &super::period::whole(&f.range),
+        now_ms,
+    )
+    .await?;
     let names = labels(db, Some(by)).await?;
     Ok(c.units
         .into_values()
@@ -752,6 +824,7 @@ pub struct Point {
 /// `GET /api/v1/analytics/trend`.
 pub async fn trend(
     db: &Db,
+    engine: Engine<'_>,
     f: &Filter,
     by: Option<By>,
     buckets: &[Bucket],
@@ -759,7 +832,7 @@ pub async fn trend(
     now_ms: i64,
 ) -> Result<Vec<Series>, AnalyticsError> {
     check_measure(measure)?;
-    let mut c = compute(db, f, by, buckets, now_ms).await?;
+    let mut c = compute(db, engine, f, by, buckets, now_ms).await?;
     if by.is_none() && c.units.is_empty() {
         c.units.insert(
             Some("all".into()),

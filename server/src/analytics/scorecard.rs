@@ -170,6 +170,7 @@ pub fn rank(rows: Vec<MeasureRow>, cfg: &AnalyticsConfig) -> Vec<ScoreRow> {
 /// `GET /api/v1/analytics/scorecard`.
 pub async fn scorecard(
     db: &Db,
+    engine: measures::Engine<'_>,
     f: &Filter,
     level: By,
     cfg: &AnalyticsConfig,
@@ -181,7 +182,7 @@ pub async fn scorecard(
             level.as_str()
         )));
     }
-    let rows = measures::measures(db, f, level, now_ms).await?;
+    let rows = measures::measures(db, engine, f, level, now_ms).await?;
     // Tasks with no crew or contractor are not a unit to rank.
     let rows = rows.into_iter().filter(|r| !r.key.is_empty()).collect();
     Ok(rank(rows, cfg))

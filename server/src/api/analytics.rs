@@ -93,6 +93,10 @@ impl Params {
     }
 }
 
+fn engine(state: &AppState) -> measures::Engine<'_> {
+    analytics::scan::engine(state.analytics.as_ref())
+}
+
 fn zone(state: &AppState) -> Result<jiff::tz::TimeZone, ApiError> {
     period::zone(&state.config.timezone).map_err(ApiError::Internal)
 }
@@ -142,7 +146,7 @@ pub async fn get_measures(
     let f = p.common().filter(&who, &tz)?;
     let by = By::parse("by", p.by.as_deref().unwrap_or("district"))?;
     let csv = p.csv()?;
-    let rows = measures::measures(&state.db, &f, by, now_millis()).await?;
+    let rows = measures::measures(&state.db, engine(&state), &f, by, now_millis()).await?;
     Ok(answer(
         csv,
         &rows,
@@ -193,7 +197,16 @@ pub async fn get_trend(
     };
     let csv = p.csv()?;
     let buckets = period::buckets(&f.range, interval, &tz)?;
-    let series = measures::trend(&state.db, &f, by, &buckets, &measure, now_millis()).await?;
+    let series = measures::trend(
+        &state.db,
+        engine(&state),
+        &f,
+        by,
+        &buckets,
+        &measure,
+        now_millis(),
+    )
+    .await?;
     let lines: Vec<TrendLine> = series
         .iter()
         .flat_map(|s| {
@@ -235,7 +248,8 @@ pub async fn get_scorecard(
     let level = By::parse("level", p.level.as_deref().unwrap_or("district"))?;
     let csv = p.csv()?;
     let cfg = &state.config.analytics;
-    let rows = scorecard::scorecard(&state.db, &f, level, cfg, now_millis()).await?;
+    let rows =
+        scorecard::scorecard(&state.db, engine(&state), &f, level, cfg, now_millis()).await?;
     Ok(answer(
         csv,
         &rows,
