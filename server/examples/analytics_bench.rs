@@ -15,7 +15,7 @@
 //! (a third of them contractors' among 10 contractors), 10 % urgent / 20 % high / 60 %
 //! normal / 10 % low; 3 % cancelled, 95 % acknowledged, the rest completed except half
 //! of the last two days' work; 5 % reopened, 40 % rated, 85 % with a before photo; after
-//! photos in `photos`, 2 % of them flagged. Each row's `updated_at` is its last event
+//! and before photos in `photos`, 2 % of them flagged. Each row's `updated_at` is its last event
 //! (as the commit path stamps it), so the mirror's refresh reads what changed lately.
 //!
 //! Every measures, trend and scorecard query runs on both engines side by side: SQL
@@ -117,6 +117,16 @@ async fn generate(db: &PgStore, n: i64, now: i64) {
          SELECT after_photo, id, 'after', 'image/jpeg', 180000, 1280, 960, 'u', completed_at,
                 random() < 0.02, false, 'e', 'e'
          FROM task_facts WHERE after_photo IS NOT NULL",
+    )
+    .await;
+    // The before photos too: the gallery lists only pairs whose photos the server holds.
+    exec(
+        db,
+        "INSERT INTO photos (hash, task, kind, mime, bytes, width, height, uploaded_by,
+            uploaded_at, far_from_task, before_task, thumb_etag, display_etag)
+         SELECT before_photo, id, 'before', 'image/jpeg', 180000, 1280, 960, 'u', created_at,
+                random() < 0.02, false, 'e', 'e'
+         FROM task_facts WHERE before_photo IS NOT NULL",
     )
     .await;
     for t in ["task_facts", "photos"] {
