@@ -34,6 +34,8 @@ pub struct AppState {
     pub photos: crate::photo::Photos,
     /// The integrity channel (rate limits, proof-of-work stamps, receipt-code work).
     pub integrity: Arc<crate::integrity::Integrity>,
+    /// The city's time zone (`config.timezone`, looked up once).
+    pub zone: jiff::tz::TimeZone,
     /// The in-memory mirror of the analytics facts (`None` when `analytics.in_memory`
     /// is off: measures are then computed with SQL).
     pub analytics: Option<crate::analytics::mirror::Mirror>,
@@ -55,6 +57,7 @@ impl AppState {
             db,
             dispatch: Arc::new(crate::dispatch::Dispatch::new(&config)),
             integrity: Arc::new(crate::integrity::Integrity::new(&config.integrity)),
+            zone: config.zone(),
             analytics: config
                 .analytics
                 .in_memory

@@ -24,7 +24,6 @@
 //! | `photo_device_quota_bytes` | `TARMIM_PHOTO_DEVICE_QUOTA_BYTES` | `268435456`: one device's unfinished uploads |
 //! | `photo_max_distance_m` | `TARMIM_PHOTO_MAX_DISTANCE_M` | `200`: EXIF position farther from the task is flagged |
 //! | `photo_clock_skew_secs` | `TARMIM_PHOTO_CLOCK_SKEW_SECS` | `600`: EXIF time earlier than task creation by more is flagged |
-//! | `photo_utc_offset_minutes` | `TARMIM_PHOTO_UTC_OFFSET_MINUTES` | `210` (Tehran): for EXIF times without an offset |
 //! | `photo_workers` | `TARMIM_PHOTO_WORKERS` | `2`: photos decoded at once |
 //! | `photo_upload_ttl_hours` | `TARMIM_PHOTO_UPLOAD_TTL_HOURS` | `168`: an unfinished upload untouched this long is discarded |
 //! | `photo_s3_bucket` | `TARMIM_PHOTO_S3_BUCKET` | none: photos on disk in `data_dir/photos` |
@@ -33,7 +32,7 @@
 //! | `feedback_window_days` | `TARMIM_FEEDBACK_WINDOW_DAYS` | `14`: how long after completion a citizen may rate or say "not fixed" (stored in each new task) |
 //! | `track_lookups_per_minute` | `TARMIM_TRACK_LOOKUPS_PER_MINUTE` | `60`: tracking-code requests per client address per minute (429 beyond) |
 //! | `[open311]` `duplicate_radius_m`, `max_media_bytes`, `public_url` | `TARMIM_OPEN311_DUPLICATE_RADIUS_M`, `TARMIM_OPEN311_MAX_MEDIA_BYTES`, `TARMIM_OPEN311_PUBLIC_URL` | `50`, `10485760`, none (`http://` + the request's `Host`) |
-//! | `timezone` | `TARMIM_TIMEZONE` | `Asia/Tehran`: the city's IANA zone; analytics count local days in it |
+//! | `timezone` | `TARMIM_TIMEZONE` | `Asia/Tehran`: the city's IANA zone; analytics count local days in it, Open311 datetimes carry its offset, EXIF times without an offset are read in it |
 //! | `[analytics]` | `TARMIM_SCORECARD_WEIGHTS` (`sla=35,reopen=20,…`), `TARMIM_SCORECARD_THRESHOLD`, `TARMIM_SCORECARD_MIN_TASKS`, `TARMIM_SCORECARD_ACK_TARGET_MINUTES`, `TARMIM_ANALYTICS_IN_MEMORY` (`on`: measures from the in-memory mirror; `off`: SQL) | see `server/README.md`, "Analytics" |
 //! | `[integrity]` (file only) | — | no categories: the integrity channel refuses reports (see `docs/integrity.md`) |
 
@@ -133,8 +132,6 @@ pub struct Config {
     pub photo_max_distance_m: f64,
     /// A photo whose EXIF time is earlier than its task's creation by more is flagged.
     pub photo_clock_skew_secs: u64,
-    /// The city's offset from UTC in minutes, for EXIF times without an offset.
-    pub photo_utc_offset_minutes: i32,
     /// Photos decoded at once.
     pub photo_workers: usize,
     /// Hours after which an unfinished upload is discarded (its bytes and its quota).
@@ -154,7 +151,8 @@ pub struct Config {
     pub track_lookups_per_minute: u32,
     /// Open311 (`[open311]`: duplicate radius, media limits, public URL).
     pub open311: crate::open311::Open311Config,
-    /// The city's IANA time zone: analytics count days in it.
+    /// The city's IANA time zone: analytics count days in it, Open311 datetimes carry
+    /// its offset, EXIF times without an offset are read in it (`crate::city_time`).
     pub timezone: String,
     /// Analytics (`[analytics]`: scorecard weights, threshold, minimum tasks, ack target).
     pub analytics: crate::analytics::AnalyticsConfig,
@@ -184,7 +182,6 @@ impl Default for Config {
             photo_device_quota_bytes: 256 * 1024 * 1024,
             photo_max_distance_m: 200.0,
             photo_clock_skew_secs: 600,
-            photo_utc_offset_minutes: 210,
             photo_workers: 2,
             photo_upload_ttl_hours: 168,
             photo_s3_bucket: None,
@@ -293,7 +290,14 @@ impl Config {
             cfg.photo_clock_skew_secs = parse_num("TARMIM_PHOTO_CLOCK_SKEW_SECS", &v)?;
         }
         if let Some(v) = get("TARMIM_PHOTO_UTC_OFFSET_MINUTES") {
-            cfg.photo_utc_offset_minutes = parse_num("TARMIM_PHOTO_UTC_OFFSET_MINUTES", &v)?;
+            // A fixed offset cannot follow daylight saving; the zone replaced it.
+            return Err(ConfigError::Env {
+                var: "TARMIM_PHOTO_UTC_OFFSET_MINUTES",
+                value: v,
+                why: "no longer read: EXIF times without an offset are local time in \
+                      TARMIM_TIMEZONE (an IANA zone such as Asia/Tehran)"
+                    .into(),
+            });
         }
         if let Some(v) = get("TARMIM_PHOTO_WORKERS") {
             cfg.photo_workers = parse_num("TARMIM_PHOTO_WORKERS", &v)?;
@@ -335,7 +339,7 @@ impl Config {
         if let Some(v) = get("TARMIM_TIMEZONE") {
             cfg.timezone = v;
         }
-        crate::analytics::period::zone(&cfg.timezone).map_err(|why| ConfigError::Env {
+        crate::city_time::zone(&cfg.timezone).map_err(|why| ConfigError::Env {
             var: "TARMIM_TIMEZONE",
             value: cfg.timezone.clone(),
             why,
@@ -387,6 +391,15 @@ impl Config {
         toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
             message: e.to_string(),
+        })
+    }
+
+    /// The city's zone. Checked when the settings are read; a zone that does not exist
+    /// (settings built in code) is UTC, with an error in the log.
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        crate::city_time::zone(&self.timezone).unwrap_or_else(|why| {
+            tracing::error!(%why, "using UTC");
+            jiff::tz::TimeZone::UTC
         })
     }
 
@@ -512,11 +525,18 @@ mod tests {
         assert_eq!(c.analytics.weights.ack, 0.0);
         assert_eq!(c.analytics.weights.reopen, 20.0);
         assert_eq!(c.analytics.threshold, 70.0);
+        assert!(c.analytics.in_memory);
+        assert_eq!(c.zone(), jiff::tz::TimeZone::get("Europe/Berlin").unwrap());
+        let off = Config::load(env(&[("TARMIM_ANALYTICS_IN_MEMORY", "off")])).unwrap();
+        assert!(!off.analytics.in_memory);
         for (k, v) in [
             ("TARMIM_TIMEZONE", "Mars/Olympus"),
             ("TARMIM_SCORECARD_WEIGHTS", "sla=-1"),
             ("TARMIM_SCORECARD_WEIGHTS", "speed=3"),
             ("TARMIM_SCORECARD_MIN_TASKS", "few"),
+            ("TARMIM_ANALYTICS_IN_MEMORY", "maybe"),
+            // Replaced by the zone: refused rather than silently ignored.
+            ("TARMIM_PHOTO_UTC_OFFSET_MINUTES", "210"),
         ] {
             assert!(Config::load(env(&[(k, v)])).is_err(), "{k}={v}");
         }

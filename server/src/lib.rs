@@ -33,6 +33,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod citizen;
+pub mod city_time;
 pub mod cli;
 pub mod compaction;
 pub mod config;

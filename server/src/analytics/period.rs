@@ -18,10 +18,7 @@ pub const MAX_DAYS: i64 = 400;
 /// Days in the default range ending today.
 pub const DEFAULT_DAYS: i64 = 30;
 
-/// Looks a zone up by its IANA name (`Asia/Tehran`).
-pub fn zone(name: &str) -> Result<TimeZone, String> {
-    TimeZone::get(name).map_err(|e| format!("unknown time zone {name:?}: {e}"))
-}
+pub use crate::city_time::{rfc3339, zone};
 
 /// An inclusive range of local dates, with its UTC bounds `[start_ms, end_ms)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,17 +182,6 @@ pub fn buckets(
         day = end;
     }
     Ok(out)
-}
-
-/// RFC 3339 with the zone's offset at that instant (`2026-03-29T01:30:00+01:00`).
-pub fn rfc3339(ms: i64, tz: &TimeZone) -> String {
-    match Timestamp::from_millisecond(ms) {
-        Ok(t) => t
-            .to_zoned(tz.clone())
-            .strftime("%Y-%m-%dT%H:%M:%S%:z")
-            .to_string(),
-        Err(_) => String::new(),
-    }
 }
 
 #[cfg(test)]

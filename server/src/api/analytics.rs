@@ -98,7 +98,7 @@ fn engine(state: &AppState) -> measures::Engine<'_> {
 }
 
 fn zone(state: &AppState) -> Result<jiff::tz::TimeZone, ApiError> {
-    period::zone(&state.config.timezone).map_err(ApiError::Internal)
+    Ok(state.zone.clone())
 }
 
 fn csv_response(body: String, name: &str) -> Response {

@@ -8,11 +8,13 @@
 //! characters XML 1.0 cannot carry (control characters) are replaced by U+FFFD, so the
 //! output is always well-formed whatever a citizen typed.
 //!
-//! Datetimes are ISO 8601 with the city's UTC offset (`2026-11-29T21:30:00+03:30`), the
-//! offset taken from `photo_utc_offset_minutes` (the city's offset, 210 for Tehran).
+//! Datetimes are ISO 8601 in the city's zone (`TARMIM_TIMEZONE`), with the offset in
+//! force at that instant (`2026-11-29T21:30:00+03:30`; in a zone with daylight saving
+//! the offset changes with the season), by `crate::city_time`.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use jiff::tz::TimeZone;
 use sync_core::Millis;
 
 /// The two formats, chosen by the path's suffix (`.xml`, `.json`).
@@ -225,49 +227,20 @@ pub fn escape_into(out: &mut String, s: &str) {
     }
 }
 
-/// A time as ISO 8601 with the given UTC offset in minutes (`…T21:30:00+03:30`).
-pub fn datetime(ms: Millis, offset_min: i32) -> String {
-    let offset_s = i64::from(offset_min) * 60;
-    let secs = ms.div_euclid(1000) + offset_s;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let sign = if offset_min < 0 { '-' } else { '+' };
-    let off = offset_min.unsigned_abs();
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{sign}{:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        off / 60,
-        off % 60
-    )
+/// A time as ISO 8601 in the city's zone (`…T21:30:00+03:30`).
+pub fn datetime(ms: Millis, city: &TimeZone) -> String {
+    crate::city_time::rfc3339(ms, city)
 }
 
 /// A datetime node, or nothing.
-pub fn opt_datetime(ms: Option<Millis>, offset_min: i32) -> Node {
-    ms.map_or(Node::Null, |ms| Node::Text(datetime(ms, offset_min)))
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's
-/// algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+pub fn opt_datetime(ms: Option<Millis>, city: &TimeZone) -> Node {
+    ms.map_or(Node::Null, |ms| Node::Text(datetime(ms, city)))
 }
 
 /// Parses an ISO 8601 / W3C datetime as Open311 clients send it: RFC 3339 with an offset
-/// or `Z`; a date and time without an offset (read in the city's offset); or a bare date
-/// (its midnight in the city's offset). Milliseconds since the epoch.
-pub fn parse_datetime(s: &str, offset_min: i32) -> Option<Millis> {
+/// or `Z`; a date and time without an offset (local time in the city's zone); or a bare
+/// date (its midnight in the city's zone). Milliseconds since the epoch.
+pub fn parse_datetime(s: &str, city: &TimeZone) -> Option<Millis> {
     use time::format_description::well_known::{Iso8601, Rfc3339};
     let s = s.trim();
     if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
@@ -283,9 +256,15 @@ pub fn parse_datetime(s: &str, offset_min: i32) -> Option<Millis> {
                 .ok()
                 .map(|d| d.midnight())
         })?;
-    let t = local.assume_utc();
-    let ms = (t.unix_timestamp_nanos() / 1_000_000) as i64;
-    Some(ms - i64::from(offset_min) * 60_000)
+    let civil = crate::city_time::civil(
+        local.year(),
+        u32::from(u8::from(local.month())),
+        u32::from(local.day()),
+        u32::from(local.hour()),
+        u32::from(local.minute()),
+        u32::from(local.second()),
+    )?;
+    crate::city_time::from_local(civil, city)
 }
 
 #[cfg(test)]
@@ -295,23 +274,39 @@ mod tests {
 
     #[test]
     fn datetimes_carry_the_offset_and_read_back() {
-        assert_eq!(datetime(0, 0), "1970-01-01T00:00:00+00:00");
-        assert_eq!(datetime(0, 210), "1970-01-01T03:30:00+03:30");
-        assert_eq!(datetime(1_000, -300), "1969-12-31T19:00:01-05:00");
+        let utc = TimeZone::UTC;
+        let tehran = crate::city_time::zone("Asia/Tehran").unwrap();
+        let new_york = crate::city_time::zone("America/New_York").unwrap();
+        assert_eq!(datetime(0, &utc), "1970-01-01T00:00:00+00:00");
+        assert_eq!(
+            datetime(1_795_000_000_000, &tehran),
+            "2026-11-18T14:36:40+03:30"
+        );
+        assert_eq!(datetime(1_000, &new_york), "1969-12-31T19:00:01-05:00");
+        // Summer time in New York: the offset follows the date.
+        assert_eq!(
+            datetime(1_784_000_000_000, &new_york),
+            "2026-07-13T23:33:20-04:00"
+        );
         let ms = 1_795_000_123_000;
-        for off in [0, 210, -300] {
-            assert_eq!(parse_datetime(&datetime(ms, off), 0), Some(ms));
+        for z in [&utc, &tehran, &new_york] {
+            assert_eq!(parse_datetime(&datetime(ms, z), &utc), Some(ms));
         }
         assert_eq!(
-            parse_datetime("2010-05-24T00:00:00Z", 210),
-            Some(1_274_659_200_000)
+            parse_datetime("2026-05-24T00:00:00Z", &tehran),
+            Some(1_779_580_800_000)
         );
         assert_eq!(
-            parse_datetime("2010-05-24T03:30:00", 210),
-            Some(1_274_659_200_000)
+            parse_datetime("2026-05-24T03:30:00", &tehran),
+            Some(1_779_580_800_000)
         );
-        assert_eq!(parse_datetime("2010-05-24", 0), Some(1_274_659_200_000));
-        assert_eq!(parse_datetime("yesterday", 0), None);
+        // Without an offset, local time in the zone at that date (summer: -04:00).
+        assert_eq!(
+            parse_datetime("2026-05-23T20:00:00", &new_york),
+            Some(1_779_580_800_000)
+        );
+        assert_eq!(parse_datetime("2026-05-24", &utc), Some(1_779_580_800_000));
+        assert_eq!(parse_datetime("yesterday", &utc), None);
     }
 
     #[test]

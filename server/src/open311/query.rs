@@ -22,6 +22,7 @@ use super::{
 use crate::app::AppState;
 use crate::citizen::duplicates;
 use crate::db::{Db, DbError, IdentityStore, now_millis, on_pool};
+use jiff::tz::TimeZone;
 use std::collections::HashMap;
 use sync_core::session::ServerStore;
 use sync_core::task::{EventKind, Outcome, PhotoKind, Status, TaskDoc, TaskView};
@@ -70,10 +71,10 @@ fn list(p: &Params, key: &str) -> Vec<String> {
         .collect()
 }
 
-fn time_param(p: &Params, key: &str, offset: i32) -> Result<Option<Millis>, Open311Error> {
+fn time_param(p: &Params, key: &str, city: &TimeZone) -> Result<Option<Millis>, Open311Error> {
     match param_nonblank(p, key) {
         None => Ok(None),
-        Some(v) => parse_datetime(v, offset).map(Some).ok_or_else(|| {
+        Some(v) => parse_datetime(v, city).map(Some).ok_or_else(|| {
             Open311Error::BadRequest(format!(
                 "{key} must be an ISO 8601 datetime such as 2026-11-29T00:00:00+03:30, not {v:?}"
             ))
@@ -91,14 +92,14 @@ fn number<T: std::str::FromStr>(p: &Params, key: &str) -> Result<Option<T>, Open
 }
 
 /// Parses and checks the query parameters.
-pub fn parse(p: &Params, offset: i32, now: Millis) -> Result<Query, Open311Error> {
+pub fn parse(p: &Params, city: &TimeZone, now: Millis) -> Result<Query, Open311Error> {
     let mut q = Query {
         ids: list(p, "service_request_id"),
         services: list(p, "service_code"),
-        start: time_param(p, "start_date", offset)?,
-        end: time_param(p, "end_date", offset)?,
-        updated_after: time_param(p, "updated_after", offset)?,
-        updated_before: time_param(p, "updated_before", offset)?,
+        start: time_param(p, "start_date", city)?,
+        end: time_param(p, "end_date", city)?,
+        updated_after: time_param(p, "updated_after", city)?,
+        updated_before: time_param(p, "updated_before", city)?,
         page: number(p, "page")?.unwrap_or(1),
         page_size: number(p, "page_size")?.unwrap_or(DEFAULT_PAGE_SIZE),
         extensions: param_nonblank(p, "extensions").is_some_and(|v| v.eq_ignore_ascii_case("true")),
@@ -428,7 +429,7 @@ pub async fn render(
     extensions: bool,
     base: &str,
 ) -> Result<Node, Open311Error> {
-    let offset = state.config.photo_utc_offset_minutes;
+    let city = &state.zone;
     let docs = if ids.is_empty() {
         Vec::new()
     } else {
@@ -495,16 +496,13 @@ pub async fn render(
             ("service_notice", Node::Null),
             (
                 "requested_datetime",
-                Node::Text(datetime(v.created_at, offset)),
+                Node::Text(datetime(v.created_at, city)),
             ),
             (
                 "updated_datetime",
-                Node::Text(datetime(updated.max(v.created_at), offset)),
+                Node::Text(datetime(updated.max(v.created_at), city)),
             ),
-            (
-                "expected_datetime",
-                opt_datetime(v.sla.complete_due, offset),
-            ),
+            ("expected_datetime", opt_datetime(v.sla.complete_due, city)),
             ("address", Node::opt_text(v.address.clone())),
             ("address_id", Node::Null),
             ("zipcode", Node::Null),
@@ -556,7 +554,7 @@ pub async fn render(
                     ),
                 ]),
             );
-            n.push("notes", notes(v, &updates, offset));
+            n.push("notes", notes(v, &updates, city));
         }
         items.push(n);
     }
@@ -566,7 +564,7 @@ pub async fn render(
     })
 }
 
-fn notes(v: &TaskView, updates: &[CitizenUpdate], offset: i32) -> Node {
+fn notes(v: &TaskView, updates: &[CitizenUpdate], city: &TimeZone) -> Node {
     let mut out: Vec<(Millis, Node)> = Vec::new();
     for e in &v.timeline {
         if e.outcome == Outcome::Applied || matches!(e.outcome, Outcome::ExtraVisit) {
@@ -580,7 +578,7 @@ fn notes(v: &TaskView, updates: &[CitizenUpdate], offset: i32) -> Node {
             out.push((
                 e.event.at,
                 Node::obj([
-                    ("datetime", Node::Text(datetime(e.event.at, offset))),
+                    ("datetime", Node::Text(datetime(e.event.at, city))),
                     ("summary", Node::text(e.event.kind.name())),
                     ("type", Node::text(kind)),
                     ("description", Node::Text(event_words(&e.event.kind))),
@@ -592,7 +590,7 @@ fn notes(v: &TaskView, updates: &[CitizenUpdate], offset: i32) -> Node {
         out.push((
             u.at,
             Node::obj([
-                ("datetime", Node::Text(datetime(u.at, offset))),
+                ("datetime", Node::Text(datetime(u.at, city))),
                 ("summary", Node::text("citizen_update")),
                 ("type", Node::text("activity")),
                 ("description", Node::text(&u.description)),
@@ -647,7 +645,7 @@ async fn extras(db: &Db, tasks: &[String]) -> Result<HashMap<String, Extra>, DbE
 
 /// GET requests.
 pub async fn requests(state: &AppState, p: &Params, base: &str) -> Result<Node, Open311Error> {
-    let q = parse(p, state.config.photo_utc_offset_minutes, now_millis())?;
+    let q = parse(p, &state.zone, now_millis())?;
     let ids = find(&state.db, &q).await?;
     render(state, &ids, q.extensions, base).await
 }

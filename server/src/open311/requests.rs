@@ -198,9 +198,8 @@ pub async fn file(state: &AppState, p: &Params, media: Vec<Vec<u8>>) -> Result<N
         }
         None => None,
     };
-    let offset = state.config.photo_utc_offset_minutes;
     let attrs = services::attributes(&state.db, &service.code).await?;
-    let answers = services::check_answers(&attrs, &attribute_params(p), offset)?;
+    let answers = services::check_answers(&attrs, &attribute_params(p), &state.zone)?;
     let media_url = check_media_url(p)?;
     let contact = Contact::from_params(p)?;
     if media.len() > state.config.open311.max_media_files {

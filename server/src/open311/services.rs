@@ -260,7 +260,7 @@ fn attribute_node(a: &Attribute) -> Node {
 pub fn check_answers(
     attrs: &[Attribute],
     given: &BTreeMap<String, Vec<String>>,
-    offset_min: i32,
+    city: &jiff::tz::TimeZone,
 ) -> Result<BTreeMap<String, Answer>, Open311Error> {
     let bad = |m: String| Err(Open311Error::BadRequest(m));
     let mut out = BTreeMap::new();
@@ -310,7 +310,7 @@ pub fn check_answers(
                 }
             }
             Datatype::Datetime => {
-                if parse_datetime(one, offset_min).is_none() {
+                if parse_datetime(one, city).is_none() {
                     return bad(format!(
                         "attribute[{}] must be an ISO 8601 datetime (2026-11-29T10:00:00+03:30)",
                         a.code

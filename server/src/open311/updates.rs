@@ -33,11 +33,11 @@ const MAX_TASKS: i64 = 2000;
 
 /// GET servicerequestupdates.
 pub async fn list(state: &AppState, p: &Params, base: &str) -> Result<Node, Open311Error> {
-    let offset = state.config.photo_utc_offset_minutes;
+    let city = &state.zone;
     let get = |k: &str| -> Result<Option<Millis>, Open311Error> {
         match param_nonblank(p, k) {
             None => Ok(None),
-            Some(v) => parse_datetime(v, offset).map(Some).ok_or_else(|| {
+            Some(v) => parse_datetime(v, city).map(Some).ok_or_else(|| {
                 Open311Error::BadRequest(format!("{k} must be an ISO 8601 datetime, not {v:?}"))
             }),
         }
@@ -104,7 +104,7 @@ pub async fn list(state: &AppState, p: &Params, base: &str) -> Result<Node, Open
                 ("update_id", Node::text(&update_id)),
                 ("service_request_id", Node::text(id.as_str())),
                 ("status", Node::Text(status::fms(after).upper())),
-                ("updated_datetime", Node::Text(datetime(e.event.at, offset))),
+                ("updated_datetime", Node::Text(datetime(e.event.at, city))),
                 ("description", Node::Text(event_words(&e.event.kind))),
             ]);
             if let Some(m) = media {

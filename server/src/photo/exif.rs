@@ -5,6 +5,7 @@
 //! is a claim by the camera, used only to flag, never to refuse.
 
 use exif::{In, Reader, Tag, Value};
+use jiff::tz::TimeZone;
 use sync_core::Millis;
 
 /// Time and place from a photo's EXIF block.
@@ -16,14 +17,15 @@ pub struct ExifFacts {
     pub point: Option<(f64, f64)>,
 }
 
-/// Reads the facts from a whole image file. `local_offset_min` is the city's offset from
-/// UTC in minutes, used for a time without `OffsetTimeOriginal` (cameras record local time).
-pub fn read(bytes: &[u8], local_offset_min: i32) -> ExifFacts {
+/// Reads the facts from a whole image file. A time without `OffsetTimeOriginal` is read
+/// as local time in the city's zone (cameras record local time), with the offset in
+/// force on that date (`crate::city_time`).
+pub fn read(bytes: &[u8], city: &TimeZone) -> ExifFacts {
     let Ok(exif) = Reader::new().read_from_container(&mut std::io::Cursor::new(bytes)) else {
         return ExifFacts::default();
     };
     ExifFacts {
-        taken_at: taken_at(&exif, local_offset_min),
+        taken_at: taken_at(&exif, city),
         point: gps(&exif),
     }
 }
@@ -35,32 +37,29 @@ fn ascii(exif: &exif::Exif, tag: Tag) -> Option<Vec<u8>> {
     }
 }
 
-fn taken_at(exif: &exif::Exif, local_offset_min: i32) -> Option<Millis> {
+fn taken_at(exif: &exif::Exif, city: &TimeZone) -> Option<Millis> {
     let raw = ascii(exif, Tag::DateTimeOriginal).or_else(|| ascii(exif, Tag::DateTime))?;
     let mut dt = exif::DateTime::from_ascii(&raw).ok()?;
     if let Some(off) = ascii(exif, Tag::OffsetTimeOriginal) {
-        // A malformed offset leaves the city's offset in force.
+        // A malformed offset leaves the city's zone in force.
         let _ = dt.parse_offset(&off);
     }
-    let (m, d, h, mi, s) = (dt.month, dt.day, dt.hour, dt.minute, dt.second);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
+    // A leap second (60) is read as the last second of the minute.
+    let local = crate::city_time::civil(
+        i32::from(dt.year),
+        u32::from(dt.month),
+        u32::from(dt.day),
+        u32::from(dt.hour),
+        u32::from(dt.minute),
+        u32::from(dt.second.min(59)),
+    )?;
+    match dt.offset {
+        Some(minutes) => {
+            let offset = jiff::tz::Offset::from_seconds(i32::from(minutes) * 60).ok()?;
+            crate::city_time::from_local(local, &TimeZone::fixed(offset))
+        }
+        None => crate::city_time::from_local(local, city),
     }
-    let days = days_from_civil(i64::from(dt.year), u32::from(m), u32::from(d));
-    let local = ((days * 24 + i64::from(h)) * 60 + i64::from(mi)) * 60 + i64::from(s);
-    let offset = dt.offset.map_or(i64::from(local_offset_min), i64::from);
-    Some((local - offset * 60) * 1000)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 fn degrees(exif: &exif::Exif, tag: Tag, reference: Tag, negative: u8) -> Option<f64> {
@@ -89,14 +88,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn civil_days() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(2026, 11, 29), 20_786);
-    }
-
-    #[test]
     fn no_exif_no_facts() {
-        assert_eq!(read(b"not an image", 0), ExifFacts::default());
+        assert_eq!(read(b"not an image", &TimeZone::UTC), ExifFacts::default());
     }
 }

@@ -69,8 +69,8 @@ pub struct PhotoSettings {
     pub device_quota_bytes: u64,
     /// The place-and-time flag's rules.
     pub flag: flag::FlagRules,
-    /// The city's offset from UTC, minutes, for EXIF times without an offset.
-    pub utc_offset_min: i32,
+    /// The city's zone, for EXIF times without an offset.
+    pub zone: jiff::tz::TimeZone,
     /// Photos processed at once.
     pub workers: usize,
     /// How long an upload waits for a worker slot before 503.
@@ -91,7 +91,7 @@ impl PhotoSettings {
                     .unwrap_or(i64::MAX / 1000)
                     .saturating_mul(1000),
             },
-            utc_offset_min: c.photo_utc_offset_minutes,
+            zone: c.zone(),
             workers: c.photo_workers.max(1),
             worker_wait: Duration::from_secs(30),
         }
@@ -135,7 +135,7 @@ pub fn process(
         )));
     }
     let v = verify::verify(bytes, declared, &settings.decode_limits())?;
-    let facts = exif::read(bytes, settings.utc_offset_min);
+    let facts = exif::read(bytes, &settings.zone);
     let derivatives = derive::derive(v.image)?;
     Ok(Processed {
         format: v.format,
