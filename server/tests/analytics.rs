@@ -1040,7 +1040,8 @@ async fn bad_parameters(f: &Fixture) {
 }
 
 /// The in-memory mirror loads on the first request and then follows later commits:
-/// a task committed after it was loaded counts at the next request.
+/// a task committed, and a flagged photo stored, after it was loaded count at the next
+/// request, once.
 async fn mirror_follows_later_commits(f: &Fixture) {
     seed_city(&f.db).await;
     seed_tasks(&f.db).await;
@@ -1062,12 +1063,30 @@ async fn mirror_follows_later_commits(f: &Fixture) {
     .ack(5, "C-A")
     .commit(&f.db)
     .await;
+    // And a photo of it flagged by the EXIF check, uploaded now.
+    let sql = "INSERT INTO photos (hash, task, kind, mime, bytes, width, height, uploaded_by,
+            uploaded_at, far_from_task, before_task, thumb_etag, display_etag)
+           VALUES ($1, 'T9', 'before', 'image/jpeg', 1000, 10, 10, 'u', $2, $3, $4, 'e', 'e')";
+    let (h, now) = (hash("T9/Before/0"), server::db::now_millis());
+    match &f.db {
+        Db::Sqlite(s) => {
+            let q = sqlx::query(sql).bind(&h).bind(now).bind(true).bind(false);
+            q.execute(s.pool()).await.unwrap();
+        }
+        Db::Postgres(s) => {
+            let q = sqlx::query(sql).bind(&h).bind(now).bind(true).bind(false);
+            q.execute(s.pool()).await.unwrap();
+        }
+    }
     let after = mgr.ok(&path).await;
     let d1 = row(&after, "D01");
     assert_eq!(d1["received"], 4);
     assert_eq!(d1["backlog"], 1);
     assert_eq!(d1["ack_p50_min"], 20.0);
     assert_eq!(d1["sla_ack_by_priority"]["high"], sla(1, 1, Some(100.0)));
+    assert_eq!(d1["flagged_photos"], 2, "T1's and T9's");
+    // Asked again, nothing is counted twice.
+    assert_eq!(mgr.ok(&path).await, after);
     s.shutdown().await.unwrap();
 }
 

@@ -1074,7 +1074,68 @@ async fn keys_from_the_admin_command(f: &Fixture) {
     assert_eq!(post(key).await, StatusCode::FORBIDDEN);
 }
 
+/// Datetimes follow the city's zone (`TARMIM_TIMEZONE`): written with the offset in
+/// force at that instant (Berlin: +01:00 in winter, +02:00 in summer), and a local
+/// `start_date` without an offset read as Berlin wall-clock time.
+async fn datetimes_follow_the_city_zone(f: &Fixture) {
+    let api = start(f, |c| c.timezone = "Europe/Berlin".into()).await;
+    let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+    let (lat, lon) = centre(6);
+    let (lat_s, lon_s) = (lat.to_string(), lon.to_string());
+    let r = api
+        .post(
+            "requests.json",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "pothole"),
+                ("lat", &lat_s),
+                ("long", &lon_s),
+                ("description", "Pothole by the tram stop"),
+                ("attribute[size]", "small"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.json()[0]["service_request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let one = api.get(&format!("requests/{id}.json")).await.json();
+    let written = one[0]["requested_datetime"].as_str().unwrap().to_owned();
+    let at: jiff::Timestamp = written.parse().unwrap();
+    let expected = at
+        .to_zoned(berlin.clone())
+        .strftime("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string();
+    assert_eq!(written, expected, "the offset Berlin had at that instant");
+    let local = |hours: i64| {
+        (at + jiff::SignedDuration::from_hours(hours))
+            .to_zoned(berlin.clone())
+            .strftime("%Y-%m-%dT%H:%M:%S")
+            .to_string()
+    };
+    let listed = |start: String| {
+        let api = &api;
+        let id = id.clone();
+        async move {
+            let v = api
+                .get(&format!(
+                    "requests.json?service_code=pothole&start_date={start}"
+                ))
+                .await
+                .json();
+            v.as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["service_request_id"] == id.as_str())
+        }
+    };
+    assert!(listed(local(-1)).await, "an hour before, Berlin time");
+    assert!(!listed(local(1)).await, "an hour after, Berlin time");
+}
+
 on_both_backends!(
+    datetimes_follow_the_city_zone,
     discovery_services_and_definitions,
     file_read_back_and_follow,
     photos_duplicates_and_support,

@@ -462,19 +462,6 @@ pub async fn compute(
     Ok(finish(partial, buckets.len()))
 }
 
-/// The flagged photos per task (`photos.far_from_task` or `before_task`): the in-memory
-/// scan attributes them to the tasks' units (a few thousand rows a year, by a partial
-/// index).
-pub(super) async fn flagged_per_task(db: &Db) -> Result<Vec<(String, i64)>, AnalyticsError> {
-    let none: [String; 0] = [];
-    Ok(fetch!(
-        db,
-        (String, i64),
-        "SELECT task, COUNT(*) FROM photos WHERE far_from_task OR before_task GROUP BY task",
-        none
-    )?)
-}
-
 async fn compute_sql(
     db: &Db,
     f: &Filter,
@@ -698,7 +685,7 @@ async fn compute_sql(
 }
 
 /// Ratios, percentages and the carried-forward backlog, per unit and bucket.
-fn finish(p: Partial, n_buckets: usize) -> Computed {
+pub(super) fn finish(p: Partial, n_buckets: usize) -> Computed {
     let Partial {
         keys,
         mut acc,

@@ -8,6 +8,9 @@
 //!   stamps `updated_at` just before it commits, so a commit that became visible late,
 //!   or a replica whose clock is a little behind, is still picked up; rows read twice are
 //!   simply written again. The first request (or the warm-up at start) loads every row.
+//! - Flagged photos (`photos.far_from_task` or `before_task`) are counted per task the
+//!   same way, by `uploaded_at` (a photo row is written once and never changed), each
+//!   photo once by its hash.
 //! - Strings (districts, regions, categories, crews, contractors) are interned per
 //!   column: a row is 88 bytes, about 90 MB per million tasks plus the id index.
 //! - Each server process (replica) keeps its own mirror; all read the same table.
@@ -15,7 +18,7 @@
 use super::AnalyticsError;
 use crate::db::{Db, on_pool};
 use futures_util::TryStreamExt;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{Mutex, OwnedRwLockReadGuard, RwLock};
 
@@ -36,7 +39,7 @@ pub(super) struct Interner {
 }
 
 impl Interner {
-    fn intern(&mut self, s: Option<String>) -> u32 {
+    pub(super) fn intern(&mut self, s: Option<String>) -> u32 {
         let Some(s) = s else { return NO_ID };
         if let Some(id) = self.ids.get(&s) {
             return *id;
@@ -104,6 +107,10 @@ pub(super) struct Columns {
     pub(super) crew: Interner,
     /// Contractors (`contractor` and `ack_contractor`).
     pub(super) contractor: Interner,
+    /// Flagged photos per task id (the task may not have facts yet).
+    pub(super) flagged: HashMap<Box<str>, i64>,
+    /// The flagged photos counted, by hash.
+    flagged_seen: HashSet<Box<str>>,
 }
 
 /// A `task_facts` row as read.
@@ -189,13 +196,27 @@ impl Columns {
     }
 }
 
-/// The mirror: its rows, and the watermark of the last refresh (`None` before the
-/// first load). Cheap to clone (shared).
+/// The newest `updated_at` of the facts and `uploaded_at` of the flagged photos seen
+/// (`None` before the first load).
+#[derive(Debug, Default)]
+struct Watermarks {
+    facts: Option<i64>,
+    photos: Option<i64>,
+}
+
+/// The mirror: its rows, and the watermarks of the last refresh. Cheap to clone
+/// (shared).
 #[derive(Debug, Clone, Default)]
 pub struct Mirror {
     columns: Arc<RwLock<Columns>>,
-    watermark: Arc<Mutex<Option<i64>>>,
+    watermark: Arc<Mutex<Watermarks>>,
 }
+
+const FLAGGED_PG: &str = "SELECT hash, task, uploaded_at FROM photos
+     WHERE (far_from_task OR before_task) AND uploaded_at >= $1";
+// The same, worded as SQLite's partial index is, so that it is used.
+const FLAGGED_SQLITE: &str = "SELECT hash, task, uploaded_at FROM photos
+     WHERE (far_from_task = 1 OR before_task = 1) AND uploaded_at >= $1";
 
 impl Mirror {
     /// An empty mirror; it loads on its first refresh.
@@ -206,9 +227,9 @@ impl Mirror {
     /// Reads the rows changed since the last refresh (all of them the first time).
     /// Refreshes run one at a time; readers wait only while rows are written in.
     pub async fn refresh(&self, db: &Db) -> Result<usize, AnalyticsError> {
-        let mut watermark = self.watermark.lock().await;
-        let since = watermark.map_or(i64::MIN, |w| w.saturating_sub(LAG_MS));
-        let mut newest = *watermark;
+        let mut marks = self.watermark.lock().await;
+        let since = marks.facts.map_or(i64::MIN, |w| w.saturating_sub(LAG_MS));
+        let mut newest = marks.facts;
         let mut n = 0;
         let mut batch = Vec::with_capacity(4096);
         // Written in batches: the write lock is never held across a read from the
@@ -235,7 +256,24 @@ impl Mirror {
         })?;
         flush!();
         // An empty table still counts as loaded.
-        *watermark = Some(newest.unwrap_or(since.max(0)));
+        marks.facts = Some(newest.unwrap_or(since.max(0)));
+
+        let since = marks.photos.map_or(i64::MIN, |w| w.saturating_sub(LAG_MS));
+        let sql = match db {
+            Db::Sqlite(_) => FLAGGED_SQLITE,
+            Db::Postgres(_) => FLAGGED_PG,
+        };
+        let photos: Vec<(String, String, i64)> = on_pool!(db, pool => {
+            sqlx::query_as(sql).bind(since).fetch_all(pool).await
+        })?;
+        let newest = photos.iter().map(|p| p.2).max();
+        let mut cols = self.columns.write().await;
+        for (hash, task, _) in photos {
+            if cols.flagged_seen.insert(hash.into_boxed_str()) {
+                *cols.flagged.entry(task.into_boxed_str()).or_default() += 1;
+            }
+        }
+        marks.photos = marks.photos.max(newest).or(Some(0));
         Ok(n)
     }
 

@@ -2,8 +2,9 @@
 //! with the same definitions as the SQL in [`super::measures`] (its module docs are the
 //! reference; the analytics tests run every check on both engines).
 //!
-//! The pass runs on a blocking thread: on a million rows it is tens of milliseconds of
-//! CPU, which must not stall the async workers serving phones.
+//! The pass runs on a blocking thread (on a million rows it is a hundred milliseconds
+//! of CPU, which must not stall the async workers serving phones), split over the
+//! machine's cores when there are many rows; the partial grids are then added up.
 
 use super::measures::{Acc, Engine, Key, Partial};
 use super::mirror::{Columns, Interner, Mirror, NO_ID, NONE, Row};
@@ -127,7 +128,41 @@ struct Grid {
     open: HashMap<u32, i64>,
 }
 
+impl Cell {
+    fn add(&mut self, o: Cell) {
+        self.received += o.received;
+        self.closed += o.closed;
+        self.completed += o.completed;
+        self.ever_completed += o.ever_completed;
+        self.reopened += o.reopened;
+        self.photo_both += o.photo_both;
+        self.flagged += o.flagged;
+        let sum = |a: &mut [i64], b: &[i64]| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        sum(&mut self.ratings, &o.ratings);
+        sum(&mut self.sla_due, &o.sla_due);
+        sum(&mut self.sla_met, &o.sla_met);
+        sum(&mut self.ack_due, &o.ack_due);
+        sum(&mut self.ack_met, &o.ack_met);
+        self.ack_ms.extend(o.ack_ms);
+        self.complete_ms.extend(o.complete_ms);
+    }
+}
+
 impl Grid {
+    fn add(&mut self, o: Grid) {
+        for (unit, cells) in o.units {
+            match self.units.get_mut(&unit) {
+                Some(mine) => mine.iter_mut().zip(cells).for_each(|(a, b)| a.add(b)),
+                None => {
+                    self.units.insert(unit, cells);
+                }
+            }
+        }
+        for (unit, n) in o.open {
+            *self.open.entry(unit).or_default() += n;
+        }
+    }
+
     fn cell(&mut self, unit: u32, bucket: usize) -> Option<&mut Cell> {
         let n = self.n;
         self.units
@@ -153,23 +188,69 @@ fn bucket(starts: &[i64], hi: i64, t: i64) -> Option<usize> {
     Some(starts.partition_point(|s| *s <= t).saturating_sub(1))
 }
 
-fn scan(
-    c: &Columns,
-    f: &Filter,
-    by: Option<By>,
-    starts: &[i64],
+/// Below this many rows a scan stays on one thread.
+const PARALLEL_FROM: usize = 200_000;
+
+/// The bucketing of a request.
+struct Span<'a> {
+    starts: &'a [i64],
     hi: i64,
     now_ms: i64,
-    flagged: &[(String, i64)],
-) -> Grid {
+}
+
+fn scan(c: &Columns, f: &Filter, by: Option<By>, span: &Span<'_>) -> Grid {
+    let threads = if c.rows.len() < PARALLEL_FROM {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+    };
+    scan_on(c, f, by, span, threads)
+}
+
+fn scan_on(c: &Columns, f: &Filter, by: Option<By>, span: &Span<'_>, threads: usize) -> Grid {
     let cf = compile(f, c);
+    let threads = threads.max(1);
+    let chunk = c.rows.len().div_ceil(threads).max(1);
+    let mut g = std::thread::scope(|s| {
+        let parts: Vec<_> = c
+            .rows
+            .chunks(chunk)
+            .skip(1)
+            .map(|rows| s.spawn(|| scan_rows(rows, &cf, by, span)))
+            .collect();
+        let mut g = scan_rows(c.rows.get(..chunk).unwrap_or(&c.rows), &cf, by, span);
+        for p in parts {
+            // A panicking part is a bug; its rows would be missing, so fail loudly.
+            match p.join() {
+                Ok(part) => g.add(part),
+                Err(e) => std::panic::resume_unwind(e),
+            }
+        }
+        g
+    });
+    let Span { starts, hi, .. } = *span;
+    for (task, n) in &c.flagged {
+        let Some(r) = c.row_of(task).filter(|r| cf.matches(r)) else {
+            continue;
+        };
+        if let Some(b) = bucket(starts, hi, r.created_at)
+            && let Some(cell) = g.cell(unit_of(by, r).0, b)
+        {
+            cell.flagged += n;
+        }
+    }
+    g
+}
+
+fn scan_rows(rows: &[Row], cf: &Compiled, by: Option<By>, span: &Span<'_>) -> Grid {
+    let Span { starts, hi, now_ms } = *span;
     let lo = starts.first().copied().unwrap_or(hi);
     let mut g = Grid {
         n: starts.len(),
         units: HashMap::new(),
         open: HashMap::new(),
     };
-    for r in c.rows.iter().filter(|r| cf.matches(r)) {
+    for r in rows.iter().filter(|r| cf.matches(r)) {
         let (unit, ack_unit) = unit_of(by, r);
         let p = usize::from(r.priority);
         if let Some(b) = bucket(starts, hi, r.created_at) {
@@ -228,16 +309,6 @@ fn scan(
         if r.created_at < lo && (r.closed_at == NONE || r.closed_at >= lo) {
             *g.open.entry(unit).or_default() += 1;
             g.touch(unit);
-        }
-    }
-    for (task, n) in flagged {
-        let Some(r) = c.row_of(task).filter(|r| cf.matches(r)) else {
-            continue;
-        };
-        if let Some(b) = bucket(starts, hi, r.created_at)
-            && let Some(cell) = g.cell(unit_of(by, r).0, b)
-        {
-            cell.flagged += n;
         }
     }
     g
@@ -299,13 +370,17 @@ pub(super) async fn compute(
     buckets: &[Bucket],
     now_ms: i64,
 ) -> Result<Partial, AnalyticsError> {
-    let flagged = super::measures::flagged_per_task(db).await?;
     let columns = mirror.fresh(db).await?;
     let starts: Vec<i64> = buckets.iter().map(|b| b.lo).collect();
     let hi = buckets.last().map_or(0, |b| b.hi);
     let f = f.clone();
     tokio::task::spawn_blocking(move || {
-        let g = scan(&columns, &f, by, &starts, hi, now_ms, &flagged);
+        let span = Span {
+            starts: &starts,
+            hi,
+            now_ms,
+        };
+        let g = scan(&columns, &f, by, &span);
         into_partial(g, by, &columns)
     })
     .await
@@ -319,7 +394,91 @@ pub fn engine(mirror: Option<&Mirror>) -> Engine<'_> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::analytics::period;
+
+    /// Rows of every kind: open, acknowledged, completed, late, reopened, cancelled,
+    /// rated, in and out of the range, with and without a district.
+    fn columns(n: i64) -> Columns {
+        let mut c = Columns::default();
+        let some = |i: i64, m: i64| (i % m != 0).then_some(i);
+        for i in 0..n {
+            let created = 1_000_000 + i * 7_919 % 900_000;
+            let ack = some(i, 7).map(|_| created + i % 50_000);
+            let done = some(i, 3).and(ack).map(|a| a + i % 400_000);
+            let row = Row {
+                created_at: created,
+                acknowledged_at: ack.unwrap_or(NONE),
+                completed_at: done.unwrap_or(NONE),
+                closed_at: done.unwrap_or(if i % 11 == 0 { created + 5 } else { NONE }),
+                ack_due: if i % 5 == 0 { NONE } else { created + 20_000 },
+                complete_due: created + 200_000,
+                district: c
+                    .district
+                    .intern(some(i, 13).map(|i| format!("D{}", i % 4))),
+                region: c.region.intern(Some(format!("R{}", i % 2))),
+                category: c.category.intern(Some(format!("c{}", i % 3))),
+                crew: c.crew.intern(Some(format!("C{}", i % 6))),
+                ack_crew: c.crew.intern(Some(format!("C{}", (i + 1) % 6))),
+                contractor: c
+                    .contractor
+                    .intern(some(i, 2).map(|i| format!("K{}", i % 3))),
+                ack_contractor: c.contractor.intern(Some("K0".into())),
+                priority: u8::try_from(i % 5).unwrap(),
+                rating: u8::try_from(i % 6).unwrap(),
+                live: i % 11 != 0,
+                reopened: i % 17 == 0,
+                photo_both: i % 4 == 0,
+            };
+            c.ids
+                .insert(format!("T{i}").into_boxed_str(), u32::try_from(i).unwrap());
+            c.rows.push(row);
+        }
+        c.flagged.insert("T5".into(), 2);
+        c.flagged.insert("T8".into(), 1);
+        c
+    }
+
+    #[test]
+    fn a_scan_split_over_threads_adds_up_to_the_single_thread_scan() {
+        let c = columns(5_000);
+        let starts = [1_000_000, 1_300_000, 1_600_000];
+        let span = Span {
+            starts: &starts,
+            hi: 1_900_000,
+            now_ms: 1_500_000,
+        };
+        let tz = period::zone("UTC").unwrap();
+        let range = period::range(Some("2026-01-01"), Some("2026-01-02"), &tz).unwrap();
+        for scope in [Scope::All, Scope::Districts(vec!["D1".into(), "D3".into()])] {
+            for by in [
+                None,
+                Some(By::District),
+                Some(By::Region),
+                Some(By::Category),
+                Some(By::Crew),
+                Some(By::Contractor),
+            ] {
+                let f = Filter {
+                    range,
+                    district: None,
+                    region: None,
+                    category: None,
+                    priority: None,
+                    scope: scope.clone(),
+                };
+                let one = into_partial(scan_on(&c, &f, by, &span, 1), by, &c);
+                let three = into_partial(scan_on(&c, &f, by, &span, 3), by, &c);
+                let (one, three) = (
+                    super::super::measures::finish(one, 3),
+                    super::super::measures::finish(three, 3),
+                );
+                assert!(!one.units.is_empty(), "{by:?}");
+                assert_eq!(one.units, three.units, "{by:?} {scope:?}");
+            }
+        }
+    }
 
     #[test]
     fn buckets_are_half_open_and_inside_the_range() {
