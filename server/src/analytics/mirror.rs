@@ -12,7 +12,8 @@
 //!   same way, by `uploaded_at` (a photo row is written once and never changed), each
 //!   photo once by its hash.
 //! - Strings (districts, regions, categories, crews, contractors) are interned per
-//!   column: a row is 88 bytes, about 90 MB per million tasks plus the id index.
+//!   column: a row is 88 bytes; with the id index a million tasks take about 175 MB
+//!   (`BENCHMARKS.md`).
 //! - Each server process (replica) keeps its own mirror; all read the same table.
 
 use super::AnalyticsError;

@@ -45,7 +45,7 @@ pub struct AnalyticsConfig {
     /// The 90th-percentile acknowledgement time that earns the full ack component (min).
     pub ack_target_minutes: f64,
     /// Compute measures from the in-memory mirror of the facts (fast at a year of a big
-    /// city, ~90 MB per million tasks) rather than with SQL over the table.
+    /// city; about 175 MB per million tasks) rather than with SQL over the table.
     pub in_memory: bool,
 }
 
