@@ -110,25 +110,17 @@ async fn generate(db: &PgStore, n: i64, now: i64) {
          FROM t"
     );
     exec(db, &sql).await;
-    exec(
-        db,
-        "INSERT INTO photos (hash, task, kind, mime, bytes, width, height, uploaded_by,
-            uploaded_at, far_from_task, before_task, thumb_etag, display_etag)
-         SELECT after_photo, id, 'after', 'image/jpeg', 180000, 1280, 960, 'u', completed_at,
-                random() < 0.02, false, 'e', 'e'
-         FROM task_facts WHERE after_photo IS NOT NULL",
-    )
-    .await;
-    // The before photos too: the gallery lists only pairs whose photos the server holds.
-    exec(
-        db,
-        "INSERT INTO photos (hash, task, kind, mime, bytes, width, height, uploaded_by,
-            uploaded_at, far_from_task, before_task, thumb_etag, display_etag)
-         SELECT before_photo, id, 'before', 'image/jpeg', 180000, 1280, 960, 'u', created_at,
-                random() < 0.02, false, 'e', 'e'
-         FROM task_facts WHERE before_photo IS NOT NULL",
-    )
-    .await;
+    // Before photos too: the gallery lists only pairs whose photos the server holds.
+    for (kind, at) in [("after", "completed_at"), ("before", "created_at")] {
+        let sql = format!(
+            "INSERT INTO photos (hash, task, kind, mime, bytes, width, height, uploaded_by,
+                uploaded_at, far_from_task, before_task, thumb_etag, display_etag)
+             SELECT {kind}_photo, id, '{kind}', 'image/jpeg', 180000, 1280, 960, 'u', {at},
+                    random() < 0.02, false, 'e', 'e'
+             FROM task_facts WHERE {kind}_photo IS NOT NULL"
+        );
+        exec(db, &sql).await;
+    }
     for t in ["task_facts", "photos"] {
         exec(db, &format!("VACUUM ANALYZE {t}")).await;
     }

@@ -1105,23 +1105,36 @@ on_both_backends!(
 /// The measure checks again with `analytics.in_memory` off: the same hand-computed
 /// numbers from the SQL engine, so the two engines cannot drift apart.
 mod sql_engine {
+    use crate::common::Fixture;
+    use std::future::Future;
+    use std::pin::Pin;
+
+    async fn run(
+        mut f: Fixture,
+        check: impl for<'a> FnOnce(&'a Fixture) -> Pin<Box<dyn Future<Output = ()> + 'a>>,
+    ) {
+        f.config.analytics.in_memory = false;
+        check(&f).await;
+        f.close().await;
+    }
+
     macro_rules! with_sql_engine {
         ($($name:ident),* $(,)?) => {
             $(
                 mod $name {
                     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                     async fn sqlite() {
-                        let mut f = crate::common::Fixture::sqlite().await;
-                        f.config.analytics.in_memory = false;
-                        crate::$name(&f).await;
-                        f.close().await;
+                        super::run(crate::common::Fixture::sqlite().await, |f| {
+                            Box::pin(crate::$name(f))
+                        })
+                        .await;
                     }
                     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                     async fn postgres() {
-                        let mut f = crate::common::Fixture::postgres().await;
-                        f.config.analytics.in_memory = false;
-                        crate::$name(&f).await;
-                        f.close().await;
+                        super::run(crate::common::Fixture::postgres().await, |f| {
+                            Box::pin(crate::$name(f))
+                        })
+                        .await;
                     }
                 }
             )*

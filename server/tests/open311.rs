@@ -278,32 +278,44 @@ async fn discovery_services_and_definitions(f: &Fixture) {
     assert_error(&api.get("services/nothing.xml").await, "xml", 404);
 }
 
+/// A pothole report's form at a point: the key, the service, the place, then `more`.
+fn pothole<'a>(
+    lat: &'a str,
+    long: &'a str,
+    more: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![
+        ("api_key", DEMO_KEY),
+        ("service_code", "pothole"),
+        ("lat", lat),
+        ("long", long),
+    ];
+    form.extend_from_slice(more);
+    form
+}
+
 async fn file_read_back_and_follow(f: &Fixture) {
     let api = start(f, |_| {}).await;
     let (lat, lon) = centre(6);
     let (lat_s, lon_s) = (lat.to_string(), lon.to_string());
     let email = "citizen-4711@example.org";
-    let r = api
-        .post(
-            "requests.json",
-            &[
-                ("api_key", DEMO_KEY),
-                ("service_code", "pothole"),
-                ("lat", &lat_s),
-                ("long", &lon_s),
-                ("address_string", "Vali-e Asr St & Motahari"),
-                ("description", "Deep pothole in the right lane"),
-                ("attribute[size]", "large"),
-                ("attribute[hazards][]", "water"),
-                ("attribute[hazards][]", "traffic"),
-                ("attribute[depth_cm]", "12.5"),
-                ("email", email),
-                ("first_name", "Sara"),
-                ("phone", "+98 912 000 0000"),
-                ("media_url", "http://169.254.169.254/latest/meta-data/"),
-            ],
-        )
-        .await;
+    let form = pothole(
+        &lat_s,
+        &lon_s,
+        &[
+            ("address_string", "Vali-e Asr St & Motahari"),
+            ("description", "Deep pothole in the right lane"),
+            ("attribute[size]", "large"),
+            ("attribute[hazards][]", "water"),
+            ("attribute[hazards][]", "traffic"),
+            ("attribute[depth_cm]", "12.5"),
+            ("email", email),
+            ("first_name", "Sara"),
+            ("phone", "+98 912 000 0000"),
+            ("media_url", "http://169.254.169.254/latest/meta-data/"),
+        ],
+    );
+    let r = api.post("requests.json", &form).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let v = r.json();
     let id = v[0]["service_request_id"].as_str().unwrap().to_owned();
@@ -1082,19 +1094,15 @@ async fn datetimes_follow_the_city_zone(f: &Fixture) {
     let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
     let (lat, lon) = centre(6);
     let (lat_s, lon_s) = (lat.to_string(), lon.to_string());
-    let r = api
-        .post(
-            "requests.json",
-            &[
-                ("api_key", DEMO_KEY),
-                ("service_code", "pothole"),
-                ("lat", &lat_s),
-                ("long", &lon_s),
-                ("description", "Pothole by the tram stop"),
-                ("attribute[size]", "small"),
-            ],
-        )
-        .await;
+    let form = pothole(
+        &lat_s,
+        &lon_s,
+        &[
+            ("description", "Pothole by the tram stop"),
+            ("attribute[size]", "small"),
+        ],
+    );
+    let r = api.post("requests.json", &form).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let id = r.json()[0]["service_request_id"]
         .as_str()
