@@ -1048,6 +1048,26 @@ async fn mirror_follows_later_commits(f: &Fixture) {
     let s = start(f.db.clone(), config(f, TZ)).await;
     let mgr = Client::login(s.addr, "mgr").await;
     let path = format!("/api/v1/analytics/measures?by=district&{RANGE}");
+    // T1's facts as a replica whose clock is an hour ahead would stamp them: the mirror
+    // must not then skip what other replicas commit in the meantime.
+    let sql = "UPDATE task_facts SET updated_at = $1 WHERE id = 'T1'";
+    let ahead = server::db::now_millis() + 3_600_000;
+    match &f.db {
+        Db::Sqlite(s) => drop(
+            sqlx::query(sql)
+                .bind(ahead)
+                .execute(s.pool())
+                .await
+                .unwrap(),
+        ),
+        Db::Postgres(s) => drop(
+            sqlx::query(sql)
+                .bind(ahead)
+                .execute(s.pool())
+                .await
+                .unwrap(),
+        ),
+    }
     let before = mgr.ok(&path).await;
     assert_eq!(row(&before, "D01")["received"], 3);
     assert_eq!(row(&before, "D01")["ack_p50_min"], 30.0);

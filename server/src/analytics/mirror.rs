@@ -14,7 +14,10 @@
 //! - Strings (districts, regions, categories, crews, contractors) are interned per
 //!   column: a row is 88 bytes; with the id index a million tasks take about 175 MB
 //!   (`BENCHMARKS.md`).
-//! - Each server process (replica) keeps its own mirror; all read the same table.
+//! - Each server process (replica) keeps its own mirror; all read the same table. The
+//!   watermark never runs ahead of the process's own clock, so a replica whose clock is
+//!   ahead costs re-reads, not missed rows; replicas' clocks must agree within
+//!   [`LAG_MS`] (NTP keeps them within milliseconds).
 
 use super::AnalyticsError;
 use crate::db::{Db, on_pool};
@@ -256,8 +259,11 @@ impl Mirror {
             Ok::<(), sqlx::Error>(())
         })?;
         flush!();
-        // An empty table still counts as loaded.
-        marks.facts = Some(newest.unwrap_or(since.max(0)));
+        // An empty table still counts as loaded. The watermark never runs ahead of this
+        // process's clock: a row stamped in the future by a replica whose clock is ahead
+        // would otherwise hide every later commit of the others until that time.
+        let now = crate::db::now_millis();
+        marks.facts = Some(newest.unwrap_or(since.max(0)).min(now));
 
         let since = marks.photos.map_or(i64::MIN, |w| w.saturating_sub(LAG_MS));
         let sql = match db {
@@ -274,7 +280,7 @@ impl Mirror {
                 *cols.flagged.entry(task.into_boxed_str()).or_default() += 1;
             }
         }
-        marks.photos = marks.photos.max(newest).or(Some(0));
+        marks.photos = Some(marks.photos.max(newest).unwrap_or(0).min(now));
         Ok(n)
     }
 
