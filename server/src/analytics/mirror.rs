@@ -71,6 +71,14 @@ impl Interner {
     }
 }
 
+/// The index of a priority in [`super::PRIORITIES`].
+pub(super) fn priority_index(p: &str) -> Option<u8> {
+    super::PRIORITIES
+        .iter()
+        .position(|x| *x == p)
+        .and_then(|i| u8::try_from(i).ok())
+}
+
 /// One task's facts, compact. Times are ms since the epoch, [`NONE`] when missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Row {
@@ -165,11 +173,7 @@ impl Columns {
             ack_crew: self.crew.intern(r.ack_crew),
             contractor: self.contractor.intern(r.contractor),
             ack_contractor: self.contractor.intern(r.ack_contractor),
-            priority: super::PRIORITIES
-                .iter()
-                .position(|p| *p == r.priority)
-                .and_then(|i| u8::try_from(i).ok())
-                .unwrap_or(4),
+            priority: priority_index(&r.priority).unwrap_or(4),
             rating: r
                 .rating
                 .and_then(|v| u8::try_from(v).ok())
@@ -292,16 +296,6 @@ impl Mirror {
     ) -> Result<OwnedRwLockReadGuard<Columns>, AnalyticsError> {
         self.refresh(db).await?;
         Ok(self.columns.clone().read_owned().await)
-    }
-
-    /// Rows held.
-    pub async fn len(&self) -> usize {
-        self.columns.read().await.rows.len()
-    }
-
-    /// Whether no row is held.
-    pub async fn is_empty(&self) -> bool {
-        self.len().await == 0
     }
 }
 

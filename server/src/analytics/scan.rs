@@ -7,7 +7,7 @@
 //! machine's cores when there are many rows; the partial grids are then added up.
 
 use super::measures::{Acc, Engine, Key, Partial};
-use super::mirror::{Columns, Interner, Mirror, NO_ID, NONE, Row};
+use super::mirror::{Columns, Interner, Mirror, NO_ID, NONE, Row, priority_index};
 use super::period::Bucket;
 use super::{AnalyticsError, By, Filter, PRIORITIES, Scope};
 use crate::db::Db;
@@ -68,13 +68,10 @@ fn compile(f: &Filter, c: &Columns) -> Compiled {
         district: id(&c.district, &f.district),
         region: id(&c.region, &f.region),
         category: id(&c.category, &f.category),
-        priority: f.priority.as_deref().map(|p| {
-            PRIORITIES
-                .iter()
-                .position(|x| *x == p)
-                .and_then(|i| u8::try_from(i).ok())
-                .unwrap_or(u8::MAX)
-        }),
+        priority: f
+            .priority
+            .as_deref()
+            .map(|p| priority_index(p).unwrap_or(u8::MAX)),
         scope,
     }
 }

@@ -97,10 +97,6 @@ fn engine(state: &AppState) -> measures::Engine<'_> {
     analytics::scan::engine(state.analytics.as_ref())
 }
 
-fn zone(state: &AppState) -> Result<jiff::tz::TimeZone, ApiError> {
-    Ok(state.zone.clone())
-}
-
 fn csv_response(body: String, name: &str) -> Response {
     (
         [
@@ -142,7 +138,7 @@ pub async fn get_measures(
     who: Identity,
     Query(p): Query<Params>,
 ) -> Result<Response, ApiError> {
-    let tz = zone(&state)?;
+    let tz = state.zone.clone();
     let f = p.common().filter(&who, &tz)?;
     let by = By::parse("by", p.by.as_deref().unwrap_or("district"))?;
     let csv = p.csv()?;
@@ -186,7 +182,7 @@ pub async fn get_trend(
     who: Identity,
     Query(p): Query<Params>,
 ) -> Result<Response, ApiError> {
-    let tz = zone(&state)?;
+    let tz = state.zone.clone();
     let f = p.common().filter(&who, &tz)?;
     let measure = p.measure.clone().unwrap_or_else(|| "received".into());
     measures::check_measure(&measure)?;
@@ -243,7 +239,7 @@ pub async fn get_scorecard(
     who: Identity,
     Query(p): Query<Params>,
 ) -> Result<Response, ApiError> {
-    let tz = zone(&state)?;
+    let tz = state.zone.clone();
     let f = p.common().filter(&who, &tz)?;
     let level = By::parse("level", p.level.as_deref().unwrap_or("district"))?;
     let csv = p.csv()?;
@@ -280,7 +276,7 @@ pub async fn get_tasks(
     who: Identity,
     Query(p): Query<Params>,
 ) -> Result<Response, ApiError> {
-    let tz = zone(&state)?;
+    let tz = state.zone.clone();
     let f = p.common().filter(&who, &tz)?;
     let level = match p.level.as_deref().filter(|s| !s.is_empty()) {
         Some(l) => Some(By::parse("level", l)?),
@@ -323,7 +319,7 @@ pub async fn get_gallery(
     who: Identity,
     Query(p): Query<Params>,
 ) -> Result<Response, ApiError> {
-    let tz = zone(&state)?;
+    let tz = state.zone.clone();
     let f = p.common().filter(&who, &tz)?;
     let (limit, offset) = p.page(50)?;
     let csv = p.csv()?;
