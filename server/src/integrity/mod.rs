@@ -202,8 +202,8 @@ pub fn recipients(
     Ok(out)
 }
 
-/// Seals `body` as the next message of `case` and stores it, resealing if another writer
-/// took the position first.
+/// Seals `body` as the next message of `case` and stores it; concurrent writers to one
+/// case queue on the case (see [`store::append_message`]).
 pub async fn append(
     db: &Db,
     config: &IntegrityConfig,
@@ -217,33 +217,25 @@ pub async fn append(
     // From the hour, like every stored time: an exact expiry would give away the exact
     // time of the message that extended it.
     let expires_at = to_hour(now).saturating_add(ttl_ms(config));
-    for _ in 0..5 {
-        let seq = store::next_seq(db, &case.id).await?;
+    store::append_message(db, &case.id, expires_at, |seq| {
         let env = Envelope {
             v: 1,
             case: case.id.clone(),
             seq,
             author,
             at: to_hour(now),
-            body: body.clone(),
+            body,
             attachments: vec![],
         };
         let ciphertext =
             seal::seal(&env, &to).map_err(|e| IntegrityError::Internal(e.to_string()))?;
-        let row = MessageRow {
+        Ok(MessageRow {
             seq,
             ciphertext,
             created_at: to_hour(now),
-        };
-        match store::append_message(db, &case.id, &row, expires_at).await {
-            Ok(()) => return Ok(seq),
-            Err(DbError::Duplicate(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(IntegrityError::Internal(
-        "the case is being written too often at once".into(),
-    ))
+        })
+    })
+    .await
 }
 
 fn ttl_ms(config: &IntegrityConfig) -> i64 {

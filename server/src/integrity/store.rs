@@ -254,28 +254,27 @@ pub async fn attachments(db: &Db, case_id: &str) -> Result<Vec<AttachmentRow>, D
     })
 }
 
-/// The next free position in a case.
-pub async fn next_seq(db: &Db, case_id: &str) -> Result<i64, DbError> {
-    let q = sql(
+/// Appends a message at the case's next free position and moves the receipt's expiry
+/// to at least `expires_at`; returns the position. `seal` makes the row for a position
+/// (the position is inside the ciphertext, so it must be known before sealing).
+///
+/// The case is locked for the append (its row `FOR UPDATE` on PostgreSQL, the write lock
+/// of `BEGIN IMMEDIATE` on SQLite), so concurrent appends queue instead of racing for
+/// one position: an optimistic retry could lose every round to its neighbours.
+pub async fn append_message<E: From<DbError>>(
+    db: &Db,
+    case_id: &str,
+    expires_at: i64,
+    seal: impl FnOnce(i64) -> Result<MessageRow, E>,
+) -> Result<i64, E> {
+    let lock = sql(
+        db,
+        "SELECT id FROM integrity_cases WHERE id = $1 FOR UPDATE",
+    );
+    let last = sql(
         db,
         "SELECT COALESCE(MAX(seq), 0) AS last FROM integrity_messages WHERE case_id = $1",
     );
-    on_pool!(db, pool => {
-        let row = sqlx::query(&q).bind(case_id).fetch_one(pool).await?;
-        let last: i64 = row.try_get("last")?;
-        Ok(last + 1)
-    })
-}
-
-/// Appends a sealed message at `msg.seq` and moves the receipt's expiry to at least
-/// `expires_at`. A taken position is [`DbError::Duplicate`] (the caller reseals for the
-/// next one: the position is inside the ciphertext).
-pub async fn append_message(
-    db: &Db,
-    case_id: &str,
-    msg: &MessageRow,
-    expires_at: i64,
-) -> Result<(), DbError> {
     let insert = sql(
         db,
         "INSERT INTO integrity_messages (case_id, seq, ciphertext, created_at) VALUES ($1, $2, $3, $4)",
@@ -285,10 +284,25 @@ pub async fn append_message(
         "UPDATE integrity_cases SET expires_at = $2 WHERE id = $1 AND expires_at < $2",
     );
     macro_rules! body {
-        ($tx:ident) => {{
+        ($tx:ident, $lock:expr) => {{
+            if $lock {
+                sqlx::query(&lock)
+                    .bind(case_id)
+                    .fetch_optional(&mut *$tx)
+                    .await
+                    .map_err(DbError::from)?
+                    .ok_or_else(|| DbError::NotFound(format!("case {case_id}")))?;
+            }
+            let row = sqlx::query(&last)
+                .bind(case_id)
+                .fetch_one(&mut *$tx)
+                .await
+                .map_err(DbError::from)?;
+            let seq = row.try_get::<i64, _>("last").map_err(DbError::from)? + 1;
+            let msg = seal(seq)?;
             sqlx::query(&insert)
                 .bind(case_id)
-                .bind(msg.seq)
+                .bind(seq)
                 .bind(&msg.ciphertext)
                 .bind(msg.created_at)
                 .execute(&mut *$tx)
@@ -298,19 +312,25 @@ pub async fn append_message(
                 .bind(case_id)
                 .bind(expires_at)
                 .execute(&mut *$tx)
-                .await?;
-            $tx.commit().await?;
-            Ok(())
+                .await
+                .map_err(DbError::from)?;
+            $tx.commit().await.map_err(DbError::from)?;
+            Ok(seq)
         }};
     }
     match db {
+        // SQLite has no FOR UPDATE; BEGIN IMMEDIATE already holds the one write lock.
         Db::Sqlite(s) => {
-            let mut tx = s.pool().begin_with("BEGIN IMMEDIATE").await?;
-            body!(tx)
+            let mut tx = s
+                .pool()
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(DbError::from)?;
+            body!(tx, false)
         }
         Db::Postgres(p) => {
-            let mut tx = p.pool().begin().await?;
-            body!(tx)
+            let mut tx = p.pool().begin().await.map_err(DbError::from)?;
+            body!(tx, true)
         }
     }
 }
