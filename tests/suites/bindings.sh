@@ -17,6 +17,10 @@ TOOLS="${TARMIM_TOOLS_DIR:-$HOME/.cache/tarmim-tools}"
 KOTLINC="$TOOLS/kotlin/node_modules/kotlin-compiler/bin/kotlinc"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 LIB="$TARGET/debug/libtarmim_mobile.so"
+# `cargo test` builds the cdylib into target/debug/deps/ but does not copy it up into
+# target/debug/; without this the check below found no library and rebuilt the server
+# under other features (1.5 minutes of CI).
+[ -f "$LIB" ] || LIB="$TARGET/debug/deps/libtarmim_mobile.so"
 BINDGEN="$TARGET/debug/uniffi-bindgen"
 SERVER="$TARGET/debug/tarmim-server"
 OUT="$TARGET/bindings"
