@@ -267,10 +267,6 @@ pub async fn append_message<E: From<DbError>>(
     expires_at: i64,
     seal: impl FnOnce(i64) -> Result<MessageRow, E>,
 ) -> Result<i64, E> {
-    let lock = sql(
-        db,
-        "SELECT id FROM integrity_cases WHERE id = $1 FOR UPDATE",
-    );
     let last = sql(
         db,
         "SELECT COALESCE(MAX(seq), 0) AS last FROM integrity_messages WHERE case_id = $1",
@@ -284,15 +280,7 @@ pub async fn append_message<E: From<DbError>>(
         "UPDATE integrity_cases SET expires_at = $2 WHERE id = $1 AND expires_at < $2",
     );
     macro_rules! body {
-        ($tx:ident, $lock:expr) => {{
-            if $lock {
-                sqlx::query(&lock)
-                    .bind(case_id)
-                    .fetch_optional(&mut *$tx)
-                    .await
-                    .map_err(DbError::from)?
-                    .ok_or_else(|| DbError::NotFound(format!("case {case_id}")))?;
-            }
+        ($tx:ident) => {{
             let row = sqlx::query(&last)
                 .bind(case_id)
                 .fetch_one(&mut *$tx)
@@ -326,11 +314,17 @@ pub async fn append_message<E: From<DbError>>(
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(DbError::from)?;
-            body!(tx, false)
+            body!(tx)
         }
         Db::Postgres(p) => {
             let mut tx = p.pool().begin().await.map_err(DbError::from)?;
-            body!(tx, true)
+            sqlx::query("SELECT id FROM integrity_cases WHERE id = $1 FOR UPDATE")
+                .bind(case_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(DbError::from)?
+                .ok_or_else(|| DbError::NotFound(format!("case {case_id}")))?;
+            body!(tx)
         }
     }
 }
