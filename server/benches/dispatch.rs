@@ -20,13 +20,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use futures_util::{SinkExt, StreamExt};
-use server::auth::{UserRole, hash_password, new_token};
-use server::config::Config;
-use server::db::postgres::PgStore;
-use server::db::sqlite::SqliteStore;
-use server::db::{Crew, Db, DistrictStore, IdentityStore, NewUser, Store as _, now_millis};
-use server::dispatch::store::{PositionRow, insert_position};
-use server::geo::{PropertyNames, parse_geojson};
+use server::base::config::Config;
+use server::base::time::now_millis;
+use server::domain::geo::{PropertyNames, parse_geojson};
+use server::domain::identity::{UserRole, hash_password, new_token};
+use server::storage::dispatch::{PositionRow, insert_position};
+use server::storage::postgres::PgStore;
+use server::storage::sqlite::SqliteStore;
+use server::storage::{Crew, Db, DistrictStore, IdentityStore, NewUser, Store as _};
 use sqlx::Connection;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -258,8 +259,19 @@ async fn run(pg: bool, quick: bool) {
         ..Config::default()
     };
     let db = match &config.database_url {
-        Some(url) => Db::Postgres(PgStore::connect(url).await.unwrap()),
-        None => Db::Sqlite(SqliteStore::open(&config.sqlite_path()).await.unwrap()),
+        Some(url) => Db::Postgres(
+            PgStore::connect(url, server::domain::analytics::facts::derive)
+                .await
+                .unwrap(),
+        ),
+        None => Db::Sqlite(
+            SqliteStore::open(
+                &config.sqlite_path(),
+                server::domain::analytics::facts::derive,
+            )
+            .await
+            .unwrap(),
+        ),
     };
     println!(
         "## Dispatch: urgent task → assigned → pushed ({}, {} cores)\n",

@@ -8,7 +8,7 @@
 //! `TARMIM_PHOTO_BENCH_ROUNDS` sets the rounds (default 7; the median is reported).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use server::photo::{PhotoFormat, PhotoSettings, Variant, process};
+use server::domain::photo::{PhotoFormat, PhotoSettings, Variant, process};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -106,7 +106,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let input = make_input(dir.path());
     let input_path = dir.path().join("input.jpg");
-    let settings = PhotoSettings::from_config(&server::config::Config::default());
+    let settings = PhotoSettings::from_config(&server::base::config::Config::default());
     println!(
         "photo bench: 4000 x 3000 JPEG, {} bytes, {rounds} rounds (median), one thread each",
         input.len()

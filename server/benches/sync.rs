@@ -33,12 +33,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use futures_util::{SinkExt, StreamExt};
-use server::app::{AppState, RunningServer};
-use server::auth::{UserRole, hash_password, new_token};
-use server::config::Config;
-use server::db::postgres::PgStore;
-use server::db::sqlite::SqliteStore;
-use server::db::{Crew, Db, IdentityStore, NewUser, Store as _, now_millis};
+use server::base::config::Config;
+use server::base::time::now_millis;
+use server::domain::identity::{UserRole, hash_password, new_token};
+use server::http::{AppState, RunningServer};
+use server::storage::postgres::PgStore;
+use server::storage::sqlite::SqliteStore;
+use server::storage::{Crew, Db, IdentityStore, NewUser, Store as _};
 use sqlx::Connection;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -628,8 +629,19 @@ async fn spawn_server(config: &Config) -> Child {
 
 async fn open_db(config: &Config) -> Db {
     match &config.database_url {
-        Some(url) => Db::Postgres(PgStore::connect(url).await.unwrap()),
-        None => Db::Sqlite(SqliteStore::open(&config.sqlite_path()).await.unwrap()),
+        Some(url) => Db::Postgres(
+            PgStore::connect(url, server::domain::analytics::facts::derive)
+                .await
+                .unwrap(),
+        ),
+        None => Db::Sqlite(
+            SqliteStore::open(
+                &config.sqlite_path(),
+                server::domain::analytics::facts::derive,
+            )
+            .await
+            .unwrap(),
+        ),
     }
 }
 

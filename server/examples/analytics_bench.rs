@@ -23,11 +23,11 @@
 //! skips SQL). Build with `--release`, as a server is.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use server::analytics::measures::Engine;
-use server::analytics::mirror::Mirror;
-use server::analytics::{By, Filter, Scope, evidence, measures, period, scorecard};
-use server::db::postgres::PgStore;
-use server::db::{Db, Store};
+use server::domain::analytics::measures::Engine;
+use server::domain::analytics::mirror::Mirror;
+use server::domain::analytics::{By, Filter, Scope, evidence, measures, period, scorecard};
+use server::storage::postgres::PgStore;
+use server::storage::{Db, Store};
 use sqlx::Connection;
 use std::time::Instant;
 
@@ -167,9 +167,11 @@ async fn main() {
             .unwrap();
         d.close().await.ok();
     }
-    let store = PgStore::connect(&url).await.unwrap();
+    let store = PgStore::connect(&url, server::domain::analytics::facts::derive)
+        .await
+        .unwrap();
     let tz = period::zone("Asia/Tehran").unwrap();
-    let now = server::db::now_millis();
+    let now = server::base::time::now_millis();
     let t = Instant::now();
     generate(&store, n, now).await;
     println!(
@@ -208,7 +210,7 @@ async fn main() {
             scope: Scope::Districts(districts.clone()),
         }
     };
-    let cfg = server::analytics::AnalyticsConfig::default();
+    let cfg = server::domain::analytics::AnalyticsConfig::default();
     type Q = Box<
         dyn Fn(
             Filter,

@@ -10,7 +10,7 @@
 //! phone syncing again (it then also loses tasks that left its crew).
 
 use anyhow::{Context, bail};
-use server::sync::{decode_frames, encode_frames};
+use server::domain::sync::{decode_frames, encode_frames};
 use sync_core::session::device::Device;
 use sync_core::store::Store;
 use sync_core::{Actor, DeviceId, Role};

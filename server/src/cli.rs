@@ -1,12 +1,14 @@
 //! The command line: `serve` (default), `migrate`, `import-districts`, `user`, `crew`,
 //! `token`, `demo`, `integrity` (the investigators' tool), `open311 key`. Each subcommand is a thin call into the domain modules.
 
-use crate::app::{self, StartError};
-use crate::auth::{UserRole, hash_password};
-use crate::config::Config;
-use crate::db::{Crew, Db, DbError, DistrictStore, IdentityStore, NewUser, Store, now_millis};
+use crate::base::config::Config;
+use crate::base::time::now_millis;
 use crate::demo::{self, DemoError, DemoOptions};
-use crate::geo::{self, GeoError, PropertyNames};
+use crate::domain::geo::{self, GeoError, PropertyNames};
+use crate::domain::identity::{UserRole, hash_password};
+use crate::domain::photo::Photos;
+use crate::http::{self, StartError};
+use crate::storage::{Crew, Db, DbError, DistrictStore, IdentityStore, NewUser, Store};
 use clap::{Args, Parser, Subcommand};
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -112,7 +114,7 @@ pub enum IntegrityCommand {
         /// Case id (C-…).
         case: String,
         /// The new status.
-        status: crate::integrity::seal::CaseStatus,
+        status: crate::domain::integrity::seal::CaseStatus,
         /// The investigator's private key file.
         #[arg(long, env = "TARMIM_INTEGRITY_IDENTITY")]
         identity: PathBuf,
@@ -221,7 +223,7 @@ pub enum CliError {
     Demo(#[from] DemoError),
     /// The investigators' tool failed.
     #[error(transparent)]
-    Integrity(#[from] crate::integrity::investigator::InvestigatorError),
+    Integrity(#[from] crate::domain::integrity::investigator::InvestigatorError),
     /// Bad arguments or input.
     #[error("{0}")]
     Usage(String),
@@ -230,15 +232,28 @@ pub enum CliError {
     Io(String),
 }
 
+/// Opens the database for serving: migrations, the demo city if configured and the
+/// database is empty, and the analytics facts of tasks committed before they existed.
+pub async fn open_for_serving(config: &Config) -> Result<Db, CliError> {
+    Photos::from_config(config).map_err(StartError::Photos)?;
+    let db = crate::domain::open_store(config).await?;
+    tracing::info!(backend = ?db.backend(), "database ready (migrations applied)");
+    if config.demo {
+        demo::seed_if_empty(&db, config).await?;
+    }
+    crate::domain::analytics::facts::backfill(&db).await?;
+    Ok(db)
+}
+
 /// Runs a command.
 pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let state = app::prepare(config).await?;
-            app::run(state).await?;
+            let db = open_for_serving(&config).await?;
+            http::run(db, config).await?;
         }
         Command::Migrate => {
-            let db = Db::open(&config).await?;
+            let db = crate::domain::open_store(&config).await?;
             db.migrate().await?;
             println!("migrations applied ({:?})", db.backend());
             db.close().await;
@@ -252,7 +267,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
                 region: args.region_property,
             };
             let districts = geo::parse_geojson(&text, &props)?;
-            let db = Db::open(&config).await?;
+            let db = crate::domain::open_store(&config).await?;
             let out = db.import_districts(&districts).await?;
             println!(
                 "imported {} districts; {} adjacent pairs",
@@ -284,7 +299,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
                 ));
             }
             let hash = hash_password(&password).map_err(|e| CliError::Usage(e.to_string()))?;
-            let db = Db::open(&config).await?;
+            let db = crate::domain::open_store(&config).await?;
             let mut id = [0u8; 8];
             rand::RngCore::fill_bytes(&mut rand::rng(), &mut id);
             db.create_user(&NewUser {
@@ -300,7 +315,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             db.close().await;
         }
         Command::User(UserCommand::RevokeTokens { login }) => {
-            let db = Db::open(&config).await?;
+            let db = crate::domain::open_store(&config).await?;
             let user = db
                 .user_by_login(&login)
                 .await?
@@ -317,7 +332,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             contractor,
             on_duty,
         }) => {
-            let db = Db::open(&config).await?;
+            let db = crate::domain::open_store(&config).await?;
             db.upsert_crew(&Crew {
                 id: id.clone(),
                 name,
@@ -331,7 +346,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             db.close().await;
         }
         Command::Demo(args) => {
-            let db = Db::open(&config).await?;
+            let db = crate::domain::open_store(&config).await?;
             let s = demo::seed(
                 &db,
                 DemoOptions {
@@ -351,8 +366,8 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
         }
         Command::Integrity(cmd) => integrity(cmd, config).await?,
         Command::Open311(Open311Command::Key(cmd)) => {
-            use crate::open311::keys;
-            let db = Db::open(&config).await?;
+            use crate::domain::open311::keys;
+            let db = crate::domain::open_store(&config).await?;
             let done = match cmd {
                 Open311KeyCommand::Create { name } => keys::create(&db, &name).await.map(|key| {
                     println!("{key}");
@@ -381,7 +396,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
 
 /// Runs an `integrity` subcommand (the logic is in `integrity::investigator`).
 async fn integrity(cmd: IntegrityCommand, config: Config) -> Result<(), CliError> {
-    use crate::integrity::investigator as inv;
+    use crate::domain::integrity::investigator as inv;
     if let IntegrityCommand::Keygen { out } = &cmd {
         let public = inv::keygen(out, now_millis())?;
         println!("{public}");
@@ -392,7 +407,7 @@ async fn integrity(cmd: IntegrityCommand, config: Config) -> Result<(), CliError
         );
         return Ok(());
     }
-    let db = Db::open(&config).await?;
+    let db = crate::domain::open_store(&config).await?;
     let result = async {
         match cmd {
             IntegrityCommand::Keygen { .. } => Ok(()),

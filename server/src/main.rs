@@ -2,13 +2,13 @@
 
 use anyhow::Context;
 use clap::Parser;
+use server::base::config::Config;
 use server::cli::{self, Cli};
-use server::config::Config;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::from_env().context("loading the configuration")?;
-    server::telemetry::init_logging(config.log_format);
+    server::base::telemetry::init_logging(config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

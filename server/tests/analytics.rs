@@ -12,11 +12,11 @@ mod common;
 use common::Fixture;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server::app::{AppState, RunningServer};
-use server::auth::{UserRole, hash_password};
-use server::config::Config;
-use server::db::{Crew, Db, DistrictStore, IdentityStore, NewUser};
-use server::geo::{PropertyNames, parse_geojson};
+use server::base::config::Config;
+use server::domain::geo::{PropertyNames, parse_geojson};
+use server::domain::identity::{UserRole, hash_password};
+use server::http::{AppState, RunningServer};
+use server::storage::{Crew, Db, DistrictStore, IdentityStore, NewUser};
 use std::net::SocketAddr;
 use sync_core::session::{DocCommit, ScopePolicy, ServerStore, TaskScopes};
 use sync_core::task::{
@@ -1051,7 +1051,7 @@ async fn mirror_follows_later_commits(f: &Fixture) {
     // T1's facts as a replica whose clock is an hour ahead would stamp them: the mirror
     // must not then skip what other replicas commit in the meantime.
     let sql = "UPDATE task_facts SET updated_at = $1 WHERE id = 'T1'";
-    let ahead = server::db::now_millis() + 3_600_000;
+    let ahead = server::base::time::now_millis() + 3_600_000;
     match &f.db {
         Db::Sqlite(s) => drop(
             sqlx::query(sql)
@@ -1087,7 +1087,7 @@ async fn mirror_follows_later_commits(f: &Fixture) {
     let sql = "INSERT INTO photos (hash, task, kind, mime, bytes, width, height, uploaded_by,
             uploaded_at, far_from_task, before_task, thumb_etag, display_etag)
            VALUES ($1, 'T9', 'before', 'image/jpeg', 1000, 10, 10, 'u', $2, $3, $4, 'e', 'e')";
-    let (h, now) = (hash("T9/Before/0"), server::db::now_millis());
+    let (h, now) = (hash("T9/Before/0"), server::base::time::now_millis());
     match &f.db {
         Db::Sqlite(s) => {
             let q = sqlx::query(sql).bind(&h).bind(now).bind(true).bind(false);

@@ -5,8 +5,8 @@
 mod common;
 
 use common::Fixture;
-use server::auth;
-use server::db::DistrictStore;
+use server::domain::identity as auth;
+use server::storage::DistrictStore;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -215,7 +215,7 @@ async fn admin_commands(f: &Fixture) {
         assert!(!out.status.success(), "{args:?} should fail");
     }
 
-    let now = server::db::now_millis();
+    let now = server::base::time::now_millis();
     let login = auth::login(&f.db, "ali", "long-enough-pw", "phone-1", now, 60_000)
         .await
         .unwrap();

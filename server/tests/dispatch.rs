@@ -9,11 +9,11 @@ mod common;
 use common::Fixture;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server::app::{AppState, RunningServer};
-use server::auth::{UserRole, hash_password};
-use server::config::Config;
-use server::db::{Crew, Db, DistrictStore, IdentityStore, NewUser};
-use server::geo::{PropertyNames, parse_geojson};
+use server::base::config::Config;
+use server::domain::geo::{PropertyNames, parse_geojson};
+use server::domain::identity::{UserRole, hash_password};
+use server::http::{AppState, RunningServer};
+use server::storage::{Crew, Db, DistrictStore, IdentityStore, NewUser};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -180,7 +180,7 @@ fn rfc3339(ms: i64) -> String {
 }
 
 fn now_ms() -> i64 {
-    server::db::now_millis()
+    server::base::time::now_millis()
 }
 
 /// Reports a crew's position; returns the status and flags.
@@ -268,7 +268,7 @@ async fn duty_and_positions(f: &Fixture) {
 
     // Without the limit: an impossible jump (30 km in 10 s) is kept but flagged, and the
     // crew's plausible position stays where it was.
-    let db = Db::open(&f.config).await.unwrap();
+    let db = server::domain::open_store(&f.config).await.unwrap();
     let srv = start(db.clone(), test_config(f)).await;
     let crew = Client::login(srv.addr, "c-a").await;
     let disp = Client::login(srv.addr, "disp").await;
@@ -278,7 +278,7 @@ async fn duty_and_positions(f: &Fixture) {
     let (s, flags) = report(&crew, lat, lon, t0 + 3_600_000 * 2).await;
     assert_eq!(s, StatusCode::ACCEPTED);
     assert_eq!(flags, ["future_time"]);
-    let plausible = server::dispatch::store::last_plausible_position(&db, "C-A")
+    let plausible = server::storage::dispatch::last_plausible_position(&db, "C-A")
         .await
         .unwrap()
         .unwrap();
@@ -473,7 +473,7 @@ async fn scoring_chooses_per_documented_rule(f: &Fixture) {
     assert!(r["dispatch"].is_null());
     assert_eq!(r["task"]["derived"]["status"], "queued");
     // ...unless the district auto-assigns normal work.
-    server::dispatch::store::set_auto_assign_normal(&f.db, "D01", true)
+    server::storage::dispatch::set_auto_assign_normal(&f.db, "D01", true)
         .await
         .unwrap();
     let (_, r) = file(&cc, "pothole", centre(1), "normal").await;
@@ -484,7 +484,7 @@ async fn scoring_chooses_per_documented_rule(f: &Fixture) {
     assert_eq!(crew, want);
 
     // 6. Outside every district: refused with a clear error, nothing stored.
-    let before = server::db::DocStore::count_docs(&f.db).await.unwrap();
+    let before = server::storage::DocStore::count_docs(&f.db).await.unwrap();
     let (s, r) = file(&cc, "water_leak", (36.5, 52.5), "urgent").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
     assert_eq!(r["error"], "unprocessable");
@@ -502,7 +502,7 @@ async fn scoring_chooses_per_documented_rule(f: &Fixture) {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(
-        server::db::DocStore::count_docs(&f.db).await.unwrap(),
+        server::storage::DocStore::count_docs(&f.db).await.unwrap(),
         before
     );
     // A crew member cannot file through the console.
@@ -683,7 +683,7 @@ async fn escalation_survives_a_restart(f: &Fixture) {
     tokio::time::sleep(Duration::from_millis(1200)).await;
 
     // Second life: the overdue ack timer fires; C-A never acknowledged, so C-B gets it.
-    let db = Db::open(&f.config).await.unwrap();
+    let db = server::domain::open_store(&f.config).await.unwrap();
     config.dispatch_tick_ms = 100;
     let srv = start(db.clone(), config).await;
     let disp = Client::login(srv.addr, "disp").await;
@@ -807,7 +807,7 @@ async fn acknowledge(db: &Db, task: &str, crew: &str) {
 /// it by its point (overriding the phone's guess of the district), dispatches it like any
 /// urgent report, and the reporting crew's push is accepted under the default scopes.
 async fn field_report_from_a_phone_is_routed_and_dispatched(f: &Fixture) {
-    use server::sync::{decode_frames, encode_frames};
+    use server::domain::sync::{decode_frames, encode_frames};
     use sync_core::session::device::{Device, DeviceEvent};
     use sync_core::store::Store;
     use sync_core::task::{DEFAULT_REOPEN_WINDOW_MS, GeoPoint, NewTask, Priority, Sla, Source};
@@ -866,7 +866,7 @@ async fn field_report_from_a_phone_is_routed_and_dispatched(f: &Fixture) {
     let r = http
         .post(format!("http://{addr}/api/v1/sync/exchange"))
         .bearer_auth(&token)
-        .header("content-type", server::sync::FRAMES_MEDIA_TYPE)
+        .header("content-type", server::domain::sync::FRAMES_MEDIA_TYPE)
         .body(encode_frames(&phone.connect().unwrap()))
         .send()
         .await

@@ -5,8 +5,8 @@
 mod common;
 
 use common::Fixture;
-use server::db::DistrictStore;
-use server::geo::{GeoError, PropertyNames, parse_geojson, route_point};
+use server::domain::geo::{GeoError, PropertyNames, parse_geojson, route_point};
+use server::storage::DistrictStore;
 
 /// Four districts: A | B on top (shared edge at lon 51.4), C below A, and D a MultiPolygon
 /// below B with a detached island far east. Codes are deliberately not in file order.

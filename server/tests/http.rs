@@ -7,9 +7,9 @@ mod common;
 use common::Fixture;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server::app::{AppState, RunningServer};
-use server::auth::{UserRole, hash_password};
-use server::db::{Crew, IdentityStore, NewUser};
+use server::domain::identity::{UserRole, hash_password};
+use server::http::{AppState, RunningServer};
+use server::storage::{Crew, IdentityStore, NewUser};
 
 async fn real_server(f: &Fixture) {
     f.db.upsert_crew(&Crew {
@@ -186,7 +186,7 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(server::app::serve_router(app, listener, async move {
+    let server = tokio::spawn(server::http::serve_router(app, listener, async move {
         let _ = stop_rx.await;
     }));
     let request = tokio::spawn(async move {

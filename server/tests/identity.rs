@@ -4,9 +4,9 @@
 mod common;
 
 use common::Fixture;
-use server::auth::{self, AuthError, UserRole, hash_password};
-use server::db::{Crew, DbError, DistrictStore, DocStore, IdentityStore, NewUser};
 use server::demo::{self, DemoOptions};
+use server::domain::identity::{self as auth, AuthError, UserRole, hash_password};
+use server::storage::{Crew, DbError, DistrictStore, DocStore, IdentityStore, NewUser};
 use sync_core::session::ServerStore;
 
 async fn setup_users(f: &Fixture) {

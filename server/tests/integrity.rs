@@ -10,9 +10,9 @@ mod common;
 use common::Fixture;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server::app::{AppState, RunningServer};
-use server::db::Db;
-use server::integrity::{IntegrityConfig, investigator, pow, seal};
+use server::domain::integrity::{IntegrityConfig, investigator, pow, seal};
+use server::http::{AppState, RunningServer};
+use server::storage::Db;
 use sqlx::Row;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -89,7 +89,7 @@ fn keys(f: &Fixture, extra: &str) -> Keys {
     );
     let config_file = dir.path().join("tarmim.toml");
     std::fs::write(&config_file, &text).unwrap();
-    let config = server::config::Config::from_file(&config_file)
+    let config = server::base::config::Config::from_file(&config_file)
         .unwrap()
         .integrity;
     config.check().unwrap();
@@ -114,7 +114,7 @@ async fn start(f: &Fixture, config: &IntegrityConfig) -> (RunningServer, AppStat
 }
 
 fn stamp(bits: u8) -> String {
-    let minute = server::db::now_millis() / 60_000;
+    let minute = server::base::time::now_millis() / 60_000;
     pow::solve(bits, minute, &format!("{:016x}", rand::random::<u64>()))
 }
 
@@ -397,17 +397,17 @@ async fn whole_loop(f: &Fixture) {
     );
 
     // Every stored time is a whole hour (no exact time to match with a proxy's logs).
-    let case_row = server::integrity::store::case_by_id(&f.db, &case)
+    let case_row = server::storage::integrity::case_by_id(&f.db, &case)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(case_row.created_at % server::integrity::HOUR_MS, 0);
-    assert_eq!(case_row.expires_at % server::integrity::HOUR_MS, 0);
-    for m in server::integrity::store::messages(&f.db, &case)
+    assert_eq!(case_row.created_at % server::domain::integrity::HOUR_MS, 0);
+    assert_eq!(case_row.expires_at % server::domain::integrity::HOUR_MS, 0);
+    for m in server::storage::integrity::messages(&f.db, &case)
         .await
         .unwrap()
     {
-        assert_eq!(m.created_at % server::integrity::HOUR_MS, 0);
+        assert_eq!(m.created_at % server::domain::integrity::HOUR_MS, 0);
     }
     // Nothing readable is stored: no text, no code, no category, no status.
     let secret_part = code.replace('-', "")[8..].to_owned();
@@ -687,7 +687,7 @@ async fn tampering_is_detected(f: &Fixture) {
     let list = investigator::list(&f.db, &alice).await.unwrap();
     assert_eq!(list.len(), 2);
     let b = list.iter().find(|l| l.id != a).unwrap().id.clone();
-    let now = server::db::now_millis();
+    let now = server::base::time::now_millis();
     investigator::reply(&f.db, &k.config, &alice, &a, REPLY_TEXT, now)
         .await
         .unwrap();
@@ -697,7 +697,9 @@ async fn tampering_is_detected(f: &Fixture) {
     let view = investigator::read(&f.db, &alice, &a, None).await.unwrap();
     assert_eq!(view.failures(), 0);
 
-    let stored = server::integrity::store::messages(&f.db, &a).await.unwrap();
+    let stored = server::storage::integrity::messages(&f.db, &a)
+        .await
+        .unwrap();
     let original_reply = stored[1].ciphertext.clone();
 
     // 1. One flipped bit in the reply's payload.
@@ -768,7 +770,9 @@ async fn tampering_is_detected(f: &Fixture) {
     assert!(view.messages[1].is_err());
 
     // 4. An authentic ciphertext moved from case B: age accepts it, the binding does not.
-    let from_b = server::integrity::store::messages(&f.db, &b).await.unwrap();
+    let from_b = server::storage::integrity::messages(&f.db, &b)
+        .await
+        .unwrap();
     set_blob(&f.db, "integrity_messages", &a, 2, &from_b[1].ciphertext).await;
     let view = investigator::read(&f.db, &alice, &a, None).await.unwrap();
     assert!(matches!(
@@ -787,10 +791,10 @@ async fn tampering_is_detected(f: &Fixture) {
     );
 
     // 5. Attachments: swapped between cases, and bit-flipped.
-    let att_a = server::integrity::store::attachments(&f.db, &a)
+    let att_a = server::storage::integrity::attachments(&f.db, &a)
         .await
         .unwrap();
-    let att_b = server::integrity::store::attachments(&f.db, &b)
+    let att_b = server::storage::integrity::attachments(&f.db, &b)
         .await
         .unwrap();
     set_blob(&f.db, "integrity_attachments", &a, 1, &att_b[0].ciphertext).await;
@@ -813,7 +817,9 @@ async fn tampering_is_detected(f: &Fixture) {
 
     // 6. The report itself tampered: the reporter cannot write back (nothing to bind to),
     //    and gets a generic error, not a wrong answer.
-    let mut report = server::integrity::store::messages(&f.db, &a).await.unwrap()[0]
+    let mut report = server::storage::integrity::messages(&f.db, &a)
+        .await
+        .unwrap()[0]
         .ciphertext
         .clone();
     let n = report.len() - 10;
@@ -914,7 +920,7 @@ async fn abuse_and_size_limits(f: &Fixture) {
     .await
     .unwrap();
     expect(r, StatusCode::BAD_REQUEST, "malformed proof of work").await;
-    let minute = server::db::now_millis() / 60_000;
+    let minute = server::base::time::now_millis() / 60_000;
     let weak = (0..)
         .map(|n| format!("1:{minute}:weak:{n}"))
         .find(|s| {
@@ -1121,7 +1127,7 @@ async fn page_proof_of_work_is_accepted(f: &Fixture) {
         .unwrap();
     let script = k.dir.path().join("pow.js");
     std::fs::write(&script, js).unwrap();
-    let minute = server::db::now_millis() / 60_000;
+    let minute = server::base::time::now_millis() / 60_000;
     let out = Command::new("node")
         .arg("-e")
         .arg(format!(
@@ -1442,7 +1448,7 @@ async fn the_page_in_a_browser(f: &Fixture) {
         .await;
     let code = code.as_str().unwrap().to_owned();
     assert!(
-        server::integrity::receipt::ReceiptCode::parse(&code).is_ok(),
+        server::domain::integrity::receipt::ReceiptCode::parse(&code).is_ok(),
         "{code}"
     );
     assert_eq!(
@@ -1467,7 +1473,7 @@ async fn the_page_in_a_browser(f: &Fixture) {
         &alice,
         &case,
         REPLY_TEXT,
-        server::db::now_millis(),
+        server::base::time::now_millis(),
     )
     .await
     .unwrap();

@@ -10,11 +10,11 @@ mod common;
 use common::Fixture;
 use reqwest::StatusCode;
 use serde_json::Value;
-use server::app::{AppState, RunningServer};
-use server::config::Config;
-use server::db::{Crew, Db, DistrictStore, IdentityStore};
-use server::geo::{PropertyNames, parse_geojson};
-use server::open311::keys::DEMO_KEY;
+use server::base::config::Config;
+use server::domain::geo::{PropertyNames, parse_geojson};
+use server::domain::open311::keys::DEMO_KEY;
+use server::http::{AppState, RunningServer};
+use server::storage::{Crew, Db, DistrictStore, IdentityStore};
 use sync_core::session::ServerStore;
 
 /// Centre of demo district `d` (D01..D11).
@@ -48,7 +48,7 @@ async fn seed(db: &Db) {
     })
     .await
     .unwrap();
-    server::open311::seed_demo(db).await.unwrap();
+    server::domain::open311::seed_demo(db).await.unwrap();
 }
 
 struct Api {
@@ -325,7 +325,7 @@ async fn file_read_back_and_follow(f: &Fixture) {
     assert_eq!(code.len(), 14);
     assert!(v[0]["duplicates"].as_array().unwrap().is_empty());
     // The code resolves to the task.
-    let t = server::citizen::tracking::resolve(&f.db, &code)
+    let t = server::domain::citizen::tracking::resolve(&f.db, &code)
         .await
         .unwrap()
         .unwrap();
@@ -565,7 +565,7 @@ async fn file_read_back_and_follow(f: &Fixture) {
     assert_error(&missing, "json", 404);
 
     // A revoked key stops working.
-    let key = server::open311::keys::create(&f.db, "fms-test")
+    let key = server::domain::open311::keys::create(&f.db, "fms-test")
         .await
         .unwrap();
     let ok = api
@@ -580,7 +580,7 @@ async fn file_read_back_and_follow(f: &Fixture) {
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     assert!(
-        server::open311::keys::revoke(&f.db, "fms-test")
+        server::domain::open311::keys::revoke(&f.db, "fms-test")
             .await
             .unwrap()
     );
@@ -688,11 +688,11 @@ async fn photos_duplicates_and_support(f: &Fixture) {
     assert_eq!(s.status, StatusCode::CREATED, "{}", s.body);
     let code = s.json()[0]["tracking_code"].as_str().unwrap().to_owned();
     assert_eq!(s.json()[0]["supporters"], 1);
-    let t = server::citizen::tracking::resolve(&f.db, &code)
+    let t = server::domain::citizen::tracking::resolve(&f.db, &code)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(t.role, server::citizen::tracking::Role::Supporter);
+    assert_eq!(t.role, server::domain::citizen::tracking::Role::Supporter);
     let s = api
         .post(
             &format!("requests/{first}/support.xml"),
@@ -718,7 +718,7 @@ async fn photos_duplicates_and_support(f: &Fixture) {
         "json",
         404,
     );
-    let near = server::citizen::duplicates::nearby(&f.db, "pothole", lat, lon, 50.0, None)
+    let near = server::domain::citizen::duplicates::nearby(&f.db, "pothole", lat, lon, 50.0, None)
         .await
         .unwrap();
     assert_eq!(near.len(), 2);

@@ -19,7 +19,7 @@ mod common;
 use common::Fixture;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use server::app::{AppState, RunningServer, UNDOCUMENTED_ROUTES};
+use server::http::{AppState, RunningServer, UNDOCUMENTED_ROUTES};
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
@@ -29,11 +29,11 @@ const METHODS: [&str; 8] = [
 
 /// Registrations that do not go through `routes!`, each with why (file, text).
 const RAW_REGISTRATIONS: &[(&str, &str)] = &[
-    // The console's static files (`app::UNDOCUMENTED_ROUTES`).
-    ("web/mod.rs", ".route(ASSET_ROUTE, get(asset))"),
+    // The console's static files (`http::UNDOCUMENTED_ROUTES`).
+    ("http/pages/mod.rs", ".route(ASSET_ROUTE, get(asset))"),
     // The integrity channel: its own routes are `routes!`-registered and nested into the
-    // document by `app::router`; the service is nested outside request tracing.
-    ("app.rs", ".nest_service(api::integrity::PREFIX, integrity)"),
+    // document by `http::router`; the service is nested outside request tracing.
+    ("http/mod.rs", ".nest_service(integrity::PREFIX, integrity)"),
 ];
 
 fn resolve<'a>(doc: &'a Value, pointer: &str) -> Option<&'a Value> {
@@ -161,7 +161,7 @@ fn concrete(path: &str) -> String {
 }
 
 fn is_fallback(r: &reqwest::Response) -> bool {
-    r.headers().contains_key(server::api::fallback::HEADER)
+    r.headers().contains_key(server::http::fallback::HEADER)
 }
 
 /// Every `.route(`-like registration in `server/src`, as (file relative to src, line).
@@ -220,7 +220,7 @@ fn routes_are_registered_only_through_the_document() {
             "server/src/{file}: `{line}` registers a route outside `utoipa_axum::routes!`, so \
              it is not in the OpenAPI document. Annotate the handler with #[utoipa::path] and \
              register it with `.routes(routes!(handler))`; only static files may be listed in \
-             app::UNDOCUMENTED_ROUTES (and here)."
+             http::UNDOCUMENTED_ROUTES (and here)."
         );
     }
     for (f, l) in RAW_REGISTRATIONS {

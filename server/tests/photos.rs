@@ -12,11 +12,11 @@ use base64::Engine;
 use common::Fixture;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server::app::{AppState, RunningServer};
-use server::auth::{UserRole, hash_password};
-use server::db::{Crew, Db, IdentityStore, NewUser};
-use server::photo::storage::{BlobStore, FsStore, S3Settings, S3Store, Storage};
-use server::sync::{decode_frames, encode_frames};
+use server::domain::identity::{UserRole, hash_password};
+use server::domain::photo::storage::{BlobStore, FsStore, S3Settings, S3Store, Storage};
+use server::domain::sync::{decode_frames, encode_frames};
+use server::http::{AppState, RunningServer};
+use server::storage::{Crew, Db, IdentityStore, NewUser};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -945,14 +945,18 @@ async fn abandoned_upload_expires_and_frees_the_quota(f: &Fixture) {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 
     // Young: kept.
-    let now = server::db::now_millis();
-    let swept = server::photo::expire::sweep(&state, now).await.unwrap();
+    let now = server::base::time::now_millis();
+    let swept = server::domain::photo::expire::sweep(&state.db, &state.photos, now)
+        .await
+        .unwrap();
     assert_eq!(swept.expired, 0);
     assert_eq!(offset_of(&tus.head(&a).await), 1_000);
 
     // A day and an hour later, untouched: gone, with its bytes and its quota.
     let later = now + 25 * 3_600_000;
-    let swept = server::photo::expire::sweep(&state, later).await.unwrap();
+    let swept = server::domain::photo::expire::sweep(&state.db, &state.photos, later)
+        .await
+        .unwrap();
     assert_eq!(swept.expired, 1, "{swept:?}");
     assert_eq!(tus.head(&a).await.status(), StatusCode::NOT_FOUND);
     assert!(
@@ -1007,14 +1011,15 @@ fn bomb_child() {
         return;
     }
     let before = vm_hwm_kib();
-    let settings = server::photo::PhotoSettings::from_config(&server::config::Config::default());
-    let r = server::photo::process(
+    let settings =
+        server::domain::photo::PhotoSettings::from_config(&server::base::config::Config::default());
+    let r = server::domain::photo::process(
         &fixture("bomb.png"),
-        server::photo::PhotoFormat::Png,
+        server::domain::photo::PhotoFormat::Png,
         &settings,
     );
     assert!(
-        matches!(r, Err(server::photo::PhotoError::TooLarge(_))),
+        matches!(r, Err(server::domain::photo::PhotoError::TooLarge(_))),
         "{r:?}"
     );
     println!("@@ HWM {before} {}", vm_hwm_kib());
@@ -1174,10 +1179,10 @@ async fn server_keeps_photos_on_s3() {
     let f = Fixture::sqlite().await;
     let mut state = AppState::new(f.db.clone(), f.config.clone());
     let storage = s3_storage(&moto, "tarmim-s3-e2e");
-    state.photos = server::photo::Photos::new(
+    state.photos = server::domain::photo::Photos::new(
         storage.clone(),
-        server::photo::PhotoSettings::from_config(&f.config),
-        server::photo::upload::UploadArea::new(f.config.data_dir.join("photo-uploads")),
+        server::domain::photo::PhotoSettings::from_config(&f.config),
+        server::domain::photo::upload::UploadArea::new(f.config.data_dir.join("photo-uploads")),
     );
     let srv = start_state(state).await;
     let (token, _) = login(srv.addr, "crew1", "phone-1").await;
@@ -1190,7 +1195,7 @@ async fn server_keeps_photos_on_s3() {
     );
     assert!(
         storage
-            .exists(&server::photo::storage::original_key(&hash))
+            .exists(&server::domain::photo::storage::original_key(&hash))
             .await
             .unwrap()
     );

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use sync_core::session::{ChangesSince, ServerStore, ServerStoreError};
 use sync_core::task::Status;
 
-use server::db::{DocStore, Store};
+use server::storage::{DocStore, Store};
 
 async fn commit_load_round_trip(f: &Fixture) {
     let db = &f.db;
@@ -766,9 +766,9 @@ async fn ping_and_backend(f: &Fixture) {
     f.db.ping().await.unwrap();
     f.db.migrate().await.unwrap();
     let expect = if f.config.uses_postgres() {
-        server::db::Backend::Postgres
+        server::storage::Backend::Postgres
     } else {
-        server::db::Backend::Sqlite
+        server::storage::Backend::Sqlite
     };
     assert_eq!(f.db.backend(), expect);
 }

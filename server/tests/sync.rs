@@ -12,10 +12,11 @@ use common::Fixture;
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server::app::{AppState, RunningServer};
-use server::auth::{UserRole, hash_password};
-use server::db::{Crew, Db, DocStore, IdentityStore, NewUser, now_millis};
-use server::sync::{decode_frames, encode_frames};
+use server::base::time::now_millis;
+use server::domain::identity::{UserRole, hash_password};
+use server::domain::sync::{decode_frames, encode_frames};
+use server::http::{AppState, RunningServer};
+use server::storage::{Crew, Db, DocStore, IdentityStore, NewUser};
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -161,7 +162,7 @@ async fn start(f: &Fixture) -> RunningServer {
     start_with(f.db.clone(), f.config.clone()).await
 }
 
-async fn start_with(db: Db, config: server::config::Config) -> RunningServer {
+async fn start_with(db: Db, config: server::base::config::Config) -> RunningServer {
     RunningServer::start(AppState::new(db, config), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap()
@@ -599,7 +600,8 @@ async fn history_is_compacted_and_far_behind_phones_catch_up(f: &Fixture) {
     a.sync().await;
     b.sync().await;
     b.close().await;
-    let notes = 3 * server::compaction::EVERY as usize + server::compaction::KEEP_COMMITS;
+    let notes =
+        3 * server::domain::compaction::EVERY as usize + server::domain::compaction::KEEP_COMMITS;
     for k in 0..notes {
         let now = now_millis();
         a.dev
@@ -882,7 +884,7 @@ async fn bad_tokens_are_refused(f: &Fixture) {
     let addr = server.addr;
     let (good, actor) = login(addr, "crew1", "phone-a").await;
     // Expired: a token stored with an expiry in the past.
-    let expired = server::auth::new_token();
+    let expired = server::domain::identity::new_token();
     let now = now_millis();
     f.db.insert_token(
         &expired.hash,
@@ -1104,7 +1106,10 @@ async fn http_fallback_matches_websocket(f: &Fixture) {
         async move {
             let r = post_exchange(addr, Some(&auth), encode_frames(&frames)).await;
             assert_eq!(r.status(), StatusCode::OK);
-            assert_eq!(r.headers()["content-type"], server::sync::FRAMES_MEDIA_TYPE);
+            assert_eq!(
+                r.headers()["content-type"],
+                server::domain::sync::FRAMES_MEDIA_TYPE
+            );
             let body = r.bytes().await.unwrap();
             decode_frames(&body)
                 .unwrap()
@@ -1200,7 +1205,11 @@ async fn two_replicas_push_across_postgres() {
     seed_people(&f.db).await;
     seed_task(&f.db, "T1", "D1", Some("C1")).await;
     let url = f.config.database_url.clone().unwrap();
-    let db2 = Db::Postgres(server::db::postgres::PgStore::connect(&url).await.unwrap());
+    let db2 = Db::Postgres(
+        server::storage::postgres::PgStore::connect(&url, server::domain::analytics::facts::derive)
+            .await
+            .unwrap(),
+    );
     let r1 = start(&f).await;
     let r2 = start_with(db2.clone(), f.config.clone()).await;
     let mut a = Phone::login(r1.addr, "crew1", "phone-a").await;
@@ -1248,7 +1257,7 @@ fn free_addr() -> SocketAddr {
     l.local_addr().unwrap()
 }
 
-async fn spawn_server(config: &server::config::Config, addr: SocketAddr) -> Child {
+async fn spawn_server(config: &server::base::config::Config, addr: SocketAddr) -> Child {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tarmim-server"));
     cmd.env_clear()
         .env("TARMIM_DATA_DIR", &config.data_dir)

@@ -14,13 +14,14 @@ mod common;
 use common::Fixture;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server::app::{AppState, RunningServer};
-use server::auth::{UserRole, hash_password};
-use server::config::Config;
-use server::db::{Crew, DistrictStore, IdentityStore, NewUser, now_millis};
-use server::dispatch::edit;
-use server::geo::{PropertyNames, parse_geojson};
-use server::photo::ingest;
+use server::base::config::Config;
+use server::base::time::now_millis;
+use server::domain::dispatch::edit;
+use server::domain::geo::{PropertyNames, parse_geojson};
+use server::domain::identity::{UserRole, hash_password};
+use server::domain::photo::ingest;
+use server::http::{AppState, RunningServer};
+use server::storage::{Crew, DistrictStore, IdentityStore, NewUser};
 use sync_core::task::{EventKind, PhotoKind, PhotoRef};
 use sync_core::{Actor, DeviceId, DocId, Role};
 
@@ -284,7 +285,7 @@ impl City {
         }
         let id = DocId::new(task).unwrap();
         let now = now_millis();
-        edit::edit(&self.state, &id, |doc, _| {
+        edit::edit(&self.state.dispatch, &id, |doc, _| {
             doc.append_event(&crew, now, EventKind::Acknowledged)?;
             doc.add_photo(&crew, refs[0].clone())?;
             doc.append_event(&crew, now, EventKind::Started)?;
@@ -721,7 +722,7 @@ async fn demo_showcase(f: &Fixture) {
     server::demo::seed(&f.db, server::demo::DemoOptions { tasks: 5, seed: 1 })
         .await
         .unwrap();
-    let photos = server::photo::Photos::on_disk(&f.config);
+    let photos = server::domain::photo::Photos::on_disk(&f.config);
     let codes = server::demo::seed_tracking_showcase(&f.db, &photos, &f.config)
         .await
         .unwrap();

@@ -1,5 +1,5 @@
 // The citizens' tracking page in headless Chromium (Debian's, through playwright-core),
-// against the demo city's showcase tasks (server/src/demo.rs: T-90001 completed with real
+// against the demo city's showcase tasks (server/src/demo/mod.rs: T-90001 completed with real
 // before/after photos, T-90002 reopened by its citizen). Their tracking codes are read
 // the way a dispatcher reads them to a caller: from the console's task detail.
 //

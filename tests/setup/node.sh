@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure Node.js is installed: the integrity tests run the reporting page's own
-# proof-of-work script (server/src/integrity/page/pow.js) with `node` and check that the
+# proof-of-work script (server/web/integrity/pow.js) with `node` and check that the
 # server accepts its stamps. Idempotent: installs Debian's nodejs only when `node` is missing.
 set -euo pipefail
 say() { echo "[node.sh] $*"; }

@@ -6,9 +6,9 @@
 //! When it is unreachable the PostgreSQL tests FAIL, they do not skip.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code, missing_docs)]
 
-use server::config::Config;
-use server::db::{Db, Store};
-use server::db::{postgres::PgStore, sqlite::SqliteStore};
+use server::base::config::Config;
+use server::storage::{Db, Store};
+use server::storage::{postgres::PgStore, sqlite::SqliteStore};
 use sqlx::Connection;
 use std::sync::atomic::{AtomicU64, Ordering};
 use sync_core::session::DocCommit;
@@ -97,7 +97,14 @@ impl Fixture {
             demo: false,
             ..Config::default()
         };
-        let db = Db::Sqlite(SqliteStore::open(&config.sqlite_path()).await.unwrap());
+        let db = Db::Sqlite(
+            SqliteStore::open(
+                &config.sqlite_path(),
+                server::domain::analytics::facts::derive,
+            )
+            .await
+            .unwrap(),
+        );
         Fixture {
             db,
             config,
@@ -115,7 +122,11 @@ impl Fixture {
             demo: false,
             ..Config::default()
         };
-        let db = Db::Postgres(PgStore::connect(&pg.url).await.unwrap());
+        let db = Db::Postgres(
+            PgStore::connect(&pg.url, server::domain::analytics::facts::derive)
+                .await
+                .unwrap(),
+        );
         Fixture {
             db,
             config,

@@ -1,9 +1,9 @@
 // What the integrity page's proof of work costs a reporter: runs the page's own pow.js
-// (server/src/integrity/page/pow.js) in Node and prints the time per stamp and the hash rate.
+// (server/web/integrity/pow.js) in Node and prints the time per stamp and the hash rate.
 // Usage: node tests/bench/integrity/pow.cjs [bits=16] [stamps=20]
 "use strict";
 const path = require("path");
-const pow = require(path.join(__dirname, "../../../server/src/integrity/page/pow.js"));
+const pow = require(path.join(__dirname, "../../../server/web/integrity/pow.js"));
 const bits = Number(process.argv[2] || 16);
 const n = Number(process.argv[3] || 20);
 let hashes = 0;

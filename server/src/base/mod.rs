@@ -1,0 +1,6 @@
+//! The base layer: what every other layer may use and which uses none of them —
+//! settings, time, logging and metrics set-up.
+
+pub mod config;
+pub mod telemetry;
+pub mod time;

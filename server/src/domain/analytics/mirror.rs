@@ -1,0 +1,320 @@
+//! An in-memory mirror of `task_facts`, so a dashboard request is one pass over compact
+//! rows instead of several scans of a big table (a year of a big city is 1,000,000
+//! rows; `BENCHMARKS.md`, "Analytics").
+//!
+//! - The table stays the truth: it is written in every commit's transaction, and the
+//!   mirror only reads it. Before each computation the mirror re-reads the rows updated
+//!   since its watermark minus [`LAG_MS`] (the index `task_facts_updated`): a commit
+//!   stamps `updated_at` just before it commits, so a commit that became visible late,
+//!   or a replica whose clock is a little behind, is still picked up; rows read twice are
+//!   simply written again. The first request (or the warm-up at start) loads every row.
+//! - Flagged photos (`photos.far_from_task` or `before_task`) are counted per task the
+//!   same way, by `uploaded_at` (a photo row is written once and never changed), each
+//!   photo once by its hash.
+//! - Strings (districts, regions, categories, crews, contractors) are interned per
+//!   column: a row is 88 bytes; with the id index a million tasks take about 175 MB
+//!   (`BENCHMARKS.md`).
+//! - Each server process (replica) keeps its own mirror; all read the same table. The
+//!   watermark never runs ahead of the process's own clock, so a replica whose clock is
+//!   ahead costs re-reads, not missed rows; replicas' clocks must agree within
+//!   [`LAG_MS`] (NTP keeps them within milliseconds).
+
+use super::AnalyticsError;
+use crate::storage::{Db, on_pool};
+use futures_util::TryStreamExt;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::{Mutex, OwnedRwLockReadGuard, RwLock};
+
+/// How far before its watermark the mirror re-reads on every refresh, ms.
+pub const LAG_MS: i64 = 5 * 60_000;
+
+/// A missing time.
+pub(super) const NONE: i64 = i64::MIN;
+
+/// The interned value of a missing string (no district, crew, contractor).
+pub(super) const NO_ID: u32 = 0;
+
+/// Interned strings of one column; id 0 is "none".
+#[derive(Debug, Default)]
+pub(super) struct Interner {
+    names: Vec<String>,
+    ids: HashMap<String, u32>,
+}
+
+impl Interner {
+    pub(super) fn intern(&mut self, s: Option<String>) -> u32 {
+        let Some(s) = s else { return NO_ID };
+        if let Some(id) = self.ids.get(&s) {
+            return *id;
+        }
+        self.names.push(s.clone());
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.ids.insert(s, id);
+        id
+    }
+
+    /// The id of a string, if any row has it.
+    pub(super) fn get(&self, s: &str) -> Option<u32> {
+        self.ids.get(s).copied()
+    }
+
+    /// The string of an id (`None` for [`NO_ID`]).
+    pub(super) fn name(&self, id: u32) -> Option<&str> {
+        let i = usize::try_from(id).ok()?.checked_sub(1)?;
+        self.names.get(i).map(String::as_str)
+    }
+
+    /// Ids run from 0 to `len()` included.
+    pub(super) fn len(&self) -> usize {
+        self.names.len()
+    }
+}
+
+/// The index of a priority in [`super::PRIORITIES`].
+pub(super) fn priority_index(p: &str) -> Option<u8> {
+    super::PRIORITIES
+        .iter()
+        .position(|x| *x == p)
+        .and_then(|i| u8::try_from(i).ok())
+}
+
+/// One task's facts, compact. Times are ms since the epoch, [`NONE`] when missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Row {
+    pub(super) created_at: i64,
+    pub(super) acknowledged_at: i64,
+    pub(super) completed_at: i64,
+    pub(super) closed_at: i64,
+    pub(super) ack_due: i64,
+    pub(super) complete_due: i64,
+    pub(super) district: u32,
+    pub(super) region: u32,
+    pub(super) category: u32,
+    pub(super) crew: u32,
+    pub(super) ack_crew: u32,
+    pub(super) contractor: u32,
+    pub(super) ack_contractor: u32,
+    /// Index in [`super::PRIORITIES`]; 4 for anything else.
+    pub(super) priority: u8,
+    /// 1..5, 0 when not rated.
+    pub(super) rating: u8,
+    /// Not cancelled and not a duplicate.
+    pub(super) live: bool,
+    /// Reopened at least once.
+    pub(super) reopened: bool,
+    /// A before and an after photo.
+    pub(super) photo_both: bool,
+}
+
+/// The mirrored rows and their dictionaries.
+#[derive(Debug, Default)]
+pub(super) struct Columns {
+    pub(super) rows: Vec<Row>,
+    pub(super) ids: HashMap<Box<str>, u32>,
+    pub(super) district: Interner,
+    pub(super) region: Interner,
+    pub(super) category: Interner,
+    /// Crews (`crew` and `ack_crew`).
+    pub(super) crew: Interner,
+    /// Contractors (`contractor` and `ack_contractor`).
+    pub(super) contractor: Interner,
+    /// Flagged photos per task id (the task may not have facts yet).
+    pub(super) flagged: HashMap<Box<str>, i64>,
+    /// The flagged photos counted, by hash.
+    flagged_seen: HashSet<Box<str>>,
+}
+
+/// A `task_facts` row as read.
+#[derive(sqlx::FromRow)]
+struct FactRow {
+    id: String,
+    district: Option<String>,
+    region: Option<String>,
+    category: String,
+    priority: String,
+    status: String,
+    crew: Option<String>,
+    contractor: Option<String>,
+    ack_crew: Option<String>,
+    ack_contractor: Option<String>,
+    created_at: i64,
+    acknowledged_at: Option<i64>,
+    completed_at: Option<i64>,
+    closed_at: Option<i64>,
+    ack_due: Option<i64>,
+    complete_due: Option<i64>,
+    reopen_count: i32,
+    rating: Option<i16>,
+    photo_both: bool,
+    updated_at: i64,
+}
+
+const SELECT: &str = "SELECT id, district, region, category, priority, status, crew, contractor,
+        ack_crew, ack_contractor, created_at, acknowledged_at, completed_at, closed_at, ack_due,
+        complete_due, reopen_count, rating,
+        (before_photo IS NOT NULL AND after_photo IS NOT NULL) AS photo_both, updated_at
+     FROM task_facts WHERE updated_at >= $1";
+
+impl Columns {
+    fn put(&mut self, r: FactRow) {
+        let t = |v: Option<i64>| v.unwrap_or(NONE);
+        let row = Row {
+            created_at: r.created_at,
+            acknowledged_at: t(r.acknowledged_at),
+            completed_at: t(r.completed_at),
+            closed_at: t(r.closed_at),
+            ack_due: t(r.ack_due),
+            complete_due: t(r.complete_due),
+            district: self.district.intern(r.district),
+            region: self.region.intern(r.region),
+            category: self.category.intern(Some(r.category)),
+            crew: self.crew.intern(r.crew),
+            ack_crew: self.crew.intern(r.ack_crew),
+            contractor: self.contractor.intern(r.contractor),
+            ack_contractor: self.contractor.intern(r.ack_contractor),
+            priority: priority_index(&r.priority).unwrap_or(4),
+            rating: r
+                .rating
+                .and_then(|v| u8::try_from(v).ok())
+                .filter(|v| (1..=5).contains(v))
+                .unwrap_or(0),
+            live: r.status != "cancelled" && r.status != "duplicate",
+            reopened: r.reopen_count > 0,
+            photo_both: r.photo_both,
+        };
+        match self.ids.get(r.id.as_str()) {
+            Some(&i) => {
+                if let Some(slot) = usize::try_from(i).ok().and_then(|i| self.rows.get_mut(i)) {
+                    *slot = row;
+                }
+            }
+            None => {
+                let i = u32::try_from(self.rows.len()).unwrap_or(u32::MAX);
+                self.rows.push(row);
+                self.ids.insert(r.id.into_boxed_str(), i);
+            }
+        }
+    }
+
+    /// The row of a task id.
+    pub(super) fn row_of(&self, id: &str) -> Option<&Row> {
+        let i = usize::try_from(*self.ids.get(id)?).ok()?;
+        self.rows.get(i)
+    }
+}
+
+/// The newest `updated_at` of the facts and `uploaded_at` of the flagged photos seen
+/// (`None` before the first load).
+#[derive(Debug, Default)]
+struct Watermarks {
+    facts: Option<i64>,
+    photos: Option<i64>,
+}
+
+/// The mirror: its rows, and the watermarks of the last refresh. Cheap to clone
+/// (shared).
+#[derive(Debug, Clone, Default)]
+pub struct Mirror {
+    columns: Arc<RwLock<Columns>>,
+    watermark: Arc<Mutex<Watermarks>>,
+}
+
+const FLAGGED_PG: &str = "SELECT hash, task, uploaded_at FROM photos
+     WHERE (far_from_task OR before_task) AND uploaded_at >= $1";
+// The same, worded as SQLite's partial index is, so that it is used.
+const FLAGGED_SQLITE: &str = "SELECT hash, task, uploaded_at FROM photos
+     WHERE (far_from_task = 1 OR before_task = 1) AND uploaded_at >= $1";
+
+impl Mirror {
+    /// An empty mirror; it loads on its first refresh.
+    pub fn new() -> Mirror {
+        Mirror::default()
+    }
+
+    /// Reads the rows changed since the last refresh (all of them the first time).
+    /// Refreshes run one at a time; readers wait only while rows are written in.
+    pub async fn refresh(&self, db: &Db) -> Result<usize, AnalyticsError> {
+        let mut marks = self.watermark.lock().await;
+        let since = marks.facts.map_or(i64::MIN, |w| w.saturating_sub(LAG_MS));
+        let mut newest = marks.facts;
+        let mut n = 0;
+        let mut batch = Vec::with_capacity(4096);
+        // Written in batches: the write lock is never held across a read from the
+        // database, so scans of the rows already held go on during a refresh.
+        macro_rules! flush {
+            () => {{
+                let mut cols = self.columns.write().await;
+                for r in batch.drain(..) {
+                    cols.put(r);
+                }
+            }};
+        }
+        on_pool!(db, pool => {
+            let mut rows = sqlx::query_as::<_, FactRow>(SELECT).bind(since).fetch(pool);
+            while let Some(r) = rows.try_next().await? {
+                newest = Some(newest.map_or(r.updated_at, |w: i64| w.max(r.updated_at)));
+                batch.push(r);
+                n += 1;
+                if batch.len() >= 4096 {
+                    flush!();
+                }
+            }
+            Ok::<(), sqlx::Error>(())
+        })?;
+        flush!();
+        // An empty table still counts as loaded. The watermark never runs ahead of this
+        // process's clock: a row stamped in the future by a replica whose clock is ahead
+        // would otherwise hide every later commit of the others until that time.
+        let now = crate::base::time::now_millis();
+        marks.facts = Some(newest.unwrap_or(since.max(0)).min(now));
+
+        let since = marks.photos.map_or(i64::MIN, |w| w.saturating_sub(LAG_MS));
+        let sql = match db {
+            Db::Sqlite(_) => FLAGGED_SQLITE,
+            Db::Postgres(_) => FLAGGED_PG,
+        };
+        let photos: Vec<(String, String, i64)> = on_pool!(db, pool => {
+            sqlx::query_as(sql).bind(since).fetch_all(pool).await
+        })?;
+        let newest = photos.iter().map(|p| p.2).max();
+        let mut cols = self.columns.write().await;
+        for (hash, task, _) in photos {
+            if cols.flagged_seen.insert(hash.into_boxed_str()) {
+                *cols.flagged.entry(task.into_boxed_str()).or_default() += 1;
+            }
+        }
+        marks.photos = Some(marks.photos.max(newest).unwrap_or(0).min(now));
+        Ok(n)
+    }
+
+    /// Refreshes, then returns a read guard over the rows (owned, so a blocking scan can
+    /// take it to another thread).
+    pub(super) async fn fresh(
+        &self,
+        db: &Db,
+    ) -> Result<OwnedRwLockReadGuard<Columns>, AnalyticsError> {
+        self.refresh(db).await?;
+        Ok(self.columns.clone().read_owned().await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interner_keeps_none_at_zero_and_ids_stable() {
+        let mut i = Interner::default();
+        assert_eq!(i.intern(None), NO_ID);
+        let a = i.intern(Some("D1".into()));
+        let b = i.intern(Some("D2".into()));
+        assert_eq!(i.intern(Some("D1".into())), a);
+        assert_ne!(a, b);
+        assert_eq!(i.name(a), Some("D1"));
+        assert_eq!(i.name(NO_ID), None);
+        assert_eq!(i.get("D2"), Some(b));
+        assert_eq!(i.get("D3"), None);
+        assert_eq!(i.len(), 2);
+    }
+}

@@ -1,0 +1,254 @@
+//! Managers' analytics (design §8, issue 9): volumes, response times, SLA compliance,
+//! reopen rates, satisfaction and photo evidence per district, region, category, crew
+//! and contractor over any local date range; trends, scorecards, the tasks behind a
+//! number, a before/after gallery, CSV export.
+//!
+//! - `facts`: the per-task facts row written in every commit's transaction;
+//! - `period`: local dates in the city's zone, ranges and buckets;
+//! - `measures`: the measures' definitions, the SQL engine (grouped queries, both
+//!   backends) and what both engines share;
+//! - `mirror`: the in-memory copy of `task_facts`, refreshed incrementally;
+//! - `scan`: the in-memory engine, one pass over the mirror (the default);
+//! - `scorecard`: the documented, configurable score and ranking;
+//! - `evidence`: the tasks behind a number, and the gallery;
+//! - `export`: CSV from the same rows the JSON answers carry;
+//! - `generate`: past-dated demo history, so the demo city's charts have something to show.
+//!
+//! Invariant: every query reads `task_facts` (directly or through the mirror) and
+//! `photos` for flags only, filtered by the caller's districts; no query decodes a
+//! document. Both engines give the same numbers (the analytics tests run on both).
+
+pub mod evidence;
+pub mod export;
+pub mod facts;
+pub mod measures;
+pub mod mirror;
+pub mod period;
+pub mod scan;
+pub mod scorecard;
+
+pub use crate::base::config::analytics::{AnalyticsConfig, Weights};
+
+use crate::domain::identity::{Identity, UserRole};
+use crate::storage::DbError;
+use serde::Deserialize;
+
+/// An analytics failure.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyticsError {
+    /// A bad parameter (→ 400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Not allowed (→ 403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Storage.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A computation that could not finish (→ 500).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for AnalyticsError {
+    fn from(e: sqlx::Error) -> Self {
+        AnalyticsError::Db(DbError::Sqlx(e))
+    }
+}
+
+/// Which districts a caller may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every district (admins).
+    All,
+    /// These districts (dispatchers and managers: their own).
+    Districts(Vec<String>),
+}
+
+impl Scope {
+    /// The caller's scope; crews and call-centre operators get 403.
+    pub fn of(who: &Identity) -> Result<Scope, AnalyticsError> {
+        match who.role {
+            UserRole::Admin => Ok(Scope::All),
+            UserRole::Manager | UserRole::Dispatcher => Ok(Scope::Districts(who.districts.clone())),
+            _ => Err(AnalyticsError::Forbidden(
+                "analytics are for managers, dispatchers and admins".into(),
+            )),
+        }
+    }
+
+    /// Whether a district is visible.
+    pub fn sees(&self, district: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Districts(d) => d.iter().any(|x| x == district),
+        }
+    }
+}
+
+/// The unit measures are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum By {
+    /// District.
+    District,
+    /// Region.
+    Region,
+    /// Category (service code).
+    Category,
+    /// Crew (the completion's crew; ack measures: the acknowledging crew).
+    Crew,
+    /// Contractor of that crew.
+    Contractor,
+}
+
+impl By {
+    /// Parses a `by`/`level` value.
+    pub fn parse(what: &str, s: &str) -> Result<By, AnalyticsError> {
+        match s {
+            "district" => Ok(By::District),
+            "region" => Ok(By::Region),
+            "category" => Ok(By::Category),
+            "crew" => Ok(By::Crew),
+            "contractor" => Ok(By::Contractor),
+            _ => Err(AnalyticsError::BadRequest(format!(
+                "unknown {what} {s:?}: expected district, region, category, crew or contractor"
+            ))),
+        }
+    }
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            By::District => "district",
+            By::Region => "region",
+            By::Category => "category",
+            By::Crew => "crew",
+            By::Contractor => "contractor",
+        }
+    }
+    /// The facts column of the unit.
+    pub(crate) fn column(self) -> &'static str {
+        match self {
+            By::District => "f.district",
+            By::Region => "f.region",
+            By::Category => "f.category",
+            By::Crew => "f.crew",
+            By::Contractor => "f.contractor",
+        }
+    }
+    /// The column acknowledgement measures group by.
+    pub(crate) fn ack_column(self) -> &'static str {
+        match self {
+            By::Crew => "f.ack_crew",
+            By::Contractor => "f.ack_contractor",
+            other => other.column(),
+        }
+    }
+}
+
+/// The filters every endpoint takes, checked.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    /// The local date range.
+    pub range: period::Range,
+    /// One district.
+    pub district: Option<String>,
+    /// One region.
+    pub region: Option<String>,
+    /// One category.
+    pub category: Option<String>,
+    /// One priority.
+    pub priority: Option<String>,
+    /// The caller's districts.
+    pub scope: Scope,
+}
+
+/// The raw common query parameters.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CommonParams {
+    /// First local day, `YYYY-MM-DD` (default: 29 days before `to`).
+    pub from: Option<String>,
+    /// Last local day, included (default: today in the city's zone).
+    pub to: Option<String>,
+    /// Only this district.
+    pub district: Option<String>,
+    /// Only this region.
+    pub region: Option<String>,
+    /// Only this category (service code).
+    pub category: Option<String>,
+    /// Only this priority (`urgent`, `high`, `normal`, `low`).
+    pub priority: Option<String>,
+}
+
+impl CommonParams {
+    /// Checks the parameters into a [`Filter`].
+    pub fn filter(
+        &self,
+        who: &Identity,
+        tz: &jiff::tz::TimeZone,
+    ) -> Result<Filter, AnalyticsError> {
+        let scope = Scope::of(who)?;
+        let range = period::range(self.from.as_deref(), self.to.as_deref(), tz)?;
+        let nonempty = |o: &Option<String>| o.clone().filter(|s| !s.is_empty());
+        let priority = nonempty(&self.priority);
+        if let Some(p) = priority
+            .as_deref()
+            .filter(|p| sync_core::task::Priority::parse(p).is_none())
+        {
+            return Err(AnalyticsError::BadRequest(format!(
+                "unknown priority {p:?}: expected urgent, high, normal or low"
+            )));
+        }
+        Ok(Filter {
+            range,
+            district: nonempty(&self.district),
+            region: nonempty(&self.region),
+            category: nonempty(&self.category),
+            priority,
+            scope,
+        })
+    }
+}
+
+/// The priorities, most urgent first.
+pub const PRIORITIES: [&str; 4] = ["urgent", "high", "normal", "low"];
+
+/// SQL `WHERE` conditions (with `$n` parameters from `first`) for the filter, and the
+/// values to bind in order.
+pub(crate) fn where_clause(f: &Filter, first: usize) -> (String, Vec<String>) {
+    let mut conds = Vec::new();
+    let mut binds = Vec::new();
+    let mut push = |cond: &str, v: &str, binds: &mut Vec<String>| {
+        binds.push(v.to_owned());
+        conds.push(cond.replace('?', &format!("${}", first + binds.len() - 1)));
+    };
+    if let Some(v) = &f.district {
+        push("f.district = ?", v, &mut binds);
+    }
+    if let Some(v) = &f.region {
+        push("f.region = ?", v, &mut binds);
+    }
+    if let Some(v) = &f.category {
+        push("f.category = ?", v, &mut binds);
+    }
+    if let Some(v) = &f.priority {
+        push("f.priority = ?", v, &mut binds);
+    }
+    match &f.scope {
+        Scope::All => {}
+        Scope::Districts(ds) if ds.is_empty() => conds.push("1 = 0".into()),
+        Scope::Districts(ds) => {
+            let mut ps = Vec::new();
+            for d in ds {
+                binds.push(d.clone());
+                ps.push(format!("${}", first + binds.len() - 1));
+            }
+            conds.push(format!("f.district IN ({})", ps.join(", ")));
+        }
+    }
+    if conds.is_empty() {
+        ("1 = 1".into(), binds)
+    } else {
+        (conds.join(" AND "), binds)
+    }
+}

@@ -1,0 +1,491 @@
+//! The measures computed in one pass over the in-memory mirror ([`super::mirror`]),
+//! with the same definitions as the SQL in [`super::measures`] (its module docs are the
+//! reference; the analytics tests run every check on both engines).
+//!
+//! The pass runs on a blocking thread (on a million rows it is a hundred milliseconds
+//! of CPU, which must not stall the async workers serving phones), split over the
+//! machine's cores when there are many rows; the partial grids are then added up.
+
+use super::measures::{Acc, Engine, Key, Partial};
+use super::mirror::{Columns, Interner, Mirror, NO_ID, NONE, Row, priority_index};
+use super::period::Bucket;
+use super::{AnalyticsError, By, Filter, PRIORITIES, Scope};
+use crate::storage::Db;
+use std::collections::HashMap;
+
+/// Counts of one (unit, bucket) cell while scanning.
+#[derive(Debug, Clone, Default)]
+struct Cell {
+    received: i64,
+    closed: i64,
+    completed: i64,
+    ever_completed: i64,
+    reopened: i64,
+    ratings: [i64; 5],
+    photo_both: i64,
+    flagged: i64,
+    sla_due: [i64; 4],
+    sla_met: [i64; 4],
+    ack_due: [i64; 4],
+    ack_met: [i64; 4],
+    ack_ms: Vec<i64>,
+    complete_ms: Vec<i64>,
+}
+
+/// The filter, in interned ids. `None` in a field: no condition; an id nobody has
+/// matches nothing.
+struct Compiled {
+    district: Option<u32>,
+    region: Option<u32>,
+    category: Option<u32>,
+    priority: Option<u8>,
+    /// Visible districts by id (`None`: all).
+    scope: Option<Vec<bool>>,
+}
+
+const NOBODY: u32 = u32::MAX;
+
+fn compile(f: &Filter, c: &Columns) -> Compiled {
+    let id = |i: &Interner, v: &Option<String>| v.as_deref().map(|s| i.get(s).unwrap_or(NOBODY));
+    let scope = match &f.scope {
+        Scope::All => None,
+        Scope::Districts(ds) => {
+            let mut seen = vec![false; c.district.len() + 1];
+            for d in ds {
+                if let Some(slot) = c
+                    .district
+                    .get(d)
+                    .and_then(|i| usize::try_from(i).ok())
+                    .and_then(|i| seen.get_mut(i))
+                {
+                    *slot = true;
+                }
+            }
+            Some(seen)
+        }
+    };
+    Compiled {
+        district: id(&c.district, &f.district),
+        region: id(&c.region, &f.region),
+        category: id(&c.category, &f.category),
+        priority: f
+            .priority
+            .as_deref()
+            .map(|p| priority_index(p).unwrap_or(u8::MAX)),
+        scope,
+    }
+}
+
+impl Compiled {
+    fn matches(&self, r: &Row) -> bool {
+        self.district.is_none_or(|d| r.district == d)
+            && self.region.is_none_or(|d| r.region == d)
+            && self.category.is_none_or(|d| r.category == d)
+            && self.priority.is_none_or(|p| r.priority == p)
+            && self.scope.as_ref().is_none_or(|s| {
+                // Tasks without a district are outside every district list (SQL `IN`).
+                r.district != NO_ID
+                    && usize::try_from(r.district)
+                        .ok()
+                        .and_then(|i| s.get(i))
+                        .copied()
+                        .unwrap_or(false)
+            })
+    }
+}
+
+/// The unit columns of a grouping: (measures' unit, acknowledgement measures' unit).
+fn unit_of(by: Option<By>, r: &Row) -> (u32, u32) {
+    match by {
+        None => (0, 0),
+        Some(By::District) => (r.district, r.district),
+        Some(By::Region) => (r.region, r.region),
+        Some(By::Category) => (r.category, r.category),
+        Some(By::Crew) => (r.crew, r.ack_crew),
+        Some(By::Contractor) => (r.contractor, r.ack_contractor),
+    }
+}
+
+fn key_of(by: Option<By>, c: &Columns, id: u32) -> Key {
+    let names = match by {
+        None => return Some("all".into()),
+        Some(By::District) => &c.district,
+        Some(By::Region) => &c.region,
+        Some(By::Category) => &c.category,
+        Some(By::Crew) => &c.crew,
+        Some(By::Contractor) => &c.contractor,
+    };
+    names.name(id).map(str::to_owned)
+}
+
+/// Cells by unit, each unit's buckets allocated when the unit first shows up.
+struct Grid {
+    n: usize,
+    units: HashMap<u32, Vec<Cell>>,
+    open: HashMap<u32, i64>,
+}
+
+impl Cell {
+    fn add(&mut self, o: Cell) {
+        self.received += o.received;
+        self.closed += o.closed;
+        self.completed += o.completed;
+        self.ever_completed += o.ever_completed;
+        self.reopened += o.reopened;
+        self.photo_both += o.photo_both;
+        self.flagged += o.flagged;
+        let sum = |a: &mut [i64], b: &[i64]| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        sum(&mut self.ratings, &o.ratings);
+        sum(&mut self.sla_due, &o.sla_due);
+        sum(&mut self.sla_met, &o.sla_met);
+        sum(&mut self.ack_due, &o.ack_due);
+        sum(&mut self.ack_met, &o.ack_met);
+        self.ack_ms.extend(o.ack_ms);
+        self.complete_ms.extend(o.complete_ms);
+    }
+}
+
+impl Grid {
+    fn add(&mut self, o: Grid) {
+        for (unit, cells) in o.units {
+            match self.units.get_mut(&unit) {
+                Some(mine) => mine.iter_mut().zip(cells).for_each(|(a, b)| a.add(b)),
+                None => {
+                    self.units.insert(unit, cells);
+                }
+            }
+        }
+        for (unit, n) in o.open {
+            *self.open.entry(unit).or_default() += n;
+        }
+    }
+
+    fn cell(&mut self, unit: u32, bucket: usize) -> Option<&mut Cell> {
+        let n = self.n;
+        self.units
+            .entry(unit)
+            .or_insert_with(|| vec![Cell::default(); n])
+            .get_mut(bucket)
+    }
+
+    /// Marks a unit as seen (a unit with only a backlog still gets its rows).
+    fn touch(&mut self, unit: u32) {
+        let n = self.n;
+        self.units
+            .entry(unit)
+            .or_insert_with(|| vec![Cell::default(); n]);
+    }
+}
+
+/// The bucket of a time, if it is inside the range.
+fn bucket(starts: &[i64], hi: i64, t: i64) -> Option<usize> {
+    if t == NONE || t >= hi || starts.first().is_none_or(|lo| t < *lo) {
+        return None;
+    }
+    Some(starts.partition_point(|s| *s <= t).saturating_sub(1))
+}
+
+/// Below this many rows a scan stays on one thread.
+const PARALLEL_FROM: usize = 200_000;
+
+/// The bucketing of a request.
+struct Span<'a> {
+    starts: &'a [i64],
+    hi: i64,
+    now_ms: i64,
+}
+
+fn scan(c: &Columns, f: &Filter, by: Option<By>, span: &Span<'_>) -> Grid {
+    let threads = if c.rows.len() < PARALLEL_FROM {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+    };
+    scan_on(c, f, by, span, threads)
+}
+
+fn scan_on(c: &Columns, f: &Filter, by: Option<By>, span: &Span<'_>, threads: usize) -> Grid {
+    let cf = compile(f, c);
+    let threads = threads.max(1);
+    let chunk = c.rows.len().div_ceil(threads).max(1);
+    let mut g = std::thread::scope(|s| {
+        let parts: Vec<_> = c
+            .rows
+            .chunks(chunk)
+            .skip(1)
+            .map(|rows| s.spawn(|| scan_rows(rows, &cf, by, span)))
+            .collect();
+        let mut g = scan_rows(c.rows.get(..chunk).unwrap_or(&c.rows), &cf, by, span);
+        for p in parts {
+            // A panicking part is a bug; its rows would be missing, so fail loudly.
+            match p.join() {
+                Ok(part) => g.add(part),
+                Err(e) => std::panic::resume_unwind(e),
+            }
+        }
+        g
+    });
+    let Span { starts, hi, .. } = *span;
+    for (task, n) in &c.flagged {
+        let Some(r) = c.row_of(task).filter(|r| cf.matches(r)) else {
+            continue;
+        };
+        if let Some(b) = bucket(starts, hi, r.created_at)
+            && let Some(cell) = g.cell(unit_of(by, r).0, b)
+        {
+            cell.flagged += n;
+        }
+    }
+    g
+}
+
+fn scan_rows(rows: &[Row], cf: &Compiled, by: Option<By>, span: &Span<'_>) -> Grid {
+    let Span { starts, hi, now_ms } = *span;
+    let lo = starts.first().copied().unwrap_or(hi);
+    let mut g = Grid {
+        n: starts.len(),
+        units: HashMap::new(),
+        open: HashMap::new(),
+    };
+    for r in rows.iter().filter(|r| cf.matches(r)) {
+        let (unit, ack_unit) = unit_of(by, r);
+        let p = usize::from(r.priority);
+        if let Some(b) = bucket(starts, hi, r.created_at) {
+            let done_due = r.complete_due != NONE
+                && (r.completed_at != NONE || (r.complete_due < now_ms && r.live));
+            let done_met = r.complete_due != NONE
+                && r.completed_at != NONE
+                && r.completed_at <= r.complete_due;
+            if let Some(cell) = g.cell(unit, b) {
+                cell.received += 1;
+                cell.ever_completed += i64::from(r.completed_at != NONE || r.reopened);
+                cell.reopened += i64::from(r.reopened);
+                if let Some(d) = cell.sla_due.get_mut(p) {
+                    *d += i64::from(done_due);
+                }
+                if let Some(m) = cell.sla_met.get_mut(p) {
+                    *m += i64::from(done_met);
+                }
+            }
+            let ack_due =
+                r.ack_due != NONE && (r.acknowledged_at != NONE || (r.ack_due < now_ms && r.live));
+            let ack_met =
+                r.ack_due != NONE && r.acknowledged_at != NONE && r.acknowledged_at <= r.ack_due;
+            if let Some(cell) = g.cell(ack_unit, b) {
+                if let Some(d) = cell.ack_due.get_mut(p) {
+                    *d += i64::from(ack_due);
+                }
+                if let Some(m) = cell.ack_met.get_mut(p) {
+                    *m += i64::from(ack_met);
+                }
+                if r.acknowledged_at != NONE {
+                    cell.ack_ms
+                        .push(r.acknowledged_at.saturating_sub(r.created_at).max(0));
+                }
+            }
+        }
+        if let Some(b) = bucket(starts, hi, r.completed_at)
+            && let Some(cell) = g.cell(unit, b)
+        {
+            cell.completed += 1;
+            if let Some(n) = usize::from(r.rating)
+                .checked_sub(1)
+                .and_then(|i| cell.ratings.get_mut(i))
+            {
+                *n += 1;
+            }
+            cell.photo_both += i64::from(r.photo_both);
+            cell.complete_ms
+                .push(r.completed_at.saturating_sub(r.created_at).max(0));
+        }
+        if let Some(b) = bucket(starts, hi, r.closed_at)
+            && let Some(cell) = g.cell(unit, b)
+        {
+            cell.closed += 1;
+        }
+        if r.created_at < lo && (r.closed_at == NONE || r.closed_at >= lo) {
+            *g.open.entry(unit).or_default() += 1;
+            g.touch(unit);
+        }
+    }
+    g
+}
+
+fn into_partial(g: Grid, by: Option<By>, c: &Columns) -> Partial {
+    let mut out = Partial::default();
+    for (unit, n) in &g.open {
+        out.open.insert(key_of(by, c, *unit), *n);
+    }
+    for (unit, cells) in g.units {
+        let key = key_of(by, c, unit);
+        out.keys.insert(key.clone());
+        for (i, mut cell) in cells.into_iter().enumerate() {
+            let mut a = Acc {
+                received: cell.received,
+                closed: cell.closed,
+                completed: cell.completed,
+                ever_completed: cell.ever_completed,
+                reopened: cell.reopened,
+                ratings: cell.ratings,
+                photo_both: cell.photo_both,
+                flagged: cell.flagged,
+                ..Acc::default()
+            };
+            for (j, p) in PRIORITIES.iter().enumerate() {
+                let at = |v: &[i64; 4]| v.get(j).copied().unwrap_or(0);
+                if let Some(s) = a.sla.cell_mut(p) {
+                    s.due = at(&cell.sla_due);
+                    s.met = at(&cell.sla_met);
+                }
+                if let Some(s) = a.sla_ack.cell_mut(p) {
+                    s.due = at(&cell.ack_due);
+                    s.met = at(&cell.ack_met);
+                }
+            }
+            cell.ack_ms.sort_unstable();
+            cell.complete_ms.sort_unstable();
+            let pcts = |v: &[i64]| {
+                (
+                    super::measures::percentile_cont(v, 0.5),
+                    super::measures::percentile_cont(v, 0.9),
+                )
+            };
+            a.ack = pcts(&cell.ack_ms);
+            a.complete = pcts(&cell.complete_ms);
+            out.acc.insert((key.clone(), i), a);
+        }
+    }
+    out
+}
+
+/// Refreshes the mirror and computes the counts per (unit, bucket) in one pass.
+pub(super) async fn compute(
+    db: &Db,
+    mirror: &Mirror,
+    f: &Filter,
+    by: Option<By>,
+    buckets: &[Bucket],
+    now_ms: i64,
+) -> Result<Partial, AnalyticsError> {
+    let columns = mirror.fresh(db).await?;
+    let starts: Vec<i64> = buckets.iter().map(|b| b.lo).collect();
+    let hi = buckets.last().map_or(0, |b| b.hi);
+    let f = f.clone();
+    tokio::task::spawn_blocking(move || {
+        let span = Span {
+            starts: &starts,
+            hi,
+            now_ms,
+        };
+        let g = scan(&columns, &f, by, &span);
+        into_partial(g, by, &columns)
+    })
+    .await
+    .map_err(|e| AnalyticsError::Internal(format!("analytics scan: {e}")))
+}
+
+/// The engine a server uses: the mirror unless it is switched off.
+pub fn engine(mirror: Option<&Mirror>) -> Engine<'_> {
+    mirror.map_or(Engine::Sql, Engine::Memory)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::domain::analytics::period;
+
+    /// Rows of every kind: open, acknowledged, completed, late, reopened, cancelled,
+    /// rated, in and out of the range, with and without a district.
+    fn columns(n: i64) -> Columns {
+        let mut c = Columns::default();
+        let some = |i: i64, m: i64| (i % m != 0).then_some(i);
+        for i in 0..n {
+            let created = 1_000_000 + i * 7_919 % 900_000;
+            let ack = some(i, 7).map(|_| created + i % 50_000);
+            let done = some(i, 3).and(ack).map(|a| a + i % 400_000);
+            let row = Row {
+                created_at: created,
+                acknowledged_at: ack.unwrap_or(NONE),
+                completed_at: done.unwrap_or(NONE),
+                closed_at: done.unwrap_or(if i % 11 == 0 { created + 5 } else { NONE }),
+                ack_due: if i % 5 == 0 { NONE } else { created + 20_000 },
+                complete_due: created + 200_000,
+                district: c
+                    .district
+                    .intern(some(i, 13).map(|i| format!("D{}", i % 4))),
+                region: c.region.intern(Some(format!("R{}", i % 2))),
+                category: c.category.intern(Some(format!("c{}", i % 3))),
+                crew: c.crew.intern(Some(format!("C{}", i % 6))),
+                ack_crew: c.crew.intern(Some(format!("C{}", (i + 1) % 6))),
+                contractor: c
+                    .contractor
+                    .intern(some(i, 2).map(|i| format!("K{}", i % 3))),
+                ack_contractor: c.contractor.intern(Some("K0".into())),
+                priority: u8::try_from(i % 5).unwrap(),
+                rating: u8::try_from(i % 6).unwrap(),
+                live: i % 11 != 0,
+                reopened: i % 17 == 0,
+                photo_both: i % 4 == 0,
+            };
+            c.ids
+                .insert(format!("T{i}").into_boxed_str(), u32::try_from(i).unwrap());
+            c.rows.push(row);
+        }
+        c.flagged.insert("T5".into(), 2);
+        c.flagged.insert("T8".into(), 1);
+        c
+    }
+
+    #[test]
+    fn a_scan_split_over_threads_adds_up_to_the_single_thread_scan() {
+        let c = columns(5_000);
+        let starts = [1_000_000, 1_300_000, 1_600_000];
+        let span = Span {
+            starts: &starts,
+            hi: 1_900_000,
+            now_ms: 1_500_000,
+        };
+        let tz = period::zone("UTC").unwrap();
+        let range = period::range(Some("2026-01-01"), Some("2026-01-02"), &tz).unwrap();
+        for scope in [Scope::All, Scope::Districts(vec!["D1".into(), "D3".into()])] {
+            for by in [
+                None,
+                Some(By::District),
+                Some(By::Region),
+                Some(By::Category),
+                Some(By::Crew),
+                Some(By::Contractor),
+            ] {
+                let f = Filter {
+                    range,
+                    district: None,
+                    region: None,
+                    category: None,
+                    priority: None,
+                    scope: scope.clone(),
+                };
+                let one = into_partial(scan_on(&c, &f, by, &span, 1), by, &c);
+                let three = into_partial(scan_on(&c, &f, by, &span, 3), by, &c);
+                let (one, three) = (
+                    super::super::measures::finish(one, 3),
+                    super::super::measures::finish(three, 3),
+                );
+                assert!(!one.units.is_empty(), "{by:?}");
+                assert_eq!(one.units, three.units, "{by:?} {scope:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn buckets_are_half_open_and_inside_the_range() {
+        let starts = [100, 200, 300];
+        assert_eq!(bucket(&starts, 400, 99), None);
+        assert_eq!(bucket(&starts, 400, 100), Some(0));
+        assert_eq!(bucket(&starts, 400, 199), Some(0));
+        assert_eq!(bucket(&starts, 400, 200), Some(1));
+        assert_eq!(bucket(&starts, 400, 399), Some(2));
+        assert_eq!(bucket(&starts, 400, 400), None);
+        assert_eq!(bucket(&starts, 400, NONE), None);
+    }
+}

@@ -1,0 +1,40 @@
+//! What citizens hold and do outside any login (design §6): the tracking code that is
+//! their handle on a report. Open311 intake, the tracking page and support for an
+//! existing report all go through here.
+//!
+//! - [`tracking`]: the codes themselves;
+//! - [`track`]: what a code shows of its task (public fields, plain-words timeline,
+//!   public photo derivatives), following merges to the surviving task;
+//! - [`feedback`]: rating and "not fixed" within the feedback window, once per code;
+//! - [`lookups`]: the per-address limit on tracking-code requests;
+//! - [`duplicates`]: open reports of a category near a point, with their supporters.
+
+pub mod duplicates;
+pub mod feedback;
+pub mod lookups;
+pub mod track;
+pub mod tracking;
+
+use crate::base::config::open311::Open311Config;
+use crate::domain::dispatch::Dispatch;
+use crate::domain::photo::Photos;
+use std::net::SocketAddr;
+
+/// What the citizens' flows (the tracking page, feedback, Open311) use: the dispatch
+/// engine they edit tasks through, the photo pipeline, the Open311 settings, the city's
+/// time zone, and what the public pages need to point at.
+#[derive(Clone, Copy)]
+pub struct Citizens<'a> {
+    /// The task lifecycle (store, hub, server-side edits).
+    pub dispatch: &'a Dispatch,
+    /// Photo verification, storage and derivatives.
+    pub photos: &'a Photos,
+    /// Open311 settings.
+    pub open311: &'a Open311Config,
+    /// The city's time zone.
+    pub zone: &'a jiff::tz::TimeZone,
+    /// The map tile URL the public pages use, if any.
+    pub tile_url: &'a Option<String>,
+    /// The address the server listens on (the public URL's fallback).
+    pub listen: SocketAddr,
+}

@@ -1,0 +1,202 @@
+//! Tracking codes: short, unguessable handles a citizen gets for a report, never the
+//! internal task id (migration `0006_tracking.sql`).
+//!
+//! A code is 12 characters of Crockford's base 32 (60 random bits), shown in three
+//! groups of four (`K7QM-4XPD-2RJW`). Reading one forgives what people do when they type
+//! a code from paper or a phone call: lower case, spaces and dashes, `O` for zero, `I`
+//! and `L` for one. The row is written before the task's first commit (see
+//! [`crate::domain::intake::create_task`]), so a code handed out always resolves.
+
+use crate::base::time::now_millis;
+use crate::storage::{Db, DbError, on_pool};
+use serde::Serialize;
+use sync_core::DocId;
+
+const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// Characters in a code, without its dashes.
+pub const CODE_LEN: usize = 12;
+
+/// Who a code was given to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The citizen who filed the report.
+    Reporter,
+    /// A citizen who supported an existing report instead of filing a duplicate.
+    Supporter,
+}
+
+impl Role {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Reporter => "reporter",
+            Role::Supporter => "supporter",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Role, DbError> {
+        match s {
+            "reporter" => Ok(Role::Reporter),
+            "supporter" => Ok(Role::Supporter),
+            other => Err(DbError::Corrupt(format!("tracking code role {other:?}"))),
+        }
+    }
+}
+
+/// A tracking code as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tracking {
+    /// The code, normalised (no dashes).
+    pub code: String,
+    /// The task it was issued on (follow `MarkedDuplicate` for a merged one).
+    pub task: DocId,
+    /// Who holds it.
+    pub role: Role,
+    /// When it was issued.
+    pub created_at: i64,
+}
+
+/// A fresh random code, normalised.
+pub fn new_code() -> String {
+    let mut bits = rand::random::<u64>();
+    let mut out = String::with_capacity(CODE_LEN);
+    for _ in 0..CODE_LEN {
+        out.push(char::from(ALPHABET[(bits & 31) as usize]));
+        bits >>= 5;
+    }
+    out
+}
+
+/// A normalised code as people read it: `XXXX-XXXX-XXXX`.
+pub fn display(code: &str) -> String {
+    let mut out = String::with_capacity(CODE_LEN + 2);
+    for (i, c) in code.chars().enumerate() {
+        if i > 0 && i % 4 == 0 {
+            out.push('-');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Reads a code as typed; `None` when it cannot be one (so no lookup is made).
+pub fn normalise(input: &str) -> Option<String> {
+    let mut out = String::with_capacity(CODE_LEN);
+    for c in input.chars() {
+        let c = match c.to_ascii_uppercase() {
+            '-' | ' ' => continue,
+            'O' => '0',
+            'I' | 'L' => '1',
+            c if ALPHABET.contains(&(c as u8)) && c.is_ascii() => c,
+            _ => return None,
+        };
+        out.push(c);
+        if out.len() > CODE_LEN {
+            return None;
+        }
+    }
+    (out.len() == CODE_LEN).then_some(out)
+}
+
+/// Issues a new code for `task`. Call it before the task's first commit when the task is
+/// new: the code must resolve once the citizen has it.
+pub async fn issue(db: &Db, task: &DocId, role: Role) -> Result<Tracking, DbError> {
+    // 60 random bits: a collision is next to impossible, but a retry costs nothing.
+    for _ in 0..4 {
+        let t = Tracking {
+            code: new_code(),
+            task: task.clone(),
+            role,
+            created_at: now_millis(),
+        };
+        let done = on_pool!(db, pool => sqlx::query(
+            "INSERT INTO tracking_codes (code, task, role, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (code) DO NOTHING",
+        )
+        .bind(&t.code)
+        .bind(t.task.as_str())
+        .bind(role.as_str())
+        .bind(t.created_at)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        if done == 1 {
+            return Ok(t);
+        }
+    }
+    Err(DbError::Corrupt(
+        "four random tracking codes in a row were taken".into(),
+    ))
+}
+
+/// The code as typed, if it exists. A task merged into another is not followed here:
+/// callers read the document and follow its `MarkedDuplicate` event.
+pub async fn resolve(db: &Db, input: &str) -> Result<Option<Tracking>, DbError> {
+    let Some(code) = normalise(input) else {
+        return Ok(None);
+    };
+    let row: Option<(String, String, String, i64)> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT code, task, role, created_at FROM tracking_codes WHERE code = $1",
+    )
+    .bind(&code)
+    .fetch_optional(pool)
+    .await?);
+    row.map(|(code, task, role, created_at)| {
+        Ok(Tracking {
+            code,
+            task: DocId::new(task.clone())
+                .map_err(|_| DbError::Corrupt(format!("tracking code task id {task:?}")))?,
+            role: Role::parse(&role)?,
+            created_at,
+        })
+    })
+    .transpose()
+}
+
+/// The codes issued on a task (the reporter's first).
+pub async fn codes_of(db: &Db, task: &DocId) -> Result<Vec<Tracking>, DbError> {
+    let rows: Vec<(String, String, i64)> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT code, role, created_at FROM tracking_codes WHERE task = $1 \
+         ORDER BY role DESC, created_at, code",
+    )
+    .bind(task.as_str())
+    .fetch_all(pool)
+    .await?);
+    rows.into_iter()
+        .map(|(code, role, created_at)| {
+            Ok(Tracking {
+                code,
+                task: task.clone(),
+                role: Role::parse(&role)?,
+                created_at,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_through_what_people_type() {
+        for _ in 0..200 {
+            let code = new_code();
+            assert_eq!(code.len(), CODE_LEN);
+            let shown = display(&code);
+            assert_eq!(shown.len(), CODE_LEN + 2);
+            assert_eq!(normalise(&shown).as_deref(), Some(code.as_str()));
+            assert_eq!(
+                normalise(&shown.to_lowercase().replace('-', " ")).as_deref(),
+                Some(code.as_str())
+            );
+        }
+        assert_eq!(normalise("oooo-iiii-llll").as_deref(), Some("000011111111"));
+        assert_eq!(normalise("ABCD-EFGH-JKM"), None);
+        assert_eq!(normalise("ABCD-EFGH-JKMNP"), None);
+        assert_eq!(normalise("ABCD-EFGH-JKMU"), None);
+        assert_eq!(normalise("ABCD-EFGH-JKM٣"), None);
+        assert_eq!(normalise("T-0123456789AB"), None);
+    }
+}

@@ -1,0 +1,400 @@
+//! Choosing a crew for a job, and recording the choice.
+//!
+//! # Scoring
+//!
+//! Candidates are the **on-duty** crews of the task's district whose skills include the
+//! task's service code. Each gets
+//!
+//! ```text
+//! score = distance_km + LOAD_PENALTY_KM × open_jobs
+//! ```
+//!
+//! where `distance_km` is the great-circle distance from the crew's latest *plausible*
+//! position (flagged reports never count) to the task, or [`UNKNOWN_POSITION_KM`] for a
+//! crew that has reported none, and `open_jobs` counts its tasks assigned, acknowledged,
+//! in progress, paused or reopened. The lowest score wins; ties go to the lower load,
+//! then the lower crew id, so every replica makes the same choice.
+//!
+//! With no candidate in the district, the on-duty crews with the skill of the
+//! **neighbouring** districts (whose polygons touch it) are scored the same way. With
+//! none there either, the district's dispatchers get a `no_crew` alert and the task
+//! stays in the queue.
+//!
+//! Urgent tasks are assigned the moment they exist; others only where the district's
+//! `auto_assign_normal` setting is on. Each assignment is an `Assigned` event whose
+//! reason states the rule, distance, load and score; it arms an acknowledgement timer
+//! ([`super::escalate`]).
+//!
+//! A dispatcher may assign any crew, but a crew that is off duty or from another
+//! district is refused unless the request says `override` with a reason, which is then
+//! written into the event's reason.
+
+use super::Dispatch;
+use super::edit::{self, Edited};
+use super::{DispatchError, position};
+use crate::base::time::now_millis;
+use crate::domain::identity::{Identity, UserRole};
+use crate::storage::dispatch::{self as store, Alert, Candidate, TimerKind};
+use crate::storage::{DistrictStore, IdentityStore};
+use serde::Serialize;
+use sync_core::task::{EventKind, GeoPoint, Priority, Status, TaskView};
+use sync_core::{Actor, DocId, Millis};
+
+/// Kilometres one open job weighs in the score.
+pub const LOAD_PENALTY_KM: f64 = 3.0;
+/// Distance assumed for a crew that has reported no plausible position.
+pub const UNKNOWN_POSITION_KM: f64 = 25.0;
+
+/// A scored candidate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scored {
+    /// Crew id.
+    pub crew: String,
+    /// Its district.
+    pub district: String,
+    /// Distance to the task in km, if its position is known.
+    pub distance_km: Option<f64>,
+    /// Its open jobs.
+    pub load: u32,
+    /// The score (lower is better).
+    pub score: f64,
+}
+
+/// Scores one candidate for a task at `point`.
+pub fn score(point: &GeoPoint, c: &Candidate) -> Scored {
+    let distance_km = c
+        .position
+        .map(|p| position::distance_m(p, (point.lat, point.lon)) / 1000.0);
+    let score = distance_km.unwrap_or(UNKNOWN_POSITION_KM) + LOAD_PENALTY_KM * f64::from(c.load);
+    Scored {
+        crew: c.crew.clone(),
+        district: c.district.clone(),
+        distance_km,
+        load: c.load,
+        score,
+    }
+}
+
+/// The best candidate not in `exclude`, by score, then load, then crew id.
+pub fn choose(point: &GeoPoint, candidates: &[Candidate], exclude: &[String]) -> Option<Scored> {
+    candidates
+        .iter()
+        .filter(|c| !exclude.contains(&c.crew))
+        .map(|c| score(point, c))
+        .min_by(|a, b| {
+            a.score
+                .total_cmp(&b.score)
+                .then(a.load.cmp(&b.load))
+                .then_with(|| a.crew.cmp(&b.crew))
+        })
+}
+
+/// Where the chosen crew came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum Pick {
+    /// A crew of the task's district.
+    District(Scored),
+    /// A crew of a neighbouring district.
+    Neighbour(Scored),
+    /// Nobody on duty with the skill here or next door.
+    None,
+}
+
+/// Picks a crew for a task of `district` needing `skill` at `point`, never one of
+/// `exclude` (crews that already had it).
+pub async fn pick(
+    d: &Dispatch,
+    district: &str,
+    skill: &str,
+    point: &GeoPoint,
+    exclude: &[String],
+) -> Result<Pick, DispatchError> {
+    let own = store::candidates(&d.store, &[district.to_owned()], skill).await?;
+    if let Some(s) = choose(point, &own, exclude) {
+        return Ok(Pick::District(s));
+    }
+    let neighbours = d.store.neighbours(district).await?;
+    let next = store::candidates(&d.store, &neighbours, skill).await?;
+    Ok(match choose(point, &next, exclude) {
+        Some(s) => Pick::Neighbour(s),
+        None => Pick::None,
+    })
+}
+
+fn describe(s: &Scored) -> String {
+    let distance = match s.distance_km {
+        Some(d) => format!("{d:.2} km away"),
+        None => format!("position unknown (counted as {UNKNOWN_POSITION_KM} km)"),
+    };
+    format!(
+        "{distance}, {} open job(s), score {:.2} = distance + {LOAD_PENALTY_KM} km × load",
+        s.load, s.score
+    )
+}
+
+/// The reason written into an automatic `Assigned` event.
+pub fn reason(pick: &Pick, district: &str, skill: &str) -> Option<(String, String)> {
+    match pick {
+        Pick::District(s) => Some((
+            s.crew.clone(),
+            format!(
+                "auto: best-scored on-duty crew of {district} with skill {skill}: {}",
+                describe(s)
+            ),
+        )),
+        Pick::Neighbour(s) => Some((
+            s.crew.clone(),
+            format!(
+                "auto: no on-duty crew of {district} with skill {skill}; \
+                 best-scored crew of neighbouring {}: {}",
+                s.district,
+                describe(s)
+            ),
+        )),
+        Pick::None => None,
+    }
+}
+
+/// The server's actor on this replica.
+pub fn server_actor(d: &Dispatch) -> Actor {
+    Actor::server(d.replica.clone())
+}
+
+/// How long an assigned job may wait for its acknowledgement.
+pub fn ack_window_ms(d: &Dispatch, priority: Priority) -> Millis {
+    let secs = match priority {
+        Priority::Urgent => d.settings.ack_secs_urgent,
+        _ => d.settings.ack_secs_other,
+    };
+    i64::try_from(secs)
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000)
+}
+
+/// Statuses in which a task waits for a crew.
+fn waiting(status: Status) -> bool {
+    matches!(status, Status::New | Status::Queued)
+}
+
+/// What an automatic assignment did.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum AutoOutcome {
+    /// Assigned now.
+    Assigned {
+        /// The crew.
+        crew: String,
+        /// The reason recorded.
+        reason: String,
+    },
+    /// Already held by a crew (or closed): nothing done.
+    AlreadyAssigned {
+        /// The crew holding it, if any.
+        crew: Option<String>,
+    },
+    /// Nobody to assign; the dispatchers were alerted.
+    NoCrew,
+}
+
+/// Assigns a waiting task automatically (the scoring above). Safe to call from several
+/// replicas at once: the first commit wins, the others find it assigned.
+pub async fn auto_assign(d: &Dispatch, task: &DocId) -> Result<AutoOutcome, DispatchError> {
+    let (doc, _) = edit::load(d, task).await?;
+    let view = doc.view()?;
+    if !waiting(view.derived.status) {
+        return Ok(AutoOutcome::AlreadyAssigned {
+            crew: view.derived.assignee,
+        });
+    }
+    let district = view
+        .derived
+        .district
+        .clone()
+        .ok_or_else(|| DispatchError::Invalid(format!("task {task} has no district")))?;
+    let pick = pick(d, &district, &view.category, &view.point, &[]).await?;
+    let Some((crew, why)) = reason(&pick, &district, &view.category) else {
+        alert(
+            d,
+            &district,
+            Some(task),
+            "no_crew",
+            format!(
+                "no on-duty crew with skill {} in {district} or its neighbours for task {task}",
+                view.category
+            ),
+        )
+        .await?;
+        return Ok(AutoOutcome::NoCrew);
+    };
+    let actor = server_actor(d);
+    let now = now_millis();
+    let done = edit::edit(d, task, |doc, v| {
+        if !waiting(v.derived.status) {
+            return Ok(None);
+        }
+        doc.append_event(
+            &actor,
+            now,
+            EventKind::Assigned {
+                crew: crew.clone(),
+                reason: why.clone(),
+            },
+        )?;
+        Ok(Some(()))
+    })
+    .await?;
+    match done {
+        Some(e) => {
+            arm_ack(d, &e.view, &crew, now).await?;
+            metrics::counter!("tarmim_dispatch_assignments_total", "how" => "auto").increment(1);
+            Ok(AutoOutcome::Assigned { crew, reason: why })
+        }
+        None => {
+            let (doc, _) = edit::load(d, task).await?;
+            Ok(AutoOutcome::AlreadyAssigned {
+                crew: doc.view()?.derived.assignee,
+            })
+        }
+    }
+}
+
+/// Arms the acknowledgement timer of a freshly assigned task.
+pub async fn arm_ack(
+    d: &Dispatch,
+    view: &TaskView,
+    crew: &str,
+    now: Millis,
+) -> Result<(), DispatchError> {
+    let due = now.saturating_add(ack_window_ms(d, view.derived.priority));
+    store::arm_timer(&d.store, view.id.as_str(), TimerKind::Ack, due, Some(crew)).await?;
+    Ok(())
+}
+
+/// Raises an alert for a district's dispatchers.
+pub async fn alert(
+    d: &Dispatch,
+    district: &str,
+    task: Option<&DocId>,
+    kind: &str,
+    message: String,
+) -> Result<(), DispatchError> {
+    tracing::info!(district, kind, %message, "dispatcher alert");
+    metrics::counter!("tarmim_dispatch_alerts_total", "kind" => kind.to_owned()).increment(1);
+    store::insert_alert(
+        &d.store,
+        &Alert {
+            id: 0,
+            district: district.to_owned(),
+            task: task.map(|t| t.to_string()),
+            kind: kind.to_owned(),
+            message,
+            created_at: now_millis(),
+        },
+    )
+    .await?;
+    // Consoles follow their districts' scopes: wake them so the alert shows at once.
+    if let Some(scope) = sync_core::session::TaskScopes::district(district) {
+        d.hub.publish(&[scope]).await;
+    }
+    Ok(())
+}
+
+/// Checks that a console user may act on a task of `district`.
+pub fn check_district(who: &Identity, district: Option<&str>) -> Result<(), DispatchError> {
+    if who.role != UserRole::Dispatcher {
+        return Err(DispatchError::Forbidden(
+            "only dispatchers assign, reprioritise, cancel or mark duplicates".into(),
+        ));
+    }
+    match district {
+        Some(d) if who.districts.iter().any(|x| x == d) => Ok(()),
+        _ => Err(DispatchError::Forbidden(
+            "this task is not in one of your districts".into(),
+        )),
+    }
+}
+
+/// A dispatcher's assignment (or reassignment).
+///
+/// Refused ([`DispatchError::Refused`]) when the crew is off duty or not of the task's
+/// district, unless `override_reason` is given: then the event's reason records the
+/// override and what it overrode.
+pub async fn assign_by_dispatcher(
+    d: &Dispatch,
+    who: &Identity,
+    task: &DocId,
+    crew_id: &str,
+    note: Option<&str>,
+    override_reason: Option<&str>,
+) -> Result<Edited<()>, DispatchError> {
+    let actor = who
+        .actor()
+        .ok_or_else(|| DispatchError::Forbidden("admins do not edit tasks".into()))?;
+    let (doc, _) = edit::load(d, task).await?;
+    let view = doc.view()?;
+    check_district(who, view.derived.district.as_deref())?;
+    let crew = d
+        .store
+        .crew(crew_id)
+        .await?
+        .ok_or_else(|| DispatchError::NotFound(format!("no crew {crew_id}")))?;
+    let mut problems = Vec::new();
+    if !crew.on_duty {
+        problems.push(format!("crew {} is off duty", crew.id));
+    }
+    if view.derived.district.as_deref() != Some(crew.district.as_str()) {
+        problems.push(format!(
+            "crew {} belongs to {}, not {}",
+            crew.id,
+            crew.district,
+            view.derived.district.as_deref().unwrap_or("-")
+        ));
+    }
+    let override_reason = override_reason.map(str::trim).filter(|r| !r.is_empty());
+    let why = match (problems.is_empty(), override_reason) {
+        (true, _) => format!(
+            "dispatcher {}: {}",
+            who.login,
+            note.map(str::trim)
+                .filter(|n| !n.is_empty())
+                .unwrap_or("assigned")
+        ),
+        (false, Some(r)) => format!(
+            "dispatcher {} override ({}): {r}",
+            who.login,
+            problems.join("; ")
+        ),
+        (false, None) => {
+            return Err(DispatchError::Refused(format!(
+                "{}; send override with a reason to assign anyway",
+                problems.join("; ")
+            )));
+        }
+    };
+    let now = now_millis();
+    let crew_id = crew.id.clone();
+    let done = edit::edit(d, task, |doc, v| {
+        if v.derived.assignee.as_deref() == Some(crew_id.as_str())
+            && matches!(v.derived.status, Status::Assigned)
+        {
+            return Err(DispatchError::Refused(format!(
+                "task {task} is already assigned to {crew_id}"
+            )));
+        }
+        doc.append_event(
+            &actor,
+            now,
+            EventKind::Assigned {
+                crew: crew_id.clone(),
+                reason: why.clone(),
+            },
+        )?;
+        Ok(Some(()))
+    })
+    .await?
+    .ok_or(DispatchError::Busy)?;
+    arm_ack(d, &done.view, &crew.id, now).await?;
+    metrics::counter!("tarmim_dispatch_assignments_total", "how" => "dispatcher").increment(1);
+    Ok(done)
+}

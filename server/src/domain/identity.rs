@@ -1,0 +1,347 @@
+//! Identity: who is calling, and which documents their device may sync.
+//!
+//! - Users have a role ([`UserRole`]), an argon2 password hash, a crew (crew members) and a
+//!   district list (dispatchers, managers). Devices are registered at login.
+//! - `POST /api/v1/login` issues a bearer token: 256 random bits, shown once, stored only
+//!   as its SHA-256, with an expiry; `POST /api/v1/logout` or the admin CLI revokes it.
+//! - [`Identity`] is an axum extractor: it authenticates the bearer token on every request.
+//! - [`device_scopes`] computes the sync scopes of a device from its user.
+//!
+//! Wrong password and unknown user fail the same way (same body, same argon2 work).
+
+pub use crate::storage::identity::UserRole;
+use crate::storage::{DbError, IdentityStore, UserRecord};
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::sync::OnceLock;
+use sync_core::session::TaskScopes;
+use sync_core::{Actor, DeviceId, Millis, ScopeId};
+
+/// Authentication failures.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown login or wrong password (deliberately not told apart).
+    #[error("invalid login or password")]
+    InvalidCredentials,
+    /// No `Authorization` header.
+    #[error("missing bearer token")]
+    MissingToken,
+    /// An `Authorization` header that is not `Bearer <token>`.
+    #[error("malformed Authorization header")]
+    MalformedHeader,
+    /// Unknown, expired or revoked token, or a disabled user.
+    #[error("invalid, expired or revoked token")]
+    InvalidToken,
+    /// Bad input (e.g. a malformed device id).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Password hashing failed.
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+/// Hashes a password with argon2id (default parameters, random salt) into a PHC string.
+pub fn hash_password(password: &str) -> Result<String, AuthError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AuthError::Hash(e.to_string()))
+}
+
+/// Checks a password against a PHC string; false for a malformed hash.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A hash to verify against when the login is unknown, so both failures cost the same.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("tarmim-no-such-user").unwrap_or_default())
+}
+
+/// The prefix of every token (helps secret scanners and humans recognise one).
+pub const TOKEN_PREFIX: &str = "tmt_";
+
+/// A newly issued token: the text given to the client once, and the hash stored.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// `tmt_` + 64 hex digits (256 random bits).
+    pub token: String,
+    /// SHA-256 of `token`.
+    pub hash: [u8; 32],
+}
+
+/// Issues a fresh random token.
+pub fn new_token() -> IssuedToken {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = format!("{TOKEN_PREFIX}{}", hex::encode(bytes));
+    let hash = token_hash(&token);
+    IssuedToken { token, hash }
+}
+
+/// SHA-256 of a token's text.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    let digest = Sha256::digest(token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_slice());
+    out
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    /// User id.
+    pub user_id: String,
+    /// Login name.
+    pub login: String,
+    /// Role.
+    pub role: UserRole,
+    /// Crew, for crew members.
+    pub crew: Option<String>,
+    /// The crew's home district, for crew members.
+    pub crew_district: Option<String>,
+    /// Districts, for dispatchers and managers.
+    pub districts: Vec<String>,
+    /// The device the token was issued to.
+    pub device: DeviceId,
+    /// When the token expires.
+    pub expires_at: Millis,
+    /// SHA-256 of the token (to revoke it).
+    #[serde(skip)]
+    pub token_hash: [u8; 32],
+}
+
+impl Identity {
+    /// The actor the caller's document edits carry (none for admins).
+    pub fn actor(&self) -> Option<Actor> {
+        Some(Actor {
+            user: self.user_id.clone(),
+            role: self.role.sync_role()?,
+            crew: self.crew.clone(),
+            device: self.device.clone(),
+        })
+    }
+
+    /// The device's sync scopes; see [`device_scopes`].
+    pub fn scopes(&self, crew_sees_district_open: bool) -> Vec<ScopeId> {
+        device_scopes(
+            self.role,
+            self.crew.as_deref(),
+            self.crew_district.as_deref(),
+            &self.districts,
+            crew_sees_district_open,
+        )
+    }
+}
+
+/// The scopes a device syncs:
+/// - crew members: `crew:<crew>`, plus `open:<crew's district>` if configured;
+/// - dispatchers and managers: `district:<d>` for each of their districts;
+/// - admins and call-centre operators: none (they use the web console).
+pub fn device_scopes(
+    role: UserRole,
+    crew: Option<&str>,
+    crew_district: Option<&str>,
+    districts: &[String],
+    crew_sees_district_open: bool,
+) -> Vec<ScopeId> {
+    let mut out = Vec::new();
+    match role {
+        UserRole::Crew => {
+            out.extend(crew.and_then(TaskScopes::crew));
+            if crew_sees_district_open {
+                out.extend(crew_district.and_then(TaskScopes::open));
+            }
+        }
+        UserRole::Dispatcher | UserRole::Manager => {
+            out.extend(districts.iter().filter_map(|d| TaskScopes::district(d)));
+        }
+        UserRole::Admin | UserRole::CallCentre => {}
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A successful login.
+#[derive(Debug, Clone)]
+pub struct LoginOutcome {
+    /// The token, shown once.
+    pub token: String,
+    /// When it expires.
+    pub expires_at: Millis,
+    /// Who logged in.
+    pub identity: Identity,
+}
+
+/// Checks a login and password, registers the device and issues a token.
+pub async fn login<S: IdentityStore + Sync>(
+    store: &S,
+    login: &str,
+    password: &str,
+    device: &str,
+    now: Millis,
+    ttl_ms: Millis,
+) -> Result<LoginOutcome, AuthError> {
+    let device = DeviceId::new(device).map_err(|e| AuthError::InvalidInput(e.to_string()))?;
+    let user = store.user_by_login(login).await?;
+    let (phc, usable) = match &user {
+        Some(u) if !u.disabled => (u.password_hash.clone(), true),
+        _ => (dummy_hash().to_owned(), false),
+    };
+    let pw = password.to_owned();
+    let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &phc))
+        .await
+        .map_err(|e| AuthError::Hash(e.to_string()))?;
+    let user = match user {
+        Some(u) if ok && usable => u,
+        _ => {
+            tracing::info!(login, "login refused");
+            return Err(AuthError::InvalidCredentials);
+        }
+    };
+    store.register_device(&device, &user.id, now).await?;
+    let issued = new_token();
+    let expires_at = now.saturating_add(ttl_ms);
+    store
+        .insert_token(&issued.hash, &user.id, &device, now, expires_at)
+        .await?;
+    tracing::info!(login, user = %user.id, device = %device, "login");
+    Ok(LoginOutcome {
+        token: issued.token,
+        expires_at,
+        identity: identity_of(user, device, expires_at, issued.hash),
+    })
+}
+
+fn identity_of(user: UserRecord, device: DeviceId, expires_at: Millis, hash: [u8; 32]) -> Identity {
+    Identity {
+        user_id: user.id,
+        login: user.login,
+        role: user.role,
+        crew: user.crew,
+        crew_district: user.crew_district,
+        districts: user.districts,
+        device,
+        expires_at,
+        token_hash: hash,
+    }
+}
+
+/// Extracts the token from an `Authorization` header value.
+pub fn bearer_token(header: Option<&[u8]>) -> Result<&str, AuthError> {
+    let raw = header.ok_or(AuthError::MissingToken)?;
+    let text = std::str::from_utf8(raw).map_err(|_| AuthError::MalformedHeader)?;
+    let (scheme, token) = text
+        .trim()
+        .split_once(' ')
+        .ok_or(AuthError::MalformedHeader)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
+        return Err(AuthError::MalformedHeader);
+    }
+    Ok(token)
+}
+
+/// Authenticates a bearer token: it must exist, be unexpired and unrevoked, and belong to
+/// an enabled user.
+pub async fn authenticate<S: IdentityStore + Sync>(
+    store: &S,
+    token: &str,
+    now: Millis,
+) -> Result<Identity, AuthError> {
+    if !token.starts_with(TOKEN_PREFIX) || token.len() != TOKEN_PREFIX.len() + 64 {
+        return Err(AuthError::InvalidToken);
+    }
+    let hash = token_hash(token);
+    let rec = store.token(&hash).await?.ok_or(AuthError::InvalidToken)?;
+    if rec.revoked_at.is_some() || rec.expires_at <= now || rec.user.disabled {
+        tracing::debug!(user = %rec.user.id, "refused token: revoked, expired or disabled user");
+        return Err(AuthError::InvalidToken);
+    }
+    Ok(identity_of(rec.user, rec.device, rec.expires_at, hash))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn password_round_trip() {
+        let h = hash_password("s3cret").unwrap();
+        assert!(verify_password("s3cret", &h));
+        assert!(!verify_password("S3cret", &h));
+        assert!(!verify_password("s3cret", "not a phc string"));
+    }
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let a = new_token();
+        let b = new_token();
+        assert_ne!(a.token, b.token);
+        assert_eq!(a.token.len(), 4 + 64);
+        assert_eq!(token_hash(&a.token), a.hash);
+    }
+
+    #[test]
+    fn bearer_header_parsing() {
+        assert_eq!(bearer_token(Some(b"Bearer abc")).unwrap(), "abc");
+        assert_eq!(bearer_token(Some(b"bearer abc")).unwrap(), "abc");
+        assert!(matches!(bearer_token(None), Err(AuthError::MissingToken)));
+        for bad in [
+            &b"Basic abc"[..],
+            b"Bearer",
+            b"Bearer ",
+            b"abc",
+            b"Bearer a b",
+            b"\xff\xfe",
+        ] {
+            assert!(
+                matches!(bearer_token(Some(bad)), Err(AuthError::MalformedHeader)),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn scopes_per_role() {
+        let s = device_scopes(UserRole::Crew, Some("C1"), Some("D1"), &[], true);
+        let names: Vec<&str> = s.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, ["crew:C1", "open:D1"]);
+        let s = device_scopes(UserRole::Crew, Some("C1"), Some("D1"), &[], false);
+        assert_eq!(s.len(), 1);
+        let s = device_scopes(
+            UserRole::Dispatcher,
+            None,
+            None,
+            &["D2".into(), "D1".into()],
+            true,
+        );
+        let names: Vec<&str> = s.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, ["district:D1", "district:D2"]);
+        assert!(device_scopes(UserRole::Admin, None, None, &["D1".into()], true).is_empty());
+    }
+
+    #[test]
+    fn roles_parse() {
+        for r in UserRole::ALL {
+            assert_eq!(UserRole::parse(r.as_str()), Some(r));
+        }
+        assert!("root".parse::<UserRole>().is_err());
+    }
+}

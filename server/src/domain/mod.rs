@@ -1,0 +1,27 @@
+//! The domain layer: the city's rules. Dispatch, intake, citizens, Open311, photos, the
+//! integrity channel, analytics, districts and the sync host. Functions here take the
+//! narrow things they use (the [`crate::storage::Store`], the [`hub::Hub`], their own
+//! settings), never the HTTP layer's state; nothing here knows HTTP.
+
+pub mod analytics;
+pub mod citizen;
+pub mod compaction;
+pub mod dispatch;
+pub mod geo;
+pub mod gis;
+pub mod hub;
+pub mod identity;
+pub mod intake;
+pub mod integrity;
+pub mod open311;
+pub mod photo;
+pub mod schema;
+pub mod sync;
+
+/// Opens the configured store with the domain's commit hook (analytics facts derived
+/// from each committed task), running its migrations.
+pub async fn open_store(
+    config: &crate::base::config::Config,
+) -> Result<crate::storage::Db, crate::storage::DbError> {
+    crate::storage::Db::open(config, analytics::facts::derive).await
+}

@@ -1,0 +1,378 @@
+//! POST requests: a citizen's report through Open311, and support for an existing one.
+//!
+//! Filing: the `api_key` is checked (403), then the parameters (400 with a plain reason:
+//! `service_code` missing or unknown, `lat`/`long` missing, not numbers or out of range,
+//! description over 4,000 characters or with HTML, attribute answers against the service
+//! definition, a `media_url` that is not http(s)), then each `media[]` photo is verified
+//! (400, or 413 over the size limit). Then open reports of the same service nearby are
+//! looked up ([`crate::domain::citizen::duplicates::nearby`]), and the report is filed through
+//! [`crate::domain::intake::create_task`] (source `citizen`, created by the server on the
+//! citizen's behalf): routed to its district (a point outside every district is a 400),
+//! dispatched at once when urgent, durable before the answer. The answer carries the
+//! `service_request_id` (the task id), a `token`, and as extensions the citizen's
+//! `tracking_code` and the nearby `duplicates`.
+//!
+//! Support: instead of filing a duplicate, a citizen adds support (+1) to an open report
+//! and gets a supporter tracking code for it.
+
+use super::format::Node;
+use super::media::{self, Checked};
+use super::services::{self, Answer};
+use super::{Open311Error, Params, check_text, param, param_nonblank, status};
+use crate::base::time::now_millis;
+use crate::domain::citizen::Citizens;
+use crate::domain::citizen::duplicates::{self, NearbyReport};
+use crate::domain::citizen::tracking;
+use crate::domain::dispatch::{assign, edit};
+use crate::domain::intake::{self, Report};
+use crate::storage::{Db, DbError, IdentityStore, on_pool};
+use std::collections::BTreeMap;
+use sync_core::DocId;
+use sync_core::task::{Source, TaskDoc};
+
+/// A citizen's contact details (private: only in `open311_contacts`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contact {
+    /// Email.
+    pub email: Option<String>,
+    /// First name.
+    pub first_name: Option<String>,
+    /// Last name.
+    pub last_name: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// The app's device id.
+    pub device_id: Option<String>,
+    /// The app's account id.
+    pub account_id: Option<String>,
+}
+
+impl Contact {
+    /// Reads and bounds the contact parameters.
+    pub fn from_params(p: &Params) -> Result<Contact, Open311Error> {
+        let get = |k: &str| -> Result<Option<String>, Open311Error> {
+            match param_nonblank(p, k) {
+                None => Ok(None),
+                Some(v) => {
+                    check_text(k, v, 200)?;
+                    Ok(Some(v.to_owned()))
+                }
+            }
+        };
+        Ok(Contact {
+            email: get("email")?,
+            first_name: get("first_name")?,
+            last_name: get("last_name")?,
+            phone: get("phone")?,
+            device_id: get("device_id")?,
+            account_id: get("account_id")?,
+        })
+    }
+}
+
+/// Stores contact details for `reference` (a task, a supporter code or an update id).
+pub async fn store_contact(
+    db: &Db,
+    reference: &str,
+    kind: &str,
+    task: &DocId,
+    c: &Contact,
+) -> Result<(), DbError> {
+    if *c == Contact::default() {
+        return Ok(());
+    }
+    on_pool!(db, pool => sqlx::query(
+        "INSERT INTO open311_contacts (ref, kind, task, email, first_name, last_name, phone, \
+         device_id, account_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (ref) DO NOTHING",
+    )
+    .bind(reference)
+    .bind(kind)
+    .bind(task.as_str())
+    .bind(&c.email)
+    .bind(&c.first_name)
+    .bind(&c.last_name)
+    .bind(&c.phone)
+    .bind(&c.device_id)
+    .bind(&c.account_id)
+    .bind(now_millis())
+    .execute(pool)
+    .await
+    .map(|_| ())?);
+    Ok(())
+}
+
+/// A coordinate parameter: required, a number, within `-limit..=limit`.
+pub fn coordinate(p: &Params, key: &str, limit: f64) -> Result<f64, Open311Error> {
+    let Some(v) = param_nonblank(p, key) else {
+        return Err(Open311Error::BadRequest(format!(
+            "{key} is required (a WGS84 decimal degree; an address alone cannot be located)"
+        )));
+    };
+    let x: f64 = v
+        .parse()
+        .map_err(|_| Open311Error::BadRequest(format!("{key} must be a number, not {v:?}")))?;
+    if !x.is_finite() || x.abs() > limit {
+        return Err(Open311Error::BadRequest(format!(
+            "{key} must be between -{limit} and {limit}"
+        )));
+    }
+    Ok(x)
+}
+
+/// The `attribute[code]` and `attribute[code][]` answers.
+pub fn attribute_params(p: &Params) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in p {
+        let Some(rest) = k.strip_prefix("attribute[") else {
+            continue;
+        };
+        let code = rest
+            .strip_suffix("][]")
+            .or_else(|| rest.strip_suffix(']'))
+            .unwrap_or(rest);
+        out.entry(code.to_owned()).or_default().push(v.clone());
+    }
+    out
+}
+
+fn check_media_url(p: &Params) -> Result<Option<String>, Open311Error> {
+    let Some(u) = param_nonblank(p, "media_url") else {
+        return Ok(None);
+    };
+    let lower = u.to_ascii_lowercase();
+    if u.len() > 2000
+        || !(lower.starts_with("http://") || lower.starts_with("https://"))
+        || u.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>')
+    {
+        return Err(Open311Error::BadRequest(
+            "media_url must be an http(s) URL of at most 2000 characters".into(),
+        ));
+    }
+    Ok(Some(u.to_owned()))
+}
+
+fn answers_json(a: &BTreeMap<String, Answer>) -> String {
+    let m: serde_json::Map<String, serde_json::Value> = a
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Answer::One(s) => serde_json::Value::String(s.clone()),
+                Answer::Many(l) => serde_json::Value::from(l.clone()),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    serde_json::Value::Object(m).to_string()
+}
+
+fn title_of(service_name: &str, description: &str) -> String {
+    let first = description.lines().map(str::trim).find(|l| !l.is_empty());
+    let t = match first {
+        Some(l) => l.chars().take(120).collect::<String>(),
+        None => service_name.to_owned(),
+    };
+    t.chars().take(200).collect()
+}
+
+/// Files a report. `media` are the uploaded files' bytes.
+pub async fn file(c: &Citizens<'_>, p: &Params, media: Vec<Vec<u8>>) -> Result<Node, Open311Error> {
+    let key_name = super::require_key(&c.dispatch.store, p).await?;
+    let Some(code) = param_nonblank(p, "service_code") else {
+        return Err(Open311Error::BadRequest("service_code is required".into()));
+    };
+    let services = c.dispatch.store.services().await?;
+    let Some(service) = services.iter().find(|s| s.code == code) else {
+        return Err(Open311Error::BadRequest(format!(
+            "unknown service_code {code:?} (see services.xml)"
+        )));
+    };
+    let lat = coordinate(p, "lat", 90.0)?;
+    let lon = coordinate(p, "long", 180.0)?;
+    let description = param(p, "description").unwrap_or("").trim().to_owned();
+    check_text("description", &description, super::MAX_DESCRIPTION)?;
+    let address = match param_nonblank(p, "address_string") {
+        Some(a) => {
+            check_text("address_string", a, 500)?;
+            Some(a.to_owned())
+        }
+        None => None,
+    };
+    let attrs = services::attributes(&c.dispatch.store, &service.code).await?;
+    let answers = services::check_answers(&attrs, &attribute_params(p), &c.zone)?;
+    let media_url = check_media_url(p)?;
+    let contact = Contact::from_params(p)?;
+    if media.len() > c.open311.max_media_files {
+        return Err(Open311Error::BadRequest(format!(
+            "at most {} media files per request",
+            c.open311.max_media_files
+        )));
+    }
+    let mut photos: Vec<Checked> = Vec::new();
+    for m in media {
+        photos.push(media::check(c, m).await?);
+    }
+
+    let duplicates = duplicates::nearby(
+        &c.dispatch.store,
+        &service.code,
+        lat,
+        lon,
+        c.open311.duplicate_radius_m,
+        None,
+    )
+    .await?;
+
+    let actor = assign::server_actor(c.dispatch);
+    let report = Report {
+        category: service.code.clone(),
+        title: title_of(&service.name, &description),
+        description,
+        lat,
+        lon,
+        accuracy_m: None,
+        address,
+        priority: None,
+    };
+    let filed = intake::create_task(c.dispatch, &actor, Source::Citizen, report).await?;
+    let task = filed.task.id.clone();
+    let token = hex::encode(rand::random::<[u8; 12]>());
+    // The task is durable: from here on a failure is logged, not answered (the citizen
+    // would file the report again).
+    let stored = async {
+        on_pool!(&c.dispatch.store, pool => sqlx::query(
+            "INSERT INTO open311_requests (task, token, key_name, attributes, media_url, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(task.as_str())
+        .bind(&token)
+        .bind(&key_name)
+        .bind(answers_json(&answers))
+        .bind(&media_url)
+        .bind(now_millis())
+        .execute(pool)
+        .await
+        .map(|_| ())?);
+        store_contact(&c.dispatch.store, task.as_str(), "request", &task, &contact).await
+    };
+    if let Err(e) = stored.await {
+        tracing::error!(task = %task, error = %e, "storing a request's Open311 details failed");
+    }
+    media::attach(c, &task, (lat, lon), &actor, photos).await;
+
+    let mut notice = format!("Filed for district {}.", filed.district);
+    if let Some(assign::AutoOutcome::Assigned { .. }) = &filed.dispatch {
+        notice.push_str(" A crew has been dispatched.");
+    }
+    let mut request = Node::obj([
+        ("service_request_id", Node::text(task.as_str())),
+        ("token", Node::text(&token)),
+        ("service_notice", Node::Text(notice)),
+        ("account_id", Node::opt_text(contact.account_id.clone())),
+        ("tracking_code", Node::text(&filed.tracking_code)),
+    ]);
+    request.push("duplicates", duplicates_node(c, &duplicates).await?);
+    Ok(Node::List {
+        item: "request",
+        items: vec![request],
+    })
+}
+
+/// The `duplicates` extension: nearby open reports with their description.
+pub async fn duplicates_node(
+    c: &Citizens<'_>,
+    near: &[NearbyReport],
+) -> Result<Node, Open311Error> {
+    let ids: Vec<DocId> = near.iter().map(|n| n.task.clone()).collect();
+    let docs = if ids.is_empty() {
+        Vec::new()
+    } else {
+        sync_core::session::ServerStore::load_many(&c.dispatch.store, &ids)
+            .await
+            .map_err(|e| Open311Error::Internal(e.to_string()))?
+    };
+    let mut items = Vec::new();
+    for n in near {
+        let description = docs
+            .iter()
+            .find(|(id, _)| *id == n.task)
+            .and_then(|(_, d)| TaskDoc::load(&d.bytes).ok())
+            .and_then(|d| d.view().ok())
+            .map(|v| {
+                if v.description.is_empty() {
+                    v.title
+                } else {
+                    v.description
+                }
+            })
+            .unwrap_or_else(|| n.title.clone());
+        let open = sync_core::task::Status::parse(&n.status)
+            .map(status::open311)
+            .unwrap_or("open");
+        items.push(Node::obj([
+            ("service_request_id", Node::text(n.task.as_str())),
+            ("distance", Node::Num((n.distance_m * 10.0).round() / 10.0)),
+            ("status", Node::text(open)),
+            ("description", Node::Text(description)),
+            ("supporters", Node::Int(n.supporters as i64)),
+        ]));
+    }
+    Ok(Node::List {
+        item: "duplicate",
+        items,
+    })
+}
+
+/// Adds a citizen's support to the open report `id`: a supporter tracking code.
+pub async fn support(c: &Citizens<'_>, id: &str, p: &Params) -> Result<Node, Open311Error> {
+    super::require_key(&c.dispatch.store, p).await?;
+    let task = DocId::new(id).map_err(|_| Open311Error::NotFound(format!("no request {id:?}")))?;
+    let (doc, _) = edit::load(c.dispatch, &task)
+        .await
+        .map_err(|_| Open311Error::NotFound(format!("no request {id:?}")))?;
+    let view = doc
+        .view()
+        .map_err(|e| Open311Error::Internal(e.to_string()))?;
+    if view.derived.status.is_closed() {
+        return Err(Open311Error::BadRequest(format!(
+            "request {id} is closed ({}); file a new report instead",
+            status::fms(view.derived.status).as_str()
+        )));
+    }
+    let contact = Contact::from_params(p)?;
+    let code = tracking::issue(&c.dispatch.store, &task, tracking::Role::Supporter).await?;
+    store_contact(&c.dispatch.store, &code.code, "support", &task, &contact).await?;
+    let supporters = duplicates::supporters(&c.dispatch.store, &task).await?;
+    Ok(Node::List {
+        item: "request",
+        items: vec![Node::obj([
+            ("service_request_id", Node::text(task.as_str())),
+            ("tracking_code", Node::Text(tracking::display(&code.code))),
+            ("supporters", Node::Int(supporters as i64)),
+        ])],
+    })
+}
+
+/// `tokens/{token}`: the request a token stands for.
+pub async fn token(db: &Db, token: &str) -> Result<Node, Open311Error> {
+    let row: Option<(String,)> = if token.len() <= 64 {
+        on_pool!(db, pool => sqlx::query_as("SELECT task FROM open311_requests WHERE token = $1")
+            .bind(token)
+            .fetch_optional(pool)
+            .await
+            .map_err(DbError::from)?)
+    } else {
+        None
+    };
+    let Some((task,)) = row else {
+        return Err(Open311Error::NotFound(format!("no token {token:?}")));
+    };
+    Ok(Node::List {
+        item: "request",
+        items: vec![Node::obj([
+            ("service_request_id", Node::Text(task)),
+            ("token", Node::text(token)),
+        ])],
+    })
+}

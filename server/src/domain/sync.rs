@@ -1,0 +1,183 @@
+//! The sync host, transport-agnostic: a `sync_core` [`ServerSession`] per connection
+//! driven against the server's storage, each reply's commits announced through the
+//! [`crate::domain::hub::Hub`] (and a task filed on a phone handed to intake), and the
+//! HTTP fallback's framing.
+//!
+//! - [`new_session`] and [`account`]: what every transport does with a session and its
+//!   replies (the WebSocket loop is the HTTP layer's, `http::sync`).
+//! - [`exchange`]: the HTTP fallback. A request body of length-prefixed frames (u32 LE
+//!   length, then the frame) runs through a fresh session; the answer is the server's
+//!   frames in the same format.
+//!
+//! Metrics: `tarmim_sync_connections_opened_total`, `tarmim_sync_connections_closed_total`
+//! (by reason), `tarmim_sync_connections` (gauge), `tarmim_sync_frames_in_total` and
+//! `tarmim_sync_frames_out_total` (by transport), `tarmim_sync_commits_total`,
+//! `tarmim_sync_refusals_total` (by code).
+
+use crate::base::time::now_millis;
+use crate::domain::compaction;
+use crate::domain::dispatch::Dispatch;
+use std::sync::Arc;
+use sync_core::session::TaskScopes;
+use sync_core::session::server::{Reply, ServerConfig, ServerSession};
+use sync_core::task::RefusalCode;
+use sync_core::{Actor, ScopeId};
+
+/// Media type of the HTTP fallback's bodies.
+pub const FRAMES_MEDIA_TYPE: &str = "application/x-tarmim-frames";
+
+/// Why an HTTP exchange body is not a sequence of frames.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExchangeError {
+    /// The body holds no frame.
+    #[error("the body holds no frame; send length-prefixed frames starting with Hello")]
+    Empty,
+    /// A length prefix or a frame ends early.
+    #[error("truncated body: the frame at byte {offset} needs {needed} bytes, {available} remain")]
+    Truncated {
+        /// Where the frame (or its prefix) starts.
+        offset: usize,
+        /// Bytes it needs.
+        needed: usize,
+        /// Bytes left in the body.
+        available: usize,
+    },
+}
+
+/// Splits a body of `u32 LE length | frame` records.
+pub fn decode_frames(body: &[u8]) -> Result<Vec<&[u8]>, ExchangeError> {
+    let mut out = Vec::new();
+    let mut rest = body;
+    let mut offset = 0usize;
+    while !rest.is_empty() {
+        let Some((len, tail)) = rest.split_first_chunk::<4>() else {
+            return Err(ExchangeError::Truncated {
+                offset,
+                needed: 4,
+                available: rest.len(),
+            });
+        };
+        let len = u32::from_le_bytes(*len) as usize;
+        if tail.len() < len {
+            return Err(ExchangeError::Truncated {
+                offset,
+                needed: 4 + len,
+                available: rest.len(),
+            });
+        }
+        let (frame, tail) = tail.split_at(len);
+        out.push(frame);
+        offset += 4 + len;
+        rest = tail;
+    }
+    if out.is_empty() {
+        return Err(ExchangeError::Empty);
+    }
+    Ok(out)
+}
+
+/// Joins frames as `u32 LE length | frame` records.
+pub fn encode_frames<B: AsRef<[u8]>>(frames: &[B]) -> Vec<u8> {
+    let total: usize = frames.iter().map(|f| f.as_ref().len() + 4).sum();
+    let mut out = Vec::with_capacity(total);
+    for f in frames {
+        let f = f.as_ref();
+        // A frame is at most `MAX_FRAME_BYTES` (32 MiB), far below u32::MAX.
+        out.extend_from_slice(&u32::try_from(f.len()).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(f);
+    }
+    out
+}
+
+/// A session for one connection of `actor`, following `scopes`.
+pub fn new_session(actor: Actor, scopes: Vec<ScopeId>) -> ServerSession<TaskScopes> {
+    ServerSession::new(actor, scopes, TaskScopes, ServerConfig::default())
+}
+
+fn refusal_name(code: RefusalCode) -> String {
+    serde_json::to_value(code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{code:?}"))
+}
+
+/// Records a reply's metrics and wakes this process's subscribers of the scopes its
+/// commits touched; returns those scopes, to announce to other replicas.
+pub fn account(d: &Arc<Dispatch>, reply: &Reply, transport: &'static str) -> Vec<ScopeId> {
+    let hub = &d.hub;
+    compaction::after_commits(&d.store, &reply.committed);
+    metrics::counter!("tarmim_sync_frames_out_total", "transport" => transport)
+        .increment(reply.frames.len() as u64);
+    for (doc, code) in &reply.refused {
+        tracing::info!(doc = %doc, code = ?code, "sync push refused");
+        metrics::counter!("tarmim_sync_refusals_total", "code" => refusal_name(*code)).increment(1);
+    }
+    let mut touched: Vec<ScopeId> = Vec::new();
+    for c in &reply.committed {
+        metrics::counter!("tarmim_sync_commits_total").increment(1);
+        touched.extend(c.touched.iter().cloned());
+        if c.created {
+            crate::domain::intake::adopt_in_background(d, c.doc.clone());
+        }
+    }
+    touched.sort();
+    touched.dedup();
+    hub.publish_local(&touched);
+    touched
+}
+
+/// Runs the HTTP fallback's exchange: a fresh session fed every frame of `body` in order.
+/// Returns the server's frames, length-prefixed. Stops early if the session closes (an
+/// error frame is then the last frame).
+pub async fn exchange(
+    d: &Arc<Dispatch>,
+    actor: Actor,
+    scopes: Vec<ScopeId>,
+    body: &[u8],
+) -> Result<Vec<u8>, ExchangeError> {
+    let frames = decode_frames(body)?;
+    metrics::counter!("tarmim_sync_frames_in_total", "transport" => "http")
+        .increment(frames.len() as u64);
+    let mut session = new_session(actor, scopes);
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut touched: Vec<ScopeId> = Vec::new();
+    for f in frames {
+        let reply = session.on_frame(&d.store, f, now_millis()).await;
+        touched.extend(account(d, &reply, "http"));
+        out.extend(reply.frames);
+        if reply.close {
+            break;
+        }
+    }
+    touched.sort();
+    touched.dedup();
+    d.hub.announce(&touched).await;
+    Ok(encode_frames(&out))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_truncation_is_detected() {
+        let frames: Vec<Vec<u8>> = vec![b"abc".to_vec(), vec![], vec![7; 300]];
+        let body = encode_frames(&frames);
+        let back = decode_frames(&body).unwrap();
+        assert_eq!(back, frames.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        for cut in 1..body.len() {
+            if cut == 7 || cut == 11 {
+                continue; // record boundaries
+            }
+            assert!(
+                matches!(
+                    decode_frames(&body[..cut]),
+                    Err(ExchangeError::Truncated { .. })
+                ),
+                "{cut}"
+            );
+        }
+        assert_eq!(decode_frames(&[]), Err(ExchangeError::Empty));
+    }
+}

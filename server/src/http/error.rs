@@ -1,0 +1,267 @@
+//! [`ApiError`]: the one place where failures become HTTP statuses and JSON bodies.
+//!
+//! Every handler returns `Result<_, ApiError>`. Bodies are `{"error": <code>, "message":
+//! <plain words>}`. Database and internal errors are logged with their detail and answered
+//! with a generic 500 body: their text never reaches a client.
+
+use crate::domain::analytics::AnalyticsError;
+use crate::domain::dispatch::DispatchError;
+use crate::domain::geo::GeoError;
+use crate::domain::identity::AuthError;
+use crate::domain::open311::Open311Error;
+use crate::storage::DbError;
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use sync_core::session::ServerStoreError;
+use sync_core::task::TaskError;
+
+/// An API failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Not authenticated: missing, malformed, unknown, expired or revoked credentials.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// Authenticated, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request is well-formed but cannot be carried out (e.g. a point outside every
+    /// district).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// No such thing.
+    #[error("{0}")]
+    NotFound(String),
+    /// Clashes with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many requests from this caller (a `Retry-After` header says when to retry).
+    #[error("{0}")]
+    TooManyRequests(String),
+    /// A precondition header is missing or wrong (tus: no `Tus-Resumable: 1.0.0`).
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// The body (or a declared length) is over a limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// A content type that is not accepted.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Uploaded bytes do not hash to their address (tus checksum extension's 460).
+    #[error("{0}")]
+    ChecksumMismatch(String),
+    /// Busy now; retry later.
+    #[error("{0}")]
+    Busy(String),
+    /// A dependency (the database) is not available now.
+    #[error("service unavailable")]
+    Unavailable,
+    /// A storage failure (logged, never shown).
+    #[error(transparent)]
+    Db(DbError),
+    /// Any other internal failure (logged, never shown).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// The status and machine-readable code.
+    fn status_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::PreconditionFailed(_) => {
+                (StatusCode::PRECONDITION_FAILED, "precondition_failed")
+            }
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::ChecksumMismatch(_) => (
+                StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
+                "checksum_mismatch",
+            ),
+            ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            ApiError::Db(DbError::Conflict) | ApiError::Db(DbError::Duplicate(_)) => {
+                (StatusCode::CONFLICT, "conflict")
+            }
+            ApiError::Db(DbError::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Db(DbError::Invalid(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable")
+            }
+            ApiError::Db(_) | ApiError::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_code();
+        let message = match &self {
+            ApiError::Db(
+                e @ (DbError::Conflict
+                | DbError::Duplicate(_)
+                | DbError::NotFound(_)
+                | DbError::Invalid(_)),
+            ) => e.to_string(),
+            ApiError::Db(e) => {
+                tracing::error!(error = %e, "database error");
+                "internal server error".to_owned()
+            }
+            ApiError::Internal(e) => {
+                tracing::error!(error = %e, "internal error");
+                "internal server error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut resp = (
+            status,
+            Json(ErrorBody {
+                error: code,
+                message: &message,
+            }),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        ApiError::Db(e)
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidCredentials => ApiError::Unauthorized("invalid login or password"),
+            AuthError::MissingToken => {
+                ApiError::Unauthorized("missing bearer token (Authorization: Bearer <token>)")
+            }
+            AuthError::MalformedHeader => {
+                ApiError::Unauthorized("malformed Authorization header: expected `Bearer <token>`")
+            }
+            AuthError::InvalidToken => ApiError::Unauthorized("invalid, expired or revoked token"),
+            AuthError::InvalidInput(m) => ApiError::BadRequest(m),
+            AuthError::Db(e) => ApiError::Db(e),
+            AuthError::Hash(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<GeoError> for ApiError {
+    fn from(e: GeoError) -> Self {
+        match e {
+            GeoError::Db(e) => ApiError::Db(e),
+            GeoError::InvalidPoint { .. }
+            | GeoError::InvalidGeoJson(_)
+            | GeoError::InvalidFeature { .. } => ApiError::BadRequest(e.to_string()),
+            GeoError::OutsideDistricts { .. } => ApiError::Unprocessable(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::domain::integrity::IntegrityError> for ApiError {
+    fn from(e: crate::domain::integrity::IntegrityError) -> Self {
+        use crate::domain::integrity::IntegrityError as E;
+        use crate::domain::integrity::attachment::AttachmentError as A;
+        use crate::domain::integrity::pow::PowError as P;
+        match e {
+            E::Disabled => ApiError::Unavailable,
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::MalformedCode(m) => ApiError::BadRequest(m.to_string()),
+            E::TooLarge(m) => ApiError::PayloadTooLarge(m),
+            E::Attachment(a @ A::TooLarge { .. }) => ApiError::PayloadTooLarge(a.to_string()),
+            E::Attachment(a) => ApiError::Unprocessable(a.to_string()),
+            e @ E::NoMatch => ApiError::NotFound(e.to_string()),
+            E::Limited(l) => ApiError::TooManyRequests(l.to_string()),
+            E::Pow(p @ P::Busy) => ApiError::TooManyRequests(p.to_string()),
+            E::Pow(p @ (P::Missing | P::Malformed)) => ApiError::BadRequest(p.to_string()),
+            E::Pow(p) => ApiError::Forbidden(p.to_string()),
+            e @ E::Tampered(_) => ApiError::Internal(e.to_string()),
+            E::Db(e) => ApiError::Db(e),
+            E::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        ApiError::BadRequest(e.body_text())
+    }
+}
+
+impl From<crate::domain::gis::GisError> for ApiError {
+    fn from(e: crate::domain::gis::GisError) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
+impl From<DispatchError> for ApiError {
+    fn from(e: DispatchError) -> Self {
+        match e {
+            DispatchError::Db(e) => ApiError::Db(e),
+            DispatchError::Store(ServerStoreError::Conflict) | DispatchError::Busy => {
+                ApiError::Conflict("the task changed concurrently; try again".into())
+            }
+            DispatchError::Store(e) => ApiError::Internal(e.to_string()),
+            DispatchError::Task(TaskError::Transition { event, why }) => {
+                ApiError::Conflict(format!("cannot record {event} now: {why}"))
+            }
+            DispatchError::Task(TaskError::Invalid(m)) => ApiError::BadRequest(m),
+            DispatchError::Task(e) => ApiError::Internal(e.to_string()),
+            DispatchError::Geo(e) => e.into(),
+            DispatchError::NotFound(m) => ApiError::NotFound(m),
+            DispatchError::Forbidden(m) => ApiError::Forbidden(m),
+            DispatchError::Invalid(m) => ApiError::BadRequest(m),
+            DispatchError::Refused(m) => ApiError::Unprocessable(m),
+        }
+    }
+}
+
+impl From<AnalyticsError> for ApiError {
+    fn from(e: AnalyticsError) -> Self {
+        match e {
+            AnalyticsError::BadRequest(m) => ApiError::BadRequest(m),
+            AnalyticsError::Forbidden(m) => ApiError::Forbidden(m),
+            AnalyticsError::Db(d) => ApiError::Db(d),
+            AnalyticsError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+/// The HTTP status of an Open311 failure (its body is the spec's, written by
+/// `http::open311`).
+pub fn open311_status(e: &Open311Error) -> StatusCode {
+    match e {
+        Open311Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+        Open311Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Open311Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Open311Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        Open311Error::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Open311Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}

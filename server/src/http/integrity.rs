@@ -1,0 +1,360 @@
+//! The integrity channel's HTTP routes, mounted under `/integrity` **outside** the
+//! server's request tracing: nothing here logs or stores an address, a user agent, a
+//! referrer or a cookie. Cookie, Referer and User-Agent are removed from each request
+//! before any handler runs; the client address is used only to draw a rate-limit decision
+//! (under a short-lived keyed hash) and is never passed on. Every response is
+//! `Cache-Control: no-store`, `Referrer-Policy: no-referrer`, with a strict CSP and no
+//! cookie.
+//!
+//! | route | |
+//! | --- | --- |
+//! | `GET /integrity` | the reporting page (and `app.js`, `pow.js`, `style.css`) |
+//! | `GET /integrity/api/config` | categories, proof-of-work bits, limits |
+//! | `POST /integrity/api/reports` | make a report → `201 {receipt_code, expires_at}` |
+//! | `POST /integrity/api/case` | `{receipt_code}` → the case's status and messages |
+//! | `POST /integrity/api/case/messages` | `{receipt_code, text}` → write back |
+
+use crate::domain::integrity::{NewAttachment, NewReport, ratelimit::Action, receipt::ReceiptCode};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::fallback;
+use crate::http::openapi::ErrorBody;
+use crate::http::pages::integrity as page;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json, Router};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::json;
+use std::net::{IpAddr, SocketAddr};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The Content-Security-Policy of every integrity response: this origin's own script and
+/// style only, no inline code, no frames, no other origin.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                       connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Bodies of the follow-up routes are small.
+const SMALL_BODY: usize = 256 * 1024;
+
+/// Where [`router`] is nested.
+pub const PREFIX: &str = "/integrity";
+
+/// The integrity routes, with their own layers, ready to nest under [`PREFIX`] (paths in
+/// the returned document are relative to it; `app::router` nests both).
+pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let report_limit = state.integrity.config.max_body_bytes();
+    let limited = |limit: usize, r: OpenApiRouter<AppState>| r.layer(DefaultBodyLimit::max(limit));
+    let (router, doc) = OpenApiRouter::new()
+        .routes(routes!(index))
+        .routes(routes!(app_js))
+        .routes(routes!(pow_js))
+        .routes(routes!(style_css))
+        .routes(routes!(config))
+        .merge(limited(
+            report_limit,
+            OpenApiRouter::new().routes(routes!(report)),
+        ))
+        .merge(limited(
+            SMALL_BODY,
+            OpenApiRouter::new().routes(routes!(read_case)),
+        ))
+        .merge(limited(
+            SMALL_BODY,
+            OpenApiRouter::new().routes(routes!(write_back)),
+        ))
+        .split_for_parts();
+    let router = router
+        .fallback(fallback::no_route)
+        .method_not_allowed_fallback(fallback::method_not_allowed)
+        .layer(axum::middleware::from_fn(crate::http::metrics::track_http))
+        .layer(axum::middleware::from_fn(privacy))
+        .with_state(state);
+    (router, doc)
+}
+
+/// Strips identifying request headers before anything sees them, and sets the privacy
+/// headers on every response (errors included).
+async fn privacy(mut req: Request, next: Next) -> Response {
+    for h in [header::COOKIE, header::REFERER, header::USER_AGENT] {
+        req.headers_mut().remove(h);
+    }
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.remove(header::SET_COOKIE);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    resp
+}
+
+/// The address a client is rate-limited by: the last `X-Forwarded-For` entry when the
+/// proxy is trusted, else the socket's peer. Used for one decision, then dropped.
+fn client(
+    trust_forwarded: bool,
+    headers: &HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> Option<IpAddr> {
+    if trust_forwarded {
+        // The last entry is the one our proxy appended; earlier ones are the client's word.
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|s| s.trim().parse::<IpAddr>().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    peer.map(|Extension(ConnectInfo(addr))| addr.ip())
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    match body {
+        Ok(Json(v)) => Ok(v),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::PayloadTooLarge(
+            "the request is larger than this server accepts".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// The reporting page
+#[utoipa::path(get, path = "/", tag = "integrity",
+    responses((status = 200, description = "The reporting page", content_type = "text/html", body = String)))]
+async fn index() -> Response {
+    asset("text/html; charset=utf-8", page::INDEX_HTML)
+}
+
+/// The page's script
+#[utoipa::path(get, path = "/app.js", tag = "integrity",
+    responses((status = 200, description = "The page's script", content_type = "text/javascript", body = String)))]
+async fn app_js() -> Response {
+    asset("text/javascript; charset=utf-8", page::APP_JS)
+}
+
+/// The proof-of-work script
+#[utoipa::path(get, path = "/pow.js", tag = "integrity",
+    responses((status = 200, description = "The proof-of-work script", content_type = "text/javascript", body = String)))]
+async fn pow_js() -> Response {
+    asset("text/javascript; charset=utf-8", page::POW_JS)
+}
+
+/// The page's style sheet
+#[utoipa::path(get, path = "/style.css", tag = "integrity",
+    responses((status = 200, description = "The page's style sheet", content_type = "text/css", body = String)))]
+async fn style_css() -> Response {
+    asset("text/css; charset=utf-8", page::STYLE_CSS)
+}
+
+/// The channel's settings for the page.
+#[utoipa::path(get, path = "/api/config", tag = "integrity",
+    responses((status = 200, description = "`{enabled, categories: [{code, name}], pow_bits, max_text_chars, max_attachments, max_attachment_bytes, receipt_ttl_days}`", body = Object)))]
+async fn config(State(s): State<AppState>) -> Response {
+    let c = &s.integrity.config;
+    Json(json!({
+        "enabled": s.integrity.enabled(),
+        "categories": c.categories.iter().map(|c| json!({"code": c.code, "name": c.name})).collect::<Vec<_>>(),
+        "pow_bits": c.pow_bits,
+        "max_text_chars": c.max_text_chars,
+        "max_attachments": c.max_attachments,
+        "max_attachment_bytes": c.max_attachment_bytes,
+        "receipt_ttl_days": c.receipt_ttl_days,
+    }))
+    .into_response()
+}
+
+/// An attachment in a report: the file, base64.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AttachmentIn {
+    data: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ReportIn {
+    category: String,
+    text: String,
+    #[serde(default)]
+    place: Option<String>,
+    #[serde(default)]
+    date: Option<String>,
+    #[serde(default)]
+    attachments: Vec<AttachmentIn>,
+    #[serde(default)]
+    pow: Option<String>,
+}
+
+/// Makes a report.
+#[utoipa::path(post, path = "/api/reports", tag = "integrity", request_body = ReportIn,
+    responses(
+        (status = 201, description = "`{receipt_code, expires_at, message}`: the code is shown once", body = Object),
+        (status = 400, description = "Bad input, or proof of work missing/malformed", body = ErrorBody),
+        (status = 403, description = "Proof of work insufficient, stale or replayed", body = ErrorBody),
+        (status = 413, description = "Over a size limit", body = ErrorBody),
+        (status = 422, description = "An attachment is not a JPEG/PNG/WebP or does not decode", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+        (status = 503, description = "No category configured", body = ErrorBody),
+    ))]
+async fn report(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Result<Json<ReportIn>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let it = &s.integrity;
+    if !it.enabled() {
+        return Err(crate::domain::integrity::IntegrityError::Disabled.into());
+    }
+    it.limiter
+        .check(
+            client(it.config.trust_forwarded_for, &headers, peer),
+            Action::Report,
+        )
+        .map_err(crate::domain::integrity::IntegrityError::from)?;
+    let r = json_body(body)?;
+    let now = crate::base::time::now_millis();
+    it.pow
+        .check(r.pow.as_deref(), now.div_euclid(60_000))
+        .map_err(crate::domain::integrity::IntegrityError::from)?;
+    if r.attachments.len() > it.config.max_attachments {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "{} attachments; the limit is {}",
+            r.attachments.len(),
+            it.config.max_attachments
+        )));
+    }
+    let mut attachments = Vec::with_capacity(r.attachments.len());
+    for (i, a) in r.attachments.into_iter().enumerate() {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(a.data.as_bytes())
+            .map_err(|e| ApiError::BadRequest(format!("attachment {i}: not base64: {e}")))?;
+        attachments.push(NewAttachment { bytes });
+    }
+    let receipt = it
+        .report(
+            &s.db,
+            NewReport {
+                category: r.category,
+                text: r.text,
+                place: r.place,
+                date: r.date,
+                attachments,
+            },
+            now,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "receipt_code": receipt.code.as_str(),
+            "expires_at": receipt.expires_at,
+            "message": "Write this code down now: it is shown only once, and it is the only way to follow up your report.",
+        })),
+    )
+        .into_response())
+}
+
+/// A follow-up's receipt code, parsed, once the client is inside its follow-up rate limit.
+fn follow_up_code(
+    s: &AppState,
+    receipt_code: &str,
+    headers: &HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> Result<ReceiptCode, ApiError> {
+    let it = &s.integrity;
+    let code =
+        ReceiptCode::parse(receipt_code).map_err(crate::domain::integrity::IntegrityError::from)?;
+    it.limiter
+        .check(
+            client(it.config.trust_forwarded_for, headers, peer),
+            Action::FollowUp,
+        )
+        .map_err(crate::domain::integrity::IntegrityError::from)?;
+    Ok(code)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CodeIn {
+    receipt_code: String,
+}
+
+/// Reads a case with its receipt code.
+#[utoipa::path(post, path = "/api/case", tag = "integrity", request_body = CodeIn,
+    responses(
+        (status = 200, description = "`{status, expires_at, messages}`", body = Object),
+        (status = 400, description = "Malformed body or code", body = ErrorBody),
+        (status = 404, description = "Wrong, unknown or expired code (same bytes for each)", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    ))]
+async fn read_case(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Result<Json<CodeIn>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let it = &s.integrity;
+    let r = json_body(body)?;
+    let code = follow_up_code(&s, &r.receipt_code, &headers, peer)?;
+    let thread = it
+        .follow_up(&s.db, &code, crate::base::time::now_millis())
+        .await?;
+    Ok(Json(thread).into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct WriteBackIn {
+    receipt_code: String,
+    text: String,
+}
+
+/// Writes back to the investigators.
+#[utoipa::path(post, path = "/api/case/messages", tag = "integrity", request_body = WriteBackIn,
+    responses(
+        (status = 201, description = "`{seq}`", body = Object),
+        (status = 400, description = "Malformed body or code", body = ErrorBody),
+        (status = 404, description = "Wrong, unknown or expired code", body = ErrorBody),
+        (status = 413, description = "Over a size limit", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody),
+    ))]
+async fn write_back(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Result<Json<WriteBackIn>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let it = &s.integrity;
+    let r = json_body(body)?;
+    let code = follow_up_code(&s, &r.receipt_code, &headers, peer)?;
+    let seq = it
+        .write_back(&s.db, &code, &r.text, crate::base::time::now_millis())
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "seq": seq }))).into_response())
+}

@@ -1,0 +1,335 @@
+//! The application: shared state, the router, and running the HTTP server with graceful
+//! shutdown.
+
+pub mod analytics;
+pub mod auth;
+pub mod console;
+pub mod crews;
+pub mod error;
+pub mod extract;
+pub mod fallback;
+pub mod gis;
+pub mod health;
+pub mod integrity;
+pub mod metrics;
+pub mod open311;
+pub mod openapi;
+pub mod pages;
+pub mod photos;
+pub mod sync;
+pub mod track;
+
+use crate::base::config::Config;
+use crate::base::telemetry;
+use crate::domain::analytics::mirror::Mirror;
+use crate::domain::citizen::Citizens;
+use crate::domain::dispatch::Dispatch;
+use crate::domain::hub::Hub;
+use crate::domain::integrity::Integrity;
+use crate::domain::photo::Photos;
+use crate::storage::{Db, DbError, Store};
+use axum::{Extension, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// State shared by every handler. Cheap to clone. It exists only in the HTTP layer:
+/// handlers hand each domain function the narrow part it uses (the store, the dispatch
+/// engine, the photo pipeline, a settings section), never this.
+#[derive(Clone)]
+pub struct AppState {
+    /// Storage.
+    pub db: Db,
+    /// Settings.
+    pub config: Arc<Config>,
+    /// Prometheus metrics.
+    pub metrics: PrometheusHandle,
+    /// The task lifecycle on this replica: store, hub, server-side edits, timers.
+    pub dispatch: Arc<Dispatch>,
+    /// Photo storage, processing slots and partial uploads.
+    pub photos: Photos,
+    /// The integrity channel (rate limits, proof-of-work stamps, receipt-code work).
+    pub integrity: Arc<Integrity>,
+    /// The city's time zone (`config.timezone`, looked up once).
+    pub zone: jiff::tz::TimeZone,
+    /// The in-memory mirror of the analytics facts (`None` when `analytics.in_memory`
+    /// is off: measures are then computed with SQL).
+    pub analytics: Option<Mirror>,
+}
+
+impl AppState {
+    /// Wraps an opened database. Photo storage as configured; a misconfigured S3 store
+    /// is reported at start (here photos fall back to the data folder).
+    pub fn new(db: Db, config: Config) -> AppState {
+        let photos = Photos::from_config(&config).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "photo storage misconfigured; using the data folder");
+            Photos::on_disk(&config)
+        });
+        let pg = match &db {
+            Db::Postgres(p) => Some(p.pool().clone()),
+            Db::Sqlite(_) => None,
+        };
+        let hub = Hub::new(pg);
+        AppState {
+            dispatch: Arc::new(Dispatch::new(db.clone(), hub, &config)),
+            db,
+            integrity: Arc::new(Integrity::new(&config.integrity)),
+            zone: config.zone(),
+            analytics: config.analytics.in_memory.then(Mirror::new),
+            config: Arc::new(config),
+            metrics: telemetry::metrics_handle(),
+            photos,
+        }
+    }
+
+    /// Live sync connections by scope; commit announcements.
+    pub fn hub(&self) -> &Hub {
+        &self.dispatch.hub
+    }
+
+    /// What the citizens' flows (tracking page, feedback, Open311) use.
+    pub fn citizens(&self) -> Citizens<'_> {
+        Citizens {
+            dispatch: &self.dispatch,
+            photos: &self.photos,
+            open311: &self.config.open311,
+            zone: &self.zone,
+            tile_url: &self.config.tile_url,
+            listen: self.config.listen,
+        }
+    }
+}
+
+/// Raw axum routes that are deliberately not in the OpenAPI document: static files under
+/// a wildcard path, which OpenAPI cannot describe. Every other route is registered with
+/// `utoipa_axum::routes!`, which puts it in the document; `server/tests/openapi.rs` fails
+/// on any other plain `.route(` registration in `server/src`.
+pub const UNDOCUMENTED_ROUTES: &[&str] = &[pages::ASSET_ROUTE];
+
+/// Every route of the API with its OpenAPI entry (the integrity channel, nested outside
+/// request tracing, is added by [`router`]). Each module contributes an
+/// `OpenApiRouter<AppState>`: adding one is one `.merge(…)` line here, and its routes'
+/// documentation joins the one document.
+pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(openapi::openapi_json))
+        .merge(health::router())
+        .merge(auth::router())
+        .merge(sync::router(state))
+        .merge(crews::router())
+        .merge(console::router())
+        .merge(photos::router(state))
+        .merge(gis::router())
+        .merge(track::router())
+        .merge(open311::router())
+        .merge(analytics::router())
+        .merge(pages::routes())
+}
+
+/// The router with every route and layer; `GET /api/openapi.json` serves the document of
+/// all of them.
+pub fn router(state: AppState) -> Router {
+    let (integrity, integrity_doc) = integrity::router(state.clone());
+    let (app, doc) = api_router(&state).split_for_parts();
+    let doc = nest_integrity(doc, integrity_doc);
+    app.fallback(fallback::no_route)
+        .method_not_allowed_fallback(fallback::method_not_allowed)
+        .layer(Extension(openapi::Document::new(&doc)))
+        .layer(axum::middleware::from_fn(crate::http::metrics::track_http))
+        .layer(TraceLayer::new_for_http())
+        // Nested after the layers above, so request tracing never sees these routes.
+        .nest_service(integrity::PREFIX, integrity)
+        .with_state(state)
+}
+
+/// Adds the integrity channel's entries under its prefix.
+fn nest_integrity(
+    doc: utoipa::openapi::OpenApi,
+    integrity: utoipa::openapi::OpenApi,
+) -> utoipa::openapi::OpenApi {
+    doc.nest_with_path_composer(integrity::PREFIX, integrity, |prefix, p| {
+        // The nested router's `/` is the prefix itself, as axum routes it.
+        if p == "/" {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}{p}")
+        }
+    })
+}
+
+/// Failures while starting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Photo storage is misconfigured.
+    #[error(transparent)]
+    Photos(crate::domain::photo::storage::StorageError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server failed while running.
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Serves on `listener` until `shutdown` resolves; in-flight requests then finish.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let db = state.db.clone();
+    let hub = state.hub().clone();
+    let listen = match &db {
+        Db::Postgres(p) => Some(hub.listen_postgres(p.pool().clone())),
+        Db::Sqlite(_) => None,
+    };
+    // Escalation timers: every replica runs the loop; claims keep them from running twice.
+    let escalation = crate::domain::dispatch::escalate::spawn(Arc::clone(&state.dispatch));
+    let expiry = crate::domain::photo::expire::spawn(db.clone(), state.photos.clone());
+    // The analytics mirror loads in the background, so the first manager need not wait.
+    let warm = state.analytics.clone().map(|mirror| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            match mirror.refresh(&db).await {
+                Ok(n) => tracing::info!(tasks = n, "analytics mirror loaded"),
+                Err(e) => tracing::warn!(error = %e, "analytics mirror not loaded yet"),
+            }
+        })
+    });
+    let stopping = hub.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Sync connections finish the frame in hand and close.
+        stopping.shutdown();
+    };
+    let served = serve_router(router(state), listener, shutdown).await;
+    if !hub.drained(Duration::from_secs(10)).await {
+        tracing::warn!(
+            connections = hub.connections(),
+            "sync connections still open at shutdown"
+        );
+    }
+    if let Some(task) = listen {
+        task.abort();
+    }
+    escalation.abort();
+    expiry.abort();
+    if let Some(task) = warm {
+        task.abort();
+    }
+    served.map_err(StartError::Serve)?;
+    db.close().await;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// Serves any router until `shutdown` resolves: the listener stops accepting, idle
+/// connections close, and requests in flight run to completion before this returns.
+pub async fn serve_router(
+    app: Router,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // The peer address is handed to handlers as an extension; only the integrity
+    // rate limiter reads it (under a keyed hash), and nothing logs it.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Binds the configured address and serves until SIGTERM or Ctrl-C.
+pub async fn run(db: Db, config: Config) -> Result<(), StartError> {
+    let state = AppState::new(db, config);
+    let addr = state.config.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "listening");
+    serve(state, listener, shutdown_signal()).await
+}
+
+/// A running server (tests, embedding): its address and a handle to stop it.
+pub struct RunningServer {
+    /// The bound address.
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), StartError>>,
+}
+
+impl RunningServer {
+    /// Binds `addr` (port 0 for any free port) and serves in a background task.
+    pub async fn start(state: AppState, addr: SocketAddr) -> Result<RunningServer, StartError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(state, listener, async move {
+            let _ = stopped.await;
+        }));
+        Ok(RunningServer {
+            addr,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// Asks the server to stop, and waits until in-flight requests have finished.
+    pub async fn shutdown(mut self) -> Result<(), StartError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(r) => r,
+            Err(e) => Err(StartError::Serve(std::io::Error::other(e.to_string()))),
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

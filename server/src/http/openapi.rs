@@ -1,0 +1,116 @@
+//! The OpenAPI 3 document of the whole HTTP API, served at `GET /api/openapi.json`.
+//!
+//! The document is not written by hand: every handler carries a `#[utoipa::path]`
+//! annotation and is registered with `utoipa_axum::routes!` on an `OpenApiRouter`, so a
+//! route and its entry come from the same line (see [`crate::http::api_router`]). This
+//! module holds what is not any one handler's: the document's title and description, the
+//! `bearer` security scheme, the shared error body, and the handler that serves the
+//! finished document (built once, when the router is).
+
+use axum::Extension;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// Where the document is served.
+pub const PATH: &str = "/api/openapi.json";
+
+/// The media type of the document (as OGC API landing pages link it).
+pub const MEDIA_TYPE: &str = "application/vnd.oai.openapi+json;version=3.1";
+
+/// Every JSON error answer: `{"error": <code>, "message": <plain words>}` (see
+/// [`crate::http::error::ApiError`]).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // A schema only: bodies are written by `ApiError`.
+pub struct ErrorBody {
+    /// Machine-readable code (`bad_request`, `unauthorized`, `not_found`, …).
+    pub error: String,
+    /// Plain words for people.
+    pub message: String,
+}
+
+/// The `bearer` security scheme: the token `POST /api/v1/login` returns.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A token from `POST /api/v1/login`, sent as `Authorization: Bearer <token>`.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document's root: what every route's entry is merged into.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tarmim",
+        description = "A city's citizen-request system: intake, dispatch, field crews' sync, \
+                       photos, the integrity channel and public GIS data. Errors are JSON \
+                       `{\"error\", \"message\"}`; a route the server does not know answers \
+                       404 `{\"error\": \"no_such_route\"}` and a known route with another \
+                       method 405 `{\"error\": \"method_not_allowed\"}`.",
+        license(name = "AGPL-3.0-or-later"),
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "health", description = "Liveness, readiness, metrics"),
+        (name = "auth", description = "Login, logout, who am I"),
+        (name = "sync", description = "Phones' document sync (WebSocket and HTTP fallback)"),
+        (name = "crews", description = "Crews' duty and positions; the crew list"),
+        (name = "console", description = "The dispatcher's console API"),
+        (name = "photos", description = "tus 1.0 photo uploads, derivatives and originals"),
+        (name = "integrity", description = "The anonymous integrity channel (docs/integrity.md)"),
+        (name = "gis", description = "Public task data: GeoJSON and OGC API - Features"),
+        (name = "pages", description = "Web pages"),
+        (name = "meta", description = "This document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The base document (no paths yet).
+pub fn base() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+/// The finished document as JSON, handed to [`openapi_json`] by an extension layer.
+#[derive(Clone)]
+pub struct Document(pub Arc<str>);
+
+impl Document {
+    /// Serialises the document once.
+    pub fn new(doc: &utoipa::openapi::OpenApi) -> Document {
+        // Serialising plain data cannot fail; an empty object would still be JSON.
+        Document(Arc::from(doc.to_json().unwrap_or_else(|_| "{}".to_owned())))
+    }
+}
+
+/// `GET /api/openapi.json`.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "This OpenAPI document", content_type = "application/json", body = Object))
+)]
+pub async fn openapi_json(Extension(doc): Extension<Document>) -> Response {
+    let mut resp = doc.0.to_string().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}

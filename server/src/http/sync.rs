@@ -1,0 +1,281 @@
+//! `GET /api/v1/sync` (WebSocket) and `POST /api/v1/sync/exchange` (HTTP fallback).
+//!
+//! Both authenticate with the bearer token before anything else: a missing, malformed,
+//! expired or revoked token is a 401 JSON answer, never an upgrade. The work is in
+//! [`crate::domain::sync`].
+
+use crate::base::time::now_millis;
+use crate::domain::identity::Identity;
+use crate::domain::sync::{self, ExchangeError, FRAMES_MEDIA_TYPE};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::openapi::ErrorBody;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::time::Duration;
+use sync_core::session::server::Reply;
+use sync_core::{Actor, ScopeId};
+use tokio::time::Instant;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The sync routes; the exchange body is limited to the configured message size.
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let exchange_limit = state.config.sync_max_message_bytes;
+    OpenApiRouter::new().routes(routes!(websocket)).merge(
+        OpenApiRouter::new()
+            .routes(routes!(exchange))
+            .layer(DefaultBodyLimit::max(exchange_limit)),
+    )
+}
+
+/// The actor and scopes of an authenticated device; admins do not sync documents.
+fn sync_identity(state: &AppState, id: &Identity) -> Result<(Actor, Vec<ScopeId>), ApiError> {
+    let actor = id.actor().ok_or_else(|| {
+        ApiError::Forbidden(format!("role {} does not sync task documents", id.role))
+    })?;
+    Ok((actor, id.scopes(state.config.crew_sees_district_open)))
+}
+
+/// The WebSocket read and write buffers' starting size.
+const IDLE_BUFFER_BYTES: usize = 4 * 1024;
+
+/// `GET /api/v1/sync`: upgrades to a WebSocket carrying binary sync frames.
+#[utoipa::path(get, path = "/api/v1/sync", tag = "sync", security(("bearer" = [])),
+    description = "A WebSocket upgrade (`Connection: Upgrade`, `Upgrade: websocket`); the \
+        socket then carries sync-core's binary frames (`Hello`, `Push`, `Batch`, `Ack`, …).",
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "Not a WebSocket upgrade request"),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "The role does not sync task documents", body = ErrorBody),
+    ))]
+pub async fn websocket(
+    State(state): State<AppState>,
+    identity: Identity,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let (actor, scopes) = sync_identity(&state, &identity)?;
+    // The transport buffers up to twice the limit, so that a message over the limit is
+    // still read whole and answered with a clean policy-violation close (see
+    // `sync::run_websocket`); beyond that the transport fails and the close is best effort.
+    let transport_limit = state.config.sync_max_message_bytes.saturating_mul(2);
+    Ok(ws
+        // Most connections sit idle: tungstenite's default 128 KiB read and write buffers
+        // would cost 256 KiB per phone. Buffers still grow for a large message.
+        .read_buffer_size(IDLE_BUFFER_BYTES)
+        .write_buffer_size(IDLE_BUFFER_BYTES)
+        .max_message_size(transport_limit)
+        .max_frame_size(transport_limit)
+        .on_upgrade(move |socket| run_websocket(state, socket, actor, scopes)))
+}
+
+/// `POST /api/v1/sync/exchange`: length-prefixed frames in, length-prefixed frames out.
+#[utoipa::path(post, path = "/api/v1/sync/exchange", tag = "sync", security(("bearer" = [])),
+    description = "The HTTP fallback of the sync WebSocket: the body is a sequence of frames, \
+        each prefixed with its length (u32, little-endian); the answer is the server's \
+        frames in the same form.",
+    request_body(content = Vec<u8>, content_type = "application/x-tarmim-frames"),
+    responses(
+        (status = 200, description = "The server's frames", content_type = "application/x-tarmim-frames", body = Vec<u8>),
+        (status = 400, description = "Empty or truncated frames", body = ErrorBody),
+        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        (status = 403, description = "The role does not sync task documents", body = ErrorBody),
+        (status = 413, description = "Over the configured message size", body = ErrorBody),
+    ))]
+pub async fn exchange(
+    State(state): State<AppState>,
+    identity: Identity,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (actor, scopes) = sync_identity(&state, &identity)?;
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let message = format!(
+                "the body exceeds the limit of {} bytes; send fewer pushes per exchange",
+                state.config.sync_max_message_bytes
+            );
+            return Ok((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Json(serde_json::json!({"error": "payload_too_large", "message": message})),
+            )
+                .into_response());
+        }
+        Err(e) => return Err(ApiError::BadRequest(e.body_text())),
+    };
+    match sync::exchange(&state.dispatch, actor, scopes, &body).await {
+        Ok(out) => Ok(([(header::CONTENT_TYPE, FRAMES_MEDIA_TYPE)], out).into_response()),
+        Err(e @ (ExchangeError::Empty | ExchangeError::Truncated { .. })) => {
+            Err(ApiError::BadRequest(e.to_string()))
+        }
+    }
+}
+
+/// Keeps the live-connection gauge and the open/close counters.
+struct ConnectionMetrics {
+    reason: &'static str,
+}
+
+impl ConnectionMetrics {
+    fn open() -> ConnectionMetrics {
+        metrics::counter!("tarmim_sync_connections_opened_total").increment(1);
+        metrics::gauge!("tarmim_sync_connections").increment(1.0);
+        ConnectionMetrics { reason: "dropped" }
+    }
+}
+
+impl Drop for ConnectionMetrics {
+    fn drop(&mut self) {
+        metrics::gauge!("tarmim_sync_connections").decrement(1.0);
+        metrics::counter!("tarmim_sync_connections_closed_total", "reason" => self.reason)
+            .increment(1);
+    }
+}
+
+/// How a connection ends.
+enum End {
+    /// Close with this code and reason.
+    Close(u16, &'static str, &'static str),
+    /// The peer closed or the transport broke: nothing more to send.
+    Gone(&'static str),
+}
+
+/// Sends a reply's frames; publishes its commits. `Some` ends the connection.
+async fn deliver(socket: &mut WebSocket, state: &AppState, reply: Reply) -> Option<End> {
+    let hub = &state.dispatch.hub;
+    let touched = sync::account(&state.dispatch, &reply, "ws");
+    let close = reply.close;
+    let mut end = None;
+    for f in reply.frames {
+        if socket.send(Message::Binary(f.into())).await.is_err() {
+            end = Some(End::Gone("send_failed"));
+            break;
+        }
+    }
+    // Announced to other replicas after the device has its acks: they need not wait.
+    hub.announce(&touched).await;
+    if end.is_none() && close {
+        end = Some(End::Close(
+            close_code::NORMAL,
+            "session ended (see the error frame)",
+            "session_error",
+        ));
+    }
+    end
+}
+
+/// Resolves once the server is shutting down.
+async fn shutting_down(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Serves one authenticated device over an upgraded WebSocket until it closes.
+pub async fn run_websocket(
+    state: AppState,
+    mut socket: WebSocket,
+    actor: Actor,
+    scopes: Vec<ScopeId>,
+) {
+    let mut metrics = ConnectionMetrics::open();
+    let device = actor.device.clone();
+    tracing::debug!(device = %device, scopes = ?scopes, "sync connection opened");
+    // Subscribed before the handshake: a commit that lands while the catch-up is being
+    // read is queued here and pulled right after it, so none falls in between.
+    let sub = state.dispatch.hub.subscribe(&scopes);
+    let mut shutdown = state.dispatch.hub.shutdown_signal();
+    let mut session = sync::new_session(actor, scopes);
+    let idle = state.config.sync_idle_timeout();
+    let limit = state.config.sync_max_message_bytes;
+    let mut deadline = Instant::now() + idle;
+    let end = loop {
+        tokio::select! {
+            biased;
+            () = shutting_down(&mut shutdown) => {
+                break End::Close(close_code::AWAY, "server shutting down", "shutdown");
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                break End::Close(close_code::NORMAL, "idle timeout", "idle");
+            }
+            msg = socket.recv() => {
+                deadline = Instant::now() + idle;
+                match msg {
+                    None => break End::Gone("peer_closed"),
+                    Some(Err(e)) => {
+                        tracing::debug!(device = %device, error = %e, "sync socket error");
+                        break End::Close(
+                            close_code::POLICY,
+                            "message too large or not valid WebSocket",
+                            "transport_error",
+                        );
+                    }
+                    Some(Ok(Message::Binary(bytes))) if bytes.len() > limit => {
+                        break End::Close(
+                            close_code::POLICY,
+                            "message exceeds the size limit",
+                            "too_large",
+                        );
+                    }
+                    Some(Ok(Message::Binary(bytes))) => {
+                        metrics::counter!("tarmim_sync_frames_in_total", "transport" => "ws")
+                            .increment(1);
+                        let reply = session.on_frame(&state.dispatch.store, &bytes, now_millis()).await;
+                        if let Some(end) = deliver(&mut socket, &state, reply).await {
+                            break end;
+                        }
+                    }
+                    Some(Ok(Message::Text(_))) => {
+                        break End::Close(
+                            close_code::POLICY,
+                            "sync frames are binary messages",
+                            "text_message",
+                        );
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) => break End::Gone("peer_closed"),
+                }
+            }
+            touched = sub.next() => {
+                let mut end = None;
+                for scope in touched {
+                    let reply = session.on_notify(&state.dispatch.store, &scope).await;
+                    if let Some(e) = deliver(&mut socket, &state, reply).await {
+                        end = Some(e);
+                        break;
+                    }
+                }
+                if let Some(end) = end {
+                    break end;
+                }
+            }
+        }
+    };
+    drop(sub);
+    metrics.reason = match end {
+        End::Close(code, reason, label) => {
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            // Best effort: the peer may be gone already.
+            let _ = tokio::time::timeout(
+                Duration::from_secs(5),
+                socket.send(Message::Close(Some(frame))),
+            )
+            .await;
+            // Let the peer's closing handshake complete.
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                while let Some(Ok(_)) = socket.recv().await {}
+            })
+            .await;
+            label
+        }
+        End::Gone(label) => label,
+    };
+    tracing::debug!(device = %device, reason = metrics.reason, "sync connection closed");
+}

@@ -1,0 +1,179 @@
+//! The photo tables (`migrations/*/0003_photos.sql`) on either backend: `photos` (one row
+//! per stored photo, with its EXIF facts and flags) and `photo_uploads` (unfinished
+//! resumable uploads). The same SQL runs on SQLite and PostgreSQL.
+
+use crate::storage::{Db, DbError, on_pool};
+use sync_core::Millis;
+
+/// One stored photo.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct PhotoRow {
+    /// SHA-256, hex.
+    pub hash: String,
+    /// The task named by the upload.
+    pub task: String,
+    /// `before`, `after` or `evidence`, as the upload said.
+    pub kind: Option<String>,
+    /// Content type.
+    pub mime: String,
+    /// Size in bytes.
+    pub bytes: i64,
+    /// Width.
+    pub width: i64,
+    /// Height.
+    pub height: i64,
+    /// Device that uploaded it.
+    pub uploaded_by: String,
+    /// When it was stored.
+    pub uploaded_at: Millis,
+    /// EXIF time.
+    pub exif_taken_at: Option<Millis>,
+    /// EXIF latitude.
+    pub exif_lat: Option<f64>,
+    /// EXIF longitude.
+    pub exif_lon: Option<f64>,
+    /// Metres from the task's point.
+    pub distance_m: Option<f64>,
+    /// Flag: far from the task.
+    pub far_from_task: bool,
+    /// Flag: taken before the task existed.
+    pub before_task: bool,
+    /// ETag of the thumbnail.
+    pub thumb_etag: String,
+    /// ETag of the display image.
+    pub display_etag: String,
+}
+
+/// One unfinished upload.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UploadRow {
+    /// SHA-256, hex: the upload's address.
+    pub hash: String,
+    /// The task named.
+    pub task: String,
+    /// Photo kind, if given.
+    pub kind: Option<String>,
+    /// Declared content type.
+    pub mime: String,
+    /// Declared length.
+    pub length: i64,
+    /// Device that created it.
+    pub device: String,
+    /// Its user.
+    pub user_id: String,
+    /// When created.
+    pub created_at: Millis,
+}
+
+const PHOTO_COLUMNS: &str = "hash, task, kind, mime, bytes, width, height, uploaded_by, \
+     uploaded_at, exif_taken_at, exif_lat, exif_lon, distance_m, far_from_task, before_task, \
+     thumb_etag, display_etag";
+
+/// A stored photo.
+pub async fn photo(db: &Db, hash: &str) -> Result<Option<PhotoRow>, DbError> {
+    let sql = format!("SELECT {PHOTO_COLUMNS} FROM photos WHERE hash = $1");
+    let row: Option<PhotoRow> =
+        on_pool!(db, pool => sqlx::query_as(&sql).bind(hash).fetch_optional(pool).await?);
+    Ok(row)
+}
+
+/// Records a stored photo (a second insert of the same hash keeps the first).
+pub async fn insert_photo(db: &Db, p: &PhotoRow) -> Result<(), DbError> {
+    let sql = format!(
+        "INSERT INTO photos ({PHOTO_COLUMNS}) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+         ON CONFLICT (hash) DO NOTHING"
+    );
+    on_pool!(db, pool => sqlx::query(&sql)
+        .bind(&p.hash)
+        .bind(&p.task)
+        .bind(&p.kind)
+        .bind(&p.mime)
+        .bind(p.bytes)
+        .bind(p.width)
+        .bind(p.height)
+        .bind(&p.uploaded_by)
+        .bind(p.uploaded_at)
+        .bind(p.exif_taken_at)
+        .bind(p.exif_lat)
+        .bind(p.exif_lon)
+        .bind(p.distance_m)
+        .bind(p.far_from_task)
+        .bind(p.before_task)
+        .bind(&p.thumb_etag)
+        .bind(&p.display_etag)
+        .execute(pool)
+        .await
+        .map(|_| ())?);
+    Ok(())
+}
+
+/// Every stored photo of a task, by hash.
+pub async fn photos_of_task(db: &Db, task: &str) -> Result<Vec<PhotoRow>, DbError> {
+    let sql = format!("SELECT {PHOTO_COLUMNS} FROM photos WHERE task = $1 ORDER BY hash");
+    let rows: Vec<PhotoRow> =
+        on_pool!(db, pool => sqlx::query_as(&sql).bind(task).fetch_all(pool).await?);
+    Ok(rows)
+}
+
+/// An unfinished upload.
+pub async fn upload(db: &Db, hash: &str) -> Result<Option<UploadRow>, DbError> {
+    let sql = "SELECT hash, task, kind, mime, length, device, user_id, created_at \
+               FROM photo_uploads WHERE hash = $1";
+    let row: Option<UploadRow> =
+        on_pool!(db, pool => sqlx::query_as(sql).bind(hash).fetch_optional(pool).await?);
+    Ok(row)
+}
+
+/// Records a new upload; false if one with this hash already exists.
+pub async fn insert_upload(db: &Db, u: &UploadRow) -> Result<bool, DbError> {
+    let sql = "INSERT INTO photo_uploads (hash, task, kind, mime, length, device, user_id, created_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (hash) DO NOTHING";
+    let done = on_pool!(db, pool => sqlx::query(sql)
+        .bind(&u.hash)
+        .bind(&u.task)
+        .bind(&u.kind)
+        .bind(&u.mime)
+        .bind(u.length)
+        .bind(&u.device)
+        .bind(&u.user_id)
+        .bind(u.created_at)
+        .execute(pool)
+        .await?
+        .rows_affected());
+    Ok(done == 1)
+}
+
+/// Unfinished uploads created before `before` (oldest first, at most `limit`).
+pub async fn uploads_created_before(
+    db: &Db,
+    before: Millis,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    let rows: Vec<(String,)> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT hash FROM photo_uploads WHERE created_at < $1 ORDER BY created_at LIMIT $2",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?);
+    Ok(rows.into_iter().map(|(h,)| h).collect())
+}
+
+/// Forgets an upload (finished or discarded).
+pub async fn delete_upload(db: &Db, hash: &str) -> Result<(), DbError> {
+    on_pool!(db, pool => sqlx::query("DELETE FROM photo_uploads WHERE hash = $1")
+        .bind(hash)
+        .execute(pool)
+        .await
+        .map(|_| ())?);
+    Ok(())
+}
+
+/// The declared bytes of a device's unfinished uploads.
+pub async fn device_pending_bytes(db: &Db, device: &str) -> Result<i64, DbError> {
+    let sql =
+        "SELECT CAST(COALESCE(SUM(length), 0) AS BIGINT) FROM photo_uploads WHERE device = $1";
+    let n: i64 = on_pool!(db, pool => sqlx::query_scalar(sql).bind(device).fetch_one(pool).await?);
+    Ok(n)
+}
