@@ -31,10 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sync_core::outbox::UploadState;
 use sync_core::session::device::{Device, NewPhoto};
 use sync_core::store::Store;
-use sync_core::task::{
-    DEFAULT_REOPEN_WINDOW_MS, EventKind, GeoPoint, NewTask, PhotoKind as CorePhotoKind, Sla,
-    Source, TaskError,
-};
+use sync_core::task::EventKind;
 use sync_core::{DocId, Millis};
 use tokio::sync::Notify;
 
@@ -251,27 +248,7 @@ impl TarmimClient {
         after_photos: Vec<String>,
     ) -> Result<String, TarmimError> {
         let id = self::task_id(&task_id)?;
-        let at = now_ms();
-        let event = self.inner.device().edit(&id, at, |doc, actor| {
-            let photos = if after_photos.is_empty() {
-                let view = doc.view()?;
-                let after = view
-                    .photos
-                    .into_iter()
-                    .filter(|p| p.kind == CorePhotoKind::After);
-                let all: Vec<String> = after.map(|p| p.hash).collect();
-                if all.is_empty() {
-                    return Err(TaskError::Transition {
-                        event: "completed",
-                        why: "completing needs an after photo: add one first".into(),
-                    });
-                }
-                all
-            } else {
-                after_photos
-            };
-            doc.append_event(actor, at, EventKind::Completed { photos })
-        })?;
+        let event = self.inner.device().complete(&id, after_photos, now_ms())?;
         self.inner.edited();
         Ok(event)
     }
@@ -328,25 +305,10 @@ impl TarmimClient {
 
     /// Reports work found in the field as a new task (source `crew`). Returns its id.
     pub fn report_task(&self, report: FieldReport) -> Result<String, TarmimError> {
-        let at = now_ms();
-        let new = NewTask {
-            id: DocId::new(format!("F-{}", hex::encode(rand::random::<[u8; 8]>())))?,
-            source: Source::Crew,
-            category: report.category,
-            title: report.title,
-            description: report.description,
-            point: GeoPoint {
-                lat: report.lat,
-                lon: report.lon,
-                accuracy_m: report.accuracy_m,
-            },
-            address: report.address,
-            district: report.district,
-            priority: report.priority.into(),
-            sla: Sla::default(),
-            reopen_window_ms: DEFAULT_REOPEN_WINDOW_MS,
-        };
-        let id = self.inner.device().create(new, at)?;
+        let id = self
+            .inner
+            .device()
+            .report_field_work(report.into(), now_ms())?;
         self.inner.edited();
         Ok(id.to_string())
     }

@@ -50,6 +50,10 @@ pub enum TaskError {
         /// Why.
         why: String,
     },
+    /// A completion names no after photo and the task has none to name
+    /// ([`TaskDoc::complete`]): the crew must add one first (design §2 rule 6).
+    #[error("completed is not allowed now: completing needs an after photo: add one first")]
+    NoAfterPhoto,
     /// An input value is out of range or malformed.
     #[error("invalid input: {0}")]
     Invalid(String),

@@ -122,6 +122,32 @@ impl TaskDoc {
         Ok(event.id)
     }
 
+    /// Completes the job: the crew's `Completed` event naming `after_photos`, hashes of
+    /// after photos already added to the task; an empty list names every after photo the
+    /// task has. Refused with [`TaskError::NoAfterPhoto`] when that leaves none to name
+    /// (the document untouched); otherwise as [`TaskDoc::append_event`]. Returns the
+    /// event's id.
+    pub fn complete(
+        &mut self,
+        actor: &Actor,
+        at: Millis,
+        after_photos: Vec<String>,
+    ) -> Result<String, TaskError> {
+        let photos: Vec<String> = if after_photos.is_empty() {
+            let photos = self.parse()?.photos.into_iter();
+            photos
+                .filter(|p| p.kind == PhotoKind::After)
+                .map(|p| p.hash)
+                .collect()
+        } else {
+            after_photos
+        };
+        if photos.is_empty() {
+            return Err(TaskError::NoAfterPhoto);
+        }
+        self.append_event(actor, at, EventKind::Completed { photos })
+    }
+
     /// Adds a note (1 to 4000 characters). Returns its id.
     pub fn add_note(&mut self, actor: &Actor, at: Millis, text: &str) -> Result<String, TaskError> {
         check_actor(actor)?;
@@ -303,4 +329,116 @@ fn put_photo(d: &mut AutoCommit, photos: &ObjId, p: &PhotoRef) -> Result<(), Aut
     d.put(&obj, "mime", p.mime.as_str())?;
     d.put(&obj, "added_at", p.added_at)?;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::ids::{DeviceId, DocId};
+
+    fn actor(user: &str, role: Role, crew: Option<&str>, device: &str) -> Actor {
+        Actor {
+            user: user.into(),
+            role,
+            crew: crew.map(str::to_owned),
+            device: DeviceId::new(device).unwrap(),
+        }
+    }
+
+    fn hash(n: u8) -> String {
+        format!("{n:02x}").repeat(32)
+    }
+
+    fn photo(n: u8, kind: PhotoKind, by: &Actor) -> PhotoRef {
+        PhotoRef {
+            hash: hash(n),
+            kind,
+            taken_at: None,
+            taken_point: None,
+            author: by.user.clone(),
+            device: by.device.to_string(),
+            bytes: 1000,
+            mime: "image/jpeg".into(),
+            added_at: 40,
+        }
+    }
+
+    /// A task a dispatcher assigned to crew A, acknowledged and started on A's phone.
+    fn started() -> (TaskDoc, Actor) {
+        let d = actor("disp-1", Role::Dispatcher, None, "console-d");
+        let new = NewTask {
+            id: DocId::new("T-1").unwrap(),
+            source: Source::Citizen,
+            category: "pothole".into(),
+            title: "Pothole".into(),
+            description: String::new(),
+            point: GeoPoint {
+                lat: 35.7,
+                lon: 51.4,
+                accuracy_m: None,
+            },
+            address: None,
+            district: Some("D1".into()),
+            priority: Priority::Normal,
+            sla: Sla::default(),
+            reopen_window_ms: 1000,
+        };
+        let mut t = TaskDoc::create(new, &d, 0).unwrap();
+        let assign = EventKind::Assigned {
+            crew: "A".into(),
+            reason: "nearest".into(),
+        };
+        t.append_event(&d, 10, assign).unwrap();
+        let a = actor("worker-a", Role::Crew, Some("A"), "phone-a");
+        t.append_event(&a, 20, EventKind::Acknowledged).unwrap();
+        t.append_event(&a, 30, EventKind::Started).unwrap();
+        (t, a)
+    }
+
+    fn completion_photos(t: &TaskDoc, event: &str) -> Vec<String> {
+        let view = t.view().unwrap();
+        let entry = view.timeline.iter().find(|e| e.event.id == event).unwrap();
+        match &entry.event.kind {
+            EventKind::Completed { photos } => photos.clone(),
+            other => panic!("{event} is {other:?}"),
+        }
+    }
+
+    #[test]
+    fn completing_without_an_after_photo_is_refused_and_writes_nothing() {
+        let (mut t, a) = started();
+        t.add_photo(&a, photo(1, PhotoKind::Before, &a)).unwrap();
+        let heads = t.heads();
+        let err = t.complete(&a, 50, Vec::new()).unwrap_err();
+        assert!(matches!(err, TaskError::NoAfterPhoto), "{err:?}");
+        assert!(err.to_string().contains("completing needs an after photo"));
+        assert_eq!(t.heads(), heads, "a refused completion wrote something");
+        assert_eq!(t.view().unwrap().derived.status, Status::InProgress);
+    }
+
+    #[test]
+    fn completing_with_no_photo_named_names_every_after_photo() {
+        let (mut t, a) = started();
+        for (n, kind) in [
+            (1, PhotoKind::Before),
+            (2, PhotoKind::After),
+            (3, PhotoKind::After),
+        ] {
+            t.add_photo(&a, photo(n, kind, &a)).unwrap();
+        }
+        let done = t.complete(&a, 50, Vec::new()).unwrap();
+        assert_eq!(completion_photos(&t, &done), vec![hash(2), hash(3)]);
+        assert_eq!(t.view().unwrap().derived.status, Status::Completed);
+    }
+
+    #[test]
+    fn completing_with_photos_named_names_those() {
+        let (mut t, a) = started();
+        for n in [2, 3] {
+            t.add_photo(&a, photo(n, PhotoKind::After, &a)).unwrap();
+        }
+        let done = t.complete(&a, 50, vec![hash(3)]).unwrap();
+        assert_eq!(completion_photos(&t, &done), vec![hash(3)]);
+    }
 }
