@@ -91,10 +91,7 @@ impl Uploads {
             match create(token.clone()).await {
                 Err(UploadError::Unauthorized) if !relogged => {
                     relogged = true;
-                    token = auth
-                        .login_again()
-                        .await
-                        .map_err(|e| UploadError::Retry(e.to_string()))?;
+                    token = login_again(auth).await?;
                 }
                 other => break other?,
             }
@@ -125,14 +122,18 @@ impl Uploads {
                 }
                 Err(UploadError::Unauthorized) if !relogged => {
                     relogged = true;
-                    token = auth
-                        .login_again()
-                        .await
-                        .map_err(|e| UploadError::Retry(e.to_string()))?;
+                    token = login_again(auth).await?;
                     offset
                 }
                 Err(e) => return Err(e),
             };
         }
     }
+}
+
+/// A fresh token after the server refused the last one; failing that, retry later.
+async fn login_again(auth: &Auth) -> Result<String, UploadError> {
+    auth.login_again()
+        .await
+        .map_err(|e| UploadError::Retry(e.to_string()))
 }
