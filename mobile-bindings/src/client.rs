@@ -1,6 +1,8 @@
 //! [`TarmimClient`]: the object an app holds, one per account and data folder. Every
-//! method is a line or two over `sync_core::session::device::Device` (reads, edits) or
-//! over the transport (login, duty, position) and the sync session.
+//! method is a line or two over `sync_core::session::device::Device` (reads, edits), over
+//! the transport (duty, position) or over the background worker's handle (sync). The
+//! client builds the pieces it shares with the worker (the device, the login, the
+//! listener) and hands them down; nothing below it reaches back up.
 //!
 //! # Threading
 //! Every method blocks the calling thread for disk (each edit is fsynced before it
@@ -14,120 +16,37 @@
 //! thread the callback runs on), which are refused there with `InvalidInput`.
 
 use crate::account;
-use crate::background::{self, Command};
+use crate::auth::Auth;
+use crate::background;
+use crate::device::{SharedDevice, now_ms};
 use crate::error::TarmimError;
 use crate::listener::{ChangeListener, Listeners};
 use crate::model::*;
 use crate::photo;
-use crate::session;
-use crate::transport::TransportError;
 use crate::transport::endpoint::Endpoint;
 use crate::transport::http::HttpApi;
 use crate::transport::upload::TusUpload;
-use std::future::Future;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use sync_core::outbox::UploadState;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+use sync_core::DocId;
 use sync_core::session::device::{Device, NewPhoto};
 use sync_core::store::Store;
-use sync_core::task::{
-    DEFAULT_REOPEN_WINDOW_MS, EventKind, GeoPoint, NewTask, PhotoKind as CorePhotoKind, Sla,
-    Source, TaskError,
-};
-use sync_core::{DocId, Millis};
-use tokio::sync::Notify;
-
-/// The state shared by the exported object, the sessions and the background loop.
-pub(crate) struct Inner {
-    device: Mutex<Device>,
-    account: account::Saved,
-    password: String,
-    token: tokio::sync::Mutex<Option<String>>,
-    pub(crate) api: HttpApi,
-    pub(crate) http_only: bool,
-    pub(crate) listeners: Listeners,
-    /// Woken by every local edit, so a live connection pushes it at once.
-    pub(crate) kick: Notify,
-    /// Photo uploads.
-    pub(crate) tus: TusUpload,
-    /// Held while uploads run, so only one run goes at a time.
-    pub(crate) uploading: tokio::sync::Mutex<()>,
-    /// Woken when photos may be ready to upload (a photo added, a sync done).
-    pub(crate) upload_kick: Notify,
-}
-
-impl Inner {
-    /// The device (a poisoned lock is taken over: every store write is atomic, so a
-    /// panic half way through a call leaves nothing half-written).
-    pub(crate) fn device(&self) -> MutexGuard<'_, Device> {
-        self.device.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The bearer token, logging in if there is none yet.
-    pub(crate) async fn token(&self) -> Result<String, TransportError> {
-        let mut token = self.token.lock().await;
-        if let Some(t) = token.as_ref() {
-            return Ok(t.clone());
-        }
-        let login = self
-            .api
-            .login(&self.account.login, &self.password, &self.account.device_id)
-            .await?;
-        *token = Some(login.token.clone());
-        Ok(login.token)
-    }
-
-    /// Drops a refused token and logs in again.
-    pub(crate) async fn login_again(&self) -> Result<String, TransportError> {
-        self.token.lock().await.take();
-        self.token().await
-    }
-
-    /// Runs an authenticated request, logging in again once if the token is refused.
-    pub(crate) async fn authed<T, F, Fut>(&self, call: F) -> Result<T, TransportError>
-    where
-        F: Fn(String) -> Fut,
-        Fut: Future<Output = Result<T, TransportError>>,
-    {
-        match call(self.token().await?).await {
-            Err(TransportError::Unauthorized(_)) => call(self.login_again().await?).await,
-            other => other,
-        }
-    }
-
-    /// Photos waiting to be uploaded.
-    pub(crate) fn pending_uploads(&self) -> Result<u64, TarmimError> {
-        let outbox = self.device().outbox()?;
-        Ok(outbox
-            .iter()
-            .filter(|e| e.state == UploadState::Pending)
-            .count() as u64)
-    }
-
-    fn edited(&self) {
-        self.kick.notify_one();
-        self.upload_kick.notify_one();
-    }
-}
-
-/// How long `stop_sync` lets the loop finish its current step before abandoning it.
-const STOP_GRACE: Duration = Duration::from_secs(2);
+use sync_core::task::EventKind;
 
 /// A crew member's phone client: the tasks on this phone, edits made offline, and sync
 /// with the server. Open one per account and data folder; share it across the app.
 #[derive(uniffi::Object)]
 pub struct TarmimClient {
-    inner: Arc<Inner>,
-    rt: Option<tokio::runtime::Runtime>,
-    background: Mutex<Option<background::Handle>>,
-}
-
-pub(crate) fn now_ms() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as Millis)
-        .unwrap_or(0)
+    account: account::Saved,
+    /// Shared with the worker, which syncs it.
+    device: Arc<SharedDevice>,
+    /// Shared with the worker, which logs in with it too.
+    auth: Arc<Auth>,
+    /// Shared with the worker, which calls them.
+    listeners: Arc<Listeners>,
+    /// The background worker: sync sessions, the live loop, photo uploads.
+    worker: background::Handle,
 }
 
 fn task_id(id: &str) -> Result<DocId, TarmimError> {
@@ -135,30 +54,14 @@ fn task_id(id: &str) -> Result<DocId, TarmimError> {
 }
 
 impl TarmimClient {
-    fn rt(&self) -> Result<&tokio::runtime::Runtime, TarmimError> {
-        self.rt
-            .as_ref()
-            .ok_or_else(|| TarmimError::storage("the client is closed"))
-    }
-
-    /// Runs network work on the client's runtime, blocking the caller.
-    fn block_on<T>(&self, fut: impl Future<Output = T>) -> Result<T, TarmimError> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(TarmimError::invalid(
-                "network calls cannot be made from a listener callback; post them to a worker thread",
-            ));
-        }
-        Ok(self.rt()?.block_on(fut))
-    }
-
     fn event(&self, task: &str, kind: EventKind) -> Result<String, TarmimError> {
         let id = task_id(task)?;
         let at = now_ms();
         let event = self
-            .inner
-            .device()
+            .device
+            .lock()
             .edit(&id, at, |doc, actor| doc.append_event(actor, at, kind))?;
-        self.inner.edited();
+        self.worker.edited();
         Ok(event)
     }
 }
@@ -189,42 +92,45 @@ impl TarmimClient {
         let api = HttpApi::new(endpoint.clone())?;
         let tus = TusUpload::new(endpoint, crate::transport::endpoint::http_client()?);
         let (account, token) = rt.block_on(account::sign_in(&api, &store, &config))?;
-        let device = Device::new(store, account::actor_of(&account)?);
+        let device = Arc::new(SharedDevice::new(Device::new(
+            store,
+            account::actor_of(&account)?,
+        )));
+        let auth = Arc::new(Auth::new(api, &account, config.password, token));
+        let listeners = Arc::new(Listeners::default());
+        let worker = background::Handle::new(
+            rt,
+            device.clone(),
+            auth.clone(),
+            listeners.clone(),
+            tus,
+            config.http_only,
+        );
         Ok(Arc::new(TarmimClient {
-            inner: Arc::new(Inner {
-                device: Mutex::new(device),
-                account,
-                password: config.password,
-                token: tokio::sync::Mutex::new(token),
-                api,
-                http_only: config.http_only,
-                listeners: Listeners::default(),
-                kick: Notify::new(),
-                tus,
-                uploading: tokio::sync::Mutex::new(()),
-                upload_kick: Notify::new(),
-            }),
-            rt: Some(rt),
-            background: Mutex::new(None),
+            account,
+            device,
+            auth,
+            listeners,
+            worker,
         }))
     }
 
     /// Who this client acts as.
     pub fn account(&self) -> Account {
-        Account::from(&self.inner.account)
+        Account::from(&self.account)
     }
 
     /// The tasks on this phone (the crew's jobs, and its district's open tasks if the
     /// server is so configured), read from the store's index: fast, no document loaded.
     pub fn tasks(&self) -> Result<Vec<TaskSummary>, TarmimError> {
-        let rows = self.inner.device().list()?;
+        let rows = self.device.lock().list()?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// One task in full: derived status, timeline, notes, photos.
     pub fn task(&self, task_id: String) -> Result<TaskDetail, TarmimError> {
         let id = self::task_id(&task_id)?;
-        Ok(self.inner.device().task(&id)?.into())
+        Ok(self.device.lock().task(&id)?.into())
     }
 
     /// Acknowledges a job assigned to the crew. Returns the event id.
@@ -251,28 +157,8 @@ impl TarmimClient {
         after_photos: Vec<String>,
     ) -> Result<String, TarmimError> {
         let id = self::task_id(&task_id)?;
-        let at = now_ms();
-        let event = self.inner.device().edit(&id, at, |doc, actor| {
-            let photos = if after_photos.is_empty() {
-                let view = doc.view()?;
-                let after = view
-                    .photos
-                    .into_iter()
-                    .filter(|p| p.kind == CorePhotoKind::After);
-                let all: Vec<String> = after.map(|p| p.hash).collect();
-                if all.is_empty() {
-                    return Err(TaskError::Transition {
-                        event: "completed",
-                        why: "completing needs an after photo: add one first".into(),
-                    });
-                }
-                all
-            } else {
-                after_photos
-            };
-            doc.append_event(actor, at, EventKind::Completed { photos })
-        })?;
-        self.inner.edited();
+        let event = self.device.lock().complete(&id, after_photos, now_ms())?;
+        self.worker.edited();
         Ok(event)
     }
 
@@ -281,10 +167,10 @@ impl TarmimClient {
         let id = self::task_id(&task_id)?;
         let at = now_ms();
         let note = self
-            .inner
-            .device()
+            .device
+            .lock()
             .edit(&id, at, |doc, actor| doc.add_note(actor, at, &text))?;
-        self.inner.edited();
+        self.worker.edited();
         Ok(note)
     }
 
@@ -312,56 +198,38 @@ impl TarmimClient {
             taken_at: taken_at_ms,
             taken_point: photo::point(lat, lon)?,
         };
-        let hash = self
-            .inner
-            .device()
-            .add_photo(&id, photo, &bytes, now_ms())?;
-        self.inner.edited();
+        let hash = self.device.lock().add_photo(&id, photo, &bytes, now_ms())?;
+        self.worker.edited();
         Ok(hash)
     }
 
     /// The photo outbox: every photo added on this phone and how far its upload got.
     pub fn uploads(&self) -> Result<Vec<PhotoUpload>, TarmimError> {
-        let outbox = self.inner.device().outbox()?;
+        let outbox = self.device.lock().outbox()?;
         Ok(outbox.into_iter().map(Into::into).collect())
     }
 
     /// Reports work found in the field as a new task (source `crew`). Returns its id.
     pub fn report_task(&self, report: FieldReport) -> Result<String, TarmimError> {
-        let at = now_ms();
-        let new = NewTask {
-            id: DocId::new(format!("F-{}", hex::encode(rand::random::<[u8; 8]>())))?,
-            source: Source::Crew,
-            category: report.category,
-            title: report.title,
-            description: report.description,
-            point: GeoPoint {
-                lat: report.lat,
-                lon: report.lon,
-                accuracy_m: report.accuracy_m,
-            },
-            address: report.address,
-            district: report.district,
-            priority: report.priority.into(),
-            sla: Sla::default(),
-            reopen_window_ms: DEFAULT_REOPEN_WINDOW_MS,
-        };
-        let id = self.inner.device().create(new, at)?;
-        self.inner.edited();
+        let id = self
+            .device
+            .lock()
+            .report_field_work(report.into(), now_ms())?;
+        self.worker.edited();
         Ok(id.to_string())
     }
 
     /// Local changes not yet acknowledged by the server.
     pub fn pending_changes(&self) -> Result<u64, TarmimError> {
-        Ok(self.inner.device().pending_count()? as u64)
+        Ok(self.device.lock().pending_count()? as u64)
     }
 
     /// Tells dispatch whether the crew is on duty (online only: `Offline` when the server
     /// cannot be reached; retry later).
     pub fn set_on_duty(&self, on_duty: bool) -> Result<(), TarmimError> {
-        let inner = &self.inner;
-        let call = inner.authed(|t| async move { inner.api.set_duty(&t, on_duty).await });
-        Ok(self.block_on(call)??)
+        let auth = &self.auth;
+        let call = auth.authed(|t| async move { auth.api().set_duty(&t, on_duty).await });
+        Ok(self.worker.block_on(call)??)
     }
 
     /// Reports the phone's position for dispatch (online only). Returns the server's
@@ -382,17 +250,16 @@ impl TarmimClient {
         }
         let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(at_ms).unwrap_or(0));
         let at = humantime::format_rfc3339_millis(at).to_string();
-        let inner = &self.inner;
-        let call = inner.authed(|t| {
+        let auth = &self.auth;
+        let call = auth.authed(|t| {
             let at = at.clone();
             async move {
-                inner
-                    .api
+                auth.api()
                     .report_position(&t, lat, lon, &at, accuracy_m)
                     .await
             }
         });
-        Ok(self.block_on(call)??)
+        Ok(self.worker.block_on(call)??)
     }
 
     /// Syncs now and returns what happened: sends every local change, receives what
@@ -401,23 +268,7 @@ impl TarmimClient {
     /// `Offline` when the server cannot be reached (nothing is lost). While the
     /// background sync runs, this asks it instead of opening a second connection.
     pub fn sync_now(&self) -> Result<SyncReport, TarmimError> {
-        let running = self
-            .background
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .filter(|h| !h.task.is_finished())
-            .map(|h| h.tx.clone());
-        match running {
-            Some(tx) => {
-                let (reply, answer) = tokio::sync::oneshot::channel();
-                tx.send(Command::Flush(reply))
-                    .map_err(|_| TarmimError::storage("the background sync has ended"))?;
-                self.block_on(answer)?
-                    .map_err(|_| TarmimError::storage("the background sync has ended"))?
-            }
-            None => self.block_on(session::once(&self.inner))?,
-        }
+        self.worker.sync_now()
     }
 
     /// Starts the background sync: a live connection while the server is reachable
@@ -425,58 +276,17 @@ impl TarmimClient {
     /// otherwise. Its state goes to the listener's `on_sync_state`. Does nothing if it
     /// already runs.
     pub fn start_sync(&self) -> Result<(), TarmimError> {
-        let mut slot = self.background.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.as_ref().is_some_and(|h| !h.task.is_finished()) {
-            return Ok(());
-        }
-        *slot = Some(background::spawn(self.rt()?, self.inner.clone()));
-        Ok(())
+        self.worker.start()
     }
 
     /// Stops the background sync (closing its connection) and waits for it to end (at most
     /// a couple of seconds).
     pub fn stop_sync(&self) -> Result<(), TarmimError> {
-        let handle = self
-            .background
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(mut h) = handle {
-            let _ = h.tx.send(Command::Stop);
-            h.uploader.abort();
-            // The loop reads the request between steps; a connection attempt to a server
-            // that does not answer may take longer, and is abandoned (every store write is
-            // atomic and made between awaits, so aborting leaves nothing half-done).
-            self.block_on(async {
-                if tokio::time::timeout(STOP_GRACE, &mut h.task).await.is_err() {
-                    h.task.abort();
-                    let _ = h.task.await;
-                }
-            })?;
-        }
-        Ok(())
+        self.worker.stop()
     }
 
     /// Registers the listener for changes (replacing any earlier one); `None` removes it.
     pub fn set_listener(&self, listener: Option<Box<dyn ChangeListener>>) {
-        self.inner.listeners.set(listener);
-    }
-}
-
-impl Drop for TarmimClient {
-    fn drop(&mut self) {
-        if let Some(h) = self
-            .background
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            let _ = h.tx.send(Command::Stop);
-            h.uploader.abort();
-        }
-        // Never blocks, so dropping is safe on any thread, the runtime's own included.
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
-        }
+        self.listeners.set(listener);
     }
 }

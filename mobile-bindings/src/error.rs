@@ -89,7 +89,7 @@ impl From<IdError> for TarmimError {
 impl From<TaskError> for TarmimError {
     fn from(e: TaskError) -> Self {
         match e {
-            TaskError::Transition { .. } => TarmimError::Refused {
+            TaskError::Transition { .. } | TaskError::NoAfterPhoto => TarmimError::Refused {
                 reason: e.to_string(),
             },
             TaskError::Invalid(_) => TarmimError::invalid(e.to_string()),

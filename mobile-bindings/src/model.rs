@@ -4,8 +4,8 @@
 use sync_core::outbox::{OutboxEntry, UploadState};
 use sync_core::store::IndexEntry;
 use sync_core::task::{
-    EventKind, Note, Outcome, PhotoKind as CorePhotoKind, PhotoRef, Priority, Status, TaskView,
-    TimelineEntry as CoreTimelineEntry,
+    EventKind, FieldReport as CoreFieldReport, GeoPoint, Note, Outcome, PhotoKind as CorePhotoKind,
+    PhotoRef, Priority, Status, TaskView, TimelineEntry as CoreTimelineEntry,
 };
 
 /// How to open a [`crate::TarmimClient`].
@@ -455,6 +455,24 @@ pub struct FieldReport {
     pub district: Option<String>,
     /// How urgent.
     pub priority: TaskPriority,
+}
+
+impl From<FieldReport> for CoreFieldReport {
+    fn from(r: FieldReport) -> Self {
+        CoreFieldReport {
+            category: r.category,
+            title: r.title,
+            description: r.description,
+            point: GeoPoint {
+                lat: r.lat,
+                lon: r.lon,
+                accuracy_m: r.accuracy_m,
+            },
+            address: r.address,
+            district: r.district,
+            priority: r.priority.into(),
+        }
+    }
 }
 
 /// Where the phone is.

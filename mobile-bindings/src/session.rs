@@ -3,19 +3,33 @@
 //! `sync_core::session::device::Device`; this module only carries them and counts what
 //! happened for the [`SyncReport`] and the app's listener.
 
-use crate::client::Inner;
+use crate::auth::Auth;
+use crate::device::SharedDevice;
 use crate::error::TarmimError;
+use crate::listener::Listeners;
 use crate::model::{RefusedChange, SyncReport, SyncTransport};
 use crate::transport::TransportError;
 use crate::transport::ws::{Incoming, SyncSocket};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use sync_core::session::device::{DeviceEvent, DeviceOutput};
+use tokio::sync::Notify;
 
 /// How long `sync_now` waits for the server to answer everything it sent.
 const ONCE_TIMEOUT: Duration = Duration::from_secs(60);
 /// WebSocket pings on a live connection (the server closes silent ones after 5 minutes).
 pub(crate) const PING_EVERY: Duration = Duration::from_secs(30);
+
+/// What a session works with, handed down by the background worker.
+#[derive(Clone, Copy)]
+pub(crate) struct Parts<'a> {
+    /// The phone's device: frames come from it and go to it.
+    pub(crate) device: &'a SharedDevice,
+    /// The login the connection is made with.
+    pub(crate) auth: &'a Auth,
+    /// The app's listener, told what changed.
+    pub(crate) listeners: &'a Listeners,
+}
 
 /// What happened during a session, for the report.
 #[derive(Debug)]
@@ -65,7 +79,7 @@ impl Tally {
     }
 
     /// Counts the device's events and tells the app's listener.
-    fn apply(&mut self, inner: &Inner, out: DeviceOutput) {
+    fn apply(&mut self, parts: Parts<'_>, out: DeviceOutput) {
         let mut changed = Vec::new();
         let mut removed = Vec::new();
         for e in out.events {
@@ -88,26 +102,34 @@ impl Tally {
                     };
                     self.refused.push(r.clone());
                     // The task was reset to the server's copy, or forgotten.
-                    if inner.device().store().get(&doc).ok().flatten().is_some() {
+                    if parts
+                        .device
+                        .lock()
+                        .store()
+                        .get(&doc)
+                        .ok()
+                        .flatten()
+                        .is_some()
+                    {
                         changed.push(doc.to_string());
                     } else {
                         removed.push(doc.to_string());
                     }
-                    inner.listeners.refused(r);
+                    parts.listeners.refused(r);
                 }
                 DeviceEvent::CaughtUp => self.caught_up = true,
             }
         }
-        inner.listeners.changed(changed);
-        inner.listeners.removed(removed);
+        parts.listeners.changed(changed);
+        parts.listeners.removed(removed);
     }
 
     /// The report, with what is still pending.
-    pub(crate) fn report(&self, inner: &Inner) -> Result<SyncReport, TarmimError> {
+    pub(crate) fn report(&self, device: &SharedDevice) -> Result<SyncReport, TarmimError> {
         // Each read takes the device's lock on its own statement (a temporary guard lives
         // to the end of its statement, and the lock is not reentrant).
-        let pending_changes = inner.device().pending_count()? as u64;
-        let pending_uploads = inner.pending_uploads()?;
+        let pending_changes = device.lock().pending_count()? as u64;
+        let pending_uploads = device.pending_uploads()?;
         Ok(SyncReport {
             transport: self.transport,
             sent: self.sent,
@@ -129,12 +151,12 @@ fn refusal_code(code: sync_core::task::RefusalCode) -> String {
 }
 
 /// Opens the WebSocket, logging in again once if the token is refused.
-pub(crate) async fn connect(inner: &Inner) -> Result<SyncSocket, TransportError> {
-    let token = inner.token().await?;
-    match SyncSocket::connect(inner.api.endpoint(), &token).await {
+pub(crate) async fn connect(auth: &Auth) -> Result<SyncSocket, TransportError> {
+    let token = auth.token().await?;
+    match SyncSocket::connect(auth.api().endpoint(), &token).await {
         Err(TransportError::Unauthorized(_)) => {
-            let token = inner.login_again().await?;
-            SyncSocket::connect(inner.api.endpoint(), &token).await
+            let token = auth.login_again().await?;
+            SyncSocket::connect(auth.api().endpoint(), &token).await
         }
         other => other,
     }
@@ -142,7 +164,7 @@ pub(crate) async fn connect(inner: &Inner) -> Result<SyncSocket, TransportError>
 
 /// A session on an open WebSocket.
 pub(crate) struct Live<'a> {
-    inner: &'a Inner,
+    parts: Parts<'a>,
     sock: SyncSocket,
     /// What happened so far.
     pub(crate) tally: Tally,
@@ -151,17 +173,17 @@ pub(crate) struct Live<'a> {
 impl<'a> Live<'a> {
     /// Sends the handshake and every pending change.
     pub(crate) async fn start(
-        inner: &'a Inner,
+        parts: Parts<'a>,
         mut sock: SyncSocket,
     ) -> Result<Live<'a>, TarmimError> {
-        let frames = inner.device().connect()?;
+        let frames = parts.device.lock().connect()?;
         let mut tally = Tally::new(SyncTransport::WebSocket);
         tally.pushed(frames.len().saturating_sub(1));
         if let Err(e) = sock.send(frames).await {
-            inner.device().disconnect();
+            parts.device.lock().disconnect();
             return Err(e.into());
         }
-        Ok(Live { inner, sock, tally })
+        Ok(Live { parts, sock, tally })
     }
 
     /// Waits for the next frame and applies it. An error ends the session (the device
@@ -170,15 +192,15 @@ impl<'a> Live<'a> {
         let bytes = match self.sock.next().await {
             Incoming::Frame(b) => b,
             Incoming::Closed(why) => {
-                self.inner.device().disconnect();
+                self.parts.device.lock().disconnect();
                 return Err(TransportError::Broken(why).into());
             }
         };
-        let out = self.inner.device().on_frame(&bytes);
+        let out = self.parts.device.lock().on_frame(&bytes);
         let out = match out {
             Ok(out) => out,
             Err(e) => {
-                self.inner.device().disconnect();
+                self.parts.device.lock().disconnect();
                 return Err(e.into());
             }
         };
@@ -188,7 +210,7 @@ impl<'a> Live<'a> {
 
     fn tally_frames(&mut self, mut out: DeviceOutput) -> Vec<Vec<u8>> {
         let frames = std::mem::take(&mut out.frames);
-        self.tally.apply(self.inner, out);
+        self.tally.apply(self.parts, out);
         frames
     }
 
@@ -197,7 +219,7 @@ impl<'a> Live<'a> {
             return Ok(());
         }
         if let Err(e) = self.sock.send(frames).await {
-            self.inner.device().disconnect();
+            self.parts.device.lock().disconnect();
             return Err(e.into());
         }
         Ok(())
@@ -205,7 +227,7 @@ impl<'a> Live<'a> {
 
     /// Pushes local edits made since the last push.
     pub(crate) async fn push_local(&mut self) -> Result<(), TarmimError> {
-        let frames = self.inner.device().outgoing()?;
+        let frames = self.parts.device.lock().outgoing()?;
         self.tally.pushed(frames.len());
         self.send(frames).await
     }
@@ -213,7 +235,7 @@ impl<'a> Live<'a> {
     /// Keeps the connection alive.
     pub(crate) async fn ping(&mut self) -> Result<(), TarmimError> {
         if let Err(e) = self.sock.ping().await {
-            self.inner.device().disconnect();
+            self.parts.device.lock().disconnect();
             return Err(e.into());
         }
         Ok(())
@@ -221,39 +243,40 @@ impl<'a> Live<'a> {
 
     /// Ends the session politely.
     pub(crate) async fn close(self) {
-        self.inner.device().disconnect();
+        self.parts.device.lock().disconnect();
         self.sock.close().await;
     }
 }
 
 /// One session to quiescence: connect, push everything, take everything, wait for every
-/// answer, close. WebSocket first; the HTTP fallback if this network does not pass one.
-/// Then uploads the photos that are due.
-pub(crate) async fn once(inner: &Inner) -> Result<SyncReport, TarmimError> {
-    let mut report = sync_once(inner).await?;
-    crate::uploads::run_due(inner).await?;
-    report.pending_uploads = inner.pending_uploads()?;
-    Ok(report)
-}
-
-async fn sync_once(inner: &Inner) -> Result<SyncReport, TarmimError> {
-    if !inner.http_only {
-        match connect(inner).await {
-            Ok(sock) => return once_ws(inner, sock).await,
+/// answer (pushing what `edited` announces meanwhile), close. WebSocket first, unless
+/// `http_only`; the HTTP fallback if this network does not pass one.
+pub(crate) async fn once(
+    parts: Parts<'_>,
+    http_only: bool,
+    edited: &Notify,
+) -> Result<SyncReport, TarmimError> {
+    if !http_only {
+        match connect(parts.auth).await {
+            Ok(sock) => return once_ws(parts, sock, edited).await,
             Err(TransportError::NoWebSocket(_)) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    exchange(inner).await
+    exchange(parts).await
 }
 
-async fn once_ws(inner: &Inner, sock: SyncSocket) -> Result<SyncReport, TarmimError> {
-    let mut live = Live::start(inner, sock).await?;
+async fn once_ws(
+    parts: Parts<'_>,
+    sock: SyncSocket,
+    edited: &Notify,
+) -> Result<SyncReport, TarmimError> {
+    let mut live = Live::start(parts, sock).await?;
     let deadline = tokio::time::Instant::now() + ONCE_TIMEOUT;
     while !live.tally.quiet() {
         tokio::select! {
             r = live.step() => r?,
-            _ = inner.kick.notified() => live.push_local().await?,
+            _ = edited.notified() => live.push_local().await?,
             _ = tokio::time::sleep_until(deadline) => {
                 live.close().await;
                 return Err(TarmimError::Offline {
@@ -263,34 +286,35 @@ async fn once_ws(inner: &Inner, sock: SyncSocket) -> Result<SyncReport, TarmimEr
             }
         }
     }
-    let report = live.tally.report(inner);
+    let report = live.tally.report(parts.device);
     live.close().await;
     report
 }
 
 /// One exchange over the HTTP fallback: the handshake and every pending change in one
 /// request, the catch-up and the answers to the pushes in its response.
-pub(crate) async fn exchange(inner: &Inner) -> Result<SyncReport, TarmimError> {
-    let frames = inner.device().connect()?;
+pub(crate) async fn exchange(parts: Parts<'_>) -> Result<SyncReport, TarmimError> {
+    let frames = parts.device.lock().connect()?;
     let mut tally = Tally::new(SyncTransport::Http);
     tally.pushed(frames.len().saturating_sub(1));
-    let answer = inner
+    let auth = parts.auth;
+    let answer = auth
         .authed(|token| {
             let frames = frames.clone();
-            async move { inner.api.exchange(&token, &frames).await }
+            async move { auth.api().exchange(&token, &frames).await }
         })
         .await;
     let result = match answer {
         Ok(reply) => (|| {
             for f in reply {
-                let out = inner.device().on_frame(&f)?;
-                tally.apply(inner, out);
+                let out = parts.device.lock().on_frame(&f)?;
+                tally.apply(parts, out);
             }
             Ok::<_, TarmimError>(())
         })(),
         Err(e) => Err(e.into()),
     };
-    inner.device().disconnect();
+    parts.device.lock().disconnect();
     result?;
-    tally.report(inner)
+    tally.report(parts.device)
 }

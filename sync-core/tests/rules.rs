@@ -677,6 +677,64 @@ fn rule6_roles_assignment_after_photo_and_window() {
     assert_eq!(v.derived.status, Status::Completed);
 }
 
+/// The photos completion `event` of `t` names.
+fn completion_photos(t: &TaskDoc, event: &str) -> Vec<String> {
+    let v = t.view().unwrap();
+    match v
+        .timeline
+        .iter()
+        .find(|e| e.event.id == event)
+        .map(|e| &e.event.kind)
+    {
+        Some(EventKind::Completed { photos }) => photos.clone(),
+        other => panic!("{event} is {other:?}"),
+    }
+}
+
+/// `TaskDoc::complete` (what a phone's "complete" calls): no after photo named and none on
+/// the task is refused with the typed error, and nothing is written.
+#[test]
+fn rule6_complete_without_an_after_photo_is_refused() {
+    let mut t = assigned_to_a();
+    let a = crew("A", "phone-a");
+    t.append_event(&a, 20, EventKind::Started).unwrap();
+    t.add_photo(&a, photo(&hash(1), PhotoKind::Before, &a, 30))
+        .unwrap();
+    let heads = t.heads();
+    let err = t.complete(&a, 40, Vec::new()).unwrap_err();
+    assert!(matches!(err, TaskError::NoAfterPhoto), "{err:?}");
+    assert!(err.to_string().contains("completing needs an after photo"));
+    assert_eq!(t.heads(), heads, "a refused completion wrote something");
+    assert_eq!(t.view().unwrap().derived.status, Status::InProgress);
+}
+
+/// `TaskDoc::complete` with no photo named names every after photo of the task (and no
+/// other); with photos named, those.
+#[test]
+fn rule6_complete_names_the_tasks_after_photos() {
+    let a = crew("A", "phone-a");
+    let started = || {
+        let mut t = assigned_to_a();
+        t.append_event(&a, 20, EventKind::Started).unwrap();
+        for (n, kind) in [
+            (1, PhotoKind::Before),
+            (2, PhotoKind::After),
+            (3, PhotoKind::After),
+        ] {
+            t.add_photo(&a, photo(&hash(n), kind, &a, 30)).unwrap();
+        }
+        t
+    };
+    let mut t = started();
+    let done = t.complete(&a, 40, Vec::new()).unwrap();
+    assert_eq!(completion_photos(&t, &done), vec![hash(2), hash(3)]);
+    assert_eq!(t.view().unwrap().derived.status, Status::Completed);
+
+    let mut t = started();
+    let done = t.complete(&a, 40, vec![hash(3)]).unwrap();
+    assert_eq!(completion_photos(&t, &done), vec![hash(3)]);
+}
+
 // ---------------------------------------------------------------- rule 7
 
 #[test]

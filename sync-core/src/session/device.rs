@@ -24,7 +24,7 @@ use crate::outbox::{
 use crate::protocol::*;
 use crate::store::{IndexEntry, PendingChange, Store, StoreError, WriteBatch};
 use crate::task::{
-    GeoPoint, NewTask, PhotoKind, PhotoRef, RefusalCode, TaskDoc, TaskError, TaskView,
+    FieldReport, GeoPoint, NewTask, PhotoKind, PhotoRef, RefusalCode, TaskDoc, TaskError, TaskView,
 };
 use automerge::{ActorId, Change};
 use std::collections::HashSet;
@@ -218,6 +218,28 @@ impl Device {
         let changes = doc.automerge().get_changes(&[]);
         self.persist_local(&id, &mut doc, changes, at)?;
         Ok(id)
+    }
+
+    /// Files work the crew found in the field as a new task (source crew) under a fresh
+    /// id ([`DocId::field_report`]). Returns the id.
+    pub fn report_field_work(
+        &mut self,
+        report: FieldReport,
+        at: Millis,
+    ) -> Result<DocId, DeviceError> {
+        self.create(report.into_new_task(DocId::field_report()), at)
+    }
+
+    /// Completes a job: see [`TaskDoc::complete`] (an empty `after_photos` names all of
+    /// the task's after photos; none at all is refused with [`TaskError::NoAfterPhoto`]
+    /// and nothing is written). Returns the event's id.
+    pub fn complete(
+        &mut self,
+        task: &DocId,
+        after_photos: Vec<String>,
+        at: Millis,
+    ) -> Result<String, DeviceError> {
+        self.edit(task, at, |doc, actor| doc.complete(actor, at, after_photos))
     }
 
     /// Edits a task: `f` runs on the document; whatever it changed is written, with the
@@ -827,5 +849,78 @@ pub fn index_entry(view: &TaskView, updated_at: Millis) -> IndexEntry {
         lat: view.point.lat,
         lon: view.point.lon,
         updated_at,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::ids::{DeviceId, Role};
+    use crate::task::{DEFAULT_REOPEN_WINDOW_MS, Priority, Source};
+
+    const T0: Millis = 1_760_000_000_000;
+
+    fn phone() -> Device {
+        let crew = Actor {
+            user: "ali".into(),
+            role: Role::Crew,
+            crew: Some("C1".into()),
+            device: DeviceId::new("phone-a").unwrap(),
+        };
+        Device::new(Store::open_in_memory().unwrap(), crew)
+    }
+
+    fn report() -> FieldReport {
+        FieldReport {
+            category: "pothole".into(),
+            title: "Deep pothole".into(),
+            description: "found on the way".into(),
+            point: GeoPoint {
+                lat: 35.7,
+                lon: 51.4,
+                accuracy_m: Some(8.0),
+            },
+            address: None,
+            district: Some("D1".into()),
+            priority: Priority::Urgent,
+        }
+    }
+
+    #[test]
+    fn field_reports_get_fresh_well_formed_ids() {
+        let mut d = phone();
+        let first = d.report_field_work(report(), T0).unwrap();
+        let second = d.report_field_work(report(), T0).unwrap();
+        assert_ne!(first, second);
+        for id in [&first, &second] {
+            assert!(id.as_str().starts_with("F-"), "{id}");
+            let task = d.task(id).unwrap();
+            assert_eq!(task.source, Source::Crew);
+            assert_eq!(task.reopen_window_ms, DEFAULT_REOPEN_WINDOW_MS);
+        }
+        assert_eq!(d.list().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn completing_without_an_after_photo_is_refused_and_nothing_is_written() {
+        let mut d = phone();
+        let id = d.report_field_work(report(), T0).unwrap();
+        let photo = NewPhoto {
+            kind: PhotoKind::Before,
+            mime: "image/jpeg".into(),
+            taken_at: None,
+            taken_point: None,
+        };
+        d.add_photo(&id, photo, b"\xFF\xD8\xFFbefore", T0 + 1)
+            .unwrap();
+        let (pending, task) = (d.pending_count().unwrap(), d.task(&id).unwrap());
+        let err = d.complete(&id, Vec::new(), T0 + 2).unwrap_err();
+        assert!(
+            matches!(err, DeviceError::Task(TaskError::NoAfterPhoto)),
+            "{err:?}"
+        );
+        assert_eq!(d.pending_count().unwrap(), pending);
+        assert_eq!(d.task(&id).unwrap(), task);
     }
 }

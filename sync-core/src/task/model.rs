@@ -83,6 +83,46 @@ pub struct NewTask {
     pub reopen_window_ms: Millis,
 }
 
+/// Work a crew found in the field and files from its phone as a new task
+/// (`Device::report_field_work` gives it its id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldReport {
+    /// Open311 `service_code`.
+    pub category: String,
+    /// Short title.
+    pub title: String,
+    /// Free text.
+    pub description: String,
+    /// Where the problem is (the phone's fix).
+    pub point: GeoPoint,
+    /// Street address, if known.
+    pub address: Option<String>,
+    /// District code, if known (the server routes it by its point otherwise).
+    pub district: Option<String>,
+    /// Initial priority.
+    pub priority: Priority,
+}
+
+impl FieldReport {
+    /// The new task this report files under `id`: source crew, no due times, the default
+    /// reopen window.
+    pub fn into_new_task(self, id: DocId) -> NewTask {
+        NewTask {
+            id,
+            source: Source::Crew,
+            category: self.category,
+            title: self.title,
+            description: self.description,
+            point: self.point,
+            address: self.address,
+            district: self.district,
+            priority: self.priority,
+            sla: Sla::default(),
+            reopen_window_ms: super::DEFAULT_REOPEN_WINDOW_MS,
+        }
+    }
+}
+
 /// The kind of a photo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
