@@ -9,7 +9,6 @@ use crate::storage::{Db, DbError, DistrictStore, IdentityStore};
 use geo::Centroid;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sha2::{Digest, Sha256};
 use sync_core::session::{DocCommit, ScopePolicy, ServerStore, TaskScopes};
 use sync_core::task::{
     EventKind, GeoPoint, NewTask, PhotoKind, PhotoRef, Priority, Sla, Source, TaskDoc,
@@ -24,19 +23,7 @@ fn device(s: &str) -> Result<DeviceId, String> {
 }
 
 fn photo(task: &str, kind: PhotoKind, actor: &Actor, at: Millis, point: GeoPoint) -> PhotoRef {
-    PhotoRef {
-        hash: hex::encode(Sha256::digest(
-            format!("history/{task}/{kind:?}").as_bytes(),
-        )),
-        kind,
-        taken_at: Some(at),
-        taken_point: Some(point),
-        author: actor.user.clone(),
-        device: actor.device.to_string(),
-        bytes: 150_000,
-        mime: "image/jpeg".into(),
-        added_at: at,
-    }
+    super::tasks::placeholder_photo(&format!("history/{task}/{kind:?}"), kind, actor, at, point)
 }
 
 /// Seeds `n` past tasks created over the `days` before `now` (ids `H-00001`, …), using
