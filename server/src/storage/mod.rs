@@ -5,6 +5,7 @@
 //!   the commit's transaction, compaction ([`ServerStore`], [`DocStore`]).
 //! - [`identity`]: users, crews, devices, tokens, services ([`IdentityStore`]).
 //! - [`districts`]: boundaries, point lookup, adjacency ([`DistrictStore`]).
+//! - [`notify`]: announcing commits to other replicas (PostgreSQL `LISTEN/NOTIFY`).
 //! - [`dispatch`], [`photos`], [`gis`], [`integrity`], [`facts`]: the tables of those
 //!   features.
 //!
@@ -29,6 +30,7 @@ pub mod facts;
 pub mod gis;
 pub mod identity;
 pub mod integrity;
+pub mod notify;
 pub mod photos;
 pub mod postgres;
 pub mod sqlite;
