@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use sync_core::session::{ChangesSince, ServerStore, ServerStoreError};
 use sync_core::task::Status;
 
-use server::storage::{DocStore, Store};
+use server::storage::{Crew, DocStore, IdentityStore, NewUser, Service, Store};
 
 async fn commit_load_round_trip(f: &Fixture) {
     let db = &f.db;
@@ -762,6 +762,136 @@ async fn indexed_snapshots_match_device_rows(f: &Fixture) {
     );
 }
 
+/// `load_many` and `load_many_indexed` find documents anywhere in a long list of ids (SQLite
+/// splits it into several `IN` lists; PostgreSQL binds one array).
+async fn loading_many_ids(f: &Fixture) {
+    let db = &f.db;
+    let ids: Vec<_> = (0..1_200).map(|i| doc(&format!("T-{i:04}"))).collect();
+    let stored = [0, 499, 500, 1_199];
+    for &i in &stored {
+        db.commit(commit(ids[i].as_str(), None, &["district:D1"], &["c"], "p"))
+            .await
+            .unwrap();
+    }
+    let want: Vec<_> = stored.iter().map(|&i| ids[i].clone()).collect();
+    let mut got: Vec<_> = db
+        .load_many(&ids)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    got.sort();
+    assert_eq!(got, want);
+    let mut got: Vec<_> = db
+        .load_many_indexed(&ids)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _, index)| (id, index.is_some()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        want.iter().map(|id| (id.clone(), true)).collect::<Vec<_>>()
+    );
+    assert!(db.load_many(&[]).await.unwrap().is_empty());
+}
+
+/// Crews read back with their skills (none, one, several; replaced by an upsert), users
+/// with their districts and crew's district, and services field by field.
+async fn identity_rows_read_back(f: &Fixture) {
+    let db = &f.db;
+    let crew = |id: &str, skills: &[&str]| Crew {
+        id: id.into(),
+        name: format!("Crew {id}"),
+        district: "D2".into(),
+        skills: skills.iter().map(|s| (*s).to_owned()).collect(),
+        contractor: (id == "C-b").then(|| "Pars".to_owned()),
+        on_duty: id != "C-c",
+    };
+    let crews = [
+        crew("C-c", &["tree", "pothole", "lamp"]),
+        crew("C-a", &[]),
+        crew("C-b", &["water_leak"]),
+    ];
+    for c in &crews {
+        db.upsert_crew(c).await.unwrap();
+    }
+    let sorted = |mut c: Crew| {
+        c.skills.sort();
+        c
+    };
+    let mut want: Vec<Crew> = crews.iter().cloned().map(sorted).collect();
+    want.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(db.crews().await.unwrap(), want);
+    assert_eq!(db.crew("C-a").await.unwrap(), Some(want[0].clone()));
+    assert_eq!(db.crew("C-c").await.unwrap(), Some(want[2].clone()));
+    db.upsert_crew(&crew("C-c", &["snow"])).await.unwrap();
+    assert_eq!(db.crew("C-c").await.unwrap().unwrap().skills, ["snow"]);
+
+    db.create_user(&NewUser {
+        id: "u-1".into(),
+        login: "mina".into(),
+        password_hash: "hash".into(),
+        role: server::storage::identity::UserRole::Crew,
+        crew: Some("C-b".into()),
+        districts: vec!["D9".into(), "D3".into()],
+    })
+    .await
+    .unwrap();
+    let u = db.user_by_login("mina").await.unwrap().unwrap();
+    assert_eq!(u.districts, ["D3", "D9"]);
+    assert_eq!(
+        (u.crew.as_deref(), u.crew_district.as_deref()),
+        (Some("C-b"), Some("D2"))
+    );
+    assert!(!u.disabled);
+    db.register_device(&common::dev("phone-1"), "u-1", 10)
+        .await
+        .unwrap();
+    db.insert_token(b"hash-1", "u-1", &common::dev("phone-1"), 10, 20)
+        .await
+        .unwrap();
+    let t = db.token(b"hash-1").await.unwrap().unwrap();
+    assert_eq!(t.user, u);
+    assert_eq!((t.expires_at, t.revoked_at), (20, None));
+    assert!(db.revoke_token(b"hash-1", 15).await.unwrap());
+    assert!(!db.revoke_token(b"hash-1", 16).await.unwrap());
+    assert_eq!(
+        db.token(b"hash-1").await.unwrap().unwrap().revoked_at,
+        Some(15)
+    );
+
+    let services = [
+        Service {
+            code: "b".into(),
+            name: "B".into(),
+            description: "the second".into(),
+            group: "roads".into(),
+            default_priority: sync_core::task::Priority::Urgent,
+            ack_minutes: Some(30),
+            complete_minutes: None,
+        },
+        Service {
+            code: "a".into(),
+            name: "A".into(),
+            description: String::new(),
+            group: "water".into(),
+            default_priority: sync_core::task::Priority::Low,
+            ack_minutes: None,
+            complete_minutes: Some(600),
+        },
+    ];
+    for s in &services {
+        db.upsert_service(s).await.unwrap();
+    }
+    assert_eq!(
+        db.services().await.unwrap(),
+        [services[1].clone(), services[0].clone()]
+    );
+}
+
 async fn ping_and_backend(f: &Fixture) {
     f.db.ping().await.unwrap();
     f.db.migrate().await.unwrap();
@@ -784,5 +914,7 @@ on_both_backends!(
     cursor_safety_under_concurrency,
     real_task_document_round_trip,
     indexed_snapshots_match_device_rows,
+    loading_many_ids,
+    identity_rows_read_back,
     ping_and_backend,
 );

@@ -12,12 +12,14 @@
 //!   the insertions, never across an `.await`.
 //! - On PostgreSQL, [`Hub::publish`] also sends `NOTIFY tarmim_scopes, '<s1>,<s2>,…'`
 //!   (payloads kept under PostgreSQL's 8000-byte limit), and [`Hub::listen_postgres`] runs
-//!   a `LISTEN tarmim_scopes` task that republishes what other replicas (and this one)
+//!   a `LISTEN tarmim_scopes` task (the statements are in [`crate::storage::notify`]) that republishes what other replicas (and this one)
 //!   announce into the local hub. `on_notify` is an idempotent cursor-based pull, so
 //!   hearing one's own announcements is harmless. After the listener's connection is lost
 //!   and re-established, every locally followed scope is republished, so nothing announced
 //!   during the gap is missed.
 
+use crate::storage::DbError;
+use crate::storage::notify::{self, CHANNEL, Listener, MAX_PAYLOAD};
 use sqlx::PgPool;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,17 +28,12 @@ use std::time::Duration;
 use sync_core::ScopeId;
 use tokio::sync::{Notify, watch};
 
-/// The PostgreSQL channel commits are announced on.
-pub const CHANNEL: &str = "tarmim_scopes";
-/// Largest `NOTIFY` payload sent (PostgreSQL's limit is 8000 bytes).
-const MAX_PAYLOAD: usize = 7_900;
-
 /// Failures of the hub's PostgreSQL side.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     /// `NOTIFY` or `LISTEN` failed.
     #[error("PostgreSQL notification failed: {0}")]
-    Postgres(#[from] sqlx::Error),
+    Postgres(#[from] DbError),
 }
 
 /// The hub. Cheap to clone (shared).
@@ -124,7 +121,7 @@ impl Hub {
             return;
         }
         if let Some(pool) = &self.inner.pg
-            && let Err(e) = notify(pool, scopes).await
+            && let Err(e) = notify::notify(pool, &payloads(scopes)).await
         {
             // The local subscribers were woken; other replicas' devices catch up on
             // their next notification or reconnect.
@@ -212,16 +209,14 @@ impl Hub {
     }
 
     async fn listen_once(&self, pool: &PgPool) -> Result<(), HubError> {
-        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-        listener.listen(CHANNEL).await?;
+        let mut listener = Listener::connect(pool).await?;
         tracing::debug!("listening on {CHANNEL}");
         // Whatever was announced before we listened (or during a gap) is pulled now.
         self.publish_all_local();
         loop {
-            match listener.try_recv().await? {
-                Some(n) => {
-                    let scopes: Vec<ScopeId> = n
-                        .payload()
+            match listener.recv().await? {
+                Some(payload) => {
+                    let scopes: Vec<ScopeId> = payload
                         .split(',')
                         .filter_map(|s| ScopeId::new(s).ok())
                         .collect();
@@ -239,18 +234,7 @@ impl Hub {
     }
 }
 
-/// Sends one `NOTIFY` per payload of comma-joined scopes under the size limit.
-async fn notify(pool: &PgPool, scopes: &[ScopeId]) -> Result<(), HubError> {
-    for payload in payloads(scopes) {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(payload)
-            .execute(pool)
-            .await?;
-    }
-    Ok(())
-}
-
+/// The scopes as comma-joined payloads under the size limit.
 fn payloads(scopes: &[ScopeId]) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();

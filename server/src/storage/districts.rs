@@ -1,12 +1,18 @@
-//! Districts as stored: the import record, the WKB encoding of boundaries, and the
-//! in-memory R-tree ([`DistrictIndex`]) that answers point → district on SQLite (PostGIS
+//! Districts as stored: the import record, the WKB encoding of boundaries, adjacency, and
+//! the in-memory R-tree ([`DistrictIndex`]) that answers point → district on SQLite (PostGIS
 //! answers it with `ST_Covers` on PostgreSQL).
+//!
+//! [`DistrictStore`] is written here once, on [`Db`]; an import and a point lookup differ
+//! wholly between the backends (PostGIS geometry and adjacency in SQL; WKB with bounding
+//! boxes and adjacency from the R-tree) and are in `postgres.rs` and `sqlite.rs`.
 
+use super::{Db, DbError, on_pool};
 use geo::{BoundingRect, Intersects};
 use geo_types::{Geometry, MultiPolygon, Point};
 use geozero::ToGeo;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
+use std::future::Future;
 
 /// A district to import.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +25,96 @@ pub struct District {
     pub region: Option<String>,
     /// Boundary in WGS84 (lon, lat).
     pub geometry: MultiPolygon<f64>,
+}
+
+/// A district as listed (with its geometry).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDistrict {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Region.
+    pub region: Option<String>,
+    /// Boundary (WGS84).
+    pub geometry: MultiPolygon<f64>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportOutcome {
+    /// Districts inserted or replaced.
+    pub districts: usize,
+    /// Adjacent pairs recorded after the import (all districts).
+    pub adjacent_pairs: usize,
+}
+
+/// Districts: import, point lookup, adjacency.
+pub trait DistrictStore {
+    /// Inserts or replaces districts (by code) and recomputes adjacency.
+    fn import_districts(
+        &self,
+        districts: &[District],
+    ) -> impl Future<Output = Result<ImportOutcome, DbError>> + Send;
+
+    /// All districts, by code.
+    fn districts(&self) -> impl Future<Output = Result<Vec<StoredDistrict>, DbError>> + Send;
+
+    /// The district covering a point (boundary included); on a shared border the lowest
+    /// code, so every backend gives the same answer.
+    fn district_covering(
+        &self,
+        lat: f64,
+        lon: f64,
+    ) -> impl Future<Output = Result<Option<String>, DbError>> + Send;
+
+    /// Districts that touch or overlap `code`, by code.
+    fn neighbours(&self, code: &str) -> impl Future<Output = Result<Vec<String>, DbError>> + Send;
+}
+
+impl DistrictStore for Db {
+    async fn import_districts(&self, districts: &[District]) -> Result<ImportOutcome, DbError> {
+        match self {
+            Db::Sqlite(s) => s.import_districts(districts).await,
+            Db::Postgres(s) => s.import_districts(districts).await,
+        }
+    }
+
+    async fn districts(&self) -> Result<Vec<StoredDistrict>, DbError> {
+        let sql = format!(
+            "SELECT code, name, region, {} FROM districts ORDER BY code",
+            self.dialect().district_wkb
+        );
+        let rows: Vec<(String, String, Option<String>, Vec<u8>)> =
+            on_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await)?;
+        rows.into_iter()
+            .map(|(code, name, region, wkb)| {
+                Ok(StoredDistrict {
+                    geometry: multipolygon_from_wkb(&wkb).map_err(DbError::Corrupt)?,
+                    code,
+                    name,
+                    region,
+                })
+            })
+            .collect()
+    }
+
+    async fn district_covering(&self, lat: f64, lon: f64) -> Result<Option<String>, DbError> {
+        match self {
+            Db::Sqlite(s) => s.district_covering(lat, lon).await,
+            Db::Postgres(s) => s.district_covering(lat, lon).await,
+        }
+    }
+
+    async fn neighbours(&self, code: &str) -> Result<Vec<String>, DbError> {
+        Ok(on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT b FROM district_adjacency WHERE a = $1
+             UNION SELECT a FROM district_adjacency WHERE b = $1 ORDER BY 1",
+        )
+        .bind(code)
+        .fetch_all(pool)
+        .await)?)
+    }
 }
 
 type Entry = GeomWithData<Rectangle<[f64; 2]>, usize>;

@@ -1,0 +1,43 @@
+//! Announcing commits to the other replicas of one PostgreSQL database: `NOTIFY` on a
+//! channel, and a connection that `LISTEN`s to it. SQLite has a single process and no
+//! such thing. What is announced (comma-joined scope ids) and what is done on hearing it
+//! is the sync hub's business; this module only carries the text.
+
+use super::DbError;
+use sqlx::postgres::{PgListener, PgPool};
+
+/// The channel commits are announced on.
+pub const CHANNEL: &str = "tarmim_scopes";
+
+/// The largest payload to send: PostgreSQL refuses payloads of 8000 bytes or more.
+pub const MAX_PAYLOAD: usize = 7_900;
+
+/// Sends each payload on [`CHANNEL`], in order. Each must be under [`MAX_PAYLOAD`].
+pub async fn notify(pool: &PgPool, payloads: &[String]) -> Result<(), DbError> {
+    for payload in payloads {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(payload)
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A connection of its own listening on [`CHANNEL`].
+pub struct Listener(PgListener);
+
+impl Listener {
+    /// Connects with `pool`'s settings and starts listening.
+    pub async fn connect(pool: &PgPool) -> Result<Listener, DbError> {
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(CHANNEL).await?;
+        Ok(Listener(listener))
+    }
+
+    /// The next payload; `None` when the connection was lost. The next call reconnects
+    /// and listens again, but whatever was sent in between is not heard.
+    pub async fn recv(&mut self) -> Result<Option<String>, DbError> {
+        Ok(self.0.try_recv().await?.map(|n| n.payload().to_owned()))
+    }
+}
