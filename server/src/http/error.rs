@@ -318,3 +318,14 @@ impl From<crate::domain::photo::serve::ServeError> for ApiError {
         }
     }
 }
+
+impl From<crate::domain::gis::ogc::OgcError> for ApiError {
+    fn from(e: crate::domain::gis::ogc::OgcError) -> Self {
+        use crate::domain::gis::ogc::OgcError as O;
+        match e {
+            O::Bad(g) => g.into(),
+            O::NotFound(m) => ApiError::NotFound(m),
+            O::Db(d) => ApiError::Db(d),
+        }
+    }
+}
