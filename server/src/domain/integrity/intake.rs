@@ -17,7 +17,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// An attachment as the reporting page sends it.
+/// An attachment in a report, as the reporting page sends it.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = AttachmentIn)]
@@ -44,7 +44,7 @@ pub struct ReportForm {
     /// Images.
     #[serde(default)]
     pub attachments: Vec<AttachmentForm>,
-    /// The proof of work (see [`super::pow`]).
+    /// The proof of work, `1:<minute>:<salt>:<nonce>` (the reporting page computes it).
     #[serde(default)]
     pub pow: Option<String>,
 }
