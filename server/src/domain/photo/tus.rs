@@ -241,18 +241,14 @@ pub async fn progress(db: &Db, photos: &Photos, hash: &str) -> Result<Progress, 
     if !is_hash(hash) {
         return Err(TusError::NoUpload);
     }
-    if let Some(p) = records::photo(db, hash).await? {
-        let n = p.bytes as u64;
-        return Ok(Progress {
-            offset: n,
-            length: n,
-        });
+    match find(db, hash).await? {
+        Found::Photo(p) => Ok(p),
+        Found::Upload(up) => Ok(Progress {
+            offset: current_offset(db, photos, &up).await?,
+            length: up.length as u64,
+        }),
+        Found::Nothing => Err(TusError::NoUpload),
     }
-    let up = records::upload(db, hash).await?.ok_or(TusError::NoUpload)?;
-    Ok(Progress {
-        offset: current_offset(db, photos, &up).await?,
-        length: up.length as u64,
-    })
 }
 
 /// Appends `body` to the upload at `hash` if `at` is the server's offset; finishes the
@@ -268,16 +264,11 @@ pub async fn append<E>(
     if !is_hash(hash) {
         return Err(TusError::NoUpload);
     }
-    if let Some(p) = records::photo(db, hash).await? {
-        let n = p.bytes as u64;
-        return Ok(Progress {
-            offset: n,
-            length: n,
-        });
-    }
-    let up = records::upload(db, hash)
-        .await?
-        .ok_or(TusError::NotCreated)?;
+    let up = match find(db, hash).await? {
+        Found::Photo(p) => return Ok(p),
+        Found::Upload(up) => up,
+        Found::Nothing => return Err(TusError::NotCreated),
+    };
     authorize(db, scopes, &up.task).await?;
     let length = up.length as u64;
     let area = &photos.uploads;
@@ -310,6 +301,30 @@ pub async fn append<E>(
     Ok(Progress {
         offset: done.offset,
         length,
+    })
+}
+
+/// What a content address holds.
+enum Found {
+    /// A stored photo: complete.
+    Photo(Progress),
+    /// An unfinished upload.
+    Upload(UploadRow),
+    /// Nothing.
+    Nothing,
+}
+
+async fn find(db: &Db, hash: &str) -> Result<Found, TusError> {
+    if let Some(p) = records::photo(db, hash).await? {
+        let n = p.bytes as u64;
+        return Ok(Found::Photo(Progress {
+            offset: n,
+            length: n,
+        }));
+    }
+    Ok(match records::upload(db, hash).await? {
+        Some(up) => Found::Upload(up),
+        None => Found::Nothing,
     })
 }
 
