@@ -1,7 +1,9 @@
 //! Photo endpoints: tus 1.0 resumable uploads (core protocol + `creation`) addressed by
 //! the blob's SHA-256, public derivatives, and originals for dispatchers and managers in
 //! scope. The protocol, statuses and limits are documented in `server/README.md`
-//! ("Photos"); the work is in [`crate::domain::photo`].
+//! ("Photos"). The rules are [`crate::domain::photo::tus`]'s (uploads) and
+//! [`crate::domain::photo::serve`]'s (who sees what); this module reads the tus and
+//! caching headers and writes the answers'.
 
 use crate::domain::identity::Identity;
 use crate::domain::photo::serve::{self, Derivative, Viewer};
