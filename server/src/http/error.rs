@@ -265,3 +265,67 @@ pub fn open311_status(e: &Open311Error) -> StatusCode {
         Open311Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
+
+impl From<crate::domain::photo::tus::TusError> for ApiError {
+    fn from(e: crate::domain::photo::tus::TusError) -> Self {
+        use crate::domain::photo::PhotoError as P;
+        use crate::domain::photo::ingest::IngestError as I;
+        use crate::domain::photo::tus::TusError as T;
+        match e {
+            e @ (T::Empty
+            | T::Kind(_)
+            | T::TaskId(_)
+            | T::StoredLength { .. }
+            | T::CreatedLength { .. }) => ApiError::BadRequest(e.to_string()),
+            e @ (T::TooLarge { .. } | T::Overflow { .. }) => {
+                ApiError::PayloadTooLarge(e.to_string())
+            }
+            T::Unsupported(p) => ApiError::UnsupportedMediaType(p.to_string()),
+            e @ (T::NotSyncing | T::OutOfScope(_)) => ApiError::Forbidden(e.to_string()),
+            e @ (T::UnknownTask(_) | T::Busy | T::Writing | T::WrongOffset { .. }) => {
+                ApiError::Conflict(e.to_string())
+            }
+            e @ T::Quota { .. } => ApiError::TooManyRequests(e.to_string()),
+            e @ (T::NoUpload | T::NotCreated) => ApiError::NotFound(e.to_string()),
+            T::Area(e) => ApiError::Internal(format!("upload area: {e}")),
+            T::Unavailable => ApiError::Unavailable,
+            T::Db(d) => ApiError::Db(d),
+            T::Ingest(e @ I::HashMismatch { .. }) => ApiError::ChecksumMismatch(format!(
+                "{e}; the upload was discarded: start again from offset 0"
+            )),
+            T::Ingest(I::Refused(P::Busy) | I::Busy) => {
+                ApiError::Busy("photo processing is busy; retry later".into())
+            }
+            T::Ingest(I::Refused(p @ (P::Invalid(_) | P::Unsupported(_) | P::TooLarge(_)))) => {
+                ApiError::Unprocessable(format!("{p}; the upload was discarded"))
+            }
+            T::Ingest(I::Refused(P::Internal(m)) | I::Internal(m)) => ApiError::Internal(m),
+            T::Ingest(I::Storage(s)) => ApiError::Internal(s.to_string()),
+            T::Ingest(I::Db(d)) => ApiError::Db(d),
+        }
+    }
+}
+
+impl From<crate::domain::photo::serve::ServeError> for ApiError {
+    fn from(e: crate::domain::photo::serve::ServeError) -> Self {
+        use crate::domain::photo::serve::ServeError as S;
+        match e {
+            e @ (S::NoSize(_) | S::NoPhoto) => ApiError::NotFound(e.to_string()),
+            e @ (S::NotStaff | S::OutOfDistrict) => ApiError::Forbidden(e.to_string()),
+            e @ S::Missing { .. } => ApiError::Internal(e.to_string()),
+            S::Storage(s) => ApiError::Internal(s.to_string()),
+            S::Db(d) => ApiError::Db(d),
+        }
+    }
+}
+
+impl From<crate::domain::gis::ogc::OgcError> for ApiError {
+    fn from(e: crate::domain::gis::ogc::OgcError) -> Self {
+        use crate::domain::gis::ogc::OgcError as O;
+        match e {
+            O::Bad(g) => g.into(),
+            O::NotFound(m) => ApiError::NotFound(m),
+            O::Db(d) => ApiError::Db(d),
+        }
+    }
+}

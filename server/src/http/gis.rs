@@ -15,21 +15,21 @@
 //!
 //! Every answer is JSON (`f=json`, the default; `application/geo+json` for features);
 //! another `f` is a 400. Bad parameters are 400 `{"error": "bad_request", "message"}`.
+//!
+//! The documents are [`crate::domain::gis::ogc`]'s; this module reads the query and the
+//! base URL the client addressed, and sets the content type and caching.
 
-use crate::base::time::now_millis;
-use crate::domain::gis::{self, Bbox, PublicTask, RawFilter, TaskFilter};
+use crate::domain::gis::ogc::{GEOJSON, JSON, Ogc, ServiceDesc};
+use crate::domain::gis::{self, RawFilter};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::openapi::ErrorBody;
-use crate::storage::DistrictStore;
-use crate::storage::gis as store;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use geo::BoundingRect;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -49,8 +49,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(districts_item))
 }
 
-const GEOJSON: &str = "application/geo+json";
-const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
 /// The default page of the GeoJSON download.
 const DOWNLOAD_LIMIT: u32 = 1_000;
 
@@ -143,22 +141,6 @@ fn base_url(headers: &HeaderMap) -> String {
     format!("{}://{host}", if https { "https" } else { "http" })
 }
 
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~,:".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn link(href: String, rel: &str, ty: &str, title: &str) -> Value {
-    json!({"href": href, "rel": rel, "type": ty, "title": title})
-}
-
 fn json_answer(body: &Value, content_type: &'static str) -> Response {
     let mut resp = body.to_string().into_response();
     let h = resp.headers_mut();
@@ -168,70 +150,6 @@ fn json_answer(body: &Value, content_type: &'static str) -> Response {
         HeaderValue::from_static("public, max-age=30"),
     );
     resp
-}
-
-/// A page as a FeatureCollection with OGC paging links.
-fn collection_page(
-    base: &str,
-    path: &str,
-    q: &ItemsQuery,
-    f: &TaskFilter,
-    features: Vec<Value>,
-    matched: u64,
-) -> Value {
-    let url = |offset: u64| {
-        let mut parts = vec!["f=json".to_owned(), format!("limit={}", f.limit)];
-        for (k, v) in [
-            ("bbox", &q.bbox),
-            ("datetime", &q.datetime),
-            ("status", &q.status),
-            ("category", &q.category),
-        ] {
-            if let Some(v) = v {
-                parts.push(format!("{k}={}", encode(v)));
-            }
-        }
-        if offset > 0 {
-            parts.push(format!("offset={offset}"));
-        }
-        format!("{base}{path}?{}", parts.join("&"))
-    };
-    let returned = features.len() as u64;
-    let mut links = vec![link(url(f.offset), "self", GEOJSON, "this page")];
-    if f.offset + returned < matched && returned > 0 {
-        links.push(link(url(f.offset + returned), "next", GEOJSON, "next page"));
-    }
-    if f.offset > 0 {
-        links.push(link(
-            url(f.offset.saturating_sub(u64::from(f.limit))),
-            "prev",
-            GEOJSON,
-            "previous page",
-        ));
-    }
-    json!({
-        "type": "FeatureCollection",
-        "features": features,
-        "numberMatched": matched,
-        "numberReturned": returned,
-        "timeStamp": gis::rfc3339(now_millis()),
-        "links": links,
-    })
-}
-
-async fn task_page(
-    state: &AppState,
-    headers: &HeaderMap,
-    path: &str,
-    q: &ItemsQuery,
-    default_limit: u32,
-) -> Result<Response, ApiError> {
-    check_format(q.f.as_deref())?;
-    let f = TaskFilter::parse(&q.raw(), default_limit)?;
-    let page = store::tasks(&state.db, &f).await?;
-    let features = page.tasks.iter().map(PublicTask::feature).collect();
-    let body = collection_page(&base_url(headers), path, q, &f, features, page.matched);
-    Ok(json_answer(&body, GEOJSON))
 }
 
 /// `GET /api/v1/gis/tasks.geojson`.
@@ -247,14 +165,12 @@ pub async fn tasks_geojson(
     q: Result<Query<ItemsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
-    task_page(
-        &state,
-        &headers,
-        "/api/v1/gis/tasks.geojson",
-        &q,
-        DOWNLOAD_LIMIT,
-    )
-    .await
+    check_format(q.f.as_deref())?;
+    let base = base_url(&headers);
+    let page = Ogc::new(&state.db, &base)
+        .task_items("/api/v1/gis/tasks.geojson", &q.raw(), DOWNLOAD_LIMIT)
+        .await?;
+    Ok(json_answer(&page, GEOJSON))
 }
 
 /// `GET /ogc`: the landing page.
@@ -269,21 +185,14 @@ pub async fn landing(
     q: Result<Query<FormatQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     check_format(query(q)?.f.as_deref())?;
-    let b = base_url(&headers);
-    let body = json!({
-        "title": "Tarmim: citizen requests",
-        "description": "The city's citizen requests (public fields only) and its districts, \
-                        as OGC API - Features.",
-        "links": [
-            link(format!("{b}/ogc"), "self", "application/json", "this document"),
-            link(format!("{b}{}", crate::http::openapi::PATH), "service-desc",
-                 crate::http::openapi::MEDIA_TYPE, "the API definition (OpenAPI)"),
-            link(format!("{b}/ogc/conformance"), "conformance", "application/json",
-                 "conformance classes"),
-            link(format!("{b}/ogc/collections"), "data", "application/json", "the collections"),
-        ],
-    });
-    Ok(json_answer(&body, "application/json"))
+    let body = Ogc::landing(
+        &base_url(&headers),
+        ServiceDesc {
+            path: crate::http::openapi::PATH,
+            media_type: crate::http::openapi::MEDIA_TYPE,
+        },
+    );
+    Ok(json_answer(&body, JSON))
 }
 
 /// `GET /ogc/conformance`.
@@ -297,68 +206,7 @@ pub async fn conformance(
     q: Result<Query<FormatQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     check_format(query(q)?.f.as_deref())?;
-    let body = json!({"conformsTo": [
-        "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
-        "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
-    ]});
-    Ok(json_answer(&body, "application/json"))
-}
-
-async fn tasks_meta(state: &AppState, b: &str) -> Result<Value, ApiError> {
-    let mut c = json!({
-        "id": "tasks",
-        "title": "Citizen requests",
-        "description": "Every task (citizen request) as a point: service, status, priority, \
-                        district, title and times. Public fields only: no crew, no reporter, \
-                        no tracking code, no notes.",
-        "links": [
-            link(format!("{b}/ogc/collections/tasks"), "self", "application/json", "this collection"),
-            link(format!("{b}/ogc/collections/tasks/items"), "items", GEOJSON, "the tasks"),
-        ],
-        "itemType": "feature",
-        "crs": [CRS84],
-    });
-    if let Some((w, s, e, n, first, last)) = store::extent(&state.db).await? {
-        c["extent"] = json!({
-            "spatial": {"bbox": [[w, s, e, n]], "crs": CRS84},
-            "temporal": {
-                "interval": [[gis::rfc3339(first), gis::rfc3339(last)]],
-                "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
-            },
-        });
-    }
-    Ok(c)
-}
-
-async fn districts_meta(state: &AppState, b: &str) -> Result<Value, ApiError> {
-    let mut c = json!({
-        "id": "districts",
-        "title": "Districts",
-        "description": "The districts requests are routed to (code, name, region).",
-        "links": [
-            link(format!("{b}/ogc/collections/districts"), "self", "application/json", "this collection"),
-            link(format!("{b}/ogc/collections/districts/items"), "items", GEOJSON, "the districts"),
-        ],
-        "itemType": "feature",
-        "crs": [CRS84],
-    });
-    let all = state.db.districts().await?;
-    let rects: Vec<_> = all
-        .iter()
-        .filter_map(|d| d.geometry.bounding_rect())
-        .collect();
-    if let Some(first) = rects.first() {
-        let (mut w, mut s, mut e, mut n) =
-            (first.min().x, first.min().y, first.max().x, first.max().y);
-        for r in &rects {
-            w = w.min(r.min().x);
-            s = s.min(r.min().y);
-            e = e.max(r.max().x);
-            n = n.max(r.max().y);
-        }
-        c["extent"] = json!({"spatial": {"bbox": [[w, s, e, n]], "crs": CRS84}});
-    }
-    Ok(c)
+    Ok(json_answer(&Ogc::conformance(), JSON))
 }
 
 /// `GET /ogc/collections`.
@@ -374,12 +222,9 @@ pub async fn collections(
     q: Result<Query<FormatQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     check_format(query(q)?.f.as_deref())?;
-    let b = base_url(&headers);
-    let body = json!({
-        "links": [link(format!("{b}/ogc/collections"), "self", "application/json", "this document")],
-        "collections": [tasks_meta(&state, &b).await?, districts_meta(&state, &b).await?],
-    });
-    Ok(json_answer(&body, "application/json"))
+    let base = base_url(&headers);
+    let body = Ogc::new(&state.db, &base).collections().await?;
+    Ok(json_answer(&body, JSON))
 }
 
 /// `GET /ogc/collections/tasks`.
@@ -395,8 +240,9 @@ pub async fn tasks_collection(
     q: Result<Query<FormatQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     check_format(query(q)?.f.as_deref())?;
-    let body = tasks_meta(&state, &base_url(&headers)).await?;
-    Ok(json_answer(&body, "application/json"))
+    let base = base_url(&headers);
+    let body = Ogc::new(&state.db, &base).tasks_collection().await?;
+    Ok(json_answer(&body, JSON))
 }
 
 /// `GET /ogc/collections/tasks/items`.
@@ -412,14 +258,12 @@ pub async fn tasks_items(
     q: Result<Query<ItemsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
-    task_page(
-        &state,
-        &headers,
-        "/ogc/collections/tasks/items",
-        &q,
-        gis::DEFAULT_LIMIT,
-    )
-    .await
+    check_format(q.f.as_deref())?;
+    let base = base_url(&headers);
+    let page = Ogc::new(&state.db, &base)
+        .task_items("/ogc/collections/tasks/items", &q.raw(), gis::DEFAULT_LIMIT)
+        .await?;
+    Ok(json_answer(&page, GEOJSON))
 }
 
 /// `GET /ogc/collections/tasks/items/{featureId}`.
@@ -437,25 +281,8 @@ pub async fn tasks_item(
     q: Result<Query<FormatQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     check_format(query(q)?.f.as_deref())?;
-    let task = store::task(&state.db, &id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no task {id:?}")))?;
-    let b = base_url(&headers);
-    let mut body = task.feature();
-    body["links"] = json!([
-        link(
-            format!("{b}/ogc/collections/tasks/items/{}", encode(&id)),
-            "self",
-            GEOJSON,
-            "this feature"
-        ),
-        link(
-            format!("{b}/ogc/collections/tasks"),
-            "collection",
-            "application/json",
-            "the collection"
-        ),
-    ]);
+    let base = base_url(&headers);
+    let body = Ogc::new(&state.db, &base).task_item(&id).await?;
     Ok(json_answer(&body, GEOJSON))
 }
 
@@ -472,23 +299,9 @@ pub async fn districts_collection(
     q: Result<Query<FormatQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     check_format(query(q)?.f.as_deref())?;
-    let body = districts_meta(&state, &base_url(&headers)).await?;
-    Ok(json_answer(&body, "application/json"))
-}
-
-fn district_feature(d: &crate::storage::StoredDistrict) -> Value {
-    crate::domain::geo::feature(d)
-}
-
-fn intersects(d: &crate::storage::StoredDistrict, b: &Bbox) -> bool {
-    d.geometry.bounding_rect().is_some_and(|r| {
-        b.parts().iter().any(|p| {
-            r.min().x <= p.max_lon
-                && r.max().x >= p.min_lon
-                && r.min().y <= p.max_lat
-                && r.max().y >= p.min_lat
-        })
-    })
+    let base = base_url(&headers);
+    let body = Ogc::new(&state.db, &base).districts_collection().await?;
+    Ok(json_answer(&body, JSON))
 }
 
 /// `GET /ogc/collections/districts/items`.
@@ -505,27 +318,9 @@ pub async fn districts_items(
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
     check_format(q.f.as_deref())?;
-    let f = TaskFilter::parse(&q.raw(), gis::DEFAULT_LIMIT)?;
-    let all = state.db.districts().await?;
-    let matching: Vec<_> = all
-        .iter()
-        .filter(|d| f.datetime.is_none() && f.bbox.is_none_or(|b| intersects(d, &b)))
-        .collect();
-    let features = matching
-        .iter()
-        .skip(usize::try_from(f.offset).unwrap_or(usize::MAX))
-        .take(f.limit as usize)
-        .map(|d| district_feature(d))
-        .collect();
-    let body = collection_page(
-        &base_url(&headers),
-        "/ogc/collections/districts/items",
-        &q,
-        &f,
-        features,
-        matching.len() as u64,
-    );
-    Ok(json_answer(&body, GEOJSON))
+    let base = base_url(&headers);
+    let page = Ogc::new(&state.db, &base).district_items(&q.raw()).await?;
+    Ok(json_answer(&page, GEOJSON))
 }
 
 /// `GET /ogc/collections/districts/items/{featureId}`.
@@ -543,26 +338,7 @@ pub async fn districts_item(
     q: Result<Query<FormatQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     check_format(query(q)?.f.as_deref())?;
-    let all = state.db.districts().await?;
-    let d = all
-        .iter()
-        .find(|d| d.code == code)
-        .ok_or_else(|| ApiError::NotFound(format!("no district {code:?}")))?;
-    let b = base_url(&headers);
-    let mut body = district_feature(d);
-    body["links"] = json!([
-        link(
-            format!("{b}/ogc/collections/districts/items/{}", encode(&code)),
-            "self",
-            GEOJSON,
-            "this feature"
-        ),
-        link(
-            format!("{b}/ogc/collections/districts"),
-            "collection",
-            "application/json",
-            "the collection"
-        ),
-    ]);
+    let base = base_url(&headers);
+    let body = Ogc::new(&state.db, &base).district_item(&code).await?;
     Ok(json_answer(&body, GEOJSON))
 }

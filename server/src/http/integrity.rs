@@ -4,7 +4,8 @@
 //! before any handler runs; the client address is used only to draw a rate-limit decision
 //! (under a short-lived keyed hash) and is never passed on. Every response is
 //! `Cache-Control: no-store`, `Referrer-Policy: no-referrer`, with a strict CSP and no
-//! cookie.
+//! cookie. The handlers read the body and the client, and hand them to
+//! [`crate::domain::integrity::intake`], which decides.
 //!
 //! | route | |
 //! | --- | --- |
@@ -14,7 +15,9 @@
 //! | `POST /integrity/api/case` | `{receipt_code}` → the case's status and messages |
 //! | `POST /integrity/api/case/messages` | `{receipt_code, text}` → write back |
 
-use crate::domain::integrity::{NewAttachment, NewReport, ratelimit::Action, receipt::ReceiptCode};
+use crate::base::time::now_millis;
+use crate::domain::integrity::intake::ReportForm;
+use crate::domain::integrity::ratelimit::Client;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::fallback;
@@ -27,7 +30,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
 use std::net::{IpAddr, SocketAddr};
@@ -106,14 +108,14 @@ async fn privacy(mut req: Request, next: Next) -> Response {
     resp
 }
 
-/// The address a client is rate-limited by: the last `X-Forwarded-For` entry when the
-/// proxy is trusted, else the socket's peer. Used for one decision, then dropped.
+/// The client a request is rate-limited as: the last `X-Forwarded-For` entry when the
+/// proxy is trusted, else the socket's peer. Only the rate limiter reads it.
 fn client(
-    trust_forwarded: bool,
+    s: &AppState,
     headers: &HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-) -> Option<IpAddr> {
-    if trust_forwarded {
+) -> Client {
+    if s.integrity.config.trust_forwarded_for {
         // The last entry is the one our proxy appended; earlier ones are the client's word.
         let forwarded = headers
             .get_all("x-forwarded-for")
@@ -123,10 +125,10 @@ fn client(
             .and_then(|v| v.rsplit(',').next())
             .and_then(|s| s.trim().parse::<IpAddr>().ok());
         if forwarded.is_some() {
-            return forwarded;
+            return Client::at(forwarded);
         }
     }
-    peer.map(|Extension(ConnectInfo(addr))| addr.ip())
+    Client::at(peer.map(|Extension(ConnectInfo(addr))| addr.ip()))
 }
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
@@ -175,43 +177,11 @@ async fn style_css() -> Response {
 #[utoipa::path(get, path = "/api/config", tag = "integrity",
     responses((status = 200, description = "`{enabled, categories: [{code, name}], pow_bits, max_text_chars, max_attachments, max_attachment_bytes, receipt_ttl_days}`", body = Object)))]
 async fn config(State(s): State<AppState>) -> Response {
-    let c = &s.integrity.config;
-    Json(json!({
-        "enabled": s.integrity.enabled(),
-        "categories": c.categories.iter().map(|c| json!({"code": c.code, "name": c.name})).collect::<Vec<_>>(),
-        "pow_bits": c.pow_bits,
-        "max_text_chars": c.max_text_chars,
-        "max_attachments": c.max_attachments,
-        "max_attachment_bytes": c.max_attachment_bytes,
-        "receipt_ttl_days": c.receipt_ttl_days,
-    }))
-    .into_response()
-}
-
-/// An attachment in a report: the file, base64.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct AttachmentIn {
-    data: String,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct ReportIn {
-    category: String,
-    text: String,
-    #[serde(default)]
-    place: Option<String>,
-    #[serde(default)]
-    date: Option<String>,
-    #[serde(default)]
-    attachments: Vec<AttachmentIn>,
-    #[serde(default)]
-    pow: Option<String>,
+    Json(s.integrity.page_settings()).into_response()
 }
 
 /// Makes a report.
-#[utoipa::path(post, path = "/api/reports", tag = "integrity", request_body = ReportIn,
+#[utoipa::path(post, path = "/api/reports", tag = "integrity", request_body = ReportForm,
     responses(
         (status = 201, description = "`{receipt_code, expires_at, message}`: the code is shown once", body = Object),
         (status = 400, description = "Bad input, or proof of work missing/malformed", body = ErrorBody),
@@ -225,49 +195,13 @@ async fn report(
     State(s): State<AppState>,
     headers: HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    body: Result<Json<ReportIn>, JsonRejection>,
+    body: Result<Json<ReportForm>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let it = &s.integrity;
-    if !it.enabled() {
-        return Err(crate::domain::integrity::IntegrityError::Disabled.into());
-    }
-    it.limiter
-        .check(
-            client(it.config.trust_forwarded_for, &headers, peer),
-            Action::Report,
-        )
-        .map_err(crate::domain::integrity::IntegrityError::from)?;
-    let r = json_body(body)?;
-    let now = crate::base::time::now_millis();
-    it.pow
-        .check(r.pow.as_deref(), now.div_euclid(60_000))
-        .map_err(crate::domain::integrity::IntegrityError::from)?;
-    if r.attachments.len() > it.config.max_attachments {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "{} attachments; the limit is {}",
-            r.attachments.len(),
-            it.config.max_attachments
-        )));
-    }
-    let mut attachments = Vec::with_capacity(r.attachments.len());
-    for (i, a) in r.attachments.into_iter().enumerate() {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(a.data.as_bytes())
-            .map_err(|e| ApiError::BadRequest(format!("attachment {i}: not base64: {e}")))?;
-        attachments.push(NewAttachment { bytes });
-    }
-    let receipt = it
-        .report(
-            &s.db,
-            NewReport {
-                category: r.category,
-                text: r.text,
-                place: r.place,
-                date: r.date,
-                attachments,
-            },
-            now,
-        )
+    let admitted = s.integrity.admit_report(&client(&s, &headers, peer))?;
+    let form = json_body(body)?;
+    let receipt = s
+        .integrity
+        .take_report(&s.db, admitted, form, now_millis())
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -278,25 +212,6 @@ async fn report(
         })),
     )
         .into_response())
-}
-
-/// A follow-up's receipt code, parsed, once the client is inside its follow-up rate limit.
-fn follow_up_code(
-    s: &AppState,
-    receipt_code: &str,
-    headers: &HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-) -> Result<ReceiptCode, ApiError> {
-    let it = &s.integrity;
-    let code =
-        ReceiptCode::parse(receipt_code).map_err(crate::domain::integrity::IntegrityError::from)?;
-    it.limiter
-        .check(
-            client(it.config.trust_forwarded_for, headers, peer),
-            Action::FollowUp,
-        )
-        .map_err(crate::domain::integrity::IntegrityError::from)?;
-    Ok(code)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -319,11 +234,15 @@ async fn read_case(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Result<Json<CodeIn>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let it = &s.integrity;
     let r = json_body(body)?;
-    let code = follow_up_code(&s, &r.receipt_code, &headers, peer)?;
-    let thread = it
-        .follow_up(&s.db, &code, crate::base::time::now_millis())
+    let thread = s
+        .integrity
+        .read_case(
+            &s.db,
+            &client(&s, &headers, peer),
+            &r.receipt_code,
+            now_millis(),
+        )
         .await?;
     Ok(Json(thread).into_response())
 }
@@ -350,11 +269,16 @@ async fn write_back(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Result<Json<WriteBackIn>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let it = &s.integrity;
     let r = json_body(body)?;
-    let code = follow_up_code(&s, &r.receipt_code, &headers, peer)?;
-    let seq = it
-        .write_back(&s.db, &code, &r.text, crate::base::time::now_millis())
+    let seq = s
+        .integrity
+        .write_back_on(
+            &s.db,
+            &client(&s, &headers, peer),
+            &r.receipt_code,
+            &r.text,
+            now_millis(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(json!({ "seq": seq }))).into_response())
 }

@@ -1,28 +1,23 @@
 //! Photo endpoints: tus 1.0 resumable uploads (core protocol + `creation`) addressed by
 //! the blob's SHA-256, public derivatives, and originals for dispatchers and managers in
 //! scope. The protocol, statuses and limits are documented in `server/README.md`
-//! ("Photos"); the work is in [`crate::domain::photo`].
+//! ("Photos"). The rules are [`crate::domain::photo::tus`]'s (uploads) and
+//! [`crate::domain::photo::serve`]'s (who sees what); this module reads the tus and
+//! caching headers and writes the answers'.
 
-use crate::base::time::now_millis;
-use crate::domain::identity::{Identity, UserRole};
-use crate::domain::photo::ingest::{self, IngestError};
-use crate::domain::photo::storage::{self, BlobStore};
+use crate::domain::identity::Identity;
+use crate::domain::photo::serve::{self, Derivative, Viewer};
+use crate::domain::photo::tus::{self, NewUpload, Progress, TusError, Uploader};
 use crate::domain::photo::upload::is_hash;
-use crate::domain::photo::{PhotoError, PhotoFormat, Variant};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::openapi::ErrorBody;
-use crate::storage::DocStore;
-use crate::storage::photos::{self as records, PhotoRow, UploadRow};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::Serialize;
-use std::time::Duration;
-use sync_core::DocId;
-use sync_core::session::ServerStore;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -31,8 +26,6 @@ use utoipa_axum::routes;
 const TUS_VERSION: &str = "1.0.0";
 /// Where uploads live.
 const UPLOADS: &str = "/api/v1/photos/uploads";
-/// How long a `PATCH` waits for another request on the same upload to finish.
-const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// The photo routes.
 pub fn router(_state: &AppState) -> OpenApiRouter<AppState> {
@@ -99,15 +92,10 @@ async fn discover(State(state): State<AppState>) -> Response {
     resp
 }
 
-/// `Upload-Metadata` of a photo upload.
-struct Metadata {
-    hash: String,
-    task: String,
-    mime: String,
-    kind: Option<String>,
-}
-
-fn parse_metadata(headers: &HeaderMap) -> Result<Metadata, ApiError> {
+/// The upload a `POST` declares: `Upload-Length` and `Upload-Metadata` (`sha256`, `task`,
+/// `filetype` and optionally `kind`, each base64). The photo rules check the values.
+fn parse_upload(headers: &HeaderMap) -> Result<NewUpload, ApiError> {
+    let length = header_u64(headers, "upload-length")?;
     let raw = headers
         .get("upload-metadata")
         .and_then(|v| v.to_str().ok())
@@ -140,74 +128,30 @@ fn parse_metadata(headers: &HeaderMap) -> Result<Metadata, ApiError> {
     let task = task.ok_or_else(|| ApiError::BadRequest("`Upload-Metadata` needs `task`".into()))?;
     let mime =
         mime.ok_or_else(|| ApiError::BadRequest("`Upload-Metadata` needs `filetype`".into()))?;
-    if let Some(k) = &kind
-        && !["before", "after", "evidence"].contains(&k.as_str())
-    {
-        return Err(ApiError::BadRequest(format!(
-            "photo kind {k:?} is not before, after or evidence"
-        )));
-    }
-    Ok(Metadata {
+    Ok(NewUpload {
         hash,
         task,
         mime,
         kind,
+        length,
     })
 }
 
-/// The task named by an upload must be in one of the caller's sync scopes.
-async fn authorize(state: &AppState, who: &Identity, task: &str) -> Result<DocId, ApiError> {
-    let id = DocId::new(task).map_err(|e| ApiError::BadRequest(format!("task id: {e}")))?;
-    let scopes = who.scopes(state.config.crew_sees_district_open);
-    if scopes.is_empty() {
-        return Err(ApiError::Forbidden(
-            "only a device that syncs tasks may upload photos".into(),
-        ));
-    }
-    if state.db.task_row(&id).await?.is_none() {
-        return Err(ApiError::Conflict(format!(
-            "task {id} is not known to the server yet: sync it, then retry"
-        )));
-    }
-    let task_scopes = state.db.doc_scopes(&id).await.map_err(|e| {
-        tracing::error!(error = %e, "reading a task's scopes");
-        ApiError::Unavailable
-    })?;
-    if task_scopes.iter().any(|s| scopes.contains(s)) {
-        Ok(id)
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "task {id} is not in this device's scope"
-        )))
+/// The caller as the upload rules see it: its device and the scopes it syncs.
+fn uploader(state: &AppState, who: &Identity) -> Uploader {
+    Uploader {
+        device: who.device.as_str().to_owned(),
+        user_id: who.user_id.clone(),
+        scopes: who.scopes(state.config.crew_sees_district_open),
     }
 }
 
-fn ingest_error(e: IngestError) -> ApiError {
-    match e {
-        IngestError::HashMismatch { .. } => ApiError::ChecksumMismatch(format!(
-            "{e}; the upload was discarded: start again from offset 0"
-        )),
-        IngestError::Refused(PhotoError::Busy) | IngestError::Busy => {
-            ApiError::Busy("photo processing is busy; retry later".into())
-        }
-        IngestError::Refused(
-            p @ (PhotoError::Invalid(_) | PhotoError::Unsupported(_) | PhotoError::TooLarge(_)),
-        ) => ApiError::Unprocessable(format!("{p}; the upload was discarded")),
-        IngestError::Refused(PhotoError::Internal(m)) | IngestError::Internal(m) => {
-            ApiError::Internal(m)
-        }
-        IngestError::Storage(s) => ApiError::Internal(s.to_string()),
-        IngestError::Db(d) => ApiError::Db(d),
+/// The caller as the private photo rules see it: its role and districts.
+fn viewer(who: Identity) -> Viewer {
+    Viewer {
+        role: who.role,
+        districts: who.districts,
     }
-}
-
-/// Finishes an upload whose bytes are all there (idempotent).
-async fn finish(state: &AppState, up: &UploadRow) -> Result<PhotoRow, ApiError> {
-    let row = ingest::finish(&state.db, &state.photos, up)
-        .await
-        .map_err(ingest_error)?;
-    state.photos.uploads.forget_lock(&up.hash);
-    Ok(row)
 }
 
 /// tus creation: `POST /api/v1/photos/uploads`.
@@ -234,101 +178,16 @@ async fn create(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_tus(&headers)?;
-    let length = header_u64(&headers, "upload-length")?;
-    if length == 0 {
-        return Err(ApiError::BadRequest(
-            "a photo cannot be empty (Upload-Length: 0)".into(),
-        ));
-    }
-    let max = state.photos.settings.max_bytes;
-    if length > max {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "a photo of {length} bytes is over the limit of {max} bytes"
-        )));
-    }
-    let meta = parse_metadata(&headers)?;
-    PhotoFormat::from_mime(&meta.mime)
-        .map_err(|e| ApiError::UnsupportedMediaType(e.to_string()))?;
-    authorize(&state, &who, &meta.task).await?;
-    let location = format!("{UPLOADS}/{}", meta.hash);
-    let created = |offset: u64| -> Result<Response, ApiError> {
-        let mut resp = offset_response(StatusCode::CREATED, offset, Some(length));
-        resp.headers_mut().insert(
-            header::LOCATION,
-            HeaderValue::from_str(&location).map_err(|e| ApiError::Internal(e.to_string()))?,
-        );
-        Ok(resp)
-    };
-    if let Some(p) = records::photo(&state.db, &meta.hash).await? {
-        if p.bytes as u64 != length {
-            return Err(ApiError::BadRequest(format!(
-                "blob {} is stored with {} bytes, not {length}",
-                p.hash, p.bytes
-            )));
-        }
-        return created(length);
-    }
-    let existing = records::upload(&state.db, &meta.hash).await?;
-    let up = match existing {
-        Some(up) => {
-            if up.length as u64 != length {
-                return Err(ApiError::BadRequest(format!(
-                    "upload {} was created with {} bytes, not {length}",
-                    up.hash, up.length
-                )));
-            }
-            up
-        }
-        None => {
-            let pending = records::device_pending_bytes(&state.db, who.device.as_str()).await?;
-            let quota = state.photos.settings.device_quota_bytes;
-            if (pending as u64).saturating_add(length) > quota {
-                return Err(ApiError::TooManyRequests(format!(
-                    "this device's unfinished uploads would exceed {quota} bytes: finish them first"
-                )));
-            }
-            let up = UploadRow {
-                hash: meta.hash.clone(),
-                task: meta.task.clone(),
-                kind: meta.kind.clone(),
-                mime: meta.mime.clone(),
-                length: i64::try_from(length).unwrap_or(i64::MAX),
-                device: who.device.as_str().to_owned(),
-                user_id: who.user_id.clone(),
-                created_at: now_millis(),
-            };
-            records::insert_upload(&state.db, &up).await?;
-            // A concurrent create may have won; its row is the upload.
-            records::upload(&state.db, &meta.hash).await?.unwrap_or(up)
-        }
-    };
-    let offset = current_offset(&state, &up).await?;
-    created(offset)
-}
-
-/// The offset of an upload; an upload whose bytes are all there is finished first (a
-/// crash between receiving the last byte and storing the photo is mended here).
-async fn current_offset(state: &AppState, up: &UploadRow) -> Result<u64, ApiError> {
-    let length = up.length as u64;
-    let offset = state
-        .photos
-        .uploads
-        .offset(&up.hash)
-        .await
-        .map_err(|e| ApiError::Internal(format!("upload area: {e}")))?;
-    if offset < length {
-        return Ok(offset);
-    }
-    let _guard = state
-        .photos
-        .uploads
-        .lock(&up.hash, LOCK_WAIT)
-        .await
-        .ok_or_else(|| ApiError::Conflict("the upload is busy; retry".into()))?;
-    if records::photo(&state.db, &up.hash).await?.is_none() {
-        finish(state, up).await?;
-    }
-    Ok(length)
+    let upload = parse_upload(&headers)?;
+    let location = format!("{UPLOADS}/{}", upload.hash);
+    let Progress { offset, length } =
+        tus::create(&state.db, &state.photos, &uploader(&state, &who), upload).await?;
+    let mut resp = offset_response(StatusCode::CREATED, offset, Some(length));
+    resp.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    Ok(resp)
 }
 
 /// tus `HEAD`: how much the server holds.
@@ -347,22 +206,8 @@ async fn status(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_tus(&headers)?;
-    if !is_hash(&hash) {
-        return Err(ApiError::NotFound("no such upload".into()));
-    }
-    if let Some(p) = records::photo(&state.db, &hash).await? {
-        let n = p.bytes as u64;
-        return Ok(offset_response(StatusCode::OK, n, Some(n)));
-    }
-    let up = records::upload(&state.db, &hash)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no such upload".into()))?;
-    let offset = current_offset(&state, &up).await?;
-    Ok(offset_response(
-        StatusCode::OK,
-        offset,
-        Some(up.length as u64),
-    ))
+    let Progress { offset, length } = tus::progress(&state.db, &state.photos, &hash).await?;
+    Ok(offset_response(StatusCode::OK, offset, Some(length)))
 }
 
 /// tus `PATCH`: bytes from `Upload-Offset` on.
@@ -401,64 +246,27 @@ async fn append(
         ));
     }
     let at = header_u64(&headers, "upload-offset")?;
-    if !is_hash(&hash) {
-        return Err(ApiError::NotFound("no such upload".into()));
-    }
-    if let Some(p) = records::photo(&state.db, &hash).await? {
-        // Already stored: nothing to append.
-        return Ok(offset_response(
-            StatusCode::NO_CONTENT,
-            p.bytes as u64,
-            None,
-        ));
-    }
-    let up = records::upload(&state.db, &hash)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no such upload: create it with POST".into()))?;
-    authorize(&state, &who, &up.task).await?;
-    let length = up.length as u64;
-    let area = &state.photos.uploads;
-    let guard = area
-        .lock(&hash, LOCK_WAIT)
-        .await
-        .ok_or_else(|| ApiError::Conflict("another request is writing this upload".into()))?;
-    let offset = area
-        .offset(&hash)
-        .await
-        .map_err(|e| ApiError::Internal(format!("upload area: {e}")))?;
-    if at != offset {
-        let mut resp = ApiError::Conflict(format!(
-            "Upload-Offset {at} is not the upload's offset {offset}: resume from {offset}"
-        ))
-        .into_response();
-        resp.headers_mut()
-            .insert("upload-offset", HeaderValue::from(offset));
-        return Ok(resp);
-    }
-    let done = if offset < length {
-        area.append(&hash, offset, length, body.into_data_stream())
-            .await
-            .map_err(|e| ApiError::Internal(format!("upload area: {e}")))?
-    } else {
-        crate::domain::photo::upload::Appended {
-            offset,
-            overflow: false,
-            interrupted: false,
+    let scopes = who.scopes(state.config.crew_sees_district_open);
+    let appended = tus::append(
+        &state.db,
+        &state.photos,
+        &scopes,
+        &hash,
+        at,
+        body.into_data_stream(),
+    )
+    .await;
+    match appended {
+        Ok(p) => Ok(offset_response(StatusCode::NO_CONTENT, p.offset, None)),
+        // The answer tells the client where to resume.
+        Err(e @ TusError::WrongOffset { offset, .. }) => {
+            let mut resp = ApiError::from(e).into_response();
+            resp.headers_mut()
+                .insert("upload-offset", HeaderValue::from(offset));
+            Ok(resp)
         }
-    };
-    if done.interrupted {
-        tracing::info!(hash = %hash, offset = done.offset, "upload interrupted; bytes kept");
+        Err(e) => Err(e.into()),
     }
-    if done.overflow {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "the body goes past Upload-Length {length}; bytes up to it were kept"
-        )));
-    }
-    if done.offset == length {
-        finish(&state, &up).await?;
-    }
-    drop(guard);
-    Ok(offset_response(StatusCode::NO_CONTENT, done.offset, None))
 }
 
 /// A public derivative: anyone may fetch it; it carries no metadata.
@@ -477,75 +285,41 @@ async fn derivative(
     Path((hash, variant)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let variant = Variant::parse(&variant)
-        .ok_or_else(|| ApiError::NotFound(format!("no photo size {variant:?}")))?;
-    if !is_hash(&hash) {
-        return Err(ApiError::NotFound("no such photo".into()));
-    }
-    let p = records::photo(&state.db, &hash)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no such photo".into()))?;
-    let etag = format!(
-        "\"{}\"",
-        match variant {
-            Variant::Thumb => &p.thumb_etag,
-            Variant::Display => &p.display_etag,
-        }
-    );
-    let cache = HeaderValue::from_static("public, max-age=31536000, immutable");
-    let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let matches = headers
+    let if_none_match = headers
         .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    if matches {
-        let mut resp = StatusCode::NOT_MODIFIED.into_response();
-        resp.headers_mut().insert(header::ETAG, etag_value);
-        resp.headers_mut().insert(header::CACHE_CONTROL, cache);
-        return Ok(resp);
-    }
-    let bytes = state
-        .photos
-        .storage
-        .get(&storage::derived_key(&hash, variant))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .ok_or_else(|| ApiError::Internal(format!("derivative of {hash} missing from storage")))?;
-    let mut resp = Body::from(bytes).into_response();
+        .and_then(|v| v.to_str().ok());
+    let held = |etag: &str| {
+        if_none_match.is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == quoted(etag) || t.trim() == "*")
+        })
+    };
+    let found = serve::derivative(&state.db, &state.photos, &hash, &variant, held).await?;
+    let cache = HeaderValue::from_static("public, max-age=31536000, immutable");
+    let (mut resp, etag) = match found {
+        Derivative::Unchanged { etag } => (StatusCode::NOT_MODIFIED.into_response(), etag),
+        Derivative::Bytes { etag, bytes } => {
+            let mut resp = Body::from(bytes).into_response();
+            let h = resp.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            (resp, etag)
+        }
+    };
+    let etag =
+        HeaderValue::from_str(&quoted(&etag)).map_err(|e| ApiError::Internal(e.to_string()))?;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
-    h.insert(header::ETAG, etag_value);
+    h.insert(header::ETAG, etag);
     h.insert(header::CACHE_CONTROL, cache);
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
     Ok(resp)
 }
 
-/// Originals and metadata: dispatchers and managers whose districts include the task.
-async fn private_photo(state: &AppState, who: &Identity, hash: &str) -> Result<PhotoRow, ApiError> {
-    if !matches!(who.role, UserRole::Dispatcher | UserRole::Manager) {
-        return Err(ApiError::Forbidden(
-            "originals are for dispatchers and managers".into(),
-        ));
-    }
-    if !is_hash(hash) {
-        return Err(ApiError::NotFound("no such photo".into()));
-    }
-    let p = records::photo(&state.db, hash)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no such photo".into()))?;
-    let district = match DocId::new(p.task.as_str()) {
-        Ok(id) => state.db.task_row(&id).await?.and_then(|t| t.district),
-        Err(_) => None,
-    };
-    match district {
-        Some(d) if who.districts.contains(&d) => Ok(p),
-        _ => Err(ApiError::Forbidden(
-            "the photo's task is not in your districts".into(),
-        )),
-    }
+/// An entity tag as HTTP writes it.
+fn quoted(etag: &str) -> String {
+    format!("\"{etag}\"")
 }
 
 /// The original bytes, private.
@@ -562,14 +336,7 @@ async fn original(
     who: Identity,
     Path(hash): Path<String>,
 ) -> Result<Response, ApiError> {
-    let p = private_photo(&state, &who, &hash).await?;
-    let bytes = state
-        .photos
-        .storage
-        .get(&storage::original_key(&hash))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .ok_or_else(|| ApiError::Internal(format!("original of {hash} missing from storage")))?;
+    let (p, bytes) = serve::original(&state.db, &state.photos, &viewer(who), &hash).await?;
     let mut resp = Body::from(bytes).into_response();
     let h = resp.headers_mut();
     h.insert(
@@ -620,7 +387,7 @@ async fn meta(
     who: Identity,
     Path(hash): Path<String>,
 ) -> Result<Response, ApiError> {
-    let p = private_photo(&state, &who, &hash).await?;
+    let p = serve::facts(&state.db, &viewer(who), &hash).await?;
     let mut resp = axum::Json(PhotoMeta {
         hash: p.hash,
         task: p.task,

@@ -8,16 +8,18 @@
 //! - [`ratelimit`]: limits per client under a short-lived in-memory keyed hash.
 //! - [`pow`]: the proof of work a report needs.
 //! - [`attachment`]: images re-encoded without metadata; other files refused.
+//! - [`intake`]: the reporter's requests taken in: admission, proof of work, attachments.
 //! - [`investigator`]: the investigators' command-line tool (list, read, reply, status, keygen).
 //! - [`page`]: the reporting page (HTML, JavaScript, CSS embedded in the binary).
 //!
 //! This module is the reporter's side: [`Integrity::report`], [`Integrity::follow_up`],
-//! [`Integrity::write_back`]. It never logs, and never receives, an address, a user agent,
-//! a referrer or a cookie: the HTTP layer (`api::integrity`) hands it only the request's
-//! fields and a rate-limit decision.
+//! [`Integrity::write_back`], reached through [`intake`]. It never logs, and never
+//! receives, a user agent, a referrer or a cookie: the HTTP layer (`http::integrity`)
+//! hands it only the request's fields and a [`ratelimit::Client`], whose address only the
+//! rate limiter reads.
 
 pub mod attachment;
-
+pub mod intake;
 pub mod investigator;
 pub mod pow;
 pub mod ratelimit;

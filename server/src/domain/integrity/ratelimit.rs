@@ -78,6 +78,24 @@ impl Window {
     }
 }
 
+/// A client as the limiter alone reads it: the address it is counted by (none when
+/// unknown). Nothing else can read the address back, and it is never printed, so a
+/// `Client` handed through the channel's code cannot end up in a log.
+pub struct Client(Option<IpAddr>);
+
+impl Client {
+    /// The client at `addr`.
+    pub fn at(addr: Option<IpAddr>) -> Client {
+        Client(addr)
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Client(..)")
+    }
+}
+
 /// The limiter. One per process.
 pub struct RateLimiter {
     limits: Limits,
@@ -110,10 +128,10 @@ impl RateLimiter {
         }
     }
 
-    /// Counts one `action` by the client at `addr` (none: an unknown client, counted as
-    /// one shared client); refuses it over the limit.
-    pub fn check(&self, addr: Option<IpAddr>, action: Action) -> Result<(), Limited> {
-        self.check_at(addr, action, Instant::now())
+    /// Counts one `action` by `client` (an unknown address is one shared client); refuses
+    /// it over the limit.
+    pub fn check(&self, client: &Client, action: Action) -> Result<(), Limited> {
+        self.check_at(client.0, action, Instant::now())
     }
 
     /// [`RateLimiter::check`] at a given instant (tests).

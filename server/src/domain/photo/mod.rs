@@ -8,8 +8,10 @@
 //! - [`derive`]: thumbnail and display size, metadata-free JPEG;
 //! - [`storage`]: [`storage::BlobStore`] on the file system or any S3-compatible store;
 //! - [`upload`]: partial uploads on local disk, resumable from their last byte;
-//! - [`records`]: the `photos` and `photo_uploads` tables;
+//! - `crate::storage::photos`: the `photos` and `photo_uploads` tables;
 //! - [`ingest`]: a finished upload → hash check → verification → stored photo;
+//! - [`tus`]: the tus upload flow (create, append, progress) and who may upload;
+//! - [`serve`]: public derivatives to anyone, originals and facts to the task's district;
 //! - [`expire`]: abandoned partial uploads discarded after `photo_upload_ttl_hours`.
 //!
 //! Decoding is CPU-heavy and blocking, so it runs with `spawn_blocking` behind a
@@ -22,7 +24,9 @@ pub mod exif;
 pub mod expire;
 pub mod flag;
 pub mod ingest;
+pub mod serve;
 pub mod storage;
+pub mod tus;
 pub mod upload;
 pub mod verify;
 

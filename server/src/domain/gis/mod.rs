@@ -1,8 +1,9 @@
 //! Public task data for GIS clients: the filters (bounding box, time, status, category,
 //! limit and offset) as OGC API – Features defines them, the one public shape of a task
-//! ([`PublicTask`]) and its GeoJSON feature. The HTTP side (`api::gis`) serves it as a
-//! GeoJSON download and as an OGC API – Features service; [`store`] runs the queries on
-//! the `tasks` projection.
+//! ([`PublicTask`]) and its GeoJSON feature; [`ogc`] builds the OGC API – Features
+//! documents from them. The HTTP side (`http::gis`) serves them as a GeoJSON download and
+//! as an OGC API – Features service; `crate::storage::gis` runs the queries on the `tasks`
+//! projection.
 //!
 //! **Public fields only.** A task's feature carries: its id, the service (code and name),
 //! `status` (`open`/`closed`) and `detailed_status` (the derived status), `priority`,
@@ -14,6 +15,8 @@
 //! **Bounded.** A page holds at most [`MAX_LIMIT`] features; a bad `bbox`, `datetime`,
 //! `limit`, `offset` or `status` is a [`GisError`] (400 with a message saying what is
 //! expected), never an empty answer that looks like data.
+
+pub mod ogc;
 
 pub use crate::storage::gis::{Bbox, Interval, PublicTask, TaskFilter};
 use serde_json::{Value, json};
