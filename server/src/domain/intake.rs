@@ -12,6 +12,9 @@
 //! completion timers (or alerts the dispatchers that nobody could take it). The caller
 //! gets the task only after the commit is durable.
 //!
+//! At the console, a [`Filer`] — a call-centre operator or a dispatcher, admitted before
+//! the report is read — files through [`file`].
+//!
 //! A task a crew files from the field arrives through sync instead, already committed:
 //! [`adopt`] then routes it by its point (a district the phone claimed is overridden by
 //! the server's `Routed` event) and dispatches it the same way.
@@ -22,6 +25,7 @@ use crate::domain::dispatch::Dispatch;
 use crate::domain::dispatch::assign::{self, AutoOutcome};
 use crate::domain::dispatch::{DispatchError, edit};
 use crate::domain::geo;
+use crate::domain::identity::{Identity, UserRole};
 use crate::storage::IdentityStore;
 use crate::storage::dispatch::{self as store, TimerKind};
 use serde::{Deserialize, Serialize};
@@ -138,6 +142,38 @@ fn routed(view: &TaskView) -> bool {
     view.timeline
         .iter()
         .any(|e| matches!(e.event.kind, EventKind::Routed { .. }))
+}
+
+/// A caller admitted to file reports at the console — a call-centre operator or a
+/// dispatcher — with the source their reports record.
+#[derive(Debug, Clone)]
+pub struct Filer {
+    actor: Actor,
+    source: Source,
+}
+
+impl Filer {
+    /// Admits `who`, or refuses a role that does not file reports at the console.
+    pub fn admit(who: &Identity) -> Result<Filer, DispatchError> {
+        let source = match who.role {
+            UserRole::CallCentre => Source::CallCentre,
+            UserRole::Dispatcher => Source::Dispatcher,
+            _ => {
+                return Err(DispatchError::Forbidden(
+                    "only call-centre operators and dispatchers file reports here".into(),
+                ));
+            }
+        };
+        let actor = who
+            .actor()
+            .ok_or_else(|| DispatchError::Forbidden("no role to file as".into()))?;
+        Ok(Filer { actor, source })
+    }
+}
+
+/// Files a report at the console as the admitted caller ([`create_task`]).
+pub async fn file(d: &Dispatch, filer: &Filer, report: Report) -> Result<Filed, DispatchError> {
+    create_task(d, &filer.actor, filer.source, report).await
 }
 
 /// Files a report: see the module docs. `creator` is who filed it (a call-centre

@@ -22,27 +22,27 @@
 //! | `GET /api/v1/console/events` | Server-Sent Events: `change` whenever a task or alert of my districts changes (on any replica) |
 
 use crate::domain::dispatch::assign::{self, AutoOutcome};
-use crate::domain::dispatch::{DispatchError, edit, steer};
-use crate::domain::identity::{Identity, UserRole};
-use crate::domain::intake::{self, Filed, Report};
+use crate::domain::dispatch::desk::{self, ConsoleUser, TaskDetail};
+use crate::domain::dispatch::steer;
+use crate::domain::identity::Identity;
+use crate::domain::intake::{self, Filed, Filer, Report};
 use crate::domain::schema::TaskViewSchema;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::openapi::ErrorBody;
-use crate::storage::dispatch::{self as store, Alert, QueueRow};
-use crate::storage::{DistrictStore, DocStore, IdentityStore};
+use crate::storage::dispatch::{Alert, QueueRow};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 use std::convert::Infallible;
 use sync_core::DocId;
-use sync_core::session::TaskScopes;
-use sync_core::task::{Priority, Source, TaskView};
+use sync_core::task::{Priority, TaskView};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -63,12 +63,26 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(events))
 }
 
-fn console_user(who: &Identity) -> Result<(), ApiError> {
-    match who.role {
-        UserRole::Dispatcher | UserRole::Manager | UserRole::CallCentre => Ok(()),
-        _ => Err(ApiError::Forbidden(
-            "the console is for dispatchers, managers and call-centre operators".into(),
-        )),
+/// The caller admitted to the console ([`ConsoleUser::admit`]) before the rest of the
+/// request is read.
+impl FromRequestParts<AppState> for ConsoleUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(ConsoleUser::admit(
+            Identity::from_request_parts(parts, state).await?,
+        )?)
+    }
+}
+
+/// The caller admitted to file reports ([`Filer::admit`]) before the report is read.
+impl FromRequestParts<AppState> for Filer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(Filer::admit(
+            &Identity::from_request_parts(parts, state).await?,
+        )?)
     }
 }
 
@@ -85,28 +99,11 @@ fn task_id(s: &str) -> Result<DocId, ApiError> {
     ))]
 pub async fn bootstrap(
     State(state): State<AppState>,
-    who: Identity,
-) -> Result<Json<Value>, ApiError> {
-    console_user(&who)?;
-    let all = state.db.districts().await?;
-    let features: Vec<Value> = all
-        .iter()
-        .filter(|d| who.role == UserRole::CallCentre || who.districts.contains(&d.code))
-        .map(crate::domain::geo::feature)
-        .collect();
-    let services: Vec<Value> = state
-        .db
-        .services()
-        .await?
-        .into_iter()
-        .map(|s| json!({"code": s.code, "name": s.name, "default_priority": s.default_priority}))
-        .collect();
-    Ok(Json(json!({
-        "me": {"login": who.login, "role": who.role, "districts": who.districts, "user_id": who.user_id},
-        "tile_url": state.config.tile_url,
-        "districts": {"type": "FeatureCollection", "features": features},
-        "services": services,
-    })))
+    user: ConsoleUser,
+) -> Result<Json<desk::Bootstrap>, ApiError> {
+    Ok(Json(
+        desk::bootstrap(&state.db, &user, state.config.tile_url.as_deref()).await?,
+    ))
 }
 
 /// `GET /api/v1/console/tasks`.
@@ -118,54 +115,9 @@ pub async fn bootstrap(
     ))]
 pub async fn tasks(
     State(state): State<AppState>,
-    who: Identity,
+    user: ConsoleUser,
 ) -> Result<Json<Vec<QueueRow>>, ApiError> {
-    console_user(&who)?;
-    Ok(Json(store::open_tasks(&state.db, &who.districts).await?))
-}
-
-/// A task as the console shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TaskDetail {
-    /// The task (timeline with outcomes, conflicts, notes, photos).
-    #[schema(value_type = TaskViewSchema)]
-    pub task: TaskView,
-    /// Pending timers: `[kind, due_at, crew]`.
-    #[schema(value_type = Vec<Vec<serde_json::Value>>)]
-    pub timers: Vec<(String, i64, Option<String>)>,
-    /// Alerts about it.
-    pub alerts: Vec<Alert>,
-    /// Citizens' tracking codes on it, as people read them (dispatchers read them to
-    /// callers on the phone): `{code, role}`, the reporter's first.
-    pub tracking_codes: Vec<TrackingCode>,
-    /// Open reports of the same category near it, in the caller's districts (nearest
-    /// first): candidates to merge it into (design §6). Empty for a closed task.
-    pub nearby: Vec<NearbyTask>,
-}
-
-/// A possible duplicate, as the console offers it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NearbyTask {
-    /// Task id.
-    pub id: String,
-    /// Title.
-    pub title: String,
-    /// Status (wire name).
-    pub status: String,
-    /// Metres away.
-    pub distance_m: f64,
-    /// Citizens who supported it.
-    pub supporters: u64,
-}
-
-/// A tracking code as the console shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TrackingCode {
-    /// `XXXX-XXXX-XXXX`.
-    pub code: String,
-    /// `reporter` or `supporter`.
-    #[schema(value_type = String)]
-    pub role: crate::domain::citizen::tracking::Role,
+    Ok(Json(desk::queue(&state.db, &user).await?))
 }
 
 /// `GET /api/v1/console/tasks/{id}`.
@@ -180,74 +132,14 @@ pub struct TrackingCode {
     ))]
 pub async fn task(
     State(state): State<AppState>,
-    who: Identity,
+    user: ConsoleUser,
     Path(id): Path<String>,
 ) -> Result<Json<TaskDetail>, ApiError> {
-    console_user(&who)?;
     let id = task_id(&id)?;
-    let (doc, _) = edit::load(&state.dispatch, &id).await?;
-    let view = doc.view().map_err(DispatchError::from)?;
-    let visible = view
-        .derived
-        .district
-        .as_ref()
-        .is_some_and(|d| who.districts.contains(d));
-    if !visible {
-        // The same answer as a missing task: no probing other districts.
-        return Err(ApiError::NotFound(format!("no task {id}")));
-    }
-    Ok(Json(TaskDetail {
-        timers: store::pending_timers(&state.db, id.as_str()).await?,
-        alerts: store::task_alerts(&state.db, id.as_str()).await?,
-        tracking_codes: crate::domain::citizen::tracking::codes_of(&state.db, &id)
-            .await?
-            .into_iter()
-            .map(|t| TrackingCode {
-                code: crate::domain::citizen::tracking::display(&t.code),
-                role: t.role,
-            })
-            .collect(),
-        nearby: nearby(&state, &who, &view).await?,
-        task: view,
-    }))
-}
-
-/// Open same-category reports within the Open311 duplicate radius of `view`'s point
-/// that the caller may see.
-async fn nearby(
-    state: &AppState,
-    who: &Identity,
-    view: &TaskView,
-) -> Result<Vec<NearbyTask>, ApiError> {
-    if view.derived.status.is_closed() {
-        return Ok(Vec::new());
-    }
-    let found = crate::domain::citizen::duplicates::nearby(
-        &state.db,
-        &view.category,
-        view.point.lat,
-        view.point.lon,
-        state.config.open311.duplicate_radius_m,
-        Some(&view.id),
-    )
-    .await?;
-    let mut out = Vec::with_capacity(found.len());
-    for n in found {
-        let row = state.db.task_row(&n.task).await?;
-        if row
-            .and_then(|r| r.district)
-            .is_some_and(|d| who.districts.contains(&d))
-        {
-            out.push(NearbyTask {
-                id: n.task.to_string(),
-                title: n.title,
-                status: n.status,
-                distance_m: n.distance_m,
-                supporters: n.supporters,
-            });
-        }
-    }
-    Ok(out)
+    let radius_m = state.config.open311.duplicate_radius_m;
+    Ok(Json(
+        desk::task(&state.dispatch, &user, &id, radius_m).await?,
+    ))
 }
 
 /// `POST /api/v1/console/tasks`: file a report.
@@ -262,23 +154,11 @@ async fn nearby(
     ))]
 pub async fn create(
     State(state): State<AppState>,
-    who: Identity,
+    filer: Filer,
     body: Result<Json<Report>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Filed>), ApiError> {
-    let source = match who.role {
-        UserRole::CallCentre => Source::CallCentre,
-        UserRole::Dispatcher => Source::Dispatcher,
-        _ => {
-            return Err(ApiError::Forbidden(
-                "only call-centre operators and dispatchers file reports here".into(),
-            ));
-        }
-    };
     let Json(report) = body?;
-    let actor = who
-        .actor()
-        .ok_or_else(|| ApiError::Forbidden("no role to file as".into()))?;
-    let filed = intake::create_task(&state.dispatch, &actor, source, report).await?;
+    let filed = intake::file(&state.dispatch, &filer, report).await?;
     Ok((StatusCode::CREATED, Json(filed)))
 }
 
@@ -346,10 +226,9 @@ pub async fn auto_assign(
     Path(id): Path<String>,
 ) -> Result<Json<AutoOutcome>, ApiError> {
     let id = task_id(&id)?;
-    let (doc, _) = edit::load(&state.dispatch, &id).await?;
-    let view = doc.view().map_err(DispatchError::from)?;
-    assign::check_district(&who, view.derived.district.as_deref())?;
-    Ok(Json(assign::auto_assign(&state.dispatch, &id).await?))
+    Ok(Json(
+        assign::auto_assign_by_dispatcher(&state.dispatch, &who, &id).await?,
+    ))
 }
 
 /// `POST …/priority` body.
@@ -509,10 +388,9 @@ pub async fn note(
     ))]
 pub async fn alerts(
     State(state): State<AppState>,
-    who: Identity,
+    user: ConsoleUser,
 ) -> Result<Json<Vec<Alert>>, ApiError> {
-    console_user(&who)?;
-    Ok(Json(store::alerts(&state.db, &who.districts, 100).await?))
+    Ok(Json(desk::alerts(&state.db, &user).await?))
 }
 
 /// `GET /api/v1/console/events`: a `hello` event, then a `change` event (data: the
@@ -526,15 +404,9 @@ pub async fn alerts(
     ))]
 pub async fn events(
     State(state): State<AppState>,
-    who: Identity,
+    user: ConsoleUser,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    console_user(&who)?;
-    let scopes: Vec<_> = who
-        .districts
-        .iter()
-        .filter_map(|d| TaskScopes::district(d))
-        .collect();
-    let sub = state.hub().subscribe(&scopes);
+    let sub = desk::follow(state.hub(), &user);
     let stop = state.hub().shutdown_signal();
     let stream =
         futures_util::stream::unfold((sub, stop, true), |(sub, mut stop, first)| async move {

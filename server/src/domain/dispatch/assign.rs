@@ -30,10 +30,11 @@
 //! written into the event's reason.
 
 use super::Dispatch;
+use super::desk::check_district;
 use super::edit::{self, Edited};
 use super::{DispatchError, position};
 use crate::base::time::now_millis;
-use crate::domain::identity::{Identity, UserRole};
+use crate::domain::identity::Identity;
 use crate::storage::dispatch::{self as store, Alert, Candidate, TimerKind};
 use crate::storage::{DistrictStore, IdentityStore};
 use serde::Serialize;
@@ -259,6 +260,18 @@ pub async fn auto_assign(d: &Dispatch, task: &DocId) -> Result<AutoOutcome, Disp
     }
 }
 
+/// A dispatcher's request to run the automatic choice now ([`auto_assign`]) on a task of
+/// their districts.
+pub async fn auto_assign_by_dispatcher(
+    d: &Dispatch,
+    who: &Identity,
+    task: &DocId,
+) -> Result<AutoOutcome, DispatchError> {
+    let (doc, _) = edit::load(d, task).await?;
+    check_district(who, doc.view()?.derived.district.as_deref())?;
+    auto_assign(d, task).await
+}
+
 /// Arms the acknowledgement timer of a freshly assigned task.
 pub async fn arm_ack(
     d: &Dispatch,
@@ -298,21 +311,6 @@ pub async fn alert(
         d.hub.publish(&[scope]).await;
     }
     Ok(())
-}
-
-/// Checks that a console user may act on a task of `district`.
-pub fn check_district(who: &Identity, district: Option<&str>) -> Result<(), DispatchError> {
-    if who.role != UserRole::Dispatcher {
-        return Err(DispatchError::Forbidden(
-            "only dispatchers assign, reprioritise, cancel or mark duplicates".into(),
-        ));
-    }
-    match district {
-        Some(d) if who.districts.iter().any(|x| x == d) => Ok(()),
-        _ => Err(DispatchError::Forbidden(
-            "this task is not in one of your districts".into(),
-        )),
-    }
 }
 
 /// A dispatcher's assignment (or reassignment).

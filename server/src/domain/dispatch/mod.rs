@@ -10,12 +10,17 @@
 //! - [`edit`]: a server-side edit of a task document (load, change, compare-and-swap
 //!   commit with retry, publish to the hub).
 //! - [`steer`]: a dispatcher's other decisions (priority, cancel, duplicate, notes).
-//! - [`store`]: dispatch's tables on either backend.
+//! - [`desk`]: who may use the console and what it shows of their districts (the queue,
+//!   a task with its timers, alerts, tracking codes and possible duplicates, alerts), and
+//!   the district check every dispatcher's decision passes.
+//!
+//! Dispatch's tables are [`crate::storage::dispatch`].
 //!
 //! Every decision is an event in the task's document (`Assigned`, `Escalated`, …) with
 //! its reason; alerts for dispatchers are rows in `dispatch_alerts`.
 
 pub mod assign;
+pub mod desk;
 pub mod edit;
 pub mod escalate;
 pub mod position;

@@ -4,7 +4,7 @@
 
 use super::Dispatch;
 use super::DispatchError;
-use super::assign::check_district;
+use super::desk::check_district;
 use super::edit::{self, Edited};
 use crate::base::time::now_millis;
 use crate::domain::identity::Identity;
