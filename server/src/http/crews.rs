@@ -7,16 +7,17 @@
 //! - `GET /api/v1/crews` → the crews of the caller's districts (dispatchers, managers)
 //!   with on-duty state, load and latest position (flags included).
 
-use crate::base::time::now_millis;
-use crate::domain::dispatch::position;
-use crate::domain::identity::{Identity, UserRole};
+use crate::domain::dispatch::crews::{self, CrewMember};
+use crate::domain::dispatch::position::{self, ReportError};
+use crate::domain::identity::Identity;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::openapi::ErrorBody;
-use crate::storage::dispatch::{self as store, CrewStatus, PositionRow};
+use crate::storage::dispatch::CrewStatus;
 use axum::Json;
-use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -40,12 +41,14 @@ pub struct DutyRequest {
     pub on_duty: bool,
 }
 
-fn crew_of(who: &Identity) -> Result<&str, ApiError> {
-    match (who.role, who.crew.as_deref()) {
-        (UserRole::Crew, Some(c)) => Ok(c),
-        _ => Err(ApiError::Forbidden(
-            "only crew members report duty and position".into(),
-        )),
+/// The caller admitted as a crew member ([`CrewMember::admit`]) before the body is read.
+impl FromRequestParts<AppState> for CrewMember {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(CrewMember::admit(
+            &Identity::from_request_parts(parts, state).await?,
+        )?)
     }
 }
 
@@ -61,15 +64,11 @@ fn crew_of(who: &Identity) -> Result<&str, ApiError> {
     ))]
 pub async fn put_duty(
     State(state): State<AppState>,
-    who: Identity,
+    member: CrewMember,
     body: Result<Json<DutyRequest>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let crew = crew_of(&who)?;
     let Json(req) = body?;
-    if !store::set_on_duty(&state.db, crew, req.on_duty).await? {
-        return Err(ApiError::NotFound(format!("no crew {crew}")));
-    }
-    tracing::info!(crew, on_duty = req.on_duty, device = %who.device, "duty changed");
+    crews::set_duty(&state.db, &member, req.on_duty).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -96,10 +95,10 @@ pub struct PositionAccepted {
     pub flags: Vec<&'static str>,
 }
 
-/// Parses an RFC 3339 time into milliseconds since the epoch.
+/// Parses an RFC 3339 time into milliseconds since the epoch (with `jiff`, which also
+/// takes RFC 9557's extensions, such as a time-zone annotation after the offset).
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+    Some(s.parse::<jiff::Timestamp>().ok()?.as_millisecond())
 }
 
 /// `POST /api/v1/me/position`.
@@ -114,10 +113,9 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     ))]
 pub async fn post_position(
     State(state): State<AppState>,
-    who: Identity,
+    member: CrewMember,
     body: Result<Json<PositionRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let crew = crew_of(&who)?.to_owned();
     let Json(req) = body?;
     let at = parse_rfc3339(&req.at).ok_or_else(|| {
         ApiError::BadRequest(format!(
@@ -125,47 +123,26 @@ pub async fn post_position(
             req.at
         ))
     })?;
-    let now = now_millis();
-    let last = store::last_plausible_position(&state.db, &crew).await?;
-    let flags = position::check(
-        req.lat,
-        req.lon,
+    let report = position::Report {
+        lat: req.lat,
+        lon: req.lon,
         at,
-        req.accuracy_m,
-        last.map(|p| (p.lat, p.lon, p.at)),
-        now,
-    )
-    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    if let Err(wait) = state.dispatch.positions.take(who.device.as_str()) {
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        let mut resp = ApiError::TooManyRequests(format!(
-            "position reports are limited to one per {} ms per device",
-            state.config.position_min_interval_ms
-        ))
-        .into_response();
-        if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        accuracy_m: req.accuracy_m,
+    };
+    match position::record(&state.dispatch, &member, report).await {
+        Ok(flags) => Ok((StatusCode::ACCEPTED, Json(PositionAccepted { flags })).into_response()),
+        Err(
+            e @ ReportError::TooFast {
+                retry_after_secs, ..
+            },
+        ) => {
+            let mut resp = ApiError::from(e).into_response();
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            Ok(resp)
         }
-        return Ok(resp);
+        Err(e) => Err(e.into()),
     }
-    store::insert_position(
-        &state.db,
-        &PositionRow {
-            crew,
-            device: who.device.to_string(),
-            lat: req.lat,
-            lon: req.lon,
-            accuracy_m: req.accuracy_m,
-            at,
-            received_at: now,
-            flags: flags.iter().map(|f| (*f).to_owned()).collect(),
-        },
-    )
-    .await?;
-    if !flags.is_empty() {
-        metrics::counter!("tarmim_positions_flagged_total").increment(1);
-    }
-    Ok((StatusCode::ACCEPTED, Json(PositionAccepted { flags })).into_response())
 }
 
 /// `GET /api/v1/crews`: crews of the caller's districts.
@@ -179,12 +156,7 @@ pub async fn list(
     State(state): State<AppState>,
     who: Identity,
 ) -> Result<Json<Vec<CrewStatus>>, ApiError> {
-    if !matches!(who.role, UserRole::Dispatcher | UserRole::Manager) {
-        return Err(ApiError::Forbidden(
-            "only dispatchers and managers list crews".into(),
-        ));
-    }
-    Ok(Json(store::crews_of(&state.db, &who.districts).await?))
+    Ok(Json(crews::of_districts(&state.db, &who).await?))
 }
 
 #[cfg(test)]

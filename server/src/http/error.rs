@@ -329,3 +329,14 @@ impl From<crate::domain::gis::ogc::OgcError> for ApiError {
         }
     }
 }
+
+impl From<crate::domain::dispatch::position::ReportError> for ApiError {
+    fn from(e: crate::domain::dispatch::position::ReportError) -> Self {
+        use crate::domain::dispatch::position::ReportError as E;
+        match e {
+            e @ E::Impossible(_) => ApiError::BadRequest(e.to_string()),
+            e @ E::TooFast { .. } => ApiError::TooManyRequests(e.to_string()),
+            E::Db(e) => ApiError::Db(e),
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //!
 //! - [`position`]: position reports — impossible ones refused, implausible ones kept and
 //!   flagged — and the per-device rate limit.
+//! - [`crews`]: a crew member's duty switch, and the crews a dispatcher or manager lists.
 //! - [`assign`]: the documented scoring that picks a crew (distance and load), the
 //!   neighbour fallback, and the assignment itself as an `Assigned` event with its reason,
 //!   committed to the task document and pushed to the crew's phones.
@@ -20,6 +21,7 @@
 //! its reason; alerts for dispatchers are rows in `dispatch_alerts`.
 
 pub mod assign;
+pub mod crews;
 pub mod desk;
 pub mod edit;
 pub mod escalate;

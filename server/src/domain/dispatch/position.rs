@@ -1,5 +1,6 @@
 //! Crews' position reports: what is impossible (refused), what is implausible (kept and
-//! flagged), and the per-device rate limit.
+//! flagged), the per-device rate limit, and [`record`], which applies them in that order
+//! to a crew member's report and stores what it may keep.
 //!
 //! A coordinate outside WGS84 (or not a number) is refused: there is nothing to keep. A
 //! report that is merely implausible is stored with flags and never used for choosing a
@@ -12,6 +13,11 @@
 //! | `out_of_order` | older than the last plausible position |
 //! | `poor_accuracy` | reported accuracy worse than [`POOR_ACCURACY_M`] |
 
+use super::Dispatch;
+use super::crews::CrewMember;
+use crate::base::time::now_millis;
+use crate::storage::DbError;
+use crate::storage::dispatch::{self as store, PositionRow};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -88,6 +94,83 @@ pub fn check(
     }
     if accuracy_m.is_some_and(|a| a > POOR_ACCURACY_M) {
         flags.push("poor_accuracy");
+    }
+    Ok(flags)
+}
+
+/// A position report as a crew member's phone makes it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Report {
+    /// Latitude (WGS84).
+    pub lat: f64,
+    /// Longitude (WGS84).
+    pub lon: f64,
+    /// When the phone was there (its clock).
+    pub at: Millis,
+    /// Horizontal accuracy in metres.
+    pub accuracy_m: Option<f64>,
+}
+
+/// Why a report was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Not a place on Earth, or a meaningless accuracy.
+    #[error(transparent)]
+    Impossible(#[from] PositionError),
+    /// The device reported again within the interval.
+    #[error("position reports are limited to one per {interval_ms} ms per device")]
+    TooFast {
+        /// The configured interval.
+        interval_ms: u128,
+        /// Whole seconds until a report would be taken (at least 1).
+        retry_after_secs: u64,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Records a crew member's report: refused if impossible ([`check`]), then limited per
+/// device ([`RateLimiter`]; an impossible report takes no slot), then stored with its
+/// flags. Returns the flags (empty when plausible).
+pub async fn record(
+    d: &Dispatch,
+    member: &CrewMember,
+    report: Report,
+) -> Result<Vec<&'static str>, ReportError> {
+    let now = now_millis();
+    let last = store::last_plausible_position(&d.store, member.crew()).await?;
+    let flags = check(
+        report.lat,
+        report.lon,
+        report.at,
+        report.accuracy_m,
+        last.map(|p| (p.lat, p.lon, p.at)),
+        now,
+    )?;
+    if let Err(wait) = d.positions.take(member.device().as_str()) {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        return Err(ReportError::TooFast {
+            interval_ms: d.positions.interval.as_millis(),
+            retry_after_secs: secs.max(1),
+        });
+    }
+    store::insert_position(
+        &d.store,
+        &PositionRow {
+            crew: member.crew().to_owned(),
+            device: member.device().to_string(),
+            lat: report.lat,
+            lon: report.lon,
+            accuracy_m: report.accuracy_m,
+            at: report.at,
+            received_at: now,
+            flags: flags.iter().map(|f| (*f).to_owned()).collect(),
+        },
+    )
+    .await?;
+    if !flags.is_empty() {
+        metrics::counter!("tarmim_positions_flagged_total").increment(1);
     }
     Ok(flags)
 }
