@@ -6,9 +6,13 @@
 //!   as its SHA-256, with an expiry; `POST /api/v1/logout` or the admin CLI revokes it.
 //! - [`Identity`] is an axum extractor: it authenticates the bearer token on every request.
 //! - [`device_scopes`] computes the sync scopes of a device from its user.
+//! - [`sign_in`], [`sign_out`] and [`me`] are what `POST /api/v1/login`,
+//!   `POST /api/v1/logout` and `GET /api/v1/me` do.
 //!
 //! Wrong password and unknown user fail the same way (same body, same argon2 work).
 
+use crate::base::config::Config;
+use crate::base::time::now_millis;
 pub use crate::storage::identity::UserRole;
 use crate::storage::{DbError, IdentityStore, UserRecord};
 use argon2::Argon2;
@@ -226,6 +230,116 @@ pub async fn login<S: IdentityStore + Sync>(
         expires_at,
         identity: identity_of(user, device, expires_at, issued.hash),
     })
+}
+
+/// What a login's answer depends on (from [`Config`]).
+#[derive(Debug, Clone, Copy)]
+pub struct LoginSettings {
+    /// How long a token lives.
+    pub token_ttl_ms: Millis,
+    /// Whether crew members also sync their district's open tasks.
+    pub crew_sees_district_open: bool,
+}
+
+impl LoginSettings {
+    /// The login settings of the configuration.
+    pub fn from_config(config: &Config) -> LoginSettings {
+        LoginSettings {
+            token_ttl_ms: config.token_ttl_ms(),
+            crew_sees_district_open: config.crew_sees_district_open,
+        }
+    }
+}
+
+/// Who the caller is, and what its device syncs.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// User id.
+    pub user_id: String,
+    /// Login.
+    pub login: String,
+    /// Role.
+    pub role: UserRole,
+    /// Crew, for crew members.
+    pub crew: Option<String>,
+    /// Districts, for dispatchers and managers.
+    pub districts: Vec<String>,
+    /// Device id.
+    pub device_id: String,
+    /// Sync scopes of this device.
+    pub scopes: Vec<String>,
+    /// Token expiry (ms since the epoch).
+    #[schema(value_type = i64)]
+    pub expires_at: Millis,
+}
+
+/// The caller as `GET /api/v1/me` describes it.
+pub fn me(who: &Identity, crew_sees_district_open: bool) -> Me {
+    Me {
+        user_id: who.user_id.clone(),
+        login: who.login.clone(),
+        role: who.role,
+        crew: who.crew.clone(),
+        districts: who.districts.clone(),
+        device_id: who.device.to_string(),
+        scopes: who
+            .scopes(crew_sees_district_open)
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        expires_at: who.expires_at,
+    }
+}
+
+/// Login response body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LoginResponse {
+    /// Bearer token (shown once).
+    pub token: String,
+    /// `Bearer`.
+    #[schema(value_type = String)]
+    pub token_type: &'static str,
+    /// Expiry (ms since the epoch).
+    #[schema(value_type = i64)]
+    pub expires_at: Millis,
+    /// The caller.
+    pub me: Me,
+}
+
+/// Logs in now ([`login`]), counts the outcome (`tarmim_logins_total`), and answers with
+/// the token and who logged in.
+pub async fn sign_in<S: IdentityStore + Sync>(
+    store: &S,
+    login_name: &str,
+    password: &str,
+    device: &str,
+    settings: &LoginSettings,
+) -> Result<LoginResponse, AuthError> {
+    let res = login(
+        store,
+        login_name,
+        password,
+        device,
+        now_millis(),
+        settings.token_ttl_ms,
+    )
+    .await;
+    let outcome = if res.is_ok() { "ok" } else { "refused" };
+    metrics::counter!("tarmim_logins_total", "outcome" => outcome).increment(1);
+    let out = res?;
+    Ok(LoginResponse {
+        me: me(&out.identity, settings.crew_sees_district_open),
+        token: out.token,
+        token_type: "Bearer",
+        expires_at: out.expires_at,
+    })
+}
+
+/// Logs out: revokes the token the caller authenticated with.
+pub async fn sign_out<S: IdentityStore + Sync>(store: &S, who: &Identity) -> Result<(), AuthError> {
+    store.revoke_token(&who.token_hash, now_millis()).await?;
+    tracing::info!(user = %who.user_id, device = %who.device, "logout");
+    Ok(())
 }
 
 fn identity_of(user: UserRecord, device: DeviceId, expires_at: Millis, hash: [u8; 32]) -> Identity {

@@ -1,17 +1,15 @@
-//! `POST /api/v1/login`, `POST /api/v1/logout`, `GET /api/v1/me`.
+//! `POST /api/v1/login`, `POST /api/v1/logout`, `GET /api/v1/me`: each one call into
+//! [`crate::domain::identity`].
 
-use crate::base::time::now_millis;
-use crate::domain::identity::{self as auth, Identity};
+use crate::domain::identity::{self, Identity, LoginResponse, LoginSettings, Me};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::openapi::ErrorBody;
-use crate::storage::IdentityStore;
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use sync_core::Millis;
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -36,62 +34,6 @@ pub struct LoginRequest {
     pub device_id: String,
 }
 
-/// Who the caller is, and what its device syncs.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Me {
-    /// User id.
-    pub user_id: String,
-    /// Login.
-    pub login: String,
-    /// Role.
-    pub role: auth::UserRole,
-    /// Crew, for crew members.
-    pub crew: Option<String>,
-    /// Districts, for dispatchers and managers.
-    pub districts: Vec<String>,
-    /// Device id.
-    pub device_id: String,
-    /// Sync scopes of this device.
-    pub scopes: Vec<String>,
-    /// Token expiry (ms since the epoch).
-    #[schema(value_type = i64)]
-    pub expires_at: Millis,
-}
-
-impl Me {
-    fn of(id: &Identity, crew_sees_open: bool) -> Me {
-        Me {
-            user_id: id.user_id.clone(),
-            login: id.login.clone(),
-            role: id.role,
-            crew: id.crew.clone(),
-            districts: id.districts.clone(),
-            device_id: id.device.to_string(),
-            scopes: id
-                .scopes(crew_sees_open)
-                .into_iter()
-                .map(String::from)
-                .collect(),
-            expires_at: id.expires_at,
-        }
-    }
-}
-
-/// Login response body.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LoginResponse {
-    /// Bearer token (shown once).
-    pub token: String,
-    /// `Bearer`.
-    #[schema(value_type = String)]
-    pub token_type: &'static str,
-    /// Expiry (ms since the epoch).
-    #[schema(value_type = i64)]
-    pub expires_at: Millis,
-    /// The caller.
-    pub me: Me,
-}
-
 /// `POST /api/v1/login`.
 #[utoipa::path(post, path = "/api/v1/login", tag = "auth",
     request_body = LoginRequest,
@@ -105,24 +47,17 @@ pub async fn login(
     body: Result<Json<LoginRequest>, JsonRejection>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let Json(req) = body?;
-    let res = auth::login(
-        &state.db,
-        &req.login,
-        &req.password,
-        &req.device_id,
-        now_millis(),
-        state.config.token_ttl_ms(),
-    )
-    .await;
-    let outcome = if res.is_ok() { "ok" } else { "refused" };
-    metrics::counter!("tarmim_logins_total", "outcome" => outcome).increment(1);
-    let out = res?;
-    Ok(Json(LoginResponse {
-        me: Me::of(&out.identity, state.config.crew_sees_district_open),
-        token: out.token,
-        token_type: "Bearer",
-        expires_at: out.expires_at,
-    }))
+    let settings = LoginSettings::from_config(&state.config);
+    Ok(Json(
+        identity::sign_in(
+            &state.db,
+            &req.login,
+            &req.password,
+            &req.device_id,
+            &settings,
+        )
+        .await?,
+    ))
 }
 
 /// `POST /api/v1/logout`: revokes the token used for this request.
@@ -132,8 +67,7 @@ pub async fn login(
         (status = 401, description = "No, bad or expired token", body = ErrorBody),
     ))]
 pub async fn logout(State(state): State<AppState>, id: Identity) -> Result<StatusCode, ApiError> {
-    state.db.revoke_token(&id.token_hash, now_millis()).await?;
-    tracing::info!(user = %id.user_id, device = %id.device, "logout");
+    identity::sign_out(&state.db, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -144,5 +78,5 @@ pub async fn logout(State(state): State<AppState>, id: Identity) -> Result<Statu
         (status = 401, description = "No, bad or expired token", body = ErrorBody),
     ))]
 pub async fn me(State(state): State<AppState>, id: Identity) -> Json<Me> {
-    Json(Me::of(&id, state.config.crew_sees_district_open))
+    Json(identity::me(&id, state.config.crew_sees_district_open))
 }
