@@ -3,25 +3,34 @@
 //! [`crate::domain::hub::Hub`] (and a task filed on a phone handed to intake), and the
 //! HTTP fallback's framing.
 //!
-//! - [`new_session`] and [`account`]: what every transport does with a session and its
-//!   replies (the WebSocket loop is the HTTP layer's, `http::sync`).
+//! - [`Peer`]: who a connection syncs as (the actor its pushes carry, the scopes it
+//!   follows); admins do not sync task documents.
+//! - [`Connection`]: one live connection (the WebSocket; its loop is the HTTP layer's,
+//!   `http::sync`): subscribed to its scopes before the handshake, fed frames and hub
+//!   notifications, its replies accounted (metrics, compaction, this process's subscribers, intake) before
+//!   they are sent and announced
+//!   to other replicas after.
 //! - [`exchange`]: the HTTP fallback. A request body of length-prefixed frames (u32 LE
 //!   length, then the frame) runs through a fresh session; the answer is the server's
 //!   frames in the same format.
 //!
-//! Metrics: `tarmim_sync_connections_opened_total`, `tarmim_sync_connections_closed_total`
-//! (by reason), `tarmim_sync_connections` (gauge), `tarmim_sync_frames_in_total` and
-//! `tarmim_sync_frames_out_total` (by transport), `tarmim_sync_commits_total`,
-//! `tarmim_sync_refusals_total` (by code).
+//! Metrics: `tarmim_sync_frames_in_total` and `tarmim_sync_frames_out_total` (by
+//! transport), `tarmim_sync_commits_total`, `tarmim_sync_refusals_total` (by code) here;
+//! the WebSocket's `tarmim_sync_connections_opened_total`,
+//! `tarmim_sync_connections_closed_total` (by reason) and `tarmim_sync_connections`
+//! (gauge) in `http::sync`.
 
 use crate::base::time::now_millis;
 use crate::domain::compaction;
 use crate::domain::dispatch::Dispatch;
+use crate::domain::hub::Subscription;
+use crate::domain::identity::{Identity, UserRole};
 use std::sync::Arc;
 use sync_core::session::TaskScopes;
 use sync_core::session::server::{Reply, ServerConfig, ServerSession};
 use sync_core::task::RefusalCode;
-use sync_core::{Actor, ScopeId};
+use sync_core::{Actor, DeviceId, ScopeId};
+use tokio::sync::watch;
 
 /// Media type of the HTTP fallback's bodies.
 pub const FRAMES_MEDIA_TYPE: &str = "application/x-tarmim-frames";
@@ -89,8 +98,31 @@ pub fn encode_frames<B: AsRef<[u8]>>(frames: &[B]) -> Vec<u8> {
     out
 }
 
+/// A role that does not sync task documents (admins).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("role {0} does not sync task documents")]
+pub struct NotSynced(pub UserRole);
+
+/// Who a connection syncs as.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    actor: Actor,
+    scopes: Vec<ScopeId>,
+}
+
+impl Peer {
+    /// The authenticated caller as a sync peer: its actor and its device's scopes.
+    pub fn of(who: &Identity, crew_sees_district_open: bool) -> Result<Peer, NotSynced> {
+        let actor = who.actor().ok_or(NotSynced(who.role))?;
+        Ok(Peer {
+            actor,
+            scopes: who.scopes(crew_sees_district_open),
+        })
+    }
+}
+
 /// A session for one connection of `actor`, following `scopes`.
-pub fn new_session(actor: Actor, scopes: Vec<ScopeId>) -> ServerSession<TaskScopes> {
+fn new_session(actor: Actor, scopes: Vec<ScopeId>) -> ServerSession<TaskScopes> {
     ServerSession::new(actor, scopes, TaskScopes, ServerConfig::default())
 }
 
@@ -103,7 +135,7 @@ fn refusal_name(code: RefusalCode) -> String {
 
 /// Records a reply's metrics and wakes this process's subscribers of the scopes its
 /// commits touched; returns those scopes, to announce to other replicas.
-pub fn account(d: &Arc<Dispatch>, reply: &Reply, transport: &'static str) -> Vec<ScopeId> {
+fn account(d: &Arc<Dispatch>, reply: &Reply, transport: &'static str) -> Vec<ScopeId> {
     let hub = &d.hub;
     compaction::after_commits(&d.store, &reply.committed);
     metrics::counter!("tarmim_sync_frames_out_total", "transport" => transport)
@@ -131,14 +163,13 @@ pub fn account(d: &Arc<Dispatch>, reply: &Reply, transport: &'static str) -> Vec
 /// error frame is then the last frame).
 pub async fn exchange(
     d: &Arc<Dispatch>,
-    actor: Actor,
-    scopes: Vec<ScopeId>,
+    peer: Peer,
     body: &[u8],
 ) -> Result<Vec<u8>, ExchangeError> {
     let frames = decode_frames(body)?;
     metrics::counter!("tarmim_sync_frames_in_total", "transport" => "http")
         .increment(frames.len() as u64);
-    let mut session = new_session(actor, scopes);
+    let mut session = new_session(peer.actor, peer.scopes);
     let mut out: Vec<Vec<u8>> = Vec::new();
     let mut touched: Vec<ScopeId> = Vec::new();
     for f in frames {
@@ -153,6 +184,88 @@ pub async fn exchange(
     touched.dedup();
     d.hub.announce(&touched).await;
     Ok(encode_frames(&out))
+}
+
+/// What a connection sends for one reply, and what it announces once it has.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// Frames to send, in order.
+    pub frames: Vec<Vec<u8>>,
+    /// The session ended (the last frame says why): close after sending.
+    pub close: bool,
+    /// Scopes the reply's commits touched, for [`Connection::announce`].
+    pub touched: Vec<ScopeId>,
+}
+
+/// One device's live connection on this replica (the WebSocket).
+pub struct Connection {
+    d: Arc<Dispatch>,
+    session: ServerSession<TaskScopes>,
+    sub: Subscription,
+    device: DeviceId,
+}
+
+impl Connection {
+    /// Opens a connection for `peer`. It is subscribed to its scopes before the
+    /// handshake: a commit that lands while the catch-up is being read is queued and
+    /// pulled right after it, so none falls in between.
+    pub fn open(d: &Arc<Dispatch>, peer: Peer) -> Connection {
+        let sub = d.hub.subscribe(&peer.scopes);
+        tracing::debug!(device = %peer.actor.device, scopes = ?peer.scopes, "sync connection opened");
+        Connection {
+            d: Arc::clone(d),
+            device: peer.actor.device.clone(),
+            session: new_session(peer.actor, peer.scopes),
+            sub,
+        }
+    }
+
+    /// The peer's device.
+    pub fn device(&self) -> &DeviceId {
+        &self.device
+    }
+
+    /// Turns `true` when the server is shutting down: finish the frame in hand and close.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.d.hub.shutdown_signal()
+    }
+
+    /// Handles one frame from the device.
+    pub async fn on_frame(&mut self, frame: &[u8]) -> Outgoing {
+        metrics::counter!("tarmim_sync_frames_in_total", "transport" => "ws").increment(1);
+        let reply = self
+            .session
+            .on_frame(&self.d.store, frame, now_millis())
+            .await;
+        self.outgoing(reply)
+    }
+
+    /// Waits until a followed scope was touched, on this replica or another, and takes
+    /// every touched scope. Cancel-safe.
+    pub async fn touched(&self) -> Vec<ScopeId> {
+        self.sub.next().await
+    }
+
+    /// Pulls what changed in `scope` to the device.
+    pub async fn on_notify(&mut self, scope: &ScopeId) -> Outgoing {
+        let reply = self.session.on_notify(&self.d.store, scope).await;
+        self.outgoing(reply)
+    }
+
+    /// Announces a sent reply's commits to the other replicas. After the device has its
+    /// acks: they need not wait for the announcement.
+    pub async fn announce(&self, touched: &[ScopeId]) {
+        self.d.hub.announce(touched).await;
+    }
+
+    fn outgoing(&self, reply: Reply) -> Outgoing {
+        let touched = account(&self.d, &reply, "ws");
+        Outgoing {
+            frames: reply.frames,
+            close: reply.close,
+            touched,
+        }
+    }
 }
 
 #[cfg(test)]

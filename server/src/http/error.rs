@@ -340,3 +340,9 @@ impl From<crate::domain::dispatch::position::ReportError> for ApiError {
         }
     }
 }
+
+impl From<crate::domain::sync::NotSynced> for ApiError {
+    fn from(e: crate::domain::sync::NotSynced) -> Self {
+        ApiError::Forbidden(e.to_string())
+    }
+}

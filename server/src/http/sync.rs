@@ -4,9 +4,8 @@
 //! expired or revoked token is a 401 JSON answer, never an upgrade. The work is in
 //! [`crate::domain::sync`].
 
-use crate::base::time::now_millis;
 use crate::domain::identity::Identity;
-use crate::domain::sync::{self, ExchangeError, FRAMES_MEDIA_TYPE};
+use crate::domain::sync::{self, Connection, ExchangeError, FRAMES_MEDIA_TYPE, Outgoing, Peer};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::openapi::ErrorBody;
@@ -18,8 +17,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::time::Duration;
-use sync_core::session::server::Reply;
-use sync_core::{Actor, ScopeId};
 use tokio::time::Instant;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -32,14 +29,6 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
             .routes(routes!(exchange))
             .layer(DefaultBodyLimit::max(exchange_limit)),
     )
-}
-
-/// The actor and scopes of an authenticated device; admins do not sync documents.
-fn sync_identity(state: &AppState, id: &Identity) -> Result<(Actor, Vec<ScopeId>), ApiError> {
-    let actor = id.actor().ok_or_else(|| {
-        ApiError::Forbidden(format!("role {} does not sync task documents", id.role))
-    })?;
-    Ok((actor, id.scopes(state.config.crew_sees_district_open)))
 }
 
 /// The WebSocket read and write buffers' starting size.
@@ -60,7 +49,7 @@ pub async fn websocket(
     identity: Identity,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let (actor, scopes) = sync_identity(&state, &identity)?;
+    let peer = Peer::of(&identity, state.config.crew_sees_district_open)?;
     // The transport buffers up to twice the limit, so that a message over the limit is
     // still read whole and answered with a clean policy-violation close (see
     // `sync::run_websocket`); beyond that the transport fails and the close is best effort.
@@ -72,7 +61,7 @@ pub async fn websocket(
         .write_buffer_size(IDLE_BUFFER_BYTES)
         .max_message_size(transport_limit)
         .max_frame_size(transport_limit)
-        .on_upgrade(move |socket| run_websocket(state, socket, actor, scopes)))
+        .on_upgrade(move |socket| run_websocket(state, socket, peer)))
 }
 
 /// `POST /api/v1/sync/exchange`: length-prefixed frames in, length-prefixed frames out.
@@ -93,7 +82,7 @@ pub async fn exchange(
     identity: Identity,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (actor, scopes) = sync_identity(&state, &identity)?;
+    let peer = Peer::of(&identity, state.config.crew_sees_district_open)?;
     let body = match body {
         Ok(b) => b,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -109,7 +98,7 @@ pub async fn exchange(
         }
         Err(e) => return Err(ApiError::BadRequest(e.body_text())),
     };
-    match sync::exchange(&state.dispatch, actor, scopes, &body).await {
+    match sync::exchange(&state.dispatch, peer, &body).await {
         Ok(out) => Ok(([(header::CONTENT_TYPE, FRAMES_MEDIA_TYPE)], out).into_response()),
         Err(e @ (ExchangeError::Empty | ExchangeError::Truncated { .. })) => {
             Err(ApiError::BadRequest(e.to_string()))
@@ -146,21 +135,17 @@ enum End {
     Gone(&'static str),
 }
 
-/// Sends a reply's frames; publishes its commits. `Some` ends the connection.
-async fn deliver(socket: &mut WebSocket, state: &AppState, reply: Reply) -> Option<End> {
-    let hub = &state.dispatch.hub;
-    let touched = sync::account(&state.dispatch, &reply, "ws");
-    let close = reply.close;
+/// Sends a reply's frames, then announces its commits. `Some` ends the connection.
+async fn deliver(socket: &mut WebSocket, conn: &Connection, out: Outgoing) -> Option<End> {
     let mut end = None;
-    for f in reply.frames {
+    for f in out.frames {
         if socket.send(Message::Binary(f.into())).await.is_err() {
             end = Some(End::Gone("send_failed"));
             break;
         }
     }
-    // Announced to other replicas after the device has its acks: they need not wait.
-    hub.announce(&touched).await;
-    if end.is_none() && close {
+    conn.announce(&out.touched).await;
+    if end.is_none() && out.close {
         end = Some(End::Close(
             close_code::NORMAL,
             "session ended (see the error frame)",
@@ -176,20 +161,11 @@ async fn shutting_down(rx: &mut tokio::sync::watch::Receiver<bool>) {
 }
 
 /// Serves one authenticated device over an upgraded WebSocket until it closes.
-pub async fn run_websocket(
-    state: AppState,
-    mut socket: WebSocket,
-    actor: Actor,
-    scopes: Vec<ScopeId>,
-) {
+pub async fn run_websocket(state: AppState, mut socket: WebSocket, peer: Peer) {
     let mut metrics = ConnectionMetrics::open();
-    let device = actor.device.clone();
-    tracing::debug!(device = %device, scopes = ?scopes, "sync connection opened");
-    // Subscribed before the handshake: a commit that lands while the catch-up is being
-    // read is queued here and pulled right after it, so none falls in between.
-    let sub = state.dispatch.hub.subscribe(&scopes);
-    let mut shutdown = state.dispatch.hub.shutdown_signal();
-    let mut session = sync::new_session(actor, scopes);
+    let mut conn = Connection::open(&state.dispatch, peer);
+    let device = conn.device().clone();
+    let mut shutdown = conn.shutdown_signal();
     let idle = state.config.sync_idle_timeout();
     let limit = state.config.sync_max_message_bytes;
     let mut deadline = Instant::now() + idle;
@@ -222,10 +198,8 @@ pub async fn run_websocket(
                         );
                     }
                     Some(Ok(Message::Binary(bytes))) => {
-                        metrics::counter!("tarmim_sync_frames_in_total", "transport" => "ws")
-                            .increment(1);
-                        let reply = session.on_frame(&state.dispatch.store, &bytes, now_millis()).await;
-                        if let Some(end) = deliver(&mut socket, &state, reply).await {
+                        let out = conn.on_frame(&bytes).await;
+                        if let Some(end) = deliver(&mut socket, &conn, out).await {
                             break end;
                         }
                     }
@@ -240,11 +214,11 @@ pub async fn run_websocket(
                     Some(Ok(Message::Close(_))) => break End::Gone("peer_closed"),
                 }
             }
-            touched = sub.next() => {
+            touched = conn.touched() => {
                 let mut end = None;
                 for scope in touched {
-                    let reply = session.on_notify(&state.dispatch.store, &scope).await;
-                    if let Some(e) = deliver(&mut socket, &state, reply).await {
+                    let out = conn.on_notify(&scope).await;
+                    if let Some(e) = deliver(&mut socket, &conn, out).await {
                         end = Some(e);
                         break;
                     }
@@ -255,7 +229,8 @@ pub async fn run_websocket(
             }
         }
     };
-    drop(sub);
+    // Unsubscribed before the closing handshake: shutdown waits for subscriptions only.
+    drop(conn);
     metrics.reason = match end {
         End::Close(code, reason, label) => {
             let frame = CloseFrame {
