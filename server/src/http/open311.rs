@@ -8,7 +8,9 @@
 //! `multipart/form-data` (with `media[]` files) and need an `api_key`; GETs are public.
 
 use crate::domain::open311::format::{Format, Node};
-use crate::domain::open311::{self, Open311Error, Params, query, requests, services, updates};
+use crate::domain::open311::{
+    self, Open311Error, Params, discovery, query, requests, services, updates,
+};
 use crate::http::AppState;
 use crate::http::error::open311_status;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
@@ -152,53 +154,20 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> Open311Error 
     }
 }
 
-fn discovery(state: &AppState, req: &Request, format: Format) -> Response {
-    let base = query::base_url(&state.citizens(), host(req).as_deref());
-    let node = Node::obj([
-        ("changeset", Node::text("2026-11-29T00:00:00+00:00")),
-        ("contact", Node::text("The city's 137 call centre")),
-        (
-            "key_service",
-            Node::text("API keys are issued by the city (tarmim-server open311 key create <name>)"),
-        ),
-        (
-            "endpoints",
-            Node::List {
-                item: "endpoint",
-                items: vec![Node::obj([
-                    (
-                        "specification",
-                        Node::text("http://wiki.open311.org/GeoReport_v2"),
-                    ),
-                    ("url", Node::Text(format!("{base}/open311/v2"))),
-                    ("changeset", Node::text("2026-11-29T00:00:00+00:00")),
-                    ("type", Node::text("production")),
-                    (
-                        "formats",
-                        Node::List {
-                            item: "format",
-                            items: vec![Node::text("text/xml"), Node::text("application/json")],
-                        },
-                    ),
-                ])],
-            },
-        ),
-    ]);
-    respond(&node, format, "discovery", StatusCode::OK)
-}
-
 /// Service discovery (XML).
 #[utoipa::path(get, path = "/open311/v2/discovery.xml", tag = "open311",
     responses((status = 200, description = "Open311 service discovery", content_type = "text/xml")))]
 pub async fn discovery_xml(State(state): State<AppState>, req: Request) -> Response {
-    discovery(&state, &req, Format::Xml)
+    let node = discovery::discovery(&state.citizens(), host(&req).as_deref());
+    respond(&node, Format::Xml, "discovery", StatusCode::OK)
 }
 
 /// Service discovery (JSON).
 #[utoipa::path(get, path = "/open311/v2/discovery.json", tag = "open311",
     responses((status = 200, description = "Open311 service discovery", content_type = "application/json")))]
 pub async fn discovery_json(State(state): State<AppState>, req: Request) -> Response {
-    discovery(&state, &req, Format::Json)
+    let node = discovery::discovery(&state.citizens(), host(&req).as_deref());
+    respond(&node, Format::Json, "discovery", StatusCode::OK)
 }
 
 /// The service list (XML).
@@ -250,9 +219,8 @@ pub async fn service_definition(
 }
 
 async fn get_requests(state: AppState, req: Request, format: Format) -> Response {
-    let base = query::base_url(&state.citizens(), host(&req).as_deref());
     let r = match query_params(req.uri().query()) {
-        Ok(p) => query::requests(&state.citizens(), &p, &base).await,
+        Ok(p) => query::requests(&state.citizens(), &p, host(&req).as_deref()).await,
         Err(e) => Err(e),
     };
     answer(r, format, "service_requests", StatusCode::OK)
@@ -324,9 +292,8 @@ pub async fn get_request(
             Format::Xml,
         );
     };
-    let base = query::base_url(&state.citizens(), host(&req).as_deref());
     let r = match query_params(req.uri().query()) {
-        Ok(p) => query::one(&state.citizens(), id, &p, &base).await,
+        Ok(p) => query::one(&state.citizens(), id, &p, host(&req).as_deref()).await,
         Err(e) => Err(e),
     };
     answer(r, format, "service_requests", StatusCode::OK)
@@ -391,9 +358,8 @@ pub async fn token(State(state): State<AppState>, Path(file): Path<String>) -> R
 }
 
 async fn get_updates(state: AppState, req: Request, format: Format) -> Response {
-    let base = query::base_url(&state.citizens(), host(&req).as_deref());
     let r = match query_params(req.uri().query()) {
-        Ok(p) => updates::list(&state.citizens(), &p, &base).await,
+        Ok(p) => updates::list(&state.citizens(), &p, host(&req).as_deref()).await,
         Err(e) => Err(e),
     };
     answer(r, format, "service_requests_updates", StatusCode::OK)
@@ -464,12 +430,10 @@ fn respond_error(e: Open311Error, format: Format) -> Response {
         }
         other => other.to_string(),
     };
-    let body = Node::List {
-        item: "error",
-        items: vec![Node::obj([
-            ("code", Node::Int(i64::from(status.as_u16()))),
-            ("description", Node::Text(description)),
-        ])],
-    };
-    respond(&body, format, "errors", status)
+    respond(
+        &Node::error(status.as_u16(), description),
+        format,
+        "errors",
+        status,
+    )
 }

@@ -109,9 +109,7 @@ fn limit(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> Result<(), Refusal> {
     let addr = peer.map(|Extension(ConnectInfo(a))| a.ip());
-    lookups
-        .check(addr, state.config.track_lookups_per_minute)
-        .map_err(|s| Refusal(TrackError::TooMany(s)))
+    Ok(lookups.admit(addr, state.config.track_lookups_per_minute)?)
 }
 
 fn json_private<T: Serialize>(status: StatusCode, body: T) -> Response {

@@ -23,6 +23,7 @@
 //!
 //! The shared test-suite (`server/tests/storage.rs`) runs every check against both.
 
+pub mod citizens;
 pub mod dispatch;
 pub mod districts;
 pub mod docs;
@@ -31,6 +32,7 @@ pub mod gis;
 pub mod identity;
 pub mod integrity;
 pub mod notify;
+pub mod open311;
 pub mod photos;
 pub mod postgres;
 pub mod sqlite;

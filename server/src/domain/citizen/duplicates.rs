@@ -8,13 +8,11 @@
 //! give the reports within `radius_m`, nearest first, with their supporters (citizens who
 //! added their support through a supporter tracking code).
 
-use crate::domain::open311::status::internal_names;
-use crate::storage::{Db, DbError, on_pool};
+use super::status;
+use crate::storage::citizens::{self as records, EARTH_RADIUS_M};
+use crate::storage::{Db, DbError};
 use serde::Serialize;
 use sync_core::DocId;
-
-/// Mean Earth radius (metres) for the haversine distance.
-const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
 /// The most reports returned.
 pub const MAX_NEARBY: usize = 20;
@@ -51,17 +49,6 @@ pub fn haversine_m(a: (f64, f64), b: (f64, f64)) -> f64 {
     2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
 }
 
-/// A bounding box (min_lat, max_lat, min_lon, max_lon) holding every point within
-/// `radius_m` of `(lat, lon)`.
-pub fn bbox(lat: f64, lon: f64, radius_m: f64) -> (f64, f64, f64, f64) {
-    let dlat = (radius_m / EARTH_RADIUS_M).to_degrees();
-    let cos = lat.to_radians().cos().abs().max(1e-6);
-    let dlon = (dlat / cos).min(180.0);
-    (lat - dlat, lat + dlat, lon - dlon, lon + dlon)
-}
-
-type Row = (String, String, String, String, f64, f64, i64);
-
 /// Open reports of `category` within `radius_m` metres of `(lat, lon)`, nearest first
 /// (at most [`MAX_NEARBY`]), without `exclude`.
 pub async fn nearby(
@@ -75,63 +62,32 @@ pub async fn nearby(
     if !(lat.is_finite() && lon.is_finite() && radius_m.is_finite()) || radius_m < 0.0 {
         return Ok(Vec::new());
     }
-    let open = internal_names(false);
-    let list = open
-        .iter()
-        .map(|s| format!("'{s}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
     let excluded = exclude.map(DocId::as_str).unwrap_or("");
-    let rows: Vec<Row> = match db {
-        Db::Postgres(p) => {
-            let sql = format!(
-                "SELECT id, category, status, title, ST_Y(geom), ST_X(geom), created_at FROM tasks \
-                 WHERE category = $1 AND status IN ({list}) AND id <> $5 AND ST_DWithin(geom::geography, \
-                 ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography, $4)"
-            );
-            sqlx::query_as(&sql)
-                .bind(category)
-                .bind(lon)
-                .bind(lat)
-                .bind(radius_m)
-                .bind(excluded)
-                .fetch_all(p.pool())
-                .await?
-        }
-        Db::Sqlite(s) => {
-            let (a, b, c, d) = bbox(lat, lon, radius_m);
-            let sql = format!(
-                "SELECT id, category, status, title, lat, lon, created_at FROM tasks \
-                 WHERE category = $1 AND status IN ({list}) AND id <> $6 \
-                 AND lat BETWEEN $2 AND $3 AND lon BETWEEN $4 AND $5"
-            );
-            sqlx::query_as(&sql)
-                .bind(category)
-                .bind(a)
-                .bind(b)
-                .bind(c)
-                .bind(d)
-                .bind(excluded)
-                .fetch_all(s.pool())
-                .await?
-        }
-    };
+    let rows = records::near(
+        db,
+        category,
+        &status::names(false),
+        (lat, lon),
+        radius_m,
+        excluded,
+    )
+    .await?;
     let mut out: Vec<NearbyReport> = Vec::new();
-    for (id, category, status, title, rlat, rlon, created_at) in rows {
-        let distance_m = haversine_m((lat, lon), (rlat, rlon));
+    for r in rows {
+        let distance_m = haversine_m((lat, lon), (r.lat, r.lon));
         if distance_m > radius_m {
             continue;
         }
-        let Ok(task) = DocId::new(id) else { continue };
+        let Ok(task) = DocId::new(r.id) else { continue };
         out.push(NearbyReport {
             task,
-            category,
-            status,
-            title,
-            lat: rlat,
-            lon: rlon,
+            category: r.category,
+            status: r.status,
+            title: r.title,
+            lat: r.lat,
+            lon: r.lon,
             distance_m,
-            created_at,
+            created_at: r.created_at,
             supporters: 0,
         });
     }
@@ -149,18 +105,13 @@ pub async fn nearby(
 
 /// How many citizens supported `task` (supporter tracking codes issued on it).
 pub async fn supporters(db: &Db, task: &DocId) -> Result<u64, DbError> {
-    let (n,): (i64,) = on_pool!(db, pool => sqlx::query_as(
-        "SELECT COUNT(*) FROM tracking_codes WHERE task = $1 AND role = 'supporter'",
-    )
-    .bind(task.as_str())
-    .fetch_one(pool)
-    .await?);
-    Ok(u64::try_from(n).unwrap_or(0))
+    records::supporters(db, task.as_str()).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::citizens::bbox;
 
     #[test]
     fn haversine_and_bbox_agree() {

@@ -28,8 +28,9 @@ use crate::domain::dispatch::assign;
 use crate::domain::dispatch::{DispatchError, edit};
 use crate::domain::photo::PhotoError;
 use crate::domain::photo::ingest::{self, IngestError};
+use crate::storage::citizens as records;
 use crate::storage::dispatch::{self as dispatch_store, TimerKind};
-use crate::storage::{Db, DbError, on_pool};
+use crate::storage::{Db, DbError};
 use serde::Serialize;
 use sync_core::task::{EventKind, PhotoKind, PhotoRef, TaskError, TaskView};
 use sync_core::{Actor, Role};
@@ -38,115 +39,14 @@ use utoipa::ToSchema;
 /// Longest comment, in characters (the document's limit for short texts).
 pub const MAX_COMMENT: usize = 1000;
 
-/// One row of `citizen_feedback`.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct FeedbackRow {
-    /// The tracking code (normalised).
-    pub code: String,
-    /// `rating` or `not_fixed`.
-    pub kind: String,
-    /// The task it went to.
-    pub task: String,
-    /// Stars of a rating.
-    pub stars: Option<i32>,
-    /// The citizen's words.
-    pub comment: String,
-    /// Evidence photo of a "not fixed".
-    pub photo: Option<String>,
-    /// The task event it became.
-    pub event: Option<String>,
-    /// `pending` or `done`.
-    pub state: String,
-    /// When claimed.
-    pub created_at: i64,
-    /// When done.
-    pub done_at: Option<i64>,
-}
-
-const COLUMNS: &str = "code, kind, task, stars, comment, photo, event, state, created_at, done_at";
-
-/// A code's feedback rows.
-pub async fn rows_of(db: &Db, code: &str) -> Result<Vec<FeedbackRow>, DbError> {
-    let sql = format!("SELECT {COLUMNS} FROM citizen_feedback WHERE code = $1 ORDER BY kind");
-    let rows: Vec<FeedbackRow> =
-        on_pool!(db, pool => sqlx::query_as(&sql).bind(code).fetch_all(pool).await?);
-    Ok(rows)
-}
-
-/// A task's feedback rows (ratings kept beside the document's one, "not fixed" photos).
-pub async fn rows_of_task(db: &Db, task: &str) -> Result<Vec<FeedbackRow>, DbError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM citizen_feedback WHERE task = $1 ORDER BY created_at, code, kind"
-    );
-    let rows: Vec<FeedbackRow> =
-        on_pool!(db, pool => sqlx::query_as(&sql).bind(task).fetch_all(pool).await?);
-    Ok(rows)
-}
-
-async fn row(db: &Db, code: &str, kind: &str) -> Result<Option<FeedbackRow>, DbError> {
-    let sql = format!("SELECT {COLUMNS} FROM citizen_feedback WHERE code = $1 AND kind = $2");
-    let row: Option<FeedbackRow> = on_pool!(db, pool => sqlx::query_as(&sql)
-        .bind(code)
-        .bind(kind)
-        .fetch_optional(pool)
-        .await?);
-    Ok(row)
-}
+pub use crate::storage::citizens::FeedbackRow;
 
 /// Claims `(code, kind)`: inserts a pending row, or returns the row already there.
 async fn claim(db: &Db, r: &FeedbackRow) -> Result<Option<FeedbackRow>, DbError> {
-    let sql = format!(
-        "INSERT INTO citizen_feedback ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, 'pending', $7, NULL) \
-         ON CONFLICT (code, kind) DO NOTHING"
-    );
-    let done = on_pool!(db, pool => sqlx::query(&sql)
-        .bind(&r.code)
-        .bind(&r.kind)
-        .bind(&r.task)
-        .bind(r.stars)
-        .bind(&r.comment)
-        .bind(&r.photo)
-        .bind(r.created_at)
-        .execute(pool)
-        .await?
-        .rows_affected());
-    if done == 1 {
+    if records::claim_feedback(db, r).await? {
         return Ok(None);
     }
-    row(db, &r.code, &r.kind).await
-}
-
-async fn mark_done(
-    db: &Db,
-    code: &str,
-    kind: &str,
-    event: Option<&str>,
-    now: i64,
-) -> Result<(), DbError> {
-    on_pool!(db, pool => sqlx::query(
-        "UPDATE citizen_feedback SET state = 'done', event = $1, done_at = $2 \
-         WHERE code = $3 AND kind = $4",
-    )
-    .bind(event)
-    .bind(now)
-    .bind(code)
-    .bind(kind)
-    .execute(pool)
-    .await
-    .map(|_| ())?);
-    Ok(())
-}
-
-async fn release(db: &Db, code: &str, kind: &str) -> Result<(), DbError> {
-    on_pool!(db, pool => sqlx::query(
-        "DELETE FROM citizen_feedback WHERE code = $1 AND kind = $2 AND state = 'pending'",
-    )
-    .bind(code)
-    .bind(kind)
-    .execute(pool)
-    .await
-    .map(|_| ())?);
-    Ok(())
+    records::feedback(db, &r.code, &r.kind).await
 }
 
 /// What was recorded.
@@ -265,7 +165,7 @@ pub async fn rate(
     let edited = match edited {
         Ok(x) => x,
         Err(e) => {
-            release(&c.dispatch.store, &code, "rating").await?;
+            records::release_feedback(&c.dispatch.store, &code, "rating").await?;
             return Err(match not_open(&e) {
                 Some(why) => TrackError::NotOpen(capitalise(&why)),
                 None => e.into(),
@@ -298,11 +198,11 @@ pub async fn rate(
             Err(already_rated())
         }
         (None, Some(Skip::NotOpen(why))) => {
-            release(&c.dispatch.store, &code, "rating").await?;
+            records::release_feedback(&c.dispatch.store, &code, "rating").await?;
             Err(TrackError::NotOpen(capitalise(&why)))
         }
         (None, None) => {
-            release(&c.dispatch.store, &code, "rating").await?;
+            records::release_feedback(&c.dispatch.store, &code, "rating").await?;
             Err(TrackError::NotOpen(
                 "The report cannot be rated now.".into(),
             ))
@@ -329,7 +229,7 @@ pub async fn not_fixed(
     // The photo first: a refused one leaves nothing behind and changes nothing.
     let stored = ingest::ingest_bytes(
         &c.dispatch.store,
-        &c.photos,
+        c.photos,
         photo,
         task.as_str(),
         Some(PhotoKind::Evidence.as_str()),
@@ -402,7 +302,7 @@ pub async fn not_fixed(
     let edited = match edited {
         Ok(x) => x,
         Err(e) => {
-            release(&c.dispatch.store, &code, "not_fixed").await?;
+            records::release_feedback(&c.dispatch.store, &code, "not_fixed").await?;
             return Err(match not_open(&e) {
                 Some(why) => TrackError::NotOpen(capitalise(&why)),
                 None => e.into(),
@@ -425,11 +325,11 @@ pub async fn not_fixed(
             Err(already_not_fixed())
         }
         (None, Some(Skip::NotOpen(why))) => {
-            release(&c.dispatch.store, &code, "not_fixed").await?;
+            records::release_feedback(&c.dispatch.store, &code, "not_fixed").await?;
             Err(TrackError::NotOpen(capitalise(&why)))
         }
         (None, _) => {
-            release(&c.dispatch.store, &code, "not_fixed").await?;
+            records::release_feedback(&c.dispatch.store, &code, "not_fixed").await?;
             Err(TrackError::NotOpen(
                 "The report cannot be reopened now.".into(),
             ))
@@ -473,7 +373,9 @@ async fn back_to_work(c: &Citizens<'_>, view: &TaskView, now: i64) {
 /// Marks a claim done after a durable commit; a failure is only logged (the document,
 /// which is the authority, already holds the event).
 async fn done_or_log(c: &Citizens<'_>, code: &str, kind: &str, event: Option<&str>) {
-    if let Err(e) = mark_done(&c.dispatch.store, code, kind, event, now_millis()).await {
+    if let Err(e) =
+        records::mark_feedback_done(&c.dispatch.store, code, kind, event, now_millis()).await
+    {
         tracing::error!(error = %e, kind, "could not mark citizen feedback done");
     }
 }
@@ -500,14 +402,14 @@ async fn open(
     let f = track::follow(c, code_input).await?;
     let code = f.tracking.code.clone();
     let me = citizen_actor(&code);
-    if let Some(r) = row(&c.dispatch.store, &code, kind).await?
+    if let Some(r) = records::feedback(&c.dispatch.store, &code, kind).await?
         && r.state == "done"
     {
         return Err(already());
     }
     let now = now_millis();
     if event_by(&f.view, &me, event).is_some() {
-        mark_done(&c.dispatch.store, &code, kind, None, now).await?;
+        records::mark_feedback_done(&c.dispatch.store, &code, kind, None, now).await?;
         return Err(already());
     }
     if let Some(why) = track::closed_because(&f.view, now) {

@@ -4,6 +4,7 @@
 //! (the map is dropped when the window turns, and bounded within one); IPv6 clients are
 //! counted by their /64, like the integrity channel's limiter.
 
+use super::track::TrackError;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -33,6 +34,13 @@ impl Lookups {
         Lookups {
             inner: Mutex::new((Instant::now(), HashMap::new())),
         }
+    }
+
+    /// Admits one request naming a tracking code from `addr` (none: not counted), or
+    /// refuses it with [`TrackError::TooMany`] when it is over `per_minute`. Every
+    /// request naming a code is admitted first, before its body is read.
+    pub fn admit(&self, addr: Option<IpAddr>, per_minute: u32) -> Result<(), TrackError> {
+        self.check(addr, per_minute).map_err(TrackError::TooMany)
     }
 
     /// Counts one request from `addr` (none: not counted); `Err(seconds until the window

@@ -7,11 +7,15 @@
 //!   public photo derivatives), following merges to the surviving task;
 //! - [`feedback`]: rating and "not fixed" within the feedback window, once per code;
 //! - [`lookups`]: the per-address limit on tracking-code requests;
-//! - [`duplicates`]: open reports of a category near a point, with their supporters.
+//! - [`duplicates`]: open reports of a category near a point, with their supporters;
+//! - [`status`]: a task's public status, open or closed.
+//!
+//! Their rows are in [`crate::storage::citizens`].
 
 pub mod duplicates;
 pub mod feedback;
 pub mod lookups;
+pub mod status;
 pub mod track;
 pub mod tracking;
 

@@ -17,8 +17,9 @@ use crate::base::time::now_millis;
 use crate::domain::citizen::Citizens;
 use crate::domain::dispatch::{DispatchError, edit};
 use crate::domain::photo::{PhotoError, Variant};
+use crate::storage::DbError;
+use crate::storage::citizens;
 use crate::storage::photos as records;
-use crate::storage::{DbError, on_pool};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sync_core::task::{EventKind, Outcome, PhotoKind, Status, TaskView};
@@ -353,13 +354,6 @@ async fn public_photos(
     Ok(out)
 }
 
-async fn name_of(c: &Citizens<'_>, table: &str, code: &str) -> Result<Option<String>, DbError> {
-    // `table` is one of two constants below, never input.
-    let sql = format!("SELECT name FROM {table} WHERE code = $1");
-    let row: Option<(String,)> = on_pool!(&c.dispatch.store, pool => sqlx::query_as(&sql).bind(code).fetch_optional(pool).await?);
-    Ok(row.map(|r| r.0))
-}
-
 /// When the feedback window of a completed task closes; `None` when it is not completed.
 pub fn window_end(view: &TaskView) -> Option<i64> {
     match view.derived.status {
@@ -409,7 +403,7 @@ pub async fn given(
             _ => {}
         }
     }
-    for row in super::feedback::rows_of(&c.dispatch.store, code).await? {
+    for row in citizens::feedback_of_code(&c.dispatch.store, code).await? {
         if row.state != "done" {
             continue;
         }
@@ -433,7 +427,7 @@ pub async fn view(c: &Citizens<'_>, input: &str) -> Result<TrackView, TrackError
     let district = match &v.derived.district {
         Some(code) => Some(Named {
             code: code.clone(),
-            name: name_of(c, "districts", code)
+            name: citizens::district_name(&c.dispatch.store, code)
                 .await?
                 .unwrap_or_else(|| code.clone()),
         }),
@@ -445,7 +439,7 @@ pub async fn view(c: &Citizens<'_>, input: &str) -> Result<TrackView, TrackError
         .collect();
     let category = Named {
         code: v.category.clone(),
-        name: name_of(c, "services", &v.category)
+        name: citizens::service_name(&c.dispatch.store, &v.category)
             .await?
             .unwrap_or_else(|| v.category.clone()),
     };

@@ -8,7 +8,8 @@
 //! [`crate::domain::intake::create_task`]), so a code handed out always resolves.
 
 use crate::base::time::now_millis;
-use crate::storage::{Db, DbError, on_pool};
+use crate::storage::citizens::{self as records, TrackingRow};
+use crate::storage::{Db, DbError};
 use serde::Serialize;
 use sync_core::DocId;
 
@@ -110,18 +111,13 @@ pub async fn issue(db: &Db, task: &DocId, role: Role) -> Result<Tracking, DbErro
             role,
             created_at: now_millis(),
         };
-        let done = on_pool!(db, pool => sqlx::query(
-            "INSERT INTO tracking_codes (code, task, role, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (code) DO NOTHING",
-        )
-        .bind(&t.code)
-        .bind(t.task.as_str())
-        .bind(role.as_str())
-        .bind(t.created_at)
-        .execute(pool)
-        .await?
-        .rows_affected());
-        if done == 1 {
+        let row = TrackingRow {
+            code: t.code.clone(),
+            task: t.task.to_string(),
+            role: role.as_str().to_owned(),
+            created_at: t.created_at,
+        };
+        if records::insert_tracking_code(db, &row).await? {
             return Ok(t);
         }
     }
@@ -130,48 +126,38 @@ pub async fn issue(db: &Db, task: &DocId, role: Role) -> Result<Tracking, DbErro
     ))
 }
 
+impl TryFrom<TrackingRow> for Tracking {
+    type Error = DbError;
+
+    fn try_from(r: TrackingRow) -> Result<Tracking, DbError> {
+        Ok(Tracking {
+            task: DocId::new(r.task.clone())
+                .map_err(|_| DbError::Corrupt(format!("tracking code task id {:?}", r.task)))?,
+            role: Role::parse(&r.role)?,
+            code: r.code,
+            created_at: r.created_at,
+        })
+    }
+}
+
 /// The code as typed, if it exists. A task merged into another is not followed here:
 /// callers read the document and follow its `MarkedDuplicate` event.
 pub async fn resolve(db: &Db, input: &str) -> Result<Option<Tracking>, DbError> {
     let Some(code) = normalise(input) else {
         return Ok(None);
     };
-    let row: Option<(String, String, String, i64)> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT code, task, role, created_at FROM tracking_codes WHERE code = $1",
-    )
-    .bind(&code)
-    .fetch_optional(pool)
-    .await?);
-    row.map(|(code, task, role, created_at)| {
-        Ok(Tracking {
-            code,
-            task: DocId::new(task.clone())
-                .map_err(|_| DbError::Corrupt(format!("tracking code task id {task:?}")))?,
-            role: Role::parse(&role)?,
-            created_at,
-        })
-    })
-    .transpose()
+    records::tracking_code(db, &code)
+        .await?
+        .map(Tracking::try_from)
+        .transpose()
 }
 
 /// The codes issued on a task (the reporter's first).
 pub async fn codes_of(db: &Db, task: &DocId) -> Result<Vec<Tracking>, DbError> {
-    let rows: Vec<(String, String, i64)> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT code, role, created_at FROM tracking_codes WHERE task = $1 \
-         ORDER BY role DESC, created_at, code",
-    )
-    .bind(task.as_str())
-    .fetch_all(pool)
-    .await?);
-    rows.into_iter()
-        .map(|(code, role, created_at)| {
-            Ok(Tracking {
-                code,
-                task: task.clone(),
-                role: Role::parse(&role)?,
-                created_at,
-            })
-        })
+    records::tracking_codes_of(db, task.as_str())
+        .await?
+        .into_iter()
+        .map(Tracking::try_from)
         .collect()
 }
 

@@ -96,6 +96,18 @@ impl Node {
         }
     }
 
+    /// The spec's error body: one `error` with its `code` (the HTTP status) and
+    /// `description`.
+    pub fn error(code: u16, description: String) -> Node {
+        Node::List {
+            item: "error",
+            items: vec![Node::obj([
+                ("code", Node::Int(i64::from(code))),
+                ("description", Node::Text(description)),
+            ])],
+        }
+    }
+
     /// The JSON value.
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value;

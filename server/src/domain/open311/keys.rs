@@ -7,7 +7,8 @@
 //! guess through the hash), and it keeps the check to one indexed lookup on every POST.
 
 use crate::base::time::now_millis;
-use crate::storage::{Db, DbError, on_pool};
+use crate::storage::open311 as records;
+use crate::storage::{Db, DbError};
 use sha2::{Digest, Sha256};
 
 /// The demo city's key. **Public by design**, like the demo passwords.
@@ -32,17 +33,7 @@ pub async fn insert(db: &Db, name: &str, key: &str) -> Result<(), DbError> {
             "a key name is 1 to 64 characters without spaces".into(),
         ));
     }
-    let done = on_pool!(db, pool => sqlx::query(
-        "INSERT INTO open311_keys (name, key_hash, created_at) VALUES ($1, $2, $3) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(name)
-    .bind(hash(key))
-    .bind(now_millis())
-    .execute(pool)
-    .await?
-    .rows_affected());
-    if done == 0 {
+    if !records::insert_key(db, name, &hash(key), now_millis()).await? {
         return Err(DbError::Duplicate(format!("Open311 key {name:?}")));
     }
     Ok(())
@@ -57,24 +48,16 @@ pub async fn create(db: &Db, name: &str) -> Result<String, DbError> {
 
 /// Revokes the key named `name`; false if there is no such live key.
 pub async fn revoke(db: &Db, name: &str) -> Result<bool, DbError> {
-    let n = on_pool!(db, pool => sqlx::query(
-        "UPDATE open311_keys SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL",
-    )
-    .bind(now_millis())
-    .bind(name)
-    .execute(pool)
-    .await?
-    .rows_affected());
-    Ok(n == 1)
+    records::revoke_key(db, name, now_millis()).await
 }
 
 /// Every key: (name, created_at, revoked_at).
 pub async fn list(db: &Db) -> Result<Vec<(String, i64, Option<i64>)>, DbError> {
-    Ok(on_pool!(db, pool => sqlx::query_as(
-        "SELECT name, created_at, revoked_at FROM open311_keys ORDER BY name",
-    )
-    .fetch_all(pool)
-    .await?))
+    Ok(records::keys(db)
+        .await?
+        .into_iter()
+        .map(|k| (k.name, k.created_at, k.revoked_at))
+        .collect())
 }
 
 /// The name of the live key `key`, if it is one.
@@ -82,11 +65,5 @@ pub async fn check(db: &Db, key: &str) -> Result<Option<String>, DbError> {
     if key.is_empty() || key.len() > 200 {
         return Ok(None);
     }
-    let row: Option<(String,)> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT name FROM open311_keys WHERE key_hash = $1 AND revoked_at IS NULL",
-    )
-    .bind(hash(key))
-    .fetch_optional(pool)
-    .await?);
-    Ok(row.map(|r| r.0))
+    records::live_key(db, &hash(key)).await
 }

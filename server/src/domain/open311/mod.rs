@@ -3,7 +3,9 @@
 //! `servicerequestupdates` and extended statuses). Served under `/open311/v2/` by
 //! [`crate::http::open311`], in XML and JSON by the path's suffix.
 //!
-//! - [`format`]: one answer tree written as XML or JSON; ISO 8601 datetimes with offset;
+//! - [`format`]: one answer tree written as XML or JSON (the spec's error body too); ISO
+//!   8601 datetimes with offset;
+//! - [`discovery`]: the service discovery answer;
 //! - [`status`]: the documented mapping of internal statuses to `open`/`closed` and to
 //!   FixMyStreet's extended statuses;
 //! - [`keys`]: API keys (SHA-256 of 128-bit secrets, revocable);
@@ -14,11 +16,15 @@
 //! - [`updates`]: FixMyStreet's `servicerequestupdates` (GET and POST);
 //! - [`media`]: uploaded photos through [`crate::domain::photo`].
 //!
+//! Their rows are in [`crate::storage::open311`]; [`crate::http::open311`] only reads
+//! requests (query strings, form and multipart bodies) and writes these answers.
+//!
 //! A report filed here is a task like any other (source `citizen`, created by the server
 //! on the citizen's behalf). What only Open311 knows — the token, the attribute answers,
 //! the media URL, and the citizen's contact details — lives in the `open311_*` tables of
 //! migration 0007, never in the task document that syncs to crews' phones.
 
+pub mod discovery;
 pub mod format;
 pub mod keys;
 pub mod media;
@@ -38,7 +44,7 @@ use crate::storage::DbError;
 /// key ([`keys::DEMO_KEY`], public like the demo passwords, printed once).
 pub async fn seed_demo(db: &crate::storage::Db) -> Result<(), DbError> {
     for (service, attrs) in services::demo_attributes() {
-        services::set_attributes(db, service, &attrs).await?;
+        crate::storage::open311::set_attributes(db, service, &attrs).await?;
     }
     match keys::insert(db, keys::DEMO_KEY_NAME, keys::DEMO_KEY).await {
         Ok(()) | Err(DbError::Duplicate(_)) => {}

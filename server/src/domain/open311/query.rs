@@ -20,9 +20,9 @@ use super::{
     DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SPAN_DAYS, Open311Error, Params, param_nonblank, status,
 };
 use crate::base::time::now_millis;
-use crate::domain::citizen::Citizens;
-use crate::domain::citizen::duplicates;
-use crate::storage::{Db, DbError, IdentityStore, on_pool};
+use crate::domain::citizen::{self, Citizens, duplicates};
+use crate::storage::open311::{self as records, RequestExtra, RequestFilter};
+use crate::storage::{Db, IdentityStore};
 use jiff::tz::TimeZone;
 use std::collections::HashMap;
 use sync_core::session::ServerStore;
@@ -183,12 +183,6 @@ pub fn parse(p: &Params, city: &TimeZone, now: Millis) -> Result<Query, Open311E
     Ok(q)
 }
 
-enum Bind {
-    Text(String),
-    Int(i64),
-    Num(f64),
-}
-
 /// The ids of the tasks the query selects, in answer order.
 pub async fn find(db: &Db, q: &Query) -> Result<Vec<DocId>, Open311Error> {
     if !q.ids.is_empty() {
@@ -198,148 +192,25 @@ pub async fn find(db: &Db, q: &Query) -> Result<Vec<DocId>, Open311Error> {
             .filter_map(|i| DocId::new(i.as_str()).ok())
             .collect());
     }
-    let mut wh: Vec<String> = Vec::new();
-    let mut binds: Vec<Bind> = Vec::new();
-    let arg = |b: Bind, binds: &mut Vec<Bind>| {
-        binds.push(b);
-        format!("${}", binds.len())
+    let filter = RequestFilter {
+        services: q.services.clone(),
+        statuses: q.closed.map(citizen::status::names),
+        created_from: q.start,
+        created_to: q.end,
+        updated_from: q.updated_after,
+        updated_to: q.updated_before,
+        near: q.near,
+        limit: i64::from(q.page_size),
+        offset: i64::from(q.page - 1) * i64::from(q.page_size),
     };
-    if !q.services.is_empty() {
-        let ph: Vec<String> = q
-            .services
-            .iter()
-            .map(|s| arg(Bind::Text(s.clone()), &mut binds))
-            .collect();
-        wh.push(format!("category IN ({})", ph.join(", ")));
-    }
-    if let Some(closed) = q.closed {
-        let names: Vec<String> = status::internal_names(closed)
-            .iter()
-            .map(|s| format!("'{s}'"))
-            .collect();
-        wh.push(format!("status IN ({})", names.join(", ")));
-    }
-    for (col, op, v) in [
-        ("created_at", ">=", q.start),
-        ("created_at", "<=", q.end),
-        ("updated_at", ">=", q.updated_after),
-        ("updated_at", "<=", q.updated_before),
-    ] {
-        if let Some(v) = v {
-            let a = arg(Bind::Int(v), &mut binds);
-            wh.push(format!("{col} {op} {a}"));
-        }
-    }
-    if let Some((lat, lon, r)) = q.near {
-        match db {
-            Db::Postgres(_) => {
-                let (a, b, c) = (
-                    arg(Bind::Num(lon), &mut binds),
-                    arg(Bind::Num(lat), &mut binds),
-                    arg(Bind::Num(r), &mut binds),
-                );
-                wh.push(format!(
-                    "ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint({a}, {b}), 4326)::geography, {c})"
-                ));
-            }
-            Db::Sqlite(_) => {
-                // The bounding box uses the (lat, lon) index; then an equirectangular
-                // distance (arithmetic only: SQLite may lack trigonometry), within a
-                // fraction of a percent of the haversine at these radii.
-                let (a, b, c, d) = duplicates::bbox(lat, lon, r);
-                let ph: Vec<String> = [a, b, c, d, lat, lon]
-                    .into_iter()
-                    .map(|x| arg(Bind::Num(x), &mut binds))
-                    .collect();
-                let ky = 111_195.0;
-                let kx = ky * lat.to_radians().cos();
-                let r2 = arg(Bind::Num(r * r), &mut binds);
-                wh.push(format!(
-                    "lat BETWEEN {} AND {} AND lon BETWEEN {} AND {} AND \
-                     ((lat - {}) * {ky}) * ((lat - {}) * {ky}) + ((lon - {}) * {kx}) * ((lon - {}) * {kx}) <= {r2}",
-                    ph[0], ph[1], ph[2], ph[3], ph[4], ph[4], ph[5], ph[5]
-                ));
-            }
-        }
-    }
-    let limit = arg(Bind::Int(i64::from(q.page_size)), &mut binds);
-    let offset = arg(
-        Bind::Int(i64::from(q.page - 1) * i64::from(q.page_size)),
-        &mut binds,
-    );
-    let sql = format!(
-        "SELECT id FROM tasks {} ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}",
-        if wh.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", wh.join(" AND "))
-        }
-    );
-    let rows: Vec<(String,)> = on_pool!(db, pool => {
-        let mut query = sqlx::query_as(&sql);
-        for b in &binds {
-            query = match b {
-                Bind::Text(s) => query.bind(s.clone()),
-                Bind::Int(i) => query.bind(*i),
-                Bind::Num(n) => query.bind(*n),
-            };
-        }
-        query.fetch_all(pool).await.map_err(DbError::from)?
-    });
-    Ok(rows
+    Ok(records::find_requests(db, &filter)
+        .await?
         .into_iter()
-        .filter_map(|(id,)| DocId::new(id).ok())
+        .filter_map(|id| DocId::new(id).ok())
         .collect())
 }
 
-/// What Open311 keeps beside a task.
-#[derive(Debug, Clone, Default)]
-struct Extra {
-    attributes: String,
-    media_url: Option<String>,
-}
-
-/// A citizen's update as listed in `notes`.
-#[derive(Debug, Clone)]
-pub struct CitizenUpdate {
-    /// Its id.
-    pub id: String,
-    /// Its task.
-    pub task: String,
-    /// What the citizen wrote.
-    pub description: String,
-    /// When.
-    pub at: Millis,
-}
-
-/// The citizens' updates on `tasks`.
-pub async fn citizen_updates(db: &Db, tasks: &[String]) -> Result<Vec<CitizenUpdate>, DbError> {
-    if tasks.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ph: Vec<String> = (1..=tasks.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT id, task, description, created_at FROM open311_updates WHERE task IN ({}) \
-         ORDER BY created_at, id",
-        ph.join(", ")
-    );
-    let rows: Vec<(String, String, String, i64)> = on_pool!(db, pool => {
-        let mut q = sqlx::query_as(&sql);
-        for t in tasks {
-            q = q.bind(t);
-        }
-        q.fetch_all(pool).await?
-    });
-    Ok(rows
-        .into_iter()
-        .map(|(id, task, description, at)| CitizenUpdate {
-            id,
-            task,
-            description,
-            at,
-        })
-        .collect())
-}
+pub use crate::storage::open311::CitizenUpdate;
 
 /// The base URL media links are made from.
 pub fn base_url(c: &Citizens<'_>, host: Option<&str>) -> String {
@@ -462,17 +333,24 @@ pub async fn render(
         .into_iter()
         .map(|s| (s.code, s.name))
         .collect();
-    let districts: HashMap<String, String> = district_names(&c.dispatch.store).await?;
-    let extras = extras(&c.dispatch.store, &keys).await?;
+    let districts: HashMap<String, String> = records::district_names(&c.dispatch.store)
+        .await?
+        .into_iter()
+        .collect();
+    let extras: HashMap<String, RequestExtra> = records::request_extras(&c.dispatch.store, &keys)
+        .await?
+        .into_iter()
+        .map(|e| (e.task.clone(), e))
+        .collect();
     let updates = if extensions {
-        citizen_updates(&c.dispatch.store, &keys).await?
+        records::citizen_updates(&c.dispatch.store, &keys).await?
     } else {
         Vec::new()
     };
     let mut items = Vec::new();
     for id in &keys {
         let Some(v) = views.get(id) else { continue };
-        let extra = extras.get(id).cloned().unwrap_or_default();
+        let extra = extras.get(id);
         let st = v.derived.status;
         let updated = sync_core::session::device::last_event_at(v);
         let agency = v.derived.district.as_ref().map(|d| match districts.get(d) {
@@ -481,7 +359,7 @@ pub async fn render(
         });
         let mut n = Node::obj([
             ("service_request_id", Node::text(id)),
-            ("status", Node::text(status::open311(st))),
+            ("status", Node::text(citizen::status::open_or_closed(st))),
             ("status_notes", Node::opt_text(status_notes(v))),
             (
                 "service_name",
@@ -512,13 +390,18 @@ pub async fn render(
             ("long", Node::Num(v.point.lon)),
             (
                 "media_url",
-                Node::opt_text(extra.media_url.clone().or_else(|| photo_url(v, base))),
+                Node::opt_text(
+                    extra
+                        .and_then(|e| e.media_url.clone())
+                        .or_else(|| photo_url(v, base)),
+                ),
             ),
         ]);
         if extensions {
             let supporters = duplicates::supporters(&c.dispatch.store, &v.id).await?;
-            let answers: serde_json::Value =
-                serde_json::from_str(&extra.attributes).unwrap_or(serde_json::json!({}));
+            let answers: serde_json::Value = extra
+                .and_then(|e| serde_json::from_str(&e.attributes).ok())
+                .unwrap_or(serde_json::json!({}));
             let attrs = match answers {
                 serde_json::Value::Object(m) => m
                     .into_iter()
@@ -606,59 +489,30 @@ fn notes(v: &TaskView, updates: &[CitizenUpdate], city: &TimeZone) -> Node {
     }
 }
 
-async fn district_names(db: &Db) -> Result<HashMap<String, String>, DbError> {
-    let rows: Vec<(String, String)> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT code, name FROM districts",
-    )
-    .fetch_all(pool)
-    .await?);
-    Ok(rows.into_iter().collect())
-}
-
-async fn extras(db: &Db, tasks: &[String]) -> Result<HashMap<String, Extra>, DbError> {
-    if tasks.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let ph: Vec<String> = (1..=tasks.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT task, attributes, media_url FROM open311_requests WHERE task IN ({})",
-        ph.join(", ")
-    );
-    let rows: Vec<(String, String, Option<String>)> = on_pool!(db, pool => {
-        let mut q = sqlx::query_as(&sql);
-        for t in tasks {
-            q = q.bind(t);
-        }
-        q.fetch_all(pool).await?
-    });
-    Ok(rows
-        .into_iter()
-        .map(|(t, attributes, media_url)| {
-            (
-                t,
-                Extra {
-                    attributes,
-                    media_url,
-                },
-            )
-        })
-        .collect())
-}
-
-/// GET requests.
-pub async fn requests(c: &Citizens<'_>, p: &Params, base: &str) -> Result<Node, Open311Error> {
-    let q = parse(p, &c.zone, now_millis())?;
+/// GET requests; `host` is the request's `Host` header (for media links, see
+/// [`base_url`]).
+pub async fn requests(
+    c: &Citizens<'_>,
+    p: &Params,
+    host: Option<&str>,
+) -> Result<Node, Open311Error> {
+    let q = parse(p, c.zone, now_millis())?;
     let ids = find(&c.dispatch.store, &q).await?;
-    render(c, &ids, q.extensions, base).await
+    render(c, &ids, q.extensions, &base_url(c, host)).await
 }
 
 /// GET requests/{id}: a one-element list, 404 for an unknown id.
-pub async fn one(c: &Citizens<'_>, id: &str, p: &Params, base: &str) -> Result<Node, Open311Error> {
+pub async fn one(
+    c: &Citizens<'_>,
+    id: &str,
+    p: &Params,
+    host: Option<&str>,
+) -> Result<Node, Open311Error> {
     let extensions =
         param_nonblank(p, "extensions").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let not_found = || Open311Error::NotFound(format!("no request {id:?}"));
     let task = DocId::new(id).map_err(|_| not_found())?;
-    let node = render(c, &[task], extensions, base).await?;
+    let node = render(c, &[task], extensions, &base_url(c, host)).await?;
     match &node {
         Node::List { items, .. } if items.is_empty() => Err(not_found()),
         _ => Ok(node),

@@ -22,30 +22,16 @@ use super::{Open311Error, Params, check_text, param, param_nonblank, status};
 use crate::base::time::now_millis;
 use crate::domain::citizen::Citizens;
 use crate::domain::citizen::duplicates::{self, NearbyReport};
-use crate::domain::citizen::tracking;
+use crate::domain::citizen::{self, tracking};
 use crate::domain::dispatch::{assign, edit};
 use crate::domain::intake::{self, Report};
-use crate::storage::{Db, DbError, IdentityStore, on_pool};
+use crate::storage::open311::{self as records, RequestRow};
+use crate::storage::{Db, DbError, IdentityStore};
 use std::collections::BTreeMap;
 use sync_core::DocId;
 use sync_core::task::{Source, TaskDoc};
 
-/// A citizen's contact details (private: only in `open311_contacts`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Contact {
-    /// Email.
-    pub email: Option<String>,
-    /// First name.
-    pub first_name: Option<String>,
-    /// Last name.
-    pub last_name: Option<String>,
-    /// Phone.
-    pub phone: Option<String>,
-    /// The app's device id.
-    pub device_id: Option<String>,
-    /// The app's account id.
-    pub account_id: Option<String>,
-}
+pub use crate::storage::open311::Contact;
 
 impl Contact {
     /// Reads and bounds the contact parameters.
@@ -81,25 +67,7 @@ pub async fn store_contact(
     if *c == Contact::default() {
         return Ok(());
     }
-    on_pool!(db, pool => sqlx::query(
-        "INSERT INTO open311_contacts (ref, kind, task, email, first_name, last_name, phone, \
-         device_id, account_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         ON CONFLICT (ref) DO NOTHING",
-    )
-    .bind(reference)
-    .bind(kind)
-    .bind(task.as_str())
-    .bind(&c.email)
-    .bind(&c.first_name)
-    .bind(&c.last_name)
-    .bind(&c.phone)
-    .bind(&c.device_id)
-    .bind(&c.account_id)
-    .bind(now_millis())
-    .execute(pool)
-    .await
-    .map(|_| ())?);
-    Ok(())
+    records::insert_contact(db, reference, kind, task.as_str(), c, now_millis()).await
 }
 
 /// A coordinate parameter: required, a number, within `-limit..=limit`.
@@ -199,8 +167,8 @@ pub async fn file(c: &Citizens<'_>, p: &Params, media: Vec<Vec<u8>>) -> Result<N
         }
         None => None,
     };
-    let attrs = services::attributes(&c.dispatch.store, &service.code).await?;
-    let answers = services::check_answers(&attrs, &attribute_params(p), &c.zone)?;
+    let attrs = records::attributes(&c.dispatch.store, &service.code).await?;
+    let answers = services::check_answers(&attrs, &attribute_params(p), c.zone)?;
     let media_url = check_media_url(p)?;
     let contact = Contact::from_params(p)?;
     if media.len() > c.open311.max_media_files {
@@ -241,19 +209,15 @@ pub async fn file(c: &Citizens<'_>, p: &Params, media: Vec<Vec<u8>>) -> Result<N
     // The task is durable: from here on a failure is logged, not answered (the citizen
     // would file the report again).
     let stored = async {
-        on_pool!(&c.dispatch.store, pool => sqlx::query(
-            "INSERT INTO open311_requests (task, token, key_name, attributes, media_url, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(task.as_str())
-        .bind(&token)
-        .bind(&key_name)
-        .bind(answers_json(&answers))
-        .bind(&media_url)
-        .bind(now_millis())
-        .execute(pool)
-        .await
-        .map(|_| ())?);
+        let row = RequestRow {
+            task: task.to_string(),
+            token: token.clone(),
+            key_name,
+            attributes: answers_json(&answers),
+            media_url,
+            created_at: now_millis(),
+        };
+        records::insert_request(&c.dispatch.store, &row).await?;
         store_contact(&c.dispatch.store, task.as_str(), "request", &task, &contact).await
     };
     if let Err(e) = stored.await {
@@ -308,7 +272,7 @@ pub async fn duplicates_node(
             })
             .unwrap_or_else(|| n.title.clone());
         let open = sync_core::task::Status::parse(&n.status)
-            .map(status::open311)
+            .map(citizen::status::open_or_closed)
             .unwrap_or("open");
         items.push(Node::obj([
             ("service_request_id", Node::text(n.task.as_str())),
@@ -356,16 +320,12 @@ pub async fn support(c: &Citizens<'_>, id: &str, p: &Params) -> Result<Node, Ope
 
 /// `tokens/{token}`: the request a token stands for.
 pub async fn token(db: &Db, token: &str) -> Result<Node, Open311Error> {
-    let row: Option<(String,)> = if token.len() <= 64 {
-        on_pool!(db, pool => sqlx::query_as("SELECT task FROM open311_requests WHERE token = $1")
-            .bind(token)
-            .fetch_optional(pool)
-            .await
-            .map_err(DbError::from)?)
+    let task = if token.len() <= 64 {
+        records::task_of_token(db, token).await?
     } else {
         None
     };
-    let Some((task,)) = row else {
+    let Some(task) = task else {
         return Err(Open311Error::NotFound(format!("no token {token:?}")));
     };
     Ok(Node::List {

@@ -6,72 +6,11 @@
 
 use super::format::{Node, parse_datetime};
 use super::{Open311Error, looks_like_html};
-use crate::storage::{Db, DbError, IdentityStore, Service, on_pool};
+use crate::storage::open311 as records;
+use crate::storage::{Db, DbError, IdentityStore, Service};
 use std::collections::BTreeMap;
 
-/// An attribute's datatype.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Datatype {
-    /// A line of text.
-    String,
-    /// A number.
-    Number,
-    /// An ISO 8601 datetime.
-    Datetime,
-    /// Longer text.
-    Text,
-    /// One key of the listed values.
-    SingleValueList,
-    /// Any keys of the listed values.
-    MultiValueList,
-}
-
-impl Datatype {
-    /// The GeoReport name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Datatype::String => "string",
-            Datatype::Number => "number",
-            Datatype::Datetime => "datetime",
-            Datatype::Text => "text",
-            Datatype::SingleValueList => "singlevaluelist",
-            Datatype::MultiValueList => "multivaluelist",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Datatype, DbError> {
-        Ok(match s {
-            "string" => Datatype::String,
-            "number" => Datatype::Number,
-            "datetime" => Datatype::Datetime,
-            "text" => Datatype::Text,
-            "singlevaluelist" => Datatype::SingleValueList,
-            "multivaluelist" => Datatype::MultiValueList,
-            other => return Err(DbError::Corrupt(format!("attribute datatype {other:?}"))),
-        })
-    }
-}
-
-/// One attribute of a service definition.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Attribute {
-    /// Its code (`attribute[<code>]`).
-    pub code: String,
-    /// False for an informational attribute that takes no answer.
-    pub variable: bool,
-    /// Its datatype.
-    pub datatype: Datatype,
-    /// Whether an answer is required.
-    pub required: bool,
-    /// How to answer.
-    pub datatype_description: String,
-    /// Display order.
-    pub order: i64,
-    /// The question.
-    pub description: String,
-    /// Allowed values for lists: (key, name).
-    pub values: Vec<(String, String)>,
-}
+pub use crate::storage::open311::{Attribute, Datatype};
 
 /// One answer, checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,106 +21,10 @@ pub enum Answer {
     Many(Vec<String>),
 }
 
-/// The attributes of `service`, in order.
-pub async fn attributes(db: &Db, service: &str) -> Result<Vec<Attribute>, DbError> {
-    type Row = (String, bool, String, bool, String, i64, String);
-    let rows: Vec<Row> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT code, variable, datatype, required, datatype_description, CAST(ord AS BIGINT), \
-         description FROM open311_attributes WHERE service_code = $1 ORDER BY ord, code",
-    )
-    .bind(service)
-    .fetch_all(pool)
-    .await?);
-    let values: Vec<(String, String, String)> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT attribute, key, name FROM open311_attribute_values WHERE service_code = $1 \
-         ORDER BY attribute, ord, key",
-    )
-    .bind(service)
-    .fetch_all(pool)
-    .await?);
-    rows.into_iter()
-        .map(
-            |(code, variable, datatype, required, dd, order, description)| {
-                Ok(Attribute {
-                    values: values
-                        .iter()
-                        .filter(|v| v.0 == code)
-                        .map(|v| (v.1.clone(), v.2.clone()))
-                        .collect(),
-                    code,
-                    variable,
-                    datatype: Datatype::parse(&datatype)?,
-                    required,
-                    datatype_description: dd,
-                    order,
-                    description,
-                })
-            },
-        )
-        .collect()
-}
-
-/// Services that have at least one attribute (their `metadata` is true).
-pub async fn with_metadata(db: &Db) -> Result<Vec<String>, DbError> {
-    let rows: Vec<(String,)> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT DISTINCT service_code FROM open311_attributes ORDER BY service_code",
-    )
-    .fetch_all(pool)
-    .await?);
-    Ok(rows.into_iter().map(|r| r.0).collect())
-}
-
-/// Replaces the attributes of `service`.
-pub async fn set_attributes(db: &Db, service: &str, attrs: &[Attribute]) -> Result<(), DbError> {
-    on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
-        sqlx::query("DELETE FROM open311_attribute_values WHERE service_code = $1")
-            .bind(service)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM open311_attributes WHERE service_code = $1")
-            .bind(service)
-            .execute(&mut *tx)
-            .await?;
-        for a in attrs {
-            sqlx::query(
-                "INSERT INTO open311_attributes (service_code, code, variable, datatype, \
-                 required, datatype_description, ord, description) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(service)
-            .bind(&a.code)
-            .bind(a.variable)
-            .bind(a.datatype.as_str())
-            .bind(a.required)
-            .bind(&a.datatype_description)
-            .bind(a.order as i32)
-            .bind(&a.description)
-            .execute(&mut *tx)
-            .await?;
-            for (i, (key, name)) in a.values.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO open311_attribute_values (service_code, attribute, key, name, \
-                     ord) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(service)
-                .bind(&a.code)
-                .bind(key)
-                .bind(name)
-                .bind(i as i32)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        tx.commit().await?;
-    });
-    Ok(())
-}
-
 /// The `services` answer: every service with its `metadata` flag.
 pub async fn list(db: &Db) -> Result<Node, DbError> {
     let services = db.services().await?;
-    let meta = with_metadata(db).await?;
+    let meta = records::services_with_attributes(db).await?;
     Ok(Node::List {
         item: "service",
         items: services
@@ -209,7 +52,7 @@ pub async fn definition(db: &Db, code: &str) -> Result<Node, Open311Error> {
     if !services.iter().any(|s| s.code == code) {
         return Err(Open311Error::NotFound(format!("no service {code:?}")));
     }
-    let attrs = attributes(db, code).await?;
+    let attrs = records::attributes(db, code).await?;
     Ok(Node::obj([
         ("service_code", Node::text(code)),
         (

@@ -1,6 +1,7 @@
 //! The one mapping from a task's derived status (`sync_core::task::Status`, folded from
-//! its event log) to Open311's `open`/`closed` and to FixMyStreet's extended statuses.
-//! `server/README.md` ("Open311") shows the same table.
+//! its event log) to FixMyStreet's extended statuses, beside Open311's `open`/`closed`
+//! (the task's public status, [`crate::domain::citizen::status`]). `server/README.md`
+//! ("Open311") shows the same table.
 //!
 //! | internal status | Open311 `status` | FixMyStreet extended status |
 //! | --- | --- | --- |
@@ -87,11 +88,6 @@ impl FmsStatus {
     }
 }
 
-/// Open311's `open` or `closed`.
-pub fn open311(status: Status) -> &'static str {
-    if status.is_closed() { "closed" } else { "open" }
-}
-
 /// FixMyStreet's extended status of an internal status (the table above).
 pub fn fms(status: Status) -> FmsStatus {
     match status {
@@ -104,34 +100,10 @@ pub fn fms(status: Status) -> FmsStatus {
     }
 }
 
-/// The internal statuses Open311's `open` (false) or `closed` (true) stands for, by wire
-/// name, for filtering the task projection.
-pub fn internal_names(closed: bool) -> Vec<&'static str> {
-    ALL_STATUSES
-        .iter()
-        .filter(|s| s.is_closed() == closed)
-        .map(|s| s.as_str())
-        .collect()
-}
-
-/// Every internal status.
-pub const ALL_STATUSES: [Status; 11] = [
-    Status::New,
-    Status::Queued,
-    Status::Assigned,
-    Status::Acknowledged,
-    Status::InProgress,
-    Status::Paused,
-    Status::Completed,
-    Status::Verified,
-    Status::Reopened,
-    Status::Cancelled,
-    Status::Duplicate,
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::citizen::status::{ALL_STATUSES, open_or_closed};
 
     #[test]
     fn every_status_maps_and_closed_ones_agree() {
@@ -141,9 +113,8 @@ mod tests {
                 f,
                 FmsStatus::Fixed | FmsStatus::NoFurtherAction | FmsStatus::Duplicate
             );
-            assert_eq!(open311(s) == "closed", closed_fms, "{s:?}");
+            assert_eq!(open_or_closed(s) == "closed", closed_fms, "{s:?}");
         }
-        assert_eq!(internal_names(true).len() + internal_names(false).len(), 11);
         assert_eq!(FmsStatus::parse("IN_PROGRESS"), Some(FmsStatus::InProgress));
         assert_eq!(
             FmsStatus::parse("action scheduled"),

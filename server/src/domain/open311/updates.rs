@@ -16,14 +16,14 @@
 //!   change a task's status. Answer: `<service_request_updates><request_update><update_id>`.
 
 use super::format::{Node, datetime, parse_datetime};
-use super::query::{event_words, status_after};
+use super::query::{base_url, event_words, status_after};
 use super::requests::{Contact, store_contact};
 use super::status::FmsStatus;
 use super::{MAX_SPAN_DAYS, Open311Error, Params, check_text, param_nonblank, status};
 use crate::base::time::now_millis;
 use crate::domain::citizen::Citizens;
 use crate::domain::dispatch::{assign, edit};
-use crate::storage::{Db, DbError, on_pool};
+use crate::storage::open311::{self as records, NewUpdate};
 use sync_core::session::ServerStore;
 use sync_core::task::{EventKind, Outcome, PhotoKind, TaskDoc};
 use sync_core::{DocId, Millis};
@@ -32,9 +32,11 @@ const DAY_MS: i64 = 86_400_000;
 /// The most tasks scanned for one GET.
 const MAX_TASKS: i64 = 2000;
 
-/// GET servicerequestupdates.
-pub async fn list(c: &Citizens<'_>, p: &Params, base: &str) -> Result<Node, Open311Error> {
+/// GET servicerequestupdates; `host` is the request's `Host` header (for media links,
+/// see [`base_url`]).
+pub async fn list(c: &Citizens<'_>, p: &Params, host: Option<&str>) -> Result<Node, Open311Error> {
     let city = &c.zone;
+    let base = base_url(c, host);
     let get = |k: &str| -> Result<Option<Millis>, Open311Error> {
         match param_nonblank(p, k) {
             None => Ok(None),
@@ -56,17 +58,10 @@ pub async fn list(c: &Citizens<'_>, p: &Params, base: &str) -> Result<Node, Open
             "start_date to end_date may span at most {MAX_SPAN_DAYS} days"
         )));
     }
-    let rows: Vec<(String,)> = on_pool!(&c.dispatch.store, pool => sqlx::query_as(
-        "SELECT id FROM tasks WHERE updated_at >= $1 ORDER BY updated_at LIMIT $2",
-    )
-    .bind(start)
-    .bind(MAX_TASKS)
-    .fetch_all(pool)
-    .await
-    .map_err(DbError::from)?);
-    let ids: Vec<DocId> = rows
+    let ids: Vec<DocId> = records::tasks_updated_since(&c.dispatch.store, start, MAX_TASKS)
+        .await?
         .into_iter()
-        .filter_map(|(i,)| DocId::new(i).ok())
+        .filter_map(|i| DocId::new(i).ok())
         .collect();
     let docs = if ids.is_empty() {
         Vec::new()
@@ -169,17 +164,17 @@ pub async fn post(c: &Citizens<'_>, p: &Params) -> Result<Node, Open311Error> {
         return Err(not_found());
     }
     let update_id = format!("U-{}", hex::encode(rand::random::<[u8; 8]>()));
-    insert(
-        &c.dispatch.store,
-        &update_id,
-        &task,
-        fms_status,
-        description,
-        media_url.as_deref(),
-        external.as_deref(),
-        &key_name,
-    )
-    .await?;
+    let update = NewUpdate {
+        id: update_id.clone(),
+        task: task.to_string(),
+        status: fms_status.map(|s| s.as_str().to_owned()),
+        description: description.to_owned(),
+        media_url,
+        external_id: external,
+        key_name,
+        created_at: now_millis(),
+    };
+    records::insert_update(&c.dispatch.store, &update).await?;
     store_contact(&c.dispatch.store, &update_id, "update", &task, &contact).await?;
     let actor = assign::server_actor(c.dispatch);
     let text = format!("Citizen update: {description}");
@@ -196,33 +191,4 @@ pub async fn post(c: &Citizens<'_>, p: &Params) -> Result<Node, Open311Error> {
         item: "request_update",
         items: vec![Node::obj([("update_id", Node::Text(update_id))])],
     })
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn insert(
-    db: &Db,
-    id: &str,
-    task: &DocId,
-    status: Option<FmsStatus>,
-    description: &str,
-    media_url: Option<&str>,
-    external: Option<&str>,
-    key_name: &str,
-) -> Result<(), DbError> {
-    on_pool!(db, pool => sqlx::query(
-        "INSERT INTO open311_updates (id, task, status, description, media_url, external_id, \
-         key_name, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(id)
-    .bind(task.as_str())
-    .bind(status.map(FmsStatus::as_str))
-    .bind(description)
-    .bind(media_url)
-    .bind(external)
-    .bind(key_name)
-    .bind(now_millis())
-    .execute(pool)
-    .await
-    .map(|_| ())?);
-    Ok(())
 }
