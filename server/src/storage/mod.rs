@@ -23,6 +23,7 @@
 //!
 //! The shared test-suite (`server/tests/storage.rs`) runs every check against both.
 
+pub mod analytics;
 pub mod citizens;
 pub mod dispatch;
 pub mod districts;

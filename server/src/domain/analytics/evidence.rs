@@ -1,8 +1,9 @@
 //! The tasks behind a number (the same cohort the measure counts, for one unit) and the
 //! before/after gallery of completed tasks, both paged.
 
-use super::{AnalyticsError, By, Filter, where_clause};
-use crate::storage::{Db, on_pool};
+use super::{AnalyticsError, By, Filter};
+use crate::storage::Db;
+use crate::storage::analytics::{self as records, Cohort};
 use jiff::tz::TimeZone;
 use serde::Serialize;
 
@@ -10,15 +11,6 @@ use serde::Serialize;
 pub const MAX_LIMIT: i64 = 1000;
 
 /// Which tasks a measure counts (see `measures`' table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cohort {
-    Created,
-    CreatedByAcker,
-    Completed,
-    Closed,
-    Open,
-}
-
 fn cohort(measure: &str) -> Result<Cohort, AnalyticsError> {
     super::measures::check_measure(measure)?;
     Ok(match measure {
@@ -33,28 +25,6 @@ fn cohort(measure: &str) -> Result<Cohort, AnalyticsError> {
         "ack_p50_min" | "ack_p90_min" | "sla_ack_pct" => Cohort::CreatedByAcker,
         _ => Cohort::Created,
     })
-}
-
-#[derive(Debug, sqlx::FromRow)]
-struct FactRow {
-    id: String,
-    title: String,
-    category: String,
-    district: Option<String>,
-    crew: Option<String>,
-    contractor: Option<String>,
-    priority: String,
-    status: String,
-    created_at: i64,
-    acknowledged_at: Option<i64>,
-    completed_at: Option<i64>,
-    ack_due: Option<i64>,
-    complete_due: Option<i64>,
-    reopen_count: i32,
-    rating: Option<i16>,
-    before_photo: Option<String>,
-    after_photo: Option<String>,
-    flagged: i64,
 }
 
 /// One task of the evidence list.
@@ -132,49 +102,15 @@ pub async fn tasks(
     now_ms: i64,
 ) -> Result<Vec<TaskRow>, AnalyticsError> {
     let c = cohort(measure)?;
-    let (cond, mut binds) = where_clause(f, 1);
-    let (lo, hi) = (f.range.start_ms, f.range.end_ms);
-    let date = match c {
-        Cohort::Created | Cohort::CreatedByAcker => {
-            format!("f.created_at >= {lo} AND f.created_at < {hi}")
-        }
-        Cohort::Completed => format!("f.completed_at >= {lo} AND f.completed_at < {hi}"),
-        Cohort::Closed => format!("f.closed_at >= {lo} AND f.closed_at < {hi}"),
-        Cohort::Open => {
-            format!("f.created_at < {hi} AND (f.closed_at IS NULL OR f.closed_at >= {hi})")
-        }
+    let unit = match level {
+        Some(by) => Some((
+            by,
+            key.ok_or_else(|| AnalyticsError::BadRequest("`key` is required with `level`".into()))?,
+        )),
+        None => None,
     };
-    let mut unit = String::new();
-    if let Some(by) = level {
-        let k =
-            key.ok_or_else(|| AnalyticsError::BadRequest("`key` is required with `level`".into()))?;
-        let col = if c == Cohort::CreatedByAcker {
-            by.ack_column()
-        } else {
-            by.column()
-        };
-        binds.push(k.to_owned());
-        unit = format!(" AND COALESCE({col}, '') = ${}", binds.len());
-    }
-    let sql = format!(
-        "SELECT f.id, COALESCE(t.title, '') AS title, f.category, f.district, f.crew,
-                f.contractor, f.priority, f.status, f.created_at, f.acknowledged_at,
-                f.completed_at, f.ack_due, f.complete_due, f.reopen_count, f.rating,
-                f.before_photo, f.after_photo,
-                (SELECT COUNT(*) FROM photos ph
-                  WHERE ph.task = f.id AND (ph.far_from_task OR ph.before_task)) AS flagged
-         FROM task_facts f LEFT JOIN tasks t ON t.id = f.id
-         WHERE {date} AND {cond}{unit}
-         ORDER BY f.created_at, f.id
-         LIMIT {limit} OFFSET {offset}"
-    );
-    let rows: Vec<FactRow> = on_pool!(db, pool => {
-        let mut q = sqlx::query_as::<_, FactRow>(&sql);
-        for b in &binds {
-            q = q.bind(b);
-        }
-        q.fetch_all(pool).await
-    })?;
+    let range = (f.range.start_ms, f.range.end_ms);
+    let rows = records::cohort_tasks(db, &f.facts(), c, range, unit, limit, offset).await?;
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -243,17 +179,6 @@ pub struct GalleryRow {
     pub after: PhotoUrls,
 }
 
-#[derive(Debug, sqlx::FromRow)]
-struct PairRow {
-    id: String,
-    title: String,
-    district: Option<String>,
-    category: String,
-    completed_at: i64,
-    before_photo: String,
-    after_photo: String,
-}
-
 /// `GET /api/v1/analytics/gallery`: tasks completed in the range with a before and an
 /// after photo, latest first. Only photos the server holds and has processed (a row in
 /// `photos`, so their public derivatives exist): a reference whose upload has not
@@ -265,26 +190,8 @@ pub async fn gallery(
     offset: i64,
     tz: &TimeZone,
 ) -> Result<Vec<GalleryRow>, AnalyticsError> {
-    let (cond, binds) = where_clause(f, 1);
-    let (lo, hi) = (f.range.start_ms, f.range.end_ms);
-    let sql = format!(
-        "SELECT f.id, COALESCE(t.title, '') AS title, f.district, f.category, f.completed_at,
-                f.before_photo, f.after_photo
-         FROM task_facts f LEFT JOIN tasks t ON t.id = f.id
-         WHERE f.completed_at >= {lo} AND f.completed_at < {hi}
-           AND f.before_photo IS NOT NULL AND f.after_photo IS NOT NULL AND {cond}
-           AND EXISTS (SELECT 1 FROM photos pb WHERE pb.hash = f.before_photo)
-           AND EXISTS (SELECT 1 FROM photos pa WHERE pa.hash = f.after_photo)
-         ORDER BY f.completed_at DESC, f.id
-         LIMIT {limit} OFFSET {offset}"
-    );
-    let rows: Vec<PairRow> = on_pool!(db, pool => {
-        let mut q = sqlx::query_as::<_, PairRow>(&sql);
-        for b in &binds {
-            q = q.bind(b);
-        }
-        q.fetch_all(pool).await
-    })?;
+    let range = (f.range.start_ms, f.range.end_ms);
+    let rows = records::gallery_pairs(db, &f.facts(), range, limit, offset).await?;
     Ok(rows
         .into_iter()
         .map(|r| GalleryRow {

@@ -1,5 +1,7 @@
-//! The measures, computed from `task_facts` by a handful of grouped aggregate queries
-//! per request (the same SQL on both backends), per unit and per time bucket.
+//! The measures, computed from `task_facts` per unit and per time bucket: by a handful
+//! of grouped aggregate queries per request ([`crate::storage::analytics::grouped_counts`],
+//! the same SQL on both backends) or by one pass over the in-memory mirror
+//! ([`super::scan`]); both hand over raw counts, and the ratios are made here.
 //!
 //! Which tasks each measure looks at (a task counts on the local day its event happened):
 //!
@@ -29,49 +31,13 @@
 
 use super::mirror::Mirror;
 use super::period::Bucket;
-use super::{AnalyticsError, By, Filter, PRIORITIES, where_clause};
-use crate::storage::{Db, on_pool};
+use super::{AnalyticsError, By, Filter};
+use crate::storage::Db;
+use crate::storage::analytics::{self as records, Grouped};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-/// A unit's key: `None` for tasks with no crew/contractor/district (shown as `""`).
-pub type Key = Option<String>;
-
-/// Due/met counts and the compliance percentage.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct SlaCell {
-    /// Tasks due.
-    pub due: i64,
-    /// Of which met.
-    pub met: i64,
-    /// met / due × 100, null when nothing was due.
-    pub pct: Option<f64>,
-}
-
-/// SLA compliance by priority.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct SlaByPriority {
-    /// Urgent tasks.
-    pub urgent: SlaCell,
-    /// High.
-    pub high: SlaCell,
-    /// Normal.
-    pub normal: SlaCell,
-    /// Low.
-    pub low: SlaCell,
-}
-
-impl SlaByPriority {
-    pub(super) fn cell_mut(&mut self, p: &str) -> Option<&mut SlaCell> {
-        match p {
-            "urgent" => Some(&mut self.urgent),
-            "high" => Some(&mut self.high),
-            "normal" => Some(&mut self.normal),
-            "low" => Some(&mut self.low),
-            _ => None,
-        }
-    }
-}
+pub use crate::storage::analytics::{Key, SlaByPriority, SlaCell, percentile_cont};
 
 /// One unit's measures (the API's row).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -174,35 +140,6 @@ pub fn check_measure(m: &str) -> Result<(), AnalyticsError> {
     }
 }
 
-/// Raw counts per (unit, bucket) before ratios (both engines fill it: the SQL queries
-/// here and the in-memory scan in [`super::scan`]).
-#[derive(Debug, Clone, Default)]
-pub(super) struct Acc {
-    pub(super) received: i64,
-    pub(super) closed: i64,
-    pub(super) completed: i64,
-    pub(super) ever_completed: i64,
-    pub(super) reopened: i64,
-    pub(super) ratings: [i64; 5],
-    pub(super) photo_both: i64,
-    pub(super) flagged: i64,
-    pub(super) sla: SlaByPriority,
-    pub(super) sla_ack: SlaByPriority,
-    /// p50 and p90 of the acknowledgement times, ms.
-    pub(super) ack: (Option<f64>, Option<f64>),
-    /// p50 and p90 of the completion times, ms.
-    pub(super) complete: (Option<f64>, Option<f64>),
-}
-
-/// What an engine hands over: every unit seen, the counts per (unit, bucket), and each
-/// unit's open tasks at the start of the first bucket.
-#[derive(Debug, Default)]
-pub(super) struct Partial {
-    pub(super) keys: BTreeSet<Key>,
-    pub(super) acc: BTreeMap<(Key, usize), Acc>,
-    pub(super) open: BTreeMap<Key, i64>,
-}
-
 /// Everything computed for a set of units and buckets.
 #[derive(Debug, Clone, Default)]
 pub struct Computed {
@@ -226,20 +163,6 @@ fn minutes(ms: Option<f64>) -> Option<f64> {
     ms.map(|v| (v / 60_000.0 * 100.0).round() / 100.0)
 }
 
-/// Continuous percentile of sorted values, as PostgreSQL's `percentile_cont`.
-pub fn percentile_cont(sorted: &[i64], p: f64) -> Option<f64> {
-    let n = sorted.len();
-    if n == 0 {
-        return None;
-    }
-    let pos = p * (n - 1) as f64;
-    let lo = pos.floor();
-    let hi = pos.ceil();
-    let a = *sorted.get(lo as usize)? as f64;
-    let b = *sorted.get(hi as usize)? as f64;
-    Some(a + (b - a) * (pos - lo))
-}
-
 fn sum_cells(s: &SlaByPriority) -> (i64, i64) {
     let c = [s.urgent, s.high, s.normal, s.low];
     (c.iter().map(|c| c.due).sum(), c.iter().map(|c| c.met).sum())
@@ -248,188 +171,6 @@ fn sum_cells(s: &SlaByPriority) -> (i64, i64) {
 fn finish_cells(s: &mut SlaByPriority) {
     for c in [&mut s.urgent, &mut s.high, &mut s.normal, &mut s.low] {
         c.pct = pct(c.met, c.due);
-    }
-}
-
-/// The buckets as a `WITH` clause (integers only: nothing from the request is inlined).
-fn buckets_cte(buckets: &[Bucket]) -> String {
-    let values: Vec<String> = buckets
-        .iter()
-        .enumerate()
-        .map(|(i, b)| format!("({i}, {}, {})", b.lo, b.hi))
-        .collect();
-    format!("WITH b(i, lo, hi) AS (VALUES {})", values.join(", "))
-}
-
-macro_rules! fetch {
-    ($db:expr, $t:ty, $sql:expr, $binds:expr) => {{
-        let sql: &str = &$sql;
-        on_pool!($db, pool => {
-            let mut q = sqlx::query_as::<_, $t>(sql);
-            for b in $binds.iter() {
-                q = q.bind(b);
-            }
-            q.fetch_all(pool).await
-        })
-    }};
-}
-
-fn bucket_index(p: i64) -> usize {
-    usize::try_from(p).unwrap_or(0)
-}
-
-/// Values of `col` per (unit, bucket) for percentiles computed in Rust (SQLite).
-async fn percentiles_in_rust(
-    db: &Db,
-    key: &str,
-    col: &str,
-    date_col: &str,
-    cte: &str,
-    cond: &str,
-    binds: &[String],
-) -> Result<BTreeMap<(Key, usize), (Option<f64>, Option<f64>)>, AnalyticsError> {
-    let sql = format!(
-        "{cte} SELECT {key} AS k, CAST(b.i AS BIGINT) AS p, {col} AS v
-         FROM task_facts f JOIN b ON {date_col} >= b.lo AND {date_col} < b.hi
-         WHERE {col} IS NOT NULL AND {cond}
-         ORDER BY 1, 2, 3"
-    );
-    let rows: Vec<(Key, i64, i64)> = fetch!(db, (Key, i64, i64), sql, binds)?;
-    let mut grouped: BTreeMap<(Key, usize), Vec<i64>> = BTreeMap::new();
-    for (k, p, v) in rows {
-        grouped.entry((k, bucket_index(p))).or_default().push(v);
-    }
-    Ok(grouped
-        .into_iter()
-        .map(|(k, mut v)| {
-            v.sort_unstable();
-            (k, (percentile_cont(&v, 0.5), percentile_cont(&v, 0.9)))
-        })
-        .collect())
-}
-
-/// A grouped row: unit, bucket, then integer and float columns.
-struct Raw {
-    k: Key,
-    p: usize,
-    ints: Vec<i64>,
-    floats: Vec<Option<f64>>,
-}
-
-macro_rules! fetch_raw {
-    ($db:expr, $sql:expr, $binds:expr, $ni:expr, $nf:expr) => {{
-        use sqlx::Row;
-        let sql: &str = &$sql;
-        let (ni, nf): (usize, usize) = ($ni, $nf);
-        on_pool!($db, pool => {
-            let mut q = sqlx::query(sql);
-            for b in $binds.iter() {
-                q = q.bind(b);
-            }
-            match q.fetch_all(pool).await {
-                Ok(rows) => rows
-                    .iter()
-                    .map(|r| -> Result<Raw, sqlx::Error> {
-                        let k: Key = r.try_get(0)?;
-                        let p: i64 = r.try_get(1)?;
-                        let mut ints = Vec::with_capacity(ni);
-                        for i in 0..ni {
-                            ints.push(r.try_get::<i64, _>(2 + i)?);
-                        }
-                        let mut floats = Vec::with_capacity(nf);
-                        for i in 0..nf {
-                            floats.push(r.try_get::<Option<f64>, _>(2 + ni + i)?);
-                        }
-                        Ok(Raw { k, p: bucket_index(p), ints, floats })
-                    })
-                    .collect::<Result<Vec<Raw>, sqlx::Error>>(),
-                Err(e) => Err(e),
-            }
-        })
-    }};
-}
-
-/// Due and met counts per priority (`due`, `met` for urgent, high, normal, low).
-fn sla_columns(due: &str, met: &str) -> String {
-    PRIORITIES
-        .iter()
-        .map(|p| {
-            format!(
-                "COUNT(*) FILTER (WHERE f.priority = '{p}' AND {due}),
-                 COUNT(*) FILTER (WHERE f.priority = '{p}' AND {met})"
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(",\n")
-}
-
-fn add_sla(s: &mut SlaByPriority, ints: &[i64]) {
-    for (i, p) in PRIORITIES.iter().enumerate() {
-        if let Some(c) = s.cell_mut(p) {
-            c.due += ints.get(2 * i).copied().unwrap_or(0);
-            c.met += ints.get(2 * i + 1).copied().unwrap_or(0);
-        }
-    }
-}
-
-/// How rows are put into buckets. On PostgreSQL the bucket is computed in the scan
-/// (`width_bucket` over the bucket starts): a range join to a list of buckets is planned
-/// as a nested loop per bucket (a year of days took over a minute on a million tasks).
-/// On SQLite rows are joined to the buckets' `WITH` list.
-struct Bucketing {
-    pg: bool,
-    cte: String,
-    lo: i64,
-    hi: i64,
-    starts: Vec<i64>,
-}
-
-impl Bucketing {
-    fn new(pg: bool, buckets: &[Bucket]) -> Bucketing {
-        Bucketing {
-            pg,
-            cte: if pg {
-                String::new()
-            } else {
-                buckets_cte(buckets)
-            },
-            lo: buckets.first().map(|b| b.lo).unwrap_or(0),
-            hi: buckets.last().map(|b| b.hi).unwrap_or(0),
-            starts: buckets.iter().skip(1).map(|b| b.lo).collect(),
-        }
-    }
-
-    /// (bucket index expression, join clause, range condition) for a time column.
-    fn parts(&self, col: &str) -> (String, String, String) {
-        if !self.pg {
-            return (
-                "CAST(b.i AS BIGINT)".into(),
-                format!("JOIN b ON {col} >= b.lo AND {col} < b.hi"),
-                "1 = 1".into(),
-            );
-        }
-        let idx = if self.starts.is_empty() {
-            "CAST(0 AS BIGINT)".to_owned()
-        } else {
-            let starts: Vec<String> = self.starts.iter().map(i64::to_string).collect();
-            format!(
-                "CAST(width_bucket({col}, ARRAY[{}]::bigint[]) AS BIGINT)",
-                starts.join(", ")
-            )
-        };
-        (
-            idx,
-            String::new(),
-            format!("{col} >= {} AND {col} < {}", self.lo, self.hi),
-        )
-    }
-}
-
-/// The key expressions for a grouping (`None`: one unit, "all").
-fn key_exprs(by: Option<By>) -> (&'static str, &'static str) {
-    match by {
-        Some(b) => (b.column(), b.ack_column()),
-        None => ("CAST('all' AS TEXT)", "CAST('all' AS TEXT)"),
     }
 }
 
@@ -456,237 +197,18 @@ pub async fn compute(
         return Ok(Computed::default());
     }
     let partial = match engine {
-        Engine::Sql => compute_sql(db, f, by, buckets, now_ms).await?,
+        Engine::Sql => {
+            let bounds: Vec<(i64, i64)> = buckets.iter().map(|b| (b.lo, b.hi)).collect();
+            records::grouped_counts(db, &f.facts(), by, &bounds, now_ms).await?
+        }
         Engine::Memory(m) => super::scan::compute(db, m, f, by, buckets, now_ms).await?,
     };
     Ok(finish(partial, buckets.len()))
 }
 
-async fn compute_sql(
-    db: &Db,
-    f: &Filter,
-    by: Option<By>,
-    buckets: &[Bucket],
-    now_ms: i64,
-) -> Result<Partial, AnalyticsError> {
-    let Some(first) = buckets.first() else {
-        return Ok(Partial::default());
-    };
-    let (key, ack_key) = key_exprs(by);
-    let cte = buckets_cte(buckets);
-    let bk = Bucketing::new(matches!(db, Db::Postgres(_)), buckets);
-    let (cond, binds) = where_clause(f, 1);
-    let mut acc: BTreeMap<(Key, usize), Acc> = BTreeMap::new();
-    let mut keys: BTreeSet<Key> = BTreeSet::new();
-    let live = "f.status NOT IN ('cancelled', 'duplicate')";
-
-    let pg = matches!(db, Db::Postgres(_));
-    let done_due = format!(
-        "f.complete_due IS NOT NULL AND (f.completed_at IS NOT NULL
-            OR (f.complete_due < {now_ms} AND {live}))"
-    );
-    let done_met = "f.complete_due IS NOT NULL AND f.completed_at IS NOT NULL
-            AND f.completed_at <= f.complete_due";
-    let ack_due = format!(
-        "f.ack_due IS NOT NULL AND (f.acknowledged_at IS NOT NULL
-            OR (f.ack_due < {now_ms} AND {live}))"
-    );
-    let ack_met = "f.ack_due IS NOT NULL AND f.acknowledged_at IS NOT NULL
-            AND f.acknowledged_at <= f.ack_due";
-    let pct_cols = |col: &str| {
-        format!(
-            "percentile_cont(0.5) WITHIN GROUP (ORDER BY {col}),
-             percentile_cont(0.9) WITHIN GROUP (ORDER BY {col})"
-        )
-    };
-    // Acknowledgement measures go with the created tasks' scan when they group by the
-    // same unit (all but crew and contractor); on PostgreSQL percentiles come from the
-    // same scan too. One scan per cohort keeps a year of a big city fast.
-    let same_key = key == ack_key;
-
-    // Tasks created in each bucket: volumes, reopens, completion SLA by priority (and
-    // acknowledgement measures when they share the unit).
-    let mut cols = format!(
-        "COUNT(*),
-         COUNT(*) FILTER (WHERE f.completed_at IS NOT NULL OR f.reopen_count > 0),
-         COUNT(*) FILTER (WHERE f.reopen_count > 0),
-         {}",
-        sla_columns(&done_due, done_met)
-    );
-    let mut ni = 3 + 2 * PRIORITIES.len();
-    let mut nf = 0;
-    if same_key {
-        cols.push_str(&format!(",\n{}", sla_columns(&ack_due, ack_met)));
-        ni += 2 * PRIORITIES.len();
-        if pg {
-            cols.push_str(&format!(",\n{}", pct_cols("f.ack_ms")));
-            nf = 2;
-        }
-    }
-    let (bcte, (idx, join, range)) = (&bk.cte, bk.parts("f.created_at"));
-    let sql = format!(
-        "{bcte} SELECT {key} AS k, {idx} AS p, {cols}
-         FROM task_facts f {join}
-         WHERE {range} AND {cond}
-         GROUP BY 1, 2"
-    );
-    for r in fetch_raw!(db, sql, binds, ni, nf)? {
-        keys.insert(r.k.clone());
-        let a = acc.entry((r.k, r.p)).or_default();
-        a.received += r.ints.first().copied().unwrap_or(0);
-        a.ever_completed += r.ints.get(1).copied().unwrap_or(0);
-        a.reopened += r.ints.get(2).copied().unwrap_or(0);
-        add_sla(&mut a.sla, r.ints.get(3..).unwrap_or_default());
-        if same_key {
-            add_sla(
-                &mut a.sla_ack,
-                r.ints.get(3 + 2 * PRIORITIES.len()..).unwrap_or_default(),
-            );
-            if pg {
-                a.ack = (
-                    r.floats.first().copied().flatten(),
-                    r.floats.get(1).copied().flatten(),
-                );
-            }
-        }
-    }
-
-    // Acknowledgement measures by the acknowledging crew, when that is another unit.
-    if !same_key {
-        let mut cols = sla_columns(&ack_due, ack_met);
-        let nf = if pg {
-            cols.push_str(&format!(",\n{}", pct_cols("f.ack_ms")));
-            2
-        } else {
-            0
-        };
-        let (bcte, (idx, join, range)) = (&bk.cte, bk.parts("f.created_at"));
-        let sql = format!(
-            "{bcte} SELECT {ack_key} AS k, {idx} AS p, {cols}
-             FROM task_facts f {join}
-             WHERE {range} AND {cond}
-             GROUP BY 1, 2"
-        );
-        for r in fetch_raw!(db, sql, binds, 2 * PRIORITIES.len(), nf)? {
-            keys.insert(r.k.clone());
-            let a = acc.entry((r.k, r.p)).or_default();
-            add_sla(&mut a.sla_ack, &r.ints);
-            if pg {
-                a.ack = (
-                    r.floats.first().copied().flatten(),
-                    r.floats.get(1).copied().flatten(),
-                );
-            }
-        }
-    }
-    if !pg {
-        for (k, v) in
-            percentiles_in_rust(db, ack_key, "f.ack_ms", "f.created_at", &cte, &cond, &binds)
-                .await?
-        {
-            keys.insert(k.0.clone());
-            acc.entry(k).or_default().ack = v;
-        }
-    }
-
-    // Completions in each bucket (and their times, on PostgreSQL in the same scan).
-    let mut cols = "COUNT(*),
-            COUNT(*) FILTER (WHERE f.rating = 1),
-            COUNT(*) FILTER (WHERE f.rating = 2),
-            COUNT(*) FILTER (WHERE f.rating = 3),
-            COUNT(*) FILTER (WHERE f.rating = 4),
-            COUNT(*) FILTER (WHERE f.rating = 5),
-            COUNT(*) FILTER (WHERE f.before_photo IS NOT NULL AND f.after_photo IS NOT NULL)"
-        .to_owned();
-    let nf = if pg {
-        cols.push_str(&format!(",\n{}", pct_cols("f.complete_ms")));
-        2
-    } else {
-        0
-    };
-    let (bcte, (idx, join, range)) = (&bk.cte, bk.parts("f.completed_at"));
-    let sql = format!(
-        "{bcte} SELECT {key} AS k, {idx} AS p, {cols}
-         FROM task_facts f {join}
-         WHERE {range} AND {cond}
-         GROUP BY 1, 2"
-    );
-    for r in fetch_raw!(db, sql, binds, 7, nf)? {
-        keys.insert(r.k.clone());
-        let a = acc.entry((r.k, r.p)).or_default();
-        let n = |i: usize| r.ints.get(i).copied().unwrap_or(0);
-        a.completed += n(0);
-        a.ratings = [n(1), n(2), n(3), n(4), n(5)];
-        a.photo_both += n(6);
-        if pg {
-            a.complete = (
-                r.floats.first().copied().flatten(),
-                r.floats.get(1).copied().flatten(),
-            );
-        }
-    }
-    if !pg {
-        for (k, v) in percentiles_in_rust(
-            db,
-            key,
-            "f.complete_ms",
-            "f.completed_at",
-            &cte,
-            &cond,
-            &binds,
-        )
-        .await?
-        {
-            keys.insert(k.0.clone());
-            acc.entry(k).or_default().complete = v;
-        }
-    }
-
-    // Closures in each bucket.
-    let (bcte, (idx, join, range)) = (&bk.cte, bk.parts("f.closed_at"));
-    let sql = format!(
-        "{bcte} SELECT {key} AS k, {idx} AS p, COUNT(*)
-         FROM task_facts f {join}
-         WHERE {range} AND {cond}
-         GROUP BY 1, 2"
-    );
-    for (k, p, n) in fetch!(db, (Key, i64, i64), sql, binds)? {
-        keys.insert(k.clone());
-        acc.entry((k, bucket_index(p))).or_default().closed += n;
-    }
-
-    // Flagged photos of the tasks created in each bucket.
-    let (bcte, (idx, join, range)) = (&bk.cte, bk.parts("f.created_at"));
-    let sql = format!(
-        "{bcte} SELECT {key} AS k, {idx} AS p, COUNT(*)
-         FROM photos ph JOIN task_facts f ON f.id = ph.task {join}
-         WHERE (ph.far_from_task OR ph.before_task) AND {range} AND {cond}
-         GROUP BY 1, 2"
-    );
-    for (k, p, n) in fetch!(db, (Key, i64, i64), sql, binds)? {
-        keys.insert(k.clone());
-        acc.entry((k, bucket_index(p))).or_default().flagged += n;
-    }
-
-    // Open at the start of the first bucket; carried forward with received − closed.
-    let lo = first.lo;
-    let sql = format!(
-        "SELECT {key} AS k, COUNT(*) FROM task_facts f
-         WHERE f.created_at < {lo} AND (f.closed_at IS NULL OR f.closed_at >= {lo}) AND {cond}
-         GROUP BY 1"
-    );
-    let mut open: BTreeMap<Key, i64> = BTreeMap::new();
-    for (k, n) in fetch!(db, (Key, i64), sql, binds)? {
-        keys.insert(k.clone());
-        open.insert(k, n);
-    }
-
-    Ok(Partial { keys, acc, open })
-}
-
 /// Ratios, percentages and the carried-forward backlog, per unit and bucket.
-pub(super) fn finish(p: Partial, n_buckets: usize) -> Computed {
-    let Partial {
+pub(super) fn finish(p: Grouped, n_buckets: usize) -> Computed {
+    let Grouped {
         keys,
         mut acc,
         open,
@@ -732,19 +254,6 @@ pub(super) fn finish(p: Partial, n_buckets: usize) -> Computed {
     out
 }
 
-/// Display names of a grouping's keys.
-pub async fn labels(db: &Db, by: Option<By>) -> Result<BTreeMap<String, String>, AnalyticsError> {
-    let sql = match by {
-        Some(By::District) => "SELECT code, name FROM districts",
-        Some(By::Category) => "SELECT code, name FROM services",
-        Some(By::Crew) => "SELECT id, name FROM crews",
-        _ => return Ok(BTreeMap::new()),
-    };
-    let none: [String; 0] = [];
-    let rows: Vec<(String, String)> = fetch!(db, (String, String), sql, none)?;
-    Ok(rows.into_iter().collect())
-}
-
 /// The label of one key.
 pub fn label_of(labels: &BTreeMap<String, String>, by: Option<By>, key: &str) -> String {
     if by.is_none() {
@@ -777,7 +286,7 @@ pub async fn measures(
         now_ms,
     )
     .await?;
-    let names = labels(db, Some(by)).await?;
+    let names = records::labels(db, Some(by)).await?;
     Ok(c.units
         .into_values()
         .filter_map(|mut rows| rows.pop())
@@ -832,7 +341,7 @@ pub async fn trend(
                 .collect(),
         );
     }
-    let names = labels(db, by).await?;
+    let names = records::labels(db, by).await?;
     Ok(c.units
         .into_iter()
         .map(|(k, rows)| {
@@ -851,18 +360,4 @@ pub async fn trend(
             }
         })
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn continuous_percentiles_interpolate_like_postgres() {
-        assert_eq!(percentile_cont(&[], 0.5), None);
-        assert_eq!(percentile_cont(&[7], 0.9), Some(7.0));
-        assert_eq!(percentile_cont(&[10, 20], 0.5), Some(15.0));
-        assert_eq!(percentile_cont(&[10, 20, 40], 0.9), Some(36.0));
-        assert_eq!(percentile_cont(&[1, 2, 3, 4], 0.5), Some(2.5));
-    }
 }

@@ -20,7 +20,8 @@
 //!   [`LAG_MS`] (NTP keeps them within milliseconds).
 
 use super::AnalyticsError;
-use crate::storage::{Db, on_pool};
+use crate::storage::Db;
+use crate::storage::analytics::{self as records, MirrorFact};
 use futures_util::TryStreamExt;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -125,39 +126,8 @@ pub(super) struct Columns {
     flagged_seen: HashSet<Box<str>>,
 }
 
-/// A `task_facts` row as read.
-#[derive(sqlx::FromRow)]
-struct FactRow {
-    id: String,
-    district: Option<String>,
-    region: Option<String>,
-    category: String,
-    priority: String,
-    status: String,
-    crew: Option<String>,
-    contractor: Option<String>,
-    ack_crew: Option<String>,
-    ack_contractor: Option<String>,
-    created_at: i64,
-    acknowledged_at: Option<i64>,
-    completed_at: Option<i64>,
-    closed_at: Option<i64>,
-    ack_due: Option<i64>,
-    complete_due: Option<i64>,
-    reopen_count: i32,
-    rating: Option<i16>,
-    photo_both: bool,
-    updated_at: i64,
-}
-
-const SELECT: &str = "SELECT id, district, region, category, priority, status, crew, contractor,
-        ack_crew, ack_contractor, created_at, acknowledged_at, completed_at, closed_at, ack_due,
-        complete_due, reopen_count, rating,
-        (before_photo IS NOT NULL AND after_photo IS NOT NULL) AS photo_both, updated_at
-     FROM task_facts WHERE updated_at >= $1";
-
 impl Columns {
-    fn put(&mut self, r: FactRow) {
+    fn put(&mut self, r: MirrorFact) {
         let t = |v: Option<i64>| v.unwrap_or(NONE);
         let row = Row {
             created_at: r.created_at,
@@ -220,12 +190,6 @@ pub struct Mirror {
     watermark: Arc<Mutex<Watermarks>>,
 }
 
-const FLAGGED_PG: &str = "SELECT hash, task, uploaded_at FROM photos
-     WHERE (far_from_task OR before_task) AND uploaded_at >= $1";
-// The same, worded as SQLite's partial index is, so that it is used.
-const FLAGGED_SQLITE: &str = "SELECT hash, task, uploaded_at FROM photos
-     WHERE (far_from_task = 1 OR before_task = 1) AND uploaded_at >= $1";
-
 impl Mirror {
     /// An empty mirror; it loads on its first refresh.
     pub fn new() -> Mirror {
@@ -250,18 +214,16 @@ impl Mirror {
                 }
             }};
         }
-        on_pool!(db, pool => {
-            let mut rows = sqlx::query_as::<_, FactRow>(SELECT).bind(since).fetch(pool);
-            while let Some(r) = rows.try_next().await? {
-                newest = Some(newest.map_or(r.updated_at, |w: i64| w.max(r.updated_at)));
-                batch.push(r);
-                n += 1;
-                if batch.len() >= 4096 {
-                    flush!();
-                }
+        let mut rows = records::facts_updated_since(db, since);
+        while let Some(r) = rows.try_next().await? {
+            newest = Some(newest.map_or(r.updated_at, |w: i64| w.max(r.updated_at)));
+            batch.push(r);
+            n += 1;
+            if batch.len() >= 4096 {
+                flush!();
             }
-            Ok::<(), sqlx::Error>(())
-        })?;
+        }
+        drop(rows);
         flush!();
         // An empty table still counts as loaded. The watermark never runs ahead of this
         // process's clock: a row stamped in the future by a replica whose clock is ahead
@@ -270,18 +232,12 @@ impl Mirror {
         marks.facts = Some(newest.unwrap_or(since.max(0)).min(now));
 
         let since = marks.photos.map_or(i64::MIN, |w| w.saturating_sub(LAG_MS));
-        let sql = match db {
-            Db::Sqlite(_) => FLAGGED_SQLITE,
-            Db::Postgres(_) => FLAGGED_PG,
-        };
-        let photos: Vec<(String, String, i64)> = on_pool!(db, pool => {
-            sqlx::query_as(sql).bind(since).fetch_all(pool).await
-        })?;
-        let newest = photos.iter().map(|p| p.2).max();
+        let photos = records::flagged_photos_since(db, since).await?;
+        let newest = photos.iter().map(|p| p.uploaded_at).max();
         let mut cols = self.columns.write().await;
-        for (hash, task, _) in photos {
-            if cols.flagged_seen.insert(hash.into_boxed_str()) {
-                *cols.flagged.entry(task.into_boxed_str()).or_default() += 1;
+        for p in photos {
+            if cols.flagged_seen.insert(p.hash.into_boxed_str()) {
+                *cols.flagged.entry(p.task.into_boxed_str()).or_default() += 1;
             }
         }
         marks.photos = Some(marks.photos.max(newest).unwrap_or(0).min(now));

@@ -5,19 +5,21 @@
 //!
 //! - `facts`: the per-task facts row written in every commit's transaction;
 //! - `period`: local dates in the city's zone, ranges and buckets;
-//! - `measures`: the measures' definitions, the SQL engine (grouped queries, both
-//!   backends) and what both engines share;
+//! - `measures`: the measures' definitions and what both engines share (the SQL engine's
+//!   grouped queries are in [`crate::storage::analytics`]);
 //! - `mirror`: the in-memory copy of `task_facts`, refreshed incrementally;
 //! - `scan`: the in-memory engine, one pass over the mirror (the default);
 //! - `scorecard`: the documented, configurable score and ranking;
 //! - `evidence`: the tasks behind a number, and the gallery;
 //! - `export`: CSV from the same rows the JSON answers carry;
+//! - `answers`: each endpoint's parameters checked and its answer (JSON or CSV);
 //! - `generate`: past-dated demo history, so the demo city's charts have something to show.
 //!
 //! Invariant: every query reads `task_facts` (directly or through the mirror) and
 //! `photos` for flags only, filtered by the caller's districts; no query decodes a
 //! document. Both engines give the same numbers (the analytics tests run on both).
 
+pub mod answers;
 pub mod evidence;
 pub mod export;
 pub mod facts;
@@ -31,7 +33,10 @@ pub use crate::base::config::analytics::{AnalyticsConfig, Weights};
 
 use crate::domain::identity::{Identity, UserRole};
 use crate::storage::DbError;
+use crate::storage::analytics::FactsFilter;
 use serde::Deserialize;
+
+pub use crate::storage::analytics::{By, PRIORITIES};
 
 /// An analytics failure.
 #[derive(Debug, thiserror::Error)]
@@ -48,12 +53,6 @@ pub enum AnalyticsError {
     /// A computation that could not finish (→ 500).
     #[error("{0}")]
     Internal(String),
-}
-
-impl From<sqlx::Error> for AnalyticsError {
-    fn from(e: sqlx::Error) -> Self {
-        AnalyticsError::Db(DbError::Sqlx(e))
-    }
 }
 
 /// Which districts a caller may see.
@@ -86,21 +85,6 @@ impl Scope {
     }
 }
 
-/// The unit measures are grouped by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum By {
-    /// District.
-    District,
-    /// Region.
-    Region,
-    /// Category (service code).
-    Category,
-    /// Crew (the completion's crew; ack measures: the acknowledging crew).
-    Crew,
-    /// Contractor of that crew.
-    Contractor,
-}
-
 impl By {
     /// Parses a `by`/`level` value.
     pub fn parse(what: &str, s: &str) -> Result<By, AnalyticsError> {
@@ -125,24 +109,6 @@ impl By {
             By::Contractor => "contractor",
         }
     }
-    /// The facts column of the unit.
-    pub(crate) fn column(self) -> &'static str {
-        match self {
-            By::District => "f.district",
-            By::Region => "f.region",
-            By::Category => "f.category",
-            By::Crew => "f.crew",
-            By::Contractor => "f.contractor",
-        }
-    }
-    /// The column acknowledgement measures group by.
-    pub(crate) fn ack_column(self) -> &'static str {
-        match self {
-            By::Crew => "f.ack_crew",
-            By::Contractor => "f.ack_contractor",
-            other => other.column(),
-        }
-    }
 }
 
 /// The filters every endpoint takes, checked.
@@ -160,6 +126,22 @@ pub struct Filter {
     pub priority: Option<String>,
     /// The caller's districts.
     pub scope: Scope,
+}
+
+impl Filter {
+    /// The rows the filter reads (the range is given to each query apart).
+    pub fn facts(&self) -> FactsFilter {
+        FactsFilter {
+            district: self.district.clone(),
+            region: self.region.clone(),
+            category: self.category.clone(),
+            priority: self.priority.clone(),
+            districts: match &self.scope {
+                Scope::All => None,
+                Scope::Districts(ds) => Some(ds.clone()),
+            },
+        }
+    }
 }
 
 /// The raw common query parameters.
@@ -207,48 +189,5 @@ impl CommonParams {
             priority,
             scope,
         })
-    }
-}
-
-/// The priorities, most urgent first.
-pub const PRIORITIES: [&str; 4] = ["urgent", "high", "normal", "low"];
-
-/// SQL `WHERE` conditions (with `$n` parameters from `first`) for the filter, and the
-/// values to bind in order.
-pub(crate) fn where_clause(f: &Filter, first: usize) -> (String, Vec<String>) {
-    let mut conds = Vec::new();
-    let mut binds = Vec::new();
-    let mut push = |cond: &str, v: &str, binds: &mut Vec<String>| {
-        binds.push(v.to_owned());
-        conds.push(cond.replace('?', &format!("${}", first + binds.len() - 1)));
-    };
-    if let Some(v) = &f.district {
-        push("f.district = ?", v, &mut binds);
-    }
-    if let Some(v) = &f.region {
-        push("f.region = ?", v, &mut binds);
-    }
-    if let Some(v) = &f.category {
-        push("f.category = ?", v, &mut binds);
-    }
-    if let Some(v) = &f.priority {
-        push("f.priority = ?", v, &mut binds);
-    }
-    match &f.scope {
-        Scope::All => {}
-        Scope::Districts(ds) if ds.is_empty() => conds.push("1 = 0".into()),
-        Scope::Districts(ds) => {
-            let mut ps = Vec::new();
-            for d in ds {
-                binds.push(d.clone());
-                ps.push(format!("${}", first + binds.len() - 1));
-            }
-            conds.push(format!("f.district IN ({})", ps.join(", ")));
-        }
-    }
-    if conds.is_empty() {
-        ("1 = 1".into(), binds)
-    } else {
-        (conds.join(" AND "), binds)
     }
 }

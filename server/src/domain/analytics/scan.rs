@@ -6,11 +6,12 @@
 //! of CPU, which must not stall the async workers serving phones), split over the
 //! machine's cores when there are many rows; the partial grids are then added up.
 
-use super::measures::{Acc, Engine, Key, Partial};
+use super::measures::{Engine, Key};
 use super::mirror::{Columns, Interner, Mirror, NO_ID, NONE, Row, priority_index};
 use super::period::Bucket;
 use super::{AnalyticsError, By, Filter, PRIORITIES, Scope};
 use crate::storage::Db;
+use crate::storage::analytics::{Counts, Grouped, percentile_cont};
 use std::collections::HashMap;
 
 /// Counts of one (unit, bucket) cell while scanning.
@@ -311,8 +312,8 @@ fn scan_rows(rows: &[Row], cf: &Compiled, by: Option<By>, span: &Span<'_>) -> Gr
     g
 }
 
-fn into_partial(g: Grid, by: Option<By>, c: &Columns) -> Partial {
-    let mut out = Partial::default();
+fn into_partial(g: Grid, by: Option<By>, c: &Columns) -> Grouped {
+    let mut out = Grouped::default();
     for (unit, n) in &g.open {
         out.open.insert(key_of(by, c, *unit), *n);
     }
@@ -320,7 +321,7 @@ fn into_partial(g: Grid, by: Option<By>, c: &Columns) -> Partial {
         let key = key_of(by, c, unit);
         out.keys.insert(key.clone());
         for (i, mut cell) in cells.into_iter().enumerate() {
-            let mut a = Acc {
+            let mut a = Counts {
                 received: cell.received,
                 closed: cell.closed,
                 completed: cell.completed,
@@ -329,7 +330,7 @@ fn into_partial(g: Grid, by: Option<By>, c: &Columns) -> Partial {
                 ratings: cell.ratings,
                 photo_both: cell.photo_both,
                 flagged: cell.flagged,
-                ..Acc::default()
+                ..Counts::default()
             };
             for (j, p) in PRIORITIES.iter().enumerate() {
                 let at = |v: &[i64; 4]| v.get(j).copied().unwrap_or(0);
@@ -344,12 +345,7 @@ fn into_partial(g: Grid, by: Option<By>, c: &Columns) -> Partial {
             }
             cell.ack_ms.sort_unstable();
             cell.complete_ms.sort_unstable();
-            let pcts = |v: &[i64]| {
-                (
-                    super::measures::percentile_cont(v, 0.5),
-                    super::measures::percentile_cont(v, 0.9),
-                )
-            };
+            let pcts = |v: &[i64]| (percentile_cont(v, 0.5), percentile_cont(v, 0.9));
             a.ack = pcts(&cell.ack_ms);
             a.complete = pcts(&cell.complete_ms);
             out.acc.insert((key.clone(), i), a);
@@ -366,7 +362,7 @@ pub(super) async fn compute(
     by: Option<By>,
     buckets: &[Bucket],
     now_ms: i64,
-) -> Result<Partial, AnalyticsError> {
+) -> Result<Grouped, AnalyticsError> {
     let columns = mirror.fresh(db).await?;
     let starts: Vec<i64> = buckets.iter().map(|b| b.lo).collect();
     let hi = buckets.last().map_or(0, |b| b.hi);
