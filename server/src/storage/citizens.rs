@@ -238,68 +238,63 @@ pub async fn near(
     radius_m: f64,
     exclude: &str,
 ) -> Result<Vec<NearbyRow>, DbError> {
-    let rows = match db {
-        Db::Postgres(p) => {
-            let sql = format!(
-                "SELECT id, category, status, title, ST_Y(geom) AS lat, ST_X(geom) AS lon, \
-                 created_at FROM tasks WHERE category = $1 AND status IN ({}) AND id <> $5 \
-                 AND ST_DWithin(geom::geography, \
-                 ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography, $4)",
-                placeholders(6, statuses.len())
-            );
-            let mut q = sqlx::query_as(&sql)
-                .bind(category)
-                .bind(lon)
-                .bind(lat)
-                .bind(radius_m)
-                .bind(exclude);
-            for s in statuses {
-                q = q.bind(*s);
-            }
-            q.fetch_all(p.pool()).await?
-        }
-        Db::Sqlite(s) => {
+    // $1 the category, $2 the excluded id, then the statuses, then the geometry's numbers.
+    let n = 3 + statuses.len();
+    let (point, within, numbers) = match db {
+        Db::Postgres(_) => (
+            "ST_Y(geom) AS lat, ST_X(geom) AS lon",
+            format!(
+                "ST_DWithin(geom::geography, \
+                 ST_SetSRID(ST_MakePoint(${n}, ${}), 4326)::geography, ${})",
+                n + 1,
+                n + 2
+            ),
+            vec![lon, lat, radius_m],
+        ),
+        Db::Sqlite(_) => {
             let (a, b, c, d) = bbox(lat, lon, radius_m);
-            let sql = format!(
-                "SELECT id, category, status, title, lat, lon, created_at FROM tasks \
-                 WHERE category = $1 AND status IN ({}) AND id <> $6 \
-                 AND lat BETWEEN $2 AND $3 AND lon BETWEEN $4 AND $5",
-                placeholders(7, statuses.len())
-            );
-            let mut q = sqlx::query_as(&sql)
-                .bind(category)
-                .bind(a)
-                .bind(b)
-                .bind(c)
-                .bind(d)
-                .bind(exclude);
-            for st in statuses {
-                q = q.bind(*st);
-            }
-            q.fetch_all(s.pool()).await?
+            (
+                "lat, lon",
+                format!(
+                    "lat BETWEEN ${n} AND ${} AND lon BETWEEN ${} AND ${}",
+                    n + 1,
+                    n + 2,
+                    n + 3
+                ),
+                vec![a, b, c, d],
+            )
         }
     };
+    let sql = format!(
+        "SELECT id, category, status, title, {point}, created_at FROM tasks \
+         WHERE category = $1 AND id <> $2 AND status IN ({}) AND {within}",
+        placeholders(3, statuses.len())
+    );
+    let rows: Vec<NearbyRow> = on_pool!(db, pool => {
+        let mut q = sqlx::query_as(&sql).bind(category).bind(exclude);
+        for st in statuses {
+            q = q.bind(*st);
+        }
+        for x in &numbers {
+            q = q.bind(*x);
+        }
+        q.fetch_all(pool).await?
+    });
     Ok(rows)
 }
 
 /// The name of district `code`.
 pub async fn district_name(db: &Db, code: &str) -> Result<Option<String>, DbError> {
-    let row: Option<(String,)> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT name FROM districts WHERE code = $1",
-    )
-    .bind(code)
-    .fetch_optional(pool)
-    .await?);
-    Ok(row.map(|r| r.0))
+    name_of(db, "SELECT name FROM districts WHERE code = $1", code).await
 }
 
 /// The name of service `code`.
 pub async fn service_name(db: &Db, code: &str) -> Result<Option<String>, DbError> {
-    let row: Option<(String,)> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT name FROM services WHERE code = $1",
-    )
-    .bind(code)
-    .fetch_optional(pool)
-    .await?);
+    name_of(db, "SELECT name FROM services WHERE code = $1", code).await
+}
+
+async fn name_of(db: &Db, sql: &'static str, code: &str) -> Result<Option<String>, DbError> {
+    let row: Option<(String,)> =
+        on_pool!(db, pool => sqlx::query_as(sql).bind(code).fetch_optional(pool).await?);
     Ok(row.map(|r| r.0))
 }

@@ -3,7 +3,7 @@
 //! the same rows. `crate::http::analytics` only reads the request and sends the answer.
 
 use super::measures::{self, Engine, MeasureRow};
-use super::{AnalyticsConfig, AnalyticsError, By, CommonParams, Scope};
+use super::{AnalyticsConfig, AnalyticsError, By, Filter, Scope};
 use super::{evidence, export, period, scorecard};
 use crate::base::time::now_millis;
 use crate::domain::identity::Identity;
@@ -47,15 +47,29 @@ pub struct Params {
 }
 
 impl Params {
-    fn common(&self) -> CommonParams {
-        CommonParams {
-            from: self.from.clone(),
-            to: self.to.clone(),
-            district: self.district.clone(),
-            region: self.region.clone(),
-            category: self.category.clone(),
-            priority: self.priority.clone(),
+    /// Checks the common parameters (dates, district, region, category, priority) into
+    /// a [`Filter`] for the caller's districts.
+    pub fn filter(&self, who: &Identity, tz: &TimeZone) -> Result<Filter, AnalyticsError> {
+        let scope = Scope::of(who)?;
+        let range = period::range(self.from.as_deref(), self.to.as_deref(), tz)?;
+        let nonempty = |o: &Option<String>| o.clone().filter(|s| !s.is_empty());
+        let priority = nonempty(&self.priority);
+        if let Some(p) = priority
+            .as_deref()
+            .filter(|p| sync_core::task::Priority::parse(p).is_none())
+        {
+            return Err(AnalyticsError::BadRequest(format!(
+                "unknown priority {p:?}: expected urgent, high, normal or low"
+            )));
         }
+        Ok(Filter {
+            range,
+            district: nonempty(&self.district),
+            region: nonempty(&self.region),
+            category: nonempty(&self.category),
+            priority,
+            scope,
+        })
     }
 
     fn csv(&self) -> Result<bool, AnalyticsError> {
@@ -155,7 +169,7 @@ pub struct Analytics<'a> {
 impl Analytics<'_> {
     /// `GET /api/v1/analytics/measures`.
     pub async fn measures(&self, who: &Identity, p: &Params) -> Result<Answer, AnalyticsError> {
-        let f = p.common().filter(who, self.zone)?;
+        let f = p.filter(who, self.zone)?;
         let by = By::parse("by", p.by.as_deref().unwrap_or("district"))?;
         let csv = p.csv()?;
         let rows = measures::measures(self.db, self.engine, &f, by, now_millis()).await?;
@@ -178,7 +192,7 @@ impl Analytics<'_> {
 
     /// `GET /api/v1/analytics/trend`.
     pub async fn trend(&self, who: &Identity, p: &Params) -> Result<Answer, AnalyticsError> {
-        let f = p.common().filter(who, self.zone)?;
+        let f = p.filter(who, self.zone)?;
         let measure = p.measure.clone().unwrap_or_else(|| "received".into());
         measures::check_measure(&measure)?;
         let interval = period::Interval::parse(p.interval.as_deref().unwrap_or("day"))?;
@@ -220,7 +234,7 @@ impl Analytics<'_> {
 
     /// `GET /api/v1/analytics/scorecard`.
     pub async fn scorecard(&self, who: &Identity, p: &Params) -> Result<Answer, AnalyticsError> {
-        let f = p.common().filter(who, self.zone)?;
+        let f = p.filter(who, self.zone)?;
         let level = By::parse("level", p.level.as_deref().unwrap_or("district"))?;
         let csv = p.csv()?;
         let cfg = self.config;
@@ -244,7 +258,7 @@ impl Analytics<'_> {
 
     /// `GET /api/v1/analytics/tasks`.
     pub async fn tasks(&self, who: &Identity, p: &Params) -> Result<Answer, AnalyticsError> {
-        let f = p.common().filter(who, self.zone)?;
+        let f = p.filter(who, self.zone)?;
         let level = Params::unit("level", &p.level)?;
         let measure = p.measure.clone().unwrap_or_else(|| "received".into());
         let (limit, offset) = p.page(100)?;
@@ -272,7 +286,7 @@ impl Analytics<'_> {
 
     /// `GET /api/v1/analytics/gallery`.
     pub async fn gallery(&self, who: &Identity, p: &Params) -> Result<Answer, AnalyticsError> {
-        let f = p.common().filter(who, self.zone)?;
+        let f = p.filter(who, self.zone)?;
         let (limit, offset) = p.page(50)?;
         let csv = p.csv()?;
         let rows = evidence::gallery(self.db, &f, limit, offset, self.zone).await?;

@@ -34,7 +34,6 @@ pub use crate::base::config::analytics::{AnalyticsConfig, Weights};
 use crate::domain::identity::{Identity, UserRole};
 use crate::storage::DbError;
 use crate::storage::analytics::FactsFilter;
-use serde::Deserialize;
 
 pub use crate::storage::analytics::{By, PRIORITIES};
 
@@ -141,53 +140,5 @@ impl Filter {
                 Scope::Districts(ds) => Some(ds.clone()),
             },
         }
-    }
-}
-
-/// The raw common query parameters.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CommonParams {
-    /// First local day, `YYYY-MM-DD` (default: 29 days before `to`).
-    pub from: Option<String>,
-    /// Last local day, included (default: today in the city's zone).
-    pub to: Option<String>,
-    /// Only this district.
-    pub district: Option<String>,
-    /// Only this region.
-    pub region: Option<String>,
-    /// Only this category (service code).
-    pub category: Option<String>,
-    /// Only this priority (`urgent`, `high`, `normal`, `low`).
-    pub priority: Option<String>,
-}
-
-impl CommonParams {
-    /// Checks the parameters into a [`Filter`].
-    pub fn filter(
-        &self,
-        who: &Identity,
-        tz: &jiff::tz::TimeZone,
-    ) -> Result<Filter, AnalyticsError> {
-        let scope = Scope::of(who)?;
-        let range = period::range(self.from.as_deref(), self.to.as_deref(), tz)?;
-        let nonempty = |o: &Option<String>| o.clone().filter(|s| !s.is_empty());
-        let priority = nonempty(&self.priority);
-        if let Some(p) = priority
-            .as_deref()
-            .filter(|p| sync_core::task::Priority::parse(p).is_none())
-        {
-            return Err(AnalyticsError::BadRequest(format!(
-                "unknown priority {p:?}: expected urgent, high, normal or low"
-            )));
-        }
-        Ok(Filter {
-            range,
-            district: nonempty(&self.district),
-            region: nonempty(&self.region),
-            category: nonempty(&self.category),
-            priority,
-            scope,
-        })
     }
 }
