@@ -22,7 +22,7 @@
 use futures_util::{SinkExt, StreamExt};
 use server::base::config::Config;
 use server::base::time::now_millis;
-use server::domain::geo::{PropertyNames, parse_geojson};
+use server::domain::districts::{PropertyNames, parse_geojson};
 use server::domain::identity::{UserRole, hash_password, new_token};
 use server::storage::dispatch::{PositionRow, insert_position};
 use server::storage::postgres::PgStore;

@@ -4,7 +4,7 @@
 use crate::base::config::Config;
 use crate::base::time::now_millis;
 use crate::demo::{self, DemoError, DemoOptions};
-use crate::domain::geo::{self, GeoError, PropertyNames};
+use crate::domain::districts::{self, GeoError, PropertyNames};
 use crate::domain::identity::{UserRole, hash_password};
 use crate::domain::photo::Photos;
 use crate::http::{self, StartError};
@@ -266,7 +266,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
                 name: args.name_property,
                 region: args.region_property,
             };
-            let districts = geo::parse_geojson(&text, &props)?;
+            let districts = districts::parse_geojson(&text, &props)?;
             let db = crate::domain::open_store(&config).await?;
             let out = db.import_districts(&districts).await?;
             println!(

@@ -10,7 +10,7 @@ use common::Fixture;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use server::base::config::Config;
-use server::domain::geo::{PropertyNames, parse_geojson};
+use server::domain::districts::{PropertyNames, parse_geojson};
 use server::domain::identity::{UserRole, hash_password};
 use server::http::{AppState, RunningServer};
 use server::storage::{Crew, Db, DistrictStore, IdentityStore, NewUser};

@@ -5,7 +5,7 @@
 mod common;
 
 use common::Fixture;
-use server::domain::geo::{GeoError, PropertyNames, parse_geojson, route_point};
+use server::domain::districts::{GeoError, PropertyNames, parse_geojson, route_point};
 use server::storage::DistrictStore;
 
 /// Four districts: A | B on top (shared edge at lon 51.4), C below A, and D a MultiPolygon

@@ -9,7 +9,7 @@ mod common;
 use common::{Fixture, dev, doc, scope, view};
 use reqwest::StatusCode;
 use serde_json::Value;
-use server::domain::geo::{PropertyNames, parse_geojson};
+use server::domain::districts::{PropertyNames, parse_geojson};
 use server::http::{AppState, RunningServer};
 use server::storage::{DistrictStore, IdentityStore};
 use std::collections::BTreeSet;

@@ -11,7 +11,7 @@ use common::Fixture;
 use reqwest::StatusCode;
 use serde_json::Value;
 use server::base::config::Config;
-use server::domain::geo::{PropertyNames, parse_geojson};
+use server::domain::districts::{PropertyNames, parse_geojson};
 use server::domain::open311::keys::DEMO_KEY;
 use server::http::{AppState, RunningServer};
 use server::storage::{Crew, Db, DistrictStore, IdentityStore};
@@ -325,7 +325,7 @@ async fn file_read_back_and_follow(f: &Fixture) {
     assert_eq!(code.len(), 14);
     assert!(v[0]["duplicates"].as_array().unwrap().is_empty());
     // The code resolves to the task.
-    let t = server::domain::citizen::tracking::resolve(&f.db, &code)
+    let t = server::domain::citizen::codes::resolve(&f.db, &code)
         .await
         .unwrap()
         .unwrap();
@@ -688,11 +688,11 @@ async fn photos_duplicates_and_support(f: &Fixture) {
     assert_eq!(s.status, StatusCode::CREATED, "{}", s.body);
     let code = s.json()[0]["tracking_code"].as_str().unwrap().to_owned();
     assert_eq!(s.json()[0]["supporters"], 1);
-    let t = server::domain::citizen::tracking::resolve(&f.db, &code)
+    let t = server::domain::citizen::codes::resolve(&f.db, &code)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(t.role, server::domain::citizen::tracking::Role::Supporter);
+    assert_eq!(t.role, server::domain::citizen::codes::Role::Supporter);
     let s = api
         .post(
             &format!("requests/{first}/support.xml"),

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use server::base::config::Config;
 use server::base::time::now_millis;
 use server::domain::dispatch::edit;
-use server::domain::geo::{PropertyNames, parse_geojson};
+use server::domain::districts::{PropertyNames, parse_geojson};
 use server::domain::identity::{UserRole, hash_password};
 use server::domain::photo::ingest;
 use server::http::{AppState, RunningServer};

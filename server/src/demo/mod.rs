@@ -23,7 +23,7 @@ use tasks::build_tasks;
 
 use crate::base::config::Config;
 use crate::base::time::now_millis;
-use crate::domain::geo::{GeoError, PropertyNames, parse_geojson};
+use crate::domain::districts::{GeoError, PropertyNames, parse_geojson};
 use crate::domain::identity::{UserRole, hash_password};
 use crate::storage::{Crew, Db, DbError, DistrictStore, IdentityStore, NewUser};
 use rand::rngs::StdRng;

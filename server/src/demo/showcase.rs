@@ -103,7 +103,7 @@ pub async fn seed_tracking_showcase(
     photos: &crate::domain::photo::Photos,
     config: &Config,
 ) -> Result<Vec<(String, String)>, DemoError> {
-    use crate::domain::citizen::{track, tracking};
+    use crate::domain::citizen::{codes, public_view};
     use crate::domain::photo::ingest;
     const HOUR: Millis = 60 * 60 * 1000;
     let now = now_millis();
@@ -150,8 +150,8 @@ pub async fn seed_tracking_showcase(
     ];
     for (k, (id, title, description, lat, lon)) in stories.into_iter().enumerate() {
         let task = DocId::new(id).map_err(|e| commit_err(id, &e))?;
-        let code = tracking::issue(db, &task, tracking::Role::Reporter).await?;
-        let citizen = track::citizen_actor(&code.code);
+        let code = codes::issue(db, &task, codes::Role::Reporter).await?;
+        let citizen = public_view::citizen_actor(&code.code);
         let point = GeoPoint {
             lat,
             lon,
@@ -292,7 +292,7 @@ pub async fn seed_tracking_showcase(
         })
         .await
         .map_err(|e| commit_err(id, &e))?;
-        let shown = tracking::display(&code.code);
+        let shown = codes::display(&code.code);
         let what = [
             "completed, with before/after photos",
             "reopened by its citizen",

@@ -20,11 +20,11 @@
 //! the server's `Routed` event) and dispatches it the same way.
 
 use crate::base::time::now_millis;
-use crate::domain::citizen::tracking;
+use crate::domain::citizen::codes;
 use crate::domain::dispatch::Dispatch;
 use crate::domain::dispatch::assign::{self, AutoOutcome};
 use crate::domain::dispatch::{DispatchError, edit};
-use crate::domain::geo;
+use crate::domain::districts;
 use crate::domain::identity::{Identity, UserRole};
 use crate::storage::IdentityStore;
 use crate::storage::dispatch::{self as store, TimerKind};
@@ -91,7 +91,7 @@ pub async fn adopt(d: &Dispatch, task: &DocId) -> Result<Option<AutoOutcome>, Di
     if routed(&view) {
         return Ok(None);
     }
-    let district = geo::route_point(
+    let district = districts::route_point(
         &d.store,
         d.settings.default_district.as_deref(),
         view.point.lat,
@@ -208,7 +208,7 @@ pub async fn create_task(
         .ok_or_else(|| {
             DispatchError::Invalid(format!("unknown service code {:?}", report.category))
         })?;
-    let district = geo::route_point(
+    let district = districts::route_point(
         &d.store,
         d.settings.default_district.as_deref(),
         report.lat,
@@ -285,7 +285,7 @@ pub async fn create_task(
         });
     }
     // The code exists before the task does, so a code the citizen was given resolves.
-    let tracking = tracking::issue(&d.store, &id, tracking::Role::Reporter).await?;
+    let tracking = codes::issue(&d.store, &id, codes::Role::Reporter).await?;
     let (task, _) = edit::create(d, doc).await?;
     metrics::counter!("tarmim_tasks_created_total", "source" => source.as_str()).increment(1);
     // The task is durable from here on: what follows must not fail the request (the
@@ -332,6 +332,6 @@ pub async fn create_task(
         task,
         district,
         dispatch,
-        tracking_code: tracking::display(&tracking.code),
+        tracking_code: codes::display(&tracking.code),
     })
 }

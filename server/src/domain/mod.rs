@@ -7,7 +7,7 @@ pub mod analytics;
 pub mod citizen;
 pub mod compaction;
 pub mod dispatch;
-pub mod geo;
+pub mod districts;
 pub mod gis;
 pub mod hub;
 pub mod identity;

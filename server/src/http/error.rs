@@ -6,7 +6,7 @@
 
 use crate::domain::analytics::AnalyticsError;
 use crate::domain::dispatch::DispatchError;
-use crate::domain::geo::GeoError;
+use crate::domain::districts::GeoError;
 use crate::domain::identity::AuthError;
 use crate::domain::open311::Open311Error;
 use crate::storage::DbError;

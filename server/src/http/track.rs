@@ -1,7 +1,7 @@
 //! The citizens' tracking page and its API (design §6), no login and no cookie:
 //! `GET /track/{code}` (the page), `GET /api/v1/track/{code}` (what the page shows),
 //! `POST /api/v1/track/{code}/rating` and `POST /api/v1/track/{code}/not-fixed`. The
-//! work is in [`crate::domain::citizen::track`] and [`crate::domain::citizen::feedback`].
+//! work is in [`crate::domain::citizen::public_view`] and [`crate::domain::citizen::feedback`].
 //!
 //! Every answer carries `Cache-Control: no-store` and `Referrer-Policy: no-referrer`
 //! (the code is in the URL). An unknown code and text that cannot be a code get the same
@@ -10,7 +10,7 @@
 
 use crate::domain::citizen::feedback::{self, Recorded};
 use crate::domain::citizen::lookups::Lookups;
-use crate::domain::citizen::track::{self, TrackError, TrackView};
+use crate::domain::citizen::public_view::{self, TrackError, TrackView};
 use crate::domain::photo::PhotoError;
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -160,7 +160,7 @@ pub async fn view(
     Path(code): Path<String>,
 ) -> Result<Response, Refusal> {
     limit(&state, &lookups, peer)?;
-    let v = track::view(&state.citizens(), &code).await?;
+    let v = public_view::view(&state.citizens(), &code).await?;
     Ok(json_private(StatusCode::OK, v))
 }
 

@@ -309,7 +309,7 @@ impl Analytics<'_> {
             .await?
             .iter()
             .filter(|d| scope.sees(&d.code))
-            .map(crate::domain::geo::feature)
+            .map(crate::domain::districts::feature)
             .collect();
         Ok(json!({"type": "FeatureCollection", "features": features}))
     }

@@ -4,7 +4,7 @@
 //! (`TARMIM_FEEDBACK_WINDOW_DAYS`, stored in each task as its reopen window).
 //!
 //! - A rating becomes a `Rated` event by the code's citizen actor
-//!   ([`super::track::citizen_actor`]: a pseudonym, never the code). The document holds
+//!   ([`super::public_view::citizen_actor`]: a pseudonym, never the code). The document holds
 //!   one rating per task (the fold's rule), so a rating given after another code already
 //!   rated the task is kept in `citizen_feedback` only, and the answer says so.
 //! - "Not fixed": the photo goes through the photo pipeline first (sniffed, verified under
@@ -21,7 +21,7 @@
 //! so a retry after a crash between the two records nothing twice, and a refused edit
 //! releases the claim so the citizen may try again later (e.g. once the job is done).
 
-use super::track::{self, TrackError, citizen_actor};
+use super::public_view::{self, TrackError, citizen_actor};
 use crate::base::time::now_millis;
 use crate::domain::citizen::Citizens;
 use crate::domain::dispatch::assign;
@@ -144,7 +144,7 @@ pub async fn rate(
             skip = Some(Skip::AlreadyByThisCode);
             return Ok(None);
         }
-        if let Some(why) = track::closed_because(v, now) {
+        if let Some(why) = public_view::closed_because(v, now) {
             skip = Some(Skip::NotOpen(why));
             return Ok(None);
         }
@@ -284,7 +284,7 @@ pub async fn not_fixed(
             skip = Some(Skip::AlreadyByThisCode);
             return Ok(None);
         }
-        if let Some(why) = track::closed_because(v, now) {
+        if let Some(why) = public_view::closed_because(v, now) {
             skip = Some(Skip::NotOpen(why));
             return Ok(None);
         }
@@ -382,7 +382,7 @@ async fn done_or_log(c: &Citizens<'_>, code: &str, kind: &str, event: Option<&st
 
 /// A code whose task takes this kind of feedback now.
 struct Open {
-    f: track::Followed,
+    f: public_view::Followed,
     code: String,
     me: Actor,
     now: i64,
@@ -399,7 +399,7 @@ async fn open(
     event: &str,
     already: fn() -> TrackError,
 ) -> Result<Open, TrackError> {
-    let f = track::follow(c, code_input).await?;
+    let f = public_view::follow(c, code_input).await?;
     let code = f.tracking.code.clone();
     let me = citizen_actor(&code);
     if let Some(r) = records::feedback(&c.dispatch.store, &code, kind).await?
@@ -412,7 +412,7 @@ async fn open(
         records::mark_feedback_done(&c.dispatch.store, &code, kind, None, now).await?;
         return Err(already());
     }
-    if let Some(why) = track::closed_because(&f.view, now) {
+    if let Some(why) = public_view::closed_because(&f.view, now) {
         return Err(TrackError::NotOpen(capitalise(&why)));
     }
     Ok(Open { f, code, me, now })

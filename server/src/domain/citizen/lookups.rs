@@ -4,7 +4,7 @@
 //! (the map is dropped when the window turns, and bounded within one); IPv6 clients are
 //! counted by their /64, like the integrity channel's limiter.
 
-use super::track::TrackError;
+use super::public_view::TrackError;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;

@@ -2,8 +2,8 @@
 //! their handle on a report. Open311 intake, the tracking page and support for an
 //! existing report all go through here.
 //!
-//! - [`tracking`]: the codes themselves;
-//! - [`track`]: what a code shows of its task (public fields, plain-words timeline,
+//! - [`codes`]: the tracking codes themselves;
+//! - [`public_view`]: what a code shows of its task (public fields, plain-words timeline,
 //!   public photo derivatives), following merges to the surviving task;
 //! - [`feedback`]: rating and "not fixed" within the feedback window, once per code;
 //! - [`lookups`]: the per-address limit on tracking-code requests;
@@ -12,12 +12,12 @@
 //!
 //! Their rows are in [`crate::storage::citizens`].
 
+pub mod codes;
 pub mod duplicates;
 pub mod feedback;
 pub mod lookups;
+pub mod public_view;
 pub mod status;
-pub mod track;
-pub mod tracking;
 
 use crate::base::config::open311::Open311Config;
 use crate::domain::dispatch::Dispatch;

@@ -11,8 +11,8 @@
 //! cannot be reached by a caller who was not checked first.
 
 use super::{Dispatch, DispatchError, edit};
-use crate::domain::citizen::{duplicates, tracking};
-use crate::domain::geo;
+use crate::domain::citizen::{codes, duplicates};
+use crate::domain::districts;
 use crate::domain::hub::{Hub, Subscription};
 use crate::domain::identity::{Identity, UserRole};
 use crate::domain::schema::TaskViewSchema;
@@ -114,7 +114,7 @@ pub async fn bootstrap(
         .await?
         .iter()
         .filter(|d| who.role == UserRole::CallCentre || who.districts.contains(&d.code))
-        .map(geo::feature)
+        .map(districts::feature)
         .collect();
     let services = db
         .services()
@@ -202,7 +202,7 @@ pub struct TrackingCode {
     pub code: String,
     /// `reporter` or `supporter`.
     #[schema(value_type = String)]
-    pub role: tracking::Role,
+    pub role: codes::Role,
 }
 
 /// One task of the caller's districts with its timers, alerts, tracking codes and the
@@ -222,11 +222,11 @@ pub async fn task(
     Ok(TaskDetail {
         timers: store::pending_timers(&d.store, id.as_str()).await?,
         alerts: store::task_alerts(&d.store, id.as_str()).await?,
-        tracking_codes: tracking::codes_of(&d.store, id)
+        tracking_codes: codes::codes_of(&d.store, id)
             .await?
             .into_iter()
             .map(|t| TrackingCode {
-                code: tracking::display(&t.code),
+                code: codes::display(&t.code),
                 role: t.role,
             })
             .collect(),

@@ -29,7 +29,7 @@ pub mod position;
 pub mod steer;
 
 use crate::base::config::Config;
-use crate::domain::geo::GeoError;
+use crate::domain::districts::GeoError;
 use crate::domain::hub::Hub;
 use crate::storage::{Db, DbError};
 use std::time::Duration;

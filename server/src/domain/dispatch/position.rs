@@ -70,7 +70,7 @@ pub fn check(
     last: Option<(f64, f64, Millis)>,
     now: Millis,
 ) -> Result<Vec<&'static str>, PositionError> {
-    if crate::domain::geo::check_point(lat, lon).is_err() {
+    if crate::domain::districts::check_point(lat, lon).is_err() {
         return Err(PositionError::ImpossibleCoordinate { lat, lon });
     }
     if accuracy_m.is_some_and(|a| !a.is_finite() || a < 0.0) {

@@ -187,7 +187,7 @@ impl<'a> Ogc<'a> {
             .iter()
             .skip(usize::try_from(f.offset).unwrap_or(usize::MAX))
             .take(f.limit as usize)
-            .map(|d| crate::domain::geo::feature(d))
+            .map(|d| crate::domain::districts::feature(d))
             .collect();
         Ok(self.page(
             "/ogc/collections/districts/items",
@@ -205,7 +205,7 @@ impl<'a> Ogc<'a> {
             .iter()
             .find(|d| d.code == code)
             .ok_or_else(|| OgcError::NotFound(format!("no district {code:?}")))?;
-        let mut body = crate::domain::geo::feature(d);
+        let mut body = crate::domain::districts::feature(d);
         body["links"] = self.item_links("districts", code);
         Ok(body)
     }

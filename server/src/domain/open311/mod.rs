@@ -37,7 +37,7 @@ pub mod updates;
 pub use crate::base::config::open311::Open311Config;
 
 use crate::domain::dispatch::DispatchError;
-use crate::domain::geo::GeoError;
+use crate::domain::districts::GeoError;
 use crate::storage::DbError;
 
 /// Seeds the demo city's Open311 parts: the demo services' definitions and the demo API

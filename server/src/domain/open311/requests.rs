@@ -22,7 +22,7 @@ use super::{Open311Error, Params, check_text, param, param_nonblank, status};
 use crate::base::time::now_millis;
 use crate::domain::citizen::Citizens;
 use crate::domain::citizen::duplicates::{self, NearbyReport};
-use crate::domain::citizen::{self, tracking};
+use crate::domain::citizen::{self, codes};
 use crate::domain::dispatch::{assign, edit};
 use crate::domain::intake::{self, Report};
 use crate::storage::open311::{self as records, RequestRow};
@@ -305,14 +305,14 @@ pub async fn support(c: &Citizens<'_>, id: &str, p: &Params) -> Result<Node, Ope
         )));
     }
     let contact = Contact::from_params(p)?;
-    let code = tracking::issue(&c.dispatch.store, &task, tracking::Role::Supporter).await?;
+    let code = codes::issue(&c.dispatch.store, &task, codes::Role::Supporter).await?;
     store_contact(&c.dispatch.store, &code.code, "support", &task, &contact).await?;
     let supporters = duplicates::supporters(&c.dispatch.store, &task).await?;
     Ok(Node::List {
         item: "request",
         items: vec![Node::obj([
             ("service_request_id", Node::text(task.as_str())),
-            ("tracking_code", Node::Text(tracking::display(&code.code))),
+            ("tracking_code", Node::Text(codes::display(&code.code))),
             ("supporters", Node::Int(supporters as i64)),
         ])],
     })

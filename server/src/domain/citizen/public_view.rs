@@ -12,7 +12,7 @@
 //! event) is followed to the surviving task, so its reporter and supporters follow the
 //! survivor; the view says so.
 
-use super::tracking::{self, Tracking};
+use super::codes::{self, Tracking};
 use crate::base::time::now_millis;
 use crate::domain::citizen::Citizens;
 use crate::domain::dispatch::{DispatchError, edit};
@@ -86,7 +86,7 @@ pub fn citizen_actor(code: &str) -> Actor {
 
 /// Resolves a typed code and follows merges to the surviving task.
 pub async fn follow(c: &Citizens<'_>, input: &str) -> Result<Followed, TrackError> {
-    let tracking = tracking::resolve(&c.dispatch.store, input)
+    let tracking = codes::resolve(&c.dispatch.store, input)
         .await?
         .ok_or(TrackError::UnknownCode)?;
     let mut task = tracking.task.clone();
@@ -446,13 +446,13 @@ pub async fn view(c: &Citizens<'_>, input: &str) -> Result<TrackView, TrackError
     let (rated, said_not_fixed) = given(c, &f.tracking.code, v).await?;
     let closed = closed_because(v, now);
     let open = closed.is_none();
-    let supporters = tracking::codes_of(&c.dispatch.store, &v.id)
+    let supporters = codes::codes_of(&c.dispatch.store, &v.id)
         .await?
         .iter()
-        .filter(|t| t.role == tracking::Role::Supporter)
+        .filter(|t| t.role == codes::Role::Supporter)
         .count();
     Ok(TrackView {
-        code: tracking::display(&f.tracking.code),
+        code: codes::display(&f.tracking.code),
         merged: f.merged_from.as_ref().map(|_| Merged {
             message: "Your report was merged into this report of the same problem; \
                       you now follow this one."
