@@ -386,7 +386,7 @@ async fn run(pg: bool, quick: bool) {
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let http = reqwest::Client::new();
+    let http = tarmim_testing::http();
     let mut to_201 = Vec::with_capacity(tasks);
     let mut to_phone = Vec::with_capacity(tasks);
     let mut by_crew: HashMap<String, usize> = HashMap::new();

@@ -36,7 +36,6 @@ use futures_util::{SinkExt, StreamExt};
 use server::base::config::Config;
 use server::base::time::now_millis;
 use server::domain::identity::{UserRole, hash_password, new_token};
-use server::http::{AppState, RunningServer};
 use server::storage::postgres::PgStore;
 use server::storage::sqlite::SqliteStore;
 use server::storage::{Crew, Db, IdentityStore, NewUser, Store as _};
@@ -711,12 +710,7 @@ async fn run(args: Args) {
         t.elapsed()
     );
 
-    let app = RunningServer::start(
-        AppState::new(db.clone(), config.clone()),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let app = tarmim_testing::start(db.clone(), config.clone()).await;
     let addr = app.addr;
 
     // a. Fresh phone, durable store.

@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
         bail!("usage: phone_probe <base-url> <login> <password> [store-dir]");
     };
     let device_id = format!("probe-{login}");
-    let http = reqwest::Client::new();
+    let http = tarmim_testing::http();
     let r = http
         .post(format!("{base}/api/v1/login"))
         .json(&serde_json::json!({"login": login, "password": password, "device_id": device_id}))

@@ -10,7 +10,7 @@
 //! - [`base`]: settings, time, logging and metrics set-up.
 //!
 //! [`cli`] and [`demo`] sit above them all. Imports point down only: `http → domain →
-//! storage → base`; `server/tests/layers.rs` reads the `use` lines and fails on an
+//! storage → base`; `server/tests/it/layers.rs` reads the `use` lines and fails on an
 //! upward one. Dependencies between crates point one way too: this crate uses
 //! `sync-core`, never the reverse.
 

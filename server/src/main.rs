@@ -9,6 +9,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::from_env().context("loading the configuration")?;
     server::base::telemetry::init_logging(config.log_format);
+    server::base::tls::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure Debian's chromium is installed: server/tests/integrity.rs drives the integrity
+# Makes sure Debian's chromium is installed: server/tests/it/integrity.rs drives the integrity
 # reporting page in headless Chromium over the DevTools protocol (no npm packages needed).
 # Idempotent: installs only when `chromium` is missing (apt-get update only when the package
 # is not known yet).

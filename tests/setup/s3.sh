@@ -2,7 +2,7 @@
 # Installs moto's S3-compatible server (PyPI `moto[server]`, command `moto_server`) for the
 # photo storage tests, in its own virtualenv at /opt/tarmim-moto. Idempotent: does nothing
 # when `moto_server` is already there. The tests start it themselves on a free port
-# (server/tests/photos.rs; override the command with TARMIM_MOTO_SERVER).
+# (server/tests/it/photos.rs; override the command with TARMIM_MOTO_SERVER).
 set -euo pipefail
 
 say() { echo "[s3.sh] $*"; }

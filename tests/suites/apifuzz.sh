@@ -15,7 +15,7 @@
 #
 # Not fuzzed, and why:
 # - GET /api/v1/sync: a WebSocket upgrade; schemathesis speaks plain HTTP only (the sync
-#   protocol is tested by server/tests/sync.rs and the bindings suite).
+#   protocol is tested by server/tests/it/sync.rs and the bindings suite).
 # - GET /api/v1/console/events: a Server-Sent Events stream that never ends, so every
 #   request would run into the timeout (tested by the browser suite).
 # - POST /api/v1/logout: it revokes the bearer token the run uses; every later request

@@ -1,6 +1,7 @@
 //! The base layer: what every other layer may use and which uses none of them —
-//! settings, time, logging and metrics set-up.
+//! settings, time, logging and metrics set-up, the TLS crypto provider.
 
 pub mod config;
 pub mod telemetry;
 pub mod time;
+pub mod tls;

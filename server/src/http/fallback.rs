@@ -3,7 +3,7 @@
 //! another method, both marked with the `X-Tarmim-No-Route` header.
 //!
 //! No handler ever produces these codes or that header, so a client (and
-//! `server/tests/openapi.rs`, which checks every documented route against the running
+//! `server/tests/it/openapi.rs`, which checks every documented route against the running
 //! router) can tell "the router does not know this" from a handler's own 404 ("no such
 //! task") or 4xx.
 

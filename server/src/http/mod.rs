@@ -108,7 +108,7 @@ impl AppState {
 
 /// Raw axum routes that are deliberately not in the OpenAPI document: static files under
 /// a wildcard path, which OpenAPI cannot describe. Every other route is registered with
-/// `utoipa_axum::routes!`, which puts it in the document; `server/tests/openapi.rs` fails
+/// `utoipa_axum::routes!`, which puts it in the document; `server/tests/it/openapi.rs` fails
 /// on any other plain `.route(` registration in `server/src`.
 pub const UNDOCUMENTED_ROUTES: &[&str] = &[pages::ASSET_ROUTE];
 

@@ -21,7 +21,7 @@
 //!   scopes' head rows in scope order before drawing a sequence number, which is what makes
 //!   per-scope cursors safe; districts are looked up with `ST_Covers`.
 //!
-//! The shared test-suite (`server/tests/storage.rs`) runs every check against both.
+//! The shared test-suite (`server/tests/it/storage.rs`) runs every check against both.
 
 pub mod analytics;
 pub mod citizens;

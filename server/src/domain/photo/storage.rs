@@ -1,5 +1,5 @@
 //! Where photo bytes live: behind [`BlobStore`], with two implementations under one test
-//! suite (`server/tests/photos.rs`): [`FsStore`], the default, files under the data folder;
+//! suite (`server/tests/it/photos.rs`): [`FsStore`], the default, files under the data folder;
 //! [`S3Store`], any S3-compatible store through `object_store`, for several replicas.
 //!
 //! Keys are flat, `originals/<sha256>` and `derived/<sha256>/<variant>.jpg`; a key's bytes
@@ -157,6 +157,7 @@ pub struct S3Store {
 impl S3Store {
     /// Builds the client (no request is made).
     pub fn new(s: &S3Settings) -> Result<S3Store, StorageError> {
+        crate::base::tls::install_crypto_provider();
         let mut b = AmazonS3Builder::from_env()
             .with_bucket_name(&s.bucket)
             .with_region(&s.region);

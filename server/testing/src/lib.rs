@@ -1,12 +1,16 @@
-//! Test fixtures shared by the integration tests: a fresh SQLite file or a fresh
-//! PostgreSQL + PostGIS database per test, and builders for task views and commits.
+//! Test support for the server's tests (`server/tests/it`) and benchmarks: a fresh SQLite
+//! file or a fresh PostgreSQL + PostGIS database per test ([`Fixture`], and
+//! [`on_both_backends!`] to run a test on each), a server on a loopback port ([`start`]),
+//! an HTTP client ([`http`]), builders for task views and commits. Never a dependency of
+//! the product.
 //!
 //! PostgreSQL is expected at `postgres://postgres@127.0.0.1:5432/postgres` (trust auth;
 //! override with `TARMIM_TEST_PG_URL`); `tests/setup/postgres.sh` makes sure it is up.
 //! When it is unreachable the PostgreSQL tests FAIL, they do not skip.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use server::base::config::Config;
+use server::http::{AppState, RunningServer};
 use server::storage::{Db, Store};
 use server::storage::{postgres::PgStore, sqlite::SqliteStore};
 use sqlx::Connection;
@@ -222,7 +226,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let f = $crate::common::Fixture::sqlite().await;
+                    let f = $crate::Fixture::sqlite().await;
                     super::$name(&f).await;
                     f.close().await;
                 }
@@ -232,11 +236,31 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let f = $crate::common::Fixture::postgres().await;
+                    let f = $crate::Fixture::postgres().await;
                     super::$name(&f).await;
                     f.close().await;
                 }
             )*
         }
     };
+}
+
+/// An HTTP client for tests. reqwest is built without a bundled TLS provider in this
+/// workspace (rustls takes the process default), so the default is installed first.
+pub fn http() -> reqwest::Client {
+    http_builder().build().unwrap()
+}
+
+/// A client builder, for tests that need a timeout or no redirects.
+pub fn http_builder() -> reqwest::ClientBuilder {
+    server::base::tls::install_crypto_provider();
+    reqwest::Client::builder()
+}
+
+/// A server for `db` and `config` on a free loopback port, serving until dropped or shut
+/// down.
+pub async fn start(db: Db, config: Config) -> RunningServer {
+    RunningServer::start(AppState::new(db, config), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
 }

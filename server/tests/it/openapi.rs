@@ -14,14 +14,13 @@
 //!   raw routes allowed to be undocumented are exactly `app::UNDOCUMENTED_ROUTES`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-mod common;
-
-use common::Fixture;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use server::http::{AppState, RunningServer, UNDOCUMENTED_ROUTES};
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
+use tarmim_testing::Fixture;
+use tarmim_testing::on_both_backends;
 
 const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
@@ -239,7 +238,7 @@ async fn document_matches_router(f: &Fixture) {
         .await
         .unwrap();
     let base = format!("http://{}", server.addr);
-    let http = reqwest::Client::new();
+    let http = tarmim_testing::http();
 
     let r = http
         .get(format!("{base}/api/openapi.json"))

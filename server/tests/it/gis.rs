@@ -4,9 +4,6 @@
 //! parameter answered 400 with a body that says what is wrong.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-
-use common::{Fixture, dev, doc, scope, view};
 use reqwest::StatusCode;
 use serde_json::Value;
 use server::domain::districts::{PropertyNames, parse_geojson};
@@ -15,6 +12,8 @@ use server::storage::{DistrictStore, IdentityStore};
 use std::collections::BTreeSet;
 use sync_core::session::{DocCommit, ServerStore};
 use sync_core::task::Status;
+use tarmim_testing::on_both_backends;
+use tarmim_testing::{Fixture, dev, doc, scope, view};
 
 const T0: i64 = 1_780_000_000_000; // 2026-05-28T20:26:40Z
 const HOUR: i64 = 3_600_000;
@@ -155,7 +154,7 @@ async fn start(f: &Fixture) -> (RunningServer, Client) {
         .unwrap();
     let c = Client {
         base: format!("http://{}", server.addr),
-        http: reqwest::Client::new(),
+        http: tarmim_testing::http(),
     };
     (server, c)
 }

@@ -9,9 +9,6 @@
 //! the crew as actor, with photos through the real photo pipeline.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-
-use common::Fixture;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use server::base::config::Config;
@@ -24,6 +21,8 @@ use server::http::{AppState, RunningServer};
 use server::storage::{Crew, DistrictStore, IdentityStore, NewUser};
 use sync_core::task::{EventKind, PhotoKind, PhotoRef};
 use sync_core::{Actor, DeviceId, DocId, Role};
+use tarmim_testing::Fixture;
+use tarmim_testing::on_both_backends;
 
 const PASSWORD: &str = "pass-word-1";
 const DAY: i64 = 24 * 60 * 60 * 1000;
@@ -86,7 +85,7 @@ async fn city(f: &Fixture, tweak: impl FnOnce(&mut Config)) -> City {
         .await
         .unwrap();
     let base = format!("http://{}", server.addr);
-    let http = reqwest::Client::new();
+    let http = tarmim_testing::http();
     let mut tokens = Vec::new();
     for login in ["disp", "cc"] {
         let r: Value = http

@@ -6,10 +6,7 @@
 //! S3-compatible server (moto, started here on a free port).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-
 use base64::Engine;
-use common::Fixture;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use server::domain::identity::{UserRole, hash_password};
@@ -27,6 +24,8 @@ use sync_core::session::{DocCommit, ScopePolicy, ServerStore, TaskScopes};
 use sync_core::store::Store;
 use sync_core::task::*;
 use sync_core::{Actor, DeviceId, DocId, Role};
+use tarmim_testing::Fixture;
+use tarmim_testing::on_both_backends;
 
 const PASSWORD: &str = "pass-word-1";
 /// 2026-11-20 06:00 UTC: when the test task was created (the fixtures' EXIF times are
@@ -173,7 +172,7 @@ async fn start_state(state: AppState) -> RunningServer {
 }
 
 async fn login(addr: SocketAddr, login: &str, device: &str) -> (String, Actor) {
-    let r = reqwest::Client::new()
+    let r = tarmim_testing::http()
         .post(format!("http://{addr}/api/v1/login"))
         .json(&json!({"login": login, "password": PASSWORD, "device_id": device}))
         .send()
@@ -214,7 +213,7 @@ impl Tus {
         Tus {
             base: format!("http://{addr}"),
             token: token.to_owned(),
-            http: reqwest::Client::new(),
+            http: tarmim_testing::http(),
         }
     }
 
@@ -352,7 +351,7 @@ fn offset_of(r: &reqwest::Response) -> u64 {
 /// One sync round trip over the HTTP fallback.
 async fn sync_once(addr: SocketAddr, token: &str, dev: &mut Device) {
     let frames = dev.connect().unwrap();
-    let r = reqwest::Client::new()
+    let r = tarmim_testing::http()
         .post(format!("http://{addr}/api/v1/sync/exchange"))
         .bearer_auth(token)
         .body(encode_frames(&frames))
@@ -503,7 +502,7 @@ async fn whole_path_offline_photos_to_public_derivatives(f: &Fixture) {
             assert_eq!((img.width(), img.height()), (w, h), "{variant} is upright");
             assert_eq!(metadata_in_jpeg(&bytes), Vec::<String>::new(), "{variant}");
             // Revalidation costs nothing.
-            let again = reqwest::Client::new()
+            let again = tarmim_testing::http()
                 .get(format!("http://{addr}/api/v1/photos/{hash}/{variant}"))
                 .header("If-None-Match", &etag)
                 .send()
@@ -534,7 +533,7 @@ async fn upload_whole(tus: &Tus, bytes: &[u8], mime: &str) -> reqwest::Response 
 }
 
 async fn meta_as(addr: SocketAddr, token: &str, hash: &str) -> reqwest::Response {
-    reqwest::Client::new()
+    tarmim_testing::http()
         .get(format!("http://{addr}/api/v1/photos/{hash}"))
         .bearer_auth(token)
         .send()
@@ -603,7 +602,7 @@ async fn originals_are_private(f: &Fixture) {
         StatusCode::NO_CONTENT
     );
     let url = format!("http://{addr}/api/v1/photos/{hash}/original");
-    let http = reqwest::Client::new();
+    let http = tarmim_testing::http();
     assert_eq!(
         http.get(&url).send().await.unwrap().status(),
         StatusCode::UNAUTHORIZED
@@ -833,7 +832,7 @@ async fn heic_is_unsupported(f: &Fixture) {
 async fn protocol_violations_are_refused(f: &Fixture) {
     let (srv, tus) = crew_tus(f).await;
     let addr = srv.addr;
-    let http = reqwest::Client::new();
+    let http = tarmim_testing::http();
     let bytes = fixture("near.jpg");
     let hash = content_hash(&bytes);
     // Discovery.
@@ -1031,7 +1030,12 @@ fn bomb_child() {
 #[test]
 fn decompression_bomb_peak_memory_stays_small() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["bomb_child", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "photos::bomb_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(BOMB_CHILD_ENV, "1")
         .output()
         .unwrap();
@@ -1136,7 +1140,7 @@ async fn start_moto(bucket: &str) -> Moto {
         child,
         endpoint: format!("http://127.0.0.1:{port}"),
     };
-    let http = reqwest::Client::new();
+    let http = tarmim_testing::http();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(r) = http.put(format!("{}/{bucket}", moto.endpoint)).send().await

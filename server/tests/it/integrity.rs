@@ -5,9 +5,6 @@
 //! rate limits, proof of work and size limits; the page's own JavaScript proof of work.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-
-use common::Fixture;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use server::domain::integrity::{IntegrityConfig, investigator, pow, seal};
@@ -17,6 +14,8 @@ use sqlx::Row;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use tarmim_testing::Fixture;
+use tarmim_testing::on_both_backends;
 
 const REPORT_TEXT: &str =
     "The permit office on Valiasr asks for cash to stamp forms (canary-report-8d1f).";
@@ -255,7 +254,7 @@ async fn assert_tables_free_of(db: &Db, canaries: &[&str]) {
 async fn whole_loop(f: &Fixture) {
     let k = keys(f, "");
     let (server, _state, base) = start(f, &k.config).await;
-    let http = reqwest::Client::new();
+    let http = tarmim_testing::http();
     let photo = jpeg_with_exif();
     let code = make_report(&http, &base, 8, &[&photo]).await;
     assert_eq!(code.len(), 29, "six groups of four: {code}");
@@ -478,7 +477,7 @@ async fn nothing_identifying_is_logged_or_stored(f: &Fixture) {
         .recv_timeout(std::time::Duration::from_secs(60))
         .expect("the server did not start");
     let base = format!("http://{addr}/integrity");
-    let http = reqwest::Client::builder()
+    let http = tarmim_testing::http_builder()
         .local_address(PEER.parse::<std::net::IpAddr>().unwrap())
         .user_agent(AGENT)
         .build()
@@ -567,7 +566,7 @@ async fn nothing_identifying_is_logged_or_stored(f: &Fixture) {
 async fn wrong_and_expired_codes_look_alike(f: &Fixture) {
     let k = keys(f, "");
     let (server, state, base) = start(f, &k.config).await;
-    let http = reqwest::Client::new();
+    let http = tarmim_testing::http();
     let live = make_report(&http, &base, 8, &[]).await;
     let expired = make_report(&http, &base, 8, &[]).await;
     let expired_lookup = expired.replace('-', "")[..8].to_owned();
@@ -677,7 +676,7 @@ async fn set_blob(db: &Db, table: &str, case: &str, seq: i64, value: &[u8]) {
 async fn tampering_is_detected(f: &Fixture) {
     let k = keys(f, "");
     let (server, state, base) = start(f, &k.config).await;
-    let http = reqwest::Client::new();
+    let http = tarmim_testing::http();
     let photo = jpeg_with_exif();
     let alice = investigator::load_identity(&k.bribery[0]).unwrap();
     let code_a = make_report(&http, &base, 8, &[&photo]).await;
@@ -840,7 +839,7 @@ async fn tampering_is_detected(f: &Fixture) {
 
 /// A client whose connections come from `ip` (a distinct client for the rate limiter).
 fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
+    tarmim_testing::http_builder()
         .local_address(ip.parse::<std::net::IpAddr>().unwrap())
         .build()
         .unwrap()
@@ -1100,7 +1099,7 @@ async fn abuse_and_size_limits(f: &Fixture) {
 
     // No category configured: the channel is off (a second server on the same database).
     let (off, _s, off_base) = start(f, &IntegrityConfig::default()).await;
-    let r = reqwest::Client::new()
+    let r = tarmim_testing::http()
         .post(format!("{off_base}/api/reports"))
         .json(&json!({"category": "bribery", "text": "x"}))
         .send()
@@ -1116,7 +1115,7 @@ async fn abuse_and_size_limits(f: &Fixture) {
 async fn page_proof_of_work_is_accepted(f: &Fixture) {
     let k = keys(f, "");
     let (server, _state, base) = start(f, &k.config).await;
-    let http = reqwest::Client::new();
+    let http = tarmim_testing::http();
     let js = http
         .get(format!("{base}/pow.js"))
         .send()
@@ -1161,7 +1160,7 @@ async fn page_proof_of_work_is_accepted(f: &Fixture) {
 async fn tool_refuses_bad_input(f: &Fixture) {
     let k = keys(f, "");
     let (server, _state, base) = start(f, &k.config).await;
-    let http = reqwest::Client::new();
+    let http = tarmim_testing::http();
     make_report(&http, &base, 8, &[]).await;
     let cfg = k.config_file.as_path();
     let alice = k.bribery[0].to_str().unwrap();
@@ -1239,7 +1238,7 @@ async fn concurrent_messages_all_land(f: &Fixture) {
     const WRITERS: usize = 16;
     let k = keys(f, "");
     let (server, _state, base) = start(f, &k.config).await;
-    let http = reqwest::Client::new();
+    let http = tarmim_testing::http();
     let code = make_report(&http, &base, 8, &[]).await;
     let sends = (0..WRITERS).map(|i| {
         let http = http.clone();
@@ -1335,7 +1334,7 @@ impl Browser {
     }
 
     async fn page(&self) -> Page {
-        let v: Value = reqwest::Client::new()
+        let v: Value = tarmim_testing::http()
             .put(format!(
                 "http://127.0.0.1:{}/json/new?about:blank",
                 self.port

@@ -2,11 +2,10 @@
 //! including shared borders and corners, outside points, adjacency, re-import.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-
-use common::Fixture;
 use server::domain::districts::{GeoError, PropertyNames, parse_geojson, route_point};
 use server::storage::DistrictStore;
+use tarmim_testing::Fixture;
+use tarmim_testing::on_both_backends;
 
 /// Four districts: A | B on top (shared edge at lon 51.4), C below A, and D a MultiPolygon
 /// below B with a detached island far east. Codes are deliberately not in file order.

@@ -5,17 +5,16 @@
 //! issue 6 answered with the spec's error body (never a 5xx).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-
-use common::Fixture;
 use reqwest::StatusCode;
 use serde_json::Value;
 use server::base::config::Config;
 use server::domain::districts::{PropertyNames, parse_geojson};
 use server::domain::open311::keys::DEMO_KEY;
-use server::http::{AppState, RunningServer};
+use server::http::RunningServer;
 use server::storage::{Crew, Db, DistrictStore, IdentityStore};
 use sync_core::session::ServerStore;
+use tarmim_testing::Fixture;
+use tarmim_testing::on_both_backends;
 
 /// Centre of demo district `d` (D01..D11).
 fn centre(d: usize) -> (f64, f64) {
@@ -61,15 +60,10 @@ async fn start(f: &Fixture, tweak: impl FnOnce(&mut Config)) -> Api {
     seed(&f.db).await;
     let mut config = f.config.clone();
     tweak(&mut config);
-    let server = RunningServer::start(
-        AppState::new(f.db.clone(), config),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let server = tarmim_testing::start(f.db.clone(), config).await;
     Api {
         base: format!("http://{}/open311/v2", server.addr),
-        http: reqwest::Client::new(),
+        http: tarmim_testing::http(),
         _server: server,
     }
 }

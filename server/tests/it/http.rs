@@ -2,14 +2,13 @@
 //! login/logout and the 401s.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-
-use common::Fixture;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use server::domain::identity::{UserRole, hash_password};
 use server::http::{AppState, RunningServer};
 use server::storage::{Crew, IdentityStore, NewUser};
+use tarmim_testing::Fixture;
+use tarmim_testing::on_both_backends;
 
 async fn real_server(f: &Fixture) {
     f.db.upsert_crew(&Crew {
@@ -39,7 +38,7 @@ async fn real_server(f: &Fixture) {
         .await
         .unwrap();
     let base = format!("http://{}", server.addr);
-    let http = reqwest::Client::new();
+    let http = tarmim_testing::http();
 
     let r = http.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);

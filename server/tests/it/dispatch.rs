@@ -4,18 +4,17 @@
 //! The real server on a loopback port; waits are bounded liveness waits.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-
-use common::Fixture;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use server::base::config::Config;
 use server::domain::districts::{PropertyNames, parse_geojson};
 use server::domain::identity::{UserRole, hash_password};
-use server::http::{AppState, RunningServer};
+use server::http::RunningServer;
 use server::storage::{Crew, Db, DistrictStore, IdentityStore, NewUser};
 use std::net::SocketAddr;
 use std::time::Duration;
+use tarmim_testing::Fixture;
+use tarmim_testing::on_both_backends;
 use tokio::time::Instant;
 
 const PASSWORD: &str = "pass-word-1";
@@ -107,9 +106,7 @@ fn test_config(f: &Fixture) -> Config {
 }
 
 async fn start(db: Db, config: Config) -> RunningServer {
-    RunningServer::start(AppState::new(db, config), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
+    tarmim_testing::start(db, config).await
 }
 
 /// A logged-in HTTP client.
@@ -122,7 +119,7 @@ struct Client {
 
 impl Client {
     async fn login(addr: SocketAddr, login: &str) -> Client {
-        let http = reqwest::Client::new();
+        let http = tarmim_testing::http();
         let r = http
             .post(format!("http://{addr}/api/v1/login"))
             .json(
@@ -821,7 +818,7 @@ async fn field_report_from_a_phone_is_routed_and_dispatched(f: &Fixture) {
     .await;
     let srv = start(f.db.clone(), test_config(f)).await;
     let addr = srv.addr;
-    let http = reqwest::Client::new();
+    let http = tarmim_testing::http();
     let login: Value = http
         .post(format!("http://{addr}/api/v1/login"))
         .json(&json!({"login": "c-r", "password": PASSWORD, "device_id": "phone-c-r"}))

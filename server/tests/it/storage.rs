@@ -1,12 +1,11 @@
 //! The shared storage suite: every test runs against SQLite and PostgreSQL + PostGIS.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-
-use common::{Fixture, commit, doc, scope, view};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use sync_core::session::{ChangesSince, ServerStore, ServerStoreError};
 use sync_core::task::Status;
+use tarmim_testing::on_both_backends;
+use tarmim_testing::{Fixture, commit, doc, scope, view};
 
 use server::storage::{Crew, DocStore, IdentityStore, NewUser, Service, Store};
 
@@ -847,10 +846,10 @@ async fn identity_rows_read_back(f: &Fixture) {
         (Some("C-b"), Some("D2"))
     );
     assert!(!u.disabled);
-    db.register_device(&common::dev("phone-1"), "u-1", 10)
+    db.register_device(&tarmim_testing::dev("phone-1"), "u-1", 10)
         .await
         .unwrap();
-    db.insert_token(b"hash-1", "u-1", &common::dev("phone-1"), 10, 20)
+    db.insert_token(b"hash-1", "u-1", &tarmim_testing::dev("phone-1"), 10, 20)
         .await
         .unwrap();
     let t = db.token(b"hash-1").await.unwrap().unwrap();

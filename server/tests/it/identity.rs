@@ -1,13 +1,12 @@
 //! Identity on both backends: crews, users, services, login, tokens, scopes, demo seeding.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-
-use common::Fixture;
 use server::demo::{self, DemoOptions};
 use server::domain::identity::{self as auth, AuthError, UserRole, hash_password};
 use server::storage::{Crew, DbError, DistrictStore, DocStore, IdentityStore, NewUser};
 use sync_core::session::ServerStore;
+use tarmim_testing::Fixture;
+use tarmim_testing::on_both_backends;
 
 async fn setup_users(f: &Fixture) {
     let db = &f.db;

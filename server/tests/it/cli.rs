@@ -2,13 +2,12 @@
 //! districts, add a crew and users (password on stdin), revoke tokens, and clear failures.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-
-use common::Fixture;
 use server::domain::identity as auth;
 use server::storage::DistrictStore;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
+use tarmim_testing::Fixture;
+use tarmim_testing::on_both_backends;
 
 fn run(f: &Fixture, args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tarmim-server"));

@@ -7,15 +7,12 @@
 //! switch; CSV = JSON; scoping; 400s for bad parameters.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-
-use common::Fixture;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use server::base::config::Config;
 use server::domain::districts::{PropertyNames, parse_geojson};
 use server::domain::identity::{UserRole, hash_password};
-use server::http::{AppState, RunningServer};
+use server::http::RunningServer;
 use server::storage::{Crew, Db, DistrictStore, IdentityStore, NewUser};
 use std::net::SocketAddr;
 use sync_core::session::{DocCommit, ScopePolicy, ServerStore, TaskScopes};
@@ -23,6 +20,8 @@ use sync_core::task::{
     EventKind, GeoPoint, NewTask, PhotoKind, PhotoRef, Priority, Sla, Source, TaskDoc,
 };
 use sync_core::{Actor, DeviceId, DocId, Role};
+use tarmim_testing::Fixture;
+use tarmim_testing::on_both_backends;
 
 const PASSWORD: &str = "pass-word-1";
 const MIN: i64 = 60_000;
@@ -406,9 +405,7 @@ async fn seed_tasks(db: &Db) {
 }
 
 async fn start(db: Db, config: Config) -> RunningServer {
-    RunningServer::start(AppState::new(db, config), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
+    tarmim_testing::start(db, config).await
 }
 
 fn config(f: &Fixture, zone: &str) -> Config {
@@ -428,7 +425,7 @@ struct Client {
 
 impl Client {
     async fn login(addr: SocketAddr, login: &str) -> Client {
-        let http = reqwest::Client::new();
+        let http = tarmim_testing::http();
         let r = http
             .post(format!("http://{addr}/api/v1/login"))
             .json(
@@ -450,7 +447,7 @@ impl Client {
         Client {
             base: format!("http://{addr}"),
             token: None,
-            http: reqwest::Client::new(),
+            http: tarmim_testing::http(),
         }
     }
 
@@ -1125,9 +1122,9 @@ on_both_backends!(
 /// The measure checks again with `analytics.in_memory` off: the same hand-computed
 /// numbers from the SQL engine, so the two engines cannot drift apart.
 mod sql_engine {
-    use crate::common::Fixture;
     use std::future::Future;
     use std::pin::Pin;
+    use tarmim_testing::Fixture;
 
     async fn run(
         mut f: Fixture,
@@ -1144,15 +1141,15 @@ mod sql_engine {
                 mod $name {
                     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                     async fn sqlite() {
-                        super::run(crate::common::Fixture::sqlite().await, |f| {
-                            Box::pin(crate::$name(f))
+                        super::run(tarmim_testing::Fixture::sqlite().await, |f| {
+                            Box::pin(crate::analytics::$name(f))
                         })
                         .await;
                     }
                     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                     async fn postgres() {
-                        super::run(crate::common::Fixture::postgres().await, |f| {
-                            Box::pin(crate::$name(f))
+                        super::run(tarmim_testing::Fixture::postgres().await, |f| {
+                            Box::pin(crate::analytics::$name(f))
                         })
                         .await;
                     }
