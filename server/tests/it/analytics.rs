@@ -10,11 +10,9 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use server::base::config::Config;
-use server::domain::districts::{PropertyNames, parse_geojson};
 use server::domain::identity::{UserRole, hash_password};
 use server::http::RunningServer;
-use server::storage::{Crew, Db, DistrictStore, IdentityStore, NewUser};
-use std::net::SocketAddr;
+use server::storage::{Crew, Db, IdentityStore, NewUser};
 use sync_core::session::{DocCommit, ScopePolicy, ServerStore, TaskScopes};
 use sync_core::task::{
     EventKind, GeoPoint, NewTask, PhotoKind, PhotoRef, Priority, Sla, Source, TaskDoc,
@@ -211,16 +209,7 @@ async fn user(db: &Db, login: &str, role: UserRole, crew: Option<&str>, district
 /// Districts, services, crews (C-A: Alpha, C-B: Beta, both D01; C-C: D02, no
 /// contractor) and users.
 async fn seed_city(db: &Db) {
-    let props = PropertyNames {
-        code: "code".into(),
-        name: "name".into(),
-        region: Some("region".into()),
-    };
-    let districts = parse_geojson(&server::demo::demo_districts_geojson(), &props).unwrap();
-    db.import_districts(&districts).await.unwrap();
-    for s in server::demo::demo_services() {
-        db.upsert_service(&s).await.unwrap();
-    }
+    tarmim_testing::demo_map(&db).await;
     for (id, district, contractor) in [
         ("C-A", "D01", Some("Alpha")),
         ("C-B", "D01", Some("Beta")),
@@ -417,61 +406,7 @@ fn config(f: &Fixture, zone: &str) -> Config {
     c
 }
 
-struct Client {
-    base: String,
-    token: Option<String>,
-    http: reqwest::Client,
-}
-
-impl Client {
-    async fn login(addr: SocketAddr, login: &str) -> Client {
-        let http = tarmim_testing::http();
-        let r = http
-            .post(format!("http://{addr}/api/v1/login"))
-            .json(
-                &json!({"login": login, "password": PASSWORD, "device_id": format!("dev-{login}")}),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        let body: Value = r.json().await.unwrap();
-        Client {
-            base: format!("http://{addr}"),
-            token: Some(body["token"].as_str().unwrap().to_owned()),
-            http,
-        }
-    }
-
-    fn anonymous(addr: SocketAddr) -> Client {
-        Client {
-            base: format!("http://{addr}"),
-            token: None,
-            http: tarmim_testing::http(),
-        }
-    }
-
-    async fn raw(&self, path: &str) -> reqwest::Response {
-        let mut r = self.http.get(format!("{}{path}", self.base));
-        if let Some(t) = &self.token {
-            r = r.bearer_auth(t);
-        }
-        r.send().await.unwrap()
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let r = self.raw(path).await;
-        let s = r.status();
-        let text = r.text().await.unwrap();
-        (s, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn ok(&self, path: &str) -> Value {
-        let (s, v) = self.get(path).await;
-        assert_eq!(s, StatusCode::OK, "{path}: {v}");
-        v
-    }
-}
+type Client = tarmim_testing::Api;
 
 const RANGE: &str = "from=2026-03-10&to=2026-03-11";
 
@@ -501,7 +436,7 @@ async fn measures_by_district(f: &Fixture) {
     seed_city(&f.db).await;
     seed_tasks(&f.db).await;
     let s = start(f.db.clone(), config(f, TZ)).await;
-    let mgr = Client::login(s.addr, "mgr").await;
+    let mgr = Client::login(s.addr, "mgr", PASSWORD).await;
     let v = mgr
         .ok(&format!("/api/v1/analytics/measures?by=district&{RANGE}"))
         .await;
@@ -589,7 +524,7 @@ async fn measures_by_crew_and_contractor(f: &Fixture) {
     seed_city(&f.db).await;
     seed_tasks(&f.db).await;
     let s = start(f.db.clone(), config(f, TZ)).await;
-    let mgr = Client::login(s.addr, "mgr").await;
+    let mgr = Client::login(s.addr, "mgr", PASSWORD).await;
     let v = mgr
         .ok(&format!("/api/v1/analytics/measures?by=crew&{RANGE}"))
         .await;
@@ -634,7 +569,7 @@ async fn trends_buckets_and_tehran_days(f: &Fixture) {
     seed_city(&f.db).await;
     seed_tasks(&f.db).await;
     let s = start(f.db.clone(), config(f, TZ)).await;
-    let mgr = Client::login(s.addr, "mgr").await;
+    let mgr = Client::login(s.addr, "mgr", PASSWORD).await;
     let points = |v: &Value, i: usize| -> Vec<Value> {
         v["series"][i]["points"]
             .as_array()
@@ -701,7 +636,7 @@ async fn berlin_days_across_daylight_saving(f: &Fixture) {
             .await;
     }
     let s = start(f.db.clone(), config(f, BERLIN)).await;
-    let mgr = Client::login(s.addr, "mgr").await;
+    let mgr = Client::login(s.addr, "mgr", PASSWORD).await;
     let v = mgr
         .ok("/api/v1/analytics/trend?measure=received&from=2026-03-28&to=2026-03-30")
         .await;
@@ -737,7 +672,7 @@ async fn evidence_gallery_and_scorecard(f: &Fixture) {
     seed_city(&f.db).await;
     seed_tasks(&f.db).await;
     let s = start(f.db.clone(), config(f, TZ)).await;
-    let mgr = Client::login(s.addr, "mgr").await;
+    let mgr = Client::login(s.addr, "mgr", PASSWORD).await;
     let v = mgr
         .ok(&format!(
             "/api/v1/analytics/tasks?level=crew&key=C-B&measure=complete_p90_min&{RANGE}"
@@ -874,7 +809,7 @@ async fn csv_matches_json(f: &Fixture) {
     seed_city(&f.db).await;
     seed_tasks(&f.db).await;
     let s = start(f.db.clone(), config(f, TZ)).await;
-    let mgr = Client::login(s.addr, "mgr").await;
+    let mgr = Client::login(s.addr, "mgr", PASSWORD).await;
     for path in [
         format!("/api/v1/analytics/measures?by=crew&{RANGE}"),
         format!("/api/v1/analytics/scorecard?level=district&{RANGE}"),
@@ -942,7 +877,7 @@ async fn scoping_and_roles(f: &Fixture) {
     seed_city(&f.db).await;
     seed_tasks(&f.db).await;
     let s = start(f.db.clone(), config(f, TZ)).await;
-    let other = Client::login(s.addr, "mgr-d05").await;
+    let other = Client::login(s.addr, "mgr-d05", PASSWORD).await;
     let v = other
         .ok(&format!("/api/v1/analytics/measures?by=district&{RANGE}"))
         .await;
@@ -966,18 +901,18 @@ async fn scoping_and_roles(f: &Fixture) {
     let v = other.ok("/api/v1/analytics/districts").await;
     assert_eq!(v["features"].as_array().unwrap().len(), 1);
     // A dispatcher of D01 sees D01 only; the admin sees all.
-    let disp = Client::login(s.addr, "disp").await;
+    let disp = Client::login(s.addr, "disp", PASSWORD).await;
     let v = disp
         .ok(&format!("/api/v1/analytics/measures?by=district&{RANGE}"))
         .await;
     assert_eq!(keys(&v), ["D01"]);
-    let admin = Client::login(s.addr, "admin").await;
+    let admin = Client::login(s.addr, "admin", PASSWORD).await;
     let v = admin
         .ok(&format!("/api/v1/analytics/measures?by=district&{RANGE}"))
         .await;
     assert_eq!(keys(&v), ["D01", "D02", "D05"]);
     for login in ["crew-a", "cc"] {
-        let c = Client::login(s.addr, login).await;
+        let c = Client::login(s.addr, login, PASSWORD).await;
         for path in [
             "/api/v1/analytics/measures",
             "/api/v1/analytics/trend",
@@ -1001,7 +936,7 @@ async fn scoping_and_roles(f: &Fixture) {
 async fn bad_parameters(f: &Fixture) {
     seed_city(&f.db).await;
     let s = start(f.db.clone(), config(f, TZ)).await;
-    let mgr = Client::login(s.addr, "mgr").await;
+    let mgr = Client::login(s.addr, "mgr", PASSWORD).await;
     // Defaults: the last 30 days, by district.
     let v = mgr.ok("/api/v1/analytics/measures").await;
     assert_eq!(v["by"], "district");
@@ -1043,7 +978,7 @@ async fn mirror_follows_later_commits(f: &Fixture) {
     seed_city(&f.db).await;
     seed_tasks(&f.db).await;
     let s = start(f.db.clone(), config(f, TZ)).await;
-    let mgr = Client::login(s.addr, "mgr").await;
+    let mgr = Client::login(s.addr, "mgr", PASSWORD).await;
     let path = format!("/api/v1/analytics/measures?by=district&{RANGE}");
     // T1's facts as a replica whose clock is an hour ahead would stamp them: the mirror
     // must not then skip what other replicas commit in the meantime.

@@ -4,43 +4,13 @@
 
 use server::domain::identity as auth;
 use server::storage::DistrictStore;
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use tarmim_testing::Fixture;
+use tarmim_testing::ok;
 use tarmim_testing::on_both_backends;
 
 fn run(f: &Fixture, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tarmim-server"));
-    cmd.args(args)
-        .env("TARMIM_DATA_DIR", &f.config.data_dir)
-        .env("TARMIM_DEMO", "false")
-        .env("RUST_LOG", "warn")
-        .env_remove("TARMIM_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    match &f.config.database_url {
-        Some(url) => cmd.env("DATABASE_URL", url),
-        None => cmd.env_remove("DATABASE_URL"),
-    };
-    let mut child = cmd.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        // The command may exit before reading (clap refuses bad arguments first).
-        let _ = input.write_all(text.as_bytes());
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    tarmim_testing::cli(env!("CARGO_BIN_EXE_tarmim-server"), f, args, stdin, &[])
 }
 
 const TWO: &str = r#"{"type": "FeatureCollection", "features": [

@@ -7,7 +7,6 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use server::base::config::Config;
-use server::domain::districts::{PropertyNames, parse_geojson};
 use server::domain::identity::{UserRole, hash_password};
 use server::http::RunningServer;
 use server::storage::{Crew, Db, DistrictStore, IdentityStore, NewUser};
@@ -33,16 +32,7 @@ fn centre(d: usize) -> (f64, f64) {
 
 /// The demo districts and services, and these crews (id, district, skills, on duty).
 async fn seed_city(db: &Db, crews: &[(&str, &str, &[&str], bool)]) {
-    let props = PropertyNames {
-        code: "code".into(),
-        name: "name".into(),
-        region: Some("region".into()),
-    };
-    let districts = parse_geojson(&server::demo::demo_districts_geojson(), &props).unwrap();
-    db.import_districts(&districts).await.unwrap();
-    for s in server::demo::demo_services() {
-        db.upsert_service(&s).await.unwrap();
-    }
+    tarmim_testing::demo_map(&db).await;
     for (id, district, skills, on_duty) in crews {
         db.upsert_crew(&Crew {
             id: (*id).into(),
@@ -109,66 +99,7 @@ async fn start(db: Db, config: Config) -> RunningServer {
     tarmim_testing::start(db, config).await
 }
 
-/// A logged-in HTTP client.
-#[derive(Clone)]
-struct Client {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Client {
-    async fn login(addr: SocketAddr, login: &str) -> Client {
-        let http = tarmim_testing::http();
-        let r = http
-            .post(format!("http://{addr}/api/v1/login"))
-            .json(
-                &json!({"login": login, "password": PASSWORD, "device_id": format!("dev-{login}")}),
-            )
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(status, StatusCode::OK, "login {login}: {body}");
-        Client {
-            base: format!("http://{addr}"),
-            token: body["token"].as_str().unwrap().to_owned(),
-            http,
-        }
-    }
-
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.send(reqwest::Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(reqwest::Method::PUT, path, Some(body)).await
-    }
-}
+type Client = tarmim_testing::Api;
 
 fn rfc3339(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap();
@@ -205,8 +136,8 @@ async fn duty_and_positions(f: &Fixture) {
     let mut config = test_config(f);
     config.position_min_interval_ms = 60_000;
     let srv = start(f.db.clone(), config).await;
-    let crew = Client::login(srv.addr, "c-a").await;
-    let disp = Client::login(srv.addr, "disp").await;
+    let crew = Client::login(srv.addr, "c-a", PASSWORD).await;
+    let disp = Client::login(srv.addr, "disp", PASSWORD).await;
 
     // Duty: crew only.
     let (s, _) = crew.put("/api/v1/me/duty", json!({"on_duty": true})).await;
@@ -249,7 +180,7 @@ async fn duty_and_positions(f: &Fixture) {
     let r = crew
         .http
         .post(format!("{}/api/v1/me/position", crew.base))
-        .bearer_auth(&crew.token)
+        .bearer_auth(crew.token.as_deref().unwrap_or_default())
         .json(&json!({"lat": lat, "lon": lon, "at": rfc3339(t0 + 1000)}))
         .send()
         .await
@@ -267,8 +198,8 @@ async fn duty_and_positions(f: &Fixture) {
     // crew's plausible position stays where it was.
     let db = server::domain::open_store(&f.config).await.unwrap();
     let srv = start(db.clone(), test_config(f)).await;
-    let crew = Client::login(srv.addr, "c-a").await;
-    let disp = Client::login(srv.addr, "disp").await;
+    let crew = Client::login(srv.addr, "c-a", PASSWORD).await;
+    let disp = Client::login(srv.addr, "disp", PASSWORD).await;
     let (s, flags) = report(&crew, lat - 0.27, lon, t0 + 10_000).await;
     assert_eq!(s, StatusCode::ACCEPTED);
     assert_eq!(flags, ["impossible_jump"]);
@@ -375,8 +306,8 @@ async fn scoring_chooses_per_documented_rule(f: &Fixture) {
     )
     .await;
     let srv = start(f.db.clone(), test_config(f)).await;
-    let cc = Client::login(srv.addr, "cc").await;
-    let disp = Client::login(srv.addr, "disp").await;
+    let cc = Client::login(srv.addr, "cc", PASSWORD).await;
+    let disp = Client::login(srv.addr, "disp", PASSWORD).await;
     let t0 = now_ms() - 60_000;
     let (c1lat, c1lon) = centre(1);
     // C-A 1 km north of D01's centre, C-B 0.5 km south; C-B's later report is an
@@ -391,12 +322,12 @@ async fn scoring_chooses_per_documented_rule(f: &Fixture) {
         ("c-e", e_pos),
         ("c-off", off_pos),
     ] {
-        let c = Client::login(srv.addr, login).await;
+        let c = Client::login(srv.addr, login, PASSWORD).await;
         let (s, flags) = report(&c, pos.0, pos.1, t0).await;
         assert_eq!(s, StatusCode::ACCEPTED);
         assert!(flags.is_empty());
     }
-    let b = Client::login(srv.addr, "c-b").await;
+    let b = Client::login(srv.addr, "c-b", PASSWORD).await;
     let (_, flags) = report(&b, c1lat + 0.5, c1lon, t0 + 1000).await;
     assert_eq!(flags, ["impossible_jump"]);
 
@@ -522,9 +453,9 @@ async fn dispatcher_assignment_rules(f: &Fixture) {
     )
     .await;
     let srv = start(f.db.clone(), test_config(f)).await;
-    let cc = Client::login(srv.addr, "cc").await;
-    let disp = Client::login(srv.addr, "disp").await;
-    let d01 = Client::login(srv.addr, "disp-d01").await;
+    let cc = Client::login(srv.addr, "cc", PASSWORD).await;
+    let disp = Client::login(srv.addr, "disp", PASSWORD).await;
+    let d01 = Client::login(srv.addr, "disp-d01", PASSWORD).await;
     let (_, r) = file(&cc, "pothole", centre(1), "normal").await;
     let t1 = r["task"]["id"].as_str().unwrap().to_owned();
     let (_, r) = file(&cc, "pothole", centre(5), "normal").await;
@@ -669,8 +600,8 @@ async fn escalation_survives_a_restart(f: &Fixture) {
     config.dispatch_complete_secs = Some(3);
     config.dispatch_tick_ms = 3_600_000;
     let srv = start(f.db.clone(), config.clone()).await;
-    let cc = Client::login(srv.addr, "cc").await;
-    let a = Client::login(srv.addr, "c-a").await;
+    let cc = Client::login(srv.addr, "cc", PASSWORD).await;
+    let a = Client::login(srv.addr, "c-a", PASSWORD).await;
     let (c1lat, c1lon) = centre(1);
     report(&a, c1lat, c1lon, now_ms()).await;
     let (_, r) = file(&cc, "water_leak", (c1lat, c1lon), "urgent").await;
@@ -683,7 +614,7 @@ async fn escalation_survives_a_restart(f: &Fixture) {
     let db = server::domain::open_store(&f.config).await.unwrap();
     config.dispatch_tick_ms = 100;
     let srv = start(db.clone(), config).await;
-    let disp = Client::login(srv.addr, "disp").await;
+    let disp = Client::login(srv.addr, "disp", PASSWORD).await;
     let url = format!("/api/v1/console/tasks/{task}");
     wait_for("escalation to C-B", async || {
         disp.get(&url).await.1["task"]["derived"]["assignee"] == "C-B"
@@ -761,7 +692,7 @@ async fn escalation_survives_a_restart(f: &Fixture) {
 }
 
 async fn cc_again(addr: SocketAddr) -> Client {
-    Client::login(addr, "cc").await
+    Client::login(addr, "cc", PASSWORD).await
 }
 
 /// The crew acknowledges, as its phone would (an event by a crew actor, committed).
@@ -878,7 +809,7 @@ async fn field_report_from_a_phone_is_routed_and_dispatched(f: &Fixture) {
         events.contains(&DeviceEvent::Acknowledged(task.clone())),
         "the field report was not accepted: {events:?}"
     );
-    let disp = Client::login(addr, "disp").await;
+    let disp = Client::login(addr, "disp", PASSWORD).await;
     let url = format!("/api/v1/console/tasks/{task}");
     wait_for("the field report to be routed and assigned", async || {
         let d = disp.get(&url).await.1;
@@ -968,9 +899,9 @@ async fn two_replicas_assign_and_escalate_once() {
     let url = f.config.database_url.clone().unwrap();
     let (_r1, a1) = spawn_replica(&f, &url).await;
     let (_r2, a2) = spawn_replica(&f, &url).await;
-    let cc = Client::login(a1, "cc").await;
-    let d1 = Client::login(a1, "disp").await;
-    let d2 = Client::login(a2, "disp").await;
+    let cc = Client::login(a1, "cc", PASSWORD).await;
+    let d1 = Client::login(a1, "disp", PASSWORD).await;
+    let d2 = Client::login(a2, "disp", PASSWORD).await;
     let mut tasks = Vec::new();
     for i in 0..8 {
         let (lat, lon) = centre(1);

@@ -30,16 +30,16 @@ async fn setup_users(f: &Fixture) {
             vec!["D2".to_string(), "D1".to_string()],
         ),
     ] {
-        db.create_user(&NewUser {
-            id: format!("u-{login}"),
-            login: login.into(),
-            password_hash: hash.clone(),
+        tarmim_testing::add_user(
+            db,
+            &format!("u-{login}"),
+            login,
+            &hash,
             role,
-            crew: crew.map(str::to_owned),
+            crew,
             districts,
-        })
-        .await
-        .unwrap();
+        )
+        .await;
     }
 }
 

@@ -14,8 +14,8 @@ use sqlx::Row;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use tarmim_testing::Fixture;
 use tarmim_testing::on_both_backends;
+use tarmim_testing::{Fixture, ok};
 
 const REPORT_TEXT: &str =
     "The permit office on Valiasr asks for cash to stamp forms (canary-report-8d1f).";
@@ -32,37 +32,14 @@ struct Keys {
 }
 
 fn tool(f: &Fixture, config_file: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tarmim-server"));
-    cmd.args(args)
-        .env("TARMIM_DATA_DIR", &f.config.data_dir)
-        .env("TARMIM_DEMO", "false")
-        .env("TARMIM_CONFIG", config_file)
-        .env("RUST_LOG", "warn")
-        .env_remove("TARMIM_INTEGRITY_IDENTITY")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    match &f.config.database_url {
-        Some(url) => cmd.env("DATABASE_URL", url),
-        None => cmd.env_remove("DATABASE_URL"),
-    };
-    let mut child = cmd.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        let _ = input.write_all(text.as_bytes());
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    let config = config_file.to_string_lossy();
+    tarmim_testing::cli(
+        env!("CARGO_BIN_EXE_tarmim-server"),
+        f,
+        args,
+        stdin,
+        &[("TARMIM_CONFIG", &config)],
+    )
 }
 
 fn keygen(f: &Fixture, dir: &Path, name: &str) -> (PathBuf, String) {

@@ -8,10 +8,9 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 use server::base::config::Config;
-use server::domain::districts::{PropertyNames, parse_geojson};
 use server::domain::open311::keys::DEMO_KEY;
 use server::http::RunningServer;
-use server::storage::{Crew, Db, DistrictStore, IdentityStore};
+use server::storage::{Crew, Db, IdentityStore};
 use sync_core::session::ServerStore;
 use tarmim_testing::Fixture;
 use tarmim_testing::on_both_backends;
@@ -27,16 +26,7 @@ fn centre(d: usize) -> (f64, f64) {
 }
 
 async fn seed(db: &Db) {
-    let props = PropertyNames {
-        code: "code".into(),
-        name: "name".into(),
-        region: Some("region".into()),
-    };
-    let districts = parse_geojson(&server::demo::demo_districts_geojson(), &props).unwrap();
-    db.import_districts(&districts).await.unwrap();
-    for s in server::demo::demo_services() {
-        db.upsert_service(&s).await.unwrap();
-    }
+    tarmim_testing::demo_map(&db).await;
     db.upsert_crew(&Crew {
         id: "C-D01-A".into(),
         name: "Tajrish A".into(),

@@ -13,14 +13,13 @@ use server::domain::identity::{UserRole, hash_password};
 use server::domain::photo::storage::{BlobStore, FsStore, S3Settings, S3Store, Storage};
 use server::domain::sync::{decode_frames, encode_frames};
 use server::http::{AppState, RunningServer};
-use server::storage::{Crew, Db, IdentityStore, NewUser};
+use server::storage::Db;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use sync_core::outbox::{UploadFailure, UploadState, content_hash};
 use sync_core::session::device::{Device, NewPhoto};
-use sync_core::session::{DocCommit, ScopePolicy, ServerStore, TaskScopes};
 use sync_core::store::Store;
 use sync_core::task::*;
 use sync_core::{Actor, DeviceId, DocId, Role};
@@ -51,16 +50,7 @@ fn id(s: &str) -> DocId {
 /// Crews C1 (D1) and C2 (D2); dispatchers of D1 and of D2; a manager of D1.
 async fn seed_people(db: &Db) {
     for (c, d) in [("C1", "D1"), ("C2", "D2")] {
-        db.upsert_crew(&Crew {
-            id: c.into(),
-            name: format!("Crew {c}"),
-            district: d.into(),
-            skills: vec!["pothole".into()],
-            contractor: None,
-            on_duty: true,
-        })
-        .await
-        .unwrap();
+        tarmim_testing::add_crew(db, c, d, &["pothole"]).await;
     }
     let hash = hash_password(PASSWORD).unwrap();
     for (uid, login, role, crew, districts) in [
@@ -88,16 +78,7 @@ async fn seed_people(db: &Db) {
             vec!["D1".to_owned()],
         ),
     ] {
-        db.create_user(&NewUser {
-            id: uid.into(),
-            login: login.into(),
-            password_hash: hash.clone(),
-            role,
-            crew: crew.map(str::to_owned),
-            districts,
-        })
-        .await
-        .unwrap();
+        tarmim_testing::add_user(db, uid, login, &hash, role, crew, districts).await;
     }
 }
 
@@ -140,23 +121,7 @@ async fn seed_task(db: &Db, n: &str) {
         },
     )
     .unwrap();
-    let view = t.view().unwrap();
-    db.commit(DocCommit {
-        doc: view.id.clone(),
-        base_seq: None,
-        changes: t
-            .automerge()
-            .get_changes(&[])
-            .into_iter()
-            .map(|c| c.raw_bytes().to_vec())
-            .collect(),
-        snapshot: t.save(),
-        scopes: TaskScopes.scopes_of(&view),
-        view,
-        origin: DeviceId::new("server").unwrap(),
-    })
-    .await
-    .unwrap();
+    tarmim_testing::commit_new(db, &mut t, "server").await;
 }
 
 async fn start(f: &Fixture) -> RunningServer {
@@ -172,27 +137,7 @@ async fn start_state(state: AppState) -> RunningServer {
 }
 
 async fn login(addr: SocketAddr, login: &str, device: &str) -> (String, Actor) {
-    let r = tarmim_testing::http()
-        .post(format!("http://{addr}/api/v1/login"))
-        .json(&json!({"login": login, "password": PASSWORD, "device_id": device}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let body: Value = r.json().await.unwrap();
-    let me = &body["me"];
-    let role = match me["role"].as_str().unwrap() {
-        "crew" => Role::Crew,
-        "dispatcher" => Role::Dispatcher,
-        _ => Role::Manager,
-    };
-    let actor = Actor {
-        user: me["user_id"].as_str().unwrap().to_owned(),
-        role,
-        crew: me["crew"].as_str().map(str::to_owned),
-        device: DeviceId::new(device).unwrap(),
-    };
-    (body["token"].as_str().unwrap().to_owned(), actor)
+    tarmim_testing::login_actor(addr, login, PASSWORD, device).await
 }
 
 // ------------------------------------------------------------------ the tus driver

@@ -13,7 +13,7 @@ use server::base::time::now_millis;
 use server::domain::identity::{UserRole, hash_password};
 use server::domain::sync::{decode_frames, encode_frames};
 use server::http::RunningServer;
-use server::storage::{Crew, Db, DocStore, IdentityStore, NewUser};
+use server::storage::{Db, DocStore, IdentityStore};
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -22,7 +22,7 @@ use sync_core::protocol::{
     decode_server, encode_client,
 };
 use sync_core::session::device::{Device, DeviceEvent};
-use sync_core::session::{ChangesSince, DocCommit, ScopePolicy, ServerStore, TaskScopes};
+use sync_core::session::{ChangesSince, ServerStore};
 use sync_core::store::Store;
 use sync_core::task::*;
 use sync_core::{Actor, DeviceId, DocId, Role, ScopeId};
@@ -54,16 +54,7 @@ fn scope(s: &str) -> ScopeId {
 /// The people of the tests: crews C1 and C2 of district D1, a dispatcher of D1.
 async fn seed_people(db: &Db) {
     for c in ["C1", "C2"] {
-        db.upsert_crew(&Crew {
-            id: c.into(),
-            name: format!("Crew {c}"),
-            district: "D1".into(),
-            skills: vec!["pothole".into()],
-            contractor: None,
-            on_duty: true,
-        })
-        .await
-        .unwrap();
+        tarmim_testing::add_crew(db, c, "D1", &["pothole"]).await;
     }
     let hash = hash_password(PASSWORD).unwrap();
     for (uid, login, role, crew, districts) in [
@@ -79,16 +70,7 @@ async fn seed_people(db: &Db) {
         ),
         ("u-admin", "admin", UserRole::Admin, None, vec![]),
     ] {
-        db.create_user(&NewUser {
-            id: uid.into(),
-            login: login.into(),
-            password_hash: hash.clone(),
-            role,
-            crew: crew.map(str::to_owned),
-            districts,
-        })
-        .await
-        .unwrap();
+        tarmim_testing::add_user(db, uid, login, &hash, role, crew, districts).await;
     }
 }
 
@@ -138,23 +120,7 @@ async fn seed_task(db: &Db, n: &str, district: &str, crew: Option<&str>) {
         )
         .unwrap();
     }
-    let view = t.view().unwrap();
-    db.commit(DocCommit {
-        doc: view.id.clone(),
-        base_seq: None,
-        changes: t
-            .automerge()
-            .get_changes(&[])
-            .into_iter()
-            .map(|c| c.raw_bytes().to_vec())
-            .collect(),
-        snapshot: t.save(),
-        scopes: TaskScopes.scopes_of(&view),
-        view,
-        origin: DeviceId::new("server").unwrap(),
-    })
-    .await
-    .unwrap();
+    tarmim_testing::commit_new(db, &mut t, "server").await;
 }
 
 async fn start(f: &Fixture) -> RunningServer {
@@ -167,28 +133,7 @@ async fn start_with(db: Db, config: server::base::config::Config) -> RunningServ
 
 /// Logs in over HTTP; returns the token and the actor the device edits as.
 async fn login(addr: SocketAddr, login: &str, device: &str) -> (String, Actor) {
-    let r = tarmim_testing::http()
-        .post(format!("http://{addr}/api/v1/login"))
-        .json(&json!({"login": login, "password": PASSWORD, "device_id": device}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let body: Value = r.json().await.unwrap();
-    let me = &body["me"];
-    let role = match me["role"].as_str().unwrap() {
-        "crew" => Role::Crew,
-        "dispatcher" => Role::Dispatcher,
-        "manager" => Role::Manager,
-        other => panic!("no sync role for {other}"),
-    };
-    let actor = Actor {
-        user: me["user_id"].as_str().unwrap().to_owned(),
-        role,
-        crew: me["crew"].as_str().map(str::to_owned),
-        device: DeviceId::new(device).unwrap(),
-    };
-    (body["token"].as_str().unwrap().to_owned(), actor)
+    tarmim_testing::login_actor(addr, login, PASSWORD, device).await
 }
 
 // ------------------------------------------------------------------ the phone

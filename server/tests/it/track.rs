@@ -14,11 +14,10 @@ use serde_json::{Value, json};
 use server::base::config::Config;
 use server::base::time::now_millis;
 use server::domain::dispatch::edit;
-use server::domain::districts::{PropertyNames, parse_geojson};
 use server::domain::identity::{UserRole, hash_password};
 use server::domain::photo::ingest;
 use server::http::{AppState, RunningServer};
-use server::storage::{Crew, DistrictStore, IdentityStore, NewUser};
+use server::storage::{Crew, IdentityStore, NewUser};
 use sync_core::task::{EventKind, PhotoKind, PhotoRef};
 use sync_core::{Actor, DeviceId, DocId, Role};
 use tarmim_testing::Fixture;
@@ -38,16 +37,7 @@ struct City {
 
 async fn city(f: &Fixture, tweak: impl FnOnce(&mut Config)) -> City {
     let db = f.db.clone();
-    let props = PropertyNames {
-        code: "code".into(),
-        name: "name".into(),
-        region: Some("region".into()),
-    };
-    let districts = parse_geojson(&server::demo::demo_districts_geojson(), &props).unwrap();
-    db.import_districts(&districts).await.unwrap();
-    for s in server::demo::demo_services() {
-        db.upsert_service(&s).await.unwrap();
-    }
+    tarmim_testing::demo_map(&db).await;
     db.upsert_crew(&Crew {
         id: "C-D01-A".into(),
         name: "Tajrish A".into(),
