@@ -20,6 +20,7 @@ use axum::routing::get;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub mod i18n;
 pub mod integrity;
 pub mod track;
 
@@ -77,6 +78,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(console_index))
         .route(ASSET_ROUTE, get(asset))
         .merge(track::routes())
+        .merge(i18n::routes())
 }
 
 /// `/` → the console.

@@ -1,0 +1,121 @@
+// Tarmim's one translation mechanism, shared by every page (staff pages, the tracking
+// page, the citizens' report page). Plain script, no framework, no build step.
+//
+// - Catalogues: /i18n/fa.json and /i18n/en.json, flat objects {"key": "text"}. Keys are
+//   namespaced by page or feature ("common.*", "console.*", "track.*", …). A text may name
+//   values as {name}; t("k", {name: 5}) fills them (numbers in the active language).
+// - A key with no text in the active catalogue is shown as ⟦key⟧, so a test walking the
+//   pages finds it (never silently English on a Persian page).
+// - HTML: data-i18n="key" sets textContent; data-i18n-attr="placeholder:key;title:key"
+//   sets attributes. tarmimI18n.apply(root) does both (the whole document on load).
+// - Language: ?lang=fa|en, else the user's remembered choice (localStorage
+//   "tarmim.lang"), else <html data-default-lang>, else the browser's languages, else
+//   Persian. Persian is right to left, with Persian digits and the Solar Hijri calendar.
+// - Times shown to people are in the city's zone (<html data-tz>, default Asia/Tehran).
+(function () {
+  'use strict';
+  const SUPPORTED = ['fa', 'en'];
+  const STORE_KEY = 'tarmim.lang';
+  const html = document.documentElement;
+
+  function choose() {
+    const q = new URLSearchParams(location.search).get('lang');
+    if (SUPPORTED.includes(q)) return q;
+    try {
+      const kept = localStorage.getItem(STORE_KEY);
+      if (SUPPORTED.includes(kept)) return kept;
+    } catch (_) { /* storage may be off (private mode): fall through */ }
+    const def = html.dataset.defaultLang;
+    if (SUPPORTED.includes(def)) return def;
+    for (const l of navigator.languages || [navigator.language || '']) {
+      const base = String(l).toLowerCase().split('-')[0];
+      if (SUPPORTED.includes(base)) return base;
+    }
+    return 'fa';
+  }
+
+  const state = { lang: choose(), texts: {}, listeners: [] };
+  const zone = () => html.dataset.tz || 'Asia/Tehran';
+  const locale = () => (state.lang === 'fa' ? 'fa-IR' : 'en-GB');
+
+  function num(n, opts) {
+    if (n === null || n === undefined || n === '') return '';
+    const v = Number(n);
+    if (!Number.isFinite(v)) return String(n);
+    return new Intl.NumberFormat(locale(), opts).format(v);
+  }
+
+  // Persian digits inside any text (codes, ids typed by people); Latin for English.
+  function digits(s) {
+    const text = String(s);
+    return state.lang === 'fa' ? text.replace(/[0-9]/g, (d) => '۰۱۲۳۴۵۶۷۸۹'[d]) : text;
+  }
+
+  function date(ms, opts) {
+    if (ms === null || ms === undefined) return '';
+    const o = Object.assign({ timeZone: zone() }, opts || { dateStyle: 'medium', timeStyle: 'short' });
+    const loc = state.lang === 'fa' ? 'fa-IR-u-ca-persian' : 'en-GB';
+    return new Intl.DateTimeFormat(loc, o).format(new Date(ms));
+  }
+
+  function t(key, vars) {
+    const text = state.texts[key];
+    if (typeof text !== 'string') return '⟦' + key + '⟧';
+    if (!vars) return text;
+    return text.replace(/\{(\w+)\}/g, (m, name) => {
+      if (!(name in vars)) return m;
+      const v = vars[name];
+      return typeof v === 'number' ? num(v) : String(v);
+    });
+  }
+
+  function apply(root) {
+    const r = root || document;
+    r.querySelectorAll('[data-i18n]').forEach((el) => {
+      el.textContent = t(el.dataset.i18n);
+    });
+    r.querySelectorAll('[data-i18n-attr]').forEach((el) => {
+      for (const pair of el.dataset.i18nAttr.split(';')) {
+        const [attr, key] = pair.split(':').map((x) => x.trim());
+        if (attr && key) el.setAttribute(attr, t(key));
+      }
+    });
+  }
+
+  async function load(lang) {
+    const r = await fetch('/i18n/' + lang + '.json', { cache: 'no-cache' });
+    if (!r.ok) throw new Error('catalogue ' + lang + ': ' + r.status);
+    state.texts = await r.json();
+    state.lang = lang;
+    html.lang = lang;
+    html.dir = lang === 'fa' ? 'rtl' : 'ltr';
+    apply(document);
+  }
+
+  async function setLang(lang) {
+    if (!SUPPORTED.includes(lang) || lang === state.lang) return;
+    try { localStorage.setItem(STORE_KEY, lang); } catch (_) { /* not kept: fine */ }
+    await load(lang);
+    state.listeners.forEach((f) => f(lang));
+  }
+
+  // A button that switches to the other language (its label is that language's name).
+  function switcher(button) {
+    const label = () => {
+      const other = state.lang === 'fa' ? 'en' : 'fa';
+      button.textContent = other === 'fa' ? 'فارسی' : 'English';
+      button.lang = other;
+    };
+    label();
+    button.addEventListener('click', () => setLang(state.lang === 'fa' ? 'en' : 'fa').then(label));
+  }
+
+  window.tarmimI18n = {
+    get lang() { return state.lang; },
+    get dir() { return state.lang === 'fa' ? 'rtl' : 'ltr'; },
+    ready: load(state.lang),
+    t, apply, num, digits, date, setLang, switcher,
+    onChange(f) { state.listeners.push(f); },
+    SUPPORTED,
+  };
+})();
