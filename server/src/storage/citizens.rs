@@ -5,10 +5,8 @@
 //! tracking page shows). The same SQL runs on SQLite and PostgreSQL except the nearby
 //! search, which is PostGIS on PostgreSQL and a bounding box on SQLite.
 
+use crate::base::geodesy::EARTH_RADIUS_M;
 use crate::storage::{Db, DbError, on_pool};
-
-/// Mean Earth radius (metres), for distances on the sphere.
-pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
 /// One row of `tracking_codes`.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

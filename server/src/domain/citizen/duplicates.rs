@@ -9,7 +9,8 @@
 //! added their support through a supporter tracking code).
 
 use super::status;
-use crate::storage::citizens::{self as records, EARTH_RADIUS_M};
+use crate::base::geodesy;
+use crate::storage::citizens as records;
 use crate::storage::{Db, DbError};
 use serde::Serialize;
 use sync_core::DocId;
@@ -40,15 +41,6 @@ pub struct NearbyReport {
     pub supporters: u64,
 }
 
-/// Great-circle distance in metres (haversine).
-pub fn haversine_m(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (la1, lo1) = (a.0.to_radians(), a.1.to_radians());
-    let (la2, lo2) = (b.0.to_radians(), b.1.to_radians());
-    let h = ((la2 - la1) / 2.0).sin().powi(2)
-        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
-}
-
 /// Open reports of `category` within `radius_m` metres of `(lat, lon)`, nearest first
 /// (at most [`MAX_NEARBY`]), without `exclude`.
 pub async fn nearby(
@@ -74,7 +66,7 @@ pub async fn nearby(
     .await?;
     let mut out: Vec<NearbyReport> = Vec::new();
     for r in rows {
-        let distance_m = haversine_m((lat, lon), (r.lat, r.lon));
+        let distance_m = geodesy::distance_m((lat, lon), (r.lat, r.lon));
         if distance_m > radius_m {
             continue;
         }
@@ -110,17 +102,17 @@ pub async fn supporters(db: &Db, task: &DocId) -> Result<u64, DbError> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::base::geodesy::distance_m;
     use crate::storage::citizens::bbox;
 
     #[test]
-    fn haversine_and_bbox_agree() {
+    fn distance_and_bbox_agree() {
         let tehran = (35.6892, 51.3890);
-        let d = haversine_m(tehran, (35.6892 + 0.001, 51.3890));
+        let d = distance_m(tehran, (35.6892 + 0.001, 51.3890));
         assert!((d - 111.2).abs() < 0.5, "{d}");
         let (a, b, c, e) = bbox(tehran.0, tehran.1, 50.0);
         for p in [(a, tehran.1), (b, tehran.1), (tehran.0, c), (tehran.0, e)] {
-            let d = haversine_m(tehran, p);
+            let d = distance_m(tehran, p);
             assert!((d - 50.0).abs() < 0.5, "{d}");
         }
     }

@@ -30,9 +30,10 @@
 //! written into the event's reason.
 
 use super::Dispatch;
+use super::DispatchError;
 use super::desk::check_district;
 use super::edit::{self, Edited};
-use super::{DispatchError, position};
+use crate::base::geodesy;
 use crate::base::time::now_millis;
 use crate::domain::identity::Identity;
 use crate::storage::dispatch::{self as store, Alert, Candidate, TimerKind};
@@ -65,7 +66,7 @@ pub struct Scored {
 pub fn score(point: &GeoPoint, c: &Candidate) -> Scored {
     let distance_km = c
         .position
-        .map(|p| position::distance_m(p, (point.lat, point.lon)) / 1000.0);
+        .map(|p| geodesy::distance_m(p, (point.lat, point.lon)) / 1000.0);
     let score = distance_km.unwrap_or(UNKNOWN_POSITION_KM) + LOAD_PENALTY_KM * f64::from(c.load);
     Scored {
         crew: c.crew.clone(),

@@ -15,6 +15,7 @@
 
 use super::Dispatch;
 use super::crews::CrewMember;
+use crate::base::geodesy::distance_m;
 use crate::base::time::now_millis;
 use crate::storage::DbError;
 use crate::storage::dispatch::{self as store, PositionRow};
@@ -48,16 +49,6 @@ pub enum PositionError {
     /// Accuracy that is negative or not a number.
     #[error("accuracy_m must be a non-negative number of metres")]
     BadAccuracy,
-}
-
-/// Great-circle distance in metres (haversine, mean Earth radius).
-pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
-    const R: f64 = 6_371_008.8;
-    let (la1, lo1) = (a.0.to_radians(), a.1.to_radians());
-    let (la2, lo2) = (b.0.to_radians(), b.1.to_radians());
-    let h = ((la2 - la1) / 2.0).sin().powi(2)
-        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
-    2.0 * R * h.sqrt().min(1.0).asin()
 }
 
 /// Checks a report against the crew's last plausible position `(lat, lon, at)`; returns
@@ -263,12 +254,6 @@ mod tests {
             check(35.70, 51.40, 1_060_000, Some(5_000.0), last, 1_060_000).unwrap(),
             ["poor_accuracy"]
         );
-    }
-
-    #[test]
-    fn distance_is_haversine() {
-        let d = distance_m((35.7, 51.4), (35.8, 51.4));
-        assert!((d - 11_119.5).abs() < 5.0, "{d}");
     }
 
     #[test]

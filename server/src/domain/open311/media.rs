@@ -9,6 +9,7 @@
 //! client names would let it make the server request internal addresses).
 
 use super::Open311Error;
+use crate::base::geodesy;
 use crate::base::time::now_millis;
 use crate::domain::citizen::Citizens;
 use crate::domain::dispatch::edit;
@@ -151,7 +152,7 @@ async fn store(
             exif_taken_at: facts.taken_at,
             exif_lat: facts.point.map(|p| p.0),
             exif_lon: facts.point.map(|p| p.1),
-            distance_m: facts.point.map(|p| flag::distance_m(p, point)),
+            distance_m: facts.point.map(|p| geodesy::distance_m(p, point)),
             far_from_task: flags.far_from_task,
             before_task: flags.before_task,
             thumb_etag: etags.0,

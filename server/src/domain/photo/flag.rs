@@ -4,6 +4,7 @@
 //! claim and a crew may photograph from across the street.
 
 use super::exif::ExifFacts;
+use crate::base::geodesy::distance_m;
 use sync_core::Millis;
 
 /// Settings of the check.
@@ -31,17 +32,6 @@ impl Flags {
     }
 }
 
-/// Great-circle distance in metres (haversine on a sphere of the Earth's mean radius:
-/// well within a metre at the distances that matter here).
-pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
-    const R: f64 = 6_371_008.8;
-    let (la1, lo1) = (a.0.to_radians(), a.1.to_radians());
-    let (la2, lo2) = (b.0.to_radians(), b.1.to_radians());
-    let h = ((la2 - la1) / 2.0).sin().powi(2)
-        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
-    2.0 * R * h.sqrt().min(1.0).asin()
-}
-
 /// Checks a photo's EXIF facts against its task's point and creation time.
 pub fn check(
     facts: &ExifFacts,
@@ -67,13 +57,6 @@ mod tests {
         max_distance_m: 200.0,
         clock_skew_ms: 600_000,
     };
-
-    #[test]
-    fn distance_is_metres() {
-        // One thousandth of a degree of latitude is about 111 m.
-        let d = distance_m((35.7, 51.4), (35.701, 51.4));
-        assert!((d - 111.2).abs() < 0.5, "{d}");
-    }
 
     #[test]
     fn flags() {

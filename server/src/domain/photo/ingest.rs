@@ -10,6 +10,7 @@
 use super::storage::{self, BlobStore};
 use super::upload::UploadArea;
 use super::{PhotoError, PhotoFormat, Photos, Variant, flag, process};
+use crate::base::geodesy;
 use crate::base::time::now_millis;
 use crate::storage::photos::{self as records, PhotoRow, UploadRow};
 use crate::storage::{Db, DbError, DocStore};
@@ -154,7 +155,7 @@ async fn store(
     let (flags, distance_m) = match &task {
         Some(t) => (
             flag::check(&facts, (t.lat, t.lon), t.created_at, &photos.settings.flag),
-            facts.point.map(|p| flag::distance_m(p, (t.lat, t.lon))),
+            facts.point.map(|p| geodesy::distance_m(p, (t.lat, t.lon))),
         ),
         None => (flag::Flags::default(), None),
     };
