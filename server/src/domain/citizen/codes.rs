@@ -2,18 +2,17 @@
 //! internal task id (migration `0006_tracking.sql`).
 //!
 //! A code is 12 characters of Crockford's base 32 (60 random bits), shown in three
-//! groups of four (`K7QM-4XPD-2RJW`). Reading one forgives what people do when they type
-//! a code from paper or a phone call: lower case, spaces and dashes, `O` for zero, `I`
-//! and `L` for one. The row is written before the task's first commit (see
+//! groups of four (`K7QM-4XPD-2RJW`); reading one forgives what people do when they type
+//! it ([`crate::base::crockford`]). The row is written before the task's first commit (see
 //! [`crate::domain::intake::create_task`]), so a code handed out always resolves.
 
+use crate::base::crockford;
 use crate::base::time::now_millis;
 use crate::storage::citizens::{self as records, TrackingRow};
 use crate::storage::{Db, DbError};
 use serde::Serialize;
 use sync_core::DocId;
 
-const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Characters in a code, without its dashes.
 pub const CODE_LEN: usize = 12;
 
@@ -60,44 +59,17 @@ pub struct Tracking {
 
 /// A fresh random code, normalised.
 pub fn new_code() -> String {
-    let mut bits = rand::random::<u64>();
-    let mut out = String::with_capacity(CODE_LEN);
-    for _ in 0..CODE_LEN {
-        out.push(char::from(ALPHABET[(bits & 31) as usize]));
-        bits >>= 5;
-    }
-    out
+    crockford::random(CODE_LEN)
 }
 
 /// A normalised code as people read it: `XXXX-XXXX-XXXX`.
 pub fn display(code: &str) -> String {
-    let mut out = String::with_capacity(CODE_LEN + 2);
-    for (i, c) in code.chars().enumerate() {
-        if i > 0 && i % 4 == 0 {
-            out.push('-');
-        }
-        out.push(c);
-    }
-    out
+    crockford::grouped(code)
 }
 
 /// Reads a code as typed; `None` when it cannot be one (so no lookup is made).
 pub fn normalise(input: &str) -> Option<String> {
-    let mut out = String::with_capacity(CODE_LEN);
-    for c in input.chars() {
-        let c = match c.to_ascii_uppercase() {
-            '-' | ' ' => continue,
-            'O' => '0',
-            'I' | 'L' => '1',
-            c if ALPHABET.contains(&(c as u8)) && c.is_ascii() => c,
-            _ => return None,
-        };
-        out.push(c);
-        if out.len() > CODE_LEN {
-            return None;
-        }
-    }
-    (out.len() == CODE_LEN).then_some(out)
+    crockford::read(input).filter(|code| code.len() == CODE_LEN)
 }
 
 /// Issues a new code for `task`. Call it before the task's first commit when the task is

@@ -1,7 +1,7 @@
 //! Receipt codes: what a reporter writes down to follow up a case.
 //!
-//! A code is 24 Crockford base32 symbols in six groups of four
-//! (`7KQF-2M9X-…`): the first 8 (40 bits) are the case's **lookup** part, stored in the
+//! A code is 24 Crockford base32 symbols ([`crate::base::crockford`]) in six groups of
+//! four (`7KQF-2M9X-…`): the first 8 (40 bits) are the case's **lookup** part, stored in the
 //! clear so the case can be found without a fast index of the secret; the last 16 (80 bits)
 //! are the **secret**, never stored. The secret is stretched with argon2id under a per-case
 //! salt into a master key; HKDF splits it into a *verifier* (stored, compared in constant
@@ -13,6 +13,7 @@
 //! case has expired or the secret is wrong, and the caller gives the same answer for all
 //! three; it counts derivations so tests can check that every path did the work.
 
+use crate::base::crockford;
 use argon2::{Algorithm, Argon2, Params, Version};
 use hkdf::Hkdf;
 use sha2::Sha256;
@@ -22,8 +23,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-/// Crockford's base32 alphabet (no I, L, O, U).
-const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Symbols in the lookup part.
 pub const LOOKUP_SYMBOLS: usize = 8;
 /// Symbols in the secret part.
@@ -57,12 +56,10 @@ pub struct MalformedCode;
 impl ReceiptCode {
     /// A fresh random code (40-bit lookup, 80-bit secret).
     pub fn generate() -> ReceiptCode {
-        let mut lookup = [0u8; 5];
         let mut secret = Zeroizing::new([0u8; SECRET_BYTES]);
-        rand::RngCore::fill_bytes(&mut rand::rng(), &mut lookup);
         rand::RngCore::fill_bytes(&mut rand::rng(), secret.as_mut());
         ReceiptCode {
-            lookup: encode(&lookup),
+            lookup: crockford::random(LOOKUP_SYMBOLS),
             secret,
         }
     }
@@ -70,27 +67,18 @@ impl ReceiptCode {
     /// Parses what a person typed: case-insensitive, spaces and hyphens ignored, `O` read
     /// as `0` and `I`/`L` as `1` (Crockford).
     pub fn parse(text: &str) -> Result<ReceiptCode, MalformedCode> {
-        let mut symbols = Zeroizing::new(Vec::with_capacity(LOOKUP_SYMBOLS + SECRET_SYMBOLS));
-        for c in text.chars() {
-            if c == '-' || c.is_whitespace() {
-                continue;
-            }
-            let v = symbol_value(c).ok_or(MalformedCode)?;
-            if symbols.len() == LOOKUP_SYMBOLS + SECRET_SYMBOLS {
-                return Err(MalformedCode);
-            }
-            symbols.push(v);
-        }
+        let symbols = Zeroizing::new(crockford::read(text).ok_or(MalformedCode)?);
         if symbols.len() != LOOKUP_SYMBOLS + SECRET_SYMBOLS {
             return Err(MalformedCode);
         }
-        let lookup: String = symbols[..LOOKUP_SYMBOLS]
-            .iter()
-            .map(|&v| char::from(ALPHABET[usize::from(v)]))
-            .collect();
+        // Canonical symbols are ASCII: splitting at a symbol count is splitting at a byte.
+        let (lookup, secret_symbols) = symbols.split_at(LOOKUP_SYMBOLS);
         let mut secret = Zeroizing::new([0u8; SECRET_BYTES]);
-        unpack(&symbols[LOOKUP_SYMBOLS..], secret.as_mut());
-        Ok(ReceiptCode { lookup, secret })
+        crockford::decode(secret_symbols, secret.as_mut()).ok_or(MalformedCode)?;
+        Ok(ReceiptCode {
+            lookup: lookup.to_owned(),
+            secret,
+        })
     }
 
     /// The public lookup part (8 symbols).
@@ -100,62 +88,9 @@ impl ReceiptCode {
 
     /// The code as shown to the reporter: six groups of four symbols.
     pub fn display(&self) -> Zeroizing<String> {
-        let all = Zeroizing::new(format!("{}{}", self.lookup, encode(self.secret.as_ref())));
-        let mut out = String::with_capacity(29);
-        for (i, c) in all.chars().enumerate() {
-            if i > 0 && i % 4 == 0 {
-                out.push('-');
-            }
-            out.push(c);
-        }
-        Zeroizing::new(out)
-    }
-}
-
-fn symbol_value(c: char) -> Option<u8> {
-    let c = match c.to_ascii_uppercase() {
-        'O' => '0',
-        'I' | 'L' => '1',
-        c => c,
-    };
-    ALPHABET
-        .iter()
-        .position(|&a| char::from(a) == c)
-        .and_then(|p| u8::try_from(p).ok())
-}
-
-/// Base32 of `bytes` (a multiple of 5 bytes), big-endian bit order.
-fn encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 8 / 5);
-    let mut acc: u64 = 0;
-    let mut bits = 0u32;
-    for &b in bytes {
-        acc = (acc << 8) | u64::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            let idx = usize::try_from((acc >> bits) & 31).unwrap_or(0);
-            out.push(char::from(ALPHABET[idx]));
-        }
-    }
-    out
-}
-
-/// Packs 5-bit symbols into `out` (symbols.len() * 5 == out.len() * 8).
-fn unpack(symbols: &[u8], out: &mut [u8]) {
-    let mut acc: u64 = 0;
-    let mut bits = 0u32;
-    let mut i = 0;
-    for &s in symbols {
-        acc = (acc << 5) | u64::from(s);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            if let Some(slot) = out.get_mut(i) {
-                *slot = ((acc >> bits) & 0xff) as u8;
-            }
-            i += 1;
-        }
+        let secret = Zeroizing::new(crockford::encode(self.secret.as_ref()));
+        let all = Zeroizing::new(format!("{}{}", self.lookup, secret.as_str()));
+        Zeroizing::new(crockford::grouped(&all))
     }
 }
 
@@ -356,6 +291,19 @@ mod tests {
             let sloppy = shown.to_lowercase().replace('-', " ").replace('0', "o");
             assert_eq!(ReceiptCode::parse(&sloppy).unwrap(), c);
         }
+    }
+
+    #[test]
+    fn the_text_form_is_stable() {
+        // Codes handed out must keep opening their cases: the secret is the last 16
+        // symbols' bits, big-endian.
+        let c = ReceiptCode::parse("7kqf-2m9x 0123-4567-o123-4567").unwrap();
+        assert_eq!(c.lookup(), "7KQF2M9X");
+        assert_eq!(
+            *c.secret,
+            [0x00, 0x44, 0x32, 0x14, 0xC7, 0x00, 0x44, 0x32, 0x14, 0xC7]
+        );
+        assert_eq!(c.display().as_str(), "7KQF-2M9X-0123-4567-0123-4567");
     }
 
     #[test]
