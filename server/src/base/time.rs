@@ -31,6 +31,18 @@ pub fn rfc3339(ms: Millis, tz: &TimeZone) -> String {
     }
 }
 
+/// RFC 3339 in UTC with only the fraction of a second there is
+/// (`2026-11-29T18:30:00Z`, `…T18:30:00.5Z`); empty for an instant out of range.
+pub fn rfc3339_utc(ms: Millis) -> String {
+    Timestamp::from_millisecond(ms).map_or_else(|_| String::new(), |t| t.to_string())
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time, which must carry its offset (RFC
+/// 9557's annotations after it, such as `[Asia/Tehran]`, are taken too).
+pub fn parse_rfc3339(s: &str) -> Option<Millis> {
+    Some(s.parse::<Timestamp>().ok()?.as_millisecond())
+}
+
 /// The instant of a local wall-clock time in the zone (see the module docs for gaps
 /// and folds); `None` out of range.
 pub fn from_local(local: DateTime, tz: &TimeZone) -> Option<Millis> {
@@ -94,6 +106,29 @@ mod tests {
         assert_eq!(rfc3339(fold, &berlin), "2026-10-25T02:30:00+02:00");
         assert!(civil(2026, 2, 30, 0, 0, 0).is_none());
         assert!(civil(2026, 13, 1, 0, 0, 0).is_none());
+    }
+
+    #[test]
+    fn utc_times_write_and_read_back() {
+        assert_eq!(rfc3339_utc(1_767_225_600_000), "2026-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(1_767_225_601_500), "2026-01-01T00:00:01.5Z");
+        assert_eq!(rfc3339_utc(i64::MAX), "");
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:01.5Z"), Some(1500));
+        assert_eq!(
+            parse_rfc3339("2026-11-29T18:00:00+03:30"),
+            parse_rfc3339("2026-11-29T14:30:00Z")
+        );
+        assert_eq!(parse_rfc3339("2000-03-01T00:00:00Z"), Some(951_868_800_000));
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "2026-01-01T00:00:00",
+            "2026-01-01",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -95,12 +95,6 @@ pub struct PositionAccepted {
     pub flags: Vec<&'static str>,
 }
 
-/// Parses an RFC 3339 time into milliseconds since the epoch (with `jiff`, which also
-/// takes RFC 9557's extensions, such as a time-zone annotation after the offset).
-pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    Some(s.parse::<jiff::Timestamp>().ok()?.as_millisecond())
-}
-
 /// `POST /api/v1/me/position`.
 #[utoipa::path(post, path = "/api/v1/me/position", tag = "crews", security(("bearer" = [])),
     request_body = PositionRequest,
@@ -117,7 +111,7 @@ pub async fn post_position(
     body: Result<Json<PositionRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body?;
-    let at = parse_rfc3339(&req.at).ok_or_else(|| {
+    let at = crate::base::time::parse_rfc3339(&req.at).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "at must be an RFC 3339 time such as 2026-05-01T08:30:00Z, not {:?}",
             req.at
@@ -157,29 +151,4 @@ pub async fn list(
     who: Identity,
 ) -> Result<Json<Vec<CrewStatus>>, ApiError> {
     Ok(Json(crews::of_districts(&state.db, &who).await?))
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::parse_rfc3339;
-
-    #[test]
-    fn rfc3339() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:01.5Z"), Some(1500));
-        assert_eq!(
-            parse_rfc3339("2026-11-29T18:00:00+03:30"),
-            parse_rfc3339("2026-11-29T14:30:00Z")
-        );
-        assert_eq!(parse_rfc3339("2000-03-01T00:00:00Z"), Some(951_868_800_000));
-        for bad in [
-            "",
-            "yesterday",
-            "2026-13-01T00:00:00Z",
-            "2026-01-01T00:00:00",
-        ] {
-            assert_eq!(parse_rfc3339(bad), None, "{bad}");
-        }
-    }
 }

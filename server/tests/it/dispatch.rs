@@ -102,9 +102,7 @@ async fn start(db: Db, config: Config) -> RunningServer {
 type Client = tarmim_testing::Api;
 
 fn rfc3339(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap();
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
+    jiff::Timestamp::from_millisecond(ms).unwrap().to_string()
 }
 
 fn now_ms() -> i64 {

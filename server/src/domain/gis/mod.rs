@@ -18,6 +18,7 @@
 
 pub mod ogc;
 
+use crate::base::time::{parse_rfc3339, rfc3339_utc};
 pub use crate::storage::gis::{Bbox, Interval, PublicTask, TaskFilter};
 use serde_json::{Value, json};
 use sync_core::Millis;
@@ -85,23 +86,6 @@ impl Bbox {
     }
 }
 
-/// Parses an RFC 3339 time into milliseconds since the epoch.
-pub fn parse_time(s: &str) -> Option<Millis> {
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
-}
-
-/// Milliseconds since the epoch as RFC 3339 in UTC (`2026-11-29T18:30:00Z`).
-pub fn rfc3339(ms: Millis) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
-}
-
 impl Interval {
     /// Parses OGC API's `datetime`: `T` (an instant), `T1/T2`, `../T2`, `T1/..` (an empty
     /// end is open too). Times are RFC 3339 with an offset.
@@ -111,7 +95,7 @@ impl Interval {
         let time = |t: &str| -> Result<Option<Millis>, GisError> {
             match t.trim() {
                 "" | ".." => Ok(None),
-                t => parse_time(t)
+                t => parse_rfc3339(t)
                     .map(Some)
                     .ok_or_else(|| bad(format!("{expect}; {t:?} is not RFC 3339"))),
             }
@@ -280,8 +264,8 @@ impl PublicTask {
                 "priority": self.priority,
                 "district": self.district,
                 "title": self.title,
-                "requested_datetime": rfc3339(self.created_at),
-                "updated_datetime": rfc3339(self.updated_at),
+                "requested_datetime": rfc3339_utc(self.created_at),
+                "updated_datetime": rfc3339_utc(self.updated_at),
             },
         })
     }
@@ -317,7 +301,7 @@ mod tests {
 
     #[test]
     fn datetime() {
-        let t = parse_time("2026-01-01T00:00:00Z").unwrap();
+        let t = parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
         assert_eq!(
             Interval::parse("2026-01-01T00:00:00Z").unwrap(),
             Interval {
@@ -350,8 +334,8 @@ mod tests {
         ] {
             assert!(Interval::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(rfc3339(t), "2026-01-01T00:00:00Z");
-        assert_eq!(rfc3339(t + 1500), "2026-01-01T00:00:01.5Z");
+        assert_eq!(rfc3339_utc(t), "2026-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(t + 1500), "2026-01-01T00:00:01.5Z");
     }
 
     #[test]

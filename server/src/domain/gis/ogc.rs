@@ -5,8 +5,9 @@
 //! document is built for the base URL the client addressed. `http::gis` reads the query
 //! and writes the answer; what a task shows is [`PublicTask::feature`]'s choice.
 
-use super::{Bbox, DEFAULT_LIMIT, GisError, PublicTask, RawFilter, TaskFilter, rfc3339};
+use super::{Bbox, DEFAULT_LIMIT, GisError, PublicTask, RawFilter, TaskFilter};
 use crate::base::time::now_millis;
+use crate::base::time::rfc3339_utc;
 use crate::storage::gis as store;
 use crate::storage::{Db, DbError, DistrictStore, StoredDistrict};
 use geo::BoundingRect;
@@ -109,7 +110,7 @@ impl<'a> Ogc<'a> {
             c["extent"] = json!({
                 "spatial": {"bbox": [[w, s, e, n]], "crs": CRS84},
                 "temporal": {
-                    "interval": [[rfc3339(first), rfc3339(last)]],
+                    "interval": [[rfc3339_utc(first), rfc3339_utc(last)]],
                     "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
                 },
             });
@@ -273,7 +274,7 @@ impl<'a> Ogc<'a> {
             "features": features,
             "numberMatched": matched,
             "numberReturned": returned,
-            "timeStamp": rfc3339(now_millis()),
+            "timeStamp": rfc3339_utc(now_millis()),
             "links": links,
         })
     }

@@ -242,30 +242,13 @@ pub fn opt_datetime(ms: Option<Millis>, city: &TimeZone) -> Node {
 /// or `Z`; a date and time without an offset (local time in the city's zone); or a bare
 /// date (its midnight in the city's zone). Milliseconds since the epoch.
 pub fn parse_datetime(s: &str, city: &TimeZone) -> Option<Millis> {
-    use time::format_description::well_known::{Iso8601, Rfc3339};
     let s = s.trim();
-    if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
-        return Some((t.unix_timestamp_nanos() / 1_000_000) as i64);
+    if let Some(ms) = crate::base::time::parse_rfc3339(s) {
+        return Some(ms);
     }
-    if let Ok(t) = time::OffsetDateTime::parse(s, &Iso8601::DEFAULT) {
-        return Some((t.unix_timestamp_nanos() / 1_000_000) as i64);
-    }
-    let local = time::PrimitiveDateTime::parse(s, &Iso8601::DEFAULT)
-        .ok()
-        .or_else(|| {
-            time::Date::parse(s, &Iso8601::DEFAULT)
-                .ok()
-                .map(|d| d.midnight())
-        })?;
-    let civil = crate::base::time::civil(
-        local.year(),
-        u32::from(u8::from(local.month())),
-        u32::from(local.day()),
-        u32::from(local.hour()),
-        u32::from(local.minute()),
-        u32::from(local.second()),
-    )?;
-    crate::base::time::from_local(civil, city)
+    // A civil datetime parses from a bare date too (its midnight).
+    let local = s.parse::<jiff::civil::DateTime>().ok()?;
+    crate::base::time::from_local(local, city)
 }
 
 #[cfg(test)]
