@@ -17,16 +17,18 @@
 //! another `f` is a 400. Bad parameters are 400 `{"error": "bad_request", "message"}`.
 //!
 //! The documents are [`crate::domain::gis::ogc`]'s; this module reads the query and the
-//! base URL the client addressed, and sets the content type and caching.
+//! server's public base URL ([`crate::base::public_url`], the same rule as Open311's),
+//! and sets the content type and caching.
 
 use crate::domain::gis::ogc::{GEOJSON, JSON, Ogc, ServiceDesc};
 use crate::domain::gis::{self, RawFilter};
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::http::extract::PublicBase;
 use crate::http::openapi::ErrorBody;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
@@ -124,23 +126,6 @@ impl ItemsQuery {
     }
 }
 
-/// `http://host` as the client addressed us, for absolute links (GDAL follows them).
-fn base_url(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-        })
-        .unwrap_or("localhost");
-    let https = headers
-        .get("x-forwarded-proto")
-        .is_some_and(|v| v.as_bytes() == b"https");
-    format!("{}://{host}", if https { "https" } else { "http" })
-}
-
 fn json_answer(body: &Value, content_type: &'static str) -> Response {
     let mut resp = body.to_string().into_response();
     let h = resp.headers_mut();
@@ -161,12 +146,11 @@ fn json_answer(body: &Value, content_type: &'static str) -> Response {
     ))]
 pub async fn tasks_geojson(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    PublicBase(base): PublicBase,
     q: Result<Query<ItemsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
     check_format(q.f.as_deref())?;
-    let base = base_url(&headers);
     let page = Ogc::new(&state.db, &base)
         .task_items("/api/v1/gis/tasks.geojson", &q.raw(), DOWNLOAD_LIMIT)
         .await?;
@@ -181,12 +165,12 @@ pub async fn tasks_geojson(
         (status = 400, description = "An unknown f", body = ErrorBody),
     ))]
 pub async fn landing(
-    headers: HeaderMap,
+    PublicBase(base): PublicBase,
     q: Result<Query<FormatQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     check_format(query(q)?.f.as_deref())?;
     let body = Ogc::landing(
-        &base_url(&headers),
+        &base,
         ServiceDesc {
             path: crate::http::openapi::PATH,
             media_type: crate::http::openapi::MEDIA_TYPE,
@@ -218,11 +202,10 @@ pub async fn conformance(
     ))]
 pub async fn collections(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    PublicBase(base): PublicBase,
     q: Result<Query<FormatQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     check_format(query(q)?.f.as_deref())?;
-    let base = base_url(&headers);
     let body = Ogc::new(&state.db, &base).collections().await?;
     Ok(json_answer(&body, JSON))
 }
@@ -236,11 +219,10 @@ pub async fn collections(
     ))]
 pub async fn tasks_collection(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    PublicBase(base): PublicBase,
     q: Result<Query<FormatQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     check_format(query(q)?.f.as_deref())?;
-    let base = base_url(&headers);
     let body = Ogc::new(&state.db, &base).tasks_collection().await?;
     Ok(json_answer(&body, JSON))
 }
@@ -254,12 +236,11 @@ pub async fn tasks_collection(
     ))]
 pub async fn tasks_items(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    PublicBase(base): PublicBase,
     q: Result<Query<ItemsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
     check_format(q.f.as_deref())?;
-    let base = base_url(&headers);
     let page = Ogc::new(&state.db, &base)
         .task_items("/ogc/collections/tasks/items", &q.raw(), gis::DEFAULT_LIMIT)
         .await?;
@@ -276,12 +257,11 @@ pub async fn tasks_items(
     ))]
 pub async fn tasks_item(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    PublicBase(base): PublicBase,
     Path(id): Path<String>,
     q: Result<Query<FormatQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     check_format(query(q)?.f.as_deref())?;
-    let base = base_url(&headers);
     let body = Ogc::new(&state.db, &base).task_item(&id).await?;
     Ok(json_answer(&body, GEOJSON))
 }
@@ -295,11 +275,10 @@ pub async fn tasks_item(
     ))]
 pub async fn districts_collection(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    PublicBase(base): PublicBase,
     q: Result<Query<FormatQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     check_format(query(q)?.f.as_deref())?;
-    let base = base_url(&headers);
     let body = Ogc::new(&state.db, &base).districts_collection().await?;
     Ok(json_answer(&body, JSON))
 }
@@ -313,12 +292,11 @@ pub async fn districts_collection(
     ))]
 pub async fn districts_items(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    PublicBase(base): PublicBase,
     q: Result<Query<ItemsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
     check_format(q.f.as_deref())?;
-    let base = base_url(&headers);
     let page = Ogc::new(&state.db, &base).district_items(&q.raw()).await?;
     Ok(json_answer(&page, GEOJSON))
 }
@@ -333,12 +311,11 @@ pub async fn districts_items(
     ))]
 pub async fn districts_item(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    PublicBase(base): PublicBase,
     Path(code): Path<String>,
     q: Result<Query<FormatQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     check_format(query(q)?.f.as_deref())?;
-    let base = base_url(&headers);
     let body = Ogc::new(&state.db, &base).district_item(&code).await?;
     Ok(json_answer(&body, GEOJSON))
 }

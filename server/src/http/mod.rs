@@ -101,7 +101,6 @@ impl AppState {
             open311: &self.config.open311,
             zone: &self.zone,
             tile_url: &self.config.tile_url,
-            listen: self.config.listen,
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::domain::open311::{
 };
 use crate::http::AppState;
 use crate::http::error::open311_status;
+use crate::http::extract::PublicBase;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -53,13 +54,6 @@ fn answer(r: Result<Node, Open311Error>, format: Format, root: &str, ok: StatusC
 
 fn query_params(req_query: Option<&str>) -> Result<Params, Open311Error> {
     open311::parse_params(req_query.unwrap_or(""))
-}
-
-fn host(req: &Request) -> Option<String> {
-    req.headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
 }
 
 /// Query parameters, then the body's (form or multipart), and the media files.
@@ -157,16 +151,16 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> Open311Error 
 /// Service discovery (XML).
 #[utoipa::path(get, path = "/open311/v2/discovery.xml", tag = "open311",
     responses((status = 200, description = "Open311 service discovery", content_type = "text/xml")))]
-pub async fn discovery_xml(State(state): State<AppState>, req: Request) -> Response {
-    let node = discovery::discovery(&state.citizens(), host(&req).as_deref());
+pub async fn discovery_xml(PublicBase(base): PublicBase) -> Response {
+    let node = discovery::discovery(&base);
     respond(&node, Format::Xml, "discovery", StatusCode::OK)
 }
 
 /// Service discovery (JSON).
 #[utoipa::path(get, path = "/open311/v2/discovery.json", tag = "open311",
     responses((status = 200, description = "Open311 service discovery", content_type = "application/json")))]
-pub async fn discovery_json(State(state): State<AppState>, req: Request) -> Response {
-    let node = discovery::discovery(&state.citizens(), host(&req).as_deref());
+pub async fn discovery_json(PublicBase(base): PublicBase) -> Response {
+    let node = discovery::discovery(&base);
     respond(&node, Format::Json, "discovery", StatusCode::OK)
 }
 
@@ -218,9 +212,9 @@ pub async fn service_definition(
     )
 }
 
-async fn get_requests(state: AppState, req: Request, format: Format) -> Response {
+async fn get_requests(state: AppState, base: &str, req: Request, format: Format) -> Response {
     let r = match query_params(req.uri().query()) {
-        Ok(p) => query::requests(&state.citizens(), &p, host(&req).as_deref()).await,
+        Ok(p) => query::requests(&state.citizens(), &p, base).await,
         Err(e) => Err(e),
     };
     answer(r, format, "service_requests", StatusCode::OK)
@@ -240,16 +234,24 @@ async fn post_requests(state: AppState, req: Request, format: Format) -> Respons
 #[utoipa::path(get, path = "/open311/v2/requests.xml", tag = "open311",
     responses((status = 200, description = "`<service_requests><request>…`", content_type = "text/xml"),
         (status = 400, description = "a bad filter (spec error body)")))]
-pub async fn get_requests_xml(State(state): State<AppState>, req: Request) -> Response {
-    get_requests(state, req, Format::Xml).await
+pub async fn get_requests_xml(
+    State(state): State<AppState>,
+    PublicBase(base): PublicBase,
+    req: Request,
+) -> Response {
+    get_requests(state, &base, req, Format::Xml).await
 }
 
 /// Requests (JSON); the same filters as the XML form.
 #[utoipa::path(get, path = "/open311/v2/requests.json", tag = "open311",
     responses((status = 200, description = "A list of requests", content_type = "application/json"),
         (status = 400, description = "a bad filter (spec error body)")))]
-pub async fn get_requests_json(State(state): State<AppState>, req: Request) -> Response {
-    get_requests(state, req, Format::Json).await
+pub async fn get_requests_json(
+    State(state): State<AppState>,
+    PublicBase(base): PublicBase,
+    req: Request,
+) -> Response {
+    get_requests(state, &base, req, Format::Json).await
 }
 
 /// File a request (XML answer): form or multipart with `media[]`; needs `api_key`.
@@ -284,6 +286,7 @@ pub async fn post_requests_json(State(state): State<AppState>, req: Request) -> 
 pub async fn get_request(
     State(state): State<AppState>,
     Path(file): Path<String>,
+    PublicBase(base): PublicBase,
     req: Request,
 ) -> Response {
     let Some((id, format)) = Format::split(&file) else {
@@ -293,7 +296,7 @@ pub async fn get_request(
         );
     };
     let r = match query_params(req.uri().query()) {
-        Ok(p) => query::one(&state.citizens(), id, &p, host(&req).as_deref()).await,
+        Ok(p) => query::one(&state.citizens(), id, &p, &base).await,
         Err(e) => Err(e),
     };
     answer(r, format, "service_requests", StatusCode::OK)
@@ -357,9 +360,9 @@ pub async fn token(State(state): State<AppState>, Path(file): Path<String>) -> R
     )
 }
 
-async fn get_updates(state: AppState, req: Request, format: Format) -> Response {
+async fn get_updates(state: AppState, base: &str, req: Request, format: Format) -> Response {
     let r = match query_params(req.uri().query()) {
-        Ok(p) => updates::list(&state.citizens(), &p, host(&req).as_deref()).await,
+        Ok(p) => updates::list(&state.citizens(), &p, base).await,
         Err(e) => Err(e),
     };
     answer(r, format, "service_requests_updates", StatusCode::OK)
@@ -377,16 +380,24 @@ async fn post_updates(state: AppState, req: Request, format: Format) -> Response
 #[utoipa::path(get, path = "/open311/v2/servicerequestupdates.xml", tag = "open311",
     responses((status = 200, description = "`<service_requests_updates><request_update>…`", content_type = "text/xml"),
         (status = 400, description = "bad dates (spec error body)")))]
-pub async fn get_updates_xml(State(state): State<AppState>, req: Request) -> Response {
-    get_updates(state, req, Format::Xml).await
+pub async fn get_updates_xml(
+    State(state): State<AppState>,
+    PublicBase(base): PublicBase,
+    req: Request,
+) -> Response {
+    get_updates(state, &base, req, Format::Xml).await
 }
 
 /// FixMyStreet's updates list (JSON).
 #[utoipa::path(get, path = "/open311/v2/servicerequestupdates.json", tag = "open311",
     responses((status = 200, description = "A list of request updates", content_type = "application/json"),
         (status = 400, description = "bad dates (spec error body)")))]
-pub async fn get_updates_json(State(state): State<AppState>, req: Request) -> Response {
-    get_updates(state, req, Format::Json).await
+pub async fn get_updates_json(
+    State(state): State<AppState>,
+    PublicBase(base): PublicBase,
+    req: Request,
+) -> Response {
+    get_updates(state, &base, req, Format::Json).await
 }
 
 /// A citizen's update (XML answer): `api_key`, `service_request_id`, `description`,

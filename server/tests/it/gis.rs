@@ -503,3 +503,45 @@ async fn service(f: &Fixture) {
 }
 
 on_both_backends!(filters, paging, bad_input, service);
+
+/// OGC API's links and Open311's discovery URL come from the same public-base rule:
+/// the addressed host, `https` only when a trusted proxy says so, else the setting.
+#[tokio::test]
+async fn open311_and_ogc_share_the_public_base() {
+    let f = Fixture::sqlite().await;
+    for (trusted_proxy, public_url, want) in [
+        (false, None, "http://city.example:8080"),
+        (true, None, "https://city.example:8080"),
+        (
+            true,
+            Some("https://tarmim.example/city"),
+            "https://tarmim.example/city",
+        ),
+    ] {
+        let mut config = f.config.clone();
+        config.trusted_proxy = trusted_proxy;
+        config.public_url = public_url.map(str::to_owned);
+        let state = AppState::new(f.db.clone(), config);
+        let server = RunningServer::start(state, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let http = reqwest::Client::new();
+        let get = |path: &str| {
+            http.get(format!("http://{}{path}", server.addr))
+                .header("host", "city.example:8080")
+                .header("x-forwarded-proto", "https")
+                .send()
+        };
+        let ogc: Value = get("/ogc").await.unwrap().json().await.unwrap();
+        let open311: Value = get("/open311/v2/discovery.json")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ogc["links"][0]["href"], format!("{want}/ogc"));
+        assert_eq!(open311["endpoints"][0]["url"], format!("{want}/open311/v2"));
+        server.shutdown().await.unwrap();
+    }
+    f.close().await;
+}

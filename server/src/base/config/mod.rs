@@ -6,6 +6,8 @@
 //! | `data_dir` | `TARMIM_DATA_DIR` | `./data` |
 //! | `database_url` | `DATABASE_URL` | none: SQLite file `tarmim.sqlite3` in `data_dir` |
 //! | `listen` | `TARMIM_LISTEN` | `127.0.0.1:8137` |
+//! | `public_url` | `TARMIM_PUBLIC_URL` (alias: `TARMIM_OPEN311_PUBLIC_URL`; in the file also `[open311]` `public_url`) | none: the request's `Host` (see `base::public_url`) |
+//! | `trusted_proxy` | `TARMIM_TRUSTED_PROXY` | `false`: `X-Forwarded-Proto` is ignored; `true` only behind a reverse proxy that sets it |
 //! | `default_district` | `TARMIM_DEFAULT_DISTRICT` | none: a point outside every district is refused |
 //! | `crew_sees_district_open` | `TARMIM_CREW_SEES_DISTRICT_OPEN` | `false` |
 //! | `token_ttl_hours` | `TARMIM_TOKEN_TTL_HOURS` | `720` (30 days: crews work offline for long) |
@@ -31,7 +33,7 @@
 //! | `photo_s3_region` | `TARMIM_PHOTO_S3_REGION` | `us-east-1` |
 //! | `feedback_window_days` | `TARMIM_FEEDBACK_WINDOW_DAYS` | `14`: how long after completion a citizen may rate or say "not fixed" (stored in each new task) |
 //! | `track_lookups_per_minute` | `TARMIM_TRACK_LOOKUPS_PER_MINUTE` | `60`: tracking-code requests per client address per minute (429 beyond) |
-//! | `[open311]` `duplicate_radius_m`, `max_media_bytes`, `public_url` | `TARMIM_OPEN311_DUPLICATE_RADIUS_M`, `TARMIM_OPEN311_MAX_MEDIA_BYTES`, `TARMIM_OPEN311_PUBLIC_URL` | `50`, `10485760`, none (`http://` + the request's `Host`) |
+//! | `[open311]` `duplicate_radius_m`, `max_media_bytes` | `TARMIM_OPEN311_DUPLICATE_RADIUS_M`, `TARMIM_OPEN311_MAX_MEDIA_BYTES` | `50`, `10485760` |
 //! | `timezone` | `TARMIM_TIMEZONE` | `Asia/Tehran`: the city's IANA zone; analytics count local days in it, Open311 datetimes carry its offset, EXIF times without an offset are read in it |
 //! | `[analytics]` | `TARMIM_SCORECARD_WEIGHTS` (`sla=35,reopen=20,…`), `TARMIM_SCORECARD_THRESHOLD`, `TARMIM_SCORECARD_MIN_TASKS`, `TARMIM_SCORECARD_ACK_TARGET_MINUTES`, `TARMIM_ANALYTICS_IN_MEMORY` (`on`: measures from the in-memory mirror; `off`: SQL) | see `server/README.md`, "Analytics" |
 //! | `[integrity]` (file only) | — | no categories: the integrity channel refuses reports (see `docs/integrity.md`) |
@@ -99,6 +101,11 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Address the HTTP server listens on.
     pub listen: SocketAddr,
+    /// The public base URL (`https://city.example`, no trailing `/`) absolute links start
+    /// with; none: the request's `Host` ([`crate::base::public_url`]).
+    pub public_url: Option<String>,
+    /// A reverse proxy in front sets `X-Forwarded-Proto`, so links may follow it.
+    pub trusted_proxy: bool,
     /// District given to a point outside every district; none refuses such points.
     pub default_district: Option<String>,
     /// Whether crew members also sync their district's open tasks (`open:<district>`).
@@ -168,6 +175,8 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8137)),
+            public_url: None,
+            trusted_proxy: false,
             default_district: None,
             crew_sees_district_open: false,
             token_ttl_hours: 24 * 30,
@@ -235,6 +244,15 @@ impl Config {
                     value: v.clone(),
                     why: e.to_string(),
                 })?;
+        }
+        if let Some(v) = get("TARMIM_PUBLIC_URL").or_else(|| get("TARMIM_OPEN311_PUBLIC_URL")) {
+            cfg.public_url = Some(v);
+        }
+        if let Some(v) = get("TARMIM_TRUSTED_PROXY") {
+            cfg.trusted_proxy = parse_bool("TARMIM_TRUSTED_PROXY", &v)?;
+        }
+        if let Some(url) = &mut cfg.public_url {
+            url.truncate(url.trim_end_matches('/').len());
         }
         if let Some(v) = get("TARMIM_DEFAULT_DISTRICT") {
             cfg.default_district = Some(v);
@@ -392,10 +410,15 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let mut cfg: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
             message: e.to_string(),
-        })
+        })?;
+        // `[open311] public_url`, from before the setting was the whole server's.
+        if let Some(url) = cfg.open311.public_url.take() {
+            cfg.public_url.get_or_insert(url);
+        }
+        Ok(cfg)
     }
 
     /// The city's zone. Checked when the settings are read; a zone that does not exist
@@ -475,6 +498,32 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn public_url_and_its_old_names() {
+        let url = |pairs: &[(&str, &str)]| Config::load(env(pairs)).unwrap().public_url;
+        assert_eq!(url(&[]), None);
+        let old = ("TARMIM_OPEN311_PUBLIC_URL", "https://old.example/");
+        assert_eq!(url(&[old]).as_deref(), Some("https://old.example"));
+        let new = ("TARMIM_PUBLIC_URL", "https://city.example");
+        assert_eq!(url(&[old, new]).as_deref(), Some("https://city.example"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, "[open311]\npublic_url = \"https://file.example\"\n").unwrap();
+        let path = file.to_str().unwrap();
+        let c = Config::load(env(&[("TARMIM_CONFIG", path)])).unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("https://file.example"));
+        assert_eq!(c.open311.public_url, None);
+        let c = Config::load(env(&[("TARMIM_CONFIG", path), new])).unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("https://city.example"));
+        assert!(!Config::default().trusted_proxy);
+        assert!(
+            Config::load(env(&[("TARMIM_TRUSTED_PROXY", "on")]))
+                .unwrap()
+                .trusted_proxy
+        );
+        assert!(Config::load(env(&[("TARMIM_TRUSTED_PROXY", "maybe")])).is_err());
     }
 
     #[test]

@@ -13,8 +13,8 @@ pub struct Open311Config {
     pub max_media_bytes: u64,
     /// Most `media[]` files in one request.
     pub max_media_files: usize,
-    /// The public base URL (`https://city.example`) for absolute media URLs
-    /// (`TARMIM_OPEN311_PUBLIC_URL`); none: `http://` + the request's `Host`.
+    /// Read from the file only, into the server's `public_url` (its old name); always
+    /// `None` once the settings are loaded.
     pub public_url: Option<String>,
 }
 
@@ -48,9 +48,6 @@ impl Open311Config {
             self.max_media_bytes = v.parse().map_err(|e: std::num::ParseIntError| {
                 ("TARMIM_OPEN311_MAX_MEDIA_BYTES", v.clone(), e.to_string())
             })?;
-        }
-        if let Some(v) = get("TARMIM_OPEN311_PUBLIC_URL") {
-            self.public_url = Some(v.trim_end_matches('/').to_owned());
         }
         Ok(())
     }

@@ -22,7 +22,6 @@ pub mod status;
 use crate::base::config::open311::Open311Config;
 use crate::domain::dispatch::Dispatch;
 use crate::domain::photo::Photos;
-use std::net::SocketAddr;
 
 /// What the citizens' flows (the tracking page, feedback, Open311) use: the dispatch
 /// engine they edit tasks through, the photo pipeline, the Open311 settings, the city's
@@ -39,6 +38,4 @@ pub struct Citizens<'a> {
     pub zone: &'a jiff::tz::TimeZone,
     /// The map tile URL the public pages use, if any.
     pub tile_url: &'a Option<String>,
-    /// The address the server listens on (the public URL's fallback).
-    pub listen: SocketAddr,
 }

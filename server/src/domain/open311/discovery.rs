@@ -2,16 +2,13 @@
 //! specification it follows and which formats it speaks.
 
 use super::format::Node;
-use super::query::base_url;
-use crate::domain::citizen::Citizens;
 
 /// When the endpoint's description last changed.
 const CHANGESET: &str = "2026-11-29T00:00:00+00:00";
 
-/// The `discovery` answer; `host` is the request's `Host` header (the public URL's
-/// fallback, see [`base_url`]).
-pub fn discovery(c: &Citizens<'_>, host: Option<&str>) -> Node {
-    let base = base_url(c, host);
+/// The `discovery` answer; `base` is the server's public base URL
+/// ([`crate::base::public_url`]).
+pub fn discovery(base: &str) -> Node {
     Node::obj([
         ("changeset", Node::text(CHANGESET)),
         ("contact", Node::text("The city's 137 call centre")),

@@ -212,20 +212,6 @@ pub async fn find(db: &Db, q: &Query) -> Result<Vec<DocId>, Open311Error> {
 
 pub use crate::storage::open311::CitizenUpdate;
 
-/// The base URL media links are made from.
-pub fn base_url(c: &Citizens<'_>, host: Option<&str>) -> String {
-    match (&c.open311.public_url, host) {
-        (Some(u), _) => u.clone(),
-        (None, Some(h))
-            if h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)) =>
-        {
-            format!("http://{h}")
-        }
-        _ => format!("http://{}", c.listen),
-    }
-}
-
 /// A public photo URL of the task (after photo, else the citizen's evidence).
 pub fn photo_url(view: &TaskView, base: &str) -> Option<String> {
     let pick = |k: PhotoKind| view.photos.iter().find(|p| p.kind == k);
@@ -489,30 +475,21 @@ fn notes(v: &TaskView, updates: &[CitizenUpdate], city: &TimeZone) -> Node {
     }
 }
 
-/// GET requests; `host` is the request's `Host` header (for media links, see
-/// [`base_url`]).
-pub async fn requests(
-    c: &Citizens<'_>,
-    p: &Params,
-    host: Option<&str>,
-) -> Result<Node, Open311Error> {
+/// GET requests; `base` is the server's public base URL, for media links
+/// ([`crate::base::public_url`]).
+pub async fn requests(c: &Citizens<'_>, p: &Params, base: &str) -> Result<Node, Open311Error> {
     let q = parse(p, c.zone, now_millis())?;
     let ids = find(&c.dispatch.store, &q).await?;
-    render(c, &ids, q.extensions, &base_url(c, host)).await
+    render(c, &ids, q.extensions, base).await
 }
 
 /// GET requests/{id}: a one-element list, 404 for an unknown id.
-pub async fn one(
-    c: &Citizens<'_>,
-    id: &str,
-    p: &Params,
-    host: Option<&str>,
-) -> Result<Node, Open311Error> {
+pub async fn one(c: &Citizens<'_>, id: &str, p: &Params, base: &str) -> Result<Node, Open311Error> {
     let extensions =
         param_nonblank(p, "extensions").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let not_found = || Open311Error::NotFound(format!("no request {id:?}"));
     let task = DocId::new(id).map_err(|_| not_found())?;
-    let node = render(c, &[task], extensions, &base_url(c, host)).await?;
+    let node = render(c, &[task], extensions, base).await?;
     match &node {
         Node::List { items, .. } if items.is_empty() => Err(not_found()),
         _ => Ok(node),

@@ -16,7 +16,7 @@
 //!   change a task's status. Answer: `<service_request_updates><request_update><update_id>`.
 
 use super::format::{Node, datetime, parse_datetime};
-use super::query::{base_url, event_words, status_after};
+use super::query::{event_words, status_after};
 use super::requests::{Contact, store_contact};
 use super::status::FmsStatus;
 use super::{MAX_SPAN_DAYS, Open311Error, Params, check_text, param_nonblank, status};
@@ -32,11 +32,10 @@ const DAY_MS: i64 = 86_400_000;
 /// The most tasks scanned for one GET.
 const MAX_TASKS: i64 = 2000;
 
-/// GET servicerequestupdates; `host` is the request's `Host` header (for media links,
-/// see [`base_url`]).
-pub async fn list(c: &Citizens<'_>, p: &Params, host: Option<&str>) -> Result<Node, Open311Error> {
+/// GET servicerequestupdates; `base` is the server's public base URL, for media links
+/// ([`crate::base::public_url`]).
+pub async fn list(c: &Citizens<'_>, p: &Params, base: &str) -> Result<Node, Open311Error> {
     let city = &c.zone;
-    let base = base_url(c, host);
     let get = |k: &str| -> Result<Option<Millis>, Open311Error> {
         match param_nonblank(p, k) {
             None => Ok(None),
