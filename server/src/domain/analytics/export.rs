@@ -3,8 +3,10 @@
 //! `parent_child` columns (`sla_urgent_pct`), arrays `name_1`, `name_2`, … (`rating_counts_1`
 //! is the number of 1-star ratings), null an empty cell, `true`/`false` as such.
 
+use csv::{Terminator, WriterBuilder};
 use serde::Serialize;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
 
 /// A JSON value that keeps object fields in the order they were written (the struct's
 /// field order), so CSV columns come out in the JSON's order.
@@ -105,35 +107,44 @@ pub fn flat_row<T: Serialize>(row: &T) -> Vec<(String, String)> {
     out
 }
 
-fn cell(s: &str) -> String {
-    // Quote when needed; a leading = + - @ is prefixed with ' so a spreadsheet does not
-    // run it as a formula (numbers, including negative ones, are left alone).
+/// A cell as a spreadsheet may safely open it: a leading `=`, `+`, `@` or `-` is
+/// prefixed with `'` so it is not run as a formula (numbers, negative ones too, are left
+/// alone). Quoting is the CSV writer's.
+fn guard(s: &str) -> Cow<'_, str> {
     let risky = s.starts_with(['=', '+', '@']) || (s.starts_with('-') && s.parse::<f64>().is_err());
-    let s = if risky { format!("'{s}") } else { s.to_owned() };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+    if risky {
+        Cow::Owned(format!("'{s}"))
     } else {
-        s
+        Cow::Borrowed(s)
     }
 }
 
 /// The CSV of `rows`; `template` gives the header when there are no rows.
 pub fn csv<T: Serialize>(rows: &[T], template: &T) -> String {
-    let header: Vec<String> = match rows.first() {
-        Some(r) => flat_row(r),
-        None => flat_row(template),
+    let header = flat_row(rows.first().unwrap_or(template))
+        .into_iter()
+        .map(|(k, _)| k);
+    let lines = rows
+        .iter()
+        .map(|r| flat_row(r).into_iter().map(|(_, v)| v).collect::<Vec<_>>());
+    let mut out = WriterBuilder::new()
+        .terminator(Terminator::CRLF)
+        // Rows are as wide as their own arrays.
+        .flexible(true)
+        .from_writer(Vec::new());
+    for line in std::iter::once(header.collect()).chain(lines) {
+        if out
+            .write_record(line.iter().map(|c| guard(c).into_owned()))
+            .is_err()
+        {
+            break;
+        }
     }
-    .into_iter()
-    .map(|(k, _)| k)
-    .collect();
-    let mut out = header.iter().map(|h| cell(h)).collect::<Vec<_>>().join(",");
-    out.push_str("\r\n");
-    for r in rows {
-        let line: Vec<String> = flat_row(r).iter().map(|(_, v)| cell(v)).collect();
-        out.push_str(&line.join(","));
-        out.push_str("\r\n");
-    }
-    out
+    // Into memory, from UTF-8 cells: neither step can fail.
+    out.into_inner()
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -168,7 +179,13 @@ mod tests {
             csv::<R>(&[], &R::default()),
             "key,n,counts_1,counts_2,sla_urgent\r\n"
         );
-        assert_eq!(cell("=SUM(A1)"), "'=SUM(A1)");
-        assert_eq!(cell("-3.5"), "-3.5");
+        assert_eq!(guard("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(guard("-3.5"), "-3.5");
+        assert_eq!(guard("-x"), "'-x");
+        let risky = [R {
+            key: "=1+1\nb".into(),
+            ..R::default()
+        }];
+        assert_eq!(csv(&risky, &R::default()).lines().nth(1), Some("\"'=1+1"));
     }
 }
