@@ -11,6 +11,7 @@ use crate::base::time::rfc3339_utc;
 use crate::storage::gis as store;
 use crate::storage::{Db, DbError, DistrictStore, StoredDistrict};
 use geo::BoundingRect;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
 /// The media type of features and feature collections.
@@ -280,18 +281,20 @@ impl<'a> Ogc<'a> {
     }
 }
 
-/// Percent-encodes a link's query value or path segment (commas and colons kept: they
-/// read better in a `bbox` or a time, and both are allowed there).
+/// What a link's query value or path segment keeps as it is: RFC 3986's unreserved
+/// characters, and commas and colons, which read better in a `bbox` or a time and are
+/// allowed there.
+const KEPT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b',')
+    .remove(b':');
+
+/// Percent-encodes a link's query value or path segment.
 fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~,:".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, KEPT).to_string()
 }
 
 fn link(href: String, rel: &str, ty: &str, title: &str) -> Value {
@@ -323,5 +326,6 @@ mod tests {
             "2026-01-01T00:00:00%2B03:30%2F.."
         );
         assert_eq!(encode("a b&c"), "a%20b%26c");
+        assert_eq!(encode("T-1/ب"), "T-1%2F%D8%A8");
     }
 }
