@@ -4,15 +4,19 @@
 //! A [`Node`] is text, a number, a boolean, nothing, an object (ordered fields) or a list
 //! (whose XML items are named by the list). JSON: objects, arrays, `null`. XML: the
 //! declaration `<?xml version="1.0" encoding="UTF-8"?>`, one element per field, list
-//! items as repeated child elements, nothing as an empty element; text is escaped and
-//! characters XML 1.0 cannot carry (control characters) are replaced by U+FFFD, so the
-//! output is always well-formed whatever a citizen typed.
+//! items as repeated child elements, nothing as an empty element; text is escaped (by
+//! `quick-xml`'s writer) and characters XML 1.0 cannot carry (control characters) are
+//! replaced by U+FFFD, so the output is always well-formed whatever a citizen typed.
 //!
 //! Datetimes are ISO 8601 in the city's zone (`TARMIM_TIMEZONE`), with the offset in
 //! force at that instant (`2026-11-29T21:30:00+03:30`; in a zone with daylight saving
 //! the offset changes with the season), by `crate::base::time`.
 
 use jiff::tz::TimeZone;
+use quick_xml::Writer;
+use quick_xml::events::BytesText;
+use std::borrow::Cow;
+use std::io;
 use sync_core::Millis;
 
 /// The two formats, chosen by the path's suffix (`.xml`, `.json`).
@@ -129,8 +133,13 @@ impl Node {
 
     /// The XML document with `root` as its root element.
     pub fn to_xml(&self, root: &str) -> String {
-        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        write_element(&mut out, root, self);
+        let head = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n".to_vec();
+        let mut w = Writer::new(head);
+        // Into memory, from UTF-8 text: neither step can fail.
+        if write_element(&mut w, root, self).is_err() {
+            return String::new();
+        }
+        let mut out = String::from_utf8(w.into_inner()).unwrap_or_default();
         out.push('\n');
         out
     }
@@ -144,64 +153,25 @@ impl Node {
     }
 }
 
-fn write_element(out: &mut String, name: &str, node: &Node) {
+fn write_element(w: &mut Writer<Vec<u8>>, name: &str, node: &Node) -> io::Result<()> {
     // Names come from our code, never from input; still, keep them XML names.
     let name = if is_xml_name(name) { name } else { "value" };
+    let element = w.create_element(name);
     match node {
-        Node::Null => {
-            out.push('<');
-            out.push_str(name);
-            out.push_str("/>");
-        }
-        Node::Obj(fields) => {
-            open(out, name);
-            for (k, v) in fields {
-                write_element(out, k, v);
-            }
-            close(out, name);
-        }
-        Node::List { item, items } => {
-            open(out, name);
-            for v in items {
-                write_element(out, item, v);
-            }
-            close(out, name);
-        }
-        Node::Text(s) => {
-            open(out, name);
-            escape_into(out, s);
-            close(out, name);
-        }
-        Node::Int(i) => {
-            open(out, name);
-            out.push_str(&i.to_string());
-            close(out, name);
-        }
-        Node::Num(n) => {
-            open(out, name);
-            if n.is_finite() {
-                out.push_str(&n.to_string());
-            }
-            close(out, name);
-        }
+        Node::Null => element.write_empty(),
+        Node::Obj(fields) => element
+            .write_inner_content(|w| fields.iter().try_for_each(|(k, v)| write_element(w, k, v))),
+        Node::List { item, items } => element
+            .write_inner_content(|w| items.iter().try_for_each(|v| write_element(w, item, v))),
+        Node::Text(s) => element.write_text_content(BytesText::new(&xml_chars(s))),
+        Node::Int(i) => element.write_text_content(BytesText::new(&i.to_string())),
+        Node::Num(n) if n.is_finite() => element.write_text_content(BytesText::new(&n.to_string())),
+        Node::Num(_) => element.write_text_content(BytesText::new("")),
         Node::Bool(b) => {
-            open(out, name);
-            out.push_str(if *b { "true" } else { "false" });
-            close(out, name);
+            element.write_text_content(BytesText::new(if *b { "true" } else { "false" }))
         }
     }
-}
-
-fn open(out: &mut String, name: &str) {
-    out.push('<');
-    out.push_str(name);
-    out.push('>');
-}
-
-fn close(out: &mut String, name: &str) {
-    out.push_str("</");
-    out.push_str(name);
-    out.push('>');
+    .map(|_| ())
 }
 
 fn is_xml_name(s: &str) -> bool {
@@ -212,19 +182,16 @@ fn is_xml_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
-/// Escapes text for XML content, replacing characters XML 1.0 forbids.
-pub fn escape_into(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || matches!(c as u32, 0xFFFE | 0xFFFF) => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
+/// Text XML 1.0 can carry: control characters (but tab and line ends) and the
+/// non-characters U+FFFE and U+FFFF become U+FFFD. Escaping is the writer's.
+fn xml_chars(s: &str) -> Cow<'_, str> {
+    let forbidden = |c: char| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+    };
+    if s.contains(forbidden) {
+        Cow::Owned(s.replace(forbidden, "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(s)
     }
 }
 
@@ -298,7 +265,10 @@ mod tests {
         let n = Node::List {
             item: "request",
             items: vec![Node::obj([
-                ("description", Node::text("a < b & \"c\" \u{1}")),
+                (
+                    "description",
+                    Node::text("a < b & \"c\" 'd' \u{1}\t\u{FFFF}"),
+                ),
                 ("lat", Node::Num(35.5)),
                 ("media_url", Node::Null),
             ])],
@@ -306,12 +276,13 @@ mod tests {
         assert_eq!(
             n.to_xml("service_requests"),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<service_requests><request>\
-             <description>a &lt; b &amp; &quot;c&quot; \u{FFFD}</description><lat>35.5</lat>\
+             <description>a &lt; b &amp; &quot;c&quot; &apos;d&apos; \u{FFFD}\t\u{FFFD}</description>\
+             <lat>35.5</lat>\
              <media_url/></request></service_requests>\n"
         );
         assert_eq!(
             n.to_json().to_string(),
-            r#"[{"description":"a < b & \"c\" \u0001","lat":35.5,"media_url":null}]"#
+            "[{\"description\":\"a < b & \\\"c\\\" 'd' \\u0001\\t\u{FFFF}\",\"lat\":35.5,\"media_url\":null}]"
         );
     }
 }
