@@ -9,6 +9,7 @@ use crate::domain::analytics::scan;
 use crate::domain::identity::Identity;
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::http::openapi::{Forbidden, Unauthorized};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -51,8 +52,8 @@ fn respond(a: Answer) -> Response {
     responses(
         (status = 200, description = "`{by, from, to, timezone, rows: [{key, label, received, closed, backlog, completed, ack_p50_min, ack_p90_min, complete_p50_min, complete_p90_min, sla_ack_pct, sla_complete_pct, sla: {urgent|high|normal|low: {due, met, pct}}, sla_ack_by_priority, reopen_rate, rating_mean, rating_counts, rating_response_rate, photo_share, flagged_photos}]}`; CSV with `format=csv`"),
         (status = 400, description = "bad date, range or `by`"),
-        (status = 401, description = "not logged in"),
-        (status = 403, description = "not a manager, dispatcher or admin"),
+        Unauthorized,
+        Forbidden,
     ))]
 pub async fn get_measures(
     State(state): State<AppState>,
@@ -67,8 +68,8 @@ pub async fn get_measures(
     responses(
         (status = 200, description = "`{measure, interval, from, to, timezone, series: [{key, label, points: [{period, value}]}]}`; CSV (key, label, period, value) with `format=csv`"),
         (status = 400, description = "bad date, range, measure, interval or `by`"),
-        (status = 401, description = "not logged in"),
-        (status = 403, description = "not a manager, dispatcher or admin"),
+        Unauthorized,
+        Forbidden,
     ))]
 pub async fn get_trend(
     State(state): State<AppState>,
@@ -83,8 +84,8 @@ pub async fn get_trend(
     responses(
         (status = 200, description = "`{level, from, to, formula: {text, weights, threshold, min_tasks, ack_target_minutes}, rows: [{key, label, score, rank, below_threshold, insufficient, components, tasks}]}`; CSV with `format=csv`"),
         (status = 400, description = "bad date, range or level"),
-        (status = 401, description = "not logged in"),
-        (status = 403, description = "not a manager, dispatcher or admin"),
+        Unauthorized,
+        Forbidden,
     ))]
 pub async fn get_scorecard(
     State(state): State<AppState>,
@@ -99,8 +100,8 @@ pub async fn get_scorecard(
     responses(
         (status = 200, description = "`{rows: [{id, title, category, district, crew, contractor, priority, status, created_at, acknowledged_at, completed_at, ack_min, complete_min, sla_ack_met, sla_complete_met, reopened, reopen_count, rating, before_photo, after_photo, flagged_photos}]}` (times RFC 3339 in the city's zone), paged by `limit`/`offset`; CSV with `format=csv`"),
         (status = 400, description = "bad date, range, level, measure or page"),
-        (status = 401, description = "not logged in"),
-        (status = 403, description = "not a manager, dispatcher or admin"),
+        Unauthorized,
+        Forbidden,
     ))]
 pub async fn get_tasks(
     State(state): State<AppState>,
@@ -115,8 +116,8 @@ pub async fn get_tasks(
     responses(
         (status = 200, description = "`{rows: [{task, title, district, category, completed_at, before: {thumb, display}, after: {thumb, display}}]}` (public derivative URLs), latest first; CSV with `format=csv`"),
         (status = 400, description = "bad date, range or page"),
-        (status = 401, description = "not logged in"),
-        (status = 403, description = "not a manager, dispatcher or admin"),
+        Unauthorized,
+        Forbidden,
     ))]
 pub async fn get_gallery(
     State(state): State<AppState>,
@@ -130,8 +131,8 @@ pub async fn get_gallery(
 #[utoipa::path(get, path = "/api/v1/analytics/districts", tag = TAG, security(("bearer" = [])),
     responses(
         (status = 200, description = "GeoJSON FeatureCollection; properties code, name, region"),
-        (status = 401, description = "not logged in"),
-        (status = 403, description = "not a manager, dispatcher or admin"),
+        Unauthorized,
+        Forbidden,
     ))]
 pub async fn get_districts(
     State(state): State<AppState>,

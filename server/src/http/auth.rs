@@ -4,7 +4,7 @@
 use crate::domain::identity::{self, Identity, LoginResponse, LoginSettings, Me};
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::http::openapi::ErrorBody;
+use crate::http::openapi::{ErrorBody, Unauthorized};
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
@@ -64,7 +64,7 @@ pub async fn login(
 #[utoipa::path(post, path = "/api/v1/logout", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 204, description = "The token is revoked"),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        Unauthorized,
     ))]
 pub async fn logout(State(state): State<AppState>, id: Identity) -> Result<StatusCode, ApiError> {
     identity::sign_out(&state.db, &id).await?;
@@ -75,7 +75,7 @@ pub async fn logout(State(state): State<AppState>, id: Identity) -> Result<Statu
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller", body = Me),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        Unauthorized,
     ))]
 pub async fn me(State(state): State<AppState>, id: Identity) -> Json<Me> {
     Json(identity::me(&id, state.config.crew_sees_district_open))

@@ -29,7 +29,9 @@ use crate::domain::intake::{self, Filed, Filer, Report};
 use crate::domain::schema::TaskViewSchema;
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::http::openapi::ErrorBody;
+use crate::http::openapi::{
+    BadRequest, Conflict, DispatchRefused, ErrorBody, Forbidden, TaskNotFound, Unauthorized,
+};
 use crate::storage::dispatch::{Alert, QueueRow};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -94,8 +96,8 @@ fn task_id(s: &str) -> Result<DocId, ApiError> {
 #[utoipa::path(get, path = "/api/v1/console/bootstrap", tag = "console", security(("bearer" = [])),
     responses(
         (status = 200, description = "Who am I, tile URL, my districts (GeoJSON), services", body = Object),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
-        (status = 403, description = "Not allowed for this role", body = ErrorBody),
+        Unauthorized,
+        Forbidden,
     ))]
 pub async fn bootstrap(
     State(state): State<AppState>,
@@ -110,8 +112,8 @@ pub async fn bootstrap(
 #[utoipa::path(get, path = "/api/v1/console/tasks", tag = "console", security(("bearer" = [])),
     responses(
         (status = 200, description = "Open tasks of my districts", body = Vec<QueueRow>),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
-        (status = 403, description = "Not allowed for this role", body = ErrorBody),
+        Unauthorized,
+        Forbidden,
     ))]
 pub async fn tasks(
     State(state): State<AppState>,
@@ -125,10 +127,10 @@ pub async fn tasks(
     params(("id" = String, Path, description = "Task id (`T-…`)")),
     responses(
         (status = 200, description = "The task, timers and alerts", body = TaskDetail),
-        (status = 400, description = "Malformed id or body", body = ErrorBody),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
-        (status = 403, description = "Not allowed for this role", body = ErrorBody),
-        (status = 404, description = "No such task in the caller's districts", body = ErrorBody),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        TaskNotFound,
     ))]
 pub async fn task(
     State(state): State<AppState>,
@@ -147,9 +149,9 @@ pub async fn task(
     request_body = Report,
     responses(
         (status = 201, description = "Filed (and dispatched if urgent)", body = Filed),
-        (status = 400, description = "Malformed id or body", body = ErrorBody),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
-        (status = 403, description = "Not allowed for this role", body = ErrorBody),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
         (status = 422, description = "Outside every district", body = ErrorBody),
     ))]
 pub async fn create(
@@ -182,12 +184,12 @@ pub struct AssignRequest {
     request_body = AssignRequest,
     responses(
         (status = 200, description = "The task after the assignment", body = TaskViewSchema),
-        (status = 400, description = "Malformed id or body", body = ErrorBody),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
-        (status = 403, description = "Not allowed for this role", body = ErrorBody),
-        (status = 404, description = "No such task in the caller's districts", body = ErrorBody),
-        (status = 409, description = "Changed concurrently; retry", body = ErrorBody),
-        (status = 422, description = "Refused by the dispatch rules", body = ErrorBody),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        TaskNotFound,
+        Conflict,
+        DispatchRefused,
     ))]
 pub async fn assign(
     State(state): State<AppState>,
@@ -214,11 +216,11 @@ pub async fn assign(
     params(("id" = String, Path, description = "Task id (`T-…`)")),
     responses(
         (status = 200, description = "What the automatic choice did", body = AutoOutcome),
-        (status = 400, description = "Malformed id or body", body = ErrorBody),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
-        (status = 403, description = "Not allowed for this role", body = ErrorBody),
-        (status = 404, description = "No such task in the caller's districts", body = ErrorBody),
-        (status = 409, description = "Changed concurrently; retry", body = ErrorBody),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        TaskNotFound,
+        Conflict,
     ))]
 pub async fn auto_assign(
     State(state): State<AppState>,
@@ -248,12 +250,12 @@ pub struct PriorityRequest {
     request_body = PriorityRequest,
     responses(
         (status = 200, description = "The task", body = TaskViewSchema),
-        (status = 400, description = "Malformed id or body", body = ErrorBody),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
-        (status = 403, description = "Not allowed for this role", body = ErrorBody),
-        (status = 404, description = "No such task in the caller's districts", body = ErrorBody),
-        (status = 409, description = "Changed concurrently; retry", body = ErrorBody),
-        (status = 422, description = "Refused by the dispatch rules", body = ErrorBody),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        TaskNotFound,
+        Conflict,
+        DispatchRefused,
     ))]
 pub async fn priority(
     State(state): State<AppState>,
@@ -284,12 +286,12 @@ pub struct ReasonRequest {
     request_body = ReasonRequest,
     responses(
         (status = 200, description = "The task", body = TaskViewSchema),
-        (status = 400, description = "Malformed id or body", body = ErrorBody),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
-        (status = 403, description = "Not allowed for this role", body = ErrorBody),
-        (status = 404, description = "No such task in the caller's districts", body = ErrorBody),
-        (status = 409, description = "Changed concurrently; retry", body = ErrorBody),
-        (status = 422, description = "Refused by the dispatch rules", body = ErrorBody),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        TaskNotFound,
+        Conflict,
+        DispatchRefused,
     ))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -320,12 +322,12 @@ pub struct DuplicateRequest {
     request_body = DuplicateRequest,
     responses(
         (status = 200, description = "The task", body = TaskViewSchema),
-        (status = 400, description = "Malformed id or body", body = ErrorBody),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
-        (status = 403, description = "Not allowed for this role", body = ErrorBody),
-        (status = 404, description = "No such task in the caller's districts", body = ErrorBody),
-        (status = 409, description = "Changed concurrently; retry", body = ErrorBody),
-        (status = 422, description = "Refused by the dispatch rules", body = ErrorBody),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        TaskNotFound,
+        Conflict,
+        DispatchRefused,
     ))]
 pub async fn duplicate(
     State(state): State<AppState>,
@@ -357,12 +359,12 @@ pub struct NoteRequest {
     request_body = NoteRequest,
     responses(
         (status = 200, description = "The task", body = TaskViewSchema),
-        (status = 400, description = "Malformed id or body", body = ErrorBody),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
-        (status = 403, description = "Not allowed for this role", body = ErrorBody),
-        (status = 404, description = "No such task in the caller's districts", body = ErrorBody),
-        (status = 409, description = "Changed concurrently; retry", body = ErrorBody),
-        (status = 422, description = "Refused by the dispatch rules", body = ErrorBody),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        TaskNotFound,
+        Conflict,
+        DispatchRefused,
     ))]
 pub async fn note(
     State(state): State<AppState>,
@@ -383,8 +385,8 @@ pub async fn note(
 #[utoipa::path(get, path = "/api/v1/console/alerts", tag = "console", security(("bearer" = [])),
     responses(
         (status = 200, description = "Unresolved alerts of my districts", body = Vec<Alert>),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
-        (status = 403, description = "Not allowed for this role", body = ErrorBody),
+        Unauthorized,
+        Forbidden,
     ))]
 pub async fn alerts(
     State(state): State<AppState>,
@@ -399,8 +401,8 @@ pub async fn alerts(
 #[utoipa::path(get, path = "/api/v1/console/events", tag = "console", security(("bearer" = [])),
     responses(
         (status = 200, description = "Server-Sent Events: `hello`, then `change` events (`{\"scopes\": [...]}`)", content_type = "text/event-stream", body = String),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
-        (status = 403, description = "Not allowed for this role", body = ErrorBody),
+        Unauthorized,
+        Forbidden,
     ))]
 pub async fn events(
     State(state): State<AppState>,

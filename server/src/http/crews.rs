@@ -12,7 +12,7 @@ use crate::domain::dispatch::position::{self, ReportError};
 use crate::domain::identity::Identity;
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::http::openapi::ErrorBody;
+use crate::http::openapi::{ErrorBody, Unauthorized};
 use crate::storage::dispatch::CrewStatus;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -58,7 +58,7 @@ impl FromRequestParts<AppState> for CrewMember {
     responses(
         (status = 204, description = "Duty changed"),
         (status = 400, description = "Not a duty request", body = ErrorBody),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        Unauthorized,
         (status = 403, description = "Not a crew member", body = ErrorBody),
         (status = 404, description = "The caller's crew no longer exists", body = ErrorBody),
     ))]
@@ -101,7 +101,7 @@ pub struct PositionAccepted {
     responses(
         (status = 202, description = "Stored (flagged if implausible)", body = PositionAccepted),
         (status = 400, description = "Not a place on Earth, or `at` not RFC 3339", body = ErrorBody),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        Unauthorized,
         (status = 403, description = "Not a crew member", body = ErrorBody),
         (status = 429, description = "Faster than one report per interval per device (`Retry-After`)", body = ErrorBody),
     ))]
@@ -143,7 +143,7 @@ pub async fn post_position(
 #[utoipa::path(get, path = "/api/v1/crews", tag = "crews", security(("bearer" = [])),
     responses(
         (status = 200, description = "Crews of the caller's districts", body = Vec<CrewStatus>),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        Unauthorized,
         (status = 403, description = "Not a dispatcher or manager", body = ErrorBody),
     ))]
 pub async fn list(

@@ -25,7 +25,7 @@ use crate::domain::gis::{self, RawFilter};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::PublicBase;
-use crate::http::openapi::ErrorBody;
+use crate::http::openapi::{ErrorBody, UnknownFormat};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
@@ -162,7 +162,7 @@ pub async fn tasks_geojson(
     params(FormatQuery),
     responses(
         (status = 200, description = "OGC API landing page", body = Object),
-        (status = 400, description = "An unknown f", body = ErrorBody),
+        UnknownFormat,
     ))]
 pub async fn landing(
     PublicBase(base): PublicBase,
@@ -184,7 +184,7 @@ pub async fn landing(
     params(FormatQuery),
     responses(
         (status = 200, description = "The conformance classes implemented", body = Object),
-        (status = 400, description = "An unknown f", body = ErrorBody),
+        UnknownFormat,
     ))]
 pub async fn conformance(
     q: Result<Query<FormatQuery>, QueryRejection>,
@@ -198,7 +198,7 @@ pub async fn conformance(
     params(FormatQuery),
     responses(
         (status = 200, description = "The collections: `tasks`, `districts`", body = Object),
-        (status = 400, description = "An unknown f", body = ErrorBody),
+        UnknownFormat,
     ))]
 pub async fn collections(
     State(state): State<AppState>,
@@ -215,7 +215,7 @@ pub async fn collections(
     params(FormatQuery),
     responses(
         (status = 200, description = "The tasks collection with its extent", body = Object),
-        (status = 400, description = "An unknown f", body = ErrorBody),
+        UnknownFormat,
     ))]
 pub async fn tasks_collection(
     State(state): State<AppState>,
@@ -252,7 +252,7 @@ pub async fn tasks_items(
     params(("featureId" = String, Path, description = "Task id"), FormatQuery),
     responses(
         (status = 200, description = "One task as a GeoJSON Feature", content_type = "application/geo+json", body = Object),
-        (status = 400, description = "An unknown f", body = ErrorBody),
+        UnknownFormat,
         (status = 404, description = "No such task", body = ErrorBody),
     ))]
 pub async fn tasks_item(
@@ -271,7 +271,7 @@ pub async fn tasks_item(
     params(FormatQuery),
     responses(
         (status = 200, description = "The districts collection with its extent", body = Object),
-        (status = 400, description = "An unknown f", body = ErrorBody),
+        UnknownFormat,
     ))]
 pub async fn districts_collection(
     State(state): State<AppState>,
@@ -306,7 +306,7 @@ pub async fn districts_items(
     params(("featureId" = String, Path, description = "District code"), FormatQuery),
     responses(
         (status = 200, description = "One district as a GeoJSON Feature", content_type = "application/geo+json", body = Object),
-        (status = 400, description = "An unknown f", body = ErrorBody),
+        UnknownFormat,
         (status = 404, description = "No such district", body = ErrorBody),
     ))]
 pub async fn districts_item(

@@ -21,7 +21,7 @@ use crate::domain::integrity::ratelimit::Client;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::fallback;
-use crate::http::openapi::ErrorBody;
+use crate::http::openapi::{ErrorBody, RateLimited};
 use crate::http::pages::integrity as page;
 
 use axum::extract::rejection::JsonRejection;
@@ -188,7 +188,7 @@ async fn config(State(s): State<AppState>) -> Response {
         (status = 403, description = "Proof of work insufficient, stale or replayed", body = ErrorBody),
         (status = 413, description = "Over a size limit", body = ErrorBody),
         (status = 422, description = "An attachment is not a JPEG/PNG/WebP or does not decode", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        RateLimited,
         (status = 503, description = "No category configured", body = ErrorBody),
     ))]
 async fn report(
@@ -226,7 +226,7 @@ struct CodeIn {
         (status = 200, description = "`{status, expires_at, messages}`", body = Object),
         (status = 400, description = "Malformed body or code", body = ErrorBody),
         (status = 404, description = "Wrong, unknown or expired code (same bytes for each)", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        RateLimited,
     ))]
 async fn read_case(
     State(s): State<AppState>,
@@ -261,7 +261,7 @@ struct WriteBackIn {
         (status = 400, description = "Malformed body or code", body = ErrorBody),
         (status = 404, description = "Wrong, unknown or expired code", body = ErrorBody),
         (status = 413, description = "Over a size limit", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
+        RateLimited,
     ))]
 async fn write_back(
     State(s): State<AppState>,

@@ -14,6 +14,9 @@ use crate::domain::open311::{
 use crate::http::AppState;
 use crate::http::error::open311_status;
 use crate::http::extract::PublicBase;
+use crate::http::openapi::{
+    Open311BadInput, Open311NoSuchRequest, Open311TooLarge, Open311WrongKey,
+};
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -259,9 +262,9 @@ pub async fn get_requests_json(
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
         description = "api_key, service_code, lat, long, description, attribute[code], media_url, contact fields; or multipart/form-data with media[] files"),
     responses((status = 201, description = "`service_request_id`, `token`, `tracking_code`, `duplicates`", content_type = "text/xml"),
-        (status = 400, description = "bad input (spec error body)"),
-        (status = 403, description = "missing or wrong api_key"),
-        (status = 413, description = "a media file or body over its limit")))]
+        Open311BadInput,
+        Open311WrongKey,
+        Open311TooLarge))]
 pub async fn post_requests_xml(State(state): State<AppState>, req: Request) -> Response {
     post_requests(state, req, Format::Xml).await
 }
@@ -271,9 +274,9 @@ pub async fn post_requests_xml(State(state): State<AppState>, req: Request) -> R
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
         description = "api_key, service_code, lat, long, description, attribute[code], media_url, contact fields; or multipart/form-data with media[] files"),
     responses((status = 201, description = "`service_request_id`, `token`, `tracking_code`, `duplicates`", content_type = "application/json"),
-        (status = 400, description = "bad input (spec error body)"),
-        (status = 403, description = "missing or wrong api_key"),
-        (status = 413, description = "a media file or body over its limit")))]
+        Open311BadInput,
+        Open311WrongKey,
+        Open311TooLarge))]
 pub async fn post_requests_json(State(state): State<AppState>, req: Request) -> Response {
     post_requests(state, req, Format::Json).await
 }
@@ -282,7 +285,7 @@ pub async fn post_requests_json(State(state): State<AppState>, req: Request) -> 
 #[utoipa::path(get, path = "/open311/v2/requests/{id}", tag = "open311",
     params(("id" = String, Path, description = "the service_request_id and the format, e.g. `T-0123ABCD4567.json` (one path segment)")),
     responses((status = 200, description = "a one-element list"),
-        (status = 404, description = "no such request (spec error body)")))]
+        Open311NoSuchRequest))]
 pub async fn get_request(
     State(state): State<AppState>,
     Path(file): Path<String>,
@@ -315,8 +318,8 @@ async fn support(state: AppState, id: String, req: Request, format: Format) -> R
     params(("id" = String, Path, description = "the service_request_id")),
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "api_key and optional contact fields"),
     responses((status = 201, description = "`tracking_code` and `supporters`", content_type = "text/xml"),
-        (status = 400, description = "the request is closed"), (status = 403, description = "wrong api_key"),
-        (status = 404, description = "no such request")))]
+        (status = 400, description = "the request is closed"), Open311WrongKey,
+        Open311NoSuchRequest))]
 pub async fn support_xml(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -330,8 +333,8 @@ pub async fn support_xml(
     params(("id" = String, Path, description = "the service_request_id")),
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "api_key and optional contact fields"),
     responses((status = 201, description = "`tracking_code` and `supporters`", content_type = "application/json"),
-        (status = 400, description = "the request is closed"), (status = 403, description = "wrong api_key"),
-        (status = 404, description = "no such request")))]
+        (status = 400, description = "the request is closed"), Open311WrongKey,
+        Open311NoSuchRequest))]
 pub async fn support_json(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -405,8 +408,8 @@ pub async fn get_updates_json(
 #[utoipa::path(post, path = "/open311/v2/servicerequestupdates.xml", tag = "open311",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "FixMyStreet's update fields"),
     responses((status = 200, description = "`<service_request_updates><request_update><update_id>`", content_type = "text/xml"),
-        (status = 400, description = "bad input"), (status = 403, description = "wrong api_key"),
-        (status = 404, description = "no such request")))]
+        Open311BadInput, Open311WrongKey,
+        Open311NoSuchRequest))]
 pub async fn post_updates_xml(State(state): State<AppState>, req: Request) -> Response {
     post_updates(state, req, Format::Xml).await
 }
@@ -415,8 +418,8 @@ pub async fn post_updates_xml(State(state): State<AppState>, req: Request) -> Re
 #[utoipa::path(post, path = "/open311/v2/servicerequestupdates.json", tag = "open311",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "FixMyStreet's update fields"),
     responses((status = 200, description = "`[{\"update_id\": …}]`", content_type = "application/json"),
-        (status = 400, description = "bad input"), (status = 403, description = "wrong api_key"),
-        (status = 404, description = "no such request")))]
+        Open311BadInput, Open311WrongKey,
+        Open311NoSuchRequest))]
 pub async fn post_updates_json(State(state): State<AppState>, req: Request) -> Response {
     post_updates(state, req, Format::Json).await
 }

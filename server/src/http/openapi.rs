@@ -4,15 +4,17 @@
 //! annotation and is registered with `utoipa_axum::routes!` on an `OpenApiRouter`, so a
 //! route and its entry come from the same line (see [`crate::http::api_router`]). This
 //! module holds what is not any one handler's: the document's title and description, the
-//! `bearer` security scheme, the shared error body, and the handler that serves the
-//! finished document (built once, when the router is).
+//! `bearer` security scheme, the shared error body, the error answers many operations
+//! share ([`Unauthorized`], [`Forbidden`], …: list them in a handler's `responses(…)`
+//! beside its own tuples), and the handler that serves the finished document (built
+//! once, when the router is).
 
 use axum::Extension;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
 /// Where the document is served.
 pub const PATH: &str = "/api/openapi.json";
@@ -30,6 +32,72 @@ pub struct ErrorBody {
     /// Plain words for people.
     pub message: String,
 }
+
+/// 401: the bearer token is missing, malformed or expired.
+#[derive(IntoResponses)]
+#[response(status = 401, description = "No, bad or expired token")]
+pub struct Unauthorized(pub ErrorBody);
+
+/// 403: the caller's role may not do this.
+#[derive(IntoResponses)]
+#[response(status = 403, description = "Not allowed for this role")]
+pub struct Forbidden(pub ErrorBody);
+
+/// 400: the id in the path or the JSON body does not parse.
+#[derive(IntoResponses)]
+#[response(status = 400, description = "Malformed id or body")]
+pub struct BadRequest(pub ErrorBody);
+
+/// 404: no such task where the caller may see it.
+#[derive(IntoResponses)]
+#[response(status = 404, description = "No such task in the caller's districts")]
+pub struct TaskNotFound(pub ErrorBody);
+
+/// 409: the task changed between reading and writing it.
+#[derive(IntoResponses)]
+#[response(status = 409, description = "Changed concurrently; retry")]
+pub struct Conflict(pub ErrorBody);
+
+/// 422: the task lifecycle's rules refuse the change.
+#[derive(IntoResponses)]
+#[response(status = 422, description = "Refused by the dispatch rules")]
+pub struct DispatchRefused(pub ErrorBody);
+
+/// 429: over a rate limit.
+#[derive(IntoResponses)]
+#[response(status = 429, description = "Rate limited")]
+pub struct RateLimited(pub ErrorBody);
+
+/// 400 on a GIS route: an `f` other than `json`.
+#[derive(IntoResponses)]
+#[response(status = 400, description = "An unknown f")]
+pub struct UnknownFormat(pub ErrorBody);
+
+/// Open311's 400, with the spec's error body in the route's format.
+#[derive(IntoResponses)]
+#[response(status = 400, description = "bad input (spec error body)")]
+pub struct Open311BadInput;
+
+/// Open311's 403 for a POST without a valid `api_key` (spec error body).
+#[derive(IntoResponses)]
+#[response(
+    status = 403,
+    description = "missing or wrong api_key (spec error body)"
+)]
+pub struct Open311WrongKey;
+
+/// Open311's 404 for an unknown `service_request_id` (spec error body).
+#[derive(IntoResponses)]
+#[response(status = 404, description = "no such request (spec error body)")]
+pub struct Open311NoSuchRequest;
+
+/// Open311's 413 (spec error body).
+#[derive(IntoResponses)]
+#[response(
+    status = 413,
+    description = "a media file or body over its limit (spec error body)"
+)]
+pub struct Open311TooLarge;
 
 /// The `bearer` security scheme: the token `POST /api/v1/login` returns.
 struct BearerScheme;

@@ -11,7 +11,7 @@ use crate::domain::photo::tus::{self, NewUpload, Progress, TusError, Uploader};
 use crate::domain::photo::upload::is_hash;
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::http::openapi::ErrorBody;
+use crate::http::openapi::{ErrorBody, Unauthorized};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -164,7 +164,7 @@ fn viewer(who: Identity) -> Viewer {
     responses(
         (status = 201, description = "Created (or already there): `Location`, `Upload-Offset`"),
         (status = 400, description = "Missing or malformed headers", body = ErrorBody),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        Unauthorized,
         (status = 403, description = "The task is not in the device's scope", body = ErrorBody),
         (status = 409, description = "The task is not known to the server yet", body = ErrorBody),
         (status = 412, description = "No `Tus-Resumable: 1.0.0`", body = ErrorBody),
@@ -195,7 +195,7 @@ async fn create(
     params(("hash" = String, Path, description = "The blob's SHA-256, 64 lower-case hex digits"), ("Tus-Resumable" = Option<String>, Header, description = "Must be `1.0.0`")),
     responses(
         (status = 200, description = "`Upload-Offset` and `Upload-Length`"),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        Unauthorized,
         (status = 404, description = "No such upload or blob"),
         (status = 412, description = "No `Tus-Resumable: 1.0.0`"),
     ))]
@@ -219,7 +219,7 @@ async fn status(
     responses(
         (status = 204, description = "Stored up to the new `Upload-Offset` (the photo is verified and stored when complete)"),
         (status = 400, description = "Missing or malformed `Upload-Offset`", body = ErrorBody),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        Unauthorized,
         (status = 403, description = "The task is not in the device's scope", body = ErrorBody),
         (status = 404, description = "No such upload", body = ErrorBody),
         (status = 409, description = "`Upload-Offset` is not the server's offset", body = ErrorBody),
@@ -327,7 +327,7 @@ fn quoted(etag: &str) -> String {
     params(("hash" = String, Path, description = "The blob's SHA-256, 64 lower-case hex digits")),
     responses(
         (status = 200, description = "The uploaded bytes", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        Unauthorized,
         (status = 403, description = "Not a dispatcher or manager of the task's district", body = ErrorBody),
         (status = 404, description = "No such photo", body = ErrorBody),
     ))]
@@ -378,7 +378,7 @@ struct PhotoMeta {
     params(("hash" = String, Path, description = "The blob's SHA-256, 64 lower-case hex digits")),
     responses(
         (status = 200, description = "Size, type, dimensions, EXIF time and point, flags", body = PhotoMeta),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        Unauthorized,
         (status = 403, description = "Not a dispatcher or manager of the task's district", body = ErrorBody),
         (status = 404, description = "No such photo", body = ErrorBody),
     ))]

@@ -8,7 +8,7 @@ use crate::domain::identity::Identity;
 use crate::domain::sync::{self, Connection, ExchangeError, FRAMES_MEDIA_TYPE, Outgoing, Peer};
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::http::openapi::ErrorBody;
+use crate::http::openapi::{ErrorBody, Unauthorized};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -41,7 +41,7 @@ const IDLE_BUFFER_BYTES: usize = 4 * 1024;
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
         (status = 400, description = "Not a WebSocket upgrade request"),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        Unauthorized,
         (status = 403, description = "The role does not sync task documents", body = ErrorBody),
     ))]
 pub async fn websocket(
@@ -73,7 +73,7 @@ pub async fn websocket(
     responses(
         (status = 200, description = "The server's frames", content_type = "application/x-tarmim-frames", body = Vec<u8>),
         (status = 400, description = "Empty or truncated frames", body = ErrorBody),
-        (status = 401, description = "No, bad or expired token", body = ErrorBody),
+        Unauthorized,
         (status = 403, description = "The role does not sync task documents", body = ErrorBody),
         (status = 413, description = "Over the configured message size", body = ErrorBody),
     ))]
