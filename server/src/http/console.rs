@@ -30,7 +30,7 @@ use crate::domain::schema::TaskViewSchema;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::openapi::{
-    BadRequest, Conflict, DispatchRefused, ErrorBody, Forbidden, TaskNotFound, Unauthorized,
+    BadRequest, Conflict, ErrorBody, Forbidden, TaskEditRefused, TaskNotFound, Unauthorized,
 };
 use crate::storage::dispatch::{Alert, QueueRow};
 use axum::Json;
@@ -184,12 +184,7 @@ pub struct AssignRequest {
     request_body = AssignRequest,
     responses(
         (status = 200, description = "The task after the assignment", body = TaskViewSchema),
-        BadRequest,
-        Unauthorized,
-        Forbidden,
-        TaskNotFound,
-        Conflict,
-        DispatchRefused,
+        TaskEditRefused,
     ))]
 pub async fn assign(
     State(state): State<AppState>,
@@ -250,12 +245,7 @@ pub struct PriorityRequest {
     request_body = PriorityRequest,
     responses(
         (status = 200, description = "The task", body = TaskViewSchema),
-        BadRequest,
-        Unauthorized,
-        Forbidden,
-        TaskNotFound,
-        Conflict,
-        DispatchRefused,
+        TaskEditRefused,
     ))]
 pub async fn priority(
     State(state): State<AppState>,
@@ -286,12 +276,7 @@ pub struct ReasonRequest {
     request_body = ReasonRequest,
     responses(
         (status = 200, description = "The task", body = TaskViewSchema),
-        BadRequest,
-        Unauthorized,
-        Forbidden,
-        TaskNotFound,
-        Conflict,
-        DispatchRefused,
+        TaskEditRefused,
     ))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -322,12 +307,7 @@ pub struct DuplicateRequest {
     request_body = DuplicateRequest,
     responses(
         (status = 200, description = "The task", body = TaskViewSchema),
-        BadRequest,
-        Unauthorized,
-        Forbidden,
-        TaskNotFound,
-        Conflict,
-        DispatchRefused,
+        TaskEditRefused,
     ))]
 pub async fn duplicate(
     State(state): State<AppState>,
@@ -359,12 +339,7 @@ pub struct NoteRequest {
     request_body = NoteRequest,
     responses(
         (status = 200, description = "The task", body = TaskViewSchema),
-        BadRequest,
-        Unauthorized,
-        Forbidden,
-        TaskNotFound,
-        Conflict,
-        DispatchRefused,
+        TaskEditRefused,
     ))]
 pub async fn note(
     State(state): State<AppState>,

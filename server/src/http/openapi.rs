@@ -12,8 +12,10 @@
 use axum::Extension;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{self, RefOr};
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
 /// Where the document is served.
@@ -62,6 +64,26 @@ pub struct Conflict(pub ErrorBody);
 #[derive(IntoResponses)]
 #[response(status = 422, description = "Refused by the dispatch rules")]
 pub struct DispatchRefused(pub ErrorBody);
+
+/// Every refusal of a dispatcher's edit of one task: [`BadRequest`], [`Unauthorized`],
+/// [`Forbidden`], [`TaskNotFound`], [`Conflict`] and [`DispatchRefused`].
+pub struct TaskEditRefused;
+
+impl IntoResponses for TaskEditRefused {
+    fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
+        [
+            BadRequest::responses(),
+            Unauthorized::responses(),
+            Forbidden::responses(),
+            TaskNotFound::responses(),
+            Conflict::responses(),
+            DispatchRefused::responses(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
 
 /// 429: over a rate limit.
 #[derive(IntoResponses)]
