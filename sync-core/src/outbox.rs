@@ -228,7 +228,6 @@ pub fn check_photo_bytes(bytes: &[u8]) -> Result<(), OutboxError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn entry() -> OutboxEntry {

@@ -75,7 +75,6 @@ pub fn now_millis() -> Millis {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -220,7 +220,6 @@ pub async fn route_point<S: DistrictStore + Sync>(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn props() -> PropertyNames {

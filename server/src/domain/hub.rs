@@ -285,7 +285,6 @@ impl Drop for Subscription {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn s(x: &str) -> ScopeId {

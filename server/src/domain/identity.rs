@@ -392,7 +392,6 @@ pub async fn authenticate<S: IdentityStore + Sync>(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -5,7 +5,6 @@
 //! contractors, tasks without ratings or before photos, a cancelled task, local-day
 //! boundaries in Asia/Tehran (23:50 vs 00:10), Europe/Berlin across the spring DST
 //! switch; CSV = JSON; scoping; 400s for bad parameters.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -209,7 +208,7 @@ async fn user(db: &Db, login: &str, role: UserRole, crew: Option<&str>, district
 /// Districts, services, crews (C-A: Alpha, C-B: Beta, both D01; C-C: D02, no
 /// contractor) and users.
 async fn seed_city(db: &Db) {
-    tarmim_testing::demo_map(&db).await;
+    tarmim_testing::demo_map(db).await;
     for (id, district, contractor) in [
         ("C-A", "D01", Some("Alpha")),
         ("C-B", "D01", Some("Beta")),

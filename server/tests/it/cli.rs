@@ -1,6 +1,5 @@
 //! The `tarmim-server` binary's admin commands, on both backends: migrate, import
 //! districts, add a crew and users (password on stdin), revoke tokens, and clear failures.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use server::domain::identity as auth;
 use server::storage::DistrictStore;

@@ -2,7 +2,6 @@
 //! scoring (own district, neighbour, nobody), dispatcher overrides, escalation timers
 //! across a restart, and two replicas on one PostgreSQL assigning and escalating once.
 //! The real server on a loopback port; waits are bounded liveness waits.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -32,7 +31,7 @@ fn centre(d: usize) -> (f64, f64) {
 
 /// The demo districts and services, and these crews (id, district, skills, on duty).
 async fn seed_city(db: &Db, crews: &[(&str, &str, &[&str], bool)]) {
-    tarmim_testing::demo_map(&db).await;
+    tarmim_testing::demo_map(db).await;
     for (id, district, skills, on_duty) in crews {
         db.upsert_crew(&Crew {
             id: (*id).into(),

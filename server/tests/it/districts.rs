@@ -1,6 +1,5 @@
 //! Districts on both backends: GeoJSON import (Polygon + MultiPolygon), point lookup
 //! including shared borders and corners, outside points, adjacency, re-import.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use server::domain::districts::{GeoError, PropertyNames, parse_geojson, route_point};
 use server::storage::DistrictStore;

@@ -2,7 +2,6 @@
 //! API – Features (landing page, conformance, collections, items with bbox, datetime,
 //! status, category and paging, single features), public fields only, and every bad
 //! parameter answered 400 with a body that says what is wrong.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use reqwest::StatusCode;
 use serde_json::Value;

@@ -1,6 +1,5 @@
 //! The real server on a loopback port, on both backends: health, readiness, metrics,
 //! login/logout and the 401s.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -1,5 +1,4 @@
 //! Identity on both backends: crews, users, services, login, tokens, scopes, demo seeding.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use server::demo::{self, DemoOptions};
 use server::domain::identity::{self as auth, AuthError, UserRole, hash_password};

@@ -3,7 +3,6 @@
 //! logs and every table are searched for the reporter's address and user agent; wrong and
 //! expired receipt codes answered alike after the same argon2 work; tampering detected;
 //! rate limits, proof of work and size limits; the page's own JavaScript proof of work.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

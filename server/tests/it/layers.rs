@@ -12,7 +12,6 @@
 //! A file in `server/src/<layer>/` may name `crate::<x>` only where `<x>` is its own layer
 //! or one below it; below `http`, no file may name `axum`, `tower`, `tower_http`, `hyper`,
 //! `utoipa_axum` or `AppState`. Comments are not code and are skipped.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::{Path, PathBuf};
 

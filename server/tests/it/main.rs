@@ -6,7 +6,7 @@
 //!
 //! Run one file's tests with `cargo test -p server --test it <file>::`, e.g.
 //! `cargo test -p server --test it track::`.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod analytics;
 mod cli;

@@ -3,7 +3,6 @@
 //! photo), reading back in XML and JSON, tokens, filters and paging, extensions,
 //! FixMyStreet's servicerequestupdates, duplicates and support, and every bad input of
 //! issue 6 answered with the spec's error body (never a 5xx).
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -26,7 +25,7 @@ fn centre(d: usize) -> (f64, f64) {
 }
 
 async fn seed(db: &Db) {
-    tarmim_testing::demo_map(&db).await;
+    tarmim_testing::demo_map(db).await;
     db.upsert_crew(&Crew {
         id: "C-D01-A".into(),
         name: "Tajrish A".into(),

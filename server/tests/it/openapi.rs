@@ -12,7 +12,6 @@
 //!   `utoipa_axum::routes!`, which documents them; the source scan below fails on any
 //!   other registration (`.route(`, `.nest(`, …) except the ones listed here, and the
 //!   raw routes allowed to be undocumented are exactly `app::UNDOCUMENTED_ROUTES`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;

@@ -4,7 +4,6 @@
 //! real EXIF are in `tests/fixtures/photos/` (made by its `make.sh`). Every bad input of
 //! issue 4 has its own test; the storage suite runs on the file system and on a real
 //! S3-compatible server (moto, started here on a free port).
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use base64::Engine;
 use reqwest::StatusCode;

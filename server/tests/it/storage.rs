@@ -1,5 +1,4 @@
 //! The shared storage suite: every test runs against SQLite and PostgreSQL + PostGIS.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use sync_core::session::{ChangesSince, ServerStore, ServerStoreError};

@@ -2,7 +2,6 @@
 //! PostgreSQL + PostGIS), phones that are `sync_core` devices speaking over a real
 //! WebSocket (or the HTTP fallback). Waits are bounded liveness waits, never assertions
 //! about timing.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ROOT, ReadDoc};

@@ -7,7 +7,6 @@
 //! through the console API; the crew's work (acknowledge, before photo, start, after
 //! photo, complete) is the same document edit a phone makes, applied on the server with
 //! the crew as actor, with photos through the real photo pipeline.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

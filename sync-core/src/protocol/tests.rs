@@ -1,5 +1,4 @@
 //! Golden frames (a format change must be a visible decision) and bad input.
-#![allow(clippy::unwrap_used)]
 
 use super::*;
 use crate::ids::{DeviceId, DocId, ScopeId};

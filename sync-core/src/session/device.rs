@@ -853,7 +853,6 @@ pub fn index_entry(view: &TaskView, updated_at: Millis) -> IndexEntry {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::ids::{DeviceId, Role};

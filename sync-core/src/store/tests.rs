@@ -1,7 +1,5 @@
 //! Unit tests of the store: every part of a batch, ordering, reopening, and damaged files.
 
-#![allow(clippy::unwrap_used)]
-
 use super::*;
 use std::path::Path;
 

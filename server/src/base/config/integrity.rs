@@ -162,7 +162,6 @@ impl IntegrityConfig {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn parse(toml_text: &str) -> Result<IntegrityConfig, String> {

@@ -488,7 +488,6 @@ fn parse_bool(var: &'static str, v: &str) -> Result<bool, ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use std::collections::HashMap;
 

@@ -387,7 +387,6 @@ pub fn engine(mirror: Option<&Mirror>) -> Engine<'_> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::domain::analytics::period;
 

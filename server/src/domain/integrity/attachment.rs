@@ -110,7 +110,6 @@ pub fn strip(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     /// A JPEG with an EXIF segment naming a camera owner and a comment, both canaries.

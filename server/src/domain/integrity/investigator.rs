@@ -478,7 +478,6 @@ pub fn render_case(view: &CaseView) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

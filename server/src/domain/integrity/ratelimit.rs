@@ -199,7 +199,6 @@ impl RateLimiter {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn limiter() -> RateLimiter {

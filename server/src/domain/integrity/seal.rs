@@ -288,7 +288,6 @@ pub fn identity_from_bytes(bytes: &[u8; 32]) -> age::x25519::Identity {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn env(case: &str, seq: i64) -> Envelope {

@@ -220,7 +220,6 @@ pub fn parse_datetime(s: &str, city: &TimeZone) -> Option<Millis> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

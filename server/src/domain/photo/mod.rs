@@ -236,7 +236,6 @@ impl Photos {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     /// A burst waits for the bounded workers and gives up with `Busy`; it never runs more

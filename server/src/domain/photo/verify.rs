@@ -228,7 +228,6 @@ pub fn jpeg_is_complete(b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
