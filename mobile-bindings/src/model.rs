@@ -247,6 +247,7 @@ fn event_detail(kind: &EventKind) -> Option<String> {
         EventKind::Routed { district } => Some(format!("district {district}")),
         EventKind::Assigned { crew, reason } => Some(format!("crew {crew}: {reason}")),
         EventKind::Paused { reason }
+        | EventKind::Rejected { reason }
         | EventKind::Reopened { reason }
         | EventKind::Cancelled { reason }
         | EventKind::Escalated { reason } => Some(reason.clone()),

@@ -1,73 +1,66 @@
-//! A crew's phone in one shot, for the browser test: logs in as a crew member, syncs
-//! once as a real `sync_core::session::Device` (HTTP fallback transport), and prints the
-//! ids of the tasks the device holds as JSON.
+//! A crew's phone in one shot, for the browser tests: logs in as a crew member, syncs
+//! once as a real `sync_core::session::Device` (HTTP fallback transport, through
+//! `tarmim_testing::phone`), and prints the tasks the device holds and their statuses as
+//! JSON: `{"login", "crew", "tasks": [id…], "statuses": {id: status}}`.
 //!
 //! ```sh
-//! cargo run -p server --example phone_probe -- http://127.0.0.1:8137 crew-d01-a demo-crew [store-dir]
+//! cargo run -p server --example phone_probe -- http://127.0.0.1:8137 crew-d01-a demo-crew [store-dir] [--complete T-…]
 //! ```
 //!
 //! With `store-dir`, the device's redb store is kept there, so a second run is the same
-//! phone syncing again (it then also loses tasks that left its crew).
+//! phone syncing again (it then also loses tasks that left its crew). With
+//! `--complete TASK`, the phone then does the job again: starts it, adds a drawn after
+//! photo, completes, syncs (the server acknowledges) and uploads the photo.
 
 use anyhow::{Context, bail};
-use server::domain::sync::{decode_frames, encode_frames};
-use sync_core::session::device::Device;
 use sync_core::store::Store;
-use sync_core::{Actor, DeviceId, Role};
+use tarmim_testing::phone::HttpPhone;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let [base, login, password, rest @ ..] = args.as_slice() else {
-        bail!("usage: phone_probe <base-url> <login> <password> [store-dir]");
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let complete = match args.iter().position(|a| a == "--complete") {
+        Some(i) => {
+            let task = args
+                .get(i + 1)
+                .context("--complete needs a task id")?
+                .clone();
+            args.drain(i..=i + 1);
+            Some(task)
+        }
+        None => None,
     };
-    let device_id = format!("probe-{login}");
-    let http = tarmim_testing::http();
-    let r = http
-        .post(format!("{base}/api/v1/login"))
-        .json(&serde_json::json!({"login": login, "password": password, "device_id": device_id}))
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!("login failed: {} {}", r.status(), r.text().await?);
-    }
-    let body: serde_json::Value = r.json().await?;
-    let token = body["token"].as_str().context("no token")?.to_owned();
-    let me = &body["me"];
-    if me["role"] != "crew" {
-        bail!("{login} is not a crew member");
-    }
-    let actor = Actor {
-        user: me["user_id"].as_str().context("no user id")?.to_owned(),
-        role: Role::Crew,
-        crew: me["crew"].as_str().map(str::to_owned),
-        device: DeviceId::new(device_id)?,
+    let [base, login, password, rest @ ..] = args.as_slice() else {
+        bail!("usage: phone_probe <base-url> <login> <password> [store-dir] [--complete TASK]");
     };
     let store = match rest.first() {
         Some(dir) => Store::open(std::path::Path::new(dir))?,
         None => Store::open_in_memory()?,
     };
-    let mut dev = Device::new(store, actor);
-    let hello = dev.connect()?;
-    let r = http
-        .post(format!("{base}/api/v1/sync/exchange"))
-        .bearer_auth(&token)
-        .header("content-type", "application/x-tarmim-frames")
-        .body(encode_frames(&hello))
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!("sync failed: {} {}", r.status(), r.text().await?);
+    let device = format!("probe-{login}");
+    let mut phone = HttpPhone::login(base, login, password, &device, store)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    phone.sync().await.map_err(anyhow::Error::msg)?;
+    if let Some(task) = &complete {
+        let seed = u32::try_from(server::base::time::now_millis() % 10_000).unwrap_or(1);
+        let jpeg = server::demo::road_photo(seed, false, true);
+        phone
+            .complete_with_photo(task, &jpeg)
+            .await
+            .map_err(anyhow::Error::msg)?;
     }
-    let bytes = r.bytes().await?;
-    for frame in decode_frames(&bytes).map_err(|e| anyhow::anyhow!("{e}"))? {
-        dev.on_frame(frame)?;
+    let tasks = phone.tasks().map_err(anyhow::Error::msg)?;
+    let mut statuses = serde_json::Map::new();
+    for t in &tasks {
+        if let Some(s) = phone.status(t).map_err(anyhow::Error::msg)? {
+            statuses.insert(t.clone(), s.as_str().into());
+        }
     }
-    dev.disconnect();
-    let tasks: Vec<String> = dev.list()?.into_iter().map(|e| e.id.to_string()).collect();
+    let crew = phone.dev.actor().crew.clone();
     println!(
         "{}",
-        serde_json::json!({"login": login, "crew": me["crew"], "tasks": tasks})
+        serde_json::json!({"login": login, "crew": crew, "tasks": tasks, "statuses": statuses})
     );
     Ok(())
 }

@@ -10,16 +10,20 @@
 //!   they are printed once when the city is seeded.
 //! - A few hundred tasks in every state, built with the sync-core `TaskDoc` API and
 //!   committed through the server's store like any other document.
+//! - Work to verify: a completed task with a flagged after photo, and one rejected once
+//!   and then verified (`verify`).
 
 mod city;
 pub mod history;
 mod showcase;
 mod tasks;
+mod verify;
 
 use city::{COLS, NAMES, ROWS};
 pub use city::{demo_districts_geojson, demo_services};
 pub use showcase::{SHOWCASE_TASKS, road_photo, seed_tracking_showcase};
 use tasks::build_tasks;
+pub use verify::{VERIFY_TASKS, seed_verification_showcase};
 
 use crate::base::config::Config;
 use crate::base::time::now_millis;
@@ -125,6 +129,10 @@ pub async fn seed_if_empty(db: &Db, config: &Config) -> Result<Option<DemoSummar
         Ok(photos) => {
             if let Err(e) = seed_tracking_showcase(db, &photos, config).await {
                 tracing::warn!(error = %e, "demo tracking showcase not seeded");
+            }
+            // Work to verify (a flagged after photo) and a verification after a rejection.
+            if let Err(e) = seed_verification_showcase(db, &photos, config).await {
+                tracing::warn!(error = %e, "demo verification showcase not seeded");
             }
         }
         Err(e) => tracing::warn!(error = %e, "demo tracking showcase not seeded: photo storage"),

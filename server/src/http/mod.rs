@@ -18,6 +18,7 @@ pub mod pages;
 pub mod photos;
 pub mod sync;
 pub mod track;
+pub mod verify;
 
 use crate::base::config::Config;
 use crate::base::telemetry;
@@ -123,6 +124,7 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(sync::router(state))
         .merge(crews::router())
         .merge(console::router())
+        .merge(verify::router())
         .merge(photos::router(state))
         .merge(gis::router())
         .merge(track::router())

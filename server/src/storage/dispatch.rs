@@ -529,6 +529,38 @@ pub async fn open_tasks(db: &Db, districts: &[String]) -> Result<Vec<QueueRow>, 
     Ok(rows.into_iter().map(QueueRow::from).collect())
 }
 
+/// Completed tasks of `districts` waiting for a dispatcher's verification, the longest
+/// waiting first, at most `limit`.
+pub async fn completed_tasks(
+    db: &Db,
+    districts: &[String],
+    limit: i64,
+) -> Result<Vec<QueueRow>, DbError> {
+    if districts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (lat, lon) = match db {
+        Db::Postgres(_) => ("ST_Y(geom)", "ST_X(geom)"),
+        Db::Sqlite(_) => ("lat", "lon"),
+    };
+    let sql = format!(
+        "SELECT id, {lat}, {lon}, district, status, priority, assignee, category, title,
+                created_at, updated_at, ack_due, complete_due
+         FROM tasks WHERE district IN ({}) AND status = 'completed'
+         ORDER BY COALESCE(completed_at, updated_at), id LIMIT ${}",
+        placeholders(1, districts.len()),
+        districts.len() + 1
+    );
+    let rows: Vec<QueueTuple> = on_pool!(db, pool => {
+        let mut q = sqlx::query_as(&sql);
+        for d in districts {
+            q = q.bind(d);
+        }
+        q.bind(limit).fetch_all(pool).await?
+    });
+    Ok(rows.into_iter().map(QueueRow::from).collect())
+}
+
 type QueueTuple = (
     String,
     f64,

@@ -9,6 +9,8 @@
 //! When it is unreachable the PostgreSQL tests FAIL, they do not skip.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod phone;
+
 use serde_json::Value;
 use server::base::config::Config;
 use server::http::{AppState, RunningServer};
@@ -192,6 +194,7 @@ pub fn view(id: &str, district: Option<&str>, status: Status, assignee: Option<&
             completed_at: None,
             rating: None,
             reopen_count: 0,
+            rejections: 0,
             escalated: false,
         },
         timeline: vec![],

@@ -23,3 +23,4 @@ mod photos;
 mod storage;
 mod sync;
 mod track;
+mod verify;

@@ -23,7 +23,8 @@ const T = {
     step: {
       received: 'Report received', routed: (v) => `Sent to the ${v.district} district`, assigned: 'A crew was assigned',
       accepted: 'The crew accepted the job', started: 'Work started', paused: 'Work paused', completed: 'Work completed',
-      verified: 'The city checked the work', reopened: 'Reported not fixed — reopened', cancelled: 'Closed without work',
+      verified: 'The city checked the work', rejected: 'The city checked the work and sent the crew back',
+      reopened: 'Reported not fixed — reopened', cancelled: 'Closed without work',
       merged: 'Merged into another report of the same problem', rated: (v) => `Rated ${v.stars} of 5`,
     },
     yours: 'you',
@@ -67,7 +68,8 @@ const T = {
     step: {
       received: 'گزارش دریافت شد', routed: (v) => `به ناحیهٔ ${v.district} ارجاع شد`, assigned: 'اکیپ تعیین شد',
       accepted: 'اکیپ کار را پذیرفت', started: 'کار آغاز شد', paused: 'کار متوقف شد', completed: 'کار انجام شد',
-      verified: 'شهرداری کار را بازبینی کرد', reopened: 'اعلام رفع‌نشدن — بازگشایی شد', cancelled: 'بدون انجام کار بسته شد',
+      verified: 'شهرداری کار را بازبینی کرد', rejected: 'شهرداری کار را بازبینی کرد و اکیپ را برگرداند',
+      reopened: 'اعلام رفع‌نشدن — بازگشایی شد', cancelled: 'بدون انجام کار بسته شد',
       merged: 'با گزارش دیگری از همین مشکل ادغام شد', rated: (v) => `امتیاز ${v.stars} از ${v.five}`,
     },
     yours: 'شما',

@@ -81,6 +81,7 @@ struct State {
     started_at: Option<Millis>,
     rating: Option<u8>,
     reopen_count: u32,
+    rejections: u32,
     escalated: bool,
 }
 
@@ -214,6 +215,7 @@ pub(crate) fn analyse(
         started_at: None,
         rating: None,
         reopen_count: 0,
+        rejections: 0,
         escalated: false,
     };
 
@@ -284,6 +286,7 @@ pub(crate) fn analyse(
         completed_at: cur.completed_at,
         rating: cur.rating,
         reopen_count: cur.reopen_count,
+        rejections: cur.rejections,
         escalated: cur.escalated,
     };
     Analysis {
@@ -532,8 +535,11 @@ pub(crate) fn role_allows(kind: &EventKind, role: Role) -> Result<(), String> {
         | K::Cancelled { .. }
         | K::MarkedDuplicate { .. }
         | K::Reprioritized { .. }
-        | K::Verified
         | K::Escalated { .. } => matches!(role, Role::Dispatcher | Role::Server),
+        // Judging work from its photos is a dispatcher's call; the server only verifies
+        // on a dispatcher's behalf (auto-verify), never rejects on its own.
+        K::Verified => matches!(role, Role::Dispatcher | Role::Server),
+        K::Rejected { .. } => role == Role::Dispatcher,
         K::Acknowledged | K::Started | K::Paused { .. } | K::Completed { .. } => role == Role::Crew,
         K::Reopened { .. } | K::Rated { .. } => role == Role::Citizen,
     };
@@ -551,6 +557,7 @@ pub(crate) fn role_allows(kind: &EventKind, role: Role) -> Result<(), String> {
         K::Reopened { .. } | K::Rated { .. } => {
             format!("only the citizen may {}", verb(kind))
         }
+        K::Rejected { .. } => format!("only a dispatcher may {}", verb(kind)),
         _ => format!("only a dispatcher or the server may {}", verb(kind)),
     })
 }
@@ -566,6 +573,7 @@ fn verb(kind: &EventKind) -> &'static str {
         EventKind::Paused { .. } => "pause work",
         EventKind::Completed { .. } => "complete a job",
         EventKind::Verified => "verify a completion",
+        EventKind::Rejected { .. } => "reject a completion",
         EventKind::Reopened { .. } => "reopen a task",
         EventKind::Cancelled { .. } => "cancel a task",
         EventKind::MarkedDuplicate { .. } => "mark a task as a duplicate",
@@ -681,7 +689,7 @@ fn check(e: &Event, s: &State, ctx: &Ctx<'_>) -> Result<(), String> {
             holder()?;
             closed()
         }
-        K::Verified => from(&[Status::Completed]),
+        K::Verified | K::Rejected { .. } => from(&[Status::Completed]),
         K::Reopened { .. } => {
             from(&[Status::Completed, Status::Verified])?;
             window()
@@ -746,6 +754,14 @@ fn apply(e: &Event, s: &mut State) {
             s.completed_at = Some(e.at);
         }
         K::Verified => s.status = Status::Verified,
+        K::Rejected { .. } => {
+            // The assignee stays: the same crew goes back, and its completion no longer
+            // counts (nor opens the citizen's feedback window).
+            s.status = Status::Reopened;
+            s.completion = None;
+            s.completed_at = None;
+            s.rejections = s.rejections.saturating_add(1);
+        }
         K::Reopened { .. } => {
             // The assignee stays: the same crew goes back.
             s.status = Status::Reopened;

@@ -207,6 +207,12 @@ pub enum EventKind {
     },
     /// A dispatcher verified the completion.
     Verified,
+    /// A dispatcher rejected the completion from its photos: the task goes back to the
+    /// same crew (status `reopened`), and the rejection counts against it.
+    Rejected {
+        /// Why, in the dispatcher's words (required).
+        reason: String,
+    },
     /// The citizen said "not fixed".
     Reopened {
         /// The citizen's words.
@@ -255,6 +261,7 @@ impl EventKind {
             EventKind::Paused { .. } => "paused",
             EventKind::Completed { .. } => "completed",
             EventKind::Verified => "verified",
+            EventKind::Rejected { .. } => "rejected",
             EventKind::Reopened { .. } => "reopened",
             EventKind::Cancelled { .. } => "cancelled",
             EventKind::MarkedDuplicate { .. } => "marked_duplicate",
@@ -300,7 +307,8 @@ pub enum Status {
     Completed,
     /// A dispatcher verified the completion.
     Verified,
-    /// The citizen said "not fixed".
+    /// The citizen said "not fixed", or a dispatcher rejected the completion: back to the
+    /// same crew.
     Reopened,
     /// Cancelled.
     Cancelled,
@@ -380,6 +388,9 @@ pub struct Derived {
     pub rating: Option<u8>,
     /// How many times the task was reopened.
     pub reopen_count: u32,
+    /// How many completions a dispatcher rejected.
+    #[serde(default)]
+    pub rejections: u32,
     /// Whether it was escalated.
     pub escalated: bool,
 }

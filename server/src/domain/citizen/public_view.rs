@@ -304,6 +304,11 @@ fn timeline(view: &TaskView, me: &Actor, districts: &[(String, String)]) -> Vec<
             }
             EventKind::Completed { .. } => continue,
             EventKind::Verified => ("verified", "The city checked the work".to_owned(), None),
+            EventKind::Rejected { .. } => (
+                "rejected",
+                "The city checked the work and sent the crew back".to_owned(),
+                None,
+            ),
             EventKind::Reopened { .. } => (
                 "reopened",
                 "A citizen said it is not fixed: reopened".to_owned(),

@@ -43,6 +43,11 @@ impl ConsoleUser {
         }
     }
 
+    /// Who the caller is.
+    pub fn identity(&self) -> &Identity {
+        &self.0
+    }
+
     /// Whether a task of `district` is in one of the caller's districts.
     fn sees(&self, district: Option<&str>) -> bool {
         district.is_some_and(|d| self.0.districts.iter().any(|x| x == d))

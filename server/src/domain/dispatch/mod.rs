@@ -11,6 +11,7 @@
 //! - [`edit`]: a server-side edit of a task document (load, change, compare-and-swap
 //!   commit with retry, publish to the hub).
 //! - [`steer`]: a dispatcher's other decisions (priority, cancel, duplicate, notes).
+//! - [`verify`]: a dispatcher verifies or rejects a completion, from the photos' evidence.
 //! - [`desk`]: who may use the console and what it shows of their districts (the queue,
 //!   a task with its timers, alerts, tracking codes and possible duplicates, alerts), and
 //!   the district check every dispatcher's decision passes.
@@ -27,6 +28,7 @@ pub mod edit;
 pub mod escalate;
 pub mod position;
 pub mod steer;
+pub mod verify;
 
 use crate::base::config::Config;
 use crate::domain::districts::GeoError;

@@ -230,7 +230,7 @@ pub fn status_after(kind: &EventKind) -> Option<Status> {
         EventKind::Paused { .. } => Status::Paused,
         EventKind::Completed { .. } => Status::Completed,
         EventKind::Verified => Status::Verified,
-        EventKind::Reopened { .. } => Status::Reopened,
+        EventKind::Reopened { .. } | EventKind::Rejected { .. } => Status::Reopened,
         EventKind::Cancelled { .. } => Status::Cancelled,
         EventKind::MarkedDuplicate { .. } => Status::Duplicate,
         _ => return None,
@@ -248,6 +248,9 @@ pub fn event_words(kind: &EventKind) -> String {
         EventKind::Paused { .. } => "Work is paused.".into(),
         EventKind::Completed { .. } => "The crew reports the problem fixed.".into(),
         EventKind::Verified => "The city has checked the fix.".into(),
+        EventKind::Rejected { .. } => {
+            "Reopened: the city checked the fix and sent the crew back.".into()
+        }
         EventKind::Reopened { .. } => "Reopened: the citizen says it is not fixed.".into(),
         EventKind::Cancelled { .. } => "Closed without action.".into(),
         EventKind::MarkedDuplicate { of } => format!("Duplicate of report {of}."),

@@ -10,7 +10,8 @@
 //! `session.js` (the token, login and logout) is shared by both pages. The manager pages
 //! (`manage.html`: trends, district choropleth, scorecard, measures,
 //! before/after gallery) sit beside it and talk to [`crate::http::analytics`]; their
-//! charts are uPlot, vendored from npm under `vendor/uplot/` the same way.
+//! charts are uPlot, vendored from npm under `vendor/uplot/` the same way. The "to
+//! verify" page (`verify.html`) talks to [`crate::http::verify`].
 
 use crate::http::AppState;
 use axum::extract::Path;
@@ -49,6 +50,9 @@ const ASSETS: &[Asset] = &[
     asset!("manage.html", "text/html; charset=utf-8"),
     asset!("manage.js", "text/javascript; charset=utf-8"),
     asset!("manage.css", "text/css; charset=utf-8"),
+    asset!("verify.html", "text/html; charset=utf-8"),
+    asset!("verify.js", "text/javascript; charset=utf-8"),
+    asset!("verify.css", "text/css; charset=utf-8"),
     asset!(
         "vendor/uplot/uPlot.iife.min.js",
         "text/javascript; charset=utf-8"

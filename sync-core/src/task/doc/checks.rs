@@ -114,6 +114,13 @@ pub(crate) fn check_event_kind(kind: &EventKind, own: Option<&DocId>) -> Result<
         | EventKind::Cancelled { reason }
         | EventKind::Escalated { reason }
         | EventKind::Reprioritized { reason, .. } => check_text("reason", reason, 0, MAX_SHORT),
+        EventKind::Rejected { reason } => {
+            // The crew is sent back: it must be told why.
+            if reason.trim().is_empty() {
+                return Err(invalid("a rejection needs a reason"));
+            }
+            check_text("reason", reason, 1, MAX_SHORT)
+        }
         EventKind::Completed { photos } => {
             if photos.is_empty() {
                 return Err(invalid("a completion names at least one after photo"));

@@ -326,6 +326,9 @@ fn read_event(d: &AutoCommit, obj: &ObjId, key: &str) -> Result<Event, TaskError
             photos: str_list(d, obj, "photos", ctx)?,
         },
         "verified" => EventKind::Verified,
+        "rejected" => EventKind::Rejected {
+            reason: s("reason")?,
+        },
         "reopened" => EventKind::Reopened {
             reason: s("reason")?,
         },

@@ -284,6 +284,7 @@ fn put_event(d: &mut AutoCommit, events: &ObjId, e: &Event) -> Result<(), Autome
             d.put(&obj, "reason", reason.as_str())?;
         }
         EventKind::Paused { reason }
+        | EventKind::Rejected { reason }
         | EventKind::Reopened { reason }
         | EventKind::Cancelled { reason }
         | EventKind::Escalated { reason } => d.put(&obj, "reason", reason.as_str())?,
