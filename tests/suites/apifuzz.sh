@@ -45,7 +45,8 @@ TOML
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 env -u DATABASE_URL TARMIM_DATA_DIR="$data" TARMIM_LISTEN="127.0.0.1:$port" TARMIM_DEMO=true \
-    TARMIM_CONFIG="$data/tarmim.toml" TARMIM_POSITION_MIN_INTERVAL_MS=0 RUST_LOG=warn "$bin" >"$data/server.log" 2>&1 &
+    TARMIM_CONFIG="$data/tarmim.toml" TARMIM_POSITION_MIN_INTERVAL_MS=0 TARMIM_REPORT_POW_BITS=0 \
+    TARMIM_REPORT_PER_MINUTE=100000 RUST_LOG=warn "$bin" >"$data/server.log" 2>&1 &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"; }
 trap cleanup EXIT

@@ -12,6 +12,10 @@
 //! completion timers (or alerts the dispatchers that nobody could take it). The caller
 //! gets the task only after the commit is durable.
 //!
+//! A citizen's message is of a [`Kind`]: only `request` and `violation` come here as
+//! tasks; the rest are messages for a department inbox
+//! ([`crate::domain::citizen::messages`]).
+//!
 //! At the console, a [`Filer`] — a call-centre operator or a dispatcher, admitted before
 //! the report is read — files through [`file`].
 //!
@@ -32,6 +36,78 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use sync_core::task::{EventKind, GeoPoint, NewTask, Priority, Sla, Source, TaskDoc, TaskView};
 use sync_core::{Actor, DocId};
+
+/// What a citizen's message is. `request` and `violation` are field work: they need a
+/// point, become task documents and go to a district and a crew. The others never reach a
+/// crew's phone: they are stored as messages ([`crate::domain::citizen::messages`]),
+/// routed to a department inbox and answered by staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A problem to fix (a pothole, a broken light).
+    Request,
+    /// A violation to stop (dumping, an illegal construction).
+    Violation,
+    /// A complaint about a unit, a crew or a contractor.
+    Complaint,
+    /// Criticism of how the city works.
+    Criticism,
+    /// A suggestion.
+    Suggestion,
+    /// An idea.
+    Idea,
+    /// Thanks.
+    Thanks,
+}
+
+impl Kind {
+    /// Every kind, field kinds first.
+    pub const ALL: [Kind; 7] = [
+        Kind::Request,
+        Kind::Violation,
+        Kind::Complaint,
+        Kind::Criticism,
+        Kind::Suggestion,
+        Kind::Idea,
+        Kind::Thanks,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Request => "request",
+            Kind::Violation => "violation",
+            Kind::Complaint => "complaint",
+            Kind::Criticism => "criticism",
+            Kind::Suggestion => "suggestion",
+            Kind::Idea => "idea",
+            Kind::Thanks => "thanks",
+        }
+    }
+
+    /// Reads a wire name.
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Field work: needs a point and a service, becomes a task for a crew.
+    pub fn is_field(self) -> bool {
+        matches!(self, Kind::Request | Kind::Violation)
+    }
+
+    /// Plain English.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Request => "Request",
+            Kind::Violation => "Violation report",
+            Kind::Complaint => "Complaint",
+            Kind::Criticism => "Criticism",
+            Kind::Suggestion => "Suggestion",
+            Kind::Idea => "Idea",
+            Kind::Thanks => "Thanks",
+        }
+    }
+}
 
 /// A report to file.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]

@@ -5,6 +5,8 @@
 //! with a generic 500 body: their text never reaches a client.
 
 use crate::domain::analytics::AnalyticsError;
+use crate::domain::citizen::messages::MessageError;
+use crate::domain::citizen::report::ReportError;
 use crate::domain::dispatch::DispatchError;
 use crate::domain::districts::GeoError;
 use crate::domain::identity::AuthError;
@@ -238,6 +240,35 @@ impl From<DispatchError> for ApiError {
             DispatchError::Forbidden(m) => ApiError::Forbidden(m),
             DispatchError::Invalid(m) => ApiError::BadRequest(m),
             DispatchError::Refused(m) => ApiError::Unprocessable(m),
+        }
+    }
+}
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::Invalid(m) => ApiError::BadRequest(m),
+            ReportError::Outside(m) => ApiError::Unprocessable(m),
+            ReportError::TooLarge(m) => ApiError::PayloadTooLarge(m),
+            ReportError::NotFound(m) => ApiError::NotFound(m),
+            ReportError::Busy(m) => ApiError::Busy(m),
+            e @ ReportError::TooMany(_) => ApiError::TooManyRequests(e.to_string()),
+            ReportError::Db(d) => ApiError::Db(d),
+            ReportError::Dispatch(d) => d.into(),
+            ReportError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<MessageError> for ApiError {
+    fn from(e: MessageError) -> Self {
+        match e {
+            MessageError::Invalid(m) => ApiError::BadRequest(m),
+            MessageError::Outside(m) => ApiError::Unprocessable(m),
+            e @ MessageError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            MessageError::Forbidden(m) => ApiError::Forbidden(m),
+            e @ MessageError::Answered(_) => ApiError::Conflict(e.to_string()),
+            MessageError::Db(d) => ApiError::Db(d),
         }
     }
 }

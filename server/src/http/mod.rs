@@ -5,6 +5,7 @@ pub mod analytics;
 pub mod auth;
 pub mod console;
 pub mod crews;
+pub mod desk;
 pub mod error;
 pub mod extract;
 pub mod fallback;
@@ -16,6 +17,7 @@ pub mod open311;
 pub mod openapi;
 pub mod pages;
 pub mod photos;
+pub mod report;
 pub mod sync;
 pub mod track;
 pub mod verify;
@@ -102,6 +104,7 @@ impl AppState {
             open311: &self.config.open311,
             zone: &self.zone,
             tile_url: &self.config.tile_url,
+            report: &self.config.report,
         }
     }
 }
@@ -128,6 +131,8 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(photos::router(state))
         .merge(gis::router())
         .merge(track::router())
+        .merge(report::router(state))
+        .merge(desk::router())
         .merge(open311::router())
         .merge(analytics::router())
         .merge(pages::routes())

@@ -296,3 +296,10 @@ async fn name_of(db: &Db, sql: &'static str, code: &str) -> Result<Option<String
         on_pool!(db, pool => sqlx::query_as(sql).bind(code).fetch_optional(pool).await?);
     Ok(row.map(|r| r.0))
 }
+
+/// Whether task `id` exists.
+pub async fn task_exists(db: &Db, id: &str) -> Result<bool, DbError> {
+    Ok(name_of(db, "SELECT id FROM tasks WHERE id = $1", id)
+        .await?
+        .is_some())
+}

@@ -32,6 +32,7 @@ pub mod facts;
 pub mod gis;
 pub mod identity;
 pub mod integrity;
+pub mod messages;
 pub mod notify;
 pub mod open311;
 pub mod photos;

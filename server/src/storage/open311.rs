@@ -567,3 +567,33 @@ pub async fn district_names(db: &Db) -> Result<Vec<(String, String)>, DbError> {
         .await?),
     )
 }
+
+/// The contact stored for `reference` (a task or message id, a supporter code, an update
+/// id), if any.
+pub async fn contact_of(db: &Db, reference: &str) -> Result<Option<Contact>, DbError> {
+    type Row = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let row: Option<Row> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT email, first_name, last_name, phone, device_id, account_id \
+         FROM open311_contacts WHERE ref = $1",
+    )
+    .bind(reference)
+    .fetch_optional(pool)
+    .await?);
+    Ok(row.map(
+        |(email, first_name, last_name, phone, device_id, account_id)| Contact {
+            email,
+            first_name,
+            last_name,
+            phone,
+            device_id,
+            account_id,
+        },
+    ))
+}

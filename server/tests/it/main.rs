@@ -20,6 +20,7 @@ mod layers;
 mod open311;
 mod openapi;
 mod photos;
+mod report;
 mod storage;
 mod sync;
 mod track;

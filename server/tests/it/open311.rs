@@ -233,13 +233,37 @@ async fn discovery_services_and_definitions(f: &Fixture) {
         .clone();
     assert_eq!(pothole["metadata"], true);
     assert_eq!(pothole["type"], "realtime");
-    assert_eq!(list.as_array().unwrap().len(), 8);
+    // The 8 demo services, then the 5 message services (no location, no attributes).
+    assert_eq!(list.as_array().unwrap().len(), 13);
+    let codes: Vec<&str> = list.as_array().unwrap()[8..]
+        .iter()
+        .map(|s| s["service_code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "msg_complaint",
+            "msg_criticism",
+            "msg_suggestion",
+            "msg_idea",
+            "msg_thanks"
+        ]
+    );
+    for m in &list.as_array().unwrap()[8..] {
+        assert_eq!(m["type"], "realtime");
+        assert_eq!(m["metadata"], false);
+        assert_eq!(m["group"], "messages");
+    }
+    let d = api.get("services/msg_idea.json").await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    assert_eq!(d.json()["attributes"], serde_json::json!([]));
+    assert_error(&api.get("services/msg_request.json").await, "json", 404);
     let s = api.get("services.xml").await;
     assert!(s.content_type.starts_with("text/xml"));
     assert!(s.body.starts_with(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<services><service><service_code>"
     ));
-    assert_eq!(s.body.matches("<service>").count(), 8);
+    assert_eq!(s.body.matches("<service>").count(), 13);
 
     // Every datatype across the demo definitions.
     let mut datatypes = std::collections::BTreeSet::new();
@@ -259,6 +283,108 @@ async fn discovery_services_and_definitions(f: &Fixture) {
     assert!(d.body.contains("<values><value><key>small</key><name>"));
     assert_error(&api.get("services/nothing.json").await, "json", 404);
     assert_error(&api.get("services/nothing.xml").await, "xml", 404);
+}
+
+/// A message service (`msg_<kind>`) is filed without a location, as a message for a
+/// department inbox with a tracking code, never as a task; media and HTML are refused.
+async fn message_services(f: &Fixture) {
+    let api = start(f, |_| {}).await;
+    let r = api
+        .post(
+            "requests.json",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "msg_suggestion"),
+                ("description", "Longer opening hours for the library"),
+                ("email", "reader@example.org"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let v = r.json();
+    let id = v[0]["service_request_id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("M-"), "{id}");
+    let code = v[0]["tracking_code"].as_str().unwrap();
+    let base = api.base.trim_end_matches("/open311/v2");
+    let t: Value = api
+        .http
+        .get(format!("{base}/api/v1/track/{code}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(t["kind"], "suggestion");
+    assert_eq!(t["description"], "Longer opening hours for the library");
+    let contact = server::storage::open311::contact_of(&f.db, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(contact.email.as_deref(), Some("reader@example.org"));
+    let m = server::storage::messages::get(&f.db, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.channel, "open311");
+    assert_eq!(m.inbox, "city");
+    // Placed: its district's inbox.
+    let (lat, lon) = centre(3);
+    let r = api
+        .post(
+            "requests.xml",
+            &[
+                ("api_key", DEMO_KEY),
+                ("service_code", "msg_thanks"),
+                ("lat", &lat.to_string()),
+                ("long", &lon.to_string()),
+                ("description", "Thank you for the new lights"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert!(r.body.contains("<tracking_code>"), "{}", r.body);
+    // Bad input: the spec's error body.
+    for (form, why) in [
+        (
+            vec![("api_key", DEMO_KEY), ("service_code", "msg_idea")],
+            "no description",
+        ),
+        (
+            vec![
+                ("api_key", DEMO_KEY),
+                ("service_code", "msg_idea"),
+                ("description", "<b>x</b>"),
+            ],
+            "HTML",
+        ),
+        (
+            vec![
+                ("api_key", DEMO_KEY),
+                ("service_code", "msg_idea"),
+                ("description", "x"),
+                ("lat", "35.7"),
+            ],
+            "half a point",
+        ),
+        (
+            vec![
+                ("api_key", DEMO_KEY),
+                ("service_code", "msg_idea"),
+                ("description", "x"),
+                ("media_url", "http://example.org/a.jpg"),
+            ],
+            "media",
+        ),
+        (
+            vec![("service_code", "msg_idea"), ("description", "x")],
+            "no key",
+        ),
+    ] {
+        let r = api.post("requests.json", &form).await;
+        assert!(r.status.is_client_error(), "{why}: {}", r.body);
+        assert!(r.body.contains("\"code\""), "{why}: {}", r.body);
+    }
 }
 
 /// A pothole report's form at a point: the key, the service, the place, then `more`.
@@ -1126,6 +1252,7 @@ async fn datetimes_follow_the_city_zone(f: &Fixture) {
 }
 
 on_both_backends!(
+    message_services,
     datetimes_follow_the_city_zone,
     discovery_services_and_definitions,
     file_read_back_and_follow,

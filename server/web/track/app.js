@@ -19,6 +19,7 @@ const T = {
       acknowledged: 'The crew accepted the job', in_progress: 'Work in progress', paused: 'Work paused',
       completed: 'Completed', verified: 'Completed and checked by the city',
       reopened: 'Reopened — the crew will come back', cancelled: 'Closed without work', duplicate: 'Merged into another report',
+      received: 'Received — a staff member will answer', answered: 'Answered',
     },
     step: {
       received: 'Report received', routed: (v) => `Sent to the ${v.district} district`, assigned: 'A crew was assigned',
@@ -26,6 +27,7 @@ const T = {
       verified: 'The city checked the work', rejected: 'The city checked the work and sent the crew back',
       reopened: 'Reported not fixed — reopened', cancelled: 'Closed without work',
       merged: 'Merged into another report of the same problem', rated: (v) => `Rated ${v.stars} of 5`,
+      answered: 'A staff member answered',
     },
     yours: 'you',
     district: (d) => `${d} district`,
@@ -48,6 +50,11 @@ const T = {
     failed: 'Something went wrong. Please try again.',
     merged: 'Your report was merged into this report of the same problem; you now follow this one.',
     mapLabel: 'Map of the report\'s place',
+    answerTitle: 'The city\'s answer', answeredAt: (d) => `Answered ${d}`,
+    reportNew: 'Report a problem or send a message',
+    kind: {
+      complaint: 'Complaint', criticism: 'Criticism', suggestion: 'Suggestion', idea: 'Idea', thanks: 'Thanks',
+    },
   },
   fa: {
     app: 'پیگیری گزارش', enterCode: 'کد پیگیری خود را وارد کنید', show: 'نمایش', loading: 'در حال بارگذاری…',
@@ -64,6 +71,7 @@ const T = {
       acknowledged: 'اکیپ کار را پذیرفت', in_progress: 'در حال انجام', paused: 'کار موقتاً متوقف شده',
       completed: 'انجام شد', verified: 'انجام شد و شهرداری تأیید کرد',
       reopened: 'بازگشایی شد — اکیپ دوباره مراجعه می‌کند', cancelled: 'بدون انجام کار بسته شد', duplicate: 'با گزارش دیگری ادغام شد',
+      received: 'دریافت شد — کارشناس پاسخ می‌دهد', answered: 'پاسخ داده شد',
     },
     step: {
       received: 'گزارش دریافت شد', routed: (v) => `به ناحیهٔ ${v.district} ارجاع شد`, assigned: 'اکیپ تعیین شد',
@@ -71,6 +79,7 @@ const T = {
       verified: 'شهرداری کار را بازبینی کرد', rejected: 'شهرداری کار را بازبینی کرد و اکیپ را برگرداند',
       reopened: 'اعلام رفع‌نشدن — بازگشایی شد', cancelled: 'بدون انجام کار بسته شد',
       merged: 'با گزارش دیگری از همین مشکل ادغام شد', rated: (v) => `امتیاز ${v.stars} از ${v.five}`,
+      answered: 'کارشناس پاسخ داد',
     },
     yours: 'شما',
     district: (d) => `ناحیهٔ ${d}`,
@@ -93,6 +102,11 @@ const T = {
     failed: 'خطایی رخ داد. لطفاً دوباره تلاش کنید.',
     merged: 'گزارش شما با این گزارش از همین مشکل ادغام شد؛ از این پس این گزارش را دنبال می‌کنید.',
     mapLabel: 'نقشهٔ محل گزارش',
+    answerTitle: 'پاسخ شهرداری', answeredAt: (d) => `پاسخ داده شد در ${d}`,
+    reportNew: 'گزارش مشکل یا ارسال پیام',
+    kind: {
+      complaint: 'شکایت', criticism: 'انتقاد', suggestion: 'پیشنهاد', idea: 'ایده', thanks: 'قدردانی',
+    },
   },
 };
 
@@ -228,8 +242,9 @@ function renderTimeline() {
 }
 
 function renderMap() {
+  $('where-card').hidden = !data.point && !data.address;
+  if (!data.point || typeof L === 'undefined') return;
   const p = [data.point.lat, data.point.lon];
-  if (typeof L === 'undefined') return;
   if (!map) {
     map = L.map('map', { zoomControl: true, attributionControl: Boolean(data.tile_url) });
     if (data.tile_url) L.tileLayer(data.tile_url, { maxZoom: 19 }).addTo(map);
@@ -265,8 +280,9 @@ function render() {
   const badge = $('status-badge');
   badge.textContent = tr().status[data.status] || data.status_text;
   badge.className = `badge badge-${data.status}`;
-  $('title').textContent = data.title;
-  const parts = [data.category.name];
+  const message = Boolean(tr().kind[data.kind]);
+  $('title').textContent = message ? tr().kind[data.kind] : data.title;
+  const parts = message ? [] : [data.category.name];
   if (data.district) parts.push(tr().district(data.district.name));
   $('where-line').textContent = parts.join(' · ');
   $('code').textContent = data.code;
@@ -275,6 +291,15 @@ function render() {
   $('description').textContent = data.description;
   $('supporters').textContent = data.supporters > 0 ? tr().supporters(num(data.supporters)) : '';
   $('address').textContent = data.address || '';
+  $('report-link').href = `/report?lang=${lang}`;
+  $('expected-dt').hidden = message;
+  $('expected').hidden = message;
+  $('photos').hidden = message;
+  $('answer-card').hidden = !data.answer;
+  if (data.answer) {
+    $('answer-text').textContent = data.answer.text;
+    $('answer-at').textContent = tr().answeredAt(date(data.answer.at, true));
+  }
   renderPhotos();
   renderTimeline();
   renderFeedback();

@@ -36,11 +36,13 @@
 //! | `[open311]` `duplicate_radius_m`, `max_media_bytes` | `TARMIM_OPEN311_DUPLICATE_RADIUS_M`, `TARMIM_OPEN311_MAX_MEDIA_BYTES` | `50`, `10485760` |
 //! | `timezone` | `TARMIM_TIMEZONE` | `Asia/Tehran`: the city's IANA zone; analytics count local days in it, Open311 datetimes carry its offset, EXIF times without an offset are read in it |
 //! | `[analytics]` | `TARMIM_SCORECARD_WEIGHTS` (`sla=35,reopen=20,…`), `TARMIM_SCORECARD_THRESHOLD`, `TARMIM_SCORECARD_MIN_TASKS`, `TARMIM_SCORECARD_ACK_TARGET_MINUTES`, `TARMIM_ANALYTICS_IN_MEMORY` (`on`: measures from the in-memory mirror; `off`: SQL) | see `server/README.md`, "Analytics" |
+//! | `[report]` `per_minute`, `pow_bits`, `inbox` | `TARMIM_REPORT_PER_MINUTE`, `TARMIM_REPORT_POW_BITS`, `TARMIM_MESSAGE_INBOX` | `5` reports per client address per minute, `16` proof-of-work bits, `district` (non-field messages go to their district's inbox, else the city's; `city`: always the city's) |
 //! | `[integrity]` (file only) | — | no categories: the integrity channel refuses reports (see `docs/integrity.md`) |
 
 pub mod analytics;
 pub mod integrity;
 pub mod open311;
+pub mod report;
 
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -167,6 +169,8 @@ pub struct Config {
     pub timezone: String,
     /// Analytics (`[analytics]`: scorecard weights, threshold, minimum tasks, ack target).
     pub analytics: analytics::AnalyticsConfig,
+    /// The citizens' report page (`[report]`: rate limit, proof of work, message inboxes).
+    pub report: report::ReportConfig,
 }
 
 impl Default for Config {
@@ -206,6 +210,7 @@ impl Default for Config {
             open311: open311::Open311Config::default(),
             timezone: "Asia/Tehran".into(),
             analytics: analytics::AnalyticsConfig::default(),
+            report: report::ReportConfig::default(),
         }
     }
 }
@@ -356,6 +361,9 @@ impl Config {
             };
         }
         cfg.open311
+            .apply_env(get)
+            .map_err(|(var, value, why)| ConfigError::Env { var, value, why })?;
+        cfg.report
             .apply_env(get)
             .map_err(|(var, value, why)| ConfigError::Env { var, value, why })?;
         if let Some(v) = get("TARMIM_TIMEZONE") {

@@ -8,7 +8,11 @@
 //! - [`feedback`]: rating and "not fixed" within the feedback window, once per code;
 //! - [`lookups`]: the per-address limit on tracking-code requests;
 //! - [`duplicates`]: open reports of a category near a point, with their supporters;
-//! - [`status`]: a task's public status, open or closed.
+//! - [`status`]: a task's public status, open or closed;
+//! - [`report`]: the citizens' own report page — every kind of message, filed through
+//!   the same intake as Open311 (field kinds) or as a message;
+//! - [`messages`]: complaints, criticism, suggestions, ideas and thanks: department
+//!   inboxes, staff answers the tracking page shows.
 //!
 //! Their rows are in [`crate::storage::citizens`].
 
@@ -16,7 +20,9 @@ pub mod codes;
 pub mod duplicates;
 pub mod feedback;
 pub mod lookups;
+pub mod messages;
 pub mod public_view;
+pub mod report;
 pub mod status;
 
 use crate::base::config::open311::Open311Config;
@@ -38,4 +44,6 @@ pub struct Citizens<'a> {
     pub zone: &'a jiff::tz::TimeZone,
     /// The map tile URL the public pages use, if any.
     pub tile_url: &'a Option<String>,
+    /// The report page's settings (limits, where messages go).
+    pub report: &'a crate::base::config::report::ReportConfig,
 }

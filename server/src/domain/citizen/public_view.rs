@@ -13,6 +13,7 @@
 //! survivor; the view says so.
 
 use super::codes::{self, Tracking};
+use super::messages;
 use crate::base::time::now_millis;
 use crate::domain::citizen::Citizens;
 use crate::domain::dispatch::{DispatchError, edit};
@@ -225,6 +226,9 @@ pub struct Merged {
 pub struct TrackView {
     /// The code as people read it (`XXXX-XXXX-XXXX`).
     pub code: String,
+    /// What the citizen sent: `request` or `violation` (field work, a task), or a
+    /// message: `complaint`, `criticism`, `suggestion`, `idea`, `thanks`.
+    pub kind: String,
     /// Set when the report was merged into the one shown.
     pub merged: Option<Merged>,
     /// The service.
@@ -237,8 +241,8 @@ pub struct TrackView {
     pub address: Option<String>,
     /// The district.
     pub district: Option<Named>,
-    /// Where.
-    pub point: Point,
+    /// Where (a message may have no place).
+    pub point: Option<Point>,
     /// Status (wire name: `queued`, `assigned`, `in_progress`, `completed`, …).
     pub status: String,
     /// The status in plain English.
@@ -257,8 +261,19 @@ pub struct TrackView {
     pub supporters: usize,
     /// Rating and "not fixed".
     pub feedback: FeedbackState,
+    /// A staff member's answer to a message.
+    pub answer: Option<AnswerView>,
     /// The map's tile URL template, if configured (else a plain background).
     pub tile_url: Option<String>,
+}
+
+/// A staff member's answer, as the citizen reads it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AnswerView {
+    /// The answer.
+    pub text: String,
+    /// When it was given (ms).
+    pub at: i64,
 }
 
 /// Plain English for a status.
@@ -425,7 +440,18 @@ pub async fn given(
 
 /// The tracking page's view of a code.
 pub async fn view(c: &Citizens<'_>, input: &str) -> Result<TrackView, TrackError> {
+    if let Some(t) = codes::resolve(&c.dispatch.store, input).await?
+        && messages::is_message(t.task.as_str())
+    {
+        return messages::public_view(&c.dispatch.store, &t.code, t.task.as_str(), c.tile_url)
+            .await?
+            .ok_or(TrackError::UnknownCode);
+    }
     let f = follow(c, input).await?;
+    let kind = crate::storage::messages::report_origin(&c.dispatch.store, f.view.id.as_str())
+        .await?
+        .map(|(k, _)| k)
+        .unwrap_or_else(|| "request".to_owned());
     let v = &f.view;
     let now = now_millis();
     let me = citizen_actor(&f.tracking.code);
@@ -458,6 +484,7 @@ pub async fn view(c: &Citizens<'_>, input: &str) -> Result<TrackView, TrackError
         .count();
     Ok(TrackView {
         code: codes::display(&f.tracking.code),
+        kind,
         merged: f.merged_from.as_ref().map(|_| Merged {
             message: "Your report was merged into this report of the same problem; \
                       you now follow this one."
@@ -468,10 +495,10 @@ pub async fn view(c: &Citizens<'_>, input: &str) -> Result<TrackView, TrackError
         description: v.description.clone(),
         address: v.address.clone(),
         district,
-        point: Point {
+        point: Some(Point {
             lat: v.point.lat,
             lon: v.point.lon,
-        },
+        }),
         status: v.derived.status.as_str().to_owned(),
         status_text: status_text(v.derived.status).to_owned(),
         created_at: v.created_at,
@@ -493,6 +520,7 @@ pub async fn view(c: &Citizens<'_>, input: &str) -> Result<TrackView, TrackError
             can_rate: open && rated.is_none(),
             can_say_not_fixed: open && !said_not_fixed,
         },
+        answer: None,
         tile_url: c.tile_url.clone(),
     })
 }

@@ -22,7 +22,7 @@ use super::{Open311Error, Params, check_text, param, param_nonblank, status};
 use crate::base::time::now_millis;
 use crate::domain::citizen::Citizens;
 use crate::domain::citizen::duplicates::{self, NearbyReport};
-use crate::domain::citizen::{self, codes};
+use crate::domain::citizen::{self, codes, messages};
 use crate::domain::dispatch::{assign, edit};
 use crate::domain::intake::{self, Report};
 use crate::storage::open311::{self as records, RequestRow};
@@ -150,6 +150,9 @@ pub async fn file(c: &Citizens<'_>, p: &Params, media: Vec<Vec<u8>>) -> Result<N
     let Some(code) = param_nonblank(p, "service_code") else {
         return Err(Open311Error::BadRequest("service_code is required".into()));
     };
+    if let Some(kind) = services::message_kind(code) {
+        return file_message(c, p, kind, media.len()).await;
+    }
     let services = c.dispatch.store.services().await?;
     let Some(service) = services.iter().find(|s| s.code == code) else {
         return Err(Open311Error::BadRequest(format!(
@@ -218,6 +221,15 @@ pub async fn file(c: &Citizens<'_>, p: &Params, media: Vec<Vec<u8>>) -> Result<N
             created_at: now_millis(),
         };
         records::insert_request(&c.dispatch.store, &row).await?;
+        crate::storage::messages::insert_report_origin(
+            &c.dispatch.store,
+            task.as_str(),
+            "request",
+            "open311",
+            "fa",
+            now_millis(),
+        )
+        .await?;
         store_contact(&c.dispatch.store, task.as_str(), "request", &task, &contact).await
     };
     if let Err(e) = stored.await {
@@ -240,6 +252,72 @@ pub async fn file(c: &Citizens<'_>, p: &Params, media: Vec<Vec<u8>>) -> Result<N
     Ok(Node::List {
         item: "request",
         items: vec![request],
+    })
+}
+
+/// Files a message service (`msg_<kind>`): no location required (an optional
+/// `lat`/`long` places it), a description required, no media; stored as a message for a
+/// department inbox ([`crate::domain::citizen::messages`]), never as a task.
+async fn file_message(
+    c: &Citizens<'_>,
+    p: &Params,
+    kind: crate::domain::intake::Kind,
+    media: usize,
+) -> Result<Node, Open311Error> {
+    if media > 0 || param_nonblank(p, "media_url").is_some() {
+        return Err(Open311Error::BadRequest(
+            "a message service takes no media".into(),
+        ));
+    }
+    let point = match (param_nonblank(p, "lat"), param_nonblank(p, "long")) {
+        (None, None) => None,
+        _ => Some((coordinate(p, "lat", 90.0)?, coordinate(p, "long", 180.0)?)),
+    };
+    let description = param(p, "description").unwrap_or("").trim().to_owned();
+    check_text("description", &description, super::MAX_DESCRIPTION)?;
+    let contact = Contact::from_params(p)?;
+    let filed = messages::file(
+        &c.dispatch.store,
+        c.report.inbox,
+        c.dispatch.settings.default_district.as_deref(),
+        messages::NewMessage {
+            kind,
+            body: description,
+            channel: "open311",
+            lang: param_nonblank(p, "lang")
+                .filter(|l| *l == "en")
+                .unwrap_or("fa")
+                .to_owned(),
+            point,
+            district: None,
+            about_task: None,
+            about_unit: None,
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        messages::MessageError::Db(d) => Open311Error::from(d),
+        other => Open311Error::BadRequest(other.to_string()),
+    })?;
+    let id = DocId::new(filed.id.clone())
+        .map_err(|_| Open311Error::Internal("a message id is not a valid id".into()))?;
+    if let Err(e) = store_contact(&c.dispatch.store, &filed.id, "request", &id, &contact).await {
+        tracing::error!(message = %filed.id, error = %e, "storing a message's contact failed");
+    }
+    Ok(Node::List {
+        item: "request",
+        items: vec![Node::obj([
+            ("service_request_id", Node::text(&filed.id)),
+            (
+                "service_notice",
+                Node::Text(format!(
+                    "Received by the {} inbox; a staff member will answer on the tracking page.",
+                    filed.inbox
+                )),
+            ),
+            ("account_id", Node::opt_text(contact.account_id.clone())),
+            ("tracking_code", Node::Text(codes::display(&filed.code))),
+        ])],
     })
 }
 

@@ -6,6 +6,7 @@
 
 use super::format::{Node, parse_datetime};
 use super::{Open311Error, looks_like_html};
+use crate::domain::intake::Kind;
 use crate::storage::open311 as records;
 use crate::storage::{Db, DbError, IdentityStore, Service};
 use std::collections::BTreeMap;
@@ -21,16 +22,50 @@ pub enum Answer {
     Many(Vec<String>),
 }
 
-/// The `services` answer: every service with its `metadata` flag.
+/// The prefix of the services that stand for citizens' non-field messages
+/// (`msg_complaint`, `msg_criticism`, `msg_suggestion`, `msg_idea`, `msg_thanks`): type
+/// `realtime`, no attributes, no location required; filed as messages for a department
+/// inbox, never as tasks.
+pub const MESSAGE_PREFIX: &str = "msg_";
+
+/// The message kind a service code stands for, if it is a message service.
+pub fn message_kind(code: &str) -> Option<Kind> {
+    code.strip_prefix(MESSAGE_PREFIX)
+        .and_then(Kind::parse)
+        .filter(|k| !k.is_field())
+}
+
+/// The `services` answer: every service with its `metadata` flag, then the message
+/// services.
 pub async fn list(db: &Db) -> Result<Node, DbError> {
     let services = db.services().await?;
     let meta = records::services_with_attributes(db).await?;
+    let mut items: Vec<Node> = services
+        .iter()
+        .map(|s| service_node(s, meta.contains(&s.code)))
+        .collect();
+    for kind in Kind::ALL.into_iter().filter(|k| !k.is_field()) {
+        let code = format!("{MESSAGE_PREFIX}{}", kind.as_str());
+        items.push(service_node(
+            &Service {
+                code,
+                name: kind.name().to_owned(),
+                description: format!(
+                    "{}: no location required (lat/long optional); read and answered by staff, \
+                     never sent to a field crew",
+                    kind.name()
+                ),
+                group: "messages".to_owned(),
+                default_priority: sync_core::task::Priority::Normal,
+                ack_minutes: None,
+                complete_minutes: None,
+            },
+            false,
+        ));
+    }
     Ok(Node::List {
         item: "service",
-        items: services
-            .iter()
-            .map(|s| service_node(s, meta.contains(&s.code)))
-            .collect(),
+        items,
     })
 }
 
@@ -48,11 +83,15 @@ fn service_node(s: &Service, metadata: bool) -> Node {
 
 /// The `service_definition` answer for `code`.
 pub async fn definition(db: &Db, code: &str) -> Result<Node, Open311Error> {
-    let services = db.services().await?;
-    if !services.iter().any(|s| s.code == code) {
-        return Err(Open311Error::NotFound(format!("no service {code:?}")));
-    }
-    let attrs = records::attributes(db, code).await?;
+    let attrs = if message_kind(code).is_some() {
+        Vec::new()
+    } else {
+        let services = db.services().await?;
+        if !services.iter().any(|s| s.code == code) {
+            return Err(Open311Error::NotFound(format!("no service {code:?}")));
+        }
+        records::attributes(db, code).await?
+    };
     Ok(Node::obj([
         ("service_code", Node::text(code)),
         (

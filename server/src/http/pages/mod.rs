@@ -23,6 +23,7 @@ use utoipa_axum::routes;
 
 pub mod i18n;
 pub mod integrity;
+pub mod report;
 pub mod track;
 
 /// One embedded file: its path under `/console/`, content type and bytes.
@@ -53,6 +54,8 @@ const ASSETS: &[Asset] = &[
     asset!("verify.html", "text/html; charset=utf-8"),
     asset!("verify.js", "text/javascript; charset=utf-8"),
     asset!("verify.css", "text/css; charset=utf-8"),
+    asset!("messages.html", "text/html; charset=utf-8"),
+    asset!("messages.js", "text/javascript; charset=utf-8"),
     asset!(
         "vendor/uplot/uPlot.iife.min.js",
         "text/javascript; charset=utf-8"
@@ -82,6 +85,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(console_index))
         .route(ASSET_ROUTE, get(asset))
         .merge(track::routes())
+        .merge(report::routes())
         .merge(i18n::routes())
 }
 

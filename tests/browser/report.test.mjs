@@ -1,0 +1,184 @@
+// The citizens' report page in headless Chromium on a phone-sized viewport, against the
+// demo city (tests/suites/browser.sh starts it with TARMIM_REPORT_PER_MINUTE raised; the
+// proof of work keeps its default difficulty, computed by the page as a citizen's phone
+// would). A pothole with a 12-megapixel photo and a point from the map, in Persian and in
+// English: the district is shown before sending, the photo is resized in the browser
+// (the upload is well under 1 MB), the tracking code comes back and the tracking page
+// opens. A point outside every district and a file that is not a photo are refused on
+// the page. A suggestion without a point is answered by a dispatcher from the console's
+// messages page, and the citizen reads the answer on the tracking page.
+//
+// TARMIM_REPORT_SCREENSHOT (optional): where to save the Persian page, filled in.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.TARMIM_BASE_URL;
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const SHOT = process.env.TARMIM_REPORT_SCREENSHOT;
+assert.ok(BASE, 'TARMIM_BASE_URL is required');
+
+const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+});
+after(async () => { await browser?.close(); });
+
+async function open(locale) {
+  const context = await browser.newContext({ ...PHONE, locale });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${BASE}/report`);
+  await page.waitForSelector('body[data-ready=true]');
+  await page.waitForSelector('#map .leaflet-pane');
+  return { context, page, errors };
+}
+
+// A point on the map a little off its centre (the demo districts fill the view).
+async function tapMap(page, dx = 25, dy = 30) {
+  const box = await page.locator('#map').boundingBox();
+  await page.mouse.click(box.x + box.width / 2 + dx, box.y + box.height / 2 + dy);
+}
+
+// A 4000 × 3000 photo (12 MP) of noise, made in the page and put into the file input.
+async function addBigPhoto(page) {
+  await page.evaluate(async () => {
+    const c = document.createElement('canvas');
+    c.width = 4000; c.height = 3000;
+    const g = c.getContext('2d');
+    const img = g.createImageData(4000, 3000);
+    for (let i = 0; i < img.data.length; i += 4) {
+      img.data[i] = (i * 7) & 255; img.data[i + 1] = (i * 13) & 255; img.data[i + 2] = (i >> 9) & 255; img.data[i + 3] = 255;
+    }
+    g.putImageData(img, 0, 0);
+    const blob = await new Promise((r) => c.toBlob(r, 'image/jpeg', 0.95));
+    const file = new File([blob], 'IMG_0001.jpg', { type: 'image/jpeg' });
+    window.__bigPhotoBytes = blob.size;
+    const dt = new DataTransfer();
+    dt.items.add(file);
+    const input = document.getElementById('photos');
+    input.files = dt.files;
+    input.dispatchEvent(new Event('change', { bubbles: true }));
+  });
+  await page.waitForSelector('#previews figure');
+  return page.evaluate(() => window.__bigPhotoBytes);
+}
+
+for (const [locale, lang] of [['fa-IR', 'fa'], ['en-US', 'en']]) {
+  test(`a pothole with a photo and a point from the map (${lang})`, async () => {
+    const { context, page, errors } = await open(locale);
+    assert.equal(await page.getAttribute('html', 'lang'), lang);
+    assert.equal(await page.getAttribute('html', 'dir'), lang === 'fa' ? 'rtl' : 'ltr');
+    if (lang === 'fa') {
+      assert.match(await page.textContent('h1'), /گزارش/);
+    } else {
+      assert.match(await page.textContent('h1'), /Report/);
+    }
+    // No untranslated text anywhere.
+    assert.doesNotMatch(await page.textContent('body'), /⟦/);
+
+    // Field kind by default; the service's questions as fields.
+    assert.equal(await page.getAttribute('#kinds [data-kind=request]', 'aria-checked'), 'true');
+    await page.selectOption('#service', 'pothole');
+    await page.waitForSelector('#attr-size');
+    await page.selectOption('#attr-size', 'large');
+
+    // A file that is not a photo is refused before upload.
+    await page.setInputFiles('#photos', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') });
+    await page.waitForSelector('#error:not([hidden])');
+    assert.equal(await page.locator('#previews figure').count(), 0);
+
+    // The place: its district is shown before sending.
+    await tapMap(page);
+    await page.waitForFunction(() => /D\d\d|[۰-۹]|\w/.test(document.getElementById('district').textContent)
+      && !document.getElementById('district').textContent.includes('…'));
+    assert.equal(await page.getAttribute('#district', 'class'), 'district');
+    const district = (await page.textContent('#district')).trim();
+    assert.ok(district.length > 3, district);
+
+    const original = await addBigPhoto(page);
+    await page.fill('#description', lang === 'fa' ? 'چاله‌ی بزرگ جلوی مدرسه' : 'A big pothole by the school');
+    await page.fill('#email', `citizen-${lang}@example.com`);
+    await page.check('#consent');
+    if (lang === 'fa' && SHOT) await page.screenshot({ path: SHOT, fullPage: true });
+
+    const sent = page.waitForRequest((r) => r.url().endsWith('/api/v1/report') && r.method() === 'POST');
+    await page.click('#send');
+    const req = await sent;
+    const bytes = req.postDataBuffer().length;
+    assert.ok(bytes < 1024 * 1024, `upload of ${bytes} bytes for a ${original}-byte 12 MP photo`);
+    await page.waitForSelector('#done:not([hidden])', { timeout: 30_000 });
+    const code = await page.getAttribute('#done-code', 'data-code');
+    assert.match(code, /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+    if (lang === 'fa') assert.match(await page.textContent('#done-code'), /[۰-۹]|^[A-Z-]+$/);
+    assert.ok(await page.isVisible('#done-contact'));
+
+    // The tracking page opens from the link, in the same language, with the report.
+    await page.click('#done-link');
+    await page.waitForSelector('#report:not([hidden])');
+    assert.equal((await page.textContent('#code')).trim(), code);
+    const view = await (await fetch(`${BASE}/api/v1/track/${code}`)).json();
+    assert.equal(view.kind, 'request');
+    assert.equal(view.category.code, 'pothole');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+}
+
+test('a point outside every district is refused on the page', async () => {
+  const { context, page, errors } = await open('en-US');
+  // Zoomed out, the map's corner is far from the city.
+  for (let i = 0; i < 4; i++) await page.click('.leaflet-control-zoom-out');
+  const box = await page.locator('#map').boundingBox();
+  await page.mouse.click(box.x + 15, box.y + box.height - 15);
+  await page.waitForFunction(() => document.getElementById('district').classList.contains('bad'));
+  assert.match(await page.textContent('#district'), /outside the city's districts/);
+  await page.fill('#description', 'Far away');
+  await page.click('#send');
+  await page.waitForSelector('#error:not([hidden])');
+  assert.match(await page.textContent('#error'), /outside the city's districts/);
+  assert.equal(await page.isVisible('#done'), false);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a suggestion without a point, answered from the console', async () => {
+  const { context, page, errors } = await open('en-US');
+  await page.click('#kinds [data-kind=suggestion]');
+  assert.equal(await page.isVisible('#service-card'), false);
+  assert.equal(await page.isVisible('#photos-block'), false);
+  const words = `More shade trees on our street, please (${Date.now()})`;
+  await page.fill('#description', words);
+  await page.click('#send');
+  await page.waitForSelector('#done:not([hidden])', { timeout: 30_000 });
+  const code = await page.getAttribute('#done-code', 'data-code');
+  assert.match(code, /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+
+  // A dispatcher answers it from the console's messages page.
+  const staff = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const desk = await staff.newPage();
+  await desk.goto(`${BASE}/console/messages.html`);
+  await desk.fill('#login', 'dispatcher-r1');
+  await desk.fill('#password', 'demo-dispatcher');
+  await desk.click('#login-form button[type=submit]');
+  const card = desk.locator('.msg', { hasText: words });
+  await card.waitFor();
+  const answer = 'Thank you: the district plants twenty trees on your street this spring.';
+  await card.locator('.answer-text').fill(answer);
+  await card.locator('.answer-send').click();
+  await desk.locator('.msg.answered', { hasText: words }).waitFor();
+  await staff.close();
+
+  // The citizen reads the answer on the tracking page.
+  await page.click('#done-link');
+  await page.waitForSelector('#report:not([hidden])');
+  await page.waitForSelector('#answer-card:not([hidden])');
+  assert.equal((await page.textContent('#answer-text')).trim(), answer);
+  assert.match(await page.textContent('#status-badge'), /Answered/);
+  assert.equal(await page.isVisible('#photos'), false);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
