@@ -221,6 +221,9 @@ pub enum CliError {
     /// Demo seeding failed.
     #[error(transparent)]
     Demo(#[from] DemoError),
+    /// The public demo passwords on a reachable address.
+    #[error(transparent)]
+    Exposed(#[from] demo::exposure::ExposureError),
     /// The investigators' tool failed.
     #[error(transparent)]
     Integrity(#[from] crate::domain::integrity::investigator::InvestigatorError),
@@ -238,6 +241,8 @@ pub async fn open_for_serving(config: &Config) -> Result<Db, CliError> {
     Photos::from_config(config).map_err(StartError::Photos)?;
     let db = crate::domain::open_store(config).await?;
     tracing::info!(backend = ?db.backend(), "database ready (migrations applied)");
+    let by_hand = demo::exposure::demo_set_by_hand(|k| std::env::var(k).ok());
+    demo::exposure::check(&db, config, by_hand).await?;
     if config.demo {
         demo::seed_if_empty(&db, config).await?;
     }

@@ -14,6 +14,7 @@
 //!   and then verified (`verify`).
 
 mod city;
+pub mod exposure;
 pub mod history;
 mod showcase;
 mod tasks;

@@ -13,6 +13,7 @@
 
 use crate::base::config::Config;
 use crate::base::time::now_millis;
+use crate::domain::throttle::{LoginThrottle, Throttled};
 pub use crate::storage::identity::UserRole;
 use crate::storage::{DbError, IdentityStore, UserRecord};
 use argon2::Argon2;
@@ -21,6 +22,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::net::IpAddr;
 use std::sync::OnceLock;
 use sync_core::session::TaskScopes;
 use sync_core::{Actor, DeviceId, Millis, ScopeId};
@@ -49,6 +51,9 @@ pub enum AuthError {
     /// Password hashing failed.
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// Refused before the password was checked (too many attempts, or too many at once).
+    #[error(transparent)]
+    Throttled(#[from] Throttled),
 }
 
 /// Hashes a password with argon2id (default parameters, random salt) into a PHC string.
@@ -192,7 +197,8 @@ pub struct LoginOutcome {
     pub identity: Identity,
 }
 
-/// Checks a login and password, registers the device and issues a token.
+/// Checks a login and password, registers the device and issues a token (no throttle:
+/// the admin CLI and tests; the HTTP route goes through [`sign_in`]).
 pub async fn login<S: IdentityStore + Sync>(
     store: &S,
     login: &str,
@@ -201,16 +207,44 @@ pub async fn login<S: IdentityStore + Sync>(
     now: Millis,
     ttl_ms: Millis,
 ) -> Result<LoginOutcome, AuthError> {
+    login_gated(store, None, login, password, device, now, ttl_ms).await
+}
+
+/// A login, counted and hashed through `gate` when there is one.
+async fn login_gated<S: IdentityStore + Sync>(
+    store: &S,
+    gate: Option<(&LoginThrottle, Option<IpAddr>)>,
+    login: &str,
+    password: &str,
+    device: &str,
+    now: Millis,
+    ttl_ms: Millis,
+) -> Result<LoginOutcome, AuthError> {
     let device = DeviceId::new(device).map_err(|e| AuthError::InvalidInput(e.to_string()))?;
+    // Counted before the store or the hash is touched, so a burst is counted as it comes.
+    let attempt = match gate {
+        Some((throttle, address)) => Some((throttle, throttle.admit(login, address)?)),
+        None => None,
+    };
     let user = store.user_by_login(login).await?;
     let (phc, usable) = match &user {
         Some(u) if !u.disabled => (u.password_hash.clone(), true),
         _ => (dummy_hash().to_owned(), false),
     };
     let pw = password.to_owned();
-    let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &phc))
-        .await
-        .map_err(|e| AuthError::Hash(e.to_string()))?;
+    let check = move || verify_password(&pw, &phc);
+    let ok = match &attempt {
+        Some((throttle, _)) => throttle.hash(check).await?,
+        None => tokio::task::spawn_blocking(check)
+            .await
+            .map_err(|e| AuthError::Hash(e.to_string()))?,
+    };
+    if ok
+        && usable
+        && let Some((throttle, attempt)) = &attempt
+    {
+        throttle.succeeded(attempt);
+    }
     let user = match user {
         Some(u) if ok && usable => u,
         _ => {
@@ -310,13 +344,16 @@ pub struct LoginResponse {
 /// the token and who logged in.
 pub async fn sign_in<S: IdentityStore + Sync>(
     store: &S,
+    throttle: &LoginThrottle,
+    address: Option<IpAddr>,
     login_name: &str,
     password: &str,
     device: &str,
     settings: &LoginSettings,
 ) -> Result<LoginResponse, AuthError> {
-    let res = login(
+    let res = login_gated(
         store,
+        Some((throttle, address)),
         login_name,
         password,
         device,
@@ -324,7 +361,11 @@ pub async fn sign_in<S: IdentityStore + Sync>(
         settings.token_ttl_ms,
     )
     .await;
-    let outcome = if res.is_ok() { "ok" } else { "refused" };
+    let outcome = match &res {
+        Ok(_) => "ok",
+        Err(AuthError::Throttled(_)) => "throttled",
+        Err(_) => "refused",
+    };
     metrics::counter!("tarmim_logins_total", "outcome" => outcome).increment(1);
     let out = res?;
     Ok(LoginResponse {

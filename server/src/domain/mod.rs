@@ -17,6 +17,7 @@ pub mod open311;
 pub mod photo;
 pub mod schema;
 pub mod sync;
+pub mod throttle;
 
 /// Opens the configured store with the domain's commit hook (analytics facts derived
 /// from each committed task), running its migrations.

@@ -3,6 +3,7 @@
 
 use crate::domain::identity::{self, Identity, LoginResponse, LoginSettings, Me};
 use crate::http::AppState;
+use crate::http::client::ClientAddr;
 use crate::http::error::ApiError;
 use crate::http::openapi::{ErrorBody, Unauthorized};
 use axum::Json;
@@ -41,9 +42,12 @@ pub struct LoginRequest {
         (status = 200, description = "Logged in", body = LoginResponse),
         (status = 400, description = "Not a login request", body = ErrorBody),
         (status = 401, description = "Wrong login or password", body = ErrorBody),
+        (status = 429, description = "Too many attempts on this account or from this address, \
+            or too many logins at once (`Retry-After` says when to retry)", body = ErrorBody),
     ))]
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
     body: Result<Json<LoginRequest>, JsonRejection>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let Json(req) = body?;
@@ -51,6 +55,8 @@ pub async fn login(
     Ok(Json(
         identity::sign_in(
             &state.db,
+            &state.login,
+            address,
             &req.login,
             &req.password,
             &req.device_id,

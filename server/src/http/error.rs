@@ -44,6 +44,14 @@ pub enum ApiError {
     /// Too many requests from this caller (a `Retry-After` header says when to retry).
     #[error("{0}")]
     TooManyRequests(String),
+    /// Over a rate limit, with the seconds to wait (sent as `Retry-After`).
+    #[error("{message}")]
+    RetryAfter {
+        /// Plain words.
+        message: String,
+        /// Seconds until a retry may be admitted.
+        secs: u64,
+    },
     /// A precondition header is missing or wrong (tus: no `Tus-Resumable: 1.0.0`).
     #[error("{0}")]
     PreconditionFailed(String),
@@ -86,7 +94,9 @@ impl ApiError {
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            ApiError::TooManyRequests(_) | ApiError::RetryAfter { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
+            }
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::PreconditionFailed(_) => {
                 (StatusCode::PRECONDITION_FAILED, "precondition_failed")
@@ -142,6 +152,10 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
+        if let ApiError::RetryAfter { secs, .. } = &self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -170,6 +184,10 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidInput(m) => ApiError::BadRequest(m),
             AuthError::Db(e) => ApiError::Db(e),
             AuthError::Hash(m) => ApiError::Internal(m),
+            AuthError::Throttled(t) => ApiError::RetryAfter {
+                secs: t.retry_after_secs(),
+                message: t.to_string(),
+            },
         }
     }
 }

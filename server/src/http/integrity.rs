@@ -32,7 +32,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -108,27 +108,18 @@ async fn privacy(mut req: Request, next: Next) -> Response {
     resp
 }
 
-/// The client a request is rate-limited as: the last `X-Forwarded-For` entry when the
-/// proxy is trusted, else the socket's peer. Only the rate limiter reads it.
+/// The client a request is rate-limited as ([`crate::http::client`]: the last
+/// `X-Forwarded-For` entry when the proxy is trusted — the server's `trusted_proxy`, or
+/// this channel's older `trust_forwarded_for` — else the socket's peer). Only the rate
+/// limiter reads it.
 fn client(
     s: &AppState,
     headers: &HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> Client {
-    if s.integrity.config.trust_forwarded_for {
-        // The last entry is the one our proxy appended; earlier ones are the client's word.
-        let forwarded = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .next_back()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|s| s.trim().parse::<IpAddr>().ok());
-        if forwarded.is_some() {
-            return Client::at(forwarded);
-        }
-    }
-    Client::at(peer.map(|Extension(ConnectInfo(addr))| addr.ip()))
+    let trusted = s.config.trusted_proxy || s.integrity.config.trust_forwarded_for;
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    Client::at(crate::http::client::client_ip(headers, peer, trusted))
 }
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {

@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod auth;
+pub mod client;
 pub mod console;
 pub mod crews;
 pub mod desk;
@@ -18,6 +19,7 @@ pub mod openapi;
 pub mod pages;
 pub mod photos;
 pub mod report;
+pub mod serve;
 pub mod sync;
 pub mod track;
 pub mod verify;
@@ -30,6 +32,7 @@ use crate::domain::dispatch::Dispatch;
 use crate::domain::hub::Hub;
 use crate::domain::integrity::Integrity;
 use crate::domain::photo::Photos;
+use crate::domain::throttle::{LoginThrottle, SocketSlots};
 use crate::storage::{Db, DbError, Store};
 use axum::{Extension, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -57,6 +60,10 @@ pub struct AppState {
     pub dispatch: Arc<Dispatch>,
     /// Photo storage, processing slots and partial uploads.
     pub photos: Photos,
+    /// Login throttling: hashing slots, attempts per account and per client address.
+    pub login: Arc<LoginThrottle>,
+    /// Open sync WebSockets, capped on the replica and per user.
+    pub sockets: Arc<SocketSlots>,
     /// The integrity channel (rate limits, proof-of-work stamps, receipt-code work).
     pub integrity: Arc<Integrity>,
     /// The city's time zone (`config.timezone`, looked up once).
@@ -83,6 +90,8 @@ impl AppState {
             dispatch: Arc::new(Dispatch::new(db.clone(), hub, &config)),
             db,
             integrity: Arc::new(Integrity::new(&config.integrity)),
+            login: Arc::new(LoginThrottle::new(&config.limits)),
+            sockets: SocketSlots::new(&config.limits),
             zone: config.zone(),
             analytics: config.analytics.in_memory.then(Mirror::new),
             config: Arc::new(config),
@@ -133,7 +142,7 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(track::router())
         .merge(report::router(state))
         .merge(desk::router())
-        .merge(open311::router())
+        .merge(open311::router(state))
         .merge(analytics::router())
         .merge(pages::routes())
 }
@@ -222,7 +231,8 @@ pub async fn serve(
         // Sync connections finish the frame in hand and close.
         stopping.shutdown();
     };
-    let served = serve_router(router(state), listener, shutdown).await;
+    let limits = state.config.limits.clone();
+    let served = serve_router_with(router(state), listener, &limits, shutdown).await;
     if !hub.drained(Duration::from_secs(10)).await {
         tracing::warn!(
             connections = hub.connections(),
@@ -243,22 +253,7 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serves any router until `shutdown` resolves: the listener stops accepting, idle
-/// connections close, and requests in flight run to completion before this returns.
-pub async fn serve_router(
-    app: Router,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    // The peer address is handed to handlers as an extension; only the integrity
-    // rate limiter reads it (under a keyed hash), and nothing logs it.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-}
+pub use serve::{serve_router, serve_router_with};
 
 /// Binds the configured address and serves until SIGTERM or Ctrl-C.
 pub async fn run(db: Db, config: Config) -> Result<(), StartError> {

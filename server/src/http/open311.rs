@@ -29,7 +29,9 @@ const MAX_FORM_BYTES: usize = 256 * 1024;
 const MAX_FIELDS: usize = 200;
 
 /// The Open311 routes.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    let body_limit =
+        usize::try_from(state.config.limits.open311_max_body_bytes).unwrap_or(usize::MAX);
     OpenApiRouter::new()
         .routes(routes!(discovery_xml))
         .routes(routes!(discovery_json))
@@ -44,8 +46,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(token))
         .routes(routes!(get_updates_xml, post_updates_xml))
         .routes(routes!(get_updates_json, post_updates_json))
-        // Bodies are bounded per field by the handlers (413 with the spec's body).
-        .layer(DefaultBodyLimit::disable())
+        // The whole body is bounded here (multipart reads stop at it: 413); fields and
+        // files are bounded again by the handlers (413 with the spec's body).
+        .layer(DefaultBodyLimit::max(body_limit))
 }
 
 fn answer(r: Result<Node, Open311Error>, format: Format, root: &str, ok: StatusCode) -> Response {
@@ -77,7 +80,10 @@ async fn post_params(
             Open311Error::BadRequest(format!("malformed multipart body: {}", e.body_text()))
         })?;
         let max_media = state.config.open311.max_media_bytes;
+        let max_files = state.config.open311.max_media_files;
         let mut fields = 0;
+        let mut files = 0;
+        let mut key_checked = false;
         loop {
             let field = match mp.next_field().await {
                 Ok(Some(f)) => f,
@@ -92,6 +98,27 @@ async fn post_params(
             }
             let name = field.name().unwrap_or("").to_owned();
             let is_media = name == "media" || name == "media[]";
+            if is_media {
+                // Refused as the stream arrives, before a file is read: a request without
+                // a valid key, or with too many files, costs the server one field header.
+                if !key_checked {
+                    open311::require_key(&state.db, &params)
+                        .await
+                        .map_err(|e| match e {
+                            Open311Error::Forbidden(m) => Open311Error::Forbidden(format!(
+                                "{m} (send api_key in the query or as a field before media[])"
+                            )),
+                            other => other,
+                        })?;
+                    key_checked = true;
+                }
+                files += 1;
+                if files > max_files {
+                    return Err(Open311Error::BadRequest(format!(
+                        "at most {max_files} media files per request"
+                    )));
+                }
+            }
             let limit = if is_media {
                 max_media as usize
             } else {

@@ -43,6 +43,8 @@ const IDLE_BUFFER_BYTES: usize = 4 * 1024;
         (status = 400, description = "Not a WebSocket upgrade request"),
         Unauthorized,
         (status = 403, description = "The role does not sync task documents", body = ErrorBody),
+        (status = 429, description = "Too many open sync connections (per user or on this \
+            server); `Retry-After`", body = ErrorBody),
     ))]
 pub async fn websocket(
     State(state): State<AppState>,
@@ -50,6 +52,17 @@ pub async fn websocket(
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let peer = Peer::of(&identity, state.config.crew_sees_district_open)?;
+    // Refused before the upgrade: no socket, no buffers.
+    let slot = state
+        .sockets
+        .open(&identity.user_id)
+        .map_err(|t| ApiError::RetryAfter {
+            secs: t.retry_after_secs(),
+            message: format!(
+                "too many sync connections (at most {} per user); close another one",
+                state.config.limits.sync_max_sockets_per_user
+            ),
+        })?;
     // The transport buffers up to twice the limit, so that a message over the limit is
     // still read whole and answered with a clean policy-violation close (see
     // `sync::run_websocket`); beyond that the transport fails and the close is best effort.
@@ -61,7 +74,13 @@ pub async fn websocket(
         .write_buffer_size(IDLE_BUFFER_BYTES)
         .max_message_size(transport_limit)
         .max_frame_size(transport_limit)
-        .on_upgrade(move |socket| run_websocket(state, socket, peer)))
+        // What waits to be sent is bounded too: one message of the largest size (a peer
+        // that stops reading is closed by the send timeout, not buffered for).
+        .max_write_buffer_size(transport_limit.saturating_add(IDLE_BUFFER_BYTES))
+        .on_upgrade(move |socket| async move {
+            run_websocket(state, socket, peer).await;
+            drop(slot);
+        }))
 }
 
 /// `POST /api/v1/sync/exchange`: length-prefixed frames in, length-prefixed frames out.
@@ -136,12 +155,25 @@ enum End {
 }
 
 /// Sends a reply's frames, then announces its commits. `Some` ends the connection.
-async fn deliver(socket: &mut WebSocket, conn: &Connection, out: Outgoing) -> Option<End> {
+async fn deliver(
+    socket: &mut WebSocket,
+    conn: &Connection,
+    out: Outgoing,
+    send_timeout: Duration,
+) -> Option<End> {
     let mut end = None;
     for f in out.frames {
-        if socket.send(Message::Binary(f.into())).await.is_err() {
-            end = Some(End::Gone("send_failed"));
-            break;
+        // A peer that stops reading is closed, not waited for (nor buffered for).
+        match tokio::time::timeout(send_timeout, socket.send(Message::Binary(f.into()))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                end = Some(End::Gone("send_failed"));
+                break;
+            }
+            Err(_) => {
+                end = Some(End::Gone("send_timeout"));
+                break;
+            }
         }
     }
     conn.announce(&out.touched).await;
@@ -168,6 +200,7 @@ pub async fn run_websocket(state: AppState, mut socket: WebSocket, peer: Peer) {
     let mut shutdown = conn.shutdown_signal();
     let idle = state.config.sync_idle_timeout();
     let limit = state.config.sync_max_message_bytes;
+    let send_timeout = Duration::from_secs(state.config.limits.sync_send_timeout_secs.max(1));
     let mut deadline = Instant::now() + idle;
     let end = loop {
         tokio::select! {
@@ -199,7 +232,7 @@ pub async fn run_websocket(state: AppState, mut socket: WebSocket, peer: Peer) {
                     }
                     Some(Ok(Message::Binary(bytes))) => {
                         let out = conn.on_frame(&bytes).await;
-                        if let Some(end) = deliver(&mut socket, &conn, out).await {
+                        if let Some(end) = deliver(&mut socket, &conn, out, send_timeout).await {
                             break end;
                         }
                     }
@@ -218,7 +251,7 @@ pub async fn run_websocket(state: AppState, mut socket: WebSocket, peer: Peer) {
                 let mut end = None;
                 for scope in touched {
                     let out = conn.on_notify(&scope).await;
-                    if let Some(e) = deliver(&mut socket, &conn, out).await {
+                    if let Some(e) = deliver(&mut socket, &conn, out, send_timeout).await {
                         end = Some(e);
                         break;
                     }

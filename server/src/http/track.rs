@@ -13,15 +13,15 @@ use crate::domain::citizen::lookups::Lookups;
 use crate::domain::citizen::public_view::{self, TrackError, TrackView};
 use crate::domain::photo::PhotoError;
 use crate::http::AppState;
+use crate::http::client::ClientAddr;
 use crate::http::error::ApiError;
 use axum::extract::multipart::{Field, Multipart, MultipartRejection};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -103,13 +103,8 @@ fn private(h: &mut HeaderMap) {
     );
 }
 
-fn limit(
-    state: &AppState,
-    lookups: &Lookups,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-) -> Result<(), Refusal> {
-    let addr = peer.map(|Extension(ConnectInfo(a))| a.ip());
-    Ok(lookups.admit(addr, state.config.track_lookups_per_minute)?)
+fn limit(state: &AppState, lookups: &Lookups, client: ClientAddr) -> Result<(), Refusal> {
+    Ok(lookups.admit(client.0, state.config.track_lookups_per_minute)?)
 }
 
 fn json_private<T: Serialize>(status: StatusCode, body: T) -> Response {
@@ -156,10 +151,10 @@ pub async fn page_without_code() -> Response {
 pub async fn view(
     State(state): State<AppState>,
     Extension(lookups): Extension<Arc<Lookups>>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: ClientAddr,
     Path(code): Path<String>,
 ) -> Result<Response, Refusal> {
-    limit(&state, &lookups, peer)?;
+    limit(&state, &lookups, client)?;
     let v = public_view::view(&state.citizens(), &code).await?;
     Ok(json_private(StatusCode::OK, v))
 }
@@ -194,11 +189,11 @@ pub struct RatingRequest {
 pub async fn rate(
     State(state): State<AppState>,
     Extension(lookups): Extension<Arc<Lookups>>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: ClientAddr,
     Path(code): Path<String>,
     body: Result<Json<RatingRequest>, JsonRejection>,
 ) -> Result<Response, Refusal> {
-    limit(&state, &lookups, peer)?;
+    limit(&state, &lookups, client)?;
     let Json(req) = body.map_err(|e| TrackError::Invalid(e.body_text()))?;
     let done = feedback::rate(&state.citizens(), &code, req.stars, &req.comment).await?;
     Ok(json_private(StatusCode::CREATED, done))
@@ -237,11 +232,11 @@ pub struct NotFixedForm {
 pub async fn not_fixed(
     State(state): State<AppState>,
     Extension(lookups): Extension<Arc<Lookups>>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: ClientAddr,
     Path(code): Path<String>,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, Refusal> {
-    limit(&state, &lookups, peer)?;
+    limit(&state, &lookups, client)?;
     let mut form = form.map_err(|e| TrackError::Invalid(e.body_text()))?;
     let max_photo = state.photos.settings.max_bytes;
     let mut photo: Option<Vec<u8>> = None;

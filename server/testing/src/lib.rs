@@ -102,6 +102,9 @@ impl Fixture {
         let config = Config {
             data_dir: dir.path().to_owned(),
             demo: false,
+            // Tests log in hundreds of times from one address; `hostile` tests the
+            // default limits on a config of their own.
+            limits: server::base::config::limits::LimitsConfig::relaxed(),
             ..Config::default()
         };
         let db = Db::Sqlite(
@@ -127,6 +130,9 @@ impl Fixture {
             data_dir: dir.path().to_owned(),
             database_url: Some(pg.url.clone()),
             demo: false,
+            // Tests log in hundreds of times from one address; `hostile` tests the
+            // default limits on a config of their own.
+            limits: server::base::config::limits::LimitsConfig::relaxed(),
             ..Config::default()
         };
         let db = Db::Postgres(

@@ -13,6 +13,7 @@ mod cli;
 mod dispatch;
 mod districts;
 mod gis;
+mod hostile;
 mod http;
 mod identity;
 mod integrity;

@@ -33,7 +33,7 @@ const TASK_CREATED: i64 = 1_795_154_400_000;
 const TASK_POINT: (f64, f64) = (35.6892, 51.3890);
 const TUS: &str = "1.0.0";
 
-fn fixture(name: &str) -> Vec<u8> {
+pub(super) fn fixture(name: &str) -> Vec<u8> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/photos")
         .join(name);
@@ -127,7 +127,7 @@ async fn start(f: &Fixture) -> RunningServer {
     start_state(AppState::new(f.db.clone(), f.config.clone())).await
 }
 
-async fn start_state(state: AppState) -> RunningServer {
+pub(super) async fn start_state(state: AppState) -> RunningServer {
     seed_people(&state.db).await;
     seed_task(&state.db, "T1").await;
     RunningServer::start(state, "127.0.0.1:0".parse().unwrap())
@@ -135,14 +135,14 @@ async fn start_state(state: AppState) -> RunningServer {
         .unwrap()
 }
 
-async fn login(addr: SocketAddr, login: &str, device: &str) -> (String, Actor) {
+pub(super) async fn login(addr: SocketAddr, login: &str, device: &str) -> (String, Actor) {
     tarmim_testing::login_actor(addr, login, PASSWORD, device).await
 }
 
 // ------------------------------------------------------------------ the tus driver
 
 /// A tiny tus client: what the mobile bindings' transport does, over reqwest.
-struct Tus {
+pub(super) struct Tus {
     base: String,
     token: String,
     http: reqwest::Client,
@@ -153,7 +153,7 @@ fn b64(s: &str) -> String {
 }
 
 impl Tus {
-    fn new(addr: SocketAddr, token: &str) -> Tus {
+    pub(super) fn new(addr: SocketAddr, token: &str) -> Tus {
         Tus {
             base: format!("http://{addr}"),
             token: token.to_owned(),
@@ -469,7 +469,7 @@ async fn whole_path_offline_photos_to_public_derivatives(f: &Fixture) {
 
 // ------------------------------------------------------------------ the EXIF flag
 
-async fn upload_whole(tus: &Tus, bytes: &[u8], mime: &str) -> reqwest::Response {
+pub(super) async fn upload_whole(tus: &Tus, bytes: &[u8], mime: &str) -> reqwest::Response {
     let hash = content_hash(bytes);
     let r = tus.create(&hash, "T1", mime, bytes.len() as u64).await;
     assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
@@ -574,7 +574,7 @@ async fn originals_are_private(f: &Fixture) {
 
 // ------------------------------------------------------------------ bad input, one by one
 
-async fn crew_tus(f: &Fixture) -> (RunningServer, Tus) {
+pub(super) async fn crew_tus(f: &Fixture) -> (RunningServer, Tus) {
     let srv = start(f).await;
     let (token, _) = login(srv.addr, "crew1", "phone-1").await;
     let tus = Tus::new(srv.addr, &token);

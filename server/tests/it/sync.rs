@@ -138,7 +138,7 @@ async fn login(addr: SocketAddr, login: &str, device: &str) -> (String, Actor) {
 // ------------------------------------------------------------------ the phone
 
 /// Opens a WebSocket to the sync endpoint; `Err(status)` when the upgrade is refused.
-async fn ws_connect(addr: SocketAddr, auth: Option<&str>) -> Result<Ws, (u16, String)> {
+pub(super) async fn ws_connect(addr: SocketAddr, auth: Option<&str>) -> Result<Ws, (u16, String)> {
     let mut req = format!("ws://{addr}/api/v1/sync")
         .into_client_request()
         .unwrap();

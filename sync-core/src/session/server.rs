@@ -509,9 +509,9 @@ impl<P: ScopePolicy> ServerSession<P> {
         for bytes in push.changes {
             match untrusted::decode_change(bytes) {
                 Ok(c) => changes.push(c),
-                Err(msg) => {
+                Err(e) => {
                     return self
-                        .refuse(store, reply, &doc_id, RefusalCode::Malformed, msg)
+                        .refuse(store, reply, &doc_id, RefusalCode::Malformed, e.to_string())
                         .await;
                 }
             }

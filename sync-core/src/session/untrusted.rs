@@ -6,17 +6,94 @@
 //! without a clear answer. Every decode or merge of received bytes goes through here, so
 //! such input is refused like any other malformed input. This needs unwinding panics
 //! (Rust's default, also on Android and iOS); a build with `panic = "abort"` loses it.
+//!
+//! automerge also inflates a compressed change chunk whole, with no limit: 8 MiB of
+//! DEFLATE can become gigabytes. [`decode_change`] reads the chunk's header itself and
+//! counts the inflated bytes (into nothing) up to [`MAX_INFLATED_CHANGE_BYTES`] before
+//! automerge sees them, and refuses any chunk that is not a change.
 
 use automerge::{AutoCommit, Change};
+use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+/// The largest a received change may be once inflated, bytes. A task's change is a few
+/// kilobytes; photos travel separately.
+pub const MAX_INFLATED_CHANGE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// automerge's chunk magic.
+const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+/// Chunk types (automerge's storage format).
+const CHUNK_CHANGE: u8 = 1;
+const CHUNK_COMPRESSED: u8 = 2;
+
+/// Why received change bytes were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// A compressed change that inflates to more than the limit (a compression bomb).
+    #[error("a change inflates to more than {limit} bytes")]
+    TooLarge {
+        /// The limit, bytes.
+        limit: u64,
+    },
+    /// A chunk that is not a change (a document, a bundle).
+    #[error("not a change chunk (type {0})")]
+    NotAChange(u8),
+    /// Anything else automerge refuses.
+    #[error("a change does not decode: {0}")]
+    Malformed(String),
+}
+
 /// Decodes one received change.
-pub fn decode_change(bytes: Vec<u8>) -> Result<Change, String> {
+pub fn decode_change(bytes: Vec<u8>) -> Result<Change, DecodeError> {
+    check_inflated(&bytes, MAX_INFLATED_CHANGE_BYTES)?;
     match catch_unwind(move || Change::from_bytes(bytes)) {
         Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(format!("a change does not decode: {e}")),
-        Err(_) => Err("a change does not decode (automerge gave up on it)".into()),
+        Ok(Err(e)) => Err(DecodeError::Malformed(e.to_string())),
+        Err(_) => Err(DecodeError::Malformed("automerge gave up on it".into())),
     }
+}
+
+/// Refuses a chunk that is not a change, or a compressed change that inflates to more
+/// than `limit` bytes. Bytes this cannot parse are left to automerge to refuse.
+pub fn check_inflated(bytes: &[u8], limit: u64) -> Result<(), DecodeError> {
+    if bytes.len() < 10 || bytes[..4] != MAGIC {
+        return Ok(());
+    }
+    let kind = bytes[8];
+    if kind == CHUNK_CHANGE {
+        return Ok(());
+    }
+    if kind != CHUNK_COMPRESSED {
+        return Err(DecodeError::NotAChange(kind));
+    }
+    let Some((len, used)) = uleb128(&bytes[9..]) else {
+        return Ok(());
+    };
+    let start = 9 + used;
+    let Some(data) = usize::try_from(len)
+        .ok()
+        .and_then(|len| start.checked_add(len))
+        .and_then(|end| bytes.get(start..end))
+    else {
+        return Ok(());
+    };
+    let mut inflated = flate2::bufread::DeflateDecoder::new(data).take(limit.saturating_add(1));
+    match std::io::copy(&mut inflated, &mut std::io::sink()) {
+        Ok(n) if n > limit => Err(DecodeError::TooLarge { limit }),
+        _ => Ok(()),
+    }
+}
+
+/// An unsigned LEB128 number and the bytes it took.
+fn uleb128(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v: u64 = 0;
+    for (i, byte) in b.iter().enumerate().take(10) {
+        v |= u64::from(byte & 0x7f).checked_shl(7 * i as u32)?;
+        if byte & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
 }
 
 /// Applies received changes to `doc`. On error `doc` may hold part of them; callers apply
@@ -50,6 +127,60 @@ mod tests {
         0x3, 0x3, 0x0, 0x0, 0x0, 0xff, 0xff, 0x7a, 0xcb, 0x11, 0xc9, 0x2c, 0x80, 0x0, 0x0, 0x0,
         0x7a, 0xd, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0,
     ];
+
+    /// A compressed change chunk inflating to `mib` MiB of zeros: one fully flushed
+    /// DEFLATE segment of 1 MiB repeated (each is self-contained), then an empty final
+    /// block; building it costs kilobytes per inflated MiB.
+    fn bomb(mib: usize) -> Vec<u8> {
+        let mut c = flate2::Compress::new(flate2::Compression::best(), false);
+        let mut segment = Vec::with_capacity(64 * 1024);
+        c.compress_vec(
+            &vec![0u8; 1 << 20],
+            &mut segment,
+            flate2::FlushCompress::Full,
+        )
+        .unwrap();
+        let mut data = segment.repeat(mib);
+        data.extend_from_slice(&[0x03, 0x00]);
+        let mut out = MAGIC.to_vec();
+        out.extend([0, 0, 0, 0, CHUNK_COMPRESSED]);
+        let mut len = data.len() as u64;
+        loop {
+            let b = (len & 0x7f) as u8;
+            len >>= 7;
+            if len == 0 {
+                out.push(b);
+                break;
+            }
+            out.push(b | 0x80);
+        }
+        out.extend(data);
+        out
+    }
+
+    #[test]
+    fn a_compressed_change_bomb_is_refused_before_automerge_inflates_it() {
+        // 4 GiB once inflated: refused after counting 16 MiB of it.
+        assert_eq!(
+            decode_change(bomb(4096)).unwrap_err(),
+            DecodeError::TooLarge {
+                limit: MAX_INFLATED_CHANGE_BYTES
+            }
+        );
+        // A real change still decodes, compressed (its text compresses well) or not.
+        let mut doc = AutoCommit::new();
+        automerge::transaction::Transactable::put(&mut doc, automerge::ROOT, "k", "v".repeat(1000))
+            .unwrap();
+        let mut change = doc.get_last_local_change().unwrap();
+        let compressed = change.bytes().to_vec();
+        assert_eq!(compressed[8], CHUNK_COMPRESSED);
+        assert!(decode_change(compressed).is_ok());
+        assert!(decode_change(change.raw_bytes().to_vec()).is_ok());
+        assert!(matches!(
+            decode_change(doc.save()),
+            Err(DecodeError::NotAChange(0))
+        ));
+    }
 
     #[test]
     fn malformed_bytes_are_refused_not_panicked_on() {

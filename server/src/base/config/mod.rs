@@ -7,7 +7,7 @@
 //! | `database_url` | `DATABASE_URL` | none: SQLite file `tarmim.sqlite3` in `data_dir` |
 //! | `listen` | `TARMIM_LISTEN` | `127.0.0.1:8137` |
 //! | `public_url` | `TARMIM_PUBLIC_URL` (alias: `TARMIM_OPEN311_PUBLIC_URL`; in the file also `[open311]` `public_url`) | none: the request's `Host` (see `base::public_url`) |
-//! | `trusted_proxy` | `TARMIM_TRUSTED_PROXY` | `false`: `X-Forwarded-Proto` is ignored; `true` only behind a reverse proxy that sets it |
+//! | `trusted_proxy` | `TARMIM_TRUSTED_PROXY` | `false`: `X-Forwarded-Proto` and `X-Forwarded-For` are ignored; `true` only behind a reverse proxy that sets them (links follow the proto; every per-client limit counts the last `X-Forwarded-For` address) |
 //! | `default_district` | `TARMIM_DEFAULT_DISTRICT` | none: a point outside every district is refused |
 //! | `crew_sees_district_open` | `TARMIM_CREW_SEES_DISTRICT_OPEN` | `false` |
 //! | `token_ttl_hours` | `TARMIM_TOKEN_TTL_HOURS` | `720` (30 days: crews work offline for long) |
@@ -37,10 +37,12 @@
 //! | `timezone` | `TARMIM_TIMEZONE` | `Asia/Tehran`: the city's IANA zone; analytics count local days in it, Open311 datetimes carry its offset, EXIF times without an offset are read in it |
 //! | `[analytics]` | `TARMIM_SCORECARD_WEIGHTS` (`sla=35,reopen=20,…`), `TARMIM_SCORECARD_THRESHOLD`, `TARMIM_SCORECARD_MIN_TASKS`, `TARMIM_SCORECARD_ACK_TARGET_MINUTES`, `TARMIM_ANALYTICS_IN_MEMORY` (`on`: measures from the in-memory mirror; `off`: SQL) | see `server/README.md`, "Analytics" |
 //! | `[report]` `per_minute`, `pow_bits`, `inbox` | `TARMIM_REPORT_PER_MINUTE`, `TARMIM_REPORT_POW_BITS`, `TARMIM_MESSAGE_INBOX` | `5` reports per client address per minute, `16` proof-of-work bits, `district` (non-field messages go to their district's inbox, else the city's; `city`: always the city's) |
+//! | `[limits]` | `TARMIM_LOGIN_*`, `TARMIM_HEADER_TIMEOUT_SECS`, `TARMIM_REQUEST_TIMEOUT_SECS`, `TARMIM_MAX_CONNECTIONS`, `TARMIM_SYNC_MAX_SOCKETS*`, `TARMIM_OPEN311_MAX_BODY_BYTES`, … | see `limits` and `docs/security.md` |
 //! | `[integrity]` (file only) | — | no categories: the integrity channel refuses reports (see `docs/integrity.md`) |
 
 pub mod analytics;
 pub mod integrity;
+pub mod limits;
 pub mod open311;
 pub mod report;
 
@@ -171,6 +173,8 @@ pub struct Config {
     pub analytics: analytics::AnalyticsConfig,
     /// The citizens' report page (`[report]`: rate limit, proof of work, message inboxes).
     pub report: report::ReportConfig,
+    /// Limits against hostile clients (`[limits]`: login throttling, timeouts, caps).
+    pub limits: limits::LimitsConfig,
 }
 
 impl Default for Config {
@@ -211,6 +215,7 @@ impl Default for Config {
             timezone: "Asia/Tehran".into(),
             analytics: analytics::AnalyticsConfig::default(),
             report: report::ReportConfig::default(),
+            limits: limits::LimitsConfig::default(),
         }
     }
 }
@@ -360,6 +365,9 @@ impl Config {
                 }
             };
         }
+        cfg.limits
+            .apply_env(get)
+            .map_err(|(var, value, why)| ConfigError::Env { var, value, why })?;
         cfg.open311
             .apply_env(get)
             .map_err(|(var, value, why)| ConfigError::Env { var, value, why })?;

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Hostile clients (issue 16) against the real server binary, from outside, with real
+# sockets: a login flood, an Open311 multipart flood without a key, 200 slowloris
+# connections, too many sync sockets of one user; the server's memory read from
+# /proc/<pid>/status. Python 3 standard library only (tests/hostile/hostile.py).
+#
+# Reuses the debug build (target/debug/tarmim-server; built only if missing), SQLite in a
+# temporary folder, the default limits except a 3-second header timeout (so the slowloris
+# check takes seconds). Prints `hostile: N passed, M failed`.
+#
+# Benchmarks (BENCHMARKS.md): `HOSTILE_BENCH=1 TARMIM_SERVER_BIN=<binary> tests/suites/hostile.sh`
+# prints login throughput under attack and latency under 200 slowloris connections for
+# that binary instead of the checks.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT="$PWD"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+SERVER="${TARMIM_SERVER_BIN:-$TARGET/debug/tarmim-server}"
+say() { echo "[hostile] $*"; }
+fail() { say "$*"; echo "hostile: 0 passed, 1 failed"; exit 1; }
+
+if [ ! -x "$SERVER" ]; then
+    say "building the server"
+    cargo build --locked -p server --bin tarmim-server || fail "build failed"
+fi
+
+WORK="$(mktemp -d)"
+SERVER_PID=""
+cleanup() {
+    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+PASSWORD="hostile-pass-1"
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+export TARMIM_DATA_DIR="$WORK/server" TARMIM_LISTEN="127.0.0.1:$PORT" DATABASE_URL=""
+export TARMIM_LOG_FORMAT=json RUST_LOG="${RUST_LOG:-warn}" TARMIM_DEMO=false
+export TARMIM_HEADER_TIMEOUT_SECS=3
+"$SERVER" migrate >"$WORK/setup.log" 2>&1 || { cat "$WORK/setup.log"; fail "migrate failed"; }
+"$SERVER" crew add --id C-H1 --name Hostile --district D1 --skill pothole >>"$WORK/setup.log" 2>&1 \
+    || { cat "$WORK/setup.log"; fail "crew add failed"; }
+for who in "victim admin" "ops crew --crew C-H1"; do
+    set -- $who
+    echo "$PASSWORD" | "$SERVER" user add --login "$1" --role "$2" "${@:3}" --password-stdin \
+        >>"$WORK/setup.log" 2>&1 || { cat "$WORK/setup.log"; fail "user add $1 failed"; }
+done
+"$SERVER" serve >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$WORK/server.log"; fail "the server did not start"; }
+say "server on 127.0.0.1:$PORT (pid $SERVER_PID)"
+
+BOMB=()
+if [ -x "$TARGET/debug/examples/sync_bomb" ]; then BOMB=(--bomb "$TARGET/debug/examples/sync_bomb"); fi
+status=0
+MODE=("${BOMB[@]}")
+if [ -n "${HOSTILE_BENCH:-}" ]; then MODE=(--bench); fi
+python3 "$ROOT/tests/hostile/hostile.py" --url "http://127.0.0.1:$PORT" --pid "$SERVER_PID" \
+    --header-timeout 3 --password "$PASSWORD" "${MODE[@]}" || status=$?
+if [ "$status" -ne 0 ]; then
+    say "server log (last 30 lines):"; tail -n 30 "$WORK/server.log"
+fi
+exit "$status"
