@@ -55,7 +55,7 @@ curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$WORK/server.log"
 say "server on 127.0.0.1:$PORT (pid $SERVER_PID)"
 
 BOMB=()
-if [ -x "$TARGET/debug/examples/sync_bomb" ]; then BOMB=(--bomb "$TARGET/debug/examples/sync_bomb"); fi
+if [ "${HOSTILE_BOMB:-1}" != 0 ] && [ -x "$TARGET/debug/examples/sync_bomb" ]; then BOMB=(--bomb "$TARGET/debug/examples/sync_bomb"); fi
 status=0
 MODE=("${BOMB[@]}")
 if [ -n "${HOSTILE_BENCH:-}" ]; then MODE=(--bench); fi
