@@ -45,6 +45,46 @@ pub enum Command {
     /// Open311: API keys for POSTs.
     #[command(subcommand)]
     Open311(Open311Command),
+    /// The staff audit log: check its hash chain, list rows.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// District settings.
+    #[command(subcommand)]
+    District(DistrictCommand),
+}
+
+/// `audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole hash chain; exits non-zero at the first deleted or altered row.
+    Verify,
+    /// Print rows (tab-separated), oldest first.
+    List {
+        /// Only rows after this number.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Only this action (`login`, `verify`, `reject`, …).
+        #[arg(long)]
+        action: Option<String>,
+    },
+}
+
+/// `district` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DistrictCommand {
+    /// Whether normal (and high, low) tasks of a district are auto-assigned too (urgent
+    /// ones always are). Recorded in the audit log.
+    AutoAssign {
+        /// District code.
+        #[arg(long)]
+        district: String,
+        /// `on` or `off`.
+        #[arg(value_parser = ["on", "off"])]
+        setting: String,
+    },
 }
 
 /// `open311` subcommands.
@@ -233,6 +273,9 @@ pub enum CliError {
     /// Reading a file or stdin failed.
     #[error("{0}")]
     Io(String),
+    /// The audit log's hash chain is broken.
+    #[error("audit log: {0}")]
+    AuditBroken(String),
 }
 
 /// Opens the database for serving: migrations, the demo city if configured and the
@@ -370,6 +413,77 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             db.close().await;
         }
         Command::Integrity(cmd) => integrity(cmd, config).await?,
+        Command::Audit(cmd) => {
+            use crate::domain::audit;
+            let db = crate::domain::open_store(&config).await?;
+            let done = match cmd {
+                AuditCommand::Verify => match audit::verify(&db).await {
+                    Ok(r) => match r.broken {
+                        None => {
+                            println!("audit log intact: {} rows", r.rows);
+                            Ok(())
+                        }
+                        Some(why) => Err(CliError::AuditBroken(why)),
+                    },
+                    Err(e) => Err(e.into()),
+                },
+                AuditCommand::List {
+                    after,
+                    limit,
+                    action,
+                } => crate::storage::audit::list(
+                    &db,
+                    after,
+                    limit.clamp(1, 100_000),
+                    action.as_deref(),
+                )
+                .await
+                .map(|rows| {
+                    for r in rows {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                            r.seq,
+                            crate::base::time::rfc3339_utc(r.at),
+                            r.actor,
+                            r.role,
+                            r.device,
+                            r.action,
+                            r.target.unwrap_or_default(),
+                            r.detail
+                        );
+                    }
+                })
+                .map_err(CliError::from),
+            };
+            db.close().await;
+            done?;
+        }
+        Command::District(DistrictCommand::AutoAssign { district, setting }) => {
+            use crate::domain::audit;
+            let db = crate::domain::open_store(&config).await?;
+            let on = setting == "on";
+            let known = db.districts().await?.iter().any(|d| d.code == district);
+            let done = if known {
+                crate::storage::dispatch::set_auto_assign_normal(&db, &district, on)
+                    .await
+                    .map_err(CliError::from)
+            } else {
+                Err(CliError::Usage(format!("no district {district:?}")))
+            };
+            if done.is_ok() {
+                audit::record(
+                    &db,
+                    &audit::Who::cli(),
+                    "admin.district_auto_assign",
+                    Some(&district),
+                    serde_json::json!({"auto_assign_normal": on}),
+                )
+                .await;
+                println!("district {district}: auto-assign of non-urgent tasks {setting}");
+            }
+            db.close().await;
+            done?;
+        }
         Command::Open311(Open311Command::Key(cmd)) => {
             use crate::domain::open311::keys;
             let db = crate::domain::open_store(&config).await?;

@@ -4,6 +4,7 @@
 //! settings), never the HTTP layer's state; nothing here knows HTTP.
 
 pub mod analytics;
+pub mod audit;
 pub mod citizen;
 pub mod compaction;
 pub mod dispatch;

@@ -53,7 +53,7 @@ pub async fn login(
     let Json(req) = body?;
     let settings = LoginSettings::from_config(&state.config);
     Ok(Json(
-        identity::sign_in(
+        crate::domain::audit::sign_in(
             &state.db,
             &state.login,
             address,

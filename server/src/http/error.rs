@@ -240,6 +240,16 @@ impl From<crate::domain::gis::GisError> for ApiError {
     }
 }
 
+impl From<crate::domain::audit::AuditError> for ApiError {
+    fn from(e: crate::domain::audit::AuditError) -> Self {
+        match e {
+            crate::domain::audit::AuditError::Forbidden => ApiError::Forbidden(e.to_string()),
+            crate::domain::audit::AuditError::Invalid(m) => ApiError::BadRequest(m),
+            crate::domain::audit::AuditError::Db(d) => ApiError::Db(d),
+        }
+    }
+}
+
 impl From<DispatchError> for ApiError {
     fn from(e: DispatchError) -> Self {
         match e {

@@ -1,6 +1,7 @@
 //! The application: shared state, the router, and running the HTTP server with graceful
 //! shutdown.
 
+pub mod admin;
 pub mod analytics;
 pub mod auth;
 pub mod client;
@@ -18,6 +19,7 @@ pub mod open311;
 pub mod openapi;
 pub mod pages;
 pub mod photos;
+pub mod queue;
 pub mod report;
 pub mod serve;
 pub mod sync;
@@ -137,6 +139,8 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(crews::router())
         .merge(console::router())
         .merge(verify::router())
+        .merge(queue::router())
+        .merge(admin::router())
         .merge(photos::router(state))
         .merge(gis::router())
         .merge(track::router())

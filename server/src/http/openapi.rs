@@ -166,6 +166,7 @@ impl Modify for BearerScheme {
         (name = "gis", description = "Public task data: GeoJSON and OGC API - Features"),
         (name = "pages", description = "Web pages"),
         (name = "meta", description = "This document"),
+        (name = "admin", description = "Administration: the staff audit log"),
     )
 )]
 pub struct ApiDoc;

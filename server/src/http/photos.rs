@@ -336,7 +336,16 @@ async fn original(
     who: Identity,
     Path(hash): Path<String>,
 ) -> Result<Response, ApiError> {
+    let audit_who = crate::domain::audit::Who::of(&who);
     let (p, bytes) = serve::original(&state.db, &state.photos, &viewer(who), &hash).await?;
+    crate::domain::audit::record(
+        &state.db,
+        &audit_who,
+        "photo_original",
+        Some(&hash),
+        serde_json::json!({"task": p.task}),
+    )
+    .await;
     let mut resp = Body::from(bytes).into_response();
     let h = resp.headers_mut();
     h.insert(

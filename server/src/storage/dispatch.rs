@@ -561,7 +561,7 @@ pub async fn completed_tasks(
     Ok(rows.into_iter().map(QueueRow::from).collect())
 }
 
-type QueueTuple = (
+pub(crate) type QueueTuple = (
     String,
     f64,
     f64,

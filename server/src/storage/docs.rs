@@ -460,8 +460,8 @@ impl Db {
         let sql = format!(
             "INSERT INTO tasks (id, seq, {}, district, status, priority, assignee, category,
                                 title, created_at, updated_at, ack_due, complete_due,
-                                completed_at, last_event_at)
-             VALUES ($1, $2, {}, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                                completed_at, last_event_at, address)
+             VALUES ($1, $2, {}, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
              ON CONFLICT (id) DO UPDATE SET
                seq = excluded.seq, {},
                district = excluded.district, status = excluded.status,
@@ -469,7 +469,8 @@ impl Db {
                category = excluded.category, title = excluded.title,
                created_at = excluded.created_at, updated_at = excluded.updated_at,
                ack_due = excluded.ack_due, complete_due = excluded.complete_due,
-               completed_at = excluded.completed_at, last_event_at = excluded.last_event_at",
+               completed_at = excluded.completed_at, last_event_at = excluded.last_event_at,
+               address = excluded.address",
             d.point_columns, d.point_values, d.point_update
         );
         on_tx!(tx, conn => sqlx::query(&sql)
@@ -489,6 +490,7 @@ impl Db {
             .bind(view.sla.complete_due)
             .bind(view.derived.completed_at)
             .bind(p.last_event_at)
+            .bind(view.address.as_deref())
             .execute(conn)
             .await
             .map(|r| r.rows_affected()))

@@ -6,6 +6,7 @@
 //! - [`identity`]: users, crews, devices, tokens, services ([`IdentityStore`]).
 //! - [`districts`]: boundaries, point lookup, adjacency ([`DistrictStore`]).
 //! - [`notify`]: announcing commits to other replicas (PostgreSQL `LISTEN/NOTIFY`).
+//! - [`queue`]: the console's paged queue; [`audit`]: the hash-chained staff audit log.
 //! - [`dispatch`], [`photos`], [`gis`], [`integrity`], [`facts`]: the tables of those
 //!   features.
 //!
@@ -24,6 +25,7 @@
 //! The shared test-suite (`server/tests/it/storage.rs`) runs every check against both.
 
 pub mod analytics;
+pub mod audit;
 pub mod citizens;
 pub mod dispatch;
 pub mod districts;
@@ -37,6 +39,7 @@ pub mod notify;
 pub mod open311;
 pub mod photos;
 pub mod postgres;
+pub mod queue;
 pub mod sqlite;
 
 pub use districts::{DistrictStore, ImportOutcome, StoredDistrict};

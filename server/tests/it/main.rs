@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod analytics;
+mod audit;
 mod cli;
 mod dispatch;
 mod districts;
@@ -21,6 +22,7 @@ mod layers;
 mod open311;
 mod openapi;
 mod photos;
+mod queue;
 mod report;
 mod storage;
 mod sync;

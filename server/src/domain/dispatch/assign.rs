@@ -395,5 +395,13 @@ pub async fn assign_by_dispatcher(
     .ok_or(DispatchError::Busy)?;
     arm_ack(d, &done.view, &crew.id, now).await?;
     metrics::counter!("tarmim_dispatch_assignments_total", "how" => "dispatcher").increment(1);
+    crate::domain::audit::record(
+        &d.store,
+        &crate::domain::audit::Who::of(who),
+        "assign",
+        Some(task.as_str()),
+        serde_json::json!({"crew": crew_id, "override": override_reason}),
+    )
+    .await;
     Ok(done)
 }

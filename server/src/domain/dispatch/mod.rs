@@ -11,6 +11,7 @@
 //! - [`edit`]: a server-side edit of a task document (load, change, compare-and-swap
 //!   commit with retry, publish to the hub).
 //! - [`steer`]: a dispatcher's other decisions (priority, cancel, duplicate, notes).
+//! - [`queue`]: the console's complete queue, paged, with counts, filters and search.
 //! - [`verify`]: a dispatcher verifies or rejects a completion, from the photos' evidence.
 //! - [`desk`]: who may use the console and what it shows of their districts (the queue,
 //!   a task with its timers, alerts, tracking codes and possible duplicates, alerts), and
@@ -27,6 +28,7 @@ pub mod desk;
 pub mod edit;
 pub mod escalate;
 pub mod position;
+pub mod queue;
 pub mod steer;
 pub mod verify;
 

@@ -16,10 +16,12 @@ use super::desk::ConsoleUser;
 use super::edit::{self, Edited};
 use super::{Dispatch, DispatchError};
 use crate::base::time::now_millis;
+use crate::domain::audit;
 use crate::domain::identity::{Identity, UserRole};
 use crate::storage::dispatch::{self as store, QueueRow, TimerKind};
 use crate::storage::photos as records;
 use serde::Serialize;
+use serde_json::json;
 use sync_core::DocId;
 use sync_core::task::{EventKind, PhotoKind, Status, TaskView};
 use utoipa::ToSchema;
@@ -40,6 +42,14 @@ pub async fn verify(
 ) -> Result<Edited<()>, DispatchError> {
     let done = decide(d, who, task, EventKind::Verified).await?;
     disarm(d, task).await?;
+    audit::record(
+        &d.store,
+        &audit::Who::of(who),
+        "verify",
+        Some(task.as_str()),
+        json!({}),
+    )
+    .await;
     Ok(done)
 }
 
@@ -59,7 +69,17 @@ pub async fn reject(
     let kind = EventKind::Rejected {
         reason: reason.to_owned(),
     };
-    decide(d, who, task, kind).await
+    let done = decide(d, who, task, kind).await?;
+    let detail = json!({"reason": reason, "crew": done.view.derived.assignee});
+    audit::record(
+        &d.store,
+        &audit::Who::of(who),
+        "reject",
+        Some(task.as_str()),
+        detail,
+    )
+    .await;
+    Ok(done)
 }
 
 /// Appends the dispatcher's decision after the role and district checks; the state check
