@@ -6,6 +6,8 @@
 //!   so the page shows it flagged. The photo is stored after the task is committed, so
 //!   the place-and-time check runs against the task as it does for a phone's upload.
 //! - `T-90005`: rejected once ("the patch is not level"), completed again and verified.
+//!
+//! The rejection and the verification, and a login, are written to the staff audit log.
 
 use super::DemoError;
 use super::showcase::road_photo;
@@ -242,6 +244,21 @@ pub async fn seed_verification_showcase(
             ingest::ingest_bytes(db, photos, bytes, id, Some("after"), crew.device.as_str())
                 .await
                 .map_err(|e| fail(&e))?;
+        }
+        // The staff audit log a newcomer finds: the dispatcher's login and decisions.
+        let who = crate::domain::audit::Who::named(
+            &dispatcher.user,
+            "dispatcher",
+            dispatcher.device.as_str(),
+        );
+        if k == 0 {
+            let login = serde_json::json!({"login": "dispatcher-r1", "demo": true});
+            crate::domain::audit::record(db, &who, "login", None, login).await;
+        } else {
+            let reason = serde_json::json!({"reason": "The patch is not level with the road; the edge is still broken.", "crew": "C-D01-A", "demo": true});
+            crate::domain::audit::record(db, &who, "reject", Some(id), reason).await;
+            let detail = serde_json::json!({"demo": true});
+            crate::domain::audit::record(db, &who, "verify", Some(id), detail).await;
         }
         let shown = codes::display(&code.code);
         tracing::info!(

@@ -32,6 +32,15 @@ impl Who {
         }
     }
 
+    /// Anyone named outright (the demo city's history).
+    pub fn named(actor: &str, role: &str, device: &str) -> Who {
+        Who {
+            actor: actor.to_owned(),
+            role: role.to_owned(),
+            device: device.to_owned(),
+        }
+    }
+
     /// The command line (an operator on the server's machine).
     pub fn cli() -> Who {
         let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
