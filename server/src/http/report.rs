@@ -18,16 +18,16 @@ use crate::domain::citizen::report::{
 };
 use crate::domain::integrity::pow::{Pow, PowError};
 use crate::http::AppState;
+use crate::http::client::ClientAddr;
 use crate::http::error::ApiError;
 use crate::http::openapi::ErrorBody;
 use axum::extract::multipart::{Field, Multipart, MultipartRejection};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -114,34 +114,26 @@ fn json<T: Serialize>(status: StatusCode, body: T) -> Response {
     resp
 }
 
-fn peer_ip(peer: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<std::net::IpAddr> {
-    peer.map(|Extension(ConnectInfo(a))| a.ip())
-}
-
 /// Admits a filing: the per-address limit first (cheap), then the proof of work.
 fn admit(
     state: &AppState,
     guard: &Guard,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: ClientAddr,
     headers: &HeaderMap,
 ) -> Result<(), Refusal> {
     guard
         .filings
-        .check(peer_ip(peer), state.config.report.per_minute)
+        .check(client.0, state.config.report.per_minute)
         .map_err(ReportError::TooMany)?;
     let stamp = headers.get(POW_HEADER).and_then(|v| v.to_str().ok());
     guard.pow.check(stamp, now_millis() / 60_000)?;
     Ok(())
 }
 
-fn look(
-    state: &AppState,
-    guard: &Guard,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-) -> Result<(), Refusal> {
+fn look(state: &AppState, guard: &Guard, client: ClientAddr) -> Result<(), Refusal> {
     guard
         .lookups
-        .check(peer_ip(peer), state.config.track_lookups_per_minute)
+        .check(client.0, state.config.track_lookups_per_minute)
         .map_err(ReportError::TooMany)?;
     Ok(())
 }
@@ -236,10 +228,10 @@ pub struct PointQuery {
 pub async fn district(
     State(state): State<AppState>,
     Extension(guard): Extension<Arc<Guard>>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: ClientAddr,
     q: Result<Query<PointQuery>, QueryRejection>,
 ) -> Result<Response, Refusal> {
-    look(&state, &guard, peer)?;
+    look(&state, &guard, client)?;
     let Query(q) = q.map_err(|e| ReportError::Invalid(e.body_text()))?;
     let d = report::district_at(&state.citizens(), q.lat, q.lon).await?;
     Ok(json(StatusCode::OK, d))
@@ -273,10 +265,10 @@ pub struct NearbyQuery {
 pub async fn nearby(
     State(state): State<AppState>,
     Extension(guard): Extension<Arc<Guard>>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: ClientAddr,
     q: Result<Query<NearbyQuery>, QueryRejection>,
 ) -> Result<Response, Refusal> {
-    look(&state, &guard, peer)?;
+    look(&state, &guard, client)?;
     let Query(q) = q.map_err(|e| ReportError::Invalid(e.body_text()))?;
     let near = report::nearby(&state.citizens(), &q.service, q.lat, q.lon).await?;
     Ok(json(StatusCode::OK, near))
@@ -313,11 +305,11 @@ pub struct ReportForm {
 pub async fn file(
     State(state): State<AppState>,
     Extension(guard): Extension<Arc<Guard>>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: ClientAddr,
     headers: HeaderMap,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, Refusal> {
-    admit(&state, &guard, peer, &headers)?;
+    admit(&state, &guard, client, &headers)?;
     let mut form = form.map_err(|e| ReportError::Invalid(e.body_text()))?;
     let max_photo = state.config.open311.max_media_bytes;
     let mut submission: Option<Submission> = None;
@@ -382,12 +374,12 @@ pub async fn file(
 pub async fn support(
     State(state): State<AppState>,
     Extension(guard): Extension<Arc<Guard>>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: ClientAddr,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Result<Json<Support>, JsonRejection>,
 ) -> Result<Response, Refusal> {
-    admit(&state, &guard, peer, &headers)?;
+    admit(&state, &guard, client, &headers)?;
     let Json(s) = body.map_err(|e| ReportError::Invalid(e.body_text()))?;
     let receipt = report::support(&state.citizens(), &id, s).await?;
     Ok(json(StatusCode::CREATED, receipt))
