@@ -323,3 +323,51 @@ def test_servicerequestupdates(fmt, filed):
         assert body[0]["update_id"].startswith("U-")
     check_error(get(f"servicerequestupdates.{fmt}", start_date="2025-01-01T00:00:00Z", end_date="2025-12-01T00:00:00Z"), fmt, 400)
     check_error(post(f"servicerequestupdates.{fmt}", {"api_key": "bad", "service_request_id": filed["service_request_id"], "description": "x"}), fmt, 403)
+
+
+MESSAGE_SERVICES = ["msg_complaint", "msg_criticism", "msg_suggestion", "msg_idea", "msg_thanks"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_message_services_are_listed_without_location_or_attributes(fmt):
+    body = parse(get(f"services.{fmt}"), fmt)
+    if fmt == "xml":
+        services = [{c.tag: c.text for c in s} for s in body]
+    else:
+        services = body
+    msgs = [s for s in services if s["service_code"].startswith("msg_")]
+    assert [s["service_code"] for s in msgs] == MESSAGE_SERVICES
+    for s in msgs:
+        assert s["type"] == "realtime"
+        assert s["metadata"] in (False, "false")
+        assert s["group"] == "messages"
+        assert "no location required" in s["description"]
+    for code in MESSAGE_SERVICES:
+        d = parse(get(f"services/{code}.{fmt}"), fmt)
+        if fmt == "xml":
+            assert d.tag == "service_definition" and d.findtext("service_code") == code
+            assert list(d.find("attributes")) == []
+        else:
+            assert d["service_code"] == code and d["attributes"] == []
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("code", MESSAGE_SERVICES)
+def test_message_services_file_without_a_location(fmt, code):
+    r = post(f"requests.{fmt}", {"api_key": KEY, "service_code": code,
+                                "description": f"Conformance {code}", "email": "a@example.org"})
+    assert r.status_code == 201, r.text
+    req = requests_of(r, fmt)[0]
+    assert req["service_request_id"].startswith("M-")
+    assert re.match(r"^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$", req["tracking_code"])
+    assert req["service_notice"]
+    # Placed: accepted too; refused without words, with HTML or with media.
+    r = post(f"requests.{fmt}", {"api_key": KEY, "service_code": code, "lat": LAT, "long": LON,
+                                "description": "Placed"})
+    assert r.status_code == 201, r.text
+    check_error(post(f"requests.{fmt}", {"api_key": KEY, "service_code": code}), fmt, 400)
+    check_error(post(f"requests.{fmt}", {"api_key": KEY, "service_code": code,
+                                         "description": "<b>x</b>"}), fmt, 400)
+    check_error(post(f"requests.{fmt}", {"api_key": KEY, "service_code": code, "description": "x",
+                                         "media_url": "http://example.org/a.jpg"}), fmt, 400)
+    check_error(post(f"requests.{fmt}", {"service_code": code, "description": "x"}), fmt, 403)

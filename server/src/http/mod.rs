@@ -43,6 +43,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -160,6 +161,10 @@ pub fn router(state: AppState) -> Router {
     app.fallback(fallback::no_route)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .layer(Extension(openapi::Document::new(&doc)))
+        // gzip for clients that ask (pages, scripts, JSON): the report page is meant for
+        // cheap phones on slow links (BENCHMARKS.md). The default predicate leaves event
+        // streams, images and tiny bodies alone.
+        .layer(CompressionLayer::new())
         .layer(axum::middleware::from_fn(crate::http::metrics::track_http))
         .layer(TraceLayer::new_for_http())
         // Nested after the layers above, so request tracing never sees these routes.

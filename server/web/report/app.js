@@ -390,12 +390,14 @@
   }
 
   async function start() {
-    await i18n.ready;
-    i18n.switcher($('lang-switch'));
-    const [settings, services] = await Promise.all([
+    // Asked for at once, beside the catalogue: on a slow link every round trip counts.
+    const asked = Promise.all([
       getJson('/api/v1/report/settings'),
       getJson('/open311/v2/services.json'),
     ]);
+    await i18n.ready;
+    i18n.switcher($('lang-switch'));
+    const [settings, services] = await asked;
     if (!settings.ok) { showError(tt('common.error.network')); return; }
     state.settings = settings.body;
     state.tileUrl = settings.body.tile_url;

@@ -6,9 +6,13 @@
 // settings, the services and the map and marked <body data-ready=true>.
 //
 // Usage: TARMIM_BASE_URL=http://127.0.0.1:8137 node tests/bench/report/load.mjs [runs=3]
+// (TARMIM_BENCH_IDENTITY=1: the same without compression)
 // (from tests/browser, where playwright-core is installed:
 //  cd tests/browser && node ../bench/report/load.mjs)
-import { chromium } from 'playwright-core';
+import { createRequire } from 'node:module';
+
+// playwright-core as installed for the browser tests (resolved from the working folder).
+const { chromium } = createRequire(`${process.cwd()}/`)('playwright-core');
 
 const BASE = process.env.TARMIM_BASE_URL || 'http://127.0.0.1:8137';
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -31,6 +35,10 @@ for (const [name, cond] of Object.entries(PRESETS)) {
     await cdp.send('Network.enable');
     await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
     await cdp.send('Network.emulateNetworkConditions', { offline: false, ...cond });
+    // TARMIM_BENCH_IDENTITY=1: ask for uncompressed bodies (the figure without gzip).
+    if (process.env.TARMIM_BENCH_IDENTITY) {
+      await cdp.send('Network.setExtraHTTPHeaders', { headers: { 'Accept-Encoding': 'identity' } });
+    }
     let total = 0;
     let n = 0;
     cdp.on('Network.loadingFinished', (e) => { total += e.encodedDataLength; n += 1; });
