@@ -65,7 +65,7 @@ test('an urgent task appears live, is reassigned, and reaches only the new crew'
 
   const page = await browser.newPage({ viewport: { width: 1400, height: 860 } });
   page.on('pageerror', (e) => console.error('page error:', e));
-  await page.goto(`${BASE}/console/`);
+  await page.goto(`${BASE}/console/?lang=en`);
   await page.fill('#login', 'dispatcher-r1');
   await page.fill('#password', 'demo-dispatcher');
   await page.click('#login-form button[type=submit]');
@@ -118,7 +118,7 @@ test('an urgent task appears live, is reassigned, and reaches only the new crew'
 
 test('a wrong password is refused on the login page', async () => {
   const page = await browser.newPage();
-  await page.goto(`${BASE}/console/`);
+  await page.goto(`${BASE}/console/?lang=en`);
   await page.fill('#login', 'dispatcher-r1');
   await page.fill('#password', 'wrong');
   await page.click('#login-form button[type=submit]');

@@ -35,7 +35,7 @@ after(async () => { await browser?.close(); });
 async function managerPage(tab) {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, acceptDownloads: true });
   page.on('pageerror', (e) => console.error('page error:', e));
-  await page.goto(`${BASE}/console/manage.html${tab ? `#${tab}` : ''}`);
+  await page.goto(`${BASE}/console/manage.html?lang=en${tab ? `#${tab}` : ''}`);
   await page.fill('#login', 'manager');
   await page.fill('#password', 'demo-manager');
   await page.click('#login-form button[type=submit]');

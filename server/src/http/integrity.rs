@@ -10,6 +10,7 @@
 //! | route | |
 //! | --- | --- |
 //! | `GET /integrity` | the reporting page (and `app.js`, `pow.js`, `style.css`) |
+//! | `GET /integrity/i18n/{file}` | the shared translation script and catalogues, served here so the page's requests stay on this router |
 //! | `GET /integrity/api/config` | categories, proof-of-work bits, limits |
 //! | `POST /integrity/api/reports` | make a report → `201 {receipt_code, expires_at}` |
 //! | `POST /integrity/api/case` | `{receipt_code}` → the case's status and messages |
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(app_js))
         .routes(routes!(pow_js))
         .routes(routes!(style_css))
+        .routes(routes!(i18n_file))
         .routes(routes!(config))
         .merge(limited(
             report_limit,
@@ -155,6 +157,17 @@ async fn app_js() -> Response {
     responses((status = 200, description = "The proof-of-work script", content_type = "text/javascript", body = String)))]
 async fn pow_js() -> Response {
     asset("text/javascript; charset=utf-8", page::POW_JS)
+}
+
+/// The shared translation script and catalogues (the same bytes as `/i18n/{file}`)
+#[utoipa::path(get, path = "/i18n/{file}", tag = "integrity",
+    params(("file" = String, Path, description = "`i18n.js`, `fa.json` or `en.json`")),
+    responses(
+        (status = 200, description = "The file"),
+        (status = 404, description = "No such file"),
+    ))]
+async fn i18n_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    crate::http::pages::i18n::serve(&file)
 }
 
 /// The page's style sheet

@@ -1,5 +1,7 @@
 // Tarmim dispatch console: plain JavaScript over /api/v1/console/*.
 // The session (token, login, logout) is session.js's, shared with the manager pages.
+// Every text people read comes from the catalogues (tr, label: session.js); what people
+// typed (titles, notes, addresses) is marked translate="no".
 'use strict';
 
 const $ = (sel) => document.querySelector(sel);
@@ -20,6 +22,19 @@ function esc(s) {
 }
 
 const api = (method, path, body) => session.request(method, path, body);
+// People's own text, kept as typed (the untranslated-text check skips it).
+const own = (s) => `<span translate="no">${esc(s)}</span>`;
+const n = (v) => i18n.num(v);
+const dig = (s) => esc(i18n.digits(s ?? ''));
+const service = (code) => {
+  const s = (state.services || []).find((x) => x.code === code);
+  const text = i18n.t(`service.${code}`);
+  return text.startsWith('⟦') ? (s ? s.name : code) : text;
+};
+const district = (code) => {
+  const text = i18n.t(`district.${code}`);
+  return text.startsWith('⟦') ? code : text;
+};
 
 // ---------------------------------------------------------------- start
 
@@ -29,30 +44,55 @@ async function start() {
     sessionStorage.removeItem('tarmim-token'); $('#login-error').textContent = e.message; return;
   }
   state.me = boot.me;
+  state.boot = boot;
+  state.services = boot.services;
   $('#login-view').hidden = true;
   $('#console-view').hidden = false;
   $('#logout').hidden = false;
-  $('#who').textContent = `${boot.me.login} (${boot.me.role}${boot.me.districts.length ? ': ' + boot.me.districts.join(', ') : ''})`;
-  for (const s of boot.services) {
-    const o = document.createElement('option');
-    o.value = s.code; o.textContent = `${s.name} (${s.default_priority})`;
-    $('#r-category').appendChild(o);
-  }
-  if (boot.me.role === 'call_centre') $('#file-report').open = true;
+  fillChrome();
+  if (boot.me.role === 'call_centre') { $('#file-report').open = true; if ($('#desk-link')) $('#desk-link').hidden = false; }
   initMap(boot);
   await refresh();
   listen();
   setInterval(tick, 1000);
 }
 
+// The parts of the page drawn from the server's answers (redrawn on a language change).
+function fillChrome() {
+  const me = state.me;
+  $('#who').innerHTML = whoHtml(me, district);
+  const sel = $('#r-category');
+  const kept = sel.value;
+  sel.innerHTML = '';
+  for (const s of state.services) {
+    const o = document.createElement('option');
+    o.value = s.code; o.textContent = tr('console.serviceOption', { name: service(s.code), priority: label('priority', s.default_priority) });
+    sel.appendChild(o);
+  }
+  if (kept) sel.value = kept;
+}
+
+function rerender() {
+  if (!state.me) return;
+  fillChrome();
+  if (state.zoom) { state.zoom.remove(); state.zoom = zoomControl().addTo(state.map); }
+  state.districtLayer?.eachLayer((l) => l.setTooltipContent(districtTip(l.feature)));
+  renderQueue(); renderMap(); renderAlerts();
+  if (state.detail) renderDetail(state.detail);
+}
+
+const districtTip = (f) => `${esc(i18n.digits(f.properties.code))} ${esc(district(f.properties.code) === f.properties.code ? f.properties.name : district(f.properties.code))}`;
+
 function initMap(boot) {
-  const map = L.map('map', { zoomControl: true, zoomSnap: 0.1, attributionControl: !!boot.tile_url });
+  const map = L.map('map', { zoomControl: false, zoomSnap: 0.1, attributionControl: !!boot.tile_url });
+  state.zoom = zoomControl().addTo(map);
   state.map = map;
   if (boot.tile_url) L.tileLayer(boot.tile_url, { maxZoom: 19 }).addTo(map);
   const districts = L.geoJSON(boot.districts, {
     style: { color: '#34495e', weight: 1.5, fillColor: '#9fb3c8', fillOpacity: 0.15 },
-    onEachFeature: (f, layer) => layer.bindTooltip(`${f.properties.code} ${f.properties.name}`, { permanent: true, direction: 'center', className: 'district-label' }),
+    onEachFeature: (f, layer) => layer.bindTooltip(districtTip(f), { permanent: true, direction: 'center', className: 'district-label' }),
   }).addTo(map);
+  state.districtLayer = districts;
   const b = districts.getBounds();
   const fit = () => { if (b.isValid()) map.fitBounds(b, { padding: [10, 10] }); else map.setView([35.69, 51.39], 12); };
   fit();
@@ -125,8 +165,8 @@ function nextDue(t) {
 function fmtLeft(ms) {
   const neg = ms < 0; ms = Math.abs(ms);
   const h = Math.floor(ms / 3600000), m = Math.floor(ms / 60000) % 60, s = Math.floor(ms / 1000) % 60;
-  const t = h ? `${h}h${String(m).padStart(2, '0')}m` : `${m}:${String(s).padStart(2, '0')}`;
-  return neg ? `overdue ${t}` : t;
+  const t = h ? tr('time.hm', { h, m: i18n.digits(String(m).padStart(2, '0')) }) : i18n.digits(`${m}:${String(s).padStart(2, '0')}`);
+  return neg ? tr('sla.overdue', { t }) : t;
 }
 
 function renderQueue() {
@@ -139,8 +179,8 @@ function renderQueue() {
     li.dataset.id = t.id;
     li.className = `p-${t.priority}${state.selected === t.id ? ' selected' : ''}`;
     const d = nextDue(t);
-    li.innerHTML = `<div><b>${esc(t.title)}</b></div>
-      <div class="meta"><span>${esc(t.id)} · ${esc(t.district || '')} · <span class="badge status">${esc(t.status)}</span> ${t.assignee ? '→ <span class="assignee">' + esc(t.assignee) + '</span>' : ''}</span>
+    li.innerHTML = `<div><b>${own(t.title)}</b></div>
+      <div class="meta"><span><bdi translate="no">${dig(t.id)}</bdi> · ${esc(district(t.district || ''))} · <span class="badge status" data-status="${esc(t.status)}">${esc(label('status', t.status))}</span> ${t.assignee ? '← <bdi class="assignee" translate="no">' + esc(t.assignee) + '</bdi>' : ''}</span>
       <span class="sla" data-due="${d.due === Infinity ? '' : d.due}" data-what="${d.what}"></span></div>`;
     li.addEventListener('click', () => select(t.id));
     ul.appendChild(li);
@@ -153,17 +193,23 @@ function tick() {
   for (const el of document.querySelectorAll('.sla[data-due]')) {
     if (!el.dataset.due) { el.textContent = ''; continue; }
     const left = Number(el.dataset.due) - now;
-    el.textContent = `${el.dataset.what} ${fmtLeft(left)}`;
+    el.textContent = `${tr('sla.what.' + el.dataset.what)} ${fmtLeft(left)}`;
     el.classList.toggle('overdue', left < 0);
   }
 }
 
 function renderAlerts() {
   const box = $('#alerts');
-  box.innerHTML = state.alerts.slice(0, 5).map((a) => `<div class="alert" data-task="${esc(a.task || '')}"><b>${esc(a.kind)}</b> ${esc(a.message)}</div>`).join('');
+  box.innerHTML = state.alerts.slice(0, 5).map((a) => `<div class="alert" data-task="${esc(a.task || '')}"><b>${esc(label('alert', a.kind))}</b> ${alertText(a)}</div>`).join('');
   for (const el of box.querySelectorAll('.alert[data-task]')) {
     if (el.dataset.task) el.addEventListener('click', () => select(el.dataset.task));
   }
+}
+
+// An alert's sentence: the server writes it in English; in Persian the task stands for it.
+function alertText(a) {
+  if (i18n.lang === 'en') return esc(a.message);
+  return a.task ? `<bdi translate="no">${dig(a.task)}</bdi>` : '';
 }
 
 // ---------------------------------------------------------------- map
@@ -178,7 +224,7 @@ function renderMap() {
       weight: t.priority === 'urgent' ? 3 : 1,
       fillColor: STATUS_COLOUR[t.status] || '#999', fillOpacity: 0.9,
       className: `task-marker task-${t.id}`,
-    }).bindTooltip(`${t.id} ${t.title} (${t.status}, ${t.priority})`);
+    }).bindTooltip(`${dig(t.id)} ${own(t.title)} (${esc(label('status', t.status))}${tr('list.sep')}${esc(label('priority', t.priority))})`);
     m.on('click', () => select(t.id));
     m.addTo(state.taskLayer);
     state.markers.set(t.id, m);
@@ -189,10 +235,10 @@ function renderMap() {
     const flagged = c.position.flags.length > 0;
     const icon = L.divIcon({
       className: '', iconSize: null,
-      html: `<div class="crew-marker${c.on_duty ? '' : ' off'}${flagged ? ' flagged' : ''}" data-crew="${esc(c.id)}">${esc(c.id)}</div>`,
+      html: `<div class="crew-marker${c.on_duty ? '' : ' off'}${flagged ? ' flagged' : ''}" data-crew="${esc(c.id)}" translate="no">${esc(c.id)}</div>`,
     });
     L.marker([c.position.lat, c.position.lon], { icon })
-      .bindTooltip(`${c.name}: ${c.on_duty ? 'on duty' : 'off duty'}, ${c.load} open job(s)${flagged ? ' — last report flagged: ' + c.position.flags.join(', ') : ''}`)
+      .bindTooltip(`${own(c.name)}: ${tr(c.on_duty ? 'crew.onDuty' : 'crew.offDuty')}${tr('list.sep')}${tr('crew.load', { n: c.load })}${flagged ? ' — ' + tr('crew.flagged', { flags: c.position.flags.map((f) => label('flag', f)).join(tr('list.sep')) }) : ''}`)
       .addTo(state.crewLayer);
   }
 }
@@ -215,62 +261,65 @@ async function loadDetail(id) {
   renderDetail(d);
 }
 
-function when(ms) { return ms ? new Date(ms).toLocaleString() : ''; }
+// A time people read: Solar Hijri in Persian, in the city's zone.
+function when(ms) { return ms ? i18n.date(ms) : ''; }
 
+// An event's details as HTML (reasons and comments are people's own text).
 function eventText(k) {
   switch (k.kind) {
-    case 'assigned': return `→ ${k.crew}: ${k.reason}`;
-    case 'routed': return `→ ${k.district}`;
-    case 'reprioritized': return `${k.priority}: ${k.reason}`;
-    case 'marked_duplicate': return `of ${k.of}`;
-    case 'completed': return `${k.photos.length} photo(s)`;
-    case 'rated': return `${k.stars}★ ${k.comment || ''}`;
-    default: return k.reason || '';
+    case 'assigned': return `← <bdi translate="no">${esc(k.crew)}</bdi>: ${own(k.reason)}`;
+    case 'routed': return `← ${esc(district(k.district))}`;
+    case 'reprioritized': return `${esc(label('priority', k.priority))}: ${own(k.reason)}`;
+    case 'marked_duplicate': return esc(tr('event.duplicateOf', { of: i18n.digits(k.of) }));
+    case 'completed': return esc(tr('event.photos', { n: k.photos.length }));
+    case 'rated': return `${esc(n(k.stars))}★ ${own(k.comment || '')}`;
+    default: return own(k.reason || '');
   }
 }
 
 function renderDetail(d) {
   const t = d.task;
   const dv = t.derived;
-  const own = state.me.role === 'dispatcher';
+  const mine = state.me.role === 'dispatcher';
   const crews = state.crews.filter((c) => c.skills.includes(t.category) || c.district === dv.district)
     .sort((a, b) => (b.on_duty - a.on_duty) || a.id.localeCompare(b.id));
   const rows = t.timeline.map((e) => {
     const sup = e.outcome.outcome === 'superseded';
-    return `<tr class="${sup ? 'superseded' : ''}" data-kind="${esc(e.event.kind.kind)}"><td>${esc(when(e.event.at))}</td><td><b>${esc(e.event.kind.kind)}</b></td>
-      <td>${esc(e.event.actor.user)} <span class="hint">${esc(e.event.actor.role)}</span></td><td>${esc(eventText(e.event.kind))}</td>
-      <td class="why">${sup ? 'superseded: ' + esc(e.outcome.reason) : e.outcome.outcome === 'extra_visit' ? 'extra visit' : ''}</td></tr>`;
+    return `<tr class="${sup ? 'superseded' : ''}" data-kind="${esc(e.event.kind.kind)}"><td>${esc(when(e.event.at))}</td><td><b>${esc(label('event', e.event.kind.kind))}</b></td>
+      <td><bdi translate="no">${esc(e.event.actor.user)}</bdi> <span class="hint">${esc(label('role', e.event.actor.role))}</span></td><td>${eventText(e.event.kind)}</td>
+      <td class="why">${sup ? esc(tr('event.superseded')) + ': ' + own(e.outcome.reason) : e.outcome.outcome === 'extra_visit' ? esc(tr('event.extraVisit')) : ''}</td></tr>`;
   }).join('');
+  const T = (k, v) => esc(tr(k, v));
   $('#detail').innerHTML = `
-    <h3 id="detail-title">${esc(t.title)}</h3>
-    <div><span class="badge">${esc(t.id)}</span> <span class="badge" id="detail-status">${esc(dv.status)}</span>
-      <span class="badge">${esc(dv.priority)}</span> ${esc(dv.district || '')} · ${esc(t.category)}
-      ${dv.escalated ? '<span class="badge" style="background:#f5c2bd">escalated</span>' : ''}</div>
-    <p>${esc(t.description)}</p>
-    <p class="hint">${esc(t.address || '')} (${t.point.lat.toFixed(5)}, ${t.point.lon.toFixed(5)})</p>
-    <p>Crew: <b id="detail-assignee">${esc(dv.assignee || '—')}</b>
-      · ack by ${esc(when(t.sla.ack_due))} · done by ${esc(when(t.sla.complete_due))}</p>
-    ${(d.tracking_codes || []).length ? `<p id="detail-codes">Tracking code${d.tracking_codes.length > 1 ? 's' : ''}: ${d.tracking_codes.map((c) => `<b>${esc(c.code)}</b> (${esc(c.role)})`).join(', ')}</p>` : ''}
-    ${dv.conflicts.map((c) => `<div class="conflict"><b>${esc(c.kind)}</b>: ${esc(c.message)}</div>`).join('')}
-    ${own ? `<div class="actions">
-      <div class="row"><select id="assign-crew">${crews.map((c) => `<option value="${esc(c.id)}">${esc(c.id)} ${c.on_duty ? '' : '(off duty)'} ${c.district !== dv.district ? '(' + esc(c.district) + ')' : ''} · ${c.load} job(s)</option>`).join('')}</select>
-        <button id="assign-btn">${dv.assignee ? 'Reassign' : 'Assign'}</button></div>
-      <input id="assign-override" placeholder="override reason (off-duty or other district)">
-      <div class="row"><button id="auto-btn" class="secondary">Auto-assign</button></div>
-      <div class="row"><select id="prio">${['urgent', 'high', 'normal', 'low'].map((p) => `<option ${p === dv.priority ? 'selected' : ''}>${p}</option>`).join('')}</select>
-        <input id="prio-reason" placeholder="reason"><button id="prio-btn" class="secondary">Set priority</button></div>
-      <div class="row"><input id="dup-of" placeholder="duplicate of task id"><button id="dup-btn" class="secondary">Mark duplicate</button></div>
-      ${(d.nearby || []).length ? `<div id="nearby"><b>Possible duplicates nearby</b> (same service, open):<ul>${d.nearby.map((n) => `<li data-id="${esc(n.id)}"><span class="badge">${esc(n.id)}</span> ${esc(n.title)} · ${esc(n.status)} · ${Math.round(n.distance_m)} m${n.supporters ? ` · ${n.supporters} supporter(s)` : ''} <button class="secondary merge-into" data-of="${esc(n.id)}">Merge into this</button></li>`).join('')}</ul><p class="hint">Merging closes this report as a duplicate; its reporter and supporters then follow the one kept.</p></div>` : ''}
-      <div class="row"><input id="cancel-reason" placeholder="cancel reason"><button id="cancel-btn" class="danger">Cancel</button></div>
+    <h3 id="detail-title">${own(t.title)}</h3>
+    <div><span class="badge" translate="no">${dig(t.id)}</span> <span class="badge" id="detail-status" data-status="${esc(dv.status)}">${esc(label('status', dv.status))}</span>
+      <span class="badge">${esc(label('priority', dv.priority))}</span> ${esc(district(dv.district || ''))} · ${esc(service(t.category))}
+      ${dv.escalated ? `<span class="badge" style="background:#f5c2bd">${T('detail.escalated')}</span>` : ''}</div>
+    <p>${own(t.description)}</p>
+    <p class="hint">${own(t.address || '')} (${esc(n(t.point.lat.toFixed(5)))}${tr('list.sep')}${esc(n(t.point.lon.toFixed(5)))})</p>
+    <p>${T('detail.crew')}: <b id="detail-assignee" translate="no">${esc(dv.assignee || '—')}</b>
+      · ${T('detail.ackBy', { at: when(t.sla.ack_due) })} · ${T('detail.doneBy', { at: when(t.sla.complete_due) })}</p>
+    ${(d.tracking_codes || []).length ? `<p id="detail-codes">${T('detail.codes')}: ${d.tracking_codes.map((c) => `<b translate="no" data-code="${esc(c.code)}">${dig(c.code)}</b> (${esc(label('codeRole', c.role))})`).join(tr('list.sep'))}</p>` : ''}
+    ${dv.conflicts.map((c) => `<div class="conflict"><b>${esc(label('conflict', c.kind))}</b>${i18n.lang === 'en' ? ': ' + esc(c.message) : ''}</div>`).join('')}
+    ${mine ? `<div class="actions">
+      <div class="row"><select id="assign-crew">${crews.map((c) => `<option value="${esc(c.id)}">${esc(c.id)} ${c.on_duty ? '' : T('detail.offDuty')} ${c.district !== dv.district ? '(' + esc(district(c.district)) + ')' : ''} · ${T('crew.load', { n: c.load })}</option>`).join('')}</select>
+        <button id="assign-btn">${T(dv.assignee ? 'detail.reassign' : 'detail.assign')}</button></div>
+      <input id="assign-override" placeholder="${T('detail.override')}">
+      <div class="row"><button id="auto-btn" class="secondary">${T('detail.autoAssign')}</button></div>
+      <div class="row"><select id="prio">${['urgent', 'high', 'normal', 'low'].map((p) => `<option value="${p}" ${p === dv.priority ? 'selected' : ''}>${esc(label('priority', p))}</option>`).join('')}</select>
+        <input id="prio-reason" placeholder="${T('detail.reason')}"><button id="prio-btn" class="secondary">${T('detail.setPriority')}</button></div>
+      <div class="row"><input id="dup-of" placeholder="${T('detail.duplicateOf')}"><button id="dup-btn" class="secondary">${T('detail.markDuplicate')}</button></div>
+      ${(d.nearby || []).length ? `<div id="nearby"><b>${T('detail.nearby')}</b> ${T('detail.nearby.same')}:<ul>${d.nearby.map((x) => `<li data-id="${esc(x.id)}"><span class="badge" translate="no">${dig(x.id)}</span> ${own(x.title)} · ${esc(label('status', x.status))} · ${T('unit.metres', { n: Math.round(x.distance_m) })}${x.supporters ? ` · ${T('detail.supporters', { n: x.supporters })}` : ''} <button class="secondary merge-into" data-of="${esc(x.id)}">${T('detail.mergeInto')}</button></li>`).join('')}</ul><p class="hint">${T('detail.mergeHint')}</p></div>` : ''}
+      <div class="row"><input id="cancel-reason" placeholder="${T('detail.cancelReason')}"><button id="cancel-btn" class="danger">${T('detail.cancel')}</button></div>
       <p id="action-error" class="error"></p></div>` : ''}
-    <h4>Timeline</h4><table class="timeline" id="timeline">${rows}</table>
-    <h4>Photos (${t.photos.length})</h4>
-    <ul>${t.photos.map((p) => `<li>${esc(p.kind)} · ${esc(p.hash.slice(0, 12))}… · ${esc(when(p.taken_at))} · ${esc(p.author)}</li>`).join('')}</ul>
-    <h4>Notes</h4>
-    <ul id="notes">${t.notes.map((n) => `<li><b>${esc(n.author)}</b> ${esc(when(n.at))}: ${esc(n.text)}</li>`).join('')}</ul>
-    ${own ? '<div class="row"><input id="note-text" placeholder="add a note"><button id="note-btn" class="secondary">Add</button></div>' : ''}
-    ${d.alerts.length ? '<h4>Alerts</h4>' + d.alerts.map((a) => `<div class="alert">${esc(a.kind)}: ${esc(a.message)}</div>`).join('') : ''}`;
-  if (!own) return;
+    <h4>${T('detail.timeline')}</h4><table class="timeline" id="timeline">${rows}</table>
+    <h4>${T('detail.photos', { n: t.photos.length })}</h4>
+    <ul>${t.photos.map((p) => `<li>${esc(label('photoKind', p.kind))} · <bdi translate="no">${esc(p.hash.slice(0, 12))}…</bdi> · ${esc(when(p.taken_at))} · <bdi translate="no">${esc(p.author)}</bdi></li>`).join('')}</ul>
+    <h4>${T('detail.notes')}</h4>
+    <ul id="notes">${t.notes.map((x) => `<li><b translate="no">${esc(x.author)}</b> ${esc(when(x.at))}: ${own(x.text)}</li>`).join('')}</ul>
+    ${mine ? `<div class="row"><input id="note-text" placeholder="${T('detail.addNote')}"><button id="note-btn" class="secondary">${T('detail.add')}</button></div>` : ''}
+    ${d.alerts.length ? `<h4>${T('detail.alerts')}</h4>` + d.alerts.map((a) => `<div class="alert">${esc(label('alert', a.kind))}${i18n.lang === 'en' ? ': ' + esc(a.message) : ''}</div>`).join('') : ''}`;
+  if (!mine) return;
   const act = (fn) => async () => {
     $('#action-error').textContent = '';
     try { await fn(); await refresh(); } catch (e) { $('#action-error').textContent = e.message; }
@@ -303,10 +352,12 @@ $('#report-form').addEventListener('submit', async (ev) => {
   try {
     const r = await api('POST', '/api/v1/console/tasks', body);
     const d = r.dispatch;
-    $('#report-result').textContent = `Filed ${r.task.id} in ${r.district}` + (d ? ` — ${d.outcome}${d.crew ? ' to ' + d.crew : ''}` : '');
+    $('#report-result').textContent = tr('console.filed', { id: i18n.digits(r.task.id), district: district(r.district) })
+      + (r.tracking_code ? ' · ' + tr('console.filedCode', { code: i18n.digits(r.tracking_code) }) : '')
+      + (d ? ' — ' + label('dispatchOutcome', d.outcome) + (d.crew ? ' ← ' + d.crew : '') : '');
     $('#report-form').reset();
     refresh();
   } catch (e) { $('#report-result').textContent = e.message; }
 });
 
-session.init(start);
+session.init(start, rerender);

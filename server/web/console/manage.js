@@ -10,45 +10,53 @@ const state = {
   evidence: null,
 };
 
-// Numeric measures a chart or the map can show: [field, label, higher is better].
+// Numeric measures a chart or the map can show: [field, higher is better]; their names
+// are the catalogue's `measure.<field>`.
 const MEASURES = [
-  ['received', 'received', null],
-  ['closed', 'closed', true],
-  ['backlog', 'backlog', false],
-  ['ack_p50_min', 'time to acknowledge, median (min)', false],
-  ['ack_p90_min', 'time to acknowledge, p90 (min)', false],
-  ['complete_p50_min', 'time to complete, median (min)', false],
-  ['complete_p90_min', 'time to complete, p90 (min)', false],
-  ['sla_ack_pct', 'SLA acknowledge (%)', true],
-  ['sla_complete_pct', 'SLA complete (%)', true],
-  ['reopen_rate', 'reopen rate', false],
-  ['rating_mean', 'satisfaction (mean 1–5)', true],
-  ['rating_response_rate', 'rating response rate', true],
-  ['photo_share', 'completions with before+after photos', true],
-  ['flagged_photos', 'photos flagged (place/time)', false],
+  ['received', null], ['closed', true], ['backlog', false],
+  ['ack_p50_min', false], ['ack_p90_min', false], ['complete_p50_min', false], ['complete_p90_min', false],
+  ['sla_ack_pct', true], ['sla_complete_pct', true], ['reopen_rate', false], ['rating_mean', true],
+  ['rating_response_rate', true], ['photo_share', true], ['flagged_photos', false],
 ];
-const LABEL = Object.fromEntries(MEASURES.map(([k, l]) => [k, l]));
+const measureName = (k) => label('measure', k).replace(/_/g, ' ');
+const district = (code) => { const x = i18n.t(`district.${code}`); return x.startsWith('⟦') ? null : x; };
+const serviceName = (s) => { const x = i18n.t(`service.${s.code}`); return x.startsWith('⟦') ? s.name : x; };
 
 function esc(s) {
   return String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
 }
 
+// A number in the active language's digits; shares and rates as percentages.
 function fmt(v, field) {
   if (v === null || v === undefined) return '—';
   if (typeof v !== 'number') return esc(v);
-  if (field && (field.endsWith('_rate') || field.endsWith('_share'))) return `${(v * 100).toFixed(1)}%`;
-  if (field && field.endsWith('_pct')) return `${v.toFixed(1)}%`;
-  if (Number.isInteger(v)) return String(v);
-  return v.toFixed(field === 'rating_mean' ? 2 : 1);
+  const one = { minimumFractionDigits: 1, maximumFractionDigits: 1 };
+  if (field && (field.endsWith('_rate') || field.endsWith('_share'))) return i18n.num(v, Object.assign({ style: 'percent' }, one));
+  if (field && field.endsWith('_pct')) return i18n.num(v / 100, Object.assign({ style: 'percent' }, one));
+  if (Number.isInteger(v)) return i18n.num(v, { useGrouping: false });
+  const d = field === 'rating_mean' ? 2 : 1;
+  return i18n.num(v, { minimumFractionDigits: d, maximumFractionDigits: d });
 }
+
+// A calendar day (YYYY-MM-DD, the city's) as people read it: Solar Hijri in Persian.
+const day = (ymd) => (ymd ? i18n.date(Date.parse(`${ymd}T12:00:00Z`), { dateStyle: 'medium', timeZone: 'UTC' }) : '');
 
 // Every answer may carry the range the server chose and its zone: shown in the filters.
 async function api(path) {
   const data = await session.request('GET', path);
   if (data && data.from && !$('#f-from').value) $('#f-from').value = data.from;
   if (data && data.to && !$('#f-to').value) $('#f-to').value = data.to;
-  if (data && data.timezone) $('#f-zone').textContent = `days in ${data.timezone}`;
+  if (data && data.timezone) { state.timezone = data.timezone; showZone(); }
+  showDates();
   return data;
+}
+
+function showZone() {
+  if (state.timezone) $('#f-zone').textContent = tr('manage.zone', { tz: i18n.lang === 'fa' && state.timezone === 'Asia/Tehran' ? tr('zone.tehran') : state.timezone });
+}
+function showDates() {
+  $('#f-from-shown').textContent = day($('#f-from').value);
+  $('#f-to-shown').textContent = day($('#f-to').value);
 }
 
 // ---------------------------------------------------------------- filters
@@ -84,25 +92,38 @@ async function start() {
   $('#login-view').hidden = true;
   $('#manage-view').hidden = false;
   $('#logout').hidden = false;
-  $('#who').textContent = `${boot.me.login} (${boot.me.role}${boot.me.districts.length ? ': ' + boot.me.districts.join(', ') : ''})`;
-  for (const f of boot.districts.features) {
-    const o = document.createElement('option');
-    o.value = f.properties.code; o.textContent = `${f.properties.code} ${f.properties.name}`;
-    $('#f-district').appendChild(o);
-  }
-  for (const s of boot.services) {
-    const o = document.createElement('option');
-    o.value = s.code; o.textContent = s.name;
-    $('#f-category').appendChild(o);
-  }
-  for (const [k, l] of MEASURES) {
-    const o = document.createElement('option');
-    o.value = k; o.textContent = l;
-    $('#m-measure').appendChild(o);
-  }
+  fillChrome();
   $('#m-measure').value = 'sla_complete_pct';
   const hash = location.hash.replace('#', '');
   show(document.querySelector(`#tabs [data-tab="${hash}"]`) ? hash : 'trends');
+}
+
+// The select boxes and the signed-in line, drawn from the server's answers in the active
+// language (again after a language change, keeping what was chosen).
+function fillChrome() {
+  const boot = state.boot;
+  $('#who').innerHTML = whoHtml(boot.me, (c) => district(c) || c);
+  const refill = (sel, items) => {
+    const kept = sel.value;
+    for (const o of [...sel.options]) if (o.value) o.remove();
+    for (const [value, text] of items) {
+      const o = document.createElement('option');
+      o.value = value; o.textContent = text;
+      sel.appendChild(o);
+    }
+    sel.value = kept;
+  };
+  refill($('#f-district'), boot.districts.features.map((f) => [f.properties.code, `${i18n.digits(f.properties.code)} ${district(f.properties.code) || f.properties.name}`]));
+  refill($('#f-category'), boot.services.map((s) => [s.code, serviceName(s)]));
+  refill($('#m-measure'), MEASURES.map(([k]) => [k, measureName(k)]));
+  showZone(); showDates();
+}
+
+function rerender() {
+  if (!state.boot) return;
+  fillChrome();
+  if (state.zoom) { state.zoom.remove(); state.zoom = zoomControl().addTo(state.map); }
+  show(state.tab);
 }
 
 for (const b of document.querySelectorAll('#tabs button')) {
@@ -138,14 +159,23 @@ async function series(measure) {
   return s.points;
 }
 
+// Axes, legend values and dates in the active language (Solar Hijri days in Persian).
 function chart(el, names, points, colours) {
   const xs = points[0].map((p) => toSeconds(p.period));
   const data = [xs, ...points.map((ps) => ps.map((p) => p.value))];
   el.innerHTML = '';
+  const dayOf = (s) => i18n.date(s * 1000, { month: 'short', day: 'numeric', timeZone: 'UTC' });
+  const value = (u, v) => (v === null || v === undefined ? '—' : i18n.num(v, { maximumFractionDigits: 2 }));
   const opts = {
     width: Math.max(300, el.clientWidth || 520), height: 220,
-    series: [{}, ...names.map((n, i) => ({ label: n, stroke: colours[i], width: 2, spanGaps: false, points: { show: xs.length < 60 } }))],
-    axes: [{}, { size: 50 }],
+    series: [
+      { label: tr('manage.chart.period'), value: (u, s) => (s === null || s === undefined ? '—' : dayOf(s)) },
+      ...names.map((n, i) => ({ label: n, stroke: colours[i], width: 2, spanGaps: false, points: { show: xs.length < 60 }, value })),
+    ],
+    axes: [
+      { values: (u, splits) => splits.map(dayOf) },
+      { size: 50, values: (u, splits) => splits.map((v) => i18n.num(v)) },
+    ],
     scales: { x: { time: true } },
   };
   const u = new uPlot(opts, data, el);
@@ -158,10 +188,11 @@ async function trends() {
   const want = ['received', 'closed', 'sla_ack_pct', 'sla_complete_pct', 'complete_p50_min', 'complete_p90_min', 'rating_mean', 'reopen_rate'];
   const got = await Promise.all(want.map(series));
   const by = Object.fromEntries(want.map((m, i) => [m, got[i]]));
-  chart($('#chart-volume'), ['received', 'closed'], [by.received, by.closed], ['#2c6aa0', '#27ae60']);
-  chart($('#chart-sla'), ['acknowledge %', 'complete %'], [by.sla_ack_pct, by.sla_complete_pct], ['#e67e22', '#16a085']);
-  chart($('#chart-time'), ['median', 'p90'], [by.complete_p50_min, by.complete_p90_min], ['#2980b9', '#8e44ad']);
-  chart($('#chart-satisfaction'), ['mean rating', 'reopen rate'], [by.rating_mean, by.reopen_rate], ['#f1c40f', '#c0392b']);
+  const L = (k) => tr(`manage.series.${k}`);
+  chart($('#chart-volume'), [L('received'), L('closed')], [by.received, by.closed], ['#2c6aa0', '#27ae60']);
+  chart($('#chart-sla'), [L('ack'), L('complete')], [by.sla_ack_pct, by.sla_complete_pct], ['#e67e22', '#16a085']);
+  chart($('#chart-time'), [L('median'), L('p90')], [by.complete_p50_min, by.complete_p90_min], ['#2980b9', '#8e44ad']);
+  chart($('#chart-satisfaction'), [L('rating'), L('reopen')], [by.rating_mean, by.reopen_rate], ['#f1c40f', '#c0392b']);
 }
 
 // ---------------------------------------------------------------- choropleth
@@ -169,7 +200,8 @@ async function trends() {
 async function mapTab() {
   if (!state.map) {
     const boot = state.boot;
-    const map = L.map('choropleth', { zoomSnap: 0.1, attributionControl: !!boot.tile_url });
+    const map = L.map('choropleth', { zoomControl: false, zoomSnap: 0.1, attributionControl: !!boot.tile_url });
+    state.zoom = zoomControl().addTo(map);
     if (boot.tile_url) L.tileLayer(boot.tile_url, { maxZoom: 19 }).addTo(map);
     state.map = map;
   }
@@ -186,7 +218,7 @@ const NEUTRAL = ['#eff3ff', '#bdd7e7', '#6baed6', '#3182bd', '#08519c'];
 function paintMap() {
   if (!state.map || !state.measuresByDistrict) return;
   const field = $('#m-measure').value;
-  const better = (MEASURES.find(([k]) => k === field) || [])[2];
+  const better = (MEASURES.find(([k]) => k === field) || [])[1];
   const ramp = better === true ? GOOD : better === false ? BAD : NEUTRAL;
   const values = Object.values(state.measuresByDistrict).map((r) => r[field]).filter((v) => typeof v === 'number');
   const lo = Math.min(...values), hi = Math.max(...values);
@@ -199,7 +231,7 @@ function paintMap() {
     },
     onEachFeature: (f, layer) => {
       const row = state.measuresByDistrict[f.properties.code] || {};
-      layer.bindTooltip(`${esc(f.properties.code)} ${esc(f.properties.name)}<br>${esc(LABEL[field])}: ${fmt(row[field], field)}`, { permanent: true, direction: 'center', className: 'district-label' });
+      layer.bindTooltip(`${esc(i18n.digits(f.properties.code))} ${esc(district(f.properties.code) || f.properties.name)}<br>${esc(measureName(field))}: ${fmt(row[field], field)}`, { permanent: true, direction: 'center', className: 'district-label' });
       layer.on('click', () => { $('#f-district').value = f.properties.code; show('scorecard'); });
     },
   }).addTo(state.map);
@@ -215,7 +247,7 @@ function paintMap() {
       legend.push(`<span><i style="background:${ramp[i]}"></i>${fmt(a, field)} – ${fmt(z, field)}</span>`);
     }
   }
-  legend.push('<span><i style="background:#fff"></i>no data</span>');
+  legend.push(`<span><i style="background:#fff"></i>${esc(tr('manage.noData'))}</span>`);
   $('#m-legend').innerHTML = legend.join('');
 }
 
@@ -223,8 +255,15 @@ function paintMap() {
 
 function table(el, columns, rows, onClick) {
   const head = `<thead><tr>${columns.map(([k, l]) => `<th data-k="${esc(k)}">${esc(l)}</th>`).join('')}</tr></thead>`;
-  const body = rows.map((r, i) => `<tr data-i="${i}" class="${esc(r._class || '')}">${columns.map(([k]) => `<td>${k === 'key' || k === 'label' || typeof r[k] !== 'number' ? esc(r[k] ?? '—') : fmt(r[k], k)}</td>`).join('')}</tr>`).join('');
-  el.innerHTML = head + `<tbody>${body || `<tr><td colspan="${columns.length}" class="hint">nothing in this range</td></tr>`}</tbody>`;
+  // Names, ids and people's text are kept as they are (translate="no"); numbers are
+  // written in the active language.
+  const cell = (r, k) => {
+    if (r._shown && k in r._shown) return esc(r._shown[k]);
+    if (k === 'key' || k === 'label' || k === 'id' || k === 'title' || k === 'crew' || k === 'contractor') return `<bdi translate="no">${esc(r[k] ?? '—')}</bdi>`;
+    return typeof r[k] === 'number' ? fmt(r[k], k) : esc(r[k] ?? '—');
+  };
+  const body = rows.map((r, i) => `<tr data-i="${i}" class="${esc(r._class || '')}">${columns.map(([k]) => `<td>${cell(r, k)}</td>`).join('')}</tr>`).join('');
+  el.innerHTML = head + `<tbody>${body || `<tr><td colspan="${columns.length}" class="hint">${esc(tr('manage.nothing'))}</td></tr>`}</tbody>`;
   if (onClick) {
     for (const tr of el.querySelectorAll('tbody tr[data-i]')) tr.addEventListener('click', () => onClick(rows[Number(tr.dataset.i)]));
   }
@@ -235,14 +274,17 @@ async function scorecard() {
   const r = await api(query('/api/v1/analytics/scorecard', { level }));
   const f = r.formula || {};
   const text = String(f.text || '').replace(/^\s*score\s*=\s*/i, '');
-  $('#s-formula').innerHTML = `<strong>Score</strong> = ${esc(text)} · below <strong>${esc(f.threshold)}</strong> is listed for review.`;
+  // The server states the formula in English; the Persian page says the same in Persian.
+  const said = i18n.lang === 'en' ? `<bdi dir="ltr">${esc(text)}</bdi>` : esc(tr('manage.formula', { ack: f.ack_target_minutes, min: f.min_tasks }));
+  $('#s-formula').innerHTML = `<strong>${esc(tr('manage.score'))}</strong> = ${said} · ${esc(tr('manage.threshold', { n: f.threshold }))}`;
   const componentKeys = [...new Set(r.rows.flatMap((row) => Object.keys(row.components || {})))];
   const rows = r.rows.map((row) => Object.assign({}, row, row.components || {}, {
     _class: row.below_threshold ? 'below' : '',
+    _shown: level === 'district' && district(row.key) ? { label: district(row.key) } : null,
     score: row.score,
-    flag: row.below_threshold ? 'below threshold' : '',
+    flag: row.below_threshold ? tr('manage.belowThreshold') : '',
   }));
-  table($('#s-table'), [['rank', '#'], ['label', level], ['score', 'score'], ['flag', ''], ['tasks', 'tasks'], ...componentKeys.map((k) => [k, LABEL[k] || k.replace(/_/g, ' ')])], rows,
+  table($('#s-table'), [['rank', '#'], ['label', tr(`level.${level}`)], ['score', tr('manage.col.score')], ['flag', ''], ['tasks', tr('manage.col.tasks')], ...componentKeys.map((k) => [k, measureName(k)])], rows,
     (row) => evidence(level, row));
   $('#evidence').hidden = true;
 }
@@ -251,37 +293,49 @@ async function evidence(level, row) {
   state.evidence = { level, key: row.key };
   const r = await api(query('/api/v1/analytics/tasks', { level, key: row.key, limit: 200 }));
   $('#evidence').hidden = false;
-  $('#evidence-title').textContent = `Tasks behind ${row.label}'s numbers (${r.rows.length}${r.rows.length === 200 ? '+' : ''})`;
+  $('#evidence-title').textContent = tr('manage.evidence', { name: (level === 'district' && district(row.key)) || row.label, n: r.rows.length, more: r.rows.length === 200 ? '+' : '' });
+  const services = Object.fromEntries(state.boot.services.map((s) => [s.code, serviceName(s)]));
   const rows = r.rows.map((t) => Object.assign({}, t, {
-    sla: t.sla_complete_met === null || t.sla_complete_met === undefined ? '—' : t.sla_complete_met ? 'met' : 'missed',
-    photos: `${t.before_photo ? 'before' : '—'} / ${t.after_photo ? 'after' : '—'}`,
+    sla: t.sla_complete_met === null || t.sla_complete_met === undefined ? '—' : tr(t.sla_complete_met ? 'manage.met' : 'manage.missed'),
+    photos: `${t.before_photo ? tr('photoKind.before') : '—'} / ${t.after_photo ? tr('photoKind.after') : '—'}`,
     _class: t.sla_complete_met === false ? 'below' : '',
+    _shown: {
+      category: services[t.category] || t.category,
+      district: district(t.district) || t.district || '—',
+      priority: label('priority', t.priority),
+      status: label('status', t.status),
+      reopened: typeof t.reopened === 'boolean' ? tr(t.reopened ? 'common.yes' : 'common.no') : (typeof t.reopened === 'number' ? i18n.num(t.reopened) : '—'),
+    },
   }));
-  table($('#evidence-table'), [['id', 'task'], ['title', 'title'], ['category', 'category'], ['district', 'district'], ['crew', 'crew'], ['contractor', 'contractor'], ['priority', 'priority'], ['status', 'status'], ['ack_min', 'ack (min)'], ['complete_min', 'complete (min)'], ['sla', 'SLA'], ['reopened', 'reopened'], ['rating', 'rating'], ['photos', 'photos'], ['flagged_photos', 'flagged']], rows);
+  const C = (k) => tr(`manage.col.${k}`);
+  table($('#evidence-table'), [['id', C('task')], ['title', C('title')], ['category', C('category')], ['district', C('district')], ['crew', C('crew')], ['contractor', C('contractor')], ['priority', C('priority')], ['status', C('status')], ['ack_min', C('ackMin')], ['complete_min', C('completeMin')], ['sla', C('sla')], ['reopened', C('reopened')], ['rating', C('rating')], ['photos', C('photos')], ['flagged_photos', C('flagged')]], rows);
   $('#evidence').scrollIntoView({ block: 'nearest' });
 }
 
 async function measures() {
   const by = $('#x-by').value;
   const r = await api(query('/api/v1/analytics/measures', { by }));
+  const services = Object.fromEntries(state.boot.services.map((s) => [s.code, serviceName(s)]));
   const rows = r.rows.map((row) => Object.assign({}, row, {
-    ratings: (row.rating_counts || []).join(' / '),
-    sla_by_priority: Object.entries(row.sla || {}).filter(([, v]) => v && v.due).map(([p, v]) => `${p} ${fmt(v.pct, '_pct')}`).join(', '),
+    ratings: (row.rating_counts || []).map((x) => i18n.num(x)).join(' / '),
+    sla_by_priority: Object.entries(row.sla || {}).filter(([, v]) => v && v.due).map(([p, v]) => `${label('priority', p)} ${fmt(v.pct, '_pct')}`).join(tr('list.sep')),
+    _shown: by === 'district' && district(row.key) ? { label: district(row.key) } : by === 'category' && services[row.key] ? { label: services[row.key] } : null,
   }));
-  table($('#x-table'), [['label', by], ...MEASURES.map(([k, l]) => [k, l]), ['sla_by_priority', 'SLA complete by priority'], ['ratings', 'ratings 1/2/3/4/5']], rows);
+  table($('#x-table'), [['label', tr(`level.${by}`)], ...MEASURES.map(([k]) => [k, measureName(k)]), ['sla_by_priority', tr('manage.col.slaByPriority')], ['ratings', tr('manage.col.ratings')]], rows);
 }
 
 async function gallery() {
   const r = await api(query('/api/v1/analytics/gallery', { limit: 60 }));
   const el = $('#gallery');
-  if (!r.rows.length) { el.innerHTML = '<p class="hint">No completed tasks with both photos in this range.</p>'; return; }
+  if (!r.rows.length) { el.innerHTML = `<p class="hint">${esc(tr('manage.gallery.none'))}</p>`; return; }
+  const services = Object.fromEntries(state.boot.services.map((s) => [s.code, serviceName(s)]));
   el.innerHTML = r.rows.map((g) => `
     <figure class="pair">
       <div class="photos">
-        <a href="${esc(g.before.display)}" target="_blank" rel="noopener"><img src="${esc(g.before.thumb)}" alt="before" loading="lazy"></a>
-        <a href="${esc(g.after.display)}" target="_blank" rel="noopener"><img src="${esc(g.after.thumb)}" alt="after" loading="lazy"></a>
+        <a href="${esc(g.before.display)}" target="_blank" rel="noopener"><img src="${esc(g.before.thumb)}" alt="${esc(tr('photoKind.before'))}" loading="lazy"></a>
+        <a href="${esc(g.after.display)}" target="_blank" rel="noopener"><img src="${esc(g.after.thumb)}" alt="${esc(tr('photoKind.after'))}" loading="lazy"></a>
       </div>
-      <figcaption><strong>${esc(g.title)}</strong><br>${esc(g.district)} · ${esc(g.category)} · ${esc((g.completed_at || '').slice(0, 10))}</figcaption>
+      <figcaption><strong translate="no">${esc(g.title)}</strong><br>${esc(district(g.district) || g.district)} · ${esc(services[g.category] || g.category)} · ${esc(g.completed_at ? i18n.date(Date.parse(g.completed_at), { dateStyle: 'medium' }) : '')}</figcaption>
     </figure>`).join('');
 }
 
@@ -294,7 +348,7 @@ async function download(kind, format) {
   if (kind === 'measures') extra.by = $('#x-by').value;
   if (kind === 'tasks' && state.evidence) Object.assign(extra, state.evidence);
   const r = await fetch(query(path, extra), { headers: session.headers() });
-  if (!r.ok) { $('#error').textContent = `export failed: ${r.status}`; return; }
+  if (!r.ok) { $('#error').textContent = tr('manage.exportFailed', { status: r.status }); return; }
   const blob = await r.blob();
   const a = document.createElement('a');
   a.href = URL.createObjectURL(blob);
@@ -307,4 +361,4 @@ for (const b of document.querySelectorAll('[data-export]')) {
   b.addEventListener('click', () => download(b.dataset.export, b.dataset.format));
 }
 
-session.init(start);
+session.init(start, rerender);

@@ -3,7 +3,9 @@
 // tracking page).
 'use strict';
 
+const i18n = window.tarmimI18n;
 const $ = (s) => document.querySelector(s);
+let shown = [];
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -13,19 +15,24 @@ function el(tag, attrs, ...children) {
 }
 
 function card(m) {
-  const when = new Date(m.created_at).toLocaleString('en-GB');
-  const about = [m.district && `district ${m.district}`, m.about_task && `about ${m.about_task}`,
-    m.about_unit && `names ${m.about_unit}`].filter(Boolean).join(' · ');
+  // Words from the catalogues; ids and the citizen's own text kept as they are.
+  const when = i18n.date(new Date(m.created_at).getTime());
+  const district = (c) => label('district', c);
+  const inbox = m.inbox === 'city' ? tr('messages.inbox.city') : tr('messages.inbox.district', { district: district(m.inbox) });
+  const about = [m.district && tr('messages.about.district', { district: district(m.district) }),
+    m.about_task && tr('messages.about.task', { task: i18n.digits(m.about_task) }),
+    m.about_unit && tr('messages.about.unit', { unit: m.about_unit })].filter(Boolean).join(' · ');
+  const meta = [label('messageKind', m.kind), inbox, label('channel', m.channel), label('common.lang', m.lang), when].join(' · ');
   const div = el('div', { className: `msg${m.answer ? ' answered' : ''}`, id: `msg-${m.id}` },
-    el('div', { className: 'meta', textContent: `${m.kind} · ${m.inbox} inbox · ${m.channel} · ${m.lang} · ${when}${about ? ' · ' + about : ''}` }),
-    el('div', { className: 'body', textContent: m.body }));
+    el('div', { className: 'meta', textContent: `${meta}${about ? ' · ' + about : ''}` }),
+    el('div', { className: 'body', textContent: m.body, translate: false }));
   if (m.answer) {
-    div.append(el('div', { className: 'answer', textContent: m.answer }));
+    div.append(el('div', { className: 'answer', textContent: m.answer, translate: false }));
     return div;
   }
-  const text = el('textarea', { rows: 3, maxLength: 4000, placeholder: 'Your answer to the citizen', className: 'answer-text' });
+  const text = el('textarea', { rows: 3, maxLength: 4000, placeholder: tr('messages.answer.placeholder'), className: 'answer-text' });
   const err = el('p', { className: 'error' });
-  const send = el('button', { type: 'button', textContent: 'Send answer', className: 'answer-send' });
+  const send = el('button', { type: 'button', textContent: tr('messages.answer.send'), className: 'answer-send' });
   send.addEventListener('click', async () => {
     err.textContent = '';
     send.disabled = true;
@@ -46,11 +53,16 @@ async function load() {
   $('#list-error').textContent = '';
   try {
     const list = await session.request('GET', '/api/v1/desk/messages');
-    $('#list').replaceChildren(...list.map(card));
-    if (!list.length) $('#list').append(el('p', { textContent: 'No messages.' }));
+    shown = list;
+    draw();
   } catch (e) {
     $('#list-error').textContent = e.message;
   }
+}
+
+function draw() {
+  $('#list').replaceChildren(...shown.map(card));
+  if (!shown.length) $('#list').append(el('p', { textContent: tr('messages.none') }));
 }
 
 session.init(() => {
@@ -58,4 +70,4 @@ session.init(() => {
   $('#messages').hidden = false;
   $('#logout').hidden = false;
   load();
-});
+}, draw);

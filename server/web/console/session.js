@@ -1,8 +1,37 @@
 // The signed-in session shared by the dispatch console and the manager pages: the bearer
 // token lives in this tab's sessionStorage (never a cookie) and goes in every request's
 // Authorization header. Both pages have the same login form (#login-form, #login,
-// #password, #login-error) and #logout button.
+// #password, #login-error) and #logout button. Texts come from the shared catalogues
+// (/i18n/i18n.js loaded before this file): `tr` and friends below are short names for it.
 'use strict';
+
+const i18n = window.tarmimI18n;
+const tr = (key, vars) => i18n.t(key, vars);
+// A status, priority, role or other code shown to people: its catalogue text, else the
+// code itself (a value the catalogue does not know yet stays readable).
+const label = (group, code) => {
+  if (code === null || code === undefined || code === '') return '';
+  const text = i18n.t(`${group}.${code}`);
+  return text.startsWith('⟦') ? String(code) : text;
+};
+// A server error as people read it: the catalogue's sentence for its code in Persian,
+// the server's own message in English (it is written in English).
+// The signed-in line: the login as typed (not translated), the role in words, districts.
+const whoHtml = (me, districtName) => {
+  const e = (x) => String(x ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+  return `<bdi translate="no">${e(me.login)}</bdi> (${e(label('role', me.role))})`
+    + (me.districts && me.districts.length && districtName ? ' · ' + e(me.districts.map(districtName).join(tr('list.sep'))) : '');
+};
+// Leaflet's zoom buttons with the catalogue's titles, in the mirrored corner in RTL.
+const zoomControl = () => L.control.zoom({
+  position: i18n.dir === 'rtl' ? 'topright' : 'topleft',
+  zoomInTitle: tr('map.zoomIn'), zoomOutTitle: tr('map.zoomOut'),
+});
+const errorText = (code, message, status) => {
+  if (i18n.lang === 'en' && message) return message;
+  const text = i18n.t(`error.${code || 'unknown'}`);
+  return text.startsWith('⟦') ? i18n.t('error.unknown', { status: i18n.num(status || 0) }) : text;
+};
 
 const session = {
   token: sessionStorage.getItem('tarmim-token'),
@@ -22,7 +51,11 @@ const session = {
     const text = await r.text();
     let data = null;
     try { data = text ? JSON.parse(text) : null; } catch { data = { message: text }; }
-    if (!r.ok) throw new Error((data && (data.message || data.error)) || `${r.status}`);
+    if (!r.ok) {
+      const e = new Error(errorText(data && data.error, data && data.message, r.status));
+      e.status = r.status;
+      throw e;
+    }
     return data;
   },
 
@@ -32,9 +65,17 @@ const session = {
     location.reload();
   },
 
-  // Wires the login form and the logout button; `start` runs once signed in (now, if a
-  // token is already held).
-  init(start) {
+  // Wires the login form, the logout button and the language switch (#lang); `start`
+  // runs once signed in (now, if a token is already held) and the catalogue is loaded;
+  // `rerender` (optional) draws the page again after the language changes.
+  init(start, rerender) {
+    const lang = document.querySelector('#lang');
+    if (lang) i18n.switcher(lang);
+    if (rerender) i18n.onChange(() => { if (session.token) rerender(); });
+    i18n.ready.then(() => session.begin(start), () => session.begin(start));
+  },
+
+  begin(start) {
     document.querySelector('#login-form').addEventListener('submit', async (ev) => {
       ev.preventDefault();
       const err = document.querySelector('#login-error');
@@ -46,7 +87,7 @@ const session = {
         body: JSON.stringify({ login: document.querySelector('#login').value, password: document.querySelector('#password').value, device_id: device }),
       });
       const data = await r.json().catch(() => ({}));
-      if (!r.ok) { err.textContent = data.message || 'login failed'; return; }
+      if (!r.ok) { err.textContent = r.status === 401 ? (i18n.lang === 'en' && data.message ? data.message : tr('login.failed')) : errorText(data.error, data.message, r.status); return; }
       session.token = data.token;
       sessionStorage.setItem('tarmim-token', data.token);
       start();

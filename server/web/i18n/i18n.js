@@ -11,18 +11,25 @@
 // - Language: ?lang=fa|en, else the user's remembered choice (localStorage
 //   "tarmim.lang"), else <html data-default-lang>, else the browser's languages, else
 //   Persian. Persian is right to left, with Persian digits and the Solar Hijri calendar.
+//   A page whose <html> has data-i18n-no-store (the integrity page: it keeps nothing
+//   about its reader) neither reads nor writes the remembered choice.
 // - Times shown to people are in the city's zone (<html data-tz>, default Asia/Tehran).
 (function () {
   'use strict';
   const SUPPORTED = ['fa', 'en'];
   const STORE_KEY = 'tarmim.lang';
   const html = document.documentElement;
+  // The catalogues sit beside this script (/i18n/, or /integrity/i18n/ for the integrity
+  // page, whose requests stay under its own prefix).
+  const base = (document.currentScript && document.currentScript.src)
+    ? document.currentScript.src.replace(/[^/]*$/, '') : '/i18n/';
+  const noStore = html.hasAttribute('data-i18n-no-store');
 
   function choose() {
     const q = new URLSearchParams(location.search).get('lang');
     if (SUPPORTED.includes(q)) return q;
     try {
-      const kept = localStorage.getItem(STORE_KEY);
+      const kept = noStore ? null : localStorage.getItem(STORE_KEY);
       if (SUPPORTED.includes(kept)) return kept;
     } catch (_) { /* storage may be off (private mode): fall through */ }
     const def = html.dataset.defaultLang;
@@ -83,7 +90,7 @@
   }
 
   async function load(lang) {
-    const r = await fetch('/i18n/' + lang + '.json', { cache: 'no-cache' });
+    const r = await fetch(base + lang + '.json', { cache: 'no-cache' });
     if (!r.ok) throw new Error('catalogue ' + lang + ': ' + r.status);
     state.texts = await r.json();
     state.lang = lang;
@@ -94,7 +101,9 @@
 
   async function setLang(lang) {
     if (!SUPPORTED.includes(lang) || lang === state.lang) return;
-    try { localStorage.setItem(STORE_KEY, lang); } catch (_) { /* not kept: fine */ }
+    if (!noStore) {
+      try { localStorage.setItem(STORE_KEY, lang); } catch (_) { /* not kept: fine */ }
+    }
     await load(lang);
     state.listeners.forEach((f) => f(lang));
   }

@@ -2,6 +2,9 @@
 //! flat JSON catalogue per language, embedded in the binary and served under `/i18n/`.
 //! Both catalogues must have the same keys and no empty text: a unit test below checks
 //! it, so a key added in one language only fails the build's tests, not a citizen's page.
+//! The integrity page loads the same files from its own prefix (`/integrity/i18n/`, see
+//! [`crate::http::integrity`]), so that its readers' requests never leave its private
+//! router; `i18n.js` fetches the catalogues from beside itself.
 
 use crate::http::AppState;
 use axum::extract::Path;
@@ -42,6 +45,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         (status = 404, description = "No such file"),
     ))]
 async fn file(Path(file): Path<String>) -> Response {
+    serve(&file)
+}
+
+/// One of the mechanism's files by name, or 404.
+pub fn serve(file: &str) -> Response {
     match FILES.iter().find(|(name, _, _)| *name == file) {
         Some((_, mime, bytes)) => {
             let mut resp = bytes.into_response();
