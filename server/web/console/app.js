@@ -4,6 +4,8 @@
 // typed (titles, notes, addresses) is marked translate="no".
 'use strict';
 
+const i18n = window.tarmimI18n;
+
 const $ = (sel) => document.querySelector(sel);
 const state = {
   me: null, tasks: [], crews: [], alerts: [], selected: null, detail: null,

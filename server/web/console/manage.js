@@ -4,6 +4,8 @@
 // exported as CSV or JSON with the same filters (the server renders both).
 'use strict';
 
+const i18n = window.tarmimI18n;
+
 const $ = (sel) => document.querySelector(sel);
 const state = {
   boot: null, tab: 'trends', charts: [], map: null, mapLayer: null, measuresByDistrict: null,

@@ -5,13 +5,14 @@
 // (/i18n/i18n.js loaded before this file): `tr` and friends below are short names for it.
 'use strict';
 
-const i18n = window.tarmimI18n;
-const tr = (key, vars) => i18n.t(key, vars);
+// (No top-level `i18n` here: a page's own script may name it; pages that want it say
+// `const i18n = window.tarmimI18n;` themselves.)
+const tr = (key, vars) => window.tarmimI18n.t(key, vars);
 // A status, priority, role or other code shown to people: its catalogue text, else the
 // code itself (a value the catalogue does not know yet stays readable).
 const label = (group, code) => {
   if (code === null || code === undefined || code === '') return '';
-  const text = i18n.t(`${group}.${code}`);
+  const text = window.tarmimI18n.t(`${group}.${code}`);
   return text.startsWith('⟦') ? String(code) : text;
 };
 // A server error as people read it: the catalogue's sentence for its code in Persian,
@@ -24,10 +25,11 @@ const whoHtml = (me, districtName) => {
 };
 // Leaflet's zoom buttons with the catalogue's titles, in the mirrored corner in RTL.
 const zoomControl = () => L.control.zoom({
-  position: i18n.dir === 'rtl' ? 'topright' : 'topleft',
+  position: window.tarmimI18n.dir === 'rtl' ? 'topright' : 'topleft',
   zoomInTitle: tr('map.zoomIn'), zoomOutTitle: tr('map.zoomOut'),
 });
 const errorText = (code, message, status) => {
+  const i18n = window.tarmimI18n;
   if (i18n.lang === 'en' && message) return message;
   const text = i18n.t(`error.${code || 'unknown'}`);
   return text.startsWith('⟦') ? i18n.t('error.unknown', { status: i18n.num(status || 0) }) : text;
@@ -65,14 +67,22 @@ const session = {
     location.reload();
   },
 
-  // Wires the login form, the logout button and the language switch (#lang); `start`
-  // runs once signed in (now, if a token is already held) and the catalogue is loaded;
-  // `rerender` (optional) draws the page again after the language changes.
+  // Wires the login form and the logout button; `start` runs once signed in (now, if a
+  // token is already held) and once the catalogue is loaded. With `rerender`, also the
+  // language switch (#lang), after which `rerender` draws the page again (a page that
+  // wires its own switch passes none).
   init(start, rerender) {
+    const i18n = window.tarmimI18n;
+    if (!i18n) { session.begin(start); return; }
     const lang = document.querySelector('#lang');
-    if (lang) i18n.switcher(lang);
-    if (rerender) i18n.onChange(() => { if (session.token) rerender(); });
-    i18n.ready.then(() => session.begin(start), () => session.begin(start));
+    if (rerender) {
+      if (lang) i18n.switcher(lang);
+      i18n.onChange(() => { if (session.token) rerender(); });
+    }
+    // The form is wired at once (a login typed before the catalogue arrives must not
+    // submit the page natively); the page itself starts once the texts are there.
+    const go = () => i18n.ready.then(start, start);
+    session.begin(go);
   },
 
   begin(start) {
@@ -87,7 +97,7 @@ const session = {
         body: JSON.stringify({ login: document.querySelector('#login').value, password: document.querySelector('#password').value, device_id: device }),
       });
       const data = await r.json().catch(() => ({}));
-      if (!r.ok) { err.textContent = r.status === 401 ? (i18n.lang === 'en' && data.message ? data.message : tr('login.failed')) : errorText(data.error, data.message, r.status); return; }
+      if (!r.ok) { err.textContent = r.status === 401 ? (window.tarmimI18n.lang === 'en' && data.message ? data.message : tr('login.failed')) : errorText(data.error, data.message, r.status); return; }
       session.token = data.token;
       sessionStorage.setItem('tarmim-token', data.token);
       start();
