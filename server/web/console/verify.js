@@ -26,7 +26,8 @@ async function start() {
   $('#logout').hidden = false;
   const boot = await session.request('GET', '/api/v1/console/bootstrap');
   state.me = boot.me;
-  $('#who').textContent = `${boot.me.login} · ${boot.me.districts.map(i18n.digits).join('، ')}`;
+  // The login as typed; the role and districts in the catalogue's words.
+  $('#who').innerHTML = whoHtml(boot.me, (c) => label('district', c));
   $('#decide').hidden = boot.me.role !== 'dispatcher';
   await refresh();
   follow();
@@ -72,7 +73,9 @@ function renderList() {
     const li = el('li');
     li.dataset.id = row.id;
     if (row.id === state.selected) li.classList.add('selected');
-    li.append(el('div', 'title', row.title));
+    const title = el('div', 'title', row.title);
+    title.translate = false; // the reporter's words
+    li.append(title);
     const meta = el('div', 'meta');
     meta.textContent = `${i18n.digits(row.id)} · ${t('verify.crew')} ${i18n.digits(row.assignee || '—')} · ${i18n.date(row.updated_at)}`;
     li.append(meta);
@@ -160,6 +163,7 @@ function renderTask() {
   $('#pick').hidden = true;
   $('#task').hidden = false;
   $('#t-title').textContent = task.title;
+  $('#t-title').translate = false;
   $('#t-id').textContent = i18n.digits(task.id);
   $('#t-address').textContent = task.address || '';
   $('#t-crew').textContent = i18n.digits(task.derived.assignee || '—');
