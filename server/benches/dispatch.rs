@@ -260,17 +260,14 @@ async fn run(pg: bool, quick: bool) {
     };
     let db = match &config.database_url {
         Some(url) => Db::Postgres(
-            PgStore::connect(url, server::domain::analytics::facts::derive)
+            PgStore::connect(url, server::domain::commit_hooks())
                 .await
                 .unwrap(),
         ),
         None => Db::Sqlite(
-            SqliteStore::open(
-                &config.sqlite_path(),
-                server::domain::analytics::facts::derive,
-            )
-            .await
-            .unwrap(),
+            SqliteStore::open(&config.sqlite_path(), server::domain::commit_hooks())
+                .await
+                .unwrap(),
         ),
     };
     println!(

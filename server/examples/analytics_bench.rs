@@ -167,7 +167,7 @@ async fn main() {
             .unwrap();
         d.close().await.ok();
     }
-    let store = PgStore::connect(&url, server::domain::analytics::facts::derive)
+    let store = PgStore::connect(&url, server::domain::commit_hooks())
         .await
         .unwrap();
     let tz = period::zone("Asia/Tehran").unwrap();

@@ -19,9 +19,11 @@
 //! At the console, a [`Filer`] — a call-centre operator or a dispatcher, admitted before
 //! the report is read — files through [`file`].
 //!
-//! A task a crew files from the field arrives through sync instead, already committed:
-//! [`adopt`] then routes it by its point (a district the phone claimed is overridden by
-//! the server's `Routed` event) and dispatches it the same way.
+//! A task a crew files from the field arrives through sync instead, already committed
+//! with an `adopt` row in the outbox (written in the same transaction):
+//! [`adopt`], run by the outbox ([`crate::domain::outbox`]) and retried until done,
+//! then routes it by its point (a district the phone claimed is overridden by the
+//! server's `Routed` event) and dispatches it the same way.
 
 use crate::base::time::now_millis;
 use crate::domain::citizen::codes;
@@ -32,8 +34,8 @@ use crate::domain::districts;
 use crate::domain::identity::{Identity, UserRole};
 use crate::storage::IdentityStore;
 use crate::storage::dispatch::{self as store, TimerKind};
+use crate::storage::outbox::CommitExtra;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use sync_core::task::{EventKind, GeoPoint, NewTask, Priority, Sla, Source, TaskDoc, TaskView};
 use sync_core::{Actor, DocId};
 
@@ -202,18 +204,6 @@ pub async fn adopt(d: &Dispatch, task: &DocId) -> Result<Option<AutoOutcome>, Di
     Ok(Some(assign::auto_assign(d, task).await?))
 }
 
-/// [`adopt`] in the background, after a sync commit created `task`: failures are logged
-/// and alerted, never reported to the phone, whose change is already durable.
-pub fn adopt_in_background(d: &Arc<Dispatch>, task: DocId) {
-    let d = Arc::clone(d);
-    tokio::spawn(async move {
-        if let Err(e) = adopt(&d, &task).await {
-            tracing::warn!(task = %task, error = %e, "a task filed on a phone could not be routed or dispatched");
-            metrics::counter!("tarmim_intake_adopt_failures_total").increment(1);
-        }
-    });
-}
-
 fn routed(view: &TaskView) -> bool {
     view.timeline
         .iter()
@@ -261,6 +251,28 @@ pub async fn create_task(
     source: Source,
     report: Report,
 ) -> Result<Filed, DispatchError> {
+    create_task_with(
+        d,
+        creator,
+        source,
+        report,
+        new_task_id(),
+        CommitExtra::none(),
+    )
+    .await
+}
+
+/// [`create_task`] for the task `id`, storing `extra`'s rows (an Open311 request and
+/// its contact) in the task's first commit: the caller's rows, the task and its
+/// reporter's tracking code are stored together or not at all.
+pub async fn create_task_with(
+    d: &Dispatch,
+    creator: &Actor,
+    source: Source,
+    report: Report,
+    id: DocId,
+    mut extra: CommitExtra,
+) -> Result<Filed, DispatchError> {
     let title = report.title.trim();
     if title.is_empty() || title.chars().count() > 200 {
         return Err(DispatchError::Invalid(
@@ -300,7 +312,6 @@ pub async fn create_task(
             .complete_minutes
             .map(|m| now.saturating_add(m * MIN)),
     };
-    let id = new_task_id();
     let new = NewTask {
         id: id.clone(),
         source,
@@ -360,9 +371,10 @@ pub async fn create_task(
             None => AutoOutcome::NoCrew,
         });
     }
-    // The code exists before the task does, so a code the citizen was given resolves.
-    let tracking = codes::issue(&d.store, &id, codes::Role::Reporter).await?;
-    let (task, _) = edit::create(d, doc).await?;
+    // The code is stored with the task, so a code the citizen was given resolves.
+    let (tracking, code_row) = codes::fresh(&id, codes::Role::Reporter);
+    extra.codes.push(code_row);
+    let (task, _) = edit::create_with(d, doc, &extra).await?;
     metrics::counter!("tarmim_tasks_created_total", "source" => source.as_str()).increment(1);
     // The task is durable from here on: what follows must not fail the request (the
     // caller would file it again). A timer that cannot be armed is logged and alerted.

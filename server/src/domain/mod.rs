@@ -14,16 +14,28 @@ pub mod hub;
 pub mod identity;
 pub mod intake;
 pub mod integrity;
+pub mod notify;
 pub mod open311;
+pub mod outbox;
+pub mod phone;
 pub mod photo;
 pub mod schema;
 pub mod sync;
 pub mod throttle;
 
-/// Opens the configured store with the domain's commit hook (analytics facts derived
-/// from each committed task), running its migrations.
+/// The domain's rules every commit runs in its transaction: a task's analytics facts,
+/// and the outbox rows (routing, citizens' notifications) the commit causes.
+pub fn commit_hooks() -> crate::storage::outbox::CommitHooks {
+    crate::storage::outbox::CommitHooks {
+        facts: analytics::facts::derive,
+        effects: outbox::effects,
+    }
+}
+
+/// Opens the configured store with the domain's commit hooks ([`commit_hooks`]), running
+/// its migrations.
 pub async fn open_store(
     config: &crate::base::config::Config,
 ) -> Result<crate::storage::Db, crate::storage::DbError> {
-    crate::storage::Db::open(config, analytics::facts::derive).await
+    crate::storage::Db::open(config, commit_hooks()).await
 }

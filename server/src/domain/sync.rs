@@ -149,7 +149,7 @@ fn account(d: &Arc<Dispatch>, reply: &Reply, transport: &'static str) -> Vec<Sco
         metrics::counter!("tarmim_sync_commits_total").increment(1);
         touched.extend(c.touched.iter().cloned());
         if c.created {
-            crate::domain::intake::adopt_in_background(d, c.doc.clone());
+            crate::domain::outbox::adopt_now(d, c.doc.clone());
         }
     }
     touched.sort();

@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod auth;
 pub mod client;
 pub mod console;
+pub mod contacts;
 pub mod crews;
 pub mod desk;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod integrity;
 pub mod metrics;
 pub mod open311;
 pub mod openapi;
+pub mod outbox;
 pub mod pages;
 pub mod photos;
 pub mod queue;
@@ -147,8 +149,10 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(track::router())
         .merge(report::router(state))
         .merge(desk::router())
+        .merge(contacts::router())
         .merge(open311::router(state))
         .merge(analytics::router())
+        .merge(outbox::router())
         .merge(pages::routes())
 }
 
@@ -224,6 +228,21 @@ pub async fn serve(
     // Escalation timers: every replica runs the loop; claims keep them from running twice.
     let escalation = crate::domain::dispatch::escalate::spawn(Arc::clone(&state.dispatch));
     let expiry = crate::domain::photo::expire::spawn(db.clone(), state.photos.clone());
+    // The outbox: every replica claims rows; the first tick sweeps up what a stopped
+    // server left.
+    let outbox = crate::domain::outbox::spawn(Arc::new(crate::domain::outbox::Outbox {
+        dispatch: Arc::clone(&state.dispatch),
+        channels: crate::domain::notify::Channels::from_config(&state.config.outbox),
+        settings: state.dispatch.settings.outbox.clone(),
+        base_url: state
+            .config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", state.config.listen)),
+        quiet: state.config.outbox.quiet_hours().ok().flatten(),
+        retention_days: state.config.outbox.contact_retention_days,
+        zone: state.zone.clone(),
+    }));
     // The analytics mirror loads in the background, so the first manager need not wait.
     let warm = state.analytics.clone().map(|mirror| {
         let db = db.clone();
@@ -253,6 +272,7 @@ pub async fn serve(
     }
     escalation.abort();
     expiry.abort();
+    outbox.abort();
     if let Some(task) = warm {
         task.abort();
     }

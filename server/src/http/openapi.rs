@@ -164,6 +164,7 @@ impl Modify for BearerScheme {
         (name = "photos", description = "tus 1.0 photo uploads, derivatives and originals"),
         (name = "integrity", description = "The anonymous integrity channel (docs/integrity.md)"),
         (name = "gis", description = "Public task data: GeoJSON and OGC API - Features"),
+        (name = "outbox", description = "Notifications and routing jobs given up after their retries"),
         (name = "pages", description = "Web pages"),
         (name = "meta", description = "This document"),
         (name = "admin", description = "Administration: the staff audit log"),

@@ -6,7 +6,7 @@
 //! search, which is PostGIS on PostgreSQL and a bounding box on SQLite.
 
 use crate::base::geodesy::EARTH_RADIUS_M;
-use crate::storage::{Db, DbError, on_pool};
+use crate::storage::{Db, DbError, Tx, classify, on_pool, on_tx};
 
 /// One row of `tracking_codes`.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -35,6 +35,22 @@ pub async fn insert_tracking_code(db: &Db, t: &TrackingRow) -> Result<bool, DbEr
     .await?
     .rows_affected());
     Ok(done == 1)
+}
+
+/// Stores a new code in a write transaction (a task's commit); a taken code is
+/// [`DbError::Duplicate`].
+pub(crate) async fn insert_tracking_code_tx(tx: &mut Tx, t: &TrackingRow) -> Result<(), DbError> {
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO tracking_codes (code, task, role, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&t.code)
+    .bind(&t.task)
+    .bind(&t.role)
+    .bind(t.created_at)
+    .execute(c)
+    .await
+    .map(|_| ()))
+    .map_err(|e| classify(e, "tracking code"))
 }
 
 /// The code `code` (normalised), if issued.

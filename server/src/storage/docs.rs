@@ -4,12 +4,14 @@
 //! [`ServerStore`] and [`DocStore`] are written here once, on [`Db`]. A commit is one write
 //! transaction: the document row is read (and on PostgreSQL locked) for the
 //! compare-and-swap, a sequence number is drawn, then the snapshot, change rows, scope
-//! entries, projection and analytics facts are written, so they are visible together or
-//! not at all. The steps whose SQL differs ([`CommitSteps`]: drawing the number, which is
+//! entries, projection, analytics facts and the outbox rows the commit causes (with any
+//! rows the caller adds: [`Db::commit_with`]) are written, so they are visible together
+//! or not at all. The steps whose SQL differs ([`CommitSteps`]: drawing the number, which is
 //! where each backend keeps cursors safe; rows for several changes or scopes at once) are
 //! in `postgres.rs` and `sqlite.rs`.
 
 use super::facts::Fact;
+use super::outbox::{self, CommitExtra};
 use super::{Db, DbError, Tx, classify, on_pool, on_tx};
 use crate::base::time::now_millis;
 use std::future::Future;
@@ -366,7 +368,21 @@ impl Db {
         }
     }
 
-    async fn commit_tx(&self, c: &DocCommit) -> Result<CommitOutcome, DbError> {
+    /// Commits a task document like [`ServerStore::commit`], storing `extra`'s rows in
+    /// the same transaction: all of it is durable together, or nothing is.
+    pub async fn commit_with(
+        &self,
+        c: &DocCommit,
+        extra: &CommitExtra,
+    ) -> Result<CommitOutcome, DbError> {
+        self.commit_tx(c, extra).await
+    }
+
+    async fn commit_tx(
+        &self,
+        c: &DocCommit,
+        extra: &CommitExtra,
+    ) -> Result<CommitOutcome, DbError> {
         if c.view.id != c.doc {
             return Err(DbError::Invalid(format!(
                 "the view is of task {}, not {}",
@@ -436,10 +452,15 @@ impl Db {
             left: &left,
         };
         on_tx!(&mut tx, conn => conn.write_rows(&rows).await)?;
+        let prior = outbox::prior(&mut tx, id).await?;
         self.write_projection(&mut tx, &c.view, seq, now).await?;
         let fact = (self.derive_facts())(&c.view);
         on_tx!(&mut tx, conn => conn.write_facts(&fact, now).await)
             .map_err(|e| classify(e, "task facts"))?;
+        // The caller's rows first: a contact stored with the task hears of its receipt.
+        outbox::write_extra(&mut tx, extra, now).await?;
+        let effects = (self.derive_effects())(prior.as_ref(), &c.view);
+        outbox::write_effects(&mut tx, id, seq, &effects, now).await?;
         tx.commit().await?;
         Ok(CommitOutcome {
             seq: seq_u64(seq)?,
@@ -560,7 +581,7 @@ impl ServerStore for Db {
     }
 
     async fn commit(&self, commit: DocCommit) -> Result<CommitOutcome, ServerStoreError> {
-        for_session(self.commit_tx(&commit).await)
+        for_session(self.commit_tx(&commit, &CommitExtra::none()).await)
     }
 
     async fn scope_entries(

@@ -7,6 +7,8 @@
 //! - [`districts`]: boundaries, point lookup, adjacency ([`DistrictStore`]).
 //! - [`notify`]: announcing commits to other replicas (PostgreSQL `LISTEN/NOTIFY`).
 //! - [`queue`]: the console's paged queue; [`audit`]: the hash-chained staff audit log.
+//! - [`outbox`]: work a commit causes (routing a phone's task, telling a citizen), written
+//!   in the commit's transaction, claimed by every replica.
 //! - [`dispatch`], [`photos`], [`gis`], [`integrity`], [`facts`]: the tables of those
 //!   features.
 //!
@@ -37,6 +39,7 @@ pub mod integrity;
 pub mod messages;
 pub mod notify;
 pub mod open311;
+pub mod outbox;
 pub mod photos;
 pub mod postgres;
 pub mod queue;
@@ -216,19 +219,19 @@ pub enum Db {
 }
 
 impl Db {
-    /// Opens the database the configuration names and runs its migrations; `facts` is
-    /// the commit hook that derives a task's analytics facts (`domain::open_store` gives
-    /// the domain's).
+    /// Opens the database the configuration names and runs its migrations; `hooks` are
+    /// the domain's rules a commit runs (a task's analytics facts, the outbox rows it
+    /// causes: `domain::commit_hooks`).
     pub async fn open(
         config: &crate::base::config::Config,
-        facts: facts::DeriveFacts,
+        hooks: outbox::CommitHooks,
     ) -> Result<Db, DbError> {
         if config.uses_postgres() {
             let url = config.database_url.as_deref().unwrap_or_default();
-            Ok(Db::Postgres(postgres::PgStore::connect(url, facts).await?))
+            Ok(Db::Postgres(postgres::PgStore::connect(url, hooks).await?))
         } else {
             let path = config.sqlite_path();
-            Ok(Db::Sqlite(sqlite::SqliteStore::open(&path, facts).await?))
+            Ok(Db::Sqlite(sqlite::SqliteStore::open(&path, hooks).await?))
         }
     }
 
@@ -254,6 +257,14 @@ impl Db {
         match self {
             Db::Sqlite(s) => s.facts(),
             Db::Postgres(s) => s.facts(),
+        }
+    }
+
+    /// The commit hook deriving the outbox rows a commit causes.
+    pub(crate) fn derive_effects(&self) -> outbox::DeriveEffects {
+        match self {
+            Db::Sqlite(s) => s.hooks().effects,
+            Db::Postgres(s) => s.hooks().effects,
         }
     }
 }

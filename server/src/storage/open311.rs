@@ -7,7 +7,8 @@
 //! the distance filter of `GET requests`.
 
 use crate::storage::citizens::{bbox, placeholders};
-use crate::storage::{Db, DbError, on_pool};
+use crate::storage::outbox::NewContact;
+use crate::storage::{Db, DbError, Tx, classify, on_pool, on_tx};
 
 /// One row of `open311_keys`, without its hash.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -247,7 +248,14 @@ pub struct RequestRow {
 
 /// Stores a request's row.
 pub async fn insert_request(db: &Db, r: &RequestRow) -> Result<(), DbError> {
-    on_pool!(db, pool => sqlx::query(
+    let mut tx = db.begin_write().await?;
+    insert_request_tx(&mut tx, r).await?;
+    tx.commit().await
+}
+
+/// Stores a request's row in a write transaction (a task's commit: `Db::commit_with`).
+pub(crate) async fn insert_request_tx(tx: &mut Tx, r: &RequestRow) -> Result<(), DbError> {
+    on_tx!(tx, c => sqlx::query(
         "INSERT INTO open311_requests (task, token, key_name, attributes, media_url, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -257,10 +265,10 @@ pub async fn insert_request(db: &Db, r: &RequestRow) -> Result<(), DbError> {
     .bind(&r.attributes)
     .bind(&r.media_url)
     .bind(r.created_at)
-    .execute(pool)
+    .execute(c)
     .await
-    .map(|_| ())?);
-    Ok(())
+    .map(|_| ()))
+    .map_err(|e| classify(e, "Open311 request"))
 }
 
 /// The task a request token stands for.
@@ -319,6 +327,8 @@ pub struct Contact {
     pub device_id: Option<String>,
     /// The app's account id.
     pub account_id: Option<String>,
+    /// The language the citizen filed in (`fa`, `en`): messages are written in it.
+    pub lang: Option<String>,
 }
 
 /// Stores contact details for `reference` (a task, a supporter code or an update id) of
@@ -332,25 +342,41 @@ pub async fn insert_contact(
     c: &Contact,
     at: i64,
 ) -> Result<(), DbError> {
-    on_pool!(db, pool => sqlx::query(
+    let mut tx = db.begin_write().await?;
+    let n = NewContact {
+        reference: reference.to_owned(),
+        kind: kind.to_owned(),
+        task: task.to_owned(),
+        contact: c.clone(),
+    };
+    insert_contact_tx(&mut tx, &n, at).await?;
+    tx.commit().await
+}
+
+/// Stores a contact in a write transaction (a task's commit: `Db::commit_with`).
+pub(crate) async fn insert_contact_tx(tx: &mut Tx, n: &NewContact, at: i64) -> Result<(), DbError> {
+    let c = &n.contact;
+    on_tx!(tx, conn => sqlx::query(
         "INSERT INTO open311_contacts (ref, kind, task, email, first_name, last_name, phone, \
-         device_id, account_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         device_id, account_id, lang, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          ON CONFLICT (ref) DO NOTHING",
     )
-    .bind(reference)
-    .bind(kind)
-    .bind(task)
+    .bind(&n.reference)
+    .bind(&n.kind)
+    .bind(&n.task)
     .bind(&c.email)
     .bind(&c.first_name)
     .bind(&c.last_name)
     .bind(&c.phone)
     .bind(&c.device_id)
     .bind(&c.account_id)
+    .bind(&c.lang)
     .bind(at)
-    .execute(pool)
+    .execute(conn)
     .await
-    .map(|_| ())?);
-    Ok(())
+    .map(|_| ()))
+    .map_err(|e| classify(e, "contact"))
 }
 
 /// A citizen's update to store (`open311_updates`).
@@ -578,22 +604,89 @@ pub async fn contact_of(db: &Db, reference: &str) -> Result<Option<Contact>, DbE
         Option<String>,
         Option<String>,
         Option<String>,
+        Option<String>,
     );
     let row: Option<Row> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT email, first_name, last_name, phone, device_id, account_id \
+        "SELECT email, first_name, last_name, phone, device_id, account_id, lang \
          FROM open311_contacts WHERE ref = $1",
     )
     .bind(reference)
     .fetch_optional(pool)
     .await?);
     Ok(row.map(
-        |(email, first_name, last_name, phone, device_id, account_id)| Contact {
+        |(email, first_name, last_name, phone, device_id, account_id, lang)| Contact {
             email,
             first_name,
             last_name,
             phone,
             device_id,
             account_id,
+            lang,
         },
     ))
+}
+
+/// Where a notification goes: a contact's addresses and language.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ContactTarget {
+    /// `request` (its ref is the task id) or `support` (its ref is the supporter's code).
+    pub kind: String,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// The language the citizen filed in.
+    pub lang: Option<String>,
+    /// When they unsubscribed.
+    pub unsubscribed_at: Option<i64>,
+}
+
+/// The contact `reference`, if it is still stored.
+pub async fn contact_target(db: &Db, reference: &str) -> Result<Option<ContactTarget>, DbError> {
+    let row = on_pool!(db, pool => sqlx::query_as(
+        "SELECT kind, email, phone, lang, unsubscribed_at FROM open311_contacts WHERE ref = $1",
+    )
+    .bind(reference)
+    .fetch_optional(pool)
+    .await?);
+    Ok(row)
+}
+
+/// Erases the contacts of tasks closed before `closed_before` (and still closed); returns
+/// how many were erased.
+pub async fn erase_contacts_closed_before(db: &Db, closed_before: i64) -> Result<u64, DbError> {
+    let n = on_pool!(db, pool => sqlx::query(
+        "DELETE FROM open311_contacts WHERE task IN (
+             SELECT id FROM task_facts WHERE closed_at IS NOT NULL AND closed_at < $1)",
+    )
+    .bind(closed_before)
+    .execute(pool)
+    .await?
+    .rows_affected());
+    Ok(n)
+}
+
+/// Erases the contact a tracking code holds: the reporter's (`ref` = the task) or a
+/// supporter's (`ref` = their code). Returns how many were erased.
+pub async fn erase_contact(db: &Db, reference: &str) -> Result<u64, DbError> {
+    let n = on_pool!(db, pool => sqlx::query("DELETE FROM open311_contacts WHERE ref = $1")
+        .bind(reference)
+        .execute(pool)
+        .await?
+        .rows_affected());
+    Ok(n)
+}
+
+/// Marks the contact `reference` as wanting no more messages. Returns whether one was.
+pub async fn unsubscribe_contact(db: &Db, reference: &str, at: i64) -> Result<bool, DbError> {
+    let n = on_pool!(db, pool => sqlx::query(
+        "UPDATE open311_contacts SET unsubscribed_at = $2
+         WHERE ref = $1 AND unsubscribed_at IS NULL",
+    )
+    .bind(reference)
+    .bind(at)
+    .execute(pool)
+    .await?
+    .rows_affected());
+    Ok(n > 0)
 }

@@ -20,6 +20,7 @@
 use super::districts::{District, ImportOutcome, multipolygon_to_wkb};
 use super::docs::{CommitRows, CommitSteps, enter_scopes_sql};
 use super::facts::{DeriveFacts, Fact};
+use super::outbox::CommitHooks;
 use super::{DbError, Dialect, classify};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use std::str::FromStr;
@@ -43,12 +44,12 @@ pub(super) const DIALECT: Dialect = Dialect {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
-    facts: DeriveFacts,
+    hooks: CommitHooks,
 }
 
 impl PgStore {
     /// Connects and runs the migrations.
-    pub async fn connect(url: &str, facts: DeriveFacts) -> Result<PgStore, DbError> {
+    pub async fn connect(url: &str, hooks: CommitHooks) -> Result<PgStore, DbError> {
         let opts = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
@@ -56,7 +57,7 @@ impl PgStore {
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(PgStore { pool, facts })
+        Ok(PgStore { pool, hooks })
     }
 
     /// The connection pool (tests and tools).
@@ -65,7 +66,11 @@ impl PgStore {
     }
 
     pub(super) fn facts(&self) -> DeriveFacts {
-        self.facts
+        self.hooks.facts
+    }
+
+    pub(super) fn hooks(&self) -> CommitHooks {
+        self.hooks
     }
 
     /// Inserts or replaces districts and recomputes adjacency with PostGIS, one import at

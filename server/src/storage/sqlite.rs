@@ -17,6 +17,7 @@ use super::districts::{
 };
 use super::docs::{CommitRows, CommitSteps, count_i64, enter_scopes_sql};
 use super::facts::{DeriveFacts, Fact};
+use super::outbox::CommitHooks;
 use super::{DbError, Dialect, Tx};
 use geo::BoundingRect;
 use geo_types::MultiPolygon;
@@ -54,7 +55,7 @@ const IDS_PER_QUERY: usize = 500;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    facts: DeriveFacts,
+    hooks: CommitHooks,
     write: Arc<tokio::sync::Mutex<()>>,
     index: Arc<RwLock<Arc<IndexState>>>,
 }
@@ -69,7 +70,7 @@ struct IndexState {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and runs the migrations.
-    pub async fn open(path: &Path, facts: DeriveFacts) -> Result<SqliteStore, DbError> {
+    pub async fn open(path: &Path, hooks: CommitHooks) -> Result<SqliteStore, DbError> {
         if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
         }
@@ -87,7 +88,7 @@ impl SqliteStore {
         MIGRATOR.run(&pool).await?;
         let store = SqliteStore {
             pool,
-            facts,
+            hooks,
             write: Arc::new(tokio::sync::Mutex::new(())),
             index: Arc::new(RwLock::new(Arc::new(IndexState::default()))),
         };
@@ -101,7 +102,11 @@ impl SqliteStore {
     }
 
     pub(super) fn facts(&self) -> DeriveFacts {
-        self.facts
+        self.hooks.facts
+    }
+
+    pub(super) fn hooks(&self) -> CommitHooks {
+        self.hooks
     }
 
     /// Becomes the one writer: the in-process lock, then `BEGIN IMMEDIATE`. The lock must

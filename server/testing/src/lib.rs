@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 pub mod phone;
+pub mod smtp;
 
 use serde_json::Value;
 use server::base::config::Config;
@@ -108,12 +109,9 @@ impl Fixture {
             ..Config::default()
         };
         let db = Db::Sqlite(
-            SqliteStore::open(
-                &config.sqlite_path(),
-                server::domain::analytics::facts::derive,
-            )
-            .await
-            .unwrap(),
+            SqliteStore::open(&config.sqlite_path(), server::domain::commit_hooks())
+                .await
+                .unwrap(),
         );
         Fixture {
             db,
@@ -136,7 +134,7 @@ impl Fixture {
             ..Config::default()
         };
         let db = Db::Postgres(
-            PgStore::connect(&pg.url, server::domain::analytics::facts::derive)
+            PgStore::connect(&pg.url, server::domain::commit_hooks())
                 .await
                 .unwrap(),
         );

@@ -1154,7 +1154,7 @@ async fn two_replicas_push_across_postgres() {
     seed_task(&f.db, "T1", "D1", Some("C1")).await;
     let url = f.config.database_url.clone().unwrap();
     let db2 = Db::Postgres(
-        server::storage::postgres::PgStore::connect(&url, server::domain::analytics::facts::derive)
+        server::storage::postgres::PgStore::connect(&url, server::domain::commit_hooks())
             .await
             .unwrap(),
     );

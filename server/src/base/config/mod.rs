@@ -34,6 +34,10 @@
 //! | `feedback_window_days` | `TARMIM_FEEDBACK_WINDOW_DAYS` | `14`: how long after completion a citizen may rate or say "not fixed" (stored in each new task) |
 //! | `track_lookups_per_minute` | `TARMIM_TRACK_LOOKUPS_PER_MINUTE` | `60`: tracking-code requests per client address per minute (429 beyond) |
 //! | `[open311]` `duplicate_radius_m`, `max_media_bytes` | `TARMIM_OPEN311_DUPLICATE_RADIUS_M`, `TARMIM_OPEN311_MAX_MEDIA_BYTES` | `50`, `10485760` |
+//! | `[outbox]` `tick_ms`, `lease_secs`, `max_attempts`, `retry_secs`, `timeout_secs` | `TARMIM_OUTBOX_TICK_MS`, `TARMIM_OUTBOX_LEASE_SECS`, `TARMIM_OUTBOX_MAX_ATTEMPTS`, `TARMIM_OUTBOX_RETRY_SECS`, `TARMIM_NOTIFY_TIMEOUT_SECS` | `1000`, `60`, `8`, `30` (doubling, at most an hour), `20` |
+//! | `[outbox]` `smtp_url`, `smtp_from` | `TARMIM_SMTP_URL` (`smtp://host:25`, `smtp://user:pass@host:587?tls=required`, `smtps://host:465`), `TARMIM_SMTP_FROM` | none (no e-mail), `Tarmim 137 <no-reply@tarmim.invalid>` |
+//! | `[outbox]` `sms_url`, `sms_format`, `sms_token`, `sms_sender`, `sms_quiet_hours` | `TARMIM_SMS_URL`, `TARMIM_SMS_FORMAT` (`webhook` or `kavenegar`), `TARMIM_SMS_TOKEN`, `TARMIM_SMS_SENDER`, `TARMIM_SMS_QUIET_HOURS` | none (no SMS), `webhook`, none, none, `22:00-07:00` in `timezone` (`off`: none) |
+//! | `[outbox]` `contact_retention_days` | `TARMIM_CONTACT_RETENTION_DAYS` | `90`: citizens' contacts are erased this long after their report closed |
 //! | `timezone` | `TARMIM_TIMEZONE` | `Asia/Tehran`: the city's IANA zone; analytics count local days in it, Open311 datetimes carry its offset, EXIF times without an offset are read in it |
 //! | `[analytics]` | `TARMIM_SCORECARD_WEIGHTS` (`sla=35,reopen=20,…`), `TARMIM_SCORECARD_THRESHOLD`, `TARMIM_SCORECARD_MIN_TASKS`, `TARMIM_SCORECARD_ACK_TARGET_MINUTES`, `TARMIM_ANALYTICS_IN_MEMORY` (`on`: measures from the in-memory mirror; `off`: SQL) | see `server/README.md`, "Analytics" |
 //! | `[report]` `per_minute`, `pow_bits`, `inbox` | `TARMIM_REPORT_PER_MINUTE`, `TARMIM_REPORT_POW_BITS`, `TARMIM_MESSAGE_INBOX` | `5` reports per client address per minute, `16` proof-of-work bits, `district` (non-field messages go to their district's inbox, else the city's; `city`: always the city's) |
@@ -44,6 +48,7 @@ pub mod analytics;
 pub mod integrity;
 pub mod limits;
 pub mod open311;
+pub mod outbox;
 pub mod report;
 
 use serde::Deserialize;
@@ -166,6 +171,8 @@ pub struct Config {
     pub track_lookups_per_minute: u32,
     /// Open311 (`[open311]`: duplicate radius, media limits, public URL).
     pub open311: open311::Open311Config,
+    /// The outbox and the citizens' notification channels (`[outbox]`).
+    pub outbox: outbox::OutboxConfig,
     /// The city's IANA time zone: analytics count days in it, Open311 datetimes carry
     /// its offset, EXIF times without an offset are read in it (`crate::base::time`).
     pub timezone: String,
@@ -212,6 +219,7 @@ impl Default for Config {
             feedback_window_days: 14,
             track_lookups_per_minute: 60,
             open311: open311::Open311Config::default(),
+            outbox: outbox::OutboxConfig::default(),
             timezone: "Asia/Tehran".into(),
             analytics: analytics::AnalyticsConfig::default(),
             report: report::ReportConfig::default(),
@@ -372,6 +380,9 @@ impl Config {
             .apply_env(get)
             .map_err(|(var, value, why)| ConfigError::Env { var, value, why })?;
         cfg.report
+            .apply_env(get)
+            .map_err(|(var, value, why)| ConfigError::Env { var, value, why })?;
+        cfg.outbox
             .apply_env(get)
             .map_err(|(var, value, why)| ConfigError::Env { var, value, why })?;
         if let Some(v) = get("TARMIM_TIMEZONE") {

@@ -72,6 +72,24 @@ pub fn normalise(input: &str) -> Option<String> {
     crockford::read(input).filter(|code| code.len() == CODE_LEN)
 }
 
+/// A new reporter's or supporter's code for `task`, to store with the task's first
+/// commit (`CommitExtra::codes`).
+pub fn fresh(task: &DocId, role: Role) -> (Tracking, TrackingRow) {
+    let t = Tracking {
+        code: new_code(),
+        task: task.clone(),
+        role,
+        created_at: now_millis(),
+    };
+    let row = TrackingRow {
+        code: t.code.clone(),
+        task: t.task.to_string(),
+        role: role.as_str().to_owned(),
+        created_at: t.created_at,
+    };
+    (t, row)
+}
+
 /// Issues a new code for `task`. Call it before the task's first commit when the task is
 /// new: the code must resolve once the citizen has it.
 pub async fn issue(db: &Db, task: &DocId, role: Role) -> Result<Tracking, DbError> {

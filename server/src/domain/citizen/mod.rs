@@ -3,6 +3,8 @@
 //! existing report all go through here.
 //!
 //! - [`codes`]: the tracking codes themselves;
+//! - [`contacts`]: citizens' contact details as personal data (forget, unsubscribe, the
+//!   retention sweep, checks at intake);
 //! - [`public_view`]: what a code shows of its task (public fields, plain-words timeline,
 //!   public photo derivatives), following merges to the surviving task;
 //! - [`feedback`]: rating and "not fixed" within the feedback window, once per code;
@@ -17,6 +19,7 @@
 //! Their rows are in [`crate::storage::citizens`].
 
 pub mod codes;
+pub mod contacts;
 pub mod duplicates;
 pub mod feedback;
 pub mod lookups;

@@ -26,6 +26,7 @@ use crate::domain::open311::{self, Open311Error, services};
 use crate::storage::citizens;
 use crate::storage::messages as records;
 use crate::storage::open311::{self as open311_records, RequestRow};
+use crate::storage::outbox::{CommitExtra, NewContact};
 use crate::storage::{DbError, IdentityStore};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -406,7 +407,32 @@ pub async fn file(
     .await?
     .len();
     let actor = assign::server_actor(c.dispatch);
-    let filed = intake::create_task(
+    // The request row and the contact are stored in the task's own commit, so the
+    // citizen's first notification (received) is written with it.
+    let task = intake::new_task_id();
+    let mut contact = contact;
+    contact.lang = Some(lang.clone());
+    let contact_stored = contact.email.is_some() || contact.phone.is_some();
+    let mut extra = CommitExtra {
+        request: Some(RequestRow {
+            task: task.to_string(),
+            token: hex::encode(rand::random::<[u8; 12]>()),
+            key_name: "web-report".into(),
+            attributes: serde_json::to_string(&answers_json(&answers)).unwrap_or_default(),
+            media_url: None,
+            created_at: now_millis(),
+        }),
+        ..CommitExtra::default()
+    };
+    if contact_stored {
+        extra.contacts.push(NewContact {
+            reference: task.to_string(),
+            kind: "request".into(),
+            task: task.to_string(),
+            contact: contact.clone(),
+        });
+    }
+    let filed = intake::create_task_with(
         c.dispatch,
         &actor,
         Source::Citizen,
@@ -420,38 +446,23 @@ pub async fn file(
             address,
             priority: None,
         },
+        task.clone(),
+        extra,
     )
     .await?;
-    let task = filed.task.id.clone();
-    let contact_stored = contact != Contact::default();
     // The task is durable: a failure from here on is logged, not answered (the citizen
     // would file the report again).
-    let stored = async {
-        records::insert_report_origin(
-            db,
-            task.as_str(),
-            s.kind.as_str(),
-            "web",
-            &lang,
-            now_millis(),
-        )
-        .await?;
-        open311_records::insert_request(
-            db,
-            &RequestRow {
-                task: task.to_string(),
-                token: hex::encode(rand::random::<[u8; 12]>()),
-                key_name: "web-report".into(),
-                attributes: serde_json::to_string(&answers_json(&answers)).unwrap_or_default(),
-                media_url: None,
-                created_at: now_millis(),
-            },
-        )
-        .await?;
-        store_contact(db, task.as_str(), "request", &task, &contact).await
-    };
-    if let Err(e) = stored.await {
-        tracing::error!(task = %task, error = %e, "storing a web report's details failed");
+    if let Err(e) = records::insert_report_origin(
+        db,
+        task.as_str(),
+        s.kind.as_str(),
+        "web",
+        &lang,
+        now_millis(),
+    )
+    .await
+    {
+        tracing::error!(task = %task, error = %e, "storing a web report's origin failed");
     }
     media::attach(c, &task, (lat, lon), &actor, checked).await;
     Ok(Receipt {

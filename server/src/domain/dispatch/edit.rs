@@ -12,6 +12,8 @@
 use super::Dispatch;
 use super::DispatchError;
 use crate::domain::compaction;
+use crate::storage::DbError;
+use crate::storage::outbox::CommitExtra;
 use sync_core::DocId;
 use sync_core::session::server::Committed;
 use sync_core::session::{
@@ -99,7 +101,17 @@ where
 /// Commits a new task document and publishes it.
 pub async fn create(
     d: &Dispatch,
+    doc: TaskDoc,
+) -> Result<(TaskView, CommitOutcome), DispatchError> {
+    create_with(d, doc, &CommitExtra::none()).await
+}
+
+/// [`create`], storing `extra`'s rows in the same transaction: the task and they are
+/// durable together, or nothing is stored.
+pub async fn create_with(
+    d: &Dispatch,
     mut doc: TaskDoc,
+    extra: &CommitExtra,
 ) -> Result<(TaskView, CommitOutcome), DispatchError> {
     let view = doc.view()?;
     let changes = doc
@@ -117,9 +129,9 @@ pub async fn create(
         view: view.clone(),
         origin: d.replica.clone(),
     };
-    let outcome = match d.store.commit(commit).await {
+    let outcome = match d.store.commit_with(&commit, extra).await {
         Ok(o) => o,
-        Err(ServerStoreError::Conflict) => {
+        Err(DbError::Conflict) => {
             return Err(DispatchError::Invalid(format!(
                 "a task with id {} already exists",
                 view.id

@@ -56,6 +56,8 @@ pub struct DispatchSettings {
     pub default_district: Option<String>,
     /// How long after completion a citizen may rate or reopen.
     pub feedback_window_ms: i64,
+    /// The outbox loop's settings (phone tasks' routing runs through it).
+    pub outbox: crate::domain::outbox::OutboxSettings,
 }
 
 impl DispatchSettings {
@@ -68,6 +70,7 @@ impl DispatchSettings {
             tick_ms: config.dispatch_tick_ms,
             default_district: config.default_district.clone(),
             feedback_window_ms: config.feedback_window_ms(),
+            outbox: crate::domain::outbox::OutboxSettings::from_config(&config.outbox),
         }
     }
 }

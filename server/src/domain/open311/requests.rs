@@ -22,10 +22,11 @@ use super::{Open311Error, Params, check_text, param, param_nonblank, status};
 use crate::base::time::now_millis;
 use crate::domain::citizen::Citizens;
 use crate::domain::citizen::duplicates::{self, NearbyReport};
-use crate::domain::citizen::{self, codes, messages};
+use crate::domain::citizen::{self, codes, contacts, messages};
 use crate::domain::dispatch::{assign, edit};
 use crate::domain::intake::{self, Report};
 use crate::storage::open311::{self as records, RequestRow};
+use crate::storage::outbox::{CommitExtra, NewContact};
 use crate::storage::{Db, DbError, IdentityStore};
 use std::collections::BTreeMap;
 use sync_core::DocId;
@@ -45,13 +46,33 @@ impl Contact {
                 }
             }
         };
+        let email = match get("email")? {
+            Some(e) => Some(contacts::check_email(&e).map_err(Open311Error::BadRequest)?),
+            None => None,
+        };
+        let phone = match get("phone")? {
+            Some(p) => Some(
+                crate::domain::phone::normalise(&p)
+                    .map_err(|e| Open311Error::BadRequest(format!("phone: {e}")))?,
+            ),
+            None => None,
+        };
         Ok(Contact {
-            email: get("email")?,
+            email,
             first_name: get("first_name")?,
             last_name: get("last_name")?,
-            phone: get("phone")?,
+            phone,
             device_id: get("device_id")?,
             account_id: get("account_id")?,
+            lang: match param_nonblank(p, "lang") {
+                None => None,
+                Some(l @ ("fa" | "en")) => Some(l.to_owned()),
+                Some(other) => {
+                    return Err(Open311Error::BadRequest(format!(
+                        "lang must be fa or en, not {other:?}"
+                    )));
+                }
+            },
         })
     }
 }
@@ -206,34 +227,52 @@ pub async fn file(c: &Citizens<'_>, p: &Params, media: Vec<Vec<u8>>) -> Result<N
         address,
         priority: None,
     };
-    let filed = intake::create_task(c.dispatch, &actor, Source::Citizen, report).await?;
-    let task = filed.task.id.clone();
+    // The request row and the contact are stored in the task's own commit: a 201 means
+    // all of it is durable, and a failure stores none of it (the citizen may file again).
+    let task = intake::new_task_id();
     let token = hex::encode(rand::random::<[u8; 12]>());
-    // The task is durable: from here on a failure is logged, not answered (the citizen
-    // would file the report again).
-    let stored = async {
-        let row = RequestRow {
+    let mut extra = CommitExtra {
+        request: Some(RequestRow {
             task: task.to_string(),
             token: token.clone(),
             key_name,
             attributes: answers_json(&answers),
             media_url,
             created_at: now_millis(),
-        };
-        records::insert_request(&c.dispatch.store, &row).await?;
-        crate::storage::messages::insert_report_origin(
-            &c.dispatch.store,
-            task.as_str(),
-            "request",
-            "open311",
-            "fa",
-            now_millis(),
-        )
-        .await?;
-        store_contact(&c.dispatch.store, task.as_str(), "request", &task, &contact).await
+        }),
+        ..CommitExtra::default()
     };
-    if let Err(e) = stored.await {
-        tracing::error!(task = %task, error = %e, "storing a request's Open311 details failed");
+    if contact != Contact::default() {
+        extra.contacts.push(NewContact {
+            reference: task.to_string(),
+            kind: "request".into(),
+            task: task.to_string(),
+            contact: contact.clone(),
+        });
+    }
+    let filed = intake::create_task_with(
+        c.dispatch,
+        &actor,
+        Source::Citizen,
+        report,
+        task.clone(),
+        extra,
+    )
+    .await?;
+    // Where the report came from (analytics by channel): the task is durable, so a
+    // failure here is logged, not answered.
+    let lang = contact.lang.as_deref().unwrap_or("fa");
+    if let Err(e) = crate::storage::messages::insert_report_origin(
+        &c.dispatch.store,
+        task.as_str(),
+        "request",
+        "open311",
+        lang,
+        now_millis(),
+    )
+    .await
+    {
+        tracing::error!(task = %task, error = %e, "storing a request's origin failed");
     }
     media::attach(c, &task, (lat, lon), &actor, photos).await;
 

@@ -1,0 +1,418 @@
+//! The durable outbox (migration 0020): work a commit causes — routing a phone-filed
+//! task, telling a citizen of a public status change — written as rows in the commit's
+//! own transaction, then claimed, done and marked by every replica's loop
+//! (`domain::outbox`).
+//!
+//! Which rows a commit causes is the domain's rule: the store is opened with
+//! [`CommitHooks`] and calls its [`DeriveEffects`] inside each commit with what the task
+//! was before ([`Prior`], from the projection row) and what it is now. A caller that
+//! must store rows of its own with a task's first commit (an Open311 request and its
+//! contact) hands them over as a [`CommitExtra`] (`Db::commit_with`), so they are
+//! stored together with the task or not at all.
+//!
+//! Claims: a row is claimed with a lease (`claimed_by`, `claimed_until`); on PostgreSQL
+//! the claim skips rows another replica holds locked (`FOR UPDATE SKIP LOCKED`), on
+//! SQLite it runs under the one writer (`BEGIN IMMEDIATE`). A replica that dies mid-send
+//! leaves its lease to expire, and the row is claimed again: delivery is at least once,
+//! and the row's `key` is the idempotency key that makes it once for the citizen.
+
+use super::citizens::TrackingRow;
+use super::facts::DeriveFacts;
+use super::open311::{Contact, RequestRow};
+use super::{Db, DbError, Tx, classify, on_pool, on_tx};
+use sync_core::Millis;
+use sync_core::task::TaskView;
+
+/// What a task was before a commit, as its projection row says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prior {
+    /// Status (wire name).
+    pub status: String,
+    /// Crew holding it.
+    pub assignee: Option<String>,
+}
+
+/// Work a commit causes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Route and dispatch a task a crew filed on its phone (issue 16 §13).
+    Adopt,
+    /// Tell the task's citizens (every live contact, each channel it has) of a public
+    /// status change, named by `event` (`received`, `assigned`, `completed`, …).
+    Notify(&'static str),
+}
+
+/// The domain's rule: what a commit causes, given the task before (none: a new task)
+/// and after.
+pub type DeriveEffects = fn(Option<&Prior>, &TaskView) -> Vec<Effect>;
+
+/// The domain's rules a commit runs inside its transaction (`domain::commit_hooks`).
+#[derive(Debug, Clone, Copy)]
+pub struct CommitHooks {
+    /// The task's analytics facts.
+    pub facts: DeriveFacts,
+    /// The outbox rows it causes.
+    pub effects: DeriveEffects,
+}
+
+/// A contact to store with a task's commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewContact {
+    /// The task id, a supporter's tracking code or an update id.
+    pub reference: String,
+    /// `request`, `support` or `update`.
+    pub kind: String,
+    /// The task it follows.
+    pub task: String,
+    /// The details.
+    pub contact: Contact,
+}
+
+/// Rows stored in a task commit's transaction besides the document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitExtra {
+    /// Tracking codes issued with the task (a taken code fails the commit: with 60
+    /// random bits, next to never).
+    pub codes: Vec<TrackingRow>,
+    /// An Open311 request's row.
+    pub request: Option<RequestRow>,
+    /// Contacts of the task's citizens (stored before the commit's notifications are
+    /// written, so the first notification already reaches them).
+    pub contacts: Vec<NewContact>,
+}
+
+impl CommitExtra {
+    /// Nothing extra.
+    pub fn none() -> CommitExtra {
+        CommitExtra::default()
+    }
+}
+
+/// One claimed outbox row.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OutboxRow {
+    /// Row id.
+    pub id: i64,
+    /// Idempotency key.
+    pub key: String,
+    /// `adopt`, `email` or `sms`.
+    pub kind: String,
+    /// The task.
+    pub task: String,
+    /// The contact (`open311_contacts.ref`) of a notification.
+    pub contact: Option<String>,
+    /// The public status change of a notification.
+    pub event: Option<String>,
+    /// Failed attempts so far.
+    pub attempts: i32,
+    /// When the commit wrote it.
+    pub created_at: i64,
+}
+
+/// A row given up on.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct DeadRow {
+    /// Row id.
+    pub id: i64,
+    /// `adopt`, `email` or `sms`.
+    pub kind: String,
+    /// The task.
+    pub task: String,
+    /// The public status change of a notification.
+    pub event: Option<String>,
+    /// Attempts made.
+    pub attempts: i32,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// When the commit wrote it (ms since the epoch).
+    pub created_at: i64,
+    /// When it was given up (ms since the epoch).
+    pub done_at: Option<i64>,
+}
+
+/// How many rows are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Waiting or being worked on.
+    pub pending: u64,
+    /// Done.
+    pub sent: u64,
+    /// Nothing to do.
+    pub skipped: u64,
+    /// Given up.
+    pub dead: u64,
+}
+
+const ROW: &str = "id, key, kind, task, contact, event, attempts, created_at";
+
+/// What the task was before this commit (its projection row), inside the commit.
+pub(crate) async fn prior(tx: &mut Tx, task: &str) -> Result<Option<Prior>, DbError> {
+    let row: Option<(String, Option<String>)> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT status, assignee FROM tasks WHERE id = $1",
+    )
+    .bind(task)
+    .fetch_optional(c)
+    .await)?;
+    Ok(row.map(|(status, assignee)| Prior { status, assignee }))
+}
+
+/// Writes a commit's extra rows, inside the commit.
+pub(crate) async fn write_extra(
+    tx: &mut Tx,
+    extra: &CommitExtra,
+    now: Millis,
+) -> Result<(), DbError> {
+    for t in &extra.codes {
+        super::citizens::insert_tracking_code_tx(tx, t).await?;
+    }
+    if let Some(r) = &extra.request {
+        super::open311::insert_request_tx(tx, r).await?;
+    }
+    for n in &extra.contacts {
+        super::open311::insert_contact_tx(tx, n, now).await?;
+    }
+    Ok(())
+}
+
+/// Writes the outbox rows of a commit's effects, inside the commit. A notification
+/// becomes one row per live contact of the task and channel it has (none without one);
+/// its key names the commit, so it is written once.
+pub(crate) async fn write_effects(
+    tx: &mut Tx,
+    task: &str,
+    seq: i64,
+    effects: &[Effect],
+    now: Millis,
+) -> Result<(), DbError> {
+    for e in effects {
+        match e {
+            Effect::Adopt => {
+                on_tx!(tx, c => sqlx::query(
+                    "INSERT INTO outbox (key, kind, task, due_at, created_at)
+                     VALUES ($1, 'adopt', $2, $3, $3) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(format!("adopt:{task}"))
+                .bind(task)
+                .bind(now)
+                .execute(c)
+                .await
+                .map(|_| ()))
+                .map_err(|e| classify(e, "outbox row"))?;
+            }
+            Effect::Notify(event) => {
+                for (kind, column) in [("email", "email"), ("sms", "phone")] {
+                    // Contacts of those who follow the task: its reporter and supporters.
+                    let sql = format!(
+                        "INSERT INTO outbox (key, kind, task, contact, event, due_at, created_at)
+                         SELECT $1 || ref, '{kind}', task, ref, $2, $3, $3
+                         FROM open311_contacts
+                         WHERE task = $4 AND {column} IS NOT NULL AND unsubscribed_at IS NULL
+                           AND kind IN ('request', 'support')
+                         ON CONFLICT (key) DO NOTHING"
+                    );
+                    on_tx!(tx, c => sqlx::query(&sql)
+                        .bind(format!("{event}:{task}:{seq}:{kind}:"))
+                        .bind(*event)
+                        .bind(now)
+                        .bind(task)
+                        .execute(c)
+                        .await
+                        .map(|_| ()))
+                    .map_err(|e| classify(e, "outbox row"))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Claims up to `limit` due rows for `replica` until `now + lease_ms`.
+pub async fn claim(
+    db: &Db,
+    replica: &str,
+    now: Millis,
+    lease_ms: Millis,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, DbError> {
+    let skip = match db {
+        Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        Db::Sqlite(_) => "",
+    };
+    let sql = format!(
+        "UPDATE outbox SET claimed_by = $1, claimed_until = $2
+         WHERE id IN (SELECT id FROM outbox
+                      WHERE state = 'pending' AND due_at <= $3
+                        AND (claimed_until IS NULL OR claimed_until < $3)
+                      ORDER BY due_at, id LIMIT $4{skip})
+         RETURNING {ROW}"
+    );
+    let mut tx = db.begin_write().await?;
+    let mut rows: Vec<OutboxRow> = on_tx!(&mut tx, c => sqlx::query_as(&sql)
+        .bind(replica)
+        .bind(now.saturating_add(lease_ms))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(c)
+        .await)?;
+    tx.commit().await?;
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
+}
+
+/// Claims the row `key` if it is pending and nobody holds it (whether due or not).
+pub async fn claim_key(
+    db: &Db,
+    key: &str,
+    replica: &str,
+    now: Millis,
+    lease_ms: Millis,
+) -> Result<Option<OutboxRow>, DbError> {
+    let sql = format!(
+        "UPDATE outbox SET claimed_by = $1, claimed_until = $2
+         WHERE key = $3 AND state = 'pending'
+           AND (claimed_until IS NULL OR claimed_until < $4)
+         RETURNING {ROW}"
+    );
+    let mut tx = db.begin_write().await?;
+    let row: Option<OutboxRow> = on_tx!(&mut tx, c => sqlx::query_as(&sql)
+        .bind(replica)
+        .bind(now.saturating_add(lease_ms))
+        .bind(key)
+        .bind(now)
+        .fetch_optional(c)
+        .await)?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Marks a claimed row done; false if the claim was lost (its lease expired and another
+/// replica took the row over).
+pub async fn mark_sent(db: &Db, id: i64, replica: &str, now: Millis) -> Result<bool, DbError> {
+    let n = on_pool!(db, pool => sqlx::query(
+        "UPDATE outbox SET state = 'sent', done_at = $3, claimed_until = NULL
+         WHERE id = $1 AND claimed_by = $2 AND state = 'pending'",
+    )
+    .bind(id)
+    .bind(replica)
+    .bind(now)
+    .execute(pool)
+    .await?
+    .rows_affected());
+    Ok(n == 1)
+}
+
+/// Marks a claimed row as needing nothing done (`why` kept as its last error).
+pub async fn mark_skipped(
+    db: &Db,
+    id: i64,
+    replica: &str,
+    why: &str,
+    now: Millis,
+) -> Result<(), DbError> {
+    on_pool!(db, pool => sqlx::query(
+        "UPDATE outbox SET state = 'skipped', last_error = $3, done_at = $4, claimed_until = NULL
+         WHERE id = $1 AND claimed_by = $2 AND state = 'pending'",
+    )
+    .bind(id)
+    .bind(replica)
+    .bind(why)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map(|_| ())?);
+    Ok(())
+}
+
+/// Releases a claimed row after a failed attempt, due again at `due_at`.
+pub async fn retry(
+    db: &Db,
+    id: i64,
+    replica: &str,
+    due_at: Millis,
+    error: &str,
+) -> Result<(), DbError> {
+    on_pool!(db, pool => sqlx::query(
+        "UPDATE outbox SET attempts = attempts + 1, due_at = $3, last_error = $4,
+                           claimed_by = NULL, claimed_until = NULL
+         WHERE id = $1 AND claimed_by = $2 AND state = 'pending'",
+    )
+    .bind(id)
+    .bind(replica)
+    .bind(due_at)
+    .bind(error)
+    .execute(pool)
+    .await
+    .map(|_| ())?);
+    Ok(())
+}
+
+/// Releases a claimed row without counting an attempt, due again at `due_at` (an SMS
+/// held back by quiet hours).
+pub async fn defer(db: &Db, id: i64, replica: &str, due_at: Millis) -> Result<(), DbError> {
+    on_pool!(db, pool => sqlx::query(
+        "UPDATE outbox SET due_at = $3, claimed_by = NULL, claimed_until = NULL
+         WHERE id = $1 AND claimed_by = $2 AND state = 'pending'",
+    )
+    .bind(id)
+    .bind(replica)
+    .bind(due_at)
+    .execute(pool)
+    .await
+    .map(|_| ())?);
+    Ok(())
+}
+
+/// Gives a claimed row up: it stays, `dead`, in the list staff see.
+pub async fn mark_dead(
+    db: &Db,
+    id: i64,
+    replica: &str,
+    error: &str,
+    now: Millis,
+) -> Result<(), DbError> {
+    on_pool!(db, pool => sqlx::query(
+        "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = $3,
+                           done_at = $4, claimed_until = NULL
+         WHERE id = $1 AND claimed_by = $2 AND state = 'pending'",
+    )
+    .bind(id)
+    .bind(replica)
+    .bind(error)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map(|_| ())?);
+    Ok(())
+}
+
+/// The rows given up on, newest first.
+pub async fn dead(db: &Db, limit: i64) -> Result<Vec<DeadRow>, DbError> {
+    let rows = on_pool!(db, pool => sqlx::query_as(
+        "SELECT id, kind, task, event, attempts, last_error, created_at, done_at
+         FROM outbox WHERE state = 'dead' ORDER BY done_at DESC, id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?);
+    Ok(rows)
+}
+
+/// How many rows are in each state.
+pub async fn counts(db: &Db) -> Result<Counts, DbError> {
+    let rows: Vec<(String, i64)> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT state, COUNT(*) FROM outbox GROUP BY state",
+    )
+    .fetch_all(pool)
+    .await?);
+    let mut c = Counts::default();
+    for (state, n) in rows {
+        let n = u64::try_from(n).unwrap_or(0);
+        match state.as_str() {
+            "pending" => c.pending = n,
+            "sent" => c.sent = n,
+            "skipped" => c.skipped = n,
+            _ => c.dead = n,
+        }
+    }
+    Ok(c)
+}
