@@ -1221,7 +1221,10 @@ async fn spawn_server(config: &server::base::config::Config, addr: SocketAddr) -
     let child = Child { proc, addr };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(r) = reqwest::get(format!("http://{addr}/readyz")).await
+        if let Ok(r) = tarmim_testing::http()
+            .get(format!("http://{addr}/readyz"))
+            .send()
+            .await
             && r.status() == StatusCode::OK
         {
             return child;
