@@ -126,3 +126,105 @@ test('a wrong password is refused on the login page', async () => {
   assert.equal(await page.locator('#console-view').isHidden(), true);
   await page.close();
 });
+
+// The queue is the server's paged queue: the page shows exactly the rows the API gives
+// for the same tab, filters, search and page; the tabs carry the counts; the pager walks
+// the pages; the map shows the page's tasks.
+test('the queue pages, counts per state, filters and searches like the API', async () => {
+  const disp = await login('dispatcher-r1', 'demo-dispatcher', 'node-queue');
+  const cc = await login('callcentre', 'demo-callcentre', 'node-queue-cc');
+  const queue = async (qs) => {
+    const r = await api('GET', `/api/v1/console/queue?${qs}`, disp);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return r.body;
+  };
+  // Enough open tasks in R1 for two pages of 25, and one to find by code and address.
+  const start = await queue('limit=1');
+  for (let k = start.total; k < 30; k++) {
+    const f = await api('POST', '/api/v1/console/tasks', cc, { category: 'pothole', title: `Queue filler ${k}`, lat: 35.722, lon: 51.34, priority: 'low' });
+    assert.equal(f.status, 201, JSON.stringify(f.body));
+  }
+  const mark = `Golestan Alley ${Date.now()}`;
+  const filed = await api('POST', '/api/v1/console/tasks', cc, {
+    category: 'pothole', title: 'Sunken manhole cover', lat: 35.721, lon: 51.339, priority: 'low', address: mark,
+  });
+  assert.equal(filed.status, 201, JSON.stringify(filed.body));
+  const id = filed.body.task.id;
+  const code = filed.body.tracking_code;
+  assert.ok(code, JSON.stringify(filed.body));
+
+  const page = await browser.newPage({ viewport: { width: 1400, height: 860 } });
+  page.on('pageerror', (e) => console.error('page error:', e));
+  await page.goto(`${BASE}/console/?lang=en`);
+  await page.fill('#login', 'dispatcher-r1');
+  await page.fill('#password', 'demo-dispatcher');
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#queue li');
+  // Shows exactly these rows, in this order, with a marker each.
+  const shows = async (rows) => {
+    const want = rows.map((r) => r.id);
+    await page.waitForFunction((w) => [...document.querySelectorAll('#queue li')].map((li) => li.dataset.id).join() === w.join(), want, { timeout: 15_000 });
+    const markers = await page.$$eval('#map path.task-marker', (ps) => ps.map((p) => [...p.classList].find((c) => c.startsWith('task-') && c !== 'task-marker')));
+    assert.deepEqual(markers.map((c) => c.slice(5)).sort(), [...want].sort(), 'one marker per task of the page');
+  };
+  const num = (v) => new Intl.NumberFormat('en-GB').format(v);
+
+  // Counts on the tabs.
+  const all = await queue('limit=25');
+  assert.ok(all.total > 25, `only ${all.total} open`);
+  const c = all.counts;
+  for (const [tab, n] of [['open', c.new + c.assigned + c.acknowledged], ['new', c.new], ['assigned', c.assigned], ['acknowledged', c.acknowledged], ['late', c.late], ['to_verify', c.to_verify]]) {
+    await page.locator(`#q-tabs [data-tab="${tab}"] .n`, { hasText: num(n) }).waitFor({ timeout: 15_000 });
+  }
+  assert.equal(all.total, c.new + c.assigned + c.acknowledged, 'the open tab is the three states together');
+
+  // Pages of 25: the first, then the next, each exactly the API's.
+  await page.selectOption('#q-size', '25');
+  await shows(all.rows);
+  assert.equal(await page.textContent('#q-range'), `1–25 of ${num(all.total)}`);
+  assert.equal(await page.isDisabled('#q-prev'), true);
+  await page.click('#q-next');
+  await shows((await queue('limit=25&offset=25')).rows);
+  assert.match(await page.textContent('#q-range'), new RegExp(`^26–\\d+ of ${num(all.total)}$`));
+  await page.click('#q-prev');
+  await shows(all.rows);
+
+  // A state tab (back to the first page), then filters on top of it.
+  await page.click('#q-tabs [data-tab="new"]');
+  await shows((await queue('limit=25&state=new')).rows);
+  assert.equal(await page.getAttribute('#q-tabs [data-tab="new"]', 'aria-selected'), 'true');
+  await page.selectOption('#q-priority', 'low');
+  await shows((await queue('limit=25&state=new&priority=low')).rows);
+  await page.selectOption('#q-district', 'D01');
+  await shows((await queue('limit=25&state=new&priority=low&district=D01')).rows);
+  await page.click('#q-clear');
+  await page.click('#q-tabs [data-tab="open"]');
+  await shows((await queue('limit=25')).rows);
+  await page.check('#q-late');
+  await shows((await queue('limit=25&late=true')).rows);
+  await page.uncheck('#q-late');
+  const crew = (await api('GET', '/api/v1/crews', disp)).body.find((x) => x.district === 'D01').id;
+  await page.selectOption('#q-crew', crew);
+  const byCrew = await queue(`limit=25&crew=${crew}`);
+  assert.ok(byCrew.rows.every((r) => r.assignee === crew));
+  await shows(byCrew.rows);
+  await page.click('#q-clear');
+
+  // Search by tracking code as people type it, by task id, by address.
+  for (const q of [code.toLowerCase(), id, mark]) {
+    await page.fill('#q-search', q);
+    await page.press('#q-search', 'Enter');
+    await shows([{ id }]);
+  }
+  await page.fill('#q-search', 'no such thing anywhere');
+  await page.press('#q-search', 'Enter');
+  await shows([]);
+  assert.equal(await page.isVisible('#q-empty'), true);
+  // The found task opens from the queue.
+  await page.fill('#q-search', id);
+  await page.press('#q-search', 'Enter');
+  await shows([{ id }]);
+  await page.click(`#queue li[data-id="${id}"]`);
+  await page.locator('#detail-title', { hasText: 'Sunken manhole cover' }).waitFor();
+  await page.close();
+});

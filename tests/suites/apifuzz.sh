@@ -77,7 +77,7 @@ base, token = sys.argv[1], sys.argv[2]
 def get(path):
     req = urllib.request.Request(base + path, headers={"Authorization": "Bearer " + token})
     return json.load(urllib.request.urlopen(req))
-tasks = [t["id"] for t in get("/api/v1/console/tasks")][:40]
+tasks = [t["id"] for t in get("/api/v1/console/queue?limit=40")["rows"]]
 tasks += [f["id"] for f in get("/ogc/collections/tasks/items?limit=40&status=closed")["features"]]
 boot = get("/api/v1/console/bootstrap")
 services = [s["code"] for s in boot["services"]]

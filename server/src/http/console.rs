@@ -9,7 +9,6 @@
 //! | | |
 //! | --- | --- |
 //! | `GET /api/v1/console/bootstrap` | who am I, tile URL, districts (GeoJSON), services |
-//! | `GET /api/v1/console/tasks` | open tasks of my districts |
 //! | `GET /api/v1/console/tasks/{id}` | the task with its timeline (superseded events, conflicts), notes, photos, timers, alerts |
 //! | `POST /api/v1/console/tasks` | file a report (call centre, dispatcher) → 201 |
 //! | `POST …/tasks/{id}/assign` | `{crew, note?, override?}`: assign or reassign |
@@ -32,7 +31,7 @@ use crate::http::error::ApiError;
 use crate::http::openapi::{
     BadRequest, Conflict, ErrorBody, Forbidden, TaskEditRefused, TaskNotFound, Unauthorized,
 };
-use crate::storage::dispatch::{Alert, QueueRow};
+use crate::storage::dispatch::Alert;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequestParts, Path, State};
@@ -53,7 +52,7 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(bootstrap))
-        .routes(routes!(tasks, create))
+        .routes(routes!(create))
         .routes(routes!(task))
         .routes(routes!(assign))
         .routes(routes!(auto_assign))
@@ -106,20 +105,6 @@ pub async fn bootstrap(
     Ok(Json(
         desk::bootstrap(&state.db, &user, state.config.tile_url.as_deref()).await?,
     ))
-}
-
-/// `GET /api/v1/console/tasks`.
-#[utoipa::path(get, path = "/api/v1/console/tasks", tag = "console", security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Open tasks of my districts", body = Vec<QueueRow>),
-        Unauthorized,
-        Forbidden,
-    ))]
-pub async fn tasks(
-    State(state): State<AppState>,
-    user: ConsoleUser,
-) -> Result<Json<Vec<QueueRow>>, ApiError> {
-    Ok(Json(desk::queue(&state.db, &user).await?))
 }
 
 /// `GET /api/v1/console/tasks/{id}`.

@@ -502,33 +502,6 @@ pub async fn set_auto_assign_normal(db: &Db, district: &str, on: bool) -> Result
     Ok(())
 }
 
-/// Open tasks of `districts` for the console: (id, lat, lon, district, status, priority,
-/// assignee, category, title, created_at, ack_due, complete_due), most urgent first.
-pub async fn open_tasks(db: &Db, districts: &[String]) -> Result<Vec<QueueRow>, DbError> {
-    if districts.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (lat, lon) = match db {
-        Db::Postgres(_) => ("ST_Y(geom)", "ST_X(geom)"),
-        Db::Sqlite(_) => ("lat", "lon"),
-    };
-    let sql = format!(
-        "SELECT id, {lat}, {lon}, district, status, priority, assignee, category, title,
-                created_at, updated_at, ack_due, complete_due
-         FROM tasks WHERE district IN ({}) AND status NOT IN ('verified', 'cancelled', 'duplicate')
-         ORDER BY created_at DESC LIMIT 2000",
-        placeholders(1, districts.len())
-    );
-    let rows: Vec<QueueTuple> = on_pool!(db, pool => {
-        let mut q = sqlx::query_as(&sql);
-        for d in districts {
-            q = q.bind(d);
-        }
-        q.fetch_all(pool).await?
-    });
-    Ok(rows.into_iter().map(QueueRow::from).collect())
-}
-
 /// Completed tasks of `districts` waiting for a dispatcher's verification, the longest
 /// waiting first, at most `limit`.
 pub async fn completed_tasks(

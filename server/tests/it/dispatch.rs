@@ -516,14 +516,18 @@ async fn dispatcher_assignment_rules(f: &Fixture) {
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = d01.post(&path(&t5, "assign"), json!({"crew": "C-E"})).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (_, list) = d01.get("/api/v1/console/tasks").await;
+    let (_, list) = d01.get("/api/v1/console/queue").await;
     assert!(
-        list.as_array()
+        list["rows"]
+            .as_array()
             .unwrap()
             .iter()
             .all(|t| t["district"] == "D01"),
         "{list}"
     );
+    // The unpaged list (capped at the 2,000 newest) is gone: the paged queue replaces it.
+    let (s, _) = d01.get("/api/v1/console/tasks").await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
     // The call centre cannot assign.
     let (s, _) = cc.post(&path(&t5, "assign"), json!({"crew": "C-E"})).await;
     assert_eq!(s, StatusCode::FORBIDDEN);

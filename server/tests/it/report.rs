@@ -154,12 +154,8 @@ impl City {
     }
 
     async fn tasks(&self) -> usize {
-        self.disp
-            .ok("/api/v1/console/tasks")
-            .await
-            .as_array()
-            .unwrap()
-            .len()
+        let total = self.disp.ok("/api/v1/console/queue").await["total"].as_u64();
+        usize::try_from(total.unwrap()).unwrap()
     }
 
     async fn messages(&self) -> usize {
@@ -236,8 +232,8 @@ async fn a_pothole_with_a_photo_and_a_contact(f: &Fixture) {
     assert_eq!(t["district"]["code"], "D01");
     assert_eq!(t["description"], "چاله‌ی عمیق جلوی نانوایی");
     assert!(t["answer"].is_null());
-    let tasks = c.disp.ok("/api/v1/console/tasks").await;
-    let task = tasks
+    let tasks = c.disp.ok("/api/v1/console/queue").await;
+    let task = tasks["rows"]
         .as_array()
         .unwrap()
         .iter()

@@ -1,5 +1,9 @@
 // Tarmim dispatch console: plain JavaScript over /api/v1/console/*.
 // The session (token, login, logout) is session.js's, shared with the manager pages.
+// The queue is the server's paged queue (/api/v1/console/queue): one page at a time with
+// the total and the counts per state, so nothing is left out however many tasks are
+// open; the state tabs, filters and search are the route's own parameters, and the map
+// shows the tasks of the page on screen (and the crews).
 // Every text people read comes from the catalogues (tr, label: session.js); what people
 // typed (titles, notes, addresses) is marked translate="no".
 'use strict';
@@ -10,6 +14,9 @@ const $ = (sel) => document.querySelector(sel);
 const state = {
   me: null, tasks: [], crews: [], alerts: [], selected: null, detail: null,
   map: null, taskLayer: null, crewLayer: null, markers: new Map(),
+  // The queue's page: what is asked (tab, filters, search, page) and what came back.
+  q: { state: 'open', service: '', priority: '', crew: '', district: '', late: false, text: '', limit: 100, offset: 0 },
+  total: 0, counts: null,
 };
 
 const STATUS_COLOUR = {
@@ -54,6 +61,7 @@ async function start() {
   fillChrome();
   if (boot.me.role === 'call_centre') { $('#file-report').open = true; if ($('#desk-link')) $('#desk-link').hidden = false; }
   initMap(boot);
+  wireQueue();
   await refresh();
   listen();
   setInterval(tick, 1000);
@@ -72,6 +80,30 @@ function fillChrome() {
     sel.appendChild(o);
   }
   if (kept) sel.value = kept;
+  fillFilters();
+}
+
+// The filters' choices: my services, crews and districts (the value kept on a redraw).
+function fillFilters() {
+  const fill = (sel, anyKey, items) => {
+    const kept = sel.value;
+    sel.innerHTML = '';
+    const any = document.createElement('option');
+    any.value = ''; any.textContent = tr(anyKey);
+    sel.appendChild(any);
+    for (const [value, text, own_] of items) {
+      const o = document.createElement('option');
+      o.value = value; o.textContent = text;
+      if (own_) o.setAttribute('translate', 'no');
+      sel.appendChild(o);
+    }
+    sel.value = kept;
+  };
+  fill($('#q-service'), 'queue.any.service', state.services.map((s) => [s.code, service(s.code)]));
+  fill($('#q-district'), 'queue.any.district', (state.me.districts || []).map((d) => [d, district(d)]));
+  fill($('#q-crew'), 'queue.any.crew', [...state.crews].sort((a, b) => a.id.localeCompare(b.id)).map((c) => [c.id, c.id, true]));
+  $('#q-crew').hidden = state.me.role === 'call_centre';
+  for (const o of $('#q-size').options) o.textContent = n(o.value);
 }
 
 function rerender() {
@@ -111,23 +143,97 @@ function initMap(boot) {
 // ---------------------------------------------------------------- data
 
 let refreshing = null;
+// Each queue request's number: an answer is shown only if no newer one was asked since.
+let pageSeq = 0;
 async function refresh() {
   if (refreshing) { refreshing.again = true; return; }
   refreshing = { again: false };
   try {
     const isDispatch = state.me.role !== 'call_centre';
-    const [tasks, crews, alerts] = await Promise.all([
-      api('GET', '/api/v1/console/tasks'),
+    const seq = ++pageSeq;
+    const [page, crews, alerts] = await Promise.all([
+      loadPage(),
       isDispatch ? api('GET', '/api/v1/crews') : Promise.resolve([]),
       api('GET', '/api/v1/console/alerts'),
     ]);
-    state.tasks = tasks; state.crews = crews; state.alerts = alerts;
-    renderQueue(); renderMap(); renderAlerts();
+    const hadCrews = state.crews.length;
+    state.crews = crews; state.alerts = alerts;
+    if (crews.length !== hadCrews) fillFilters();
+    if (seq === pageSeq) showPage(page);
+    renderAlerts();
     if (state.selected) await loadDetail(state.selected);
   } catch (e) { console.error(e); }
   const again = refreshing.again;
   refreshing = null;
   if (again) refresh();
+}
+
+// The query string of the page asked for.
+function queueQuery() {
+  const q = state.q;
+  const p = new URLSearchParams({ limit: q.limit, offset: q.offset });
+  if (q.state !== 'open') p.set('state', q.state);
+  for (const k of ['service', 'priority', 'crew', 'district']) if (q[k]) p.set(k, q[k]);
+  if (q.late) p.set('late', 'true');
+  if (q.text) p.set('q', q.text);
+  return p.toString();
+}
+
+async function loadPage() {
+  const asked = queueQuery();
+  let page = await api('GET', `/api/v1/console/queue?${asked}`);
+  // The page emptied under us (tasks closed since): show the last page that has rows.
+  if (!page.rows.length && page.total > 0 && state.q.offset > 0) {
+    state.q.offset = Math.max(0, Math.floor((page.total - 1) / state.q.limit) * state.q.limit);
+    page = await api('GET', `/api/v1/console/queue?${queueQuery()}`);
+  }
+  return page;
+}
+
+function showPage(page) {
+  state.tasks = page.rows; state.total = page.total; state.counts = page.counts;
+  renderQueue(); renderMap();
+  document.body.dataset.loaded = state.q.state;
+}
+
+// Loads the queue alone (a tab, filter, search or page changed): the crews and alerts
+// stay as they are.
+async function reloadQueue() {
+  const seq = ++pageSeq;
+  delete document.body.dataset.loaded;
+  try {
+    const page = await loadPage();
+    if (seq === pageSeq) showPage(page);
+  } catch (e) { $('#q-range').textContent = e.message; }
+}
+
+function wireQueue() {
+  const q = state.q;
+  const changed = () => { q.offset = 0; reloadQueue(); };
+  for (const b of document.querySelectorAll('#q-tabs [data-tab]')) {
+    b.addEventListener('click', () => { q.state = b.dataset.tab; changed(); });
+  }
+  for (const k of ['service', 'priority', 'crew', 'district']) {
+    $(`#q-${k}`).addEventListener('change', (e) => { q[k] = e.target.value; changed(); });
+  }
+  $('#q-late').addEventListener('change', (e) => { q.late = e.target.checked; changed(); });
+  $('#q-size').addEventListener('change', (e) => { q.limit = Number(e.target.value); changed(); });
+  let typing = null;
+  const search = () => {
+    clearTimeout(typing);
+    const text = $('#q-search').value.trim();
+    if (text === q.text) return;
+    q.text = text; changed();
+  };
+  $('#q-search').addEventListener('input', () => { clearTimeout(typing); typing = setTimeout(search, 300); });
+  $('#q-filters').addEventListener('submit', (e) => { e.preventDefault(); search(); });
+  $('#q-clear').addEventListener('click', () => {
+    $('#q-filters').reset();
+    Object.assign(q, { service: '', priority: '', crew: '', district: '', late: false, text: '' });
+    changed();
+  });
+  $('#q-prev').addEventListener('click', () => { q.offset = Math.max(0, q.offset - q.limit); reloadQueue(); });
+  $('#q-next').addEventListener('click', () => { if (q.offset + q.limit < state.total) { q.offset += q.limit; reloadQueue(); } });
 }
 
 // Live updates: Server-Sent Events read through fetch (so the token goes in a header).
@@ -171,12 +277,31 @@ function fmtLeft(ms) {
   return neg ? tr('sla.overdue', { t }) : t;
 }
 
+// The page in the server's order (most urgent priority first, then the oldest), the
+// counts on the tabs, and where this page is in the whole.
 function renderQueue() {
   const ul = $('#queue');
-  const rank = { urgent: 0, high: 1, normal: 2, low: 3 };
-  const tasks = [...state.tasks].sort((a, b) => nextDue(a).due - nextDue(b).due || rank[a.priority] - rank[b.priority] || a.id.localeCompare(b.id));
+  const c = state.counts || { new: 0, assigned: 0, acknowledged: 0, late: 0, to_verify: 0 };
+  const counts = Object.assign({ open: c.new + c.assigned + c.acknowledged }, c);
+  for (const b of document.querySelectorAll('#q-tabs [data-tab]')) {
+    const on = b.dataset.tab === state.q.state;
+    b.classList.toggle('on', on);
+    b.setAttribute('aria-selected', String(on));
+    b.querySelector('.n').textContent = n(counts[b.dataset.tab] ?? 0);
+  }
+  const { offset, limit } = state.q;
+  const shown = state.tasks.length;
+  $('#q-range').textContent = state.total
+    ? tr('queue.range', { from: offset + 1, to: offset + shown, total: state.total })
+    : '';
+  $('#q-prev').disabled = offset === 0;
+  $('#q-next').disabled = offset + limit >= state.total;
+  $('#q-pager').hidden = state.total <= limit && offset === 0;
+  $('#q-empty').hidden = state.total > 0;
+  $('#q-map').textContent = tr('queue.mapShows', { n: shown });
+  const frag = document.createDocumentFragment();
   ul.innerHTML = '';
-  for (const t of tasks) {
+  for (const t of state.tasks) {
     const li = document.createElement('li');
     li.dataset.id = t.id;
     li.className = `p-${t.priority}${state.selected === t.id ? ' selected' : ''}`;
@@ -185,8 +310,9 @@ function renderQueue() {
       <div class="meta"><span><bdi translate="no">${dig(t.id)}</bdi> · ${esc(district(t.district || ''))} · <span class="badge status" data-status="${esc(t.status)}">${esc(label('status', t.status))}</span> ${t.assignee ? '← <bdi class="assignee" translate="no">' + esc(t.assignee) + '</bdi>' : ''}</span>
       <span class="sla" data-due="${d.due === Infinity ? '' : d.due}" data-what="${d.what}"></span></div>`;
     li.addEventListener('click', () => select(t.id));
-    ul.appendChild(li);
+    frag.appendChild(li);
   }
+  ul.appendChild(frag);
   tick();
 }
 

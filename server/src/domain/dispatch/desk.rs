@@ -16,7 +16,7 @@ use crate::domain::districts;
 use crate::domain::hub::{Hub, Subscription};
 use crate::domain::identity::{Identity, UserRole};
 use crate::domain::schema::TaskViewSchema;
-use crate::storage::dispatch::{self as store, Alert, QueueRow};
+use crate::storage::dispatch::{self as store, Alert};
 use crate::storage::{Db, DistrictStore, DocStore, IdentityStore};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -142,11 +142,6 @@ pub async fn bootstrap(
         districts: json!({"type": "FeatureCollection", "features": features}),
         services,
     })
-}
-
-/// The open tasks of the caller's districts.
-pub async fn queue(db: &Db, user: &ConsoleUser) -> Result<Vec<QueueRow>, DispatchError> {
-    Ok(store::open_tasks(db, &user.0.districts).await?)
 }
 
 /// The unresolved alerts of the caller's districts, newest first.
