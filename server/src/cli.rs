@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `migrate`, `import-districts`, `user`, `crew`,
+//! The command line: `serve` (default), `migrate`, `import-districts`, `import-places`, `user`, `crew`,
 //! `token`, `demo`, `integrity` (the investigators' tool), `open311 key`. Each subcommand is a thin call into the domain modules.
 
 use crate::base::config::Config;
@@ -31,6 +31,9 @@ pub enum Command {
     Migrate,
     /// Import districts from a GeoJSON FeatureCollection of Polygon/MultiPolygon features.
     ImportDistricts(ImportDistricts),
+    /// Import a street and place gazetteer for address search from a GeoJSON
+    /// FeatureCollection (streamed: any size); prints what was imported and skipped.
+    ImportPlaces(ImportPlaces),
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
@@ -180,6 +183,26 @@ pub struct ImportDistricts {
     pub region_property: Option<String>,
 }
 
+/// `import-places` arguments.
+#[derive(Debug, Args)]
+pub struct ImportPlaces {
+    /// The GeoJSON file (a FeatureCollection of Point, LineString, Polygon… features).
+    pub file: PathBuf,
+    /// Property holding each place's local (Persian) name.
+    #[arg(long)]
+    pub name_property: String,
+    /// Property holding each place's English name.
+    #[arg(long)]
+    pub name_en_property: Option<String>,
+    /// Property holding each place's kind (default: `place`, `street` or `area` by its
+    /// geometry).
+    #[arg(long)]
+    pub kind_property: Option<String>,
+    /// Delete every stored place first.
+    #[arg(long)]
+    pub replace: bool,
+}
+
 /// `user` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -258,6 +281,9 @@ pub enum CliError {
     /// Districts failed.
     #[error(transparent)]
     Geo(#[from] GeoError),
+    /// Importing places failed.
+    #[error(transparent)]
+    Places(#[from] crate::domain::places::import::ImportError),
     /// Demo seeding failed.
     #[error(transparent)]
     Demo(#[from] DemoError),
@@ -322,6 +348,21 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
                 out.districts, out.adjacent_pairs
             );
             db.close().await;
+        }
+        Command::ImportPlaces(args) => {
+            use crate::domain::places::import::{self, ImportOptions};
+            let file = std::fs::File::open(&args.file)
+                .map_err(|e| CliError::Io(format!("{}: {e}", args.file.display())))?;
+            let options = ImportOptions {
+                name_property: args.name_property,
+                name_en_property: args.name_en_property,
+                kind_property: args.kind_property,
+                replace: args.replace,
+            };
+            let db = crate::domain::open_store(&config).await?;
+            let done = import::run(&db, std::io::BufReader::new(file), options).await;
+            db.close().await;
+            println!("{}", done?);
         }
         Command::User(UserCommand::Add {
             login,

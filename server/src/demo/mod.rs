@@ -5,6 +5,8 @@
 //!   51.39 E), in 3 regions (one row each); `D12` is a MultiPolygon with a small exclave.
 //!   They go through the same GeoJSON import as real districts.
 //! - Open311-like services (pothole, garbage, streetlight, ...).
+//! - A small gazetteer of its own streets and places, named in Persian and English, for
+//!   address search (`data/places.geojson`, through the same import as a real one).
 //! - 2–3 crews per district with skills, some on duty, some contractors, one member each.
 //! - One user per role. **Demo passwords are public by design** (see [`DEMO_LOGINS`]);
 //!   they are printed once when the city is seeded.
@@ -70,6 +72,9 @@ pub enum DemoError {
     /// The generated districts did not import.
     #[error(transparent)]
     Geo(#[from] GeoError),
+    /// The demo gazetteer did not import.
+    #[error(transparent)]
+    Places(#[from] crate::domain::places::import::ImportError),
     /// Hashing a password failed.
     #[error("{0}")]
     Auth(String),
@@ -108,6 +113,8 @@ pub struct DemoSummary {
     pub districts: usize,
     /// Services created.
     pub services: usize,
+    /// Places of the gazetteer imported (none when places were already there).
+    pub places: usize,
     /// Crews created.
     pub crews: usize,
     /// Users created.
@@ -147,6 +154,26 @@ pub async fn seed_if_empty(db: &Db, config: &Config) -> Result<Option<DemoSummar
     Ok(Some(summary))
 }
 
+/// The demo city's gazetteer: streets, squares, parks and landmarks inside its districts
+/// (property `name` Persian, `name:en` English, `kind`).
+pub const DEMO_PLACES_GEOJSON: &str = include_str!("data/places.geojson");
+
+/// Imports the demo gazetteer unless places are already stored; how many were imported.
+pub async fn seed_places(db: &Db) -> Result<usize, DemoError> {
+    use crate::domain::places::import::{self, ImportOptions};
+    if crate::storage::places::count(db).await? > 0 {
+        return Ok(0);
+    }
+    let options = ImportOptions {
+        name_property: "name".into(),
+        name_en_property: Some("name:en".into()),
+        kind_property: Some("kind".into()),
+        replace: false,
+    };
+    let reader = std::io::Cursor::new(DEMO_PLACES_GEOJSON.as_bytes());
+    Ok(import::run(db, reader, options).await?.imported)
+}
+
 /// Seeds the demo city (districts, services, crews, users, tasks).
 pub async fn seed(db: &Db, opts: DemoOptions) -> Result<DemoSummary, DemoError> {
     let mut summary = DemoSummary::default();
@@ -164,6 +191,7 @@ pub async fn seed(db: &Db, opts: DemoOptions) -> Result<DemoSummary, DemoError> 
     }
     summary.services = services.len();
     crate::domain::open311::seed_demo(db).await?;
+    summary.places = seed_places(db).await?;
 
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let contractors = ["Pars Asphalt Co.", "Green City Services"];

@@ -19,6 +19,7 @@ pub mod open311;
 pub mod outbox;
 pub mod phone;
 pub mod photo;
+pub mod places;
 pub mod schema;
 pub mod sync;
 pub mod throttle;

@@ -204,6 +204,17 @@ impl From<GeoError> for ApiError {
     }
 }
 
+impl From<crate::domain::places::PlacesError> for ApiError {
+    fn from(e: crate::domain::places::PlacesError) -> Self {
+        use crate::domain::places::PlacesError as E;
+        match e {
+            E::BadQuery(m) => ApiError::BadRequest(m),
+            E::Forbidden(m) => ApiError::Forbidden(m),
+            E::Db(e) => ApiError::Db(e),
+        }
+    }
+}
+
 impl From<crate::domain::integrity::IntegrityError> for ApiError {
     fn from(e: crate::domain::integrity::IntegrityError) -> Self {
         use crate::domain::integrity::IntegrityError as E;

@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod outbox;
 pub mod pages;
 pub mod photos;
+pub mod places;
 pub mod queue;
 pub mod report;
 pub mod serve;
@@ -149,6 +150,7 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(track::router())
         .merge(report::router(state))
         .merge(desk::router())
+        .merge(places::router())
         .merge(contacts::router())
         .merge(open311::router(state))
         .merge(analytics::router())

@@ -9,8 +9,8 @@
 //! - [`queue`]: the console's paged queue; [`audit`]: the hash-chained staff audit log.
 //! - [`outbox`]: work a commit causes (routing a phone's task, telling a citizen), written
 //!   in the commit's transaction, claimed by every replica.
-//! - [`dispatch`], [`photos`], [`gis`], [`integrity`], [`facts`]: the tables of those
-//!   features.
+//! - [`dispatch`], [`photos`], [`gis`], [`integrity`], [`facts`], [`places`]: the tables of
+//!   those features.
 //!
 //! Each statement is written once, on [`Db`]: both databases accept `$n` parameters,
 //! `TRUE`/`FALSE`, `WHERE present` and `ON CONFLICT … DO UPDATE`, so a statement runs on
@@ -41,6 +41,7 @@ pub mod notify;
 pub mod open311;
 pub mod outbox;
 pub mod photos;
+pub mod places;
 pub mod postgres;
 pub mod queue;
 pub mod sqlite;

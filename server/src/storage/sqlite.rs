@@ -218,6 +218,22 @@ impl SqliteStore {
         }
         Ok(state.index.covering(lat, lon).map(str::to_owned))
     }
+
+    /// [`Self::district_covering`] of many points, with one check of the index's stamp
+    /// (an import of places asks for thousands at a time).
+    pub(super) async fn districts_covering(
+        &self,
+        points: impl Iterator<Item = (f64, f64)>,
+    ) -> Result<Vec<Option<String>>, DbError> {
+        let mut state = self.current_index();
+        if districts_stamp(&self.pool).await? != state.stamp {
+            self.reload_index().await?;
+            state = self.current_index();
+        }
+        Ok(points
+            .map(|(lat, lon)| state.index.covering(lat, lon).map(str::to_owned))
+            .collect())
+    }
 }
 
 /// The stamp of the districts table the index is checked against.

@@ -24,6 +24,7 @@ mod open311;
 mod openapi;
 mod outbox;
 mod photos;
+mod places;
 mod queue;
 mod report;
 mod storage;
