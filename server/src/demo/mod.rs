@@ -15,6 +15,7 @@
 //! - Work to verify: a completed task with a flagged after photo, and one rejected once
 //!   and then verified (`verify`).
 
+pub mod caller;
 mod city;
 pub mod exposure;
 pub mod history;
@@ -144,6 +145,15 @@ pub async fn seed_if_empty(db: &Db, config: &Config) -> Result<Option<DemoSummar
             }
         }
         Err(e) => tracing::warn!(error = %e, "demo tracking showcase not seeded: photo storage"),
+    }
+    // The desk's demo caller: two earlier reports to find by phone.
+    match caller::seed_demo_caller(db, config).await {
+        Ok(codes) => tracing::info!(
+            "demo caller (the desk): {} / codes {}",
+            caller::DEMO_CALLER,
+            codes.join(", ")
+        ),
+        Err(e) => tracing::warn!(error = %e, "demo caller not seeded"),
     }
     // Past-dated, closed tasks over the last 60 days, so the managers' charts have a
     // history (analytics::generate).

@@ -5,6 +5,7 @@
 
 pub mod analytics;
 pub mod audit;
+pub mod callcentre;
 pub mod citizen;
 pub mod compaction;
 pub mod dispatch;

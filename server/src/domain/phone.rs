@@ -27,7 +27,7 @@ pub enum PhoneError {
 const MAX_INPUT: usize = 40;
 
 /// Persian and Arabic-Indic digits as ASCII; every other character as it is.
-fn ascii_digits(input: &str) -> String {
+pub fn ascii_digits(input: &str) -> String {
     input
         .chars()
         .map(|c| match c {

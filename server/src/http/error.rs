@@ -299,6 +299,20 @@ impl From<ReportError> for ApiError {
     }
 }
 
+impl From<crate::domain::callcentre::DeskError> for ApiError {
+    fn from(e: crate::domain::callcentre::DeskError) -> Self {
+        use crate::domain::callcentre::DeskError;
+        match e {
+            DeskError::Invalid(m) => ApiError::BadRequest(m),
+            DeskError::Forbidden(m) => ApiError::Forbidden(m),
+            DeskError::NotFound(m) => ApiError::NotFound(m),
+            DeskError::Conflict(m) => ApiError::Conflict(m),
+            DeskError::Report(r) => r.into(),
+            DeskError::Db(d) => ApiError::Db(d),
+        }
+    }
+}
+
 impl From<MessageError> for ApiError {
     fn from(e: MessageError) -> Self {
         match e {

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod analytics;
 pub mod auth;
+pub mod callcentre;
 pub mod client;
 pub mod console;
 pub mod contacts;
@@ -77,6 +78,8 @@ pub struct AppState {
     /// The in-memory mirror of the analytics facts (`None` when `analytics.in_memory`
     /// is off: measures are then computed with SQL).
     pub analytics: Option<Mirror>,
+    /// The key of callers' phone hashes (the call centre's desk).
+    pub caller_key: Arc<crate::domain::callcentre::callers::CallerKey>,
 }
 
 impl AppState {
@@ -92,7 +95,14 @@ impl AppState {
             Db::Sqlite(_) => None,
         };
         let hub = Hub::new(pg);
+        let caller_key = crate::domain::callcentre::callers::CallerKey::load(&config)
+            .unwrap_or_else(|e| {
+                // Lookups by phone then find only this process's callers; the log says why.
+                tracing::error!(error = %e, "caller key not loaded; using a temporary one");
+                crate::domain::callcentre::callers::CallerKey::random()
+            });
         AppState {
+            caller_key: Arc::new(caller_key),
             dispatch: Arc::new(Dispatch::new(db.clone(), hub, &config)),
             db,
             integrity: Arc::new(Integrity::new(&config.integrity)),
@@ -120,6 +130,18 @@ impl AppState {
             zone: &self.zone,
             tile_url: &self.config.tile_url,
             report: &self.config.report,
+        }
+    }
+
+    /// What the call centre's desk uses.
+    pub fn desk(&self) -> crate::domain::callcentre::Desk<'_> {
+        crate::domain::callcentre::Desk {
+            citizens: self.citizens(),
+            key: &self.caller_key,
+            sms_configured: self.config.outbox.sms_url.is_some(),
+            call_timeout_ms: i64::try_from(self.config.desk.call_timeout_secs)
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000),
         }
     }
 }
@@ -151,6 +173,7 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(report::router(state))
         .merge(desk::router())
         .merge(places::router())
+        .merge(callcentre::router())
         .merge(contacts::router())
         .merge(open311::router(state))
         .merge(analytics::router())

@@ -161,6 +161,7 @@ impl Modify for BearerScheme {
         (name = "sync", description = "Phones' document sync (WebSocket and HTTP fallback)"),
         (name = "crews", description = "Crews' duty and positions; the crew list"),
         (name = "console", description = "The dispatcher's console API"),
+        (name = "desk", description = "The call centre's desk: callers, filing for them, the call log"),
         (name = "photos", description = "tus 1.0 photo uploads, derivatives and originals"),
         (name = "integrity", description = "The anonymous integrity channel (docs/integrity.md)"),
         (name = "gis", description = "Public task data: GeoJSON and OGC API - Features"),

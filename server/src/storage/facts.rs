@@ -20,6 +20,8 @@ pub struct Fact {
     pub district: Option<String>,
     /// Service code.
     pub category: String,
+    /// Where the task came from (`citizen`, `call_centre`, `crew`, `dispatcher`).
+    pub source: &'static str,
     /// Current priority.
     pub priority: &'static str,
     /// Current status.
@@ -69,11 +71,11 @@ impl Fact {
 const UPSERT: &str = "INSERT INTO task_facts (id, district, region, category, priority, status,
         crew, contractor, ack_crew, ack_contractor, created_at, acknowledged_at, completed_at,
         closed_at, ack_due, complete_due, ack_ms, complete_ms, reopen_count, rating,
-        before_photo, after_photo, updated_at)
+        before_photo, after_photo, updated_at, source)
      VALUES ($1, $2, (SELECT region FROM districts WHERE code = $2), $3, $4, $5,
         $6, (SELECT contractor FROM crews WHERE id = $6),
         $7, (SELECT contractor FROM crews WHERE id = $7),
-        $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+        $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
      ON CONFLICT (id) DO UPDATE SET
         district = excluded.district, region = excluded.region, category = excluded.category,
         priority = excluded.priority, status = excluded.status, crew = excluded.crew,
@@ -84,7 +86,8 @@ const UPSERT: &str = "INSERT INTO task_facts (id, district, region, category, pr
         complete_due = excluded.complete_due, ack_ms = excluded.ack_ms,
         complete_ms = excluded.complete_ms, reopen_count = excluded.reopen_count,
         rating = excluded.rating, before_photo = excluded.before_photo,
-        after_photo = excluded.after_photo, updated_at = excluded.updated_at";
+        after_photo = excluded.after_photo, updated_at = excluded.updated_at,
+        source = excluded.source";
 
 macro_rules! upsert {
     ($f:expr, $now:expr) => {
@@ -109,6 +112,7 @@ macro_rules! upsert {
             .bind($f.before_photo.as_deref())
             .bind($f.after_photo.as_deref())
             .bind($now)
+            .bind($f.source)
     };
 }
 

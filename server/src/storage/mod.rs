@@ -28,6 +28,7 @@
 
 pub mod analytics;
 pub mod audit;
+pub mod callcentre;
 pub mod citizens;
 pub mod dispatch;
 pub mod districts;

@@ -11,6 +11,7 @@
 mod analytics;
 mod audit;
 mod cli;
+mod desk;
 mod dispatch;
 mod districts;
 mod gis;

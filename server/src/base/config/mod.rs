@@ -41,10 +41,12 @@
 //! | `timezone` | `TARMIM_TIMEZONE` | `Asia/Tehran`: the city's IANA zone; analytics count local days in it, Open311 datetimes carry its offset, EXIF times without an offset are read in it |
 //! | `[analytics]` | `TARMIM_SCORECARD_WEIGHTS` (`sla=35,reopen=20,…`), `TARMIM_SCORECARD_THRESHOLD`, `TARMIM_SCORECARD_MIN_TASKS`, `TARMIM_SCORECARD_ACK_TARGET_MINUTES`, `TARMIM_ANALYTICS_IN_MEMORY` (`on`: measures from the in-memory mirror; `off`: SQL) | see `server/README.md`, "Analytics" |
 //! | `[report]` `per_minute`, `pow_bits`, `inbox` | `TARMIM_REPORT_PER_MINUTE`, `TARMIM_REPORT_POW_BITS`, `TARMIM_MESSAGE_INBOX` | `5` reports per client address per minute, `16` proof-of-work bits, `district` (non-field messages go to their district's inbox, else the city's; `city`: always the city's) |
+//! | `[desk]` `caller_key`, `call_timeout_secs` | `TARMIM_CALLER_KEY` (64 hex digits), `TARMIM_CALL_TIMEOUT_SECS` | none: a random key kept in `data_dir/caller.key` (replicas must share one: set it), `7200`: a call not ended by then is closed as abandoned |
 //! | `[limits]` | `TARMIM_LOGIN_*`, `TARMIM_HEADER_TIMEOUT_SECS`, `TARMIM_REQUEST_TIMEOUT_SECS`, `TARMIM_MAX_CONNECTIONS`, `TARMIM_SYNC_MAX_SOCKETS*`, `TARMIM_OPEN311_MAX_BODY_BYTES`, … | see `limits` and `docs/security.md` |
 //! | `[integrity]` (file only) | — | no categories: the integrity channel refuses reports (see `docs/integrity.md`) |
 
 pub mod analytics;
+pub mod desk;
 pub mod integrity;
 pub mod limits;
 pub mod open311;
@@ -182,6 +184,8 @@ pub struct Config {
     pub report: report::ReportConfig,
     /// Limits against hostile clients (`[limits]`: login throttling, timeouts, caps).
     pub limits: limits::LimitsConfig,
+    /// The call centre's desk (`[desk]`: the caller key, the call timeout).
+    pub desk: desk::DeskConfig,
 }
 
 impl Default for Config {
@@ -224,6 +228,7 @@ impl Default for Config {
             analytics: analytics::AnalyticsConfig::default(),
             report: report::ReportConfig::default(),
             limits: limits::LimitsConfig::default(),
+            desk: desk::DeskConfig::default(),
         }
     }
 }
@@ -382,6 +387,9 @@ impl Config {
         cfg.report
             .apply_env(get)
             .map_err(|(var, value, why)| ConfigError::Env { var, value, why })?;
+        cfg.desk
+            .apply_env(get)
+            .map_err(|(var, value, why)| ConfigError::Env { var, value, why })?;
         cfg.outbox
             .apply_env(get)
             .map_err(|(var, value, why)| ConfigError::Env { var, value, why })?;
@@ -428,6 +436,13 @@ impl Config {
             };
         }
         cfg.integrity.check().map_err(ConfigError::Integrity)?;
+        if let Some(k) = &cfg.desk.caller_key {
+            desk::parse_key(k).map_err(|why| ConfigError::Env {
+                var: "TARMIM_CALLER_KEY",
+                value: "<hidden>".into(),
+                why,
+            })?;
+        }
         Ok(cfg)
     }
 

@@ -71,6 +71,7 @@ impl Fact {
             id: view.id.to_string(),
             district: d.district.clone(),
             category: view.category.clone(),
+            source: view.source.as_str(),
             priority: d.priority.as_str(),
             status: d.status.as_str(),
             crew,

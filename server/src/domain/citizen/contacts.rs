@@ -39,6 +39,9 @@ async fn resolve(c: &Citizens<'_>, input: &str) -> Result<Tracking, TrackError> 
 /// Erases the contact `code` holds; true if there was one.
 pub async fn forget(c: &Citizens<'_>, code: &str) -> Result<bool, TrackError> {
     let t = resolve(c, code).await?;
+    // The call centre's link from the caller's hashed number to this code goes too: an
+    // erased citizen is not found by their number any more.
+    crate::storage::callcentre::unlink(&c.dispatch.store, &t.code).await?;
     Ok(records::erase_contact(&c.dispatch.store, &reference(&t)).await? > 0)
 }
 

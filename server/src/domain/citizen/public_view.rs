@@ -448,13 +448,44 @@ pub async fn view(c: &Citizens<'_>, input: &str) -> Result<TrackView, TrackError
             .ok_or(TrackError::UnknownCode);
     }
     let f = follow(c, input).await?;
-    let kind = crate::storage::messages::report_origin(&c.dispatch.store, f.view.id.as_str())
+    render(c, &f.view, Some(&f.tracking.code), f.merged_from.is_some()).await
+}
+
+/// What staff who change nothing (the call centre's desk) see of a task or message: the
+/// same public view, with the reporter's code if the task has one. A merged task is
+/// shown as it is (its status says it was merged), not followed.
+pub async fn staff_view(c: &Citizens<'_>, id: &DocId) -> Result<TrackView, TrackError> {
+    let codes = codes::codes_of(&c.dispatch.store, id).await?;
+    let reporter = codes.iter().find(|t| t.role == codes::Role::Reporter);
+    if messages::is_message(id.as_str()) {
+        let Some(t) = reporter else {
+            return Err(TrackError::UnknownCode);
+        };
+        return messages::public_view(&c.dispatch.store, &t.code, id.as_str(), c.tile_url)
+            .await?
+            .ok_or(TrackError::UnknownCode);
+    }
+    let view = edit::load(c.dispatch, id)
+        .await?
+        .0
+        .view()
+        .map_err(DispatchError::from)?;
+    render(c, &view, reporter.map(|t| t.code.as_str()), false).await
+}
+
+/// The public view of task `v`, as the holder of `code` (none: nobody's) sees it.
+async fn render(
+    c: &Citizens<'_>,
+    v: &TaskView,
+    code: Option<&str>,
+    merged: bool,
+) -> Result<TrackView, TrackError> {
+    let kind = crate::storage::messages::report_origin(&c.dispatch.store, v.id.as_str())
         .await?
         .map(|(k, _)| k)
         .unwrap_or_else(|| "request".to_owned());
-    let v = &f.view;
     let now = now_millis();
-    let me = citizen_actor(&f.tracking.code);
+    let me = citizen_actor(code.unwrap_or(""));
     let district = match &v.derived.district {
         Some(code) => Some(Named {
             code: code.clone(),
@@ -474,7 +505,10 @@ pub async fn view(c: &Citizens<'_>, input: &str) -> Result<TrackView, TrackError
             .await?
             .unwrap_or_else(|| v.category.clone()),
     };
-    let (rated, said_not_fixed) = given(c, &f.tracking.code, v).await?;
+    let (rated, said_not_fixed) = match code {
+        Some(code) => given(c, code, v).await?,
+        None => (None, false),
+    };
     let closed = closed_because(v, now);
     let open = closed.is_none();
     let supporters = codes::codes_of(&c.dispatch.store, &v.id)
@@ -483,9 +517,9 @@ pub async fn view(c: &Citizens<'_>, input: &str) -> Result<TrackView, TrackError
         .filter(|t| t.role == codes::Role::Supporter)
         .count();
     Ok(TrackView {
-        code: codes::display(&f.tracking.code),
+        code: code.map(codes::display).unwrap_or_default(),
         kind,
-        merged: f.merged_from.as_ref().map(|_| Merged {
+        merged: merged.then(|| Merged {
             message: "Your report was merged into this report of the same problem; \
                       you now follow this one."
                 .into(),

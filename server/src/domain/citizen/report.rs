@@ -298,6 +298,38 @@ fn attribute_answers(s: &Submission) -> Result<BTreeMap<String, Vec<String>>, Re
     Ok(attribute_params(&params))
 }
 
+/// Where a report comes in: the citizens' page, or the call centre's desk on a
+/// caller's behalf.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// `web` or `call_centre` (`citizen_reports.channel`, `citizen_messages.channel`).
+    pub channel: &'static str,
+    /// The task document's source.
+    pub source: Source,
+    /// Who files the task: the operator at the desk; none: the server on the citizen's
+    /// behalf.
+    pub filer: Option<sync_core::Actor>,
+}
+
+impl Origin {
+    /// The citizens' own page.
+    pub fn web() -> Origin {
+        Origin {
+            channel: "web",
+            source: Source::Citizen,
+            filer: None,
+        }
+    }
+
+    /// The request row's key name (Open311 requests name their API key).
+    fn key_name(&self) -> &'static str {
+        match self.channel {
+            "call_centre" => "call-centre",
+            _ => "web-report",
+        }
+    }
+}
+
 /// Files what the page sent, with its photos' bytes (at most [`MAX_PHOTOS`]; field kinds
 /// only). Everything is checked, and every photo verified, before anything is stored.
 pub async fn file(
@@ -305,6 +337,16 @@ pub async fn file(
     s: Submission,
     photos: Vec<Vec<u8>>,
 ) -> Result<Receipt, ReportError> {
+    Ok(file_as(c, s, photos, &Origin::web()).await?.0)
+}
+
+/// [`file`] from `origin`; also gives the id of the task or message filed.
+pub async fn file_as(
+    c: &Citizens<'_>,
+    s: Submission,
+    photos: Vec<Vec<u8>>,
+    origin: &Origin,
+) -> Result<(Receipt, String), ReportError> {
     let lang = lang_of(&s.lang);
     let contact = check_contact(&s)?;
     let point = point_of(&s)?;
@@ -322,7 +364,7 @@ pub async fn file(
             NewMessage {
                 kind: s.kind,
                 body: s.description,
-                channel: "web",
+                channel: origin.channel,
                 lang,
                 point,
                 district: s.district,
@@ -337,14 +379,15 @@ pub async fn file(
         if let Err(e) = store_contact(db, &filed.id, "request", &doc, &contact).await {
             tracing::error!(message = %filed.id, error = %e, "storing a message's contact failed");
         }
-        return Ok(Receipt {
+        let receipt = Receipt {
             kind: s.kind,
             tracking_code: codes::display(&filed.code),
             track_path: format!("/track/{}", codes::display(&filed.code)),
             district: named_district(c, filed.district.as_deref()).await?,
             contact_stored,
             nearby: 0,
-        });
+        };
+        return Ok((receipt, filed.id));
     }
     let Some(code) = s
         .service
@@ -406,7 +449,10 @@ pub async fn file(
     )
     .await?
     .len();
-    let actor = assign::server_actor(c.dispatch);
+    let actor = origin
+        .filer
+        .clone()
+        .unwrap_or_else(|| assign::server_actor(c.dispatch));
     // The request row and the contact are stored in the task's own commit, so the
     // citizen's first notification (received) is written with it.
     let task = intake::new_task_id();
@@ -417,7 +463,7 @@ pub async fn file(
         request: Some(RequestRow {
             task: task.to_string(),
             token: hex::encode(rand::random::<[u8; 12]>()),
-            key_name: "web-report".into(),
+            key_name: origin.key_name().into(),
             attributes: serde_json::to_string(&answers_json(&answers)).unwrap_or_default(),
             media_url: None,
             created_at: now_millis(),
@@ -435,7 +481,7 @@ pub async fn file(
     let filed = intake::create_task_with(
         c.dispatch,
         &actor,
-        Source::Citizen,
+        origin.source,
         Report {
             category: service.code.clone(),
             title: title_of(&service.name, &description),
@@ -456,23 +502,24 @@ pub async fn file(
         db,
         task.as_str(),
         s.kind.as_str(),
-        "web",
+        origin.channel,
         &lang,
         now_millis(),
     )
     .await
     {
-        tracing::error!(task = %task, error = %e, "storing a web report's origin failed");
+        tracing::error!(task = %task, error = %e, "storing a report's origin failed");
     }
     media::attach(c, &task, (lat, lon), &actor, checked).await;
-    Ok(Receipt {
+    let receipt = Receipt {
         kind: s.kind,
         track_path: format!("/track/{}", filed.tracking_code),
         tracking_code: filed.tracking_code,
         district: named_district(c, Some(filed.district.as_str())).await?,
         contact_stored,
         nearby,
-    })
+    };
+    Ok((receipt, task.to_string()))
 }
 
 fn answers_json(a: &BTreeMap<String, services::Answer>) -> serde_json::Value {
