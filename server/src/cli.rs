@@ -260,13 +260,36 @@ pub enum CrewCommand {
 
 /// `demo` arguments.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct DemoArgs {
+    /// Something other than the demo city.
+    #[command(subcommand)]
+    pub command: Option<DemoCommand>,
     /// How many tasks.
     #[arg(long, default_value_t = 300)]
     pub tasks: usize,
     /// Random seed.
     #[arg(long, default_value_t = 7261)]
     pub seed: u64,
+}
+
+/// `demo` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Benchmarks only: many open tasks in a few districts of an already seeded city
+    /// (real documents through the store's commit path; ids `L-00001`, …).
+    #[command(hide = true)]
+    SeedLoad {
+        /// How many open tasks.
+        #[arg(long, default_value_t = 20_000)]
+        tasks: usize,
+        /// Their districts, comma-separated (default: region R1's, `dispatcher-r1`'s).
+        #[arg(long, value_delimiter = ',', default_value = "D01,D02,D03,D04")]
+        districts: Vec<String>,
+        /// Random seed.
+        #[arg(long, default_value_t = 4242)]
+        seed: u64,
+    },
 }
 
 /// Failures of a command.
@@ -432,6 +455,25 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             })
             .await?;
             println!("crew {id} saved");
+            db.close().await;
+        }
+        Command::Demo(DemoArgs {
+            command:
+                Some(DemoCommand::SeedLoad {
+                    tasks,
+                    districts,
+                    seed,
+                }),
+            ..
+        }) => {
+            let db = crate::domain::open_store(&config).await?;
+            let started = std::time::Instant::now();
+            let n = demo::load::seed_load(&db, tasks, &districts, seed, now_millis()).await?;
+            println!(
+                "load: {n} open tasks in {} in {:.1} s",
+                districts.join(", "),
+                started.elapsed().as_secs_f64()
+            );
             db.close().await;
         }
         Command::Demo(args) => {

@@ -19,6 +19,7 @@ pub mod caller;
 mod city;
 pub mod exposure;
 pub mod history;
+pub mod load;
 mod showcase;
 mod tasks;
 mod verify;
@@ -79,6 +80,9 @@ pub enum DemoError {
     /// Hashing a password failed.
     #[error("{0}")]
     Auth(String),
+    /// The benchmark load cannot be seeded (no such district, no services).
+    #[error("{0}")]
+    Load(String),
     /// Committing a task document failed.
     #[error("committing demo task {doc}: {why}")]
     Commit {

@@ -1,5 +1,6 @@
 //! The console's complete queue on both backends: paging with a total (no silent cap),
-//! counts per state, filters, search by task id, tracking code and title, and bad input.
+//! counts per state, filters, search by task id, tracking code and title, and bad input;
+//! the benchmarks' load (`demo seed-load`) paged through to its last task.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -110,4 +111,73 @@ async fn the_queue_pages_filters_and_searches(f: &Fixture) {
     srv.shutdown().await.unwrap();
 }
 
-on_both_backends!(the_queue_pages_filters_and_searches);
+fn cli(f: &Fixture, args: &[&str]) -> std::process::Output {
+    tarmim_testing::cli(env!("CARGO_BIN_EXE_tarmim-server"), f, args, None, &[])
+}
+
+/// The benchmarks' load (`demo seed-load`, hidden) commits open tasks in the districts
+/// asked for, and every one of them is in the queue, page after page.
+async fn a_seeded_load_is_in_the_queue_to_the_last_task(f: &Fixture) {
+    tarmim_testing::demo_map(&f.db).await;
+    tarmim_testing::add_crew(&f.db, "C-L1", "D01", &["pothole"]).await;
+    let hash = hash_password(PASSWORD).unwrap();
+    tarmim_testing::add_user(
+        &f.db,
+        "u-d12",
+        "disp-d12",
+        &hash,
+        UserRole::Dispatcher,
+        None,
+        vec!["D01".into(), "D02".into()],
+    )
+    .await;
+    let out = cli(
+        f,
+        &[
+            "demo",
+            "seed-load",
+            "--tasks",
+            "120",
+            "--districts",
+            "D01,D02",
+        ],
+    );
+    let out = tarmim_testing::ok(&out);
+    assert!(out.contains("load: 120 open tasks in D01, D02"), "{out}");
+    for bad in [["--districts", "D99"], ["--tasks", "-1"]] {
+        let out = cli(f, &["demo", "seed-load", bad[0], bad[1]]);
+        assert!(!out.status.success(), "{bad:?} was accepted");
+    }
+    let out = cli(f, &["demo", "seed-load", "--districts", "D99"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no district \"D99\""),
+        "{out:?}"
+    );
+
+    let srv = tarmim_testing::start(f.db.clone(), f.config.clone()).await;
+    let disp = Api::login(srv.addr, "disp-d12", PASSWORD).await;
+    let mut seen = Vec::new();
+    for offset in (0..150).step_by(50) {
+        let r = disp
+            .raw(&format!("/api/v1/console/queue?limit=50&offset={offset}"))
+            .await;
+        assert_eq!(r.headers()["x-total-count"], "120");
+        let page: Value = r.json().await.unwrap();
+        let c = &page["counts"];
+        let open = c["new"].as_i64().unwrap()
+            + c["assigned"].as_i64().unwrap()
+            + c["acknowledged"].as_i64().unwrap();
+        assert_eq!(open, 120, "{c}");
+        seen.extend(ids(&page));
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 120, "every task on exactly one page");
+    assert!(seen.iter().all(|id| id.starts_with("L-")));
+    srv.shutdown().await.unwrap();
+}
+
+on_both_backends!(
+    the_queue_pages_filters_and_searches,
+    a_seeded_load_is_in_the_queue_to_the_last_task
+);
