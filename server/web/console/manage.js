@@ -195,6 +195,31 @@ async function trends() {
   chart($('#chart-sla'), [L('ack'), L('complete')], [by.sla_ack_pct, by.sla_complete_pct], ['#e67e22', '#16a085']);
   chart($('#chart-time'), [L('median'), L('p90')], [by.complete_p50_min, by.complete_p90_min], ['#2980b9', '#8e44ad']);
   chart($('#chart-satisfaction'), [L('rating'), L('reopen')], [by.rating_mean, by.reopen_rate], ['#f1c40f', '#c0392b']);
+  await calls();
+}
+
+// The call centre's figures (city-wide; managers and admins only: hidden for others).
+async function calls() {
+  let c;
+  try {
+    c = await session.request('GET', query('/api/v1/analytics/calls'));
+  } catch (e) {
+    $('#calls-figure').hidden = true;
+    return;
+  }
+  $('#calls-figure').hidden = false;
+  const L = (k) => tr(`manage.series.${k}`);
+  const days = (f) => c.days.map((d) => ({ period: d.day, value: d[f] }));
+  chart($('#chart-calls'), [L('calls'), L('abandoned')], [days('calls'), days('abandoned')], ['#2c6aa0', '#c0392b']);
+  const none = tr('manage.calls.none');
+  $('#calls-facts').textContent = tr('manage.calls.facts', {
+    calls: c.calls,
+    aht: c.avg_handling_secs === null ? none : Math.round(c.avg_handling_secs),
+    fcr: c.first_contact_share === null ? none : Math.round(c.first_contact_share * 100),
+  });
+  $('#calls-channels').textContent = tr('manage.calls.channels', {
+    list: c.by_channel.length ? c.by_channel.map((x) => `${label('channel', x.channel)}: ${i18n.num(x.reports)}`).join(tr('list.sep')) : none,
+  });
 }
 
 // ---------------------------------------------------------------- choropleth

@@ -11,7 +11,8 @@
 //! (`manage.html`: trends, district choropleth, scorecard, measures,
 //! before/after gallery) sit beside it and talk to [`crate::http::analytics`]; their
 //! charts are uPlot, vendored from npm under `vendor/uplot/` the same way. The "to
-//! verify" page (`verify.html`) talks to [`crate::http::verify`].
+//! verify" page (`verify.html`) talks to [`crate::http::verify`]. The call centre's desk
+//! (`desk.html`) talks to [`crate::http::callcentre`].
 
 use crate::http::AppState;
 use axum::extract::Path;
@@ -56,6 +57,9 @@ const ASSETS: &[Asset] = &[
     asset!("verify.css", "text/css; charset=utf-8"),
     asset!("messages.html", "text/html; charset=utf-8"),
     asset!("messages.js", "text/javascript; charset=utf-8"),
+    asset!("desk.html", "text/html; charset=utf-8"),
+    asset!("desk.js", "text/javascript; charset=utf-8"),
+    asset!("desk.css", "text/css; charset=utf-8"),
     asset!(
         "vendor/uplot/uPlot.iife.min.js",
         "text/javascript; charset=utf-8"
