@@ -8,10 +8,10 @@
 //!   `key_fa` / `key_en` in byte order, the same statement on both backends.
 //! - [`containing`]: `search` holds the key anywhere: PostgreSQL `LIKE '%…%'` on a
 //!   `pg_trgm` GIN index; SQLite a phrase of the FTS5 trigram index.
-//! - [`similar`]: every query word resembles part of `search`: PostgreSQL `<%` (word
-//!   similarity of at least [`FUZZY_THRESHOLD`]) per word on the same GIN index, best
-//!   first; SQLite, per word, any of its trigrams in the FTS5 index, words AND-ed,
-//!   best `bm25` first.
+//! - [`similar`]: `search` contains each known word and resembles each unknown one:
+//!   PostgreSQL `LIKE` and `<%` (word similarity of at least [`FUZZY_THRESHOLD`]) on the
+//!   same GIN index, best first; SQLite the known words as phrases AND-ed with, per
+//!   unknown word, any of its trigrams in the FTS5 index, best `bm25` first.
 
 use super::{Db, DbError, on_pool};
 use sqlx::QueryBuilder;
@@ -226,20 +226,28 @@ pub async fn containing(db: &Db, key: &str, limit: i64) -> Result<Vec<PlaceRow>,
     Ok(rows)
 }
 
-/// Up to `limit` places resembling every one of `words` (each at least 3 characters),
-/// the most similar first (see the module documentation).
-pub async fn similar(db: &Db, words: &[&str], limit: i64) -> Result<Vec<PlaceRow>, DbError> {
-    if words.is_empty() {
+/// Up to `limit` places whose `search` text contains every one of `known` and resembles
+/// every one of `unknown` (each at least 3 characters; `unknown` not empty), the most
+/// similar first (see the module documentation).
+pub async fn similar(
+    db: &Db,
+    known: &[&str],
+    unknown: &[&str],
+    limit: i64,
+) -> Result<Vec<PlaceRow>, DbError> {
+    if unknown.is_empty() {
         return Ok(Vec::new());
     }
     let rows = match db {
         Db::Sqlite(s) => {
-            let expr = words
+            let expr = known
                 .iter()
-                .map(|w| {
-                    let grams = trigrams(w);
-                    format!("({})", grams.join(" OR "))
-                })
+                .map(|w| fts_phrase(w))
+                .chain(
+                    unknown
+                        .iter()
+                        .map(|w| format!("({})", trigrams(w).join(" OR "))),
+                )
                 .collect::<Vec<_>>()
                 .join(" AND ");
             let sql = "SELECT p.id, p.name_fa, p.name_en, p.kind, p.lat, p.lon, p.district, p.key_fa, \
@@ -259,16 +267,18 @@ pub async fn similar(db: &Db, words: &[&str], limit: i64) -> Result<Vec<PlaceRow
                 .bind(FUZZY_THRESHOLD.to_string())
                 .execute(&mut *tx)
                 .await?;
-            let mut qb =
-                QueryBuilder::<sqlx::Postgres>::new(format!("SELECT {COLUMNS} FROM places WHERE "));
-            for (i, w) in words.iter().enumerate() {
-                if i > 0 {
-                    qb.push(" AND ");
-                }
-                qb.push_bind(*w).push(" <% search");
+            let mut qb = QueryBuilder::<sqlx::Postgres>::new(format!(
+                "SELECT {COLUMNS} FROM places WHERE TRUE"
+            ));
+            for w in known {
+                qb.push(" AND search LIKE ")
+                    .push_bind(format!("%{}%", like_escape(w)));
+            }
+            for w in unknown {
+                qb.push(" AND ").push_bind(*w).push(" <% search");
             }
             qb.push(" ORDER BY ");
-            for (i, w) in words.iter().enumerate() {
+            for (i, w) in unknown.iter().enumerate() {
                 if i > 0 {
                     qb.push(" + ");
                 }

@@ -133,12 +133,31 @@ pub async fn lookup(db: &Db, key: &str, limit: usize) -> Result<Vec<PlaceRow>, D
     let long_enough = key.chars().count() >= 3;
     if long_enough {
         rows.extend(store::containing(db, key, search::CANDIDATES).await?);
+        if key.contains(' ') {
+            let spaceless: String = key.split(' ').collect();
+            rows.extend(store::containing(db, &spaceless, search::CANDIDATES).await?);
+        }
     }
-    if long_enough && search::count_matching(key, &rows) < limit {
-        let words: Vec<&str> = key.split(' ').filter(|w| w.chars().count() >= 3).collect();
-        // A query of many words is a pasted sentence more than a typo: no fuzzy step.
-        if words.len() <= search::MAX_FUZZY_WORDS {
-            rows.extend(store::similar(db, &words, search::CANDIDATES).await?);
+    let words: Vec<&str> = key.split(' ').filter(|w| w.chars().count() >= 3).collect();
+    // A query of many words is a pasted sentence more than a typo: no fuzzy step.
+    let matching = search::count_matching(key, &rows);
+    if matching < limit && words.len() <= search::MAX_FUZZY_WORDS {
+        // Only a word found in no name is a typo to look around; the others must match.
+        let (mut known, mut unknown) = (Vec::new(), Vec::new());
+        for w in words {
+            if store::containing(db, w, 1).await?.is_empty() {
+                unknown.push(w);
+            } else {
+                known.push(w);
+            }
+        }
+        // Every word is in some name, yet nothing matched («vali asr» for «valiasr»):
+        // look around all of them.
+        if unknown.is_empty() && matching == 0 {
+            unknown = std::mem::take(&mut known);
+        }
+        if !unknown.is_empty() {
+            rows.extend(store::similar(db, &known, &unknown, search::CANDIDATES).await?);
         }
     }
     Ok(search::rank(key, rows, limit))

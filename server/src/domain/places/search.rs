@@ -4,9 +4,12 @@
 //! from the database (`storage::places`) in up to three steps, and are ranked here, so the
 //! order is the same on both backends:
 //! 1. names starting with the query (exact matches among them);
-//! 2. (queries of 3+ characters) names containing it;
-//! 3. (only if 1 and 2 found fewer than asked) names resembling it: every query word of 3+
-//!    characters close to some part of the name.
+//! 2. (queries of 3+ characters) names containing it, or containing it without its
+//!    spaces (a ZWNJ typed as a space: «چشمه علی» finds «چشمه‌علی»);
+//! 3. (only if 1 and 2 found fewer than asked, and only for query words of 3+ characters
+//!    that occur in no name at all, the typos) names containing the query's other words
+//!    and resembling each of those; when every word occurs somewhere but 1 and 2 found
+//!    nothing («vali asr»), names resembling every word.
 //!
 //! **The ranking rule.** Each place is scored by the better of its two names: tier
 //! *exact* (the folded name is the query) > *prefix* (the name starts with it) > *word
@@ -88,6 +91,8 @@ pub fn score(query: &str, key: &str) -> Option<Score> {
         Tier::WordPrefix
     } else if key.contains(query) {
         Tier::Contains
+    } else if let Some(tier) = spaceless(query, key) {
+        tier
     } else {
         let fuzzy = fuzzy_similarity(query, key)?;
         return Some(Score {
@@ -101,6 +106,25 @@ pub fn score(query: &str, key: &str) -> Option<Score> {
         similarity: whole,
         len,
     })
+}
+
+/// The tier of a match that needs the spaces ignored: a ZWNJ (removed by the folding)
+/// typed as a space, «چشمه علی» for «چشمه‌علی».
+fn spaceless(query: &str, key: &str) -> Option<Tier> {
+    if !query.contains(' ') {
+        return None;
+    }
+    let q: String = query.split(' ').collect();
+    let k: String = key.split(' ').collect();
+    if k == q {
+        Some(Tier::Exact)
+    } else if k.starts_with(&q) {
+        Some(Tier::Prefix)
+    } else if k.contains(&q) {
+        Some(Tier::Contains)
+    } else {
+        None
+    }
 }
 
 /// The better score of a place's two names.
@@ -299,6 +323,23 @@ mod tests {
         );
         assert_eq!(score("qqqqq", "valiasr street"), None);
         assert_eq!(score("ab", "ac"), None, "no typo forgiven under 3 letters");
+    }
+
+    #[test]
+    fn a_space_for_a_zwnj_still_matches() {
+        // «چشمه‌علی» is stored folded without its ZWNJ.
+        assert_eq!(
+            score("چشمه علی", "چشمهعلی").map(|s| s.tier),
+            Some(Tier::Exact)
+        );
+        assert_eq!(
+            score("می دان", "میدان کتاب").map(|s| s.tier),
+            Some(Tier::Prefix)
+        );
+        assert_eq!(
+            score("چشمه علی", "چشمهعلیا").map(|s| s.tier),
+            Some(Tier::Prefix)
+        );
     }
 
     #[test]
