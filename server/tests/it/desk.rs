@@ -475,3 +475,130 @@ on_both_backends!(
     operators_read_every_task_and_change_none,
     the_call_log_and_its_figures,
 );
+
+/// The desk's time from "find caller" to their reports, with `TARMIM_DESK_BENCH_TASKS`
+/// tasks (default 1,000,000) and 300,000 callers (each task a caller's report, so about
+/// 3.3 each), measured over HTTP on a loopback port as the page asks: 200 lookups of
+/// callers with three reports each, by phone number. The rows are written in bulk with
+/// SQL (projection rows, not documents: the lookup reads only the projection, the
+/// caller links and the message table). Prints p50/p99/max. Run with
+/// `cargo test -p server --test it -- --ignored desk::bench --nocapture`.
+async fn bench_find_caller(f: &Fixture) {
+    let tasks: i64 = std::env::var("TARMIM_DESK_BENCH_TASKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let callers: i64 = 300_000;
+    let db = f.db.clone();
+    tarmim_testing::demo_map(&db).await;
+    let hash = hash_password(PASSWORD).unwrap();
+    tarmim_testing::add_user(&db, "u-op", "op", &hash, UserRole::CallCentre, None, vec![]).await;
+    let key = [0x5au8; 32];
+    let mut config = f.config.clone();
+    config.desk.caller_key = Some(hex::encode(key));
+    let t0 = std::time::Instant::now();
+    // Tasks `T-…` 1..=n; task i is caller (i mod callers)'s, with code `C…` + i.
+    let statements: Vec<String> = match &db {
+        server::storage::Db::Sqlite(_) => vec![
+            format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {tasks}) \
+                 INSERT INTO docs (id, seq, snapshot, created_at, updated_at) \
+                 SELECT printf('T-%012X', i), 1, x'00', i, i FROM n"
+            ),
+            format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {tasks}) \
+                 INSERT INTO tasks (id, seq, lat, lon, district, status, priority, category, title, created_at, updated_at) \
+                 SELECT printf('T-%012X', i), 1, 35.7205, 51.3375, 'D01', 'queued', 'normal', 'pothole', 'pothole ' || i, i, i FROM n"
+            ),
+            format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {tasks}) \
+                 INSERT INTO caller_reports (code, caller, task, created_at) \
+                 SELECT printf('C%011X', i), printf('%064X', i % {callers}), printf('T-%012X', i), i FROM n"
+            ),
+        ],
+        server::storage::Db::Postgres(_) => vec![
+            format!(
+                "INSERT INTO docs (id, seq, snapshot, created_at, updated_at) \
+                 SELECT 'T-' || upper(lpad(to_hex(i), 12, '0')), 1, '\\x00'::bytea, i, i FROM generate_series(1, {tasks}) i"
+            ),
+            format!(
+                "INSERT INTO tasks (id, seq, geom, district, status, priority, category, title, created_at, updated_at) \
+                 SELECT 'T-' || upper(lpad(to_hex(i), 12, '0')), 1, ST_SetSRID(ST_MakePoint(51.3375, 35.7205), 4326), \
+                 'D01', 'queued', 'normal', 'pothole', 'pothole ' || i, i, i FROM generate_series(1, {tasks}) i"
+            ),
+            format!(
+                "INSERT INTO caller_reports (code, caller, task, created_at) \
+                 SELECT 'C' || upper(lpad(to_hex(i), 11, '0')), upper(lpad(to_hex(i % {callers}), 64, '0')), \
+                 'T-' || upper(lpad(to_hex(i), 12, '0')), i FROM generate_series(1, {tasks}) i"
+            ),
+            "ANALYZE".into(),
+        ],
+    };
+    for sql in &statements {
+        match &db {
+            server::storage::Db::Sqlite(s) => {
+                sqlx::query(sql).execute(s.pool()).await.unwrap();
+            }
+            server::storage::Db::Postgres(p) => {
+                sqlx::query(sql).execute(p.pool()).await.unwrap();
+            }
+        }
+    }
+    // 200 real callers (phone numbers hashed with the server's key), three reports each.
+    let k = server::domain::callcentre::callers::CallerKey::from_bytes(key);
+    let phones: Vec<String> = (0..200)
+        .map(|i| format!("0912{:07}", 1_000_000 + i))
+        .collect();
+    for (i, p) in phones.iter().enumerate() {
+        let h = k.hash(&server::domain::phone::normalise(p).unwrap());
+        for r in 0..3i64 {
+            let task = format!("T-{:012X}", (i as i64) * 3 + r + 1);
+            server::storage::callcentre::link(&db, &h, &format!("R{i:06}{r:05}"), &task, r)
+                .await
+                .unwrap();
+        }
+    }
+    let seeded = t0.elapsed();
+    let server = tarmim_testing::start(db.clone(), config).await;
+    let op = Api::login(server.addr, "op", PASSWORD).await;
+    let mut times = Vec::new();
+    for p in &phones {
+        let t = std::time::Instant::now();
+        let v = op.ok(&format!("/api/v1/desk/callers?q={}", q(p))).await;
+        times.push(t.elapsed());
+        assert_eq!(v["reports"].as_array().unwrap().len(), 3, "{v}");
+    }
+    times.sort();
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "desk find caller ({}): {tasks} tasks, {callers} callers (seeded in {:.1} s): \
+         p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} lookups",
+        match db {
+            server::storage::Db::Sqlite(_) => "SQLite",
+            server::storage::Db::Postgres(_) => "PostgreSQL",
+        },
+        seeded.as_secs_f64(),
+        ms(times[times.len() / 2]),
+        ms(times[times.len() * 99 / 100]),
+        ms(times[times.len() - 1]),
+        times.len()
+    );
+}
+
+mod bench {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a benchmark: seeds 1,000,000 tasks"]
+    async fn sqlite() {
+        let f = tarmim_testing::Fixture::sqlite().await;
+        super::bench_find_caller(&f).await;
+        f.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a benchmark: seeds 1,000,000 tasks"]
+    async fn postgres() {
+        let f = tarmim_testing::Fixture::postgres().await;
+        super::bench_find_caller(&f).await;
+        f.close().await;
+    }
+}
