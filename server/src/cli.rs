@@ -59,8 +59,15 @@ pub enum Command {
 /// `audit` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the whole hash chain; exits non-zero at the first deleted or altered row.
-    Verify,
+    /// Check the whole hash chain; exits non-zero at the first deleted or altered row
+    /// (the last ones too). Prints the head to note outside the database.
+    Verify {
+        /// A head printed by an earlier `audit verify` and kept outside the database
+        /// (`SEQ:HASH`; repeatable): the chain must still hold that row with that hash,
+        /// which catches a chain rewritten with raw SQL, head and all (docs/audit.md).
+        #[arg(long = "anchor", value_name = "SEQ:HASH")]
+        anchors: Vec<crate::storage::audit::Anchor>,
+    },
     /// Print rows (tab-separated), oldest first.
     List {
         /// Only rows after this number.
@@ -500,10 +507,12 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             use crate::domain::audit;
             let db = crate::domain::open_store(&config).await?;
             let done = match cmd {
-                AuditCommand::Verify => match audit::verify(&db).await {
+                AuditCommand::Verify { anchors } => match audit::verify(&db, &anchors).await {
                     Ok(r) => match r.broken {
                         None => {
                             println!("audit log intact: {} rows", r.rows);
+                            // What to keep outside the database for the next check.
+                            println!("head: {}:{}", r.last.0, r.last.1);
                             Ok(())
                         }
                         Some(why) => Err(CliError::AuditBroken(why)),

@@ -171,7 +171,7 @@ pub fn csv(rows: &[AuditEntry]) -> String {
     out
 }
 
-/// Checks the whole chain.
-pub async fn verify(db: &Db) -> Result<ChainReport, DbError> {
-    store::verify_chain(db).await
+/// Checks the whole chain, its head, and the `anchors` noted outside the database.
+pub async fn verify(db: &Db, anchors: &[store::Anchor]) -> Result<ChainReport, DbError> {
+    store::verify_chain(db, anchors).await
 }

@@ -4,6 +4,14 @@
 //! Rows are numbered 1, 2, 3… without a gap: an append takes the table's write lock
 //! (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a transaction-scoped advisory lock) before
 //! reading the last row. The application has no statement that updates or deletes a row.
+//!
+//! The chain alone cannot show that its *last* rows were deleted: what is left still
+//! links up. So each append also writes the chain's head (`audit_head`: the last row's
+//! number and hash) in the same transaction, and [`verify_chain`] checks that the row the
+//! head names is there with that hash. The head is in the same database, so someone who
+//! can write raw SQL can still delete the last rows *and* set the head back, or rewrite
+//! any rows and recompute every hash after them (SHA-256 has no key): that is caught
+//! only by comparing with a head noted outside the database ([`Anchor`]; docs/audit.md).
 
 use super::{Db, DbError, on_pool};
 use serde::Serialize;
@@ -115,6 +123,52 @@ fn from_tuple(t: Tuple) -> AuditEntry {
 
 const COLUMNS: &str = "seq, at, actor, role, device, action, target, detail, prev_hash, hash";
 
+/// Moves the head to the row being appended (same transaction as the row).
+const HEAD_UPSERT: &str = "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2)
+     ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash";
+
+/// The chain's head as stored: the last row's number and hash (`0` and [`GENESIS`] for an
+/// empty log), or `None` if the head row itself was deleted.
+pub async fn head(db: &Db) -> Result<Option<(i64, String)>, DbError> {
+    Ok(
+        on_pool!(db, pool => sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_optional(pool)
+        .await?),
+    )
+}
+
+/// A row of the chain noted outside the database (its number and hash, as
+/// `audit verify` printed them): the chain must still hold that row with that hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    /// The row's number.
+    pub seq: i64,
+    /// Its hash (hex).
+    pub hash: String,
+}
+
+impl std::str::FromStr for Anchor {
+    type Err = String;
+
+    /// `SEQ:HASH`, e.g. `42:9f86d0…` (64 hex digits).
+    fn from_str(s: &str) -> Result<Anchor, String> {
+        let (seq, hash) = s
+            .split_once(':')
+            .ok_or_else(|| format!("an anchor is SEQ:HASH, not {s:?}"))?;
+        let seq: i64 = seq
+            .trim()
+            .parse()
+            .map_err(|_| format!("an anchor's row number is a whole number, not {seq:?}"))?;
+        let hash = hash.trim().to_ascii_lowercase();
+        if seq < 1 || hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "an anchor is a row number from 1 and 64 hex digits, not {s:?}"
+            ));
+        }
+        Ok(Anchor { seq, hash })
+    }
+}
+
 /// Appends one row at the end of the chain. Returns it.
 pub async fn append(db: &Db, e: &NewAuditEntry) -> Result<AuditEntry, DbError> {
     let last_sql = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
@@ -130,6 +184,11 @@ pub async fn append(db: &Db, e: &NewAuditEntry) -> Result<AuditEntry, DbError> {
                 None => (1, GENESIS.to_owned()),
             };
             let hash = row_hash(seq, e, &prev);
+            sqlx::query(HEAD_UPSERT)
+                .bind(seq)
+                .bind(&hash)
+                .execute(&mut *$tx)
+                .await?;
             sqlx::query(&insert)
                 .bind(seq)
                 .bind(e.at)
@@ -220,21 +279,35 @@ pub async fn count(db: &Db) -> Result<i64, DbError> {
 pub struct ChainReport {
     /// Rows read.
     pub rows: i64,
+    /// The last row read (number and hash; `0` and [`GENESIS`] for an empty log): what
+    /// to note outside the database as the next [`Anchor`].
+    pub last: (i64, String),
     /// The first break, in words, if any.
     pub broken: Option<String>,
 }
 
 /// Reads the whole chain in order and checks every link: numbering without a gap, each
-/// row's `prev_hash` equal to the row before's `hash`, each `hash` recomputed.
-pub async fn verify_chain(db: &Db) -> Result<ChainReport, DbError> {
+/// row's `prev_hash` equal to the row before's `hash`, each `hash` recomputed; then that
+/// the chain reaches the head stored beside it (rows deleted at the end), and each of
+/// `anchors` (heads noted outside the database) is still in it with its hash.
+///
+/// The head is read before the rows, so rows appended while the check runs are checked
+/// too but never taken for a break.
+pub async fn verify_chain(db: &Db, anchors: &[Anchor]) -> Result<ChainReport, DbError> {
     const PAGE: i64 = 5_000;
+    let head = head(db).await?;
     let mut after = 0;
     let mut prev = GENESIS.to_owned();
     let mut rows = 0;
+    let fail = |rows, after: i64, prev: &str, why: String| ChainReport {
+        rows,
+        last: (after, prev.to_owned()),
+        broken: Some(why),
+    };
     loop {
         let page = list(db, after, PAGE, None).await?;
         if page.is_empty() {
-            return Ok(ChainReport { rows, broken: None });
+            break;
         }
         for r in &page {
             rows += 1;
@@ -257,11 +330,59 @@ pub async fn verify_chain(db: &Db) -> Result<ChainReport, DbError> {
             } else {
                 None
             };
-            if broken.is_some() {
-                return Ok(ChainReport { rows, broken });
+            if let Some(why) = broken {
+                return Ok(ChainReport {
+                    rows,
+                    last: (after, prev),
+                    broken: Some(why),
+                });
+            }
+            if let Some(a) = anchors.iter().find(|a| a.seq == r.seq && a.hash != r.hash) {
+                return Ok(fail(
+                    rows,
+                    after,
+                    &prev,
+                    format!(
+                        "row {} is not the row noted outside the database (its hash was {}…, it is {}…): the chain was rewritten up to there",
+                        a.seq,
+                        &a.hash[..12],
+                        &r.hash[..12]
+                    ),
+                ));
             }
             after = r.seq;
             prev = r.hash.clone();
         }
     }
+    let why = match head {
+        None => Some("the chain's head (audit_head) is missing: it was deleted".to_owned()),
+        Some((seq, _)) if seq > after => Some(format!(
+            "row {} is missing at the end: the head says the last row is {seq}, the chain stops at {after}",
+            after + 1
+        )),
+        Some((seq, hash)) if seq == after && hash != prev => Some(format!(
+            "the last row ({seq}) is not the one the head recorded: the end of the chain was rewritten"
+        )),
+        // Behind the last row: rows appended since the head was read (checked above).
+        Some(_) => None,
+    };
+    if let Some(why) = why {
+        return Ok(fail(rows, after, &prev, why));
+    }
+    if let Some(a) = anchors.iter().find(|a| a.seq > after) {
+        return Ok(fail(
+            rows,
+            after,
+            &prev,
+            format!(
+                "row {} noted outside the database is gone: the chain stops at {after}",
+                a.seq
+            ),
+        ));
+    }
+    Ok(ChainReport {
+        rows,
+        last: (after, prev),
+        broken: None,
+    })
 }

@@ -1,7 +1,9 @@
 //! The staff audit log, on both backends: logins and their failures, a verification and
 //! a rejection are recorded; admins read the log (JSON and CSV, the CSV read recorded as
 //! an export), nobody else; `tarmim-server audit verify` passes on the intact chain and
-//! finds a row deleted with raw SQL; `district auto-assign` is recorded.
+//! finds a row deleted with raw SQL, the last one too (the head beside the chain), and a
+//! chain cut back head and all only against an anchor noted outside the database;
+//! `district auto-assign` is recorded.
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -103,4 +105,109 @@ async fn audit_log_is_written_read_and_checked(f: &Fixture) {
     assert!(err.contains("row 2 is missing"), "{err}");
 }
 
-on_both_backends!(audit_log_is_written_read_and_checked);
+async fn sql(db: &Db, statement: &str) {
+    match db {
+        Db::Sqlite(s) => {
+            sqlx::query(statement).execute(s.pool()).await.unwrap();
+        }
+        Db::Postgres(s) => {
+            sqlx::query(statement).execute(s.pool()).await.unwrap();
+        }
+    }
+}
+
+fn verify(f: &Fixture, extra: &[&str]) -> (bool, String) {
+    let mut args = vec!["audit", "verify"];
+    args.extend_from_slice(extra);
+    let out = cli(f, &args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The chain's last row deleted with raw SQL is found (the head kept beside the chain);
+/// a forger who also sets the head back is found only by a head noted outside the
+/// database (`--anchor`), which is what docs/audit.md tells operators to keep.
+async fn a_deleted_last_row_is_found(f: &Fixture) {
+    use server::storage::audit::{NewAuditEntry, append};
+    let (ok, text) = verify(f, &[]);
+    assert!(ok, "{text}");
+    assert!(text.contains("intact: 0 rows"), "{text}");
+    for k in 0..3 {
+        append(
+            &f.db,
+            &NewAuditEntry {
+                at: 1_000 + k,
+                actor: "u-admin".into(),
+                role: "admin".into(),
+                device: "cli".into(),
+                action: "admin.test".into(),
+                target: Some(format!("thing-{k}")),
+                detail: "{}".into(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let (ok, text) = verify(f, &[]);
+    assert!(ok && text.contains("intact: 3 rows"), "{text}");
+    let anchor = text
+        .lines()
+        .find_map(|l| l.strip_prefix("head: "))
+        .unwrap()
+        .to_owned();
+    assert!(anchor.starts_with("3:"), "{anchor}");
+    let (ok, text) = verify(f, &["--anchor", &anchor]);
+    assert!(ok, "{text}");
+
+    // The last row deleted: the head still names it.
+    sql(&f.db, "DELETE FROM audit_log WHERE seq = 3").await;
+    let (ok, text) = verify(f, &[]);
+    assert!(!ok, "a deleted last row went unnoticed: {text}");
+    assert!(text.contains("row 3 is missing at the end"), "{text}");
+
+    // The head set back too: the database alone agrees with itself; the anchor does not.
+    sql(
+        &f.db,
+        "UPDATE audit_head SET seq = 2, hash = (SELECT hash FROM audit_log WHERE seq = 2)",
+    )
+    .await;
+    let (ok, text) = verify(f, &[]);
+    assert!(ok, "{text}");
+    let (ok, text) = verify(f, &["--anchor", &anchor]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("row 3 noted outside the database is gone"),
+        "{text}"
+    );
+
+    // The head row itself deleted.
+    sql(&f.db, "DELETE FROM audit_head").await;
+    let (ok, text) = verify(f, &[]);
+    assert!(
+        !ok && text.contains("head (audit_head) is missing"),
+        "{text}"
+    );
+
+    // Anchors that are not SEQ:HASH.
+    let zeros = "0".repeat(64);
+    for bad in [
+        "3",
+        "x:abc",
+        &format!("0:{zeros}"),
+        "2:abc",
+        &format!("2:{}g", &zeros[1..]),
+    ] {
+        let (ok, text) = verify(f, &["--anchor", bad]);
+        assert!(!ok, "{bad}: {text}");
+        assert!(text.contains("anchor"), "{bad}: {text}");
+    }
+}
+
+on_both_backends!(
+    audit_log_is_written_read_and_checked,
+    a_deleted_last_row_is_found
+);
