@@ -103,7 +103,8 @@ test('a flagged completion is rejected, reaches the crew, is redone and verified
   await page.waitForFunction(() => !document.getElementById('btn-verify').disabled);
   await page.click('#btn-verify');
   await page.waitForSelector('#message[data-status="verified"]');
-  assert.match(await page.textContent('#t-status'), /verified/);
+  // The panel is redrawn after the message (the list and the task are loaded again).
+  await page.locator('#t-status', { hasText: 'verified' }).waitFor({ timeout: 15_000 });
   assert.deepEqual(errors, []);
   await context.close();
 

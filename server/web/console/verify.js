@@ -59,7 +59,14 @@ async function follow() {
 }
 
 async function refresh() {
-  state.list = await session.request('GET', '/api/v1/console/verify');
+  // The list is the longest waiting (at most 500); the queue's count says how many wait
+  // in all, so a longer backlog is said, not hidden.
+  const [list, all] = await Promise.all([
+    session.request('GET', '/api/v1/console/verify'),
+    session.request('GET', '/api/v1/console/queue?state=to_verify&limit=1').catch(() => null),
+  ]);
+  state.list = list;
+  state.total = all ? Math.max(all.total, list.length) : list.length;
   renderList();
   if (state.selected) await open(state.selected, true);
 }
@@ -67,8 +74,11 @@ async function refresh() {
 function renderList() {
   const ul = $('#verify-list');
   ul.replaceChildren();
-  $('#count').textContent = i18n.num(state.list.length);
+  $('#count').textContent = i18n.num(state.total ?? state.list.length);
   $('#empty').hidden = state.list.length > 0;
+  const more = (state.total ?? 0) > state.list.length;
+  $('#more').hidden = !more;
+  $('#more').textContent = more ? t('verify.more', { shown: state.list.length, total: state.total }) : '';
   for (const row of state.list) {
     const li = el('li');
     li.dataset.id = row.id;
@@ -84,7 +94,12 @@ function renderList() {
   }
 }
 
+// Each task load's number: a slower, older answer (a live refresh begun before a
+// decision) must not draw over a newer one.
+let openSeq = 0;
+
 async function open(id, quiet) {
+  const seq = ++openSeq;
   state.selected = id;
   document.querySelectorAll('#verify-list li').forEach((li) => li.classList.toggle('selected', li.dataset.id === id));
   if (!quiet) $('#message').textContent = '';
@@ -92,6 +107,7 @@ async function open(id, quiet) {
     session.request('GET', `/api/v1/console/tasks/${encodeURIComponent(id)}`),
     session.request('GET', `/api/v1/console/tasks/${encodeURIComponent(id)}/evidence`),
   ]);
+  if (seq !== openSeq) return;
   state.detail = detail;
   state.evidence = evidence;
   renderTask();
