@@ -2,14 +2,15 @@
 //! a caller (`GET /api/v1/desk/callers`), file for them (`POST /api/v1/desk/reports`),
 //! the district of a point and nearby duplicates (`GET /api/v1/desk/district`,
 //! `GET /api/v1/desk/nearby`), add them as a supporter instead
-//! (`POST /api/v1/desk/reports/{id}/support`), read any task (`GET /api/v1/desk/tasks/{id}`),
+//! (`POST /api/v1/desk/reports/{id}/support`), read any task (`GET /api/v1/desk/tasks/{id}`)
+//! and add a caller's note to it (`POST /api/v1/desk/tasks/{id}/notes`),
 //! and log the call (`POST /api/v1/desk/calls`, `POST /api/v1/desk/calls/{id}/end`). The
 //! managers' call figures are `GET /api/v1/analytics/calls`. The work is in
 //! [`crate::domain::callcentre`].
 
 use crate::domain::callcentre::callers::{self, Found};
 use crate::domain::callcentre::calls::{self, Call, CallFigures, EndCall};
-use crate::domain::callcentre::filing::{self, DeskReceipt, DeskReport, DeskSupport};
+use crate::domain::callcentre::filing::{self, CallerNote, DeskReceipt, DeskReport, DeskSupport};
 use crate::domain::callcentre::{DeskError, Operator};
 use crate::domain::citizen::public_view::{self, Named, TrackView};
 use crate::domain::citizen::report::{self, Nearby};
@@ -37,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(nearby))
         .routes(routes!(support))
         .routes(routes!(task))
+        .routes(routes!(note))
         .routes(routes!(start_call))
         .routes(routes!(end_call))
         .routes(routes!(call_figures))
@@ -228,6 +230,30 @@ pub async fn task(
         .await
         .map_err(DeskError::from)?;
     Ok(Json(view))
+}
+
+/// Adds a caller's note to a task (the one change an operator makes).
+#[utoipa::path(post, path = "/api/v1/desk/tasks/{id}/notes", operation_id = "desk_caller_note", tag = TAG, security(("bearer" = [])),
+    params(("id" = String, Path, description = "Task id (`T-…`)")),
+    request_body = CallerNote,
+    responses(
+        (status = 204, description = "Added"),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        (status = 404, description = "No such task", body = ErrorBody),
+        Conflict,
+    ))]
+pub async fn note(
+    State(state): State<AppState>,
+    who: Identity,
+    Path(id): Path<String>,
+    b: Result<Json<CallerNote>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let op = operator(&who)?;
+    let n = body(b)?;
+    filing::caller_note(&state.desk(), &op, &id, n).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Starts a call (the operator picked up).

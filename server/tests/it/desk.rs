@@ -332,6 +332,34 @@ async fn operators_read_every_task_and_change_none(f: &Fixture) {
                 .await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{path}: {v}");
     }
+    // ...except a caller's note, which the dispatchers then read.
+    let (s, v) =
+        d.op.post(
+            &format!("/api/v1/desk/tasks/{id}/notes"),
+            json!({"text": "The caller says it is getting deeper"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let detail = d.disp.ok(&format!("/api/v1/console/tasks/{id}")).await;
+    let notes = detail["task"]["notes"].to_string();
+    assert!(notes.contains("getting deeper"), "{notes}");
+    for bad in [
+        json!({"text": ""}),
+        json!({"text": "<b>x</b>"}),
+        json!({"text": "x".repeat(1001)}),
+    ] {
+        let (s, _) =
+            d.op.post(&format!("/api/v1/desk/tasks/{id}/notes"), bad)
+                .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+    }
+    let (s, _) =
+        d.op.post(
+            "/api/v1/desk/tasks/T-000000000000/notes",
+            json!({"text": "hello"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     // The desk is the call centre's: a dispatcher is refused.
     let (s, _) = d.disp.get("/api/v1/desk/callers?q=09121234567").await;
     assert_eq!(s, StatusCode::FORBIDDEN);

@@ -3,7 +3,7 @@
 //   Ctrl+Enter file the report.
 // Talks to /api/v1/desk/* (find a caller, file for them, nearby duplicates and support,
 // the read-only view of a report, the call log) and, for the address, to
-// /api/v1/places/search; a place or a click on the map puts the point and shows its
+// /api/v1/places/search (and a caller's note on a task, the one change it makes); a place or a click on the map puts the point and shows its
 // district. The tracking code is shown big and spelled character by character for
 // reading aloud (the names from the catalogue: Persian letter names, or the NATO
 // alphabet in English).
@@ -155,8 +155,21 @@ async function view(r) {
       <p><bdi translate="no">${esc(v.title || '')}</bdi></p>
       ${v.address ? `<p>${esc(tr('field.address'))}: <bdi translate="no">${esc(v.address)}</bdi></p>` : ''}
       <p>${esc(tr('desk.view.reported', { at: i18n.date(v.created_at) }))}${v.expected_by ? ' · ' + esc(tr('desk.view.expected', { at: i18n.date(v.expected_by, { dateStyle: 'medium' }) })) : ''}</p>
-      <ol>${steps}</ol>${photos ? `<div>${photos}</div>` : ''}`;
+      <ol>${steps}</ol>${photos ? `<div>${photos}</div>` : ''}
+      ${r.id.startsWith('T-') ? `<label><span>${esc(tr('desk.note'))}</span><textarea id="note-text" rows="2" maxlength="1000" placeholder="${esc(tr('desk.note.placeholder'))}"></textarea></label>
+      <button type="button" id="note-add" class="secondary">${esc(tr('desk.note'))}</button> <span id="note-state" class="hint"></span>` : ''}`;
     box.hidden = false;
+    const add = box.querySelector('#note-add');
+    if (add) {
+      add.addEventListener('click', async () => {
+        const st = box.querySelector('#note-state');
+        try {
+          await api('POST', `/api/v1/desk/tasks/${encodeURIComponent(r.id)}/notes`, { text: box.querySelector('#note-text').value });
+          box.querySelector('#note-text').value = '';
+          st.textContent = tr('desk.note.saved');
+        } catch (e) { st.textContent = e.message; }
+      });
+    }
   } catch (e) {
     box.innerHTML = `<p class="error">${esc(e.message)}</p>`;
     box.hidden = false;

@@ -247,3 +247,44 @@ pub async fn support(
         sms,
     })
 }
+
+/// A caller's note on a task: what the caller said, for the dispatchers and the crew
+/// (notes are not public). The one change an operator makes to a task.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallerNote {
+    /// What the caller said (plain text, at most 1,000 characters).
+    pub text: String,
+}
+
+/// Adds `op`'s caller note to task `id`.
+pub async fn caller_note(
+    desk: &Desk<'_>,
+    op: &Operator,
+    id: &str,
+    note: CallerNote,
+) -> Result<(), DeskError> {
+    let unknown = || DeskError::NotFound(format!("no task {id:?}"));
+    let task = sync_core::DocId::new(id.trim().to_uppercase()).map_err(|_| unknown())?;
+    if crate::domain::citizen::messages::is_message(task.as_str()) {
+        return Err(DeskError::Invalid(
+            "a message takes no notes: its answer is given from the messages page".into(),
+        ));
+    }
+    let text = crate::domain::citizen::messages::check_text("the note", &note.text, 1000, true)
+        .map_err(|e| DeskError::Invalid(e.to_string()))?;
+    let now = now_millis();
+    let done = crate::domain::dispatch::edit::edit(desk.citizens.dispatch, &task, |doc, _| {
+        Ok(Some(doc.add_note(&op.actor, now, &text)?))
+    })
+    .await;
+    match done {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(DeskError::Conflict(
+            "the task is busy; add the note again".into(),
+        )),
+        Err(crate::domain::dispatch::DispatchError::NotFound(_)) => Err(unknown()),
+        Err(crate::domain::dispatch::DispatchError::Db(d)) => Err(DeskError::Db(d)),
+        Err(e) => Err(DeskError::Invalid(e.to_string())),
+    }
+}
