@@ -49,6 +49,9 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     /// Connections (subscriptions) alive, to wait for at shutdown.
     live: watch::Sender<usize>,
+    /// Devices with a live sync connection on this replica, and how many each has: a
+    /// connected device needs no push wake-up (`domain::push`).
+    devices: Mutex<HashMap<String, usize>>,
 }
 
 /// The scopes waiting to be pulled by one connection, and its wake-up.
@@ -83,6 +86,7 @@ impl Hub {
                 pg,
                 shutdown: watch::channel(false).0,
                 live: watch::channel(0).0,
+                devices: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -105,7 +109,24 @@ impl Hub {
             id,
             scopes: scopes.to_vec(),
             pending,
+            device: None,
         }
+    }
+
+    /// [`Hub::subscribe`] for a device's sync connection: the device counts as connected
+    /// to this replica ([`Hub::is_connected`]) until the subscription is dropped.
+    pub fn subscribe_device(&self, scopes: &[ScopeId], device: &str) -> Subscription {
+        let mut sub = self.subscribe(scopes);
+        *lock(&self.inner.devices)
+            .entry(device.to_owned())
+            .or_default() += 1;
+        sub.device = Some(device.to_owned());
+        sub
+    }
+
+    /// True while `device` has a sync connection open on this replica.
+    pub fn is_connected(&self, device: &str) -> bool {
+        lock(&self.inner.devices).contains_key(device)
     }
 
     /// Wakes the local subscribers of `scopes`, then announces them to other replicas (on
@@ -259,6 +280,8 @@ pub struct Subscription {
     id: u64,
     scopes: Vec<ScopeId>,
     pending: Arc<Pending>,
+    /// The device whose connection this is, if one.
+    device: Option<String>,
 }
 
 impl Subscription {
@@ -280,6 +303,15 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.hub.unsubscribe(self.id, &self.scopes);
+        if let Some(device) = &self.device {
+            let mut devices = lock(&self.hub.inner.devices);
+            if let Some(n) = devices.get_mut(device) {
+                *n -= 1;
+                if *n == 0 {
+                    devices.remove(device);
+                }
+            }
+        }
     }
 }
 

@@ -21,6 +21,7 @@ pub mod outbox;
 pub mod phone;
 pub mod photo;
 pub mod places;
+pub mod push;
 pub mod schema;
 pub mod sync;
 pub mod throttle;
@@ -28,9 +29,17 @@ pub mod throttle;
 /// The domain's rules every commit runs in its transaction: a task's analytics facts,
 /// and the outbox rows (routing, citizens' notifications) the commit causes.
 pub fn commit_hooks() -> crate::storage::outbox::CommitHooks {
+    commit_hooks_for(&crate::base::config::push::PushConfig::default())
+}
+
+/// [`commit_hooks`] with the configured wake-up coalescing interval.
+pub fn commit_hooks_for(
+    push: &crate::base::config::push::PushConfig,
+) -> crate::storage::outbox::CommitHooks {
     crate::storage::outbox::CommitHooks {
         facts: analytics::facts::derive,
         effects: outbox::effects,
+        wake_every_ms: i64::try_from(push.coalesce_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
     }
 }
 
@@ -39,5 +48,5 @@ pub fn commit_hooks() -> crate::storage::outbox::CommitHooks {
 pub async fn open_store(
     config: &crate::base::config::Config,
 ) -> Result<crate::storage::Db, crate::storage::DbError> {
-    crate::storage::Db::open(config, commit_hooks()).await
+    crate::storage::Db::open(config, commit_hooks_for(&config.push)).await
 }

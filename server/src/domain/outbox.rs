@@ -23,11 +23,12 @@ use crate::domain::dispatch::{Dispatch, DispatchError};
 use crate::domain::districts::GeoError;
 use crate::domain::intake;
 use crate::domain::notify::{self, Channels, NotifyError};
+use crate::domain::push::{self, Pushers};
 use crate::storage::outbox::{self as rows, Effect, OutboxRow, Prior};
 use std::sync::Arc;
 use std::time::Duration;
 use sync_core::DocId;
-use sync_core::task::{EventKind, Status, TaskView};
+use sync_core::task::{EventKind, Priority, Status, TaskView};
 
 /// Rows claimed per tick.
 const BATCH: i64 = 32;
@@ -75,6 +76,8 @@ pub struct Outbox {
     pub dispatch: Arc<Dispatch>,
     /// The configured channels.
     pub channels: Channels,
+    /// The configured push services (crews' wake-ups).
+    pub pushers: Pushers,
     /// The loop's settings.
     pub settings: OutboxSettings,
     /// The public base URL links in messages start with (no trailing `/`).
@@ -89,6 +92,13 @@ pub struct Outbox {
 
 /// The commit hook: see the module docs.
 pub fn effects(prior: Option<&Prior>, view: &TaskView) -> Vec<Effect> {
+    let mut out = notifications(prior, view);
+    out.extend(wakes(prior, view));
+    out
+}
+
+/// The citizens' notifications a commit causes (and a phone task's `adopt`).
+fn notifications(prior: Option<&Prior>, view: &TaskView) -> Vec<Effect> {
     let now = view.derived.status;
     let Some(prior) = prior else {
         let mut out = vec![Effect::Notify("received")];
@@ -115,6 +125,35 @@ pub fn effects(prior: Option<&Prior>, view: &TaskView) -> Vec<Effect> {
         _ => return Vec::new(),
     };
     vec![Effect::Notify(event)]
+}
+
+/// The crews' phones a commit must wake (issue 20 §1): the crew a task was just assigned
+/// to (an assignment, a reassignment, an escalation to the next crew) — urgent for an
+/// urgent task — and the crew it was taken from (reassigned away, cancelled while held),
+/// whose phone should drop it from its list. Whether a device is connected is decided
+/// when the row is sent (`push::deliver`): the commit cannot know which replica holds
+/// which socket.
+fn wakes(prior: Option<&Prior>, view: &TaskView) -> Vec<Effect> {
+    let new = view.derived.assignee.as_deref();
+    let old = prior.and_then(|p| p.assignee.as_deref());
+    let mut out = Vec::new();
+    if let Some(crew) = new
+        && new != old
+    {
+        out.push(Effect::Wake {
+            crew: crew.to_owned(),
+            urgent: view.derived.priority == Priority::Urgent,
+        });
+    }
+    if let Some(crew) = old
+        && new != old
+    {
+        out.push(Effect::Wake {
+            crew: crew.to_owned(),
+            urgent: false,
+        });
+    }
+    out
 }
 
 fn routed(view: &TaskView) -> bool {
@@ -163,6 +202,7 @@ pub async fn tick_once(o: &Outbox) -> Result<usize, DispatchError> {
     for row in due {
         let done = match row.kind.as_str() {
             "adopt" => adopt(d, &row).await,
+            "wake" => push::deliver(o, &row).await,
             _ => notify::deliver(o, &row).await,
         };
         finish(d, &o.settings, &row, done).await?;
@@ -181,6 +221,8 @@ pub enum Done {
     Deferred(i64),
     /// Failed; worth trying again.
     Failed(String),
+    /// Failed; worth trying again, not before this time (a provider's `Retry-After`).
+    FailedUntil(i64, String),
     /// Failed; never worth trying again.
     Fatal(String),
 }
@@ -210,7 +252,7 @@ async fn finish(
         Done::Sent => "sent",
         Done::Skipped(_) => "skipped",
         Done::Deferred(_) => "deferred",
-        Done::Failed(_) => "failed",
+        Done::Failed(_) | Done::FailedUntil(..) => "failed",
         Done::Fatal(_) => "fatal",
     })
     .increment(1);
@@ -231,7 +273,12 @@ async fn finish(
                 .saturating_add(jitter);
             rows::retry(&d.store, row.id, replica, at, &why).await?;
         }
-        Done::Failed(why) | Done::Fatal(why) => {
+        Done::FailedUntil(not_before, why) if attempts + 1 < s.max_attempts => {
+            tracing::info!(id = row.id, kind = %row.kind, attempts = attempts + 1, error = %why, "outbox row failed; will retry after the provider's Retry-After");
+            let at = now.saturating_add(s.delay_ms(attempts)).max(not_before);
+            rows::retry(&d.store, row.id, replica, at, &why).await?;
+        }
+        Done::Failed(why) | Done::FailedUntil(_, why) | Done::Fatal(why) => {
             tracing::warn!(id = row.id, kind = %row.kind, task = %row.task, error = %why, "outbox row given up (dead-letter list)");
             metrics::counter!("tarmim_outbox_dead_total", "kind" => row.kind.clone()).increment(1);
             rows::mark_dead(&d.store, row.id, replica, &why, now).await?;

@@ -210,7 +210,9 @@ impl Connection {
     /// handshake: a commit that lands while the catch-up is being read is queued and
     /// pulled right after it, so none falls in between.
     pub fn open(d: &Arc<Dispatch>, peer: Peer) -> Connection {
-        let sub = d.hub.subscribe(&peer.scopes);
+        let sub = d
+            .hub
+            .subscribe_device(&peer.scopes, peer.actor.device.as_str());
         tracing::debug!(device = %peer.actor.device, scopes = ?peer.scopes, "sync connection opened");
         Connection {
             d: Arc::clone(d),

@@ -23,6 +23,7 @@ pub mod outbox;
 pub mod pages;
 pub mod photos;
 pub mod places;
+pub mod push;
 pub mod queue;
 pub mod report;
 pub mod serve;
@@ -178,6 +179,7 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(open311::router(state))
         .merge(analytics::router())
         .merge(outbox::router())
+        .merge(push::router())
         .merge(pages::routes())
 }
 
@@ -258,6 +260,7 @@ pub async fn serve(
     let outbox = crate::domain::outbox::spawn(Arc::new(crate::domain::outbox::Outbox {
         dispatch: Arc::clone(&state.dispatch),
         channels: crate::domain::notify::Channels::from_config(&state.config.outbox),
+        pushers: crate::domain::push::Pushers::from_config(&state.config.push),
         settings: state.dispatch.settings.outbox.clone(),
         base_url: state
             .config

@@ -166,6 +166,7 @@ impl Modify for BearerScheme {
         (name = "integrity", description = "The anonymous integrity channel (docs/integrity.md)"),
         (name = "gis", description = "Public task data: GeoJSON and OGC API - Features"),
         (name = "outbox", description = "Notifications and routing jobs given up after their retries"),
+        (name = "push", description = "A device's push registration: how a phone in a pocket is woken (no task content goes through a provider)"),
         (name = "pages", description = "Web pages"),
         (name = "meta", description = "This document"),
         (name = "admin", description = "Administration: the staff audit log"),

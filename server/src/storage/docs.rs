@@ -460,7 +460,7 @@ impl Db {
         // The caller's rows first: a contact stored with the task hears of its receipt.
         outbox::write_extra(&mut tx, extra, now).await?;
         let effects = (self.derive_effects())(prior.as_ref(), &c.view);
-        outbox::write_effects(&mut tx, id, seq, &effects, now).await?;
+        outbox::write_effects(&mut tx, id, seq, &effects, self.wake_every_ms(), now).await?;
         tx.commit().await?;
         Ok(CommitOutcome {
             seq: seq_u64(seq)?,

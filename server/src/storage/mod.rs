@@ -44,6 +44,7 @@ pub mod outbox;
 pub mod photos;
 pub mod places;
 pub mod postgres;
+pub mod push;
 pub mod queue;
 pub mod sqlite;
 
@@ -267,6 +268,14 @@ impl Db {
         match self {
             Db::Sqlite(s) => s.hooks().effects,
             Db::Postgres(s) => s.hooks().effects,
+        }
+    }
+
+    /// The wake-ups' coalescing interval (ms) the commit hooks were opened with.
+    pub(crate) fn wake_every_ms(&self) -> sync_core::Millis {
+        match self {
+            Db::Sqlite(s) => s.hooks().wake_every_ms,
+            Db::Postgres(s) => s.hooks().wake_every_ms,
         }
     }
 }

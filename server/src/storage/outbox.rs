@@ -40,6 +40,14 @@ pub enum Effect {
     /// Tell the task's citizens (every live contact, each channel it has) of a public
     /// status change, named by `event` (`received`, `assigned`, `completed`, …).
     Notify(&'static str),
+    /// Wake the phones of `crew` that registered for push (issue 20 §1): a change reached
+    /// the crew's scope. `urgent` wake-ups skip the coalescing interval.
+    Wake {
+        /// The crew whose devices are woken.
+        crew: String,
+        /// An urgent job: sent at once, at high priority.
+        urgent: bool,
+    },
 }
 
 /// The domain's rule: what a commit causes, given the task before (none: a new task)
@@ -53,6 +61,9 @@ pub struct CommitHooks {
     pub facts: DeriveFacts,
     /// The outbox rows it causes.
     pub effects: DeriveEffects,
+    /// The coalescing interval of wake-ups, ms: at most one non-urgent wake-up per device
+    /// per interval (a later one waits for the interval's end; none is dropped).
+    pub wake_every_ms: Millis,
 }
 
 /// A contact to store with a task's commit.
@@ -101,12 +112,14 @@ pub struct OutboxRow {
     pub task: String,
     /// The contact (`open311_contacts.ref`) of a notification.
     pub contact: Option<String>,
-    /// The public status change of a notification.
+    /// The public status change of a notification; `urgent` or `sync` for a wake-up.
     pub event: Option<String>,
     /// Failed attempts so far.
     pub attempts: i32,
     /// When the commit wrote it.
     pub created_at: i64,
+    /// The device a wake-up is for.
+    pub device: Option<String>,
 }
 
 /// A row given up on.
@@ -143,7 +156,7 @@ pub struct Counts {
     pub dead: u64,
 }
 
-const ROW: &str = "id, key, kind, task, contact, event, attempts, created_at";
+const ROW: &str = "id, key, kind, task, contact, event, attempts, created_at, device";
 
 /// What the task was before this commit (its projection row), inside the commit.
 pub(crate) async fn prior(tx: &mut Tx, task: &str) -> Result<Option<Prior>, DbError> {
@@ -182,6 +195,7 @@ pub(crate) async fn write_effects(
     task: &str,
     seq: i64,
     effects: &[Effect],
+    wake_every_ms: Millis,
     now: Millis,
 ) -> Result<(), DbError> {
     for e in effects {
@@ -221,8 +235,60 @@ pub(crate) async fn write_effects(
                     .map_err(|e| classify(e, "outbox row"))?;
                 }
             }
+            Effect::Wake { crew, urgent } => {
+                write_wake(tx, task, seq, crew, *urgent, wake_every_ms, now).await?;
+            }
         }
     }
+    Ok(())
+}
+
+/// One wake-up row per registered device of `crew`'s members (enabled users). Coalesced:
+/// a device that already has a wake-up waiting (not yet claimed) gets no other; else a
+/// non-urgent one is due no sooner than `wake_every_ms` after the device's latest. An
+/// urgent one is due now, always.
+async fn write_wake(
+    tx: &mut Tx,
+    task: &str,
+    seq: i64,
+    crew: &str,
+    urgent: bool,
+    wake_every_ms: Millis,
+    now: Millis,
+) -> Result<(), DbError> {
+    let last = "(SELECT MAX(o.due_at) FROM outbox o WHERE o.kind = 'wake' AND o.device = p.device)";
+    let (event, due, waiting) = if urgent {
+        ("urgent", "$4".to_owned(), "")
+    } else {
+        (
+            "sync",
+            // NULL (no earlier wake-up) + interval is NULL: due now.
+            format!("CASE WHEN {last} + $6 > $4 THEN {last} + $6 ELSE $4 END"),
+            "AND NOT EXISTS (SELECT 1 FROM outbox o
+                             WHERE o.kind = 'wake' AND o.device = p.device AND o.state = 'pending'
+                               AND (o.claimed_until IS NULL OR o.claimed_until < $4))",
+        )
+    };
+    let sql = format!(
+        "INSERT INTO outbox (key, kind, task, device, event, due_at, created_at)
+         SELECT $1 || p.device, 'wake', $2, p.device, $3, {due}, $4
+         FROM push_registrations p
+         JOIN users u ON u.id = p.user_id
+         WHERE u.crew = $5 AND NOT u.disabled {waiting}
+         ON CONFLICT (key) DO NOTHING"
+    );
+    on_tx!(tx, c => {
+        let q = sqlx::query(&sql)
+            .bind(format!("wake:{task}:{seq}:{crew}:"))
+            .bind(task)
+            .bind(event)
+            .bind(now)
+            .bind(crew);
+        // PostgreSQL refuses a parameter the statement does not use.
+        let q = if urgent { q } else { q.bind(wake_every_ms) };
+        q.execute(c).await.map(|_| ())
+    })
+    .map_err(|e| classify(e, "outbox row"))?;
     Ok(())
 }
 
@@ -415,4 +481,34 @@ pub async fn counts(db: &Db) -> Result<Counts, DbError> {
         }
     }
     Ok(c)
+}
+
+/// A device's wake-up row, as operators (and tests) look at it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct WakeRow {
+    /// Row id.
+    pub id: i64,
+    /// The task whose change caused it (never sent to a provider).
+    pub task: String,
+    /// `urgent` or `sync`.
+    pub event: Option<String>,
+    /// `pending`, `sent`, `skipped` or `dead`.
+    pub state: String,
+    /// Failed attempts so far.
+    pub attempts: i32,
+    /// When it is (or was) due.
+    pub due_at: i64,
+    /// The last failure, or why it was skipped.
+    pub last_error: Option<String>,
+}
+
+/// The wake-up rows of `device`, oldest first.
+pub async fn wakes_of(db: &Db, device: &str) -> Result<Vec<WakeRow>, DbError> {
+    Ok(on_pool!(db, pool => sqlx::query_as(
+        "SELECT id, task, event, state, attempts, due_at, last_error FROM outbox
+         WHERE kind = 'wake' AND device = $1 ORDER BY id",
+    )
+    .bind(device)
+    .fetch_all(pool)
+    .await?))
 }

@@ -26,6 +26,7 @@ mod openapi;
 mod outbox;
 mod photos;
 mod places;
+mod push;
 mod queue;
 mod report;
 mod storage;

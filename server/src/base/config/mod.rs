@@ -38,6 +38,10 @@
 //! | `[outbox]` `smtp_url`, `smtp_from` | `TARMIM_SMTP_URL` (`smtp://host:25`, `smtp://user:pass@host:587?tls=required`, `smtps://host:465`), `TARMIM_SMTP_FROM` | none (no e-mail), `Tarmim 137 <no-reply@tarmim.invalid>` |
 //! | `[outbox]` `sms_url`, `sms_format`, `sms_token`, `sms_sender`, `sms_quiet_hours` | `TARMIM_SMS_URL`, `TARMIM_SMS_FORMAT` (`webhook` or `kavenegar`), `TARMIM_SMS_TOKEN`, `TARMIM_SMS_SENDER`, `TARMIM_SMS_QUIET_HOURS` | none (no SMS), `webhook`, none, none, `22:00-07:00` in `timezone` (`off`: none) |
 //! | `[outbox]` `contact_retention_days` | `TARMIM_CONTACT_RETENTION_DAYS` | `90`: citizens' contacts are erased this long after their report closed |
+//! | `[push]` `coalesce_secs`, `timeout_secs`, `ttl_secs`, `max_token_bytes` | `TARMIM_PUSH_COALESCE_SECS`, `TARMIM_PUSH_TIMEOUT_SECS`, `TARMIM_PUSH_TTL_SECS`, `TARMIM_PUSH_MAX_TOKEN_BYTES` | `60` (at most one non-urgent wake-up per device per minute), `10`, `3600`, `4096` |
+//! | `[push]` `fcm_service_account`, `fcm_token_uri`, `fcm_endpoint` | `TARMIM_FCM_SERVICE_ACCOUNT` (JSON file), `TARMIM_FCM_TOKEN_URI`, `TARMIM_FCM_ENDPOINT` | none (no FCM), the account's `token_uri`, `https://fcm.googleapis.com` |
+//! | `[push]` `apns_key`, `apns_key_id`, `apns_team_id`, `apns_topic`, `apns_endpoint` | `TARMIM_APNS_KEY` (`.p8` file), `TARMIM_APNS_KEY_ID`, `TARMIM_APNS_TEAM_ID`, `TARMIM_APNS_TOPIC`, `TARMIM_APNS_ENDPOINT` | none (no APNs), …, `https://api.push.apple.com` |
+//! | `[push]` `vapid_private_key`, `vapid_subject`, `allow_http_endpoints` | `TARMIM_VAPID_PRIVATE_KEY` (32 bytes base64url), `TARMIM_VAPID_SUBJECT`, `TARMIM_PUSH_ALLOW_HTTP` | none (no Web Push), `mailto:ops@tarmim.invalid`, `false` |
 //! | `timezone` | `TARMIM_TIMEZONE` | `Asia/Tehran`: the city's IANA zone; analytics count local days in it, Open311 datetimes carry its offset, EXIF times without an offset are read in it |
 //! | `[analytics]` | `TARMIM_SCORECARD_WEIGHTS` (`sla=35,reopen=20,…`), `TARMIM_SCORECARD_THRESHOLD`, `TARMIM_SCORECARD_MIN_TASKS`, `TARMIM_SCORECARD_ACK_TARGET_MINUTES`, `TARMIM_ANALYTICS_IN_MEMORY` (`on`: measures from the in-memory mirror; `off`: SQL) | see `server/README.md`, "Analytics" |
 //! | `[report]` `per_minute`, `pow_bits`, `inbox` | `TARMIM_REPORT_PER_MINUTE`, `TARMIM_REPORT_POW_BITS`, `TARMIM_MESSAGE_INBOX` | `5` reports per client address per minute, `16` proof-of-work bits, `district` (non-field messages go to their district's inbox, else the city's; `city`: always the city's) |
@@ -51,6 +55,7 @@ pub mod integrity;
 pub mod limits;
 pub mod open311;
 pub mod outbox;
+pub mod push;
 pub mod report;
 
 use serde::Deserialize;
@@ -175,6 +180,8 @@ pub struct Config {
     pub open311: open311::Open311Config,
     /// The outbox and the citizens' notification channels (`[outbox]`).
     pub outbox: outbox::OutboxConfig,
+    /// Crews' push wake-ups (`[push]`: services, credentials, coalescing).
+    pub push: push::PushConfig,
     /// The city's IANA time zone: analytics count days in it, Open311 datetimes carry
     /// its offset, EXIF times without an offset are read in it (`crate::base::time`).
     pub timezone: String,
@@ -224,6 +231,7 @@ impl Default for Config {
             track_lookups_per_minute: 60,
             open311: open311::Open311Config::default(),
             outbox: outbox::OutboxConfig::default(),
+            push: push::PushConfig::default(),
             timezone: "Asia/Tehran".into(),
             analytics: analytics::AnalyticsConfig::default(),
             report: report::ReportConfig::default(),
@@ -391,6 +399,9 @@ impl Config {
             .apply_env(get)
             .map_err(|(var, value, why)| ConfigError::Env { var, value, why })?;
         cfg.outbox
+            .apply_env(get)
+            .map_err(|(var, value, why)| ConfigError::Env { var, value, why })?;
+        cfg.push
             .apply_env(get)
             .map_err(|(var, value, why)| ConfigError::Env { var, value, why })?;
         if let Some(v) = get("TARMIM_TIMEZONE") {
