@@ -232,6 +232,22 @@ impl TarmimClient {
         Ok(self.worker.block_on(call)??)
     }
 
+    /// Registers how the server wakes this phone when its app is in the background
+    /// (online only): `kind` is `fcm` (the FCM registration token), `apns` (the APNs device
+    /// token, hex) or `webpush` (a UnifiedPush/Web Push subscription's JSON:
+    /// `{"endpoint", "keys": {"p256dh", "auth"}}`). Call it at every start and whenever the
+    /// platform rotates the token: the new token replaces the old. A wake-up carries no
+    /// task content, only "sync now": answer it with `sync_now`. `InvalidInput` for an
+    /// unknown kind or a malformed token; `Offline` when the server cannot be reached.
+    pub fn register_push(&self, kind: String, token: String) -> Result<(), TarmimError> {
+        let auth = &self.auth;
+        let call = auth.authed(|t| {
+            let (kind, token) = (kind.clone(), token.clone());
+            async move { auth.api().register_push(&t, &kind, &token).await }
+        });
+        Ok(self.worker.block_on(call)??)
+    }
+
     /// Reports the phone's position for dispatch (online only). Returns the server's
     /// flags about it (e.g. an implausible jump); `InvalidInput` for a point off the
     /// globe, `Offline` with `retry_after_secs` when sent too often.

@@ -118,6 +118,25 @@ impl HttpApi {
         check(resp).await.map(drop)
     }
 
+    /// Registers how this device is woken: a push service (`fcm`, `apns`, `webpush`) and
+    /// its token (a Web Push subscription's JSON); replaces the device's earlier token.
+    pub async fn register_push(
+        &self,
+        token: &str,
+        kind: &str,
+        push_token: &str,
+    ) -> Result<(), TransportError> {
+        let resp = self
+            .client
+            .put(self.endpoint.http_url("/api/v1/me/push"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "kind": kind, "token": push_token }))
+            .send()
+            .await
+            .map_err(unreachable)?;
+        check(resp).await.map(drop)
+    }
+
     /// Reports the device's position; returns the server's flags (e.g. a jump too fast to
     /// be true).
     pub async fn report_position(

@@ -85,6 +85,13 @@ fun main() {
     open(env("TARMIM_TEST_LOGIN"), env("TARMIM_TEST_PASSWORD"), "watcher").use { watcher ->
         check(a.account().crew == b.account().crew) { "one crew" }
         a.syncNow(); b.syncNow(); watcher.syncNow()
+        // How the server wakes a phone in a pocket: an FCM token (rotated: replaced).
+        a.registerPush("fcm", "kotlin-fcm-token:1")
+        a.registerPush("fcm", "kotlin-fcm-token:2")
+        try {
+            a.registerPush("carrier-pigeon", "x")
+            throw AssertionError("an unknown push kind was accepted")
+        } catch (e: TarmimException.InvalidInput) {}
         val crew = a.account().crew
         val task = a.tasks().filter { it.assignee == crew && it.status in OPEN }
             .sortedWith(compareBy({ OPEN.indexOf(it.status) }, { it.id })).firstOrNull()

@@ -89,3 +89,18 @@ def test_duty_and_position(phones, server):
         a.report_position(tarmim.Position(lat=35.70, lon=51.40, at_ms=int(time.time() * 1000), accuracy_m=8.0))
     assert e.value.retry_after_secs is not None and e.value.retry_after_secs >= 1
     a.set_on_duty(False)
+
+
+def test_register_push(phones, server):
+    # How the server wakes this phone in a pocket (issue 20 §1): a token per device, a
+    # rotated one replaces the old; an unknown kind or a malformed token is refused.
+    a = phones.open()
+    a.register_push("fcm", "fcm-token-1:" + "x" * 40)
+    a.register_push("fcm", "fcm-token-2:" + "y" * 40)
+    a.register_push("apns", "ab" * 32)
+    with pytest.raises(tarmim.TarmimError.InvalidInput):
+        a.register_push("carrier-pigeon", "x")
+    with pytest.raises(tarmim.TarmimError.InvalidInput):
+        a.register_push("fcm", "x" * 10_000)
+    with pytest.raises(tarmim.TarmimError.InvalidInput):
+        a.register_push("webpush", '{"endpoint": "https://push.example/x", "keys": {"p256dh": "AAAA", "auth": "AAAA"}}')

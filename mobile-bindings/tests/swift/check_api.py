@@ -37,6 +37,7 @@ CLIENT_METHODS = [
     "open func pendingChanges() throws -> UInt64",
     "open func uploads() throws -> [PhotoUpload]",
     "open func setOnDuty(onDuty: Bool) throws",
+    "open func registerPush(kind: String, token: String) throws",
     "open func reportPosition(position: Position) throws -> [String]",
     "open func syncNow() throws -> SyncReport",
     "open func startSync() throws",
