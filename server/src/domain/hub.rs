@@ -323,6 +323,25 @@ mod tests {
         ScopeId::new(x).unwrap()
     }
 
+    #[test]
+    fn a_device_is_connected_while_any_of_its_subscriptions_lives() {
+        let hub = Hub::new(None);
+        assert!(!hub.is_connected("phone-1"));
+        let a = hub.subscribe_device(&[s("crew:C1")], "phone-1");
+        let b = hub.subscribe_device(&[s("crew:C1")], "phone-1");
+        let other = hub.subscribe(&[s("crew:C1")]);
+        assert!(hub.is_connected("phone-1"));
+        assert!(!hub.is_connected("phone-2"));
+        drop(a);
+        assert!(
+            hub.is_connected("phone-1"),
+            "its second connection is still open"
+        );
+        drop(b);
+        assert!(!hub.is_connected("phone-1"));
+        drop(other);
+    }
+
     #[tokio::test]
     async fn publish_reaches_only_subscribers_and_coalesces() {
         let hub = Hub::new(None);

@@ -130,3 +130,37 @@ impl PushConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::PushConfig;
+
+    #[test]
+    fn env_read_and_bad_numbers_refused() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let mut c = PushConfig::default();
+        c.apply_env(env(&[
+            ("TARMIM_PUSH_COALESCE_SECS", "5"),
+            ("TARMIM_APNS_ENDPOINT", "https://api.sandbox.push.apple.com"),
+            ("TARMIM_PUSH_ALLOW_HTTP", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(c.coalesce_secs, 5);
+        assert_eq!(c.apns_endpoint, "https://api.sandbox.push.apple.com");
+        assert!(c.allow_http_endpoints);
+        let hooks = crate::domain::commit_hooks_for(&c);
+        assert_eq!(hooks.wake_every_ms, 5000);
+        let mut c = PushConfig::default();
+        let e = c
+            .apply_env(env(&[("TARMIM_PUSH_COALESCE_SECS", "soon")]))
+            .unwrap_err();
+        assert_eq!(e.0, "TARMIM_PUSH_COALESCE_SECS");
+    }
+}
