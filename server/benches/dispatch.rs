@@ -151,6 +151,7 @@ async fn add_user(
         role,
         crew: crew.map(str::to_owned),
         districts: vec![],
+        contractor: None,
     })
     .await
     .unwrap();

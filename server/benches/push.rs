@@ -144,6 +144,7 @@ async fn run(
     let now = now_millis();
     let user = format!("u-{kind}");
     db.create_user(&NewUser {
+        contractor: None,
         id: user.clone(),
         login: format!("bench-{kind}"),
         password_hash: hash_password("bench-password").unwrap(),

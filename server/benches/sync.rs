@@ -299,6 +299,7 @@ async fn add_user(
         role,
         crew: crew.map(str::to_owned),
         districts: districts.iter().map(|d| (*d).to_owned()).collect(),
+        contractor: None,
     })
     .await
     .unwrap();

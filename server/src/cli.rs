@@ -54,6 +54,75 @@ pub enum Command {
     /// District settings.
     #[command(subcommand)]
     District(DistrictCommand),
+    /// Service settings.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// Contractors' contracts.
+    #[command(subcommand)]
+    Contractor(ContractorCommand),
+    /// Penalties.
+    #[command(subcommand)]
+    Penalties(PenaltiesCommand),
+}
+
+/// `service` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// A service's SLA terms: minutes to acknowledge and to complete, for every priority
+    /// or (`--priority`) one priority's override. An omitted term is cleared. 1 minute
+    /// to a year. Recorded in the audit log.
+    Sla {
+        /// Service code.
+        #[arg(long)]
+        service: String,
+        /// urgent, high, normal or low (default: the service's terms for every priority).
+        #[arg(long)]
+        priority: Option<String>,
+        /// Acknowledge within this many minutes.
+        #[arg(long, allow_negative_numbers = true)]
+        ack_minutes: Option<i64>,
+        /// Complete within this many minutes.
+        #[arg(long, allow_negative_numbers = true)]
+        complete_minutes: Option<i64>,
+    },
+}
+
+/// `contractor` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ContractorCommand {
+    /// A contractor's penalty schedule (replaces the previous one). Recorded in the
+    /// audit log. Facts from before are proposed at the next start or `penalties sweep`.
+    Terms {
+        /// The contractor (as in `crew add --contractor`).
+        #[arg(long)]
+        contractor: String,
+        /// rial or points.
+        #[arg(long, default_value = "rial")]
+        unit: String,
+        /// Per started hour late (acknowledgement or completion).
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        per_late_hour: i64,
+        /// Per rejected completion.
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        per_rejection: i64,
+        /// Per citizen "not fixed" that reopened a task.
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        per_not_fixed: i64,
+        /// Per citizen complaint about a task, answered by staff.
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        per_complaint: i64,
+        /// The most one calendar month's statement charges (default: no cap).
+        #[arg(long, allow_negative_numbers = true)]
+        cap_per_month: Option<i64>,
+    },
+}
+
+/// `penalties` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PenaltiesCommand {
+    /// Propose penalties from every task's facts now (what each server does every
+    /// minute); prints how many were new.
+    Sweep,
 }
 
 /// `audit` subcommands.
@@ -221,12 +290,17 @@ pub enum UserCommand {
         /// Read the password from standard input (the only way to give it).
         #[arg(long, required = true)]
         password_stdin: bool,
-        /// admin, dispatcher, crew, manager or call_centre.
+        /// admin, dispatcher, crew, manager, call_centre or contractor (a contractor's
+        /// representative).
         #[arg(long)]
         role: UserRole,
         /// The crew (required for crew members).
         #[arg(long)]
         crew: Option<String>,
+        /// The contractor (required for contractors' representatives, who see only its
+        /// tasks and penalties).
+        #[arg(long)]
+        contractor: Option<String>,
         /// A district the user works on (dispatchers, managers); repeat for several.
         #[arg(long = "district")]
         districts: Vec<String>,
@@ -399,11 +473,18 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             password_stdin: _,
             role,
             crew,
+            contractor,
             districts,
         }) => {
             if (role == UserRole::Crew) != crew.is_some() {
                 return Err(CliError::Usage(
                     "--crew is required for crew members and only for them".into(),
+                ));
+            }
+            if (role == UserRole::Contractor) != contractor.is_some() {
+                return Err(CliError::Usage(
+                    "--contractor is required for contractors' representatives and only for them"
+                        .into(),
                 ));
             }
             let mut password = String::new();
@@ -428,6 +509,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
                 role,
                 crew,
                 districts,
+                contractor,
             })
             .await?;
             println!("user {login} added ({role})");
@@ -575,6 +657,92 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             }
             db.close().await;
             done?;
+        }
+        Command::Service(ServiceCommand::Sla {
+            service,
+            priority,
+            ack_minutes,
+            complete_minutes,
+        }) => {
+            use crate::domain::audit;
+            let priority = match priority.as_deref() {
+                None => None,
+                Some(p) => Some(sync_core::task::Priority::parse(p).ok_or_else(|| {
+                    CliError::Usage(format!(
+                        "unknown priority {p:?}: urgent, high, normal or low"
+                    ))
+                })?),
+            };
+            let db = crate::domain::open_store(&config).await?;
+            let done = crate::domain::penalties::sla::set(
+                &db,
+                &service,
+                priority,
+                ack_minutes,
+                complete_minutes,
+            )
+            .await;
+            if done.is_ok() {
+                audit::record(
+                    &db,
+                    &audit::Who::cli(),
+                    "admin.service_sla",
+                    Some(&service),
+                    serde_json::json!({"priority": priority.map(|p| p.as_str()),
+                        "ack_minutes": ack_minutes, "complete_minutes": complete_minutes}),
+                )
+                .await;
+                println!(
+                    "service {service} ({}): acknowledge within {}, complete within {}",
+                    priority.map_or("every priority", |p| p.as_str()),
+                    ack_minutes.map_or("-".into(), |m| format!("{m} min")),
+                    complete_minutes.map_or("-".into(), |m| format!("{m} min")),
+                );
+            }
+            db.close().await;
+            done.map_err(|e| CliError::Usage(e.to_string()))?;
+        }
+        Command::Contractor(ContractorCommand::Terms {
+            contractor,
+            unit,
+            per_late_hour,
+            per_rejection,
+            per_not_fixed,
+            per_complaint,
+            cap_per_month,
+        }) => {
+            use crate::domain::audit;
+            let terms = crate::storage::penalties::Terms {
+                contractor: contractor.clone(),
+                unit,
+                per_late_hour,
+                per_rejection,
+                per_not_fixed,
+                per_complaint,
+                cap_per_month,
+            };
+            let db = crate::domain::open_store(&config).await?;
+            let done = crate::domain::penalties::schedule::set(&db, &terms).await;
+            if done.is_ok() {
+                audit::record(
+                    &db,
+                    &audit::Who::cli(),
+                    "admin.contractor_terms",
+                    Some(&contractor),
+                    serde_json::to_value(&terms).unwrap_or_default(),
+                )
+                .await;
+                println!("contractor {contractor}: penalty schedule saved");
+            }
+            db.close().await;
+            done.map_err(|e| CliError::Usage(e.to_string()))?;
+        }
+        Command::Penalties(PenaltiesCommand::Sweep) => {
+            let db = crate::domain::open_store(&config).await?;
+            let done = crate::domain::penalties::propose::sweep(&db, 0).await;
+            db.close().await;
+            let s = done.map_err(|e| CliError::Usage(e.to_string()))?;
+            println!("penalties: {} facts read, {} proposed", s.read, s.proposed);
         }
         Command::Open311(Open311Command::Key(cmd)) => {
             use crate::domain::open311::keys;

@@ -14,12 +14,16 @@
 //!   committed through the server's store like any other document.
 //! - Work to verify: a completed task with a flagged after photo, and one rejected once
 //!   and then verified (`verify`).
+//! - Penalties (`penalties`): both contractors' schedules, a late contractor task,
+//!   proposals from it and the history, some confirmed, reduced, waived, one appealed;
+//!   a contractor's representative login.
 
 pub mod caller;
 mod city;
 pub mod exposure;
 pub mod history;
 pub mod load;
+pub mod penalties;
 mod showcase;
 mod tasks;
 mod verify;
@@ -60,6 +64,11 @@ pub const DEMO_LOGINS: &[(&str, &str, &str)] = &[
     ),
     ("manager", "demo-manager", "manager (all districts)"),
     ("callcentre", "demo-callcentre", "call_centre"),
+    (
+        penalties::DEMO_REP_LOGIN,
+        "demo-contractor",
+        "contractor (representative of Pars Asphalt Co.)",
+    ),
 ];
 
 /// The password of every demo crew member (`crew-d01-a`, `crew-d01-b`, ...).
@@ -164,6 +173,15 @@ pub async fn seed_if_empty(db: &Db, config: &Config) -> Result<Option<DemoSummar
     match crate::demo::history::seed_history(db, 400, 60, 7261, now_millis()).await {
         Ok(n) => tracing::info!(tasks = n, "demo history seeded"),
         Err(e) => tracing::warn!(error = %e, "demo history not seeded"),
+    }
+    // Penalties: schedules, a late task with photos, proposals from it and the history,
+    // some decided and one appealed.
+    match crate::domain::photo::Photos::from_config(config) {
+        Ok(photos) => match penalties::seed_penalty_showcase(db, &photos, config).await {
+            Ok(n) => tracing::info!(proposed = n, "demo penalties seeded"),
+            Err(e) => tracing::warn!(error = %e, "demo penalties not seeded"),
+        },
+        Err(e) => tracing::warn!(error = %e, "demo penalties not seeded: photo storage"),
     }
     Ok(Some(summary))
 }
@@ -305,10 +323,23 @@ pub async fn seed(db: &Db, opts: DemoOptions) -> Result<DemoSummary, DemoError> 
             role,
             crew,
             districts,
+            contractor: None,
         })
         .await?;
         summary.users += 1;
     }
+    // A contractor's representative: sees its contractor's tasks and penalties.
+    db.create_user(&NewUser {
+        id: format!("u-{}", penalties::DEMO_REP_LOGIN),
+        login: penalties::DEMO_REP_LOGIN.to_owned(),
+        password_hash: hash("demo-contractor").await?,
+        role: UserRole::Contractor,
+        crew: None,
+        districts: vec![],
+        contractor: Some(penalties::DEMO_CONTRACTOR.to_owned()),
+    })
+    .await?;
+    summary.users += 1;
     for (login, crew) in &crew_logins {
         db.create_user(&NewUser {
             id: format!("u-{login}"),
@@ -317,6 +348,7 @@ pub async fn seed(db: &Db, opts: DemoOptions) -> Result<DemoSummary, DemoError> 
             role: UserRole::Crew,
             crew: Some(crew.clone()),
             districts: vec![],
+            contractor: None,
         })
         .await?;
         summary.users += 1;

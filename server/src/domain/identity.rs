@@ -125,6 +125,8 @@ pub struct Identity {
     pub crew_district: Option<String>,
     /// Districts, for dispatchers and managers.
     pub districts: Vec<String>,
+    /// The contractor, for contractors' representatives.
+    pub contractor: Option<String>,
     /// The device the token was issued to.
     pub device: DeviceId,
     /// When the token expires.
@@ -160,7 +162,8 @@ impl Identity {
 /// The scopes a device syncs:
 /// - crew members: `crew:<crew>`, plus `open:<crew's district>` if configured;
 /// - dispatchers and managers: `district:<d>` for each of their districts;
-/// - admins and call-centre operators: none (they use the web console).
+/// - admins, call-centre operators and contractors' representatives: none (they use the
+///   web console).
 pub fn device_scopes(
     role: UserRole,
     crew: Option<&str>,
@@ -179,7 +182,7 @@ pub fn device_scopes(
         UserRole::Dispatcher | UserRole::Manager => {
             out.extend(districts.iter().filter_map(|d| TaskScopes::district(d)));
         }
-        UserRole::Admin | UserRole::CallCentre => {}
+        UserRole::Admin | UserRole::CallCentre | UserRole::Contractor => {}
     }
     out.sort();
     out.dedup();
@@ -298,6 +301,9 @@ pub struct Me {
     pub crew: Option<String>,
     /// Districts, for dispatchers and managers.
     pub districts: Vec<String>,
+    /// The contractor, for contractors' representatives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contractor: Option<String>,
     /// Device id.
     pub device_id: String,
     /// Sync scopes of this device.
@@ -315,6 +321,7 @@ pub fn me(who: &Identity, crew_sees_district_open: bool) -> Me {
         role: who.role,
         crew: who.crew.clone(),
         districts: who.districts.clone(),
+        contractor: who.contractor.clone(),
         device_id: who.device.to_string(),
         scopes: who
             .scopes(crew_sees_district_open)
@@ -391,6 +398,7 @@ fn identity_of(user: UserRecord, device: DeviceId, expires_at: Millis, hash: [u8
         crew: user.crew,
         crew_district: user.crew_district,
         districts: user.districts,
+        contractor: user.contractor,
         device,
         expires_at,
         token_hash: hash,

@@ -305,13 +305,15 @@ pub async fn create_task_with(
     .await?;
     let priority = report.priority.unwrap_or(service.default_priority);
     let now = now_millis();
-    const MIN: i64 = 60_000;
+    // The service's SLA terms at this priority (`penalties::sla`); without an
+    // acknowledgement term, the dispatch settings' window.
+    let (ack_ms, complete_ms) =
+        crate::domain::penalties::sla::terms_ms(&d.store, &service.code, priority).await?;
     let complete_due = match d.settings.complete_secs {
         Some(s) => Some(now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX / 1000) * 1000)),
-        None => service
-            .complete_minutes
-            .map(|m| now.saturating_add(m * MIN)),
+        None => complete_ms.map(|m| now.saturating_add(m)),
     };
+    let ack_due = now.saturating_add(ack_ms.unwrap_or_else(|| assign::ack_window_ms(d, priority)));
     let new = NewTask {
         id: id.clone(),
         source,
@@ -332,7 +334,7 @@ pub async fn create_task_with(
         district: None,
         priority,
         sla: Sla {
-            ack_due: Some(now.saturating_add(assign::ack_window_ms(d, priority))),
+            ack_due: Some(ack_due),
             complete_due,
         },
         // The citizens' feedback window (rate or "not fixed"), fixed in the document so

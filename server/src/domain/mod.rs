@@ -18,6 +18,7 @@ pub mod integrity;
 pub mod notify;
 pub mod open311;
 pub mod outbox;
+pub mod penalties;
 pub mod phone;
 pub mod photo;
 pub mod places;

@@ -430,3 +430,16 @@ impl From<crate::domain::sync::NotSynced> for ApiError {
         ApiError::Forbidden(e.to_string())
     }
 }
+
+impl From<crate::domain::penalties::PenaltyError> for ApiError {
+    fn from(e: crate::domain::penalties::PenaltyError) -> Self {
+        use crate::domain::penalties::PenaltyError as E;
+        match e {
+            E::Forbidden(m) => ApiError::Forbidden(m),
+            E::NotFound => ApiError::NotFound("no such penalty".into()),
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::Db(d) => ApiError::Db(d),
+        }
+    }
+}

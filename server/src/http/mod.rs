@@ -21,6 +21,7 @@ pub mod open311;
 pub mod openapi;
 pub mod outbox;
 pub mod pages;
+pub mod penalties;
 pub mod photos;
 pub mod places;
 pub mod push;
@@ -168,6 +169,7 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(verify::router())
         .merge(queue::router())
         .merge(admin::router())
+        .merge(penalties::router())
         .merge(photos::router(state))
         .merge(gis::router())
         .merge(track::router())
@@ -271,6 +273,11 @@ pub async fn serve(
         retention_days: state.config.outbox.contact_retention_days,
         zone: state.zone.clone(),
     }));
+    // Penalty proposals: every replica sweeps the facts (proposals are idempotent).
+    let penalties = tokio::spawn(crate::domain::penalties::propose::run(
+        db.clone(),
+        crate::domain::penalties::propose::EVERY,
+    ));
     // The analytics mirror loads in the background, so the first manager need not wait.
     let warm = state.analytics.clone().map(|mirror| {
         let db = db.clone();
@@ -301,6 +308,7 @@ pub async fn serve(
     escalation.abort();
     expiry.abort();
     outbox.abort();
+    penalties.abort();
     if let Some(task) = warm {
         task.abort();
     }

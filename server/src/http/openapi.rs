@@ -55,6 +55,19 @@ pub struct BadRequest(pub ErrorBody);
 #[response(status = 404, description = "No such task in the caller's districts")]
 pub struct TaskNotFound(pub ErrorBody);
 
+/// 404: no such penalty where the caller may see it.
+#[derive(IntoResponses)]
+#[response(status = 404, description = "No such penalty in the caller's view")]
+pub struct PenaltyNotFound(pub ErrorBody);
+
+/// 409: the penalty's state does not allow this (waived, already decided or appealed).
+#[derive(IntoResponses)]
+#[response(
+    status = 409,
+    description = "Not allowed in the penalty's state, or changed concurrently"
+)]
+pub struct PenaltyConflict(pub ErrorBody);
+
 /// 409: the task changed between reading and writing it.
 #[derive(IntoResponses)]
 #[response(status = 409, description = "Changed concurrently; retry")]
@@ -170,6 +183,7 @@ impl Modify for BearerScheme {
         (name = "pages", description = "Web pages"),
         (name = "meta", description = "This document"),
         (name = "admin", description = "Administration: the staff audit log"),
+        (name = "penalties", description = "Contractors' penalties: proposals, decisions, appeals, statements"),
     )
 )]
 pub struct ApiDoc;

@@ -44,6 +44,8 @@ pub struct Fact {
     pub complete_due: Option<Millis>,
     /// Times the citizen reopened it.
     pub reopen_count: u32,
+    /// Times a dispatcher rejected its completion.
+    pub reject_count: u32,
     /// The citizen's rating.
     pub rating: Option<u8>,
     /// First before photo (by time added, then hash).
@@ -71,11 +73,11 @@ impl Fact {
 const UPSERT: &str = "INSERT INTO task_facts (id, district, region, category, priority, status,
         crew, contractor, ack_crew, ack_contractor, created_at, acknowledged_at, completed_at,
         closed_at, ack_due, complete_due, ack_ms, complete_ms, reopen_count, rating,
-        before_photo, after_photo, updated_at, source)
+        before_photo, after_photo, updated_at, source, reject_count)
      VALUES ($1, $2, (SELECT region FROM districts WHERE code = $2), $3, $4, $5,
         $6, (SELECT contractor FROM crews WHERE id = $6),
         $7, (SELECT contractor FROM crews WHERE id = $7),
-        $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+        $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
      ON CONFLICT (id) DO UPDATE SET
         district = excluded.district, region = excluded.region, category = excluded.category,
         priority = excluded.priority, status = excluded.status, crew = excluded.crew,
@@ -87,7 +89,7 @@ const UPSERT: &str = "INSERT INTO task_facts (id, district, region, category, pr
         complete_ms = excluded.complete_ms, reopen_count = excluded.reopen_count,
         rating = excluded.rating, before_photo = excluded.before_photo,
         after_photo = excluded.after_photo, updated_at = excluded.updated_at,
-        source = excluded.source";
+        source = excluded.source, reject_count = excluded.reject_count";
 
 macro_rules! upsert {
     ($f:expr, $now:expr) => {
@@ -113,6 +115,7 @@ macro_rules! upsert {
             .bind($f.after_photo.as_deref())
             .bind($now)
             .bind($f.source)
+            .bind(i32::try_from($f.reject_count).unwrap_or(i32::MAX))
     };
 }
 

@@ -39,16 +39,20 @@ pub enum UserRole {
     Manager,
     /// Call-centre operator.
     CallCentre,
+    /// A contractor's representative: reads its own contractor's tasks and penalties,
+    /// appeals; syncs nothing and edits no task.
+    Contractor,
 }
 
 impl UserRole {
     /// Every role.
-    pub const ALL: [UserRole; 5] = [
+    pub const ALL: [UserRole; 6] = [
         UserRole::Admin,
         UserRole::Dispatcher,
         UserRole::Crew,
         UserRole::Manager,
         UserRole::CallCentre,
+        UserRole::Contractor,
     ];
 
     /// The wire name.
@@ -59,6 +63,7 @@ impl UserRole {
             UserRole::Crew => "crew",
             UserRole::Manager => "manager",
             UserRole::CallCentre => "call_centre",
+            UserRole::Contractor => "contractor",
         }
     }
 
@@ -67,10 +72,11 @@ impl UserRole {
         UserRole::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
-    /// The role the user's edits carry in task documents (none for admins).
+    /// The role the user's edits carry in task documents (none for admins and
+    /// contractors' representatives, who edit no task).
     pub fn sync_role(self) -> Option<Role> {
         match self {
-            UserRole::Admin => None,
+            UserRole::Admin | UserRole::Contractor => None,
             UserRole::Dispatcher => Some(Role::Dispatcher),
             UserRole::Crew => Some(Role::Crew),
             UserRole::Manager => Some(Role::Manager),
@@ -129,6 +135,8 @@ pub struct NewUser {
     pub crew: Option<String>,
     /// Districts, for dispatchers and managers.
     pub districts: Vec<String>,
+    /// The contractor, for contractors' representatives (and only them).
+    pub contractor: Option<String>,
 }
 
 /// A stored user.
@@ -148,6 +156,8 @@ pub struct UserRecord {
     pub crew_district: Option<String>,
     /// Districts, for dispatchers and managers.
     pub districts: Vec<String>,
+    /// The contractor, for contractors' representatives.
+    pub contractor: Option<String>,
     /// A disabled user cannot log in and its tokens stop working.
     pub disabled: bool,
 }
@@ -252,6 +262,17 @@ pub fn check_code(kind: &str, code: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Checks a contractor's name (free text, as in `crews.contractor`): 1 to 200
+/// characters, not blank.
+pub fn check_contractor(c: &str) -> Result<(), DbError> {
+    if c.trim().is_empty() || c.chars().count() > 200 {
+        return Err(DbError::Invalid(
+            "a contractor's name is 1 to 200 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a crew before it is stored.
 pub(crate) fn check_crew(crew: &Crew) -> Result<(), DbError> {
     check_code("crew id", &crew.id)?;
@@ -276,6 +297,14 @@ pub(crate) fn check_user(user: &NewUser) -> Result<(), DbError> {
         return Err(DbError::Invalid(
             "crew members, and only they, belong to a crew".into(),
         ));
+    }
+    if (user.role == UserRole::Contractor) != user.contractor.is_some() {
+        return Err(DbError::Invalid(
+            "contractors' representatives, and only they, name a contractor".into(),
+        ));
+    }
+    if let Some(c) = &user.contractor {
+        check_contractor(c)?;
     }
     for d in &user.districts {
         check_code("district code", d)?;
@@ -323,11 +352,13 @@ struct UserRow {
     crew: Option<String>,
     disabled: bool,
     crew_district: Option<String>,
+    contractor: Option<String>,
 }
 
 /// The user columns of [`UserRow`], from `users u` left-joined with its `crews c`.
 const USER_COLUMNS: &str =
-    "u.id, u.login, u.password_hash, u.role, u.crew, u.disabled, c.district AS crew_district";
+    "u.id, u.login, u.password_hash, u.role, u.crew, u.disabled, c.district AS crew_district,
+     u.contractor";
 
 /// One `auth_tokens` row with its user.
 #[derive(sqlx::FromRow)]
@@ -391,6 +422,7 @@ impl Db {
             role,
             crew: row.crew,
             crew_district: row.crew_district,
+            contractor: row.contractor,
             disabled: row.disabled,
         })
     }
@@ -452,8 +484,8 @@ impl IdentityStore for Db {
         check_user(user)?;
         let mut tx = self.begin_write().await?;
         on_tx!(&mut tx, conn => sqlx::query(
-            "INSERT INTO users (id, login, password_hash, role, crew, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO users (id, login, password_hash, role, crew, created_at, contractor)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&user.id)
         .bind(&user.login)
@@ -461,6 +493,7 @@ impl IdentityStore for Db {
         .bind(user.role.as_str())
         .bind(user.crew.as_deref())
         .bind(now_millis())
+        .bind(user.contractor.as_deref())
         .execute(conn)
         .await
         .map(|r| r.rows_affected()))

@@ -41,6 +41,7 @@ pub mod messages;
 pub mod notify;
 pub mod open311;
 pub mod outbox;
+pub mod penalties;
 pub mod photos;
 pub mod places;
 pub mod postgres;

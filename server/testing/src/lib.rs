@@ -517,6 +517,7 @@ pub async fn add_user(
         role,
         crew: crew.map(str::to_owned),
         districts,
+        contractor: None,
     })
     .await
     .unwrap();

@@ -194,6 +194,7 @@ impl Story {
 
 async fn user(db: &Db, login: &str, role: UserRole, crew: Option<&str>, districts: &[&str]) {
     db.create_user(&NewUser {
+        contractor: None,
         id: format!("u-{login}"),
         login: login.into(),
         password_hash: hash_password(PASSWORD).unwrap(),

@@ -44,6 +44,7 @@ async fn seed_city(db: &Db, crews: &[(&str, &str, &[&str], bool)]) {
         .await
         .unwrap();
         db.create_user(&NewUser {
+            contractor: None,
             id: format!("u-{id}"),
             login: id.to_lowercase(),
             password_hash: hash_password(PASSWORD).unwrap(),
@@ -55,6 +56,7 @@ async fn seed_city(db: &Db, crews: &[(&str, &str, &[&str], bool)]) {
         .unwrap();
     }
     db.create_user(&NewUser {
+        contractor: None,
         id: "u-disp".into(),
         login: "disp".into(),
         password_hash: hash_password(PASSWORD).unwrap(),
@@ -65,6 +67,7 @@ async fn seed_city(db: &Db, crews: &[(&str, &str, &[&str], bool)]) {
     .await
     .unwrap();
     db.create_user(&NewUser {
+        contractor: None,
         id: "u-disp-d01".into(),
         login: "disp-d01".into(),
         password_hash: hash_password(PASSWORD).unwrap(),
@@ -75,6 +78,7 @@ async fn seed_city(db: &Db, crews: &[(&str, &str, &[&str], bool)]) {
     .await
     .unwrap();
     db.create_user(&NewUser {
+        contractor: None,
         id: "u-cc".into(),
         login: "cc".into(),
         password_hash: hash_password(PASSWORD).unwrap(),

@@ -21,6 +21,7 @@ async fn real_server(f: &Fixture) {
     .await
     .unwrap();
     f.db.create_user(&NewUser {
+        contractor: None,
         id: "u-reza".into(),
         login: "reza".into(),
         password_hash: hash_password("pass-word-1").unwrap(),

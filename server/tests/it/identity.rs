@@ -67,6 +67,7 @@ async fn crews_users_services(f: &Fixture) {
         role: UserRole::Admin,
         crew: None,
         districts: vec![],
+        contractor: None,
     };
     assert!(matches!(
         db.create_user(&dup).await,
@@ -79,6 +80,7 @@ async fn crews_users_services(f: &Fixture) {
         role: UserRole::Crew,
         crew: Some("C-404".into()),
         districts: vec![],
+        contractor: None,
     };
     assert!(matches!(
         db.create_user(&ghost).await,
@@ -99,6 +101,7 @@ async fn crews_users_services(f: &Fixture) {
     ));
     let bad_user = NewUser {
         districts: vec!["D/1".into()],
+        contractor: None,
         role: UserRole::Dispatcher,
         crew: None,
         login: "dd".into(),
@@ -201,7 +204,8 @@ async fn demo_city(f: &Fixture) {
     .unwrap();
     assert_eq!(s.districts, 12);
     assert!(s.crews >= 24);
-    assert_eq!(s.users, 6 + s.crews);
+    // One per role (a contractor's representative too) and one per crew.
+    assert_eq!(s.users, 7 + s.crews);
     assert_eq!(db.neighbours("D01").await.unwrap(), ["D02", "D05", "D06"]);
     assert_eq!(
         db.district_covering(35.69, 51.40).await.unwrap().as_deref(),

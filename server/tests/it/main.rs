@@ -24,6 +24,7 @@ mod notify;
 mod open311;
 mod openapi;
 mod outbox;
+mod penalties;
 mod photos;
 mod places;
 mod push;

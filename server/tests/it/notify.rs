@@ -29,6 +29,7 @@ async fn seed(db: &Db) {
     tarmim_testing::demo_map(db).await;
     server::domain::open311::seed_demo(db).await.unwrap();
     db.create_user(&NewUser {
+        contractor: None,
         id: "u-disp".into(),
         login: "disp".into(),
         password_hash: hash_password(PASSWORD).unwrap(),

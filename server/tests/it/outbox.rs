@@ -93,6 +93,7 @@ async fn seed(db: &Db) {
         ("disp", UserRole::Dispatcher, vec!["D01".to_owned()]),
     ] {
         db.create_user(&NewUser {
+            contractor: None,
             id: format!("u-{id}"),
             login: id.into(),
             password_hash: hash_password(PASSWORD).unwrap(),
@@ -104,6 +105,7 @@ async fn seed(db: &Db) {
         .unwrap();
     }
     db.create_user(&NewUser {
+        contractor: None,
         id: "u-crew".into(),
         login: "crew".into(),
         password_hash: hash_password(PASSWORD).unwrap(),

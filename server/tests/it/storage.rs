@@ -829,6 +829,7 @@ async fn identity_rows_read_back(f: &Fixture) {
     assert_eq!(db.crew("C-c").await.unwrap().unwrap().skills, ["snow"]);
 
     db.create_user(&NewUser {
+        contractor: None,
         id: "u-1".into(),
         login: "mina".into(),
         password_hash: "hash".into(),

@@ -63,6 +63,7 @@ async fn city(f: &Fixture, tweak: impl FnOnce(&mut Config)) -> City {
             role,
             crew: None,
             districts,
+            contractor: None,
         })
         .await
         .unwrap();

@@ -83,6 +83,7 @@ impl Fact {
             ack_due: view.sla.ack_due,
             complete_due: view.sla.complete_due,
             reopen_count: d.reopen_count,
+            reject_count: d.rejections,
             rating: d.rating,
             before_photo: befores.first().map(|p| p.hash.clone()),
             after_photo,

@@ -54,6 +54,11 @@ pub struct ScoreRow {
     pub components: Components,
     /// Completions in the range.
     pub tasks: i64,
+    /// Contractors only: confirmed penalties (and those under appeal) for facts in the
+    /// range and the caller's districts, beside the measures; they do not enter the score.
+    pub penalties: Option<i64>,
+    /// Their amount (in the contractor's schedule's unit).
+    pub penalty_amount: Option<i64>,
 }
 
 /// The formula as the API shows it.
@@ -142,6 +147,8 @@ pub fn rank(rows: Vec<MeasureRow>, cfg: &AnalyticsConfig) -> Vec<ScoreRow> {
                 below_threshold: false,
                 components: c,
                 tasks: m.completed,
+                penalties: None,
+                penalty_amount: None,
             }
         })
         .collect();
@@ -185,7 +192,27 @@ pub async fn scorecard(
     let rows = measures::measures(db, engine, f, level, now_ms).await?;
     // Tasks with no crew or contractor are not a unit to rank.
     let rows = rows.into_iter().filter(|r| !r.key.is_empty()).collect();
-    Ok(rank(rows, cfg))
+    let mut ranked = rank(rows, cfg);
+    if level == By::Contractor {
+        let districts = match (&f.district, &f.scope) {
+            (Some(d), _) => Some(vec![d.clone()]),
+            (None, super::Scope::All) => None,
+            (None, super::Scope::Districts(ds)) => Some(ds.clone()),
+        };
+        let totals = crate::storage::penalties::confirmed_totals(
+            db,
+            f.range.start_ms,
+            f.range.end_ms,
+            districts.as_deref(),
+        )
+        .await?;
+        for r in &mut ranked {
+            let t = totals.iter().find(|t| t.0 == r.key);
+            r.penalties = Some(t.map_or(0, |t| t.1));
+            r.penalty_amount = Some(t.map_or(0, |t| t.2));
+        }
+    }
+    Ok(ranked)
 }
 
 #[cfg(test)]

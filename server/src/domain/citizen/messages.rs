@@ -293,7 +293,8 @@ fn inbox_message(r: MessageRow) -> Result<InboxMessage, DbError> {
 }
 
 /// The inboxes `who` reads: every inbox (`None`) for administrators, managers and
-/// call-centre operators; a dispatcher's districts and the city's; nothing for crews.
+/// call-centre operators; a dispatcher's districts and the city's; nothing for crews and
+/// contractors' representatives.
 fn inboxes_of(who: &Identity) -> Result<Option<Vec<String>>, MessageError> {
     match who.role {
         UserRole::Admin | UserRole::Manager | UserRole::CallCentre => Ok(None),
@@ -302,8 +303,8 @@ fn inboxes_of(who: &Identity) -> Result<Option<Vec<String>>, MessageError> {
             v.push(CITY_INBOX.to_owned());
             Ok(Some(v))
         }
-        UserRole::Crew => Err(MessageError::Forbidden(
-            "citizens' messages are answered at the console, not by crews".into(),
+        UserRole::Crew | UserRole::Contractor => Err(MessageError::Forbidden(
+            "citizens' messages are answered by city staff at the console".into(),
         )),
     }
 }

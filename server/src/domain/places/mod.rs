@@ -68,11 +68,12 @@ impl From<PlaceRow> for PlaceHit {
     }
 }
 
-/// Whether `who` may search places: every staff role but field crews.
+/// Whether `who` may search places: every staff role but field crews and contractors'
+/// representatives.
 pub fn check_staff(who: &Identity) -> Result<(), PlacesError> {
     match who.role {
         UserRole::Admin | UserRole::Dispatcher | UserRole::Manager | UserRole::CallCentre => Ok(()),
-        UserRole::Crew => Err(PlacesError::Forbidden(
+        UserRole::Crew | UserRole::Contractor => Err(PlacesError::Forbidden(
             "address search is for staff (dispatchers, managers, call centre, admins)".into(),
         )),
     }

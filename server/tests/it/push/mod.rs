@@ -390,6 +390,7 @@ async fn seed(db: &Db) {
     ] {
         tarmim_testing::add_crew(db, crew, "D01", skills).await;
         db.create_user(&NewUser {
+            contractor: None,
             id: format!("u-{crew}"),
             login: crew.to_lowercase(),
             password_hash: hash_password(PASSWORD).unwrap(),
@@ -401,6 +402,7 @@ async fn seed(db: &Db) {
         .unwrap();
     }
     db.create_user(&NewUser {
+        contractor: None,
         id: "u-disp".into(),
         login: "disp".into(),
         password_hash: hash_password(PASSWORD).unwrap(),
