@@ -1,5 +1,6 @@
 //! The command line: `serve` (default), `migrate`, `import-districts`, `import-places`, `user`, `crew`,
-//! `token`, `demo`, `integrity` (the investigators' tool), `open311 key`. Each subcommand is a thin call into the domain modules.
+//! `token`, `demo`, `integrity` (the investigators' tool), `open311 key`, `audit`, `district`,
+//! `service sla`, `contractor terms`, `penalties sweep`. Each subcommand is a thin call into the domain modules.
 
 use crate::base::config::Config;
 use crate::base::time::now_millis;

@@ -311,7 +311,9 @@ async function scorecard() {
     score: row.score,
     flag: row.below_threshold ? tr('manage.belowThreshold') : '',
   }));
-  table($('#s-table'), [['rank', '#'], ['label', tr(`level.${level}`)], ['score', tr('manage.col.score')], ['flag', ''], ['tasks', tr('manage.col.tasks')], ...componentKeys.map((k) => [k, measureName(k)])], rows,
+  table($('#s-table'), [['rank', '#'], ['label', tr(`level.${level}`)], ['score', tr('manage.col.score')], ['flag', ''], ['tasks', tr('manage.col.tasks')], ...componentKeys.map((k) => [k, measureName(k)]),
+    // Contractors: confirmed penalties beside the measures (they do not enter the score).
+    ...(level === 'contractor' ? [['penalties', tr('manage.col.penalties')], ['penalty_amount', tr('pen.col.amount')]] : [])], rows,
     (row) => evidence(level, row));
   $('#evidence').hidden = true;
 }
