@@ -1452,3 +1452,73 @@ fn loading_gives_a_fresh_actor() {
     x.merge(&mut y).unwrap();
     assert_eq!(x.view().unwrap().timeline.len(), 4);
 }
+
+/// Point 11 of issue 16: notes, photos and field changes pushed by each role, judged by
+/// the one table of `task::roles`. A manager (read-only) writes nothing; a citizen acts
+/// through its tracking code, never by adding notes.
+#[test]
+fn notes_photos_and_fields_by_every_role() {
+    let roles = [
+        (
+            actor("cit-1", Role::Citizen, None, "web-c"),
+            false,
+            true,
+            false,
+        ),
+        (
+            actor("cc-1", Role::CallCentre, None, "desk-cc"),
+            true,
+            false,
+            false,
+        ),
+        (crew("A", "phone-a"), true, true, false),
+        (dispatcher("console-d"), true, true, true),
+        (
+            actor("mgr-1", Role::Manager, None, "desk-m"),
+            false,
+            false,
+            false,
+        ),
+        (
+            actor("server", Role::Server, None, "server-1"),
+            true,
+            true,
+            true,
+        ),
+    ];
+    for (i, (who, note_ok, photo_ok, fields_ok)) in roles.into_iter().enumerate() {
+        let role = who.role.as_str();
+        let mut server = assigned_to_a();
+        let mut phone = replica(&mut server);
+        phone.add_note(&who, 20, "seen it").unwrap();
+        let r = push(&mut server, &mut phone, &who);
+        match note_ok {
+            true => r.unwrap_or_else(|e| panic!("{role}'s note: {e}")),
+            false => refused(r, RefusalCode::Forbidden),
+        }
+        let mut server = assigned_to_a();
+        let mut phone = replica(&mut server);
+        let kind = if who.role == Role::Citizen {
+            PhotoKind::Evidence
+        } else {
+            PhotoKind::Before
+        };
+        phone
+            .add_photo(&who, photo(&hash(40 + i as u8), kind, &who, 20))
+            .unwrap();
+        let r = push(&mut server, &mut phone, &who);
+        match photo_ok {
+            true => r.unwrap_or_else(|e| panic!("{role}'s photo: {e}")),
+            false => refused(r, RefusalCode::Forbidden),
+        }
+        let mut server = assigned_to_a();
+        let mut phone = replica(&mut server);
+        phone.automerge().put(ROOT, "title", "renamed").unwrap();
+        phone.automerge().commit();
+        let r = push(&mut server, &mut phone, &who);
+        match fields_ok {
+            true => r.unwrap_or_else(|e| panic!("{role}'s field change: {e}")),
+            false => refused(r, RefusalCode::ReadOnlyField),
+        }
+    }
+}

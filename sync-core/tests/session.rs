@@ -780,3 +780,90 @@ fn an_impossible_transition_is_refused_and_not_stored() {
     );
     assert_eq!(v.timeline.len(), 2);
 }
+
+/// A push whose changes would grow a document past its caps (entries in one log, saved
+/// bytes, or inflated bytes of the push itself) is refused and nothing is stored.
+#[test]
+fn a_document_cannot_grow_past_its_caps() {
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    let before = run(store.load(&id("T1"))).unwrap().unwrap();
+    let capped = |entries: usize, bytes: usize| {
+        let mut s = ServerSession::new(
+            ali(),
+            vec![sync_core::ScopeId::new("crew:C1").unwrap()],
+            TaskScopes,
+            ServerConfig {
+                max_doc_entries: entries,
+                max_doc_bytes: bytes,
+                ..ServerConfig::default()
+            },
+        );
+        assert!(!run(s.on_frame(&store, &hello_frame("phone-a", 0, 1, 1), T0)).close);
+        s
+    };
+    let push_of = |f: &dyn Fn(&mut TaskDoc)| {
+        let mut t = TaskDoc::load(&before.bytes).unwrap();
+        let heads = t.heads();
+        f(&mut t);
+        let changes = t
+            .automerge()
+            .get_changes(&heads)
+            .into_iter()
+            .map(|mut c| c.bytes().to_vec())
+            .collect();
+        encode_client(
+            1,
+            1,
+            &ClientFrame::Push(Push {
+                doc: id("T1"),
+                changes,
+            }),
+        )
+    };
+    // 30 notes where 20 entries are allowed.
+    let notes = push_of(&|t| {
+        for i in 0..30 {
+            t.add_note(&ali(), T0 + 10 + i, &format!("note {i}"))
+                .unwrap();
+        }
+    });
+    let r = refused_of(&run(capped(20, 4 << 20).on_frame(&store, &notes, T0)));
+    assert_eq!(r.code, RefusalCode::Malformed);
+    assert!(
+        r.message.contains("more than the limit of 20"),
+        "{}",
+        r.message
+    );
+    // The same push is fine under the default caps.
+    let reply = run(capped(1_000, 4 << 20).on_frame(&store, &notes, T0));
+    assert!(reply.refused.is_empty(), "{:?}", reply.refused);
+    let after_notes = run(store.load(&id("T1"))).unwrap().unwrap();
+    // A push inflating past the document's byte cap: refused before automerge holds it.
+    // Text that does not compress (the saved form deflates its columns).
+    let mut x = 7u32;
+    let noise: String = (0..900)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            char::from(b'a' + ((x >> 16) % 26) as u8)
+        })
+        .collect();
+    let big = push_of(&|t| {
+        t.add_note(&ali(), T0 + 50, &noise).unwrap();
+    });
+    let r = refused_of(&run(capped(1_000, 512).on_frame(&store, &big, T0)));
+    assert!(
+        r.message.contains("inflates to more than 512"),
+        "{}",
+        r.message
+    );
+    // A document whose saved form would pass the cap.
+    let cap = after_notes.bytes.len() + 64;
+    let r = refused_of(&run(capped(1_000, cap).on_frame(&store, &big, T0)));
+    assert!(
+        r.message.contains("bytes, more than the limit"),
+        "{}",
+        r.message
+    );
+    assert_eq!(run(store.load(&id("T1"))).unwrap().unwrap(), after_notes);
+}

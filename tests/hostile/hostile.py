@@ -311,24 +311,31 @@ def run_checks(args):
 
 
 def bomb_check(c, args, host, port, token):
-    """A push whose change inflates to 4 GiB: refused, memory bounded (see --bomb)."""
+    """Compressed-change bombs over sync: one change inflating to 4 GiB, then 64 valid
+    changes inflating to 15 MiB each (about 1 GiB together): both refused with the typed
+    refusal, the server's peak RSS bounded (see --bomb)."""
     import subprocess
 
     pid = args.pid
-    before = hwm_mib(pid)
-    out = subprocess.run(
-        [args.bomb, f"http://{host}:{port}", token],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    grew = hwm_mib(pid) - before
-    c.check(
-        "compressed-change bomb refused",
-        out.returncode == 0,
-        (out.stdout + out.stderr)[-400:],
-    )
-    c.check(f"bomb: peak RSS grew {grew:.0f} MiB (< 100)", grew < 100, f"{grew:.0f} MiB")
+    for mode in ("one", "many"):
+        before = hwm_mib(pid)
+        out = subprocess.run(
+            [args.bomb, f"http://{host}:{port}", token, "hostile-phone", mode],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        grew = hwm_mib(pid) - before
+        c.check(
+            f"compressed-change bomb ({mode}) refused",
+            out.returncode == 0,
+            (out.stdout + out.stderr)[-400:],
+        )
+        c.check(
+            f"bomb ({mode}): peak RSS grew {grew:.0f} MiB (< 100)",
+            grew < 100,
+            f"{grew:.0f} MiB",
+        )
 
 
 def bench(args):

@@ -25,6 +25,7 @@ pub mod places;
 pub mod push;
 pub mod schema;
 pub mod sync;
+pub mod sync_work;
 pub mod throttle;
 
 /// The domain's rules every commit runs in its transaction: a task's analytics facts,

@@ -14,6 +14,10 @@
 //!   length, then the frame) runs through a fresh session; the answer is the server's
 //!   frames in the same format.
 //!
+//! A push's handling (decode, apply, validate, fold, save) runs on the bounded pool of
+//! [`crate::domain::sync_work`], never on an async worker; other frames (handshake,
+//! pings, live pulls) stay where they are.
+//!
 //! Metrics: `tarmim_sync_frames_in_total` and `tarmim_sync_frames_out_total` (by
 //! transport), `tarmim_sync_commits_total`, `tarmim_sync_refusals_total` (by code) here;
 //! the WebSocket's `tarmim_sync_connections_opened_total`,
@@ -26,6 +30,7 @@ use crate::domain::dispatch::Dispatch;
 use crate::domain::hub::Subscription;
 use crate::domain::identity::{Identity, UserRole};
 use std::sync::Arc;
+use sync_core::protocol::looks_like_push;
 use sync_core::session::TaskScopes;
 use sync_core::session::server::{Reply, ServerConfig, ServerSession};
 use sync_core::task::RefusalCode;
@@ -122,8 +127,34 @@ impl Peer {
 }
 
 /// A session for one connection of `actor`, following `scopes`.
-fn new_session(actor: Actor, scopes: Vec<ScopeId>) -> ServerSession<TaskScopes> {
-    ServerSession::new(actor, scopes, TaskScopes, ServerConfig::default())
+fn new_session(d: &Dispatch, actor: Actor, scopes: Vec<ScopeId>) -> ServerSession<TaskScopes> {
+    let cfg: ServerConfig = d.settings.sync.clone();
+    ServerSession::new(actor, scopes, TaskScopes, cfg)
+}
+
+type Session = ServerSession<TaskScopes>;
+
+/// Feeds one frame to `session`: a push on the sync work pool (the session travels there
+/// and back), anything else here. `None` back: the work was lost (a panic), and with it
+/// the session; the connection closes.
+async fn drive(d: &Arc<Dispatch>, mut session: Session, frame: &[u8]) -> (Option<Session>, Reply) {
+    if !looks_like_push(frame) {
+        let reply = session.on_frame(&d.store, frame, now_millis()).await;
+        return (Some(session), reply);
+    }
+    let store = d.store.clone();
+    let frame = frame.to_vec();
+    let work = async move {
+        let reply = session.on_frame(&store, &frame, now_millis()).await;
+        (session, reply)
+    };
+    match d.sync_work.run(work).await {
+        Ok((session, reply)) => (Some(session), reply),
+        Err(e) => {
+            tracing::error!(error = %e, "a sync push was lost; closing the connection");
+            (None, closed())
+        }
+    }
 }
 
 fn refusal_name(code: RefusalCode) -> String {
@@ -169,15 +200,16 @@ pub async fn exchange(
     let frames = decode_frames(body)?;
     metrics::counter!("tarmim_sync_frames_in_total", "transport" => "http")
         .increment(frames.len() as u64);
-    let mut session = new_session(peer.actor, peer.scopes);
+    let mut session = new_session(d, peer.actor, peer.scopes);
     let mut out: Vec<Vec<u8>> = Vec::new();
     let mut touched: Vec<ScopeId> = Vec::new();
     for f in frames {
-        let reply = session.on_frame(&d.store, f, now_millis()).await;
+        let (back, reply) = drive(d, session, f).await;
         touched.extend(account(d, &reply, "http"));
         out.extend(reply.frames);
-        if reply.close {
-            break;
+        match back {
+            Some(s) if !reply.close => session = s,
+            _ => break,
         }
     }
     touched.sort();
@@ -200,7 +232,8 @@ pub struct Outgoing {
 /// One device's live connection on this replica (the WebSocket).
 pub struct Connection {
     d: Arc<Dispatch>,
-    session: ServerSession<TaskScopes>,
+    /// `None` once a push's work was lost (the connection then closes).
+    session: Option<Session>,
     sub: Subscription,
     device: DeviceId,
 }
@@ -217,7 +250,7 @@ impl Connection {
         Connection {
             d: Arc::clone(d),
             device: peer.actor.device.clone(),
-            session: new_session(peer.actor, peer.scopes),
+            session: Some(new_session(d, peer.actor, peer.scopes)),
             sub,
         }
     }
@@ -235,10 +268,11 @@ impl Connection {
     /// Handles one frame from the device.
     pub async fn on_frame(&mut self, frame: &[u8]) -> Outgoing {
         metrics::counter!("tarmim_sync_frames_in_total", "transport" => "ws").increment(1);
-        let reply = self
-            .session
-            .on_frame(&self.d.store, frame, now_millis())
-            .await;
+        let Some(session) = self.session.take() else {
+            return self.outgoing(closed());
+        };
+        let (back, reply) = drive(&self.d, session, frame).await;
+        self.session = back;
         self.outgoing(reply)
     }
 
@@ -250,7 +284,10 @@ impl Connection {
 
     /// Pulls what changed in `scope` to the device.
     pub async fn on_notify(&mut self, scope: &ScopeId) -> Outgoing {
-        let reply = self.session.on_notify(&self.d.store, scope).await;
+        let Some(session) = self.session.as_mut() else {
+            return self.outgoing(closed());
+        };
+        let reply = session.on_notify(&self.d.store, scope).await;
         self.outgoing(reply)
     }
 
@@ -267,6 +304,13 @@ impl Connection {
             close: reply.close,
             touched,
         }
+    }
+}
+
+fn closed() -> Reply {
+    Reply {
+        close: true,
+        ..Reply::default()
     }
 }
 

@@ -9,6 +9,7 @@
 //! When it is unreachable the PostgreSQL tests FAIL, they do not skip.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod bombs;
 pub mod phone;
 pub mod smtp;
 

@@ -148,6 +148,14 @@ pub fn encode_server(version: u16, number: u32, frame: &ServerFrame) -> Vec<u8> 
     encode(version, number, frame)
 }
 
+/// Whether bytes look like a device's [`ClientFrame::Push`], read from the envelope and
+/// the body's first byte (postcard's variant index) without decoding: a host uses it to
+/// send pushes, whose handling is CPU-heavy, to a pool of its own. A wrong guess costs
+/// nothing but where the frame is handled; [`decode_client`] still decides what it is.
+pub fn looks_like_push(bytes: &[u8]) -> bool {
+    bytes.len() > ENVELOPE_BYTES && bytes[..2] == MAGIC && bytes[ENVELOPE_BYTES] == 1
+}
+
 /// Decodes a device's frame, checking envelope, version and size.
 pub fn decode_client(bytes: &[u8]) -> Result<Decoded<ClientFrame>, FrameError> {
     decode(bytes)

@@ -176,3 +176,20 @@ fn frame_numbers_detect_loss_and_duplicates() {
     assert_eq!(c.next_out(), 0);
     assert_eq!(c.next_out(), 1);
 }
+
+#[test]
+fn a_push_is_told_from_other_frames_without_decoding() {
+    let push = ClientFrame::Push(Push {
+        doc: DocId::new("T1").unwrap(),
+        changes: vec![vec![1, 2, 3]],
+    });
+    assert!(looks_like_push(&encode_client(1, 4, &push)));
+    assert!(!looks_like_push(&encode_client(1, 0, &hello())));
+    assert!(!looks_like_push(&encode_client(
+        1,
+        5,
+        &ClientFrame::Ping(9)
+    )));
+    assert!(!looks_like_push(b"TM"));
+    assert!(!looks_like_push(&[]));
+}

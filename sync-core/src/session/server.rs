@@ -13,7 +13,7 @@ use super::untrusted;
 use crate::ids::{Actor, DocId, Millis, ScopeId};
 use crate::protocol::*;
 use crate::store::IndexEntry;
-use crate::task::{Refusal, RefusalCode, TaskDoc, validate_update};
+use crate::task::{Refusal, RefusalCode, TaskDoc, longest_log, validate_update};
 use automerge::Change;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -30,6 +30,12 @@ pub struct ServerConfig {
     pub max_push_bytes: usize,
     /// How often to retry a commit that lost a race with another writer.
     pub commit_retries: u32,
+    /// Largest a document may grow to through a push, bytes saved; a push's changes may
+    /// not inflate to more than this either (compressed-change bombs).
+    pub max_doc_bytes: usize,
+    /// Most entries a document's event log, notes or photos may hold (each) after a
+    /// push; checked before the document is parsed and folded.
+    pub max_doc_entries: usize,
 }
 
 impl Default for ServerConfig {
@@ -40,6 +46,8 @@ impl Default for ServerConfig {
             max_push_changes: 1_000,
             max_push_bytes: 8 * 1024 * 1024,
             commit_retries: 8,
+            max_doc_bytes: 4 * 1024 * 1024,
+            max_doc_entries: 1_000,
         }
     }
 }
@@ -505,17 +513,15 @@ impl<P: ScopePolicy> ServerSession<P> {
                 .refuse(store, reply, &doc_id, RefusalCode::Malformed, msg)
                 .await;
         }
-        let mut changes = Vec::with_capacity(push.changes.len());
-        for bytes in push.changes {
-            match untrusted::decode_change(bytes) {
-                Ok(c) => changes.push(c),
-                Err(e) => {
-                    return self
-                        .refuse(store, reply, &doc_id, RefusalCode::Malformed, e.to_string())
-                        .await;
-                }
+        let budget = self.cfg.max_doc_bytes as u64;
+        let changes = match untrusted::decode_changes(push.changes, budget) {
+            Ok(c) => c,
+            Err(e) => {
+                return self
+                    .refuse(store, reply, &doc_id, RefusalCode::Malformed, e.to_string())
+                    .await;
             }
-        }
+        };
         let hashes: Vec<[u8; 32]> = changes.iter().map(|c| c.hash().0).collect();
         for _ in 0..=self.cfg.commit_retries {
             match self.try_commit(store, &doc_id, &changes, reply).await? {
@@ -576,6 +582,17 @@ impl<P: ScopePolicy> ServerSession<P> {
         if let Err(msg) = untrusted::apply_changes(&mut after_am, new.clone()) {
             return refused(RefusalCode::Malformed, msg);
         }
+        // Before parsing and folding, whose cost grows with the logs.
+        let entries = longest_log(&after_am);
+        if entries > self.cfg.max_doc_entries {
+            return refused(
+                RefusalCode::Malformed,
+                format!(
+                    "the document would hold {entries} events, notes or photos, more than the limit of {}",
+                    self.cfg.max_doc_entries
+                ),
+            );
+        }
         if !after_am.get_missing_deps(&[]).is_empty() {
             return refused(
                 RefusalCode::Malformed,
@@ -624,11 +641,22 @@ impl<P: ScopePolicy> ServerSession<P> {
             return Ok(Attempt::Refused(r));
         }
         let scopes = self.policy.scopes_of(&view);
+        let snapshot = after.save();
+        if snapshot.len() > self.cfg.max_doc_bytes {
+            return refused(
+                RefusalCode::Malformed,
+                format!(
+                    "the document would take {} bytes, more than the limit of {}",
+                    snapshot.len(),
+                    self.cfg.max_doc_bytes
+                ),
+            );
+        }
         let commit = DocCommit {
             doc: doc_id.clone(),
             base_seq: stored.as_ref().map(|s| s.seq),
             changes: new.iter().map(|c| c.raw_bytes().to_vec()).collect(),
-            snapshot: after.save(),
+            snapshot,
             view,
             scopes,
             origin: self.identity.device.clone(),

@@ -10,7 +10,9 @@
 //! automerge also inflates a compressed change chunk whole, with no limit: 8 MiB of
 //! DEFLATE can become gigabytes. [`decode_change`] reads the chunk's header itself and
 //! counts the inflated bytes (into nothing) up to [`MAX_INFLATED_CHANGE_BYTES`] before
-//! automerge sees them, and refuses any chunk that is not a change.
+//! automerge sees them, and refuses any chunk that is not a change. A push of many
+//! changes is bounded as a whole too ([`decode_changes`]): a thousand valid changes each
+//! inflating to 15 MiB would otherwise be held in memory at once.
 
 use automerge::{AutoCommit, Change};
 use std::io::Read;
@@ -35,6 +37,13 @@ pub enum DecodeError {
         /// The limit, bytes.
         limit: u64,
     },
+    /// Changes that together inflate to more than the limit (many small bombs in one
+    /// push).
+    #[error("a push of changes inflates to more than {limit} bytes")]
+    PushTooLarge {
+        /// The limit, bytes.
+        limit: u64,
+    },
     /// A chunk that is not a change (a document, a bundle).
     #[error("not a change chunk (type {0})")]
     NotAChange(u8),
@@ -43,9 +52,34 @@ pub enum DecodeError {
     Malformed(String),
 }
 
+/// Decodes the changes of one push, refusing them when together they inflate to more
+/// than `budget` bytes (each change also within [`MAX_INFLATED_CHANGE_BYTES`]). The
+/// budget is checked before automerge inflates each change, so at most `budget` bytes
+/// of decoded changes are ever held.
+pub fn decode_changes(list: Vec<Vec<u8>>, budget: u64) -> Result<Vec<Change>, DecodeError> {
+    let mut left = budget;
+    let mut out = Vec::with_capacity(list.len());
+    for bytes in list {
+        let limit = left.min(MAX_INFLATED_CHANGE_BYTES);
+        let size = match check_inflated(&bytes, limit) {
+            Err(DecodeError::TooLarge { .. }) if limit < MAX_INFLATED_CHANGE_BYTES => {
+                return Err(DecodeError::PushTooLarge { limit: budget });
+            }
+            other => other?,
+        };
+        left = left.saturating_sub(size);
+        out.push(decode_unchecked(bytes)?);
+    }
+    Ok(out)
+}
+
 /// Decodes one received change.
 pub fn decode_change(bytes: Vec<u8>) -> Result<Change, DecodeError> {
     check_inflated(&bytes, MAX_INFLATED_CHANGE_BYTES)?;
+    decode_unchecked(bytes)
+}
+
+fn decode_unchecked(bytes: Vec<u8>) -> Result<Change, DecodeError> {
     match catch_unwind(move || Change::from_bytes(bytes)) {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(DecodeError::Malformed(e.to_string())),
@@ -53,34 +87,43 @@ pub fn decode_change(bytes: Vec<u8>) -> Result<Change, DecodeError> {
     }
 }
 
-/// Refuses a chunk that is not a change, or a compressed change that inflates to more
-/// than `limit` bytes. Bytes this cannot parse are left to automerge to refuse.
-pub fn check_inflated(bytes: &[u8], limit: u64) -> Result<(), DecodeError> {
+/// Refuses a chunk that is not a change, or a change that inflates to more than `limit`
+/// bytes; returns its inflated size (an uncompressed chunk: its length). Bytes this
+/// cannot parse are left to automerge to refuse (their length is returned).
+pub fn check_inflated(bytes: &[u8], limit: u64) -> Result<u64, DecodeError> {
+    let len = bytes.len() as u64;
     if bytes.len() < 10 || bytes[..4] != MAGIC {
-        return Ok(());
+        return Ok(len);
     }
     let kind = bytes[8];
     if kind == CHUNK_CHANGE {
-        return Ok(());
+        return if len > limit {
+            Err(DecodeError::TooLarge { limit })
+        } else {
+            Ok(len)
+        };
     }
     if kind != CHUNK_COMPRESSED {
         return Err(DecodeError::NotAChange(kind));
     }
-    let Some((len, used)) = uleb128(&bytes[9..]) else {
-        return Ok(());
+    let Some((data_len, used)) = uleb128(&bytes[9..]) else {
+        return Ok(len);
     };
     let start = 9 + used;
-    let Some(data) = usize::try_from(len)
+    let Some(data) = usize::try_from(data_len)
         .ok()
         .and_then(|len| start.checked_add(len))
         .and_then(|end| bytes.get(start..end))
     else {
-        return Ok(());
+        return Ok(len);
     };
     let mut inflated = flate2::bufread::DeflateDecoder::new(data).take(limit.saturating_add(1));
     match std::io::copy(&mut inflated, &mut std::io::sink()) {
         Ok(n) if n > limit => Err(DecodeError::TooLarge { limit }),
-        _ => Ok(()),
+        // The header is kept beside the inflated body.
+        Ok(n) => Ok(n.saturating_add(start as u64)),
+        // Not DEFLATE: automerge refuses it.
+        Err(_) => Ok(len),
     }
 }
 
@@ -179,6 +222,33 @@ mod tests {
         assert!(matches!(
             decode_change(doc.save()),
             Err(DecodeError::NotAChange(0))
+        ));
+    }
+
+    #[test]
+    fn a_push_is_bounded_as_a_whole_not_only_per_change() {
+        // A valid change holding 1 MiB of text compresses to about a kilobyte.
+        let mut doc = AutoCommit::new();
+        automerge::transaction::Transactable::put(
+            &mut doc,
+            automerge::ROOT,
+            "pad",
+            "0".repeat(1 << 20),
+        )
+        .unwrap();
+        let compressed = doc.get_last_local_change().unwrap().bytes().to_vec();
+        assert!(compressed.len() < 16 * 1024, "{}", compressed.len());
+        let push = vec![compressed; 10];
+        assert_eq!(
+            decode_changes(push.clone(), 4 << 20).unwrap_err(),
+            DecodeError::PushTooLarge { limit: 4 << 20 }
+        );
+        assert_eq!(decode_changes(push, 16 << 20).unwrap().len(), 10);
+        // An uncompressed change counts its own length.
+        let raw = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+        assert!(matches!(
+            decode_changes(vec![raw], 1 << 19),
+            Err(DecodeError::PushTooLarge { .. })
         ));
     }
 

@@ -525,24 +525,8 @@ fn evaluate_completion(
 /// Which roles may make which events (rule 6), independent of state.
 pub(crate) fn role_allows(kind: &EventKind, role: Role) -> Result<(), String> {
     use EventKind as K;
-    let ok = match kind {
-        K::Created => matches!(
-            role,
-            Role::Crew | Role::Dispatcher | Role::CallCentre | Role::Server
-        ),
-        K::Routed { .. }
-        | K::Assigned { .. }
-        | K::Cancelled { .. }
-        | K::MarkedDuplicate { .. }
-        | K::Reprioritized { .. }
-        | K::Escalated { .. } => matches!(role, Role::Dispatcher | Role::Server),
-        // Judging work from its photos is a dispatcher's call; the server only verifies
-        // on a dispatcher's behalf (auto-verify), never rejects on its own.
-        K::Verified => matches!(role, Role::Dispatcher | Role::Server),
-        K::Rejected { .. } => role == Role::Dispatcher,
-        K::Acknowledged | K::Started | K::Paused { .. } | K::Completed { .. } => role == Role::Crew,
-        K::Reopened { .. } | K::Rated { .. } => role == Role::Citizen,
-    };
+    // The table decides; the words below say it for the timeline.
+    let ok = super::roles::may_append(kind, role).is_ok();
     if ok {
         return Ok(());
     }

@@ -9,9 +9,10 @@
 mod doc;
 mod fold;
 mod model;
+pub mod roles;
 mod validate;
 
-pub use doc::{DEFAULT_REOPEN_WINDOW_MS, TaskDoc, TaskError};
+pub use doc::{DEFAULT_REOPEN_WINDOW_MS, TaskDoc, TaskError, longest_log};
 pub use fold::fold;
 pub use model::*;
 pub use validate::{Refusal, RefusalCode, validate_update};

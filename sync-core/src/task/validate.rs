@@ -7,14 +7,17 @@
 //!   change ([`RefusalCode::HistoryRewritten`]);
 //! - everything new must be the sender's own: event actor, note and photo author and
 //!   device equal the authenticated sender ([`RefusalCode::Impersonation`]);
-//! - the sender's role must allow each new event (rule 6; [`RefusalCode::Forbidden`]);
+//! - the sender's role must allow each new event, note and photo, and any change of the
+//!   task's fields, as the one table of [`crate::task::roles`] says (rule 6; managers
+//!   write nothing; [`RefusalCode::Forbidden`]);
 //! - each new event must be valid in its *author's view* ([`RefusalCode::InvalidTransition`]).
 //!   Not in the merged state: a crew's offline start may be superseded there by a
 //!   dispatcher's concurrent reassignment, and that is legitimate (rule 1). Because the
 //!   author's view is built from the event's claimed `parents`, we also check that those
 //!   parents are exactly the event-log heads of the automerge change that wrote the event,
 //!   so a device cannot hide a reassignment it had already received;
-//! - task fields may change only for a dispatcher or the server ([`RefusalCode::ReadOnlyField`]);
+//! - task fields may change only for the roles the table allows (a dispatcher or the
+//!   server; [`RefusalCode::ReadOnlyField`]);
 //!   the task id never changes;
 //! - anything that does not parse, new content that fails the API's input checks, or a
 //!   new event/note id not of the form `<sender's device>:<…>` (ids break ties in the
@@ -31,6 +34,7 @@ use super::doc::{
 };
 use super::fold::{analyse, role_allows};
 use super::model::*;
+use super::roles::{What, may_write};
 use crate::ids::{Actor, Role};
 use automerge::{AutoCommit, ObjId, ROOT, ReadDoc, Value, hydrate};
 use std::collections::{BTreeSet, HashMap};
@@ -92,7 +96,7 @@ pub fn validate_update(
             format!("the sender is not valid: {e}"),
         );
     }
-    let privileged = matches!(sender.role, Role::Dispatcher | Role::Server);
+    let privileged = may_write(What::Fields, sender.role).is_ok();
     let after_p = after.parse().map_err(malformed)?;
     if after_p.schema != SCHEMA_VERSION {
         return refuse(
@@ -123,14 +127,8 @@ pub fn validate_update(
             }
         }
         None => {
-            if !matches!(
-                sender.role,
-                Role::Crew | Role::Dispatcher | Role::CallCentre | Role::Server
-            ) {
-                return refuse(
-                    RefusalCode::Forbidden,
-                    format!("a {} cannot create tasks", sender.role.as_str()),
-                );
+            if let Err(why) = may_write(What::Create, sender.role) {
+                return refuse(RefusalCode::Forbidden, why);
             }
             if sender.role == Role::Crew && after_p.source != Source::Crew {
                 return refuse(
@@ -159,6 +157,16 @@ pub fn validate_update(
     };
 
     check_new_events(a, &after_p, &new_items.events, sender)?;
+    if !new_items.notes.is_empty()
+        && let Err(why) = may_write(What::Note, sender.role)
+    {
+        return refuse(RefusalCode::Forbidden, why);
+    }
+    if !new_items.photos.is_empty()
+        && let Err(why) = may_write(What::Photo, sender.role)
+    {
+        return refuse(RefusalCode::Forbidden, why);
+    }
     for (key, _) in &new_items.notes {
         let Some(n) = after_p.notes.iter().find(|n| &n.id == key) else {
             return refuse(

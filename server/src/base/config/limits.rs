@@ -43,6 +43,16 @@ pub struct LimitsConfig {
     /// Seconds a sync socket may take to accept one outgoing message before it is closed
     /// (a peer that stops reading) (`TARMIM_SYNC_SEND_TIMEOUT_SECS`).
     pub sync_send_timeout_secs: u64,
+    /// Threads that decode, apply, validate and fold pushed sync changes, beside (never
+    /// on) the async workers; pushes beyond them wait their turn
+    /// (`TARMIM_SYNC_WORK_THREADS`; 0: one per CPU core).
+    pub sync_work_threads: usize,
+    /// Largest a task document may grow to through a device's push, bytes saved; a push's
+    /// changes may not inflate to more than this either (`TARMIM_SYNC_MAX_DOC_BYTES`).
+    pub sync_max_doc_bytes: usize,
+    /// Most events, notes or photos (each) a task document may hold after a device's push
+    /// (`TARMIM_SYNC_MAX_DOC_ENTRIES`).
+    pub sync_max_doc_entries: usize,
 }
 
 impl Default for LimitsConfig {
@@ -60,6 +70,9 @@ impl Default for LimitsConfig {
             sync_max_sockets: 2000,
             sync_max_sockets_per_user: 8,
             sync_send_timeout_secs: 30,
+            sync_work_threads: 0,
+            sync_max_doc_bytes: 4 * 1024 * 1024,
+            sync_max_doc_entries: 1_000,
         }
     }
 }
@@ -113,6 +126,9 @@ impl LimitsConfig {
             "TARMIM_SYNC_MAX_SOCKETS_PER_USER"
         );
         read!(sync_send_timeout_secs, "TARMIM_SYNC_SEND_TIMEOUT_SECS");
+        read!(sync_work_threads, "TARMIM_SYNC_WORK_THREADS");
+        read!(sync_max_doc_bytes, "TARMIM_SYNC_MAX_DOC_BYTES");
+        read!(sync_max_doc_entries, "TARMIM_SYNC_MAX_DOC_ENTRIES");
         Ok(())
     }
 }

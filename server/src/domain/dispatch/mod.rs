@@ -58,6 +58,8 @@ pub struct DispatchSettings {
     pub feedback_window_ms: i64,
     /// The outbox loop's settings (phone tasks' routing runs through it).
     pub outbox: crate::domain::outbox::OutboxSettings,
+    /// Sync sessions' limits (documents' caps from `[limits]`).
+    pub sync: sync_core::session::server::ServerConfig,
 }
 
 impl DispatchSettings {
@@ -71,6 +73,11 @@ impl DispatchSettings {
             default_district: config.default_district.clone(),
             feedback_window_ms: config.feedback_window_ms(),
             outbox: crate::domain::outbox::OutboxSettings::from_config(&config.outbox),
+            sync: sync_core::session::server::ServerConfig {
+                max_doc_bytes: config.limits.sync_max_doc_bytes,
+                max_doc_entries: config.limits.sync_max_doc_entries,
+                ..Default::default()
+            },
         }
     }
 }
@@ -90,6 +97,8 @@ pub struct Dispatch {
     pub positions: position::RateLimiter,
     /// Settings.
     pub settings: DispatchSettings,
+    /// The bounded pool pushed sync changes are handled on.
+    pub sync_work: crate::domain::sync_work::SyncWork,
 }
 
 impl Dispatch {
@@ -106,6 +115,7 @@ impl Dispatch {
                 config.position_min_interval_ms,
             )),
             settings: DispatchSettings::from_config(config),
+            sync_work: crate::domain::sync_work::SyncWork::new(config.limits.sync_work_threads),
         }
     }
 }

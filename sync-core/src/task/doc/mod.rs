@@ -16,6 +16,7 @@ mod writes;
 
 pub(crate) use checks::{check_actor, check_event_kind, check_new_task, check_note, check_photo};
 pub(super) use layout::{K_EVENTS, K_NOTES, K_PHOTOS};
+pub use reads::longest_log;
 pub(crate) use reads::{Parsed, event_heads};
 pub(super) use reads::{read_photo, req_map};
 pub use upgrades::DEFAULT_REOPEN_WINDOW_MS;

@@ -258,6 +258,20 @@ fn obj_of(
     }
 }
 
+/// The most entries any of a document's three logs (events, notes, photos) holds, read
+/// from automerge's map lengths without parsing an entry: the server checks it against
+/// its cap before it parses and folds a received document (whose cost grows with it).
+pub fn longest_log(d: &AutoCommit) -> usize {
+    [K_EVENTS, K_NOTES, K_PHOTOS]
+        .iter()
+        .filter_map(|k| match d.get(&ROOT, *k) {
+            Ok(Some((Value::Object(_), id))) => Some(d.length(&id)),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 pub(in crate::task) fn req_map(
     d: &AutoCommit,
     obj: &ObjId,
