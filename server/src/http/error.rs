@@ -365,10 +365,14 @@ impl From<crate::domain::photo::tus::TusError> for ApiError {
                 ApiError::PayloadTooLarge(e.to_string())
             }
             T::Unsupported(p) => ApiError::UnsupportedMediaType(p.to_string()),
-            e @ (T::NotSyncing | T::OutOfScope(_)) => ApiError::Forbidden(e.to_string()),
-            e @ (T::UnknownTask(_) | T::Busy | T::Writing | T::WrongOffset { .. }) => {
-                ApiError::Conflict(e.to_string())
+            e @ (T::NotSyncing | T::OutOfScope(_) | T::NotYours) => {
+                ApiError::Forbidden(e.to_string())
             }
+            e @ (T::UnknownTask(_)
+            | T::Busy
+            | T::Writing
+            | T::WrongOffset { .. }
+            | T::OthersUpload) => ApiError::Conflict(e.to_string()),
             e @ T::Quota { .. } => ApiError::TooManyRequests(e.to_string()),
             e @ (T::NoUpload | T::NotCreated) => ApiError::NotFound(e.to_string()),
             T::Area(e) => ApiError::Internal(format!("upload area: {e}")),
@@ -398,6 +402,7 @@ impl From<crate::domain::photo::serve::ServeError> for ApiError {
             e @ (S::NotStaff | S::OutOfDistrict) => ApiError::Forbidden(e.to_string()),
             e @ S::Missing { .. } => ApiError::Internal(e.to_string()),
             S::Storage(s) => ApiError::Internal(s.to_string()),
+            S::Store(s) => ApiError::Internal(s.to_string()),
             S::Db(d) => ApiError::Db(d),
         }
     }

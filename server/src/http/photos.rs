@@ -166,7 +166,7 @@ fn viewer(who: Identity) -> Viewer {
         (status = 400, description = "Missing or malformed headers", body = ErrorBody),
         Unauthorized,
         (status = 403, description = "The task is not in the device's scope", body = ErrorBody),
-        (status = 409, description = "The task is not known to the server yet", body = ErrorBody),
+        (status = 409, description = "The task is not known to the server yet, or another device is uploading the same bytes (retry once it has finished)", body = ErrorBody),
         (status = 412, description = "No `Tus-Resumable: 1.0.0`", body = ErrorBody),
         (status = 413, description = "Over the per-blob limit", body = ErrorBody),
         (status = 415, description = "Not a JPEG, PNG or WebP", body = ErrorBody),
@@ -246,11 +246,10 @@ async fn append(
         ));
     }
     let at = header_u64(&headers, "upload-offset")?;
-    let scopes = who.scopes(state.config.crew_sees_district_open);
     let appended = tus::append(
         &state.db,
         &state.photos,
-        &scopes,
+        &uploader(&state, &who),
         &hash,
         at,
         body.into_data_stream(),

@@ -1,6 +1,8 @@
 //! The photo tables (`migrations/*/0003_photos.sql`) on either backend: `photos` (one row
 //! per stored photo, with its EXIF facts and flags) and `photo_uploads` (unfinished
-//! resumable uploads). The same SQL runs on SQLite and PostgreSQL.
+//! resumable uploads), and `photo_attachments` (`0037`: each task a photo was uploaded
+//! for, by which device, with its flags against that task). The same SQL runs on SQLite
+//! and PostgreSQL.
 
 use crate::storage::{Db, DbError, on_pool};
 use sync_core::Millis;
@@ -63,6 +65,100 @@ pub struct UploadRow {
     pub user_id: String,
     /// When created.
     pub created_at: Millis,
+}
+
+/// A photo uploaded for one task: which device sent its bytes for it, and the place-and-
+/// time flags against that task.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AttachmentRow {
+    /// The photo.
+    pub hash: String,
+    /// The task it was uploaded for.
+    pub task: String,
+    /// `before`, `after` or `evidence`, as the upload said.
+    pub kind: Option<String>,
+    /// The device that sent the bytes for this task.
+    pub device: String,
+    /// When.
+    pub attached_at: Millis,
+    /// Metres from the task's point, when EXIF has a position.
+    pub distance_m: Option<f64>,
+    /// Flag: far from the task.
+    pub far_from_task: bool,
+    /// Flag: taken before the task existed.
+    pub before_task: bool,
+}
+
+impl AttachmentRow {
+    /// The photo as seen from this attachment's task: the blob's facts with the task, kind,
+    /// uploader and flags of the attachment.
+    pub fn over(&self, photo: PhotoRow) -> PhotoRow {
+        PhotoRow {
+            task: self.task.clone(),
+            kind: self.kind.clone(),
+            uploaded_by: self.device.clone(),
+            uploaded_at: self.attached_at,
+            distance_m: self.distance_m,
+            far_from_task: self.far_from_task,
+            before_task: self.before_task,
+            ..photo
+        }
+    }
+}
+
+const ATTACHMENT_COLUMNS: &str =
+    "hash, task, kind, device, attached_at, distance_m, far_from_task, before_task";
+
+/// Records an attachment (a second one for the same photo and task keeps the first).
+pub async fn insert_attachment(db: &Db, a: &AttachmentRow) -> Result<(), DbError> {
+    let sql = format!(
+        "INSERT INTO photo_attachments ({ATTACHMENT_COLUMNS}) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (hash, task) DO NOTHING"
+    );
+    on_pool!(db, pool => sqlx::query(&sql)
+        .bind(&a.hash)
+        .bind(&a.task)
+        .bind(&a.kind)
+        .bind(&a.device)
+        .bind(a.attached_at)
+        .bind(a.distance_m)
+        .bind(a.far_from_task)
+        .bind(a.before_task)
+        .execute(pool)
+        .await
+        .map(|_| ())?);
+    Ok(())
+}
+
+/// Photo `hash`'s attachment to `task`, if it was uploaded for it.
+pub async fn attachment(db: &Db, hash: &str, task: &str) -> Result<Option<AttachmentRow>, DbError> {
+    let sql =
+        format!("SELECT {ATTACHMENT_COLUMNS} FROM photo_attachments WHERE hash = $1 AND task = $2");
+    let row: Option<AttachmentRow> = on_pool!(db, pool => sqlx::query_as(&sql)
+        .bind(hash)
+        .bind(task)
+        .fetch_optional(pool)
+        .await?);
+    Ok(row)
+}
+
+/// Every task photo `hash` was uploaded for (oldest first).
+pub async fn attachments_of(db: &Db, hash: &str) -> Result<Vec<AttachmentRow>, DbError> {
+    let sql = format!(
+        "SELECT {ATTACHMENT_COLUMNS} FROM photo_attachments WHERE hash = $1 \
+         ORDER BY attached_at, task"
+    );
+    let rows: Vec<AttachmentRow> =
+        on_pool!(db, pool => sqlx::query_as(&sql).bind(hash).fetch_all(pool).await?);
+    Ok(rows)
+}
+
+/// Photo `hash` as uploaded for `task` (none if it was not uploaded for that task).
+pub async fn photo_for_task(db: &Db, hash: &str, task: &str) -> Result<Option<PhotoRow>, DbError> {
+    let Some(a) = attachment(db, hash, task).await? else {
+        return Ok(None);
+    };
+    Ok(photo(db, hash).await?.map(|p| a.over(p)))
 }
 
 const PHOTO_COLUMNS: &str = "hash, task, kind, mime, bytes, width, height, uploaded_by, \

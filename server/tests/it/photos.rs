@@ -47,7 +47,7 @@ fn id(s: &str) -> DocId {
 // ------------------------------------------------------------------ seeding
 
 /// Crews C1 (D1) and C2 (D2); dispatchers of D1 and of D2; a manager of D1.
-async fn seed_people(db: &Db) {
+pub(super) async fn seed_people(db: &Db) {
     for (c, d) in [("C1", "D1"), ("C2", "D2")] {
         tarmim_testing::add_crew(db, c, d, &["pothole"]).await;
     }
@@ -83,6 +83,53 @@ async fn seed_people(db: &Db) {
 
 /// Task `n` in district D1 at [`TASK_POINT`], created at [`TASK_CREATED`], assigned to C1.
 async fn seed_task(db: &Db, n: &str) {
+    seed_task_in(db, n, "D1", "C1").await;
+}
+
+/// Photo `hash` referenced in task `task`'s document by `who` (as its phone would sync
+/// it): a task shows a photo only when its document references it.
+pub(super) async fn reference(db: &Db, task: &str, who: &Actor, hash: &str, kind: PhotoKind) {
+    use sync_core::session::{DocCommit, ScopePolicy, ServerStore, TaskScopes};
+    let stored = db.load(&id(task)).await.unwrap().unwrap();
+    let mut t = TaskDoc::load(&stored.bytes).unwrap();
+    let heads = t.heads();
+    t.add_photo(
+        who,
+        PhotoRef {
+            hash: hash.to_owned(),
+            kind,
+            taken_at: None,
+            taken_point: None,
+            author: who.user.clone(),
+            device: who.device.to_string(),
+            bytes: 1,
+            mime: "image/jpeg".into(),
+            added_at: TASK_CREATED + 60_000,
+        },
+    )
+    .unwrap();
+    let view = t.view().unwrap();
+    let changes = t
+        .automerge()
+        .get_changes(&heads)
+        .into_iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    db.commit(DocCommit {
+        doc: view.id.clone(),
+        base_seq: Some(stored.seq),
+        changes,
+        snapshot: t.save(),
+        scopes: TaskScopes.scopes_of(&view),
+        view,
+        origin: who.device.clone(),
+    })
+    .await
+    .unwrap();
+}
+
+/// Task `n` in `district`, assigned to `crew` (else as [`seed_task`]).
+async fn seed_task_in(db: &Db, n: &str, district: &str, crew: &str) {
     let d = Actor {
         user: "u-disp1".into(),
         role: Role::Dispatcher,
@@ -102,7 +149,7 @@ async fn seed_task(db: &Db, n: &str) {
                 accuracy_m: None,
             },
             address: None,
-            district: Some("D1".into()),
+            district: Some(district.into()),
             priority: Priority::Normal,
             sla: Sla::default(),
             reopen_window_ms: 86_400_000,
@@ -115,7 +162,7 @@ async fn seed_task(db: &Db, n: &str) {
         &d,
         TASK_CREATED + 1,
         EventKind::Assigned {
-            crew: "C1".into(),
+            crew: crew.into(),
             reason: "seed".into(),
         },
     )
@@ -490,7 +537,7 @@ async fn meta_as(addr: SocketAddr, token: &str, hash: &str) -> reqwest::Response
 async fn exif_place_and_time_flags(f: &Fixture) {
     let srv = start(f).await;
     let addr = srv.addr;
-    let (crew, _) = login(addr, "crew1", "phone-1").await;
+    let (crew, crew_actor) = login(addr, "crew1", "phone-1").await;
     let (disp, _) = login(addr, "disp1", "console-1").await;
     let tus = Tus::new(addr, &crew);
     for (name, far, early, max_d) in [
@@ -501,7 +548,9 @@ async fn exif_place_and_time_flags(f: &Fixture) {
         let bytes = fixture(name);
         let r = upload_whole(&tus, &bytes, "image/jpeg").await;
         assert_eq!(r.status(), StatusCode::NO_CONTENT, "{name}");
-        let r = meta_as(addr, &disp, &content_hash(&bytes)).await;
+        let h = content_hash(&bytes);
+        reference(&f.db, "T1", &crew_actor, &h, PhotoKind::Before).await;
+        let r = meta_as(addr, &disp, &h).await;
         assert_eq!(r.status(), StatusCode::OK);
         let m: Value = r.json().await.unwrap();
         assert_eq!(m["far_from_task"], far, "{name}: {m}");
@@ -520,6 +569,14 @@ async fn exif_place_and_time_flags(f: &Fixture) {
         upload_whole(&tus, &plain, "image/png").await.status(),
         StatusCode::NO_CONTENT
     );
+    reference(
+        &f.db,
+        "T1",
+        &crew_actor,
+        &content_hash(&plain),
+        PhotoKind::Before,
+    )
+    .await;
     let m: Value = meta_as(addr, &disp, &content_hash(&plain))
         .await
         .json()
@@ -537,7 +594,7 @@ async fn exif_place_and_time_flags(f: &Fixture) {
 async fn originals_are_private(f: &Fixture) {
     let srv = start(f).await;
     let addr = srv.addr;
-    let (crew, _) = login(addr, "crew1", "phone-1").await;
+    let (crew, crew_actor) = login(addr, "crew1", "phone-1").await;
     let bytes = fixture("near.jpg");
     let hash = content_hash(&bytes);
     let tus = Tus::new(addr, &crew);
@@ -545,6 +602,7 @@ async fn originals_are_private(f: &Fixture) {
         upload_whole(&tus, &bytes, "image/jpeg").await.status(),
         StatusCode::NO_CONTENT
     );
+    reference(&f.db, "T1", &crew_actor, &hash, PhotoKind::Before).await;
     let url = format!("http://{addr}/api/v1/photos/{hash}/original");
     let http = tarmim_testing::http();
     assert_eq!(
@@ -932,7 +990,84 @@ on_both_backends!(
     heic_is_unsupported,
     protocol_violations_are_refused,
     device_quota_is_enforced,
+    uploads_are_bound_to_their_device_and_photos_to_referencing_tasks,
 );
+
+/// Issue 16, point 12: an upload belongs to the device that created it (another device
+/// of the same user can neither take it over nor append to it); a photo attaches to a
+/// task only once the task's document references it; and a second device sending the
+/// same bytes for its own task (another district) gets its own attachment, with its
+/// district's dispatcher able to see it.
+async fn uploads_are_bound_to_their_device_and_photos_to_referencing_tasks(f: &Fixture) {
+    let srv = start(f).await;
+    let addr = srv.addr;
+    seed_task_in(&f.db, "T2", "D2", "C2").await;
+    let bytes = fixture("near.jpg");
+    let hash = content_hash(&bytes);
+    let len = bytes.len() as u64;
+    let (token, crew1) = login(addr, "crew1", "phone-1").await;
+    let first = Tus::new(addr, &token);
+    let r = first.create(&hash, "T1", "image/jpeg", len).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let half = bytes.len() / 2;
+    let r = first.patch(&hash, 0, bytes[..half].to_vec()).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // The same crew member on another phone: neither its upload nor its bytes.
+    let (other, _) = login(addr, "crew1", "phone-1b").await;
+    let other = Tus::new(addr, &other);
+    let (status, msg) = error_of(other.create(&hash, "T1", "image/jpeg", len).await).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{msg}");
+    assert!(msg.contains("another device"), "{msg}");
+    let (status, msg) = error_of(
+        other
+            .patch(&hash, half as u64, bytes[half..].to_vec())
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{msg}");
+    let r = first
+        .patch(&hash, half as u64, bytes[half..].to_vec())
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    // Stored, but T1's document does not reference it yet: not T1's photo.
+    let http = tarmim_testing::http();
+    let url = format!("http://{addr}/api/v1/photos/{hash}/original");
+    let (disp1, _) = login(addr, "disp1", "console-1").await;
+    let r = http.get(&url).bearer_auth(&disp1).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    reference(&f.db, "T1", &crew1, &hash, PhotoKind::Before).await;
+    let r = http.get(&url).bearer_auth(&disp1).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Crew 2 has the same bytes for its own task in D2: it must send them (knowing the
+    // hash is not enough), then T2 has the photo too.
+    let (token2, crew2) = login(addr, "crew2", "phone-2").await;
+    let second = Tus::new(addr, &token2);
+    let r = second.create(&hash, "T2", "image/jpeg", len).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(offset_of(&r), 0, "the bytes must be sent");
+    let r = second.patch(&hash, 0, bytes.clone()).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT, "{:?}", r.text().await);
+    // Created again afterwards: complete.
+    let r = second.create(&hash, "T2", "image/jpeg", len).await;
+    assert_eq!(offset_of(&r), len);
+    let (disp2, _) = login(addr, "disp2", "console-2").await;
+    let r = http.get(&url).bearer_auth(&disp2).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "T2 does not reference it yet"
+    );
+    reference(&f.db, "T2", &crew2, &hash, PhotoKind::Before).await;
+    let r = http.get(&url).bearer_auth(&disp2).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let m: Value = meta_as(addr, &disp2, &hash).await.json().await.unwrap();
+    assert_eq!(m["task"], "T2", "{m}");
+    let m: Value = meta_as(addr, &disp1, &hash).await.json().await.unwrap();
+    assert_eq!(m["task"], "T1", "{m}");
+    srv.shutdown().await.unwrap();
+}
 
 // ------------------------------------------------------------------ memory of the bomb
 

@@ -20,7 +20,6 @@ use crate::domain::dispatch::{DispatchError, edit};
 use crate::domain::photo::{PhotoError, Variant};
 use crate::storage::DbError;
 use crate::storage::citizens;
-use crate::storage::photos as records;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sync_core::task::{EventKind, Outcome, PhotoKind, Status, TaskView};
@@ -362,7 +361,14 @@ async fn public_photos(
     refs.sort_by(|a, b| (a.added_at, &a.hash).cmp(&(b.added_at, &b.hash)));
     let mut out = Vec::new();
     for p in refs {
-        if let Some(row) = records::photo(&c.dispatch.store, &p.hash).await? {
+        let row = crate::domain::photo::serve::for_reference(
+            &c.dispatch.store,
+            view.id.as_str(),
+            &p.hash,
+            &p.device,
+        )
+        .await?;
+        if let Some(row) = row {
             out.push(PublicPhoto {
                 thumb: format!("/api/v1/photos/{}/{}", row.hash, Variant::Thumb.as_str()),
                 display: format!("/api/v1/photos/{}/{}", row.hash, Variant::Display.as_str()),

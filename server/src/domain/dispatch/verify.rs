@@ -210,7 +210,11 @@ pub async fn evidence(
     });
     let mut photos = Vec::with_capacity(refs.len());
     for r in refs {
-        let row = records::photo(&d.store, &r.hash).await?;
+        // Only a photo whose bytes were sent for this task (or by the device that
+        // referenced it) is evidence; a reference alone shows no stored photo.
+        let row =
+            crate::domain::photo::serve::for_reference(&d.store, id.as_str(), &r.hash, &r.device)
+                .await?;
         photos.push(photo_evidence(
             &r.hash, r.kind, &r.author, r.added_at, row, originals,
         ));

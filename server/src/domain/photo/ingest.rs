@@ -6,13 +6,18 @@
 //!
 //! A blob that fails the hash check or verification is discarded, with its upload row:
 //! nothing is kept of bad input, and the phone gets a clear error.
+//!
+//! The blob is stored once per hash; each task it is uploaded for gets an attachment
+//! (`photo_attachments`) with the uploading device and the flags against that task, so
+//! the same bytes sent by a second device for its own task are that task's photo too.
 
+use super::exif::ExifFacts;
 use super::storage::{self, BlobStore};
 use super::upload::UploadArea;
 use super::{PhotoError, PhotoFormat, Photos, Variant, flag, process};
 use crate::base::geodesy;
 use crate::base::time::now_millis;
-use crate::storage::photos::{self as records, PhotoRow, UploadRow};
+use crate::storage::photos::{self as records, AttachmentRow, PhotoRow, UploadRow};
 use crate::storage::{Db, DbError, DocStore};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -48,6 +53,8 @@ pub enum IngestError {
 
 enum Checked {
     Mismatch(String),
+    /// The bytes are a photo already stored: the upload proved the device holds them.
+    Known,
     Good(Vec<u8>, super::Processed),
 }
 
@@ -76,6 +83,8 @@ pub async fn finish(db: &Db, photos: &Photos, up: &UploadRow) -> Result<PhotoRow
     let area = photos.uploads.clone();
     let settings = std::sync::Arc::clone(&photos.settings);
     let hash = up.hash.clone();
+    let known = records::photo(db, &up.hash).await?;
+    let is_known = known.is_some();
     let checked = photos
         .run_blocking(move || {
             let bytes = area
@@ -85,22 +94,38 @@ pub async fn finish(db: &Db, photos: &Photos, up: &UploadRow) -> Result<PhotoRow
             if actual != hash {
                 return Ok(Checked::Mismatch(actual));
             }
+            if is_known {
+                return Ok(Checked::Known);
+            }
             let p = process(&bytes, declared, &settings)?;
             Ok(Checked::Good(bytes, p))
         })
         .await;
-    let (bytes, processed) = match checked {
-        Ok(Checked::Good(b, p)) => (b, p),
-        Ok(Checked::Mismatch(actual)) => {
+    let (bytes, processed) = match (checked, known) {
+        (Ok(Checked::Known), Some(stored)) => {
+            let row = attach(db, photos, stored, &up.task, up.kind.as_deref(), &up.device).await?;
+            records::delete_upload(db, &up.hash).await?;
+            photos
+                .uploads
+                .remove(&up.hash)
+                .await
+                .map_err(|e| IngestError::Internal(format!("removing a finished upload: {e}")))?;
+            return Ok(row);
+        }
+        (Ok(Checked::Known), None) => {
+            return Err(IngestError::Internal("a stored photo vanished".into()));
+        }
+        (Ok(Checked::Good(b, p)), _) => (b, p),
+        (Ok(Checked::Mismatch(actual)), _) => {
             discard(db, &photos.uploads, &up.hash).await?;
             return Err(IngestError::HashMismatch {
                 expected: up.hash.clone(),
                 actual,
             });
         }
-        Err(PhotoError::Busy) => return Err(IngestError::Busy),
-        Err(PhotoError::Internal(m)) => return Err(IngestError::Internal(m)),
-        Err(e) => {
+        (Err(PhotoError::Busy), _) => return Err(IngestError::Busy),
+        (Err(PhotoError::Internal(m)), _) => return Err(IngestError::Internal(m)),
+        (Err(e), _) => {
             discard(db, &photos.uploads, &up.hash).await?;
             return Err(IngestError::Refused(e));
         }
@@ -146,19 +171,8 @@ async fn store(
     bytes: Vec<u8>,
     processed: super::Processed,
 ) -> Result<PhotoRow, IngestError> {
-    // The place-and-time flag, against the task as the server holds it now.
-    let task = match DocId::new(what.task) {
-        Ok(id) => db.task_row(&id).await?,
-        Err(_) => None,
-    };
     let facts = processed.facts;
-    let (flags, distance_m) = match &task {
-        Some(t) => (
-            flag::check(&facts, (t.lat, t.lon), t.created_at, &photos.settings.flag),
-            facts.point.map(|p| geodesy::distance_m(p, (t.lat, t.lon))),
-        ),
-        None => (flag::Flags::default(), None),
-    };
+    let (flags, distance_m) = flags_for(db, photos, &facts, what.task).await?;
 
     let mut etags = (String::new(), String::new());
     for (variant, jpeg) in processed.derivatives {
@@ -197,11 +211,76 @@ async fn store(
         display_etag: etags.1,
     };
     records::insert_photo(db, &row).await?;
+    let attachment = AttachmentRow {
+        hash: row.hash.clone(),
+        task: row.task.clone(),
+        kind: row.kind.clone(),
+        device: row.uploaded_by.clone(),
+        attached_at: row.uploaded_at,
+        distance_m,
+        far_from_task: flags.far_from_task,
+        before_task: flags.before_task,
+    };
+    records::insert_attachment(db, &attachment).await?;
     if flags.any() {
         tracing::info!(hash = %row.hash, task = %row.task, far = flags.far_from_task,
             early = flags.before_task, "photo flagged by its EXIF place or time");
     }
-    Ok(records::photo(db, what.hash).await?.unwrap_or(row))
+    Ok(records::photo_for_task(db, what.hash, what.task)
+        .await?
+        .unwrap_or(row))
+}
+
+/// The place-and-time flags of a photo's EXIF facts against `task` as the server holds
+/// it now, and the distance from its point.
+async fn flags_for(
+    db: &Db,
+    photos: &Photos,
+    facts: &ExifFacts,
+    task: &str,
+) -> Result<(flag::Flags, Option<f64>), IngestError> {
+    let task = match DocId::new(task) {
+        Ok(id) => db.task_row(&id).await?,
+        Err(_) => None,
+    };
+    Ok(match &task {
+        Some(t) => (
+            flag::check(facts, (t.lat, t.lon), t.created_at, &photos.settings.flag),
+            facts.point.map(|p| geodesy::distance_m(p, (t.lat, t.lon))),
+        ),
+        None => (flag::Flags::default(), None),
+    })
+}
+
+/// Attaches a stored photo to one more task it was sent for, with its flags against
+/// that task (idempotent).
+pub(super) async fn attach(
+    db: &Db,
+    photos: &Photos,
+    stored: PhotoRow,
+    task: &str,
+    kind: Option<&str>,
+    device: &str,
+) -> Result<PhotoRow, IngestError> {
+    let facts = ExifFacts {
+        taken_at: stored.exif_taken_at,
+        point: stored.exif_lat.zip(stored.exif_lon),
+    };
+    let (flags, distance_m) = flags_for(db, photos, &facts, task).await?;
+    let a = AttachmentRow {
+        hash: stored.hash.clone(),
+        task: task.to_owned(),
+        kind: kind.map(str::to_owned),
+        device: device.to_owned(),
+        attached_at: now_millis(),
+        distance_m,
+        far_from_task: flags.far_from_task,
+        before_task: flags.before_task,
+    };
+    records::insert_attachment(db, &a).await?;
+    Ok(records::photo_for_task(db, &stored.hash, task)
+        .await?
+        .unwrap_or_else(|| a.over(stored)))
 }
 
 /// A photo that arrives whole in one request (a citizen's "not fixed" photo) or is made
@@ -237,7 +316,7 @@ pub async fn ingest_bytes(
         Err(e) => return Err(IngestError::Refused(e)),
     };
     if let Some(row) = records::photo(db, &hash).await? {
-        return Ok(row);
+        return attach(db, photos, row, task, kind, uploaded_by).await;
     }
     store(
         db,

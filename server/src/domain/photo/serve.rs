@@ -1,6 +1,8 @@
 //! Stored photos handed out: the public derivatives (no metadata) to anyone; the original
 //! and the photo's facts (EXIF time and point, flags) only to dispatchers and managers
-//! whose districts include the photo's task. `http::photos` writes the answers.
+//! whose districts include a task the photo was uploaded for **and** whose document
+//! references it (a photo attaches to a task only then). `http::photos` writes the
+//! answers.
 
 use super::storage::{self, BlobStore, StorageError};
 use super::upload::is_hash;
@@ -46,6 +48,9 @@ pub enum ServeError {
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The task's document could not be read.
+    #[error(transparent)]
+    Store(sync_core::session::ServerStoreError),
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -116,20 +121,69 @@ pub async fn original(
     Ok((p, bytes))
 }
 
-/// Photo `hash`'s facts (the same access as its original).
+/// Photo `hash`'s facts (the same access as its original), as seen from the first task
+/// of the viewer's districts it is attached to: uploaded for it and referenced by its
+/// document.
 pub async fn facts(db: &Db, viewer: &Viewer, hash: &str) -> Result<PhotoRow, ServeError> {
     if !matches!(viewer.role, UserRole::Dispatcher | UserRole::Manager) {
         return Err(ServeError::NotStaff);
     }
     let p = stored(db, hash).await?;
-    let district = match DocId::new(p.task.as_str()) {
-        Ok(id) => db.task_row(&id).await?.and_then(|t| t.district),
-        Err(_) => None,
-    };
-    match district {
-        Some(d) if viewer.districts.contains(&d) => Ok(p),
-        _ => Err(ServeError::OutOfDistrict),
+    for a in records::attachments_of(db, hash).await? {
+        let Ok(id) = DocId::new(a.task.as_str()) else {
+            continue;
+        };
+        let in_district = db
+            .task_row(&id)
+            .await?
+            .and_then(|t| t.district)
+            .is_some_and(|d| viewer.districts.contains(&d));
+        if in_district && references(db, &id, hash).await? {
+            return Ok(a.over(p));
+        }
     }
+    Err(ServeError::OutOfDistrict)
+}
+
+/// Whether task `id`'s document references photo `hash`.
+async fn references(db: &Db, id: &DocId, hash: &str) -> Result<bool, ServeError> {
+    let Some(stored) = sync_core::session::ServerStore::load(db, id)
+        .await
+        .map_err(ServeError::Store)?
+    else {
+        return Ok(false);
+    };
+    Ok(sync_core::task::TaskDoc::load(&stored.bytes)
+        .ok()
+        .and_then(|t| t.view().ok())
+        .is_some_and(|v| v.photos.iter().any(|r| r.hash == hash)))
+}
+
+/// The stored photo a task document's reference (photo `hash`, added from `device`)
+/// shows: the photo as uploaded for this task, or else as uploaded by that same device
+/// for another of its tasks (a phone uploads a blob once, naming the first task that
+/// referenced it; its flags are then against that task). `None`: nobody who referenced it
+/// here has sent its bytes, so the task does not show it.
+pub async fn for_reference(
+    db: &Db,
+    task: &str,
+    hash: &str,
+    device: &str,
+) -> Result<Option<PhotoRow>, DbError> {
+    if let Some(p) = records::photo_for_task(db, hash, task).await? {
+        return Ok(Some(p));
+    }
+    let Some(sent) = records::attachments_of(db, hash)
+        .await?
+        .into_iter()
+        .find(|a| a.device == device)
+    else {
+        return Ok(None);
+    };
+    Ok(records::photo(db, hash).await?.map(|p| PhotoRow {
+        task: task.to_owned(),
+        ..sent.over(p)
+    }))
 }
 
 async fn stored(db: &Db, hash: &str) -> Result<PhotoRow, ServeError> {

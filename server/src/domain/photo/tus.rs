@@ -4,11 +4,14 @@
 //!
 //! - [`create`]: an upload names a task in one of the device's sync scopes; the same
 //!   bytes are one upload (their SHA-256 is its address), so creating again finds the
-//!   upload, or the photo already stored, instead of starting over; a device's unfinished
-//!   uploads stay within its quota.
-//! - [`append`]: bytes are taken only at the server's offset, by one request at a time
-//!   per upload; the request that brings the last byte finishes the upload
-//!   ([`ingest::finish`]).
+//!   device's own upload, or the photo already stored for that task, instead of starting
+//!   over; a device's unfinished uploads stay within its quota. An upload belongs to the
+//!   device that created it: another device sending the same bytes waits until it is
+//!   finished (409), then sends them for its own task, which gets its own attachment (a
+//!   device proves it holds a photo by sending it once; knowing a hash is not enough).
+//! - [`append`]: bytes are taken only from the upload's own device, at the server's
+//!   offset, by one request at a time per upload; the request that brings the last byte
+//!   finishes the upload ([`ingest::finish`]).
 //! - [`progress`]: how much the server holds. Reading it also finishes an upload whose
 //!   bytes are all there, which mends a crash between the last byte and the stored photo.
 
@@ -126,6 +129,12 @@ pub enum TusError {
     /// No such upload (nor photo).
     #[error("no such upload")]
     NoUpload,
+    /// Another device's unfinished upload of the same bytes.
+    #[error("another device is uploading these bytes; retry once it has finished")]
+    OthersUpload,
+    /// Bytes for another device's upload.
+    #[error("this upload belongs to another device")]
+    NotYours,
     /// Bytes for an upload that was never created.
     #[error("no such upload: create it with POST")]
     NotCreated,
@@ -185,20 +194,8 @@ pub async fn create(
     }
     PhotoFormat::from_mime(&new.mime).map_err(TusError::Unsupported)?;
     authorize(db, &who.scopes, &new.task).await?;
-    if let Some(p) = records::photo(db, &new.hash).await? {
-        if p.bytes as u64 != length {
-            return Err(TusError::StoredLength {
-                hash: p.hash,
-                stored: p.bytes,
-                length,
-            });
-        }
-        return Ok(Progress {
-            offset: length,
-            length,
-        });
-    }
     let up = match records::upload(db, &new.hash).await? {
+        Some(up) if up.device != who.device => return Err(TusError::OthersUpload),
         Some(up) => {
             if up.length as u64 != length {
                 return Err(TusError::CreatedLength {
@@ -207,8 +204,40 @@ pub async fn create(
                     length,
                 });
             }
-            up
+            Some(up)
         }
+        None => None,
+    };
+    if up.is_none()
+        && let Some(p) = records::photo(db, &new.hash).await?
+    {
+        if p.bytes as u64 != length {
+            return Err(TusError::StoredLength {
+                hash: p.hash,
+                stored: p.bytes,
+                length,
+            });
+        }
+        // Stored already: complete for a task it was sent for, or for any task of a
+        // device that sent it once; anyone else sends the bytes (a new upload below).
+        let attached = records::attachments_of(db, &new.hash).await?;
+        if attached
+            .iter()
+            .any(|a| a.task == new.task || a.device == who.device)
+        {
+            if !attached.iter().any(|a| a.task == new.task) {
+                ingest::attach(db, photos, p, &new.task, new.kind.as_deref(), &who.device)
+                    .await
+                    .map_err(TusError::Ingest)?;
+            }
+            return Ok(Progress {
+                offset: length,
+                length,
+            });
+        }
+    }
+    let up = match up {
+        Some(up) => up,
         None => {
             let pending = records::device_pending_bytes(db, &who.device).await?;
             let quota = photos.settings.device_quota_bytes;
@@ -227,7 +256,11 @@ pub async fn create(
             };
             records::insert_upload(db, &up).await?;
             // A concurrent create may have won; its row is the upload.
-            records::upload(db, &new.hash).await?.unwrap_or(up)
+            let up = records::upload(db, &new.hash).await?.unwrap_or(up);
+            if up.device != who.device {
+                return Err(TusError::OthersUpload);
+            }
+            up
         }
     };
     Ok(Progress {
@@ -256,7 +289,7 @@ pub async fn progress(db: &Db, photos: &Photos, hash: &str) -> Result<Progress, 
 pub async fn append<E>(
     db: &Db,
     photos: &Photos,
-    scopes: &[ScopeId],
+    who: &Uploader,
     hash: &str,
     at: u64,
     body: impl Stream<Item = Result<Bytes, E>>,
@@ -269,7 +302,10 @@ pub async fn append<E>(
         Found::Upload(up) => up,
         Found::Nothing => return Err(TusError::NotCreated),
     };
-    authorize(db, scopes, &up.task).await?;
+    if up.device != who.device {
+        return Err(TusError::NotYours);
+    }
+    authorize(db, &who.scopes, &up.task).await?;
     let length = up.length as u64;
     let area = &photos.uploads;
     let guard = area.lock(hash, LOCK_WAIT).await.ok_or(TusError::Writing)?;
@@ -314,16 +350,20 @@ enum Found {
     Nothing,
 }
 
+/// An unfinished upload comes first: the photo may be stored already (for another task,
+/// from another device) while this upload still proves its device holds the bytes.
 async fn find(db: &Db, hash: &str) -> Result<Found, TusError> {
-    if let Some(p) = records::photo(db, hash).await? {
-        let n = p.bytes as u64;
-        return Ok(Found::Photo(Progress {
-            offset: n,
-            length: n,
-        }));
+    if let Some(up) = records::upload(db, hash).await? {
+        return Ok(Found::Upload(up));
     }
-    Ok(match records::upload(db, hash).await? {
-        Some(up) => Found::Upload(up),
+    Ok(match records::photo(db, hash).await? {
+        Some(p) => {
+            let n = p.bytes as u64;
+            Found::Photo(Progress {
+                offset: n,
+                length: n,
+            })
+        }
         None => Found::Nothing,
     })
 }
@@ -374,7 +414,7 @@ async fn current_offset(db: &Db, photos: &Photos, up: &UploadRow) -> Result<u64,
         .lock(&up.hash, LOCK_WAIT)
         .await
         .ok_or(TusError::Busy)?;
-    if records::photo(db, &up.hash).await?.is_none() {
+    if records::upload(db, &up.hash).await?.is_some() {
         finish(db, photos, up).await?;
     }
     Ok(length)
