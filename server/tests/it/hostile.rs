@@ -19,6 +19,7 @@ on_both_backends!(
     open311_media_without_a_key_is_refused_before_it_is_read,
     sync_sockets_are_capped_per_user,
     public_demo_passwords_are_refused_off_loopback,
+    change_bombs_over_sync_are_refused_with_memory_bounded,
 );
 
 /// The fixture's settings with the limits a deployment runs with.
@@ -430,4 +431,97 @@ async fn the_trusted_proxy_setting_gives_every_limit_the_client_address() {
     assert_eq!(statuses[30], 429, "the header was believed: {statuses:?}");
     srv.shutdown().await.unwrap();
     f.close().await;
+}
+
+/// Peak resident memory of process `pid`, KiB (`VmHWM`).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Point 2 on the real binary: a change chunk inflating to 4 GiB, then 40 valid changes
+/// of a few kilobytes each decoding to 15 MiB (within the per-change limit, 600 MiB
+/// together), are refused with the typed "inflates to more than" refusal, and the
+/// server's peak RSS grows by less than 100 MiB.
+async fn change_bombs_over_sync_are_refused_with_memory_bounded(f: &Fixture) {
+    use tarmim_testing::bombs::{deflate_bomb, inflating_change, push_exchange};
+    photos::seed_people(&f.db).await;
+    let srv = crate::outbox::spawn_server(f, &[]).await;
+    let (addr, pid) = (srv.1, srv.0.id());
+    let (token, _) = photos::login(addr, "crew1", "phone-1").await;
+    let base = format!("http://{addr}");
+    let many = vec![inflating_change(15 << 20); 40];
+    let before = peak_rss_kib(pid);
+    let one = push_exchange(&base, &token, "phone-1", "T-BOMB", vec![deflate_bomb(4096)]).await;
+    assert!(
+        one.as_deref()
+            .is_ok_and(|m| m.contains("inflates to more than")),
+        "{one:?}"
+    );
+    let many = push_exchange(&base, &token, "phone-1", "T-BOMB", many).await;
+    assert!(
+        many.as_deref()
+            .is_ok_and(|m| m.contains("a push of changes inflates to more than")),
+        "{many:?}"
+    );
+    let grew = peak_rss_kib(pid).saturating_sub(before) / 1024;
+    assert!(grew < 100, "peak RSS grew {grew} MiB");
+}
+
+/// Point 15: every console page carries the console's Content-Security-Policy, whose
+/// images come only from this server and the configured tile host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_console_page_has_the_console_csp() {
+    let f = Fixture::sqlite().await;
+    let config = Config {
+        tile_url: Some("https://{s}.tiles.example.org/{z}/{x}/{y}.png".into()),
+        ..f.config.clone()
+    };
+    let srv = tarmim_testing::start(f.db.clone(), config).await;
+    let http = tarmim_testing::http();
+    for page in [
+        "",
+        "index.html",
+        "manage.html",
+        "verify.html",
+        "messages.html",
+        "desk.html",
+    ] {
+        let r = http
+            .get(format!("http://{}/console/{page}", srv.addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{page}");
+        let csp = r
+            .headers()
+            .get("content-security-policy")
+            .unwrap_or_else(|| panic!("{page} has no CSP"))
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(csp.contains("default-src 'self'"), "{page}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{page}: {csp}");
+        let img = csp
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with("img-src"))
+            .unwrap_or_else(|| panic!("{page}: {csp}"));
+        assert_eq!(
+            img, "img-src 'self' data: https://*.tiles.example.org",
+            "{page}"
+        );
+    }
+    // Scripts and styles carry none (a policy is the page's).
+    let r = http
+        .get(format!("http://{}/console/app.js", srv.addr))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("content-security-policy").is_none());
+    srv.shutdown().await.unwrap();
 }

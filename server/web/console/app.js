@@ -366,7 +366,7 @@ function renderMap() {
       html: `<div class="crew-marker${c.on_duty ? '' : ' off'}${flagged ? ' flagged' : ''}" data-crew="${esc(c.id)}" translate="no">${esc(c.id)}</div>`,
     });
     L.marker([c.position.lat, c.position.lon], { icon })
-      .bindTooltip(`${own(c.name)}: ${tr(c.on_duty ? 'crew.onDuty' : 'crew.offDuty')}${tr('list.sep')}${tr('crew.load', { n: c.load })}${flagged ? ' — ' + tr('crew.flagged', { flags: c.position.flags.map((f) => label('flag', f)).join(tr('list.sep')) }) : ''}`)
+      .bindTooltip(`${own(c.name)}: ${tr(c.on_duty ? 'crew.onDuty' : 'crew.offDuty')}${tr('list.sep')}${tr('crew.load', { n: c.load })}${flagged ? ' — ' + tr('crew.flagged', { flags: c.position.flags.map((f) => esc(label('flag', f))).join(tr('list.sep')) }) : ''}`)
       .addTo(state.crewLayer);
   }
 }

@@ -15,13 +15,14 @@
 //! (`desk.html`) talks to [`crate::http::callcentre`].
 
 use crate::http::AppState;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub mod csp;
 pub mod i18n;
 pub mod integrity;
 pub mod report;
@@ -113,15 +114,15 @@ async fn console_bare() -> Redirect {
 /// The console page (its scripts, styles and images are under `/console/`).
 #[utoipa::path(get, path = "/console/", tag = "pages",
     responses((status = 200, description = "The dispatcher's console", content_type = "text/html", body = String)))]
-async fn console_index() -> Response {
-    serve("index.html")
+async fn console_index(State(state): State<AppState>) -> Response {
+    serve(&state, "index.html")
 }
 
-async fn asset(Path(path): Path<String>) -> Response {
-    serve(&path)
+async fn asset(State(state): State<AppState>, Path(path): Path<String>) -> Response {
+    serve(&state, &path)
 }
 
-fn serve(path: &str) -> Response {
+fn serve(state: &AppState, path: &str) -> Response {
     match ASSETS.iter().find(|a| a.path == path) {
         Some(a) => {
             let mut resp = a.bytes.into_response();
@@ -132,15 +133,11 @@ fn serve(path: &str) -> Response {
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
             );
-            if a.path == "index.html" {
-                // Scripts and styles only from this server; images (tiles) from anywhere
-                // the operator configured.
+            if a.path.ends_with(".html") {
+                // Every console page: see `csp`.
                 h.insert(
                     header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(
-                        "default-src 'self'; img-src 'self' data: https: http:; \
-                         style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
-                    ),
+                    csp::console(state.config.tile_url.as_deref()),
                 );
             }
             resp
