@@ -404,6 +404,9 @@ pub enum CliError {
     /// Reading a file or stdin failed.
     #[error("{0}")]
     Io(String),
+    /// The demo's integrity channel could not be switched on (its key file).
+    #[error("the demo integrity channel: {0}")]
+    DemoIntegrity(crate::domain::integrity::investigator::InvestigatorError),
     /// The audit log's hash chain is broken.
     #[error("audit log: {0}")]
     AuditBroken(String),
@@ -425,10 +428,21 @@ pub async fn open_for_serving(config: &Config) -> Result<Db, CliError> {
 }
 
 /// Runs a command.
-pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
-    match cli.command.unwrap_or(Command::Serve) {
+pub async fn run(cli: Cli, mut config: Config) -> Result<(), CliError> {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if !matches!(command, Command::Serve) {
+        // The investigators' CLI sees the demo categories the server reports into.
+        demo::integrity::enable(&mut config, false, now_millis())
+            .map_err(CliError::DemoIntegrity)?;
+    }
+    match command {
         Command::Serve => {
             let db = open_for_serving(&config).await?;
+            let demo_channel = demo::integrity::enable(&mut config, true, now_millis())
+                .map_err(CliError::DemoIntegrity)?;
+            if let Some(channel) = demo_channel {
+                print_demo_integrity(&config, &channel);
+            }
             http::run(db, config).await?;
         }
         Command::Migrate => {
@@ -772,6 +786,32 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// Logs, at every start of the demo, where its integrity reports go and the exact
+/// commands that read and answer them.
+fn print_demo_integrity(config: &Config, channel: &demo::integrity::DemoIntegrity) {
+    let exe = std::env::args()
+        .next()
+        .unwrap_or_else(|| "tarmim-server".to_owned());
+    tracing::info!(
+        "demo integrity channel on (/integrity): categories {}; demo investigator key {}{}",
+        demo::integrity::CATEGORIES
+            .iter()
+            .map(|(code, _)| *code)
+            .collect::<Vec<_>>()
+            .join(", "),
+        channel.identity.display(),
+        if channel.created {
+            " (created now)"
+        } else {
+            ""
+        }
+    );
+    let [list, read, reply] = demo::integrity::commands(&exe, config, &channel.identity);
+    tracing::info!("demo integrity, list the reports: {list}");
+    tracing::info!("demo integrity, read one: {read}");
+    tracing::info!("demo integrity, reply to it: {reply}");
 }
 
 /// Runs an `integrity` subcommand (the logic is in `integrity::investigator`).

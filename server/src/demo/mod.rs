@@ -22,6 +22,7 @@ pub mod caller;
 mod city;
 pub mod exposure;
 pub mod history;
+pub mod integrity;
 pub mod load;
 pub mod penalties;
 mod showcase;

@@ -70,6 +70,10 @@ pub enum ApiError {
     /// A dependency (the database) is not available now.
     #[error("service unavailable")]
     Unavailable,
+    /// A feature this server has not been configured for (the integrity channel with no
+    /// category): not a transient failure, so a client should not retry.
+    #[error("{0}")]
+    NotConfigured(String),
     /// A storage failure (logged, never shown).
     #[error(transparent)]
     Db(DbError),
@@ -98,6 +102,7 @@ impl ApiError {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
             }
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::NotConfigured(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_configured"),
             ApiError::PreconditionFailed(_) => {
                 (StatusCode::PRECONDITION_FAILED, "precondition_failed")
             }
@@ -221,7 +226,7 @@ impl From<crate::domain::integrity::IntegrityError> for ApiError {
         use crate::domain::integrity::attachment::AttachmentError as A;
         use crate::domain::integrity::pow::PowError as P;
         match e {
-            E::Disabled => ApiError::Unavailable,
+            e @ E::Disabled => ApiError::NotConfigured(e.to_string()),
             E::Invalid(m) => ApiError::BadRequest(m),
             E::MalformedCode(m) => ApiError::BadRequest(m.to_string()),
             E::TooLarge(m) => ApiError::PayloadTooLarge(m),

@@ -9,7 +9,7 @@
 //!
 //! | route | |
 //! | --- | --- |
-//! | `GET /integrity` | the reporting page (and `app.js`, `pow.js`, `style.css`) |
+//! | `GET /integrity` | the reporting page (and `app.js`, `pow.js`, `style.css`); with no category configured, `503` and a page saying the channel is not configured (`off.js`) |
 //! | `GET /integrity/i18n/{file}` | the shared translation script and catalogues, served here so the page's requests stay on this router |
 //! | `GET /integrity/api/config` | categories, proof-of-work bits, limits |
 //! | `POST /integrity/api/reports` | make a report → `201 {receipt_code, expires_at}` |
@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(index))
         .routes(routes!(app_js))
         .routes(routes!(pow_js))
+        .routes(routes!(off_js))
         .routes(routes!(style_css))
         .routes(routes!(i18n_file))
         .routes(routes!(config))
@@ -140,9 +141,27 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 /// The reporting page
 #[utoipa::path(get, path = "/", tag = "integrity",
-    responses((status = 200, description = "The reporting page", content_type = "text/html", body = String)))]
-async fn index() -> Response {
-    asset("text/html; charset=utf-8", page::INDEX_HTML)
+    responses(
+        (status = 200, description = "The reporting page", content_type = "text/html", body = String),
+        (status = 503, description = "No category is configured: a page that says the channel is not configured", content_type = "text/html", body = String),
+    ))]
+async fn index(State(s): State<AppState>) -> Response {
+    if s.integrity.enabled() {
+        asset("text/html; charset=utf-8", page::INDEX_HTML)
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            asset("text/html; charset=utf-8", page::OFF_HTML),
+        )
+            .into_response()
+    }
+}
+
+/// The script of the page shown when the channel is not configured
+#[utoipa::path(get, path = "/off.js", tag = "integrity",
+    responses((status = 200, description = "The language switch of the not-configured page", content_type = "text/javascript", body = String)))]
+async fn off_js() -> Response {
+    asset("text/javascript; charset=utf-8", page::OFF_JS)
 }
 
 /// The page's script
@@ -193,7 +212,7 @@ async fn config(State(s): State<AppState>) -> Response {
         (status = 413, description = "Over a size limit", body = ErrorBody),
         (status = 422, description = "An attachment is not a JPEG/PNG/WebP or does not decode", body = ErrorBody),
         RateLimited,
-        (status = 503, description = "No category configured", body = ErrorBody),
+        (status = 503, description = "`not_configured`: no category is configured on this server", body = ErrorBody),
     ))]
 async fn report(
     State(s): State<AppState>,

@@ -1082,6 +1082,32 @@ async fn abuse_and_size_limits(f: &Fixture) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "not_configured", "{body}");
+    // The page says so instead of offering an empty category list, and the settings
+    // say it in words.
+    let http = tarmim_testing::http();
+    let page = http.get(off_base.clone()).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("integrity.off.title"), "{html}");
+    assert!(!html.contains("report-form"), "{html}");
+    let script = http.get(format!("{off_base}/off.js")).send().await.unwrap();
+    assert_eq!(script.status(), StatusCode::OK);
+    let settings: Value = http
+        .get(format!("{off_base}/api/config"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(settings["enabled"], false);
+    assert_eq!(settings["status"], "not_configured");
+    // A server with categories serves the form.
+    let on = http.get(base.clone()).send().await.unwrap();
+    assert_eq!(on.status(), StatusCode::OK);
+    assert!(on.text().await.unwrap().contains("report-form"));
     off.shutdown().await.unwrap();
     server.shutdown().await.unwrap();
 }

@@ -59,7 +59,7 @@ async function start() {
   $('#console-view').hidden = false;
   $('#logout').hidden = false;
   fillChrome();
-  if (boot.me.role === 'call_centre') { $('#file-report').open = true; if ($('#desk-link')) $('#desk-link').hidden = false; }
+  if (boot.me.role === 'call_centre') $('#file-report').open = true;
   initMap(boot);
   wireQueue();
   await refresh();

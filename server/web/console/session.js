@@ -81,7 +81,11 @@ const session = {
     }
     // The form is wired at once (a login typed before the catalogue arrives must not
     // submit the page natively); the page itself starts once the texts are there.
-    const go = () => i18n.ready.then(start, start);
+    // The role's navigation first; a page the role may not use is refused in words
+    // (nav.js) and not started.
+    const guarded = () => (window.tarmimNav ? window.tarmimNav.guard() : Promise.resolve(true))
+      .then((ok) => { if (ok) start(); });
+    const go = () => i18n.ready.then(guarded, guarded);
     session.begin(go);
   },
 

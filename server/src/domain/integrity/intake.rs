@@ -69,6 +69,9 @@ pub struct PageCategory {
 pub struct PageSettings {
     /// Whether any category is configured.
     pub enabled: bool,
+    /// The same in words for clients: `open`, or `not_configured` (no category: every
+    /// report is refused with `503 not_configured`).
+    pub status: &'static str,
     /// The categories.
     pub categories: Vec<PageCategory>,
     /// Leading zero bits a proof of work needs.
@@ -89,6 +92,11 @@ impl Integrity {
         let c = &self.config;
         PageSettings {
             enabled: self.enabled(),
+            status: if self.enabled() {
+                "open"
+            } else {
+                "not_configured"
+            },
             categories: c
                 .categories
                 .iter()

@@ -12,3 +12,7 @@ pub const APP_JS: &str = include_str!("../../../web/integrity/app.js");
 pub const POW_JS: &str = include_str!("../../../web/integrity/pow.js");
 /// `GET /integrity/style.css`.
 pub const STYLE_CSS: &str = include_str!("../../../web/integrity/style.css");
+/// `GET /integrity` when no category is configured: the channel is off, said plainly.
+pub const OFF_HTML: &str = include_str!("../../../web/integrity/off.html");
+/// `GET /integrity/off.js`: the off page's language switch.
+pub const OFF_JS: &str = include_str!("../../../web/integrity/off.js");

@@ -7,7 +7,8 @@
 //! configured `TARMIM_TILE_URL`, and without one the map draws districts and points on
 //! a blank background. The page talks to [`crate::http::console`].
 //!
-//! `session.js` (the token, login and logout) is shared by both pages. The manager pages
+//! `session.js` (the token, login and logout) and `nav.js` (the links a role may follow,
+//! and the refusal of a page it may not use) are shared by every staff page. The manager pages
 //! (`manage.html`: trends, district choropleth, scorecard, measures,
 //! before/after gallery) sit beside it and talk to [`crate::http::analytics`]; their
 //! charts are uPlot, vendored from npm under `vendor/uplot/` the same way. The "to
@@ -49,6 +50,7 @@ const ASSETS: &[Asset] = &[
     asset!("index.html", "text/html; charset=utf-8"),
     asset!("app.js", "text/javascript; charset=utf-8"),
     asset!("session.js", "text/javascript; charset=utf-8"),
+    asset!("nav.js", "text/javascript; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("manage.html", "text/html; charset=utf-8"),
     asset!("manage.js", "text/javascript; charset=utf-8"),
