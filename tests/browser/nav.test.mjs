@@ -21,13 +21,15 @@ const PAGES = {
   verify: '/console/verify.html',
   messages: '/console/messages.html',
   manage: '/console/manage.html',
+  penalties: '/console/penalties.html',
 };
 // The demo logins (public by design, server/README.md) and the pages each role may use.
 const ROLES = [
-  { login: 'admin', password: 'demo-admin', pages: ['messages'] },
+  { login: 'admin', password: 'demo-admin', pages: ['messages', 'penalties'] },
   { login: 'dispatcher-r1', password: 'demo-dispatcher', pages: ['console', 'verify', 'messages', 'manage'] },
-  { login: 'manager', password: 'demo-manager', pages: ['console', 'verify', 'messages', 'manage'] },
+  { login: 'manager', password: 'demo-manager', pages: ['console', 'verify', 'messages', 'manage', 'penalties'] },
   { login: 'callcentre', password: 'demo-callcentre', pages: ['console', 'desk', 'messages'] },
+  { login: 'contractor-pars', password: 'demo-contractor', pages: ['penalties'] },
   { login: 'crew-d01-a', password: 'demo-crew', pages: [] },
 ];
 
@@ -113,9 +115,11 @@ for (const role of ROLES) {
       let clicked = false;
       for (const a of all) {
         if (await a.evaluate((el, h) => el.href === h, href)) {
-          const popup = context.waitForEvent('page', { timeout: 3_000 }).catch(() => null);
+          // Read before the click: the click may navigate this page away.
+          const blank = (await a.getAttribute('target')) === '_blank';
+          const popup = blank ? context.waitForEvent('page', { timeout: 10_000 }) : null;
           await a.click();
-          const opened = (await a.getAttribute('target')) === '_blank' ? await popup : null;
+          const opened = blank ? await popup : null;
           await settle(opened || page);
           if (opened) {
             await opened.close();

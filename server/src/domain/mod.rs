@@ -52,3 +52,17 @@ pub async fn open_store(
 ) -> Result<crate::storage::Db, crate::storage::DbError> {
     crate::storage::Db::open(config, commit_hooks_for(&config.push)).await
 }
+
+#[cfg(test)]
+mod tests {
+    /// `[push] coalesce_secs` reaches the commit hooks' interval between wake-ups (here
+    /// rather than in `base::config`, which may not import the domain).
+    #[test]
+    fn the_coalescing_interval_reaches_the_commit_hooks() {
+        let c = crate::base::config::push::PushConfig {
+            coalesce_secs: 5,
+            ..Default::default()
+        };
+        assert_eq!(super::commit_hooks_for(&c).wake_every_ms, 5000);
+    }
+}

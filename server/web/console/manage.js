@@ -201,6 +201,9 @@ async function trends() {
 // The call centre's figures (city-wide; managers and admins only: hidden for others).
 async function calls() {
   let c;
+  // Asked only by the roles that may see them, so a dispatcher's page sends no request
+  // the server must refuse.
+  if (!['manager', 'admin'].includes(state.boot?.me?.role)) { $('#calls-figure').hidden = true; return; }
   try {
     c = await session.request('GET', query('/api/v1/analytics/calls'));
   } catch (e) {

@@ -14,6 +14,7 @@
     { id: 'verify', href: '/console/verify.html', key: 'nav.verify', roles: ['dispatcher', 'manager'] },
     { id: 'messages', href: '/console/messages.html', key: 'nav.messages', roles: ['admin', 'dispatcher', 'manager', 'call_centre'] },
     { id: 'manage', href: '/console/manage.html', key: 'nav.manage', roles: ['dispatcher', 'manager'] },
+    { id: 'penalties', href: '/console/penalties.html', key: 'nav.penalties', roles: ['manager', 'contractor', 'admin'] },
   ];
   const i18n = () => window.tarmimI18n;
   const $ = (s) => document.querySelector(s);
@@ -38,6 +39,12 @@
     if (!nav || !role) return;
     nav.replaceChildren(...allowed(role).filter((p) => p.id !== here()).map(link));
     nav.setAttribute('aria-label', i18n().t('nav.aria'));
+    // A link in the page's body to a page this role may not use (the manager pages'
+    // link to penalties, seen by a dispatcher) is hidden too.
+    for (const a of document.querySelectorAll('a[href]')) {
+      const target = PAGES.find((p) => new URL(a.href, location.href).pathname === p.href);
+      if (target && !target.roles.includes(role)) a.hidden = true;
+    }
   }
 
   // Said in place of the page: why this user cannot use it, and where to go instead.

@@ -61,7 +61,8 @@ async function watched(viewport = { width: 1280, height: 860 }) {
   const sameOrigin = (url) => { try { return new URL(url).origin === ORIGIN; } catch { return false; } };
   page.on('pageerror', (e) => problems.push(`${where}: page error: ${e.message}`));
   page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`${where}: console error: ${m.text()}`);
+    // Chromium's own favicon request is not the page's.
+    if (m.type() === 'error' && !(m.location()?.url || '').endsWith('/favicon.ico')) problems.push(`${where}: console error: ${m.text()}`);
   });
   page.on('requestfailed', (r) => {
     const why = r.failure()?.errorText || '';

@@ -155,8 +155,6 @@ mod tests {
         assert_eq!(c.coalesce_secs, 5);
         assert_eq!(c.apns_endpoint, "https://api.sandbox.push.apple.com");
         assert!(c.allow_http_endpoints);
-        let hooks = crate::domain::commit_hooks_for(&c);
-        assert_eq!(hooks.wake_every_ms, 5000);
         let mut c = PushConfig::default();
         let e = c
             .apply_env(env(&[("TARMIM_PUSH_COALESCE_SECS", "soon")]))
