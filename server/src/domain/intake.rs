@@ -314,6 +314,10 @@ pub async fn create_task_with(
         None => complete_ms.map(|m| now.saturating_add(m)),
     };
     let ack_due = now.saturating_add(ack_ms.unwrap_or_else(|| assign::ack_window_ms(d, priority)));
+    // A completion deadline shorter than the acknowledgement term (the server-wide
+    // `TARMIM_DISPATCH_COMPLETE_SECS` over a service's SLA) bounds the acknowledgement
+    // too, instead of making a document the task rules refuse.
+    let ack_due = complete_due.map_or(ack_due, |c| ack_due.min(c));
     let new = NewTask {
         id: id.clone(),
         source,
