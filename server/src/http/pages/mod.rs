@@ -51,6 +51,7 @@ const ASSETS: &[Asset] = &[
     asset!("app.js", "text/javascript; charset=utf-8"),
     asset!("session.js", "text/javascript; charset=utf-8"),
     asset!("nav.js", "text/javascript; charset=utf-8"),
+    asset!("nav.css", "text/css; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("manage.html", "text/html; charset=utf-8"),
     asset!("manage.js", "text/javascript; charset=utf-8"),
