@@ -1,15 +1,20 @@
 //! The command line: `serve` (default), `migrate`, `import-districts`, `import-places`, `user`, `crew`,
 //! `token`, `demo`, `integrity` (the investigators' tool), `open311 key`, `audit`, `district`,
-//! `service sla`, `contractor terms`, `penalties sweep`. Each subcommand is a thin call into the domain modules.
+//! `service list|create|edit|attributes|sla|retire`, `contractor list|terms`, `penalties sweep`,
+//! `user list|add|disable|enable|password|access|revoke-tokens`, `crew list|add|retire`,
+//! `district list|region|auto-assign`. Each subcommand is a thin call into the domain modules;
+//! the administration ones go through `domain::admin`, as the admin page does, and write
+//! the staff audit log.
 
 use crate::base::config::Config;
 use crate::base::time::now_millis;
 use crate::demo::{self, DemoError, DemoOptions};
-use crate::domain::districts::{self, GeoError, PropertyNames};
-use crate::domain::identity::{UserRole, hash_password};
+use crate::domain::admin::{self, Admin};
+use crate::domain::districts::{GeoError, PropertyNames};
+use crate::domain::identity::UserRole;
 use crate::domain::photo::Photos;
 use crate::http::{self, StartError};
-use crate::storage::{Crew, Db, DbError, DistrictStore, IdentityStore, NewUser, Store};
+use crate::storage::{Db, DbError, Store};
 use clap::{Args, Parser, Subcommand};
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -69,6 +74,32 @@ pub enum Command {
 /// `service` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ServiceCommand {
+    /// List services (retired ones too): code, names, category, priority, terms.
+    List,
+    /// Create a service. Recorded in the audit log.
+    Create(ServiceArgs),
+    /// Change a service: the options given replace its values; `--attributes` replaces
+    /// its attributes. Recorded in the audit log.
+    Edit(ServiceArgs),
+    /// Replace a service's Open311 attributes with those of a JSON file: an array of
+    /// `{code, datatype, description, required?, variable?, datatype_description?,
+    /// values?: [{key, name}]}` (datatype: string, number, datetime, text,
+    /// singlevaluelist or multivaluelist). Recorded in the audit log.
+    Attributes {
+        /// Service code.
+        #[arg(long)]
+        service: String,
+        /// The JSON file.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Retire a service: no longer offered; refused while it has open tasks. Recorded
+    /// in the audit log.
+    Retire {
+        /// Service code.
+        #[arg(long)]
+        service: String,
+    },
     /// A service's SLA terms: minutes to acknowledge and to complete, for every priority
     /// or (`--priority`) one priority's override. An omitted term is cleared. 1 minute
     /// to a year. Recorded in the audit log.
@@ -88,9 +119,43 @@ pub enum ServiceCommand {
     },
 }
 
+/// `service create` / `service edit` options.
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// Service code.
+    #[arg(long)]
+    pub code: String,
+    /// The name in Persian (required to create).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The name in English.
+    #[arg(long)]
+    pub name_en: Option<String>,
+    /// The category (Open311 group).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Description.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Priority of new requests: urgent, high, normal or low (default normal).
+    #[arg(long)]
+    pub priority: Option<String>,
+    /// Acknowledge within this many minutes (every priority).
+    #[arg(long, allow_negative_numbers = true)]
+    pub ack_minutes: Option<i64>,
+    /// Complete within this many minutes (every priority).
+    #[arg(long, allow_negative_numbers = true)]
+    pub complete_minutes: Option<i64>,
+    /// Open311 attributes from a JSON file (as `service attributes`).
+    #[arg(long)]
+    pub attributes: Option<PathBuf>,
+}
+
 /// `contractor` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ContractorCommand {
+    /// List contractors (named by crews or schedules) with their crews and schedules.
+    List,
     /// A contractor's penalty schedule (replaces the previous one). Recorded in the
     /// audit log. Facts from before are proposed at the next start or `penalties sweep`.
     Terms {
@@ -155,6 +220,17 @@ pub enum AuditCommand {
 /// `district` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum DistrictCommand {
+    /// List districts: code, name, region, neighbours, auto-assignment.
+    List,
+    /// Set (or with no `--region`, clear) a district's region. Recorded in the audit log.
+    Region {
+        /// District code.
+        #[arg(long)]
+        district: String,
+        /// The region.
+        #[arg(long)]
+        region: Option<String>,
+    },
     /// Whether normal (and high, low) tasks of a district are auto-assigned too (urgent
     /// ones always are). Recorded in the audit log.
     AutoAssign {
@@ -312,12 +388,65 @@ pub enum UserCommand {
         #[arg(long)]
         login: String,
     },
+    /// List users: login, role, crew or contractor, districts, disabled.
+    List,
+    /// Disable a user: no login, every token revoked. Refused for the last enabled admin.
+    Disable {
+        /// Login name.
+        #[arg(long)]
+        login: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// Login name.
+        #[arg(long)]
+        login: String,
+    },
+    /// Set a new password, read from the first line of standard input; every token of
+    /// the user is revoked.
+    Password {
+        /// Login name.
+        #[arg(long)]
+        login: String,
+        /// Read the password from standard input (the only way to give it).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Change a user's role, crew, contractor and districts (all replaced); every token
+    /// of the user is revoked. Refused if no enabled admin would be left.
+    Access {
+        /// Login name.
+        #[arg(long)]
+        login: String,
+        /// The role.
+        #[arg(long)]
+        role: UserRole,
+        /// The crew (crew members).
+        #[arg(long)]
+        crew: Option<String>,
+        /// The contractor (contractors' representatives).
+        #[arg(long)]
+        contractor: Option<String>,
+        /// A district (dispatchers, managers); repeat for several.
+        #[arg(long = "district")]
+        districts: Vec<String>,
+    },
 }
 
 /// `crew` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum CrewCommand {
-    /// Add or replace a crew.
+    /// List crews (retired ones too) with their members.
+    List,
+    /// Retire a crew: off duty, never dispatched again, its members disabled; refused
+    /// while it holds open tasks.
+    Retire {
+        /// Crew id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Add or replace a crew (its home district must be imported). Recorded in the
+    /// audit log.
     Add {
         /// Crew id (e.g. C-D07-A).
         #[arg(long)]
@@ -334,7 +463,8 @@ pub enum CrewCommand {
         /// Contractor company, if not city staff.
         #[arg(long)]
         contractor: Option<String>,
-        /// Whether the crew is on duty now.
+        /// Put the crew on duty now (otherwise a new crew is off duty and a known one
+        /// keeps its duty).
         #[arg(long)]
         on_duty: bool,
     },
@@ -386,6 +516,9 @@ pub enum CliError {
     /// Districts failed.
     #[error(transparent)]
     Geo(#[from] GeoError),
+    /// An admin change was refused.
+    #[error(transparent)]
+    Admin(#[from] crate::domain::admin::AdminError),
     /// Importing places failed.
     #[error(transparent)]
     Places(#[from] crate::domain::places::import::ImportError),
@@ -459,14 +592,14 @@ pub async fn run(cli: Cli, mut config: Config) -> Result<(), CliError> {
                 name: args.name_property,
                 region: args.region_property,
             };
-            let districts = districts::parse_geojson(&text, &props)?;
             let db = crate::domain::open_store(&config).await?;
-            let out = db.import_districts(&districts).await?;
+            let done = admin::districts::import(&db, &Admin::cli(), &text, &props).await;
+            db.close().await;
+            let out = done?;
             println!(
                 "imported {} districts; {} adjacent pairs",
                 out.districts, out.adjacent_pairs
             );
-            db.close().await;
         }
         Command::ImportPlaces(args) => {
             use crate::domain::places::import::{self, ImportOptions};
@@ -483,84 +616,8 @@ pub async fn run(cli: Cli, mut config: Config) -> Result<(), CliError> {
             db.close().await;
             println!("{}", done?);
         }
-        Command::User(UserCommand::Add {
-            login,
-            password_stdin: _,
-            role,
-            crew,
-            contractor,
-            districts,
-        }) => {
-            if (role == UserRole::Crew) != crew.is_some() {
-                return Err(CliError::Usage(
-                    "--crew is required for crew members and only for them".into(),
-                ));
-            }
-            if (role == UserRole::Contractor) != contractor.is_some() {
-                return Err(CliError::Usage(
-                    "--contractor is required for contractors' representatives and only for them"
-                        .into(),
-                ));
-            }
-            let mut password = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut password)
-                .map_err(|e| CliError::Io(format!("reading the password: {e}")))?;
-            let password = password.trim_end_matches(['\r', '\n']).to_owned();
-            if password.len() < 8 {
-                return Err(CliError::Usage(
-                    "the password must have at least 8 characters".into(),
-                ));
-            }
-            let hash = hash_password(&password).map_err(|e| CliError::Usage(e.to_string()))?;
-            let db = crate::domain::open_store(&config).await?;
-            let mut id = [0u8; 8];
-            rand::RngCore::fill_bytes(&mut rand::rng(), &mut id);
-            db.create_user(&NewUser {
-                id: format!("u-{}", hex::encode(id)),
-                login: login.clone(),
-                password_hash: hash,
-                role,
-                crew,
-                districts,
-                contractor,
-            })
-            .await?;
-            println!("user {login} added ({role})");
-            db.close().await;
-        }
-        Command::User(UserCommand::RevokeTokens { login }) => {
-            let db = crate::domain::open_store(&config).await?;
-            let user = db
-                .user_by_login(&login)
-                .await?
-                .ok_or_else(|| CliError::Usage(format!("no user {login:?}")))?;
-            let n = db.revoke_user_tokens(&user.id, now_millis()).await?;
-            println!("revoked {n} token(s) of {login}");
-            db.close().await;
-        }
-        Command::Crew(CrewCommand::Add {
-            id,
-            name,
-            district,
-            skills,
-            contractor,
-            on_duty,
-        }) => {
-            let db = crate::domain::open_store(&config).await?;
-            db.upsert_crew(&Crew {
-                id: id.clone(),
-                name,
-                district,
-                skills,
-                contractor,
-                on_duty,
-            })
-            .await?;
-            println!("crew {id} saved");
-            db.close().await;
-        }
+        Command::User(cmd) => user(cmd, &config).await?,
+        Command::Crew(cmd) => crew(cmd, &config).await?,
         Command::Demo(DemoArgs {
             command:
                 Some(DemoCommand::SeedLoad {
@@ -647,111 +704,9 @@ pub async fn run(cli: Cli, mut config: Config) -> Result<(), CliError> {
             db.close().await;
             done?;
         }
-        Command::District(DistrictCommand::AutoAssign { district, setting }) => {
-            use crate::domain::audit;
-            let db = crate::domain::open_store(&config).await?;
-            let on = setting == "on";
-            let known = db.districts().await?.iter().any(|d| d.code == district);
-            let done = if known {
-                crate::storage::dispatch::set_auto_assign_normal(&db, &district, on)
-                    .await
-                    .map_err(CliError::from)
-            } else {
-                Err(CliError::Usage(format!("no district {district:?}")))
-            };
-            if done.is_ok() {
-                audit::record(
-                    &db,
-                    &audit::Who::cli(),
-                    "admin.district_auto_assign",
-                    Some(&district),
-                    serde_json::json!({"auto_assign_normal": on}),
-                )
-                .await;
-                println!("district {district}: auto-assign of non-urgent tasks {setting}");
-            }
-            db.close().await;
-            done?;
-        }
-        Command::Service(ServiceCommand::Sla {
-            service,
-            priority,
-            ack_minutes,
-            complete_minutes,
-        }) => {
-            use crate::domain::audit;
-            let priority = match priority.as_deref() {
-                None => None,
-                Some(p) => Some(sync_core::task::Priority::parse(p).ok_or_else(|| {
-                    CliError::Usage(format!(
-                        "unknown priority {p:?}: urgent, high, normal or low"
-                    ))
-                })?),
-            };
-            let db = crate::domain::open_store(&config).await?;
-            let done = crate::domain::penalties::sla::set(
-                &db,
-                &service,
-                priority,
-                ack_minutes,
-                complete_minutes,
-            )
-            .await;
-            if done.is_ok() {
-                audit::record(
-                    &db,
-                    &audit::Who::cli(),
-                    "admin.service_sla",
-                    Some(&service),
-                    serde_json::json!({"priority": priority.map(|p| p.as_str()),
-                        "ack_minutes": ack_minutes, "complete_minutes": complete_minutes}),
-                )
-                .await;
-                println!(
-                    "service {service} ({}): acknowledge within {}, complete within {}",
-                    priority.map_or("every priority", |p| p.as_str()),
-                    ack_minutes.map_or("-".into(), |m| format!("{m} min")),
-                    complete_minutes.map_or("-".into(), |m| format!("{m} min")),
-                );
-            }
-            db.close().await;
-            done.map_err(|e| CliError::Usage(e.to_string()))?;
-        }
-        Command::Contractor(ContractorCommand::Terms {
-            contractor,
-            unit,
-            per_late_hour,
-            per_rejection,
-            per_not_fixed,
-            per_complaint,
-            cap_per_month,
-        }) => {
-            use crate::domain::audit;
-            let terms = crate::storage::penalties::Terms {
-                contractor: contractor.clone(),
-                unit,
-                per_late_hour,
-                per_rejection,
-                per_not_fixed,
-                per_complaint,
-                cap_per_month,
-            };
-            let db = crate::domain::open_store(&config).await?;
-            let done = crate::domain::penalties::schedule::set(&db, &terms).await;
-            if done.is_ok() {
-                audit::record(
-                    &db,
-                    &audit::Who::cli(),
-                    "admin.contractor_terms",
-                    Some(&contractor),
-                    serde_json::to_value(&terms).unwrap_or_default(),
-                )
-                .await;
-                println!("contractor {contractor}: penalty schedule saved");
-            }
-            db.close().await;
-            done.map_err(|e| CliError::Usage(e.to_string()))?;
-        }
+        Command::District(cmd) => district(cmd, &config).await?,
+        Command::Service(cmd) => service(cmd, &config).await?,
+        Command::Contractor(cmd) => contractor(cmd, &config).await?,
         Command::Penalties(PenaltiesCommand::Sweep) => {
             let db = crate::domain::open_store(&config).await?;
             let done = crate::domain::penalties::propose::sweep(&db, 0).await;
@@ -760,24 +715,26 @@ pub async fn run(cli: Cli, mut config: Config) -> Result<(), CliError> {
             println!("penalties: {} facts read, {} proposed", s.read, s.proposed);
         }
         Command::Open311(Open311Command::Key(cmd)) => {
-            use crate::domain::open311::keys;
             let db = crate::domain::open_store(&config).await?;
+            let by = Admin::cli();
             let done = match cmd {
-                Open311KeyCommand::Create { name } => keys::create(&db, &name).await.map(|key| {
-                    println!("{key}");
-                    eprintln!("Open311 key {name:?} created; it is shown only now");
-                }),
-                Open311KeyCommand::Revoke { name } => keys::revoke(&db, &name).await.map(|done| {
-                    if done {
-                        println!("Open311 key {name:?} revoked");
-                    } else {
-                        println!("no live Open311 key {name:?}");
-                    }
-                }),
-                Open311KeyCommand::List => keys::list(&db).await.map(|all| {
-                    for (name, created, revoked) in all {
-                        let state = if revoked.is_some() { "revoked" } else { "live" };
-                        println!("{name}\t{state}\tcreated {created}");
+                Open311KeyCommand::Create { name } => {
+                    admin::contracts::issue_key(&db, &by, &name).await.map(|k| {
+                        println!("{}", k.key);
+                        eprintln!("Open311 key {name:?} created; it is shown only now");
+                    })
+                }
+                Open311KeyCommand::Revoke { name } => admin::contracts::revoke_key(&db, &by, &name)
+                    .await
+                    .map(|()| println!("Open311 key {name:?} revoked")),
+                Open311KeyCommand::List => admin::contracts::keys(&db).await.map(|all| {
+                    for k in all {
+                        let state = if k.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "live"
+                        };
+                        println!("{}\t{state}\tcreated {}", k.name, k.created_at);
                     }
                 }),
             };
@@ -786,6 +743,385 @@ pub async fn run(cli: Cli, mut config: Config) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// Reads the first line of standard input: a password.
+fn read_password() -> Result<String, CliError> {
+    let mut password = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut password)
+        .map_err(|e| CliError::Io(format!("reading the password: {e}")))?;
+    Ok(password.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// Runs a `user` subcommand through `domain::admin::users`.
+async fn user(cmd: UserCommand, config: &Config) -> Result<(), CliError> {
+    use admin::users::{self, Access, UserInput};
+    let access = |role: UserRole, crew, contractor, districts| Access {
+        role: role.as_str().to_owned(),
+        crew,
+        contractor,
+        districts,
+    };
+    // Read before opening the store: a typing operator is not holding a connection.
+    let password = match &cmd {
+        UserCommand::Add { .. } | UserCommand::Password { .. } => Some(read_password()?),
+        _ => None,
+    };
+    let db = crate::domain::open_store(config).await?;
+    let by = Admin::cli();
+    let done: Result<(), admin::AdminError> = async {
+        match cmd {
+            UserCommand::Add {
+                login,
+                role,
+                crew,
+                contractor,
+                districts,
+                ..
+            } => {
+                users::create(
+                    &db,
+                    &by,
+                    &UserInput {
+                        login: login.clone(),
+                        password: password.unwrap_or_default(),
+                        access: access(role, crew, contractor, districts),
+                    },
+                )
+                .await?;
+                println!("user {login} added ({role})");
+            }
+            UserCommand::RevokeTokens { login } => {
+                let n = users::revoke_tokens(&db, &by, &login).await?;
+                println!("revoked {n} token(s) of {login}");
+            }
+            UserCommand::List => {
+                for u in users::list(&db).await? {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        u.login,
+                        u.role,
+                        u.crew.or(u.contractor).unwrap_or_default(),
+                        u.districts.join(","),
+                        if u.disabled { "disabled" } else { "enabled" }
+                    );
+                }
+            }
+            UserCommand::Disable { login } => {
+                users::set_disabled(&db, &by, &login, true).await?;
+                println!("user {login} disabled; its tokens revoked");
+            }
+            UserCommand::Enable { login } => {
+                users::set_disabled(&db, &by, &login, false).await?;
+                println!("user {login} enabled");
+            }
+            UserCommand::Password { login, .. } => {
+                users::reset_password(&db, &by, &login, &password.unwrap_or_default()).await?;
+                println!("password of {login} set; its tokens revoked");
+            }
+            UserCommand::Access {
+                login,
+                role,
+                crew,
+                contractor,
+                districts,
+            } => {
+                users::set_access(&db, &by, &login, &access(role, crew, contractor, districts))
+                    .await?;
+                println!("user {login}: {role}; its tokens revoked");
+            }
+        }
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    Ok(done?)
+}
+
+/// Runs a `crew` subcommand through `domain::admin::crews`.
+async fn crew(cmd: CrewCommand, config: &Config) -> Result<(), CliError> {
+    use admin::crews::{self, CrewInput};
+    let db = crate::domain::open_store(config).await?;
+    let by = Admin::cli();
+    let done: Result<(), admin::AdminError> = async {
+        match cmd {
+            CrewCommand::Add {
+                id,
+                name,
+                district,
+                skills,
+                contractor,
+                on_duty,
+            } => {
+                let input = CrewInput {
+                    id: id.clone(),
+                    name,
+                    district,
+                    skills,
+                    contractor,
+                };
+                crews::save(&db, &by, &input, on_duty.then_some(true)).await?;
+                println!("crew {id} saved");
+            }
+            CrewCommand::List => {
+                for c in crews::list(&db).await? {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        c.id,
+                        c.name,
+                        c.district,
+                        c.skills.join(","),
+                        c.contractor.unwrap_or_default(),
+                        c.members.join(","),
+                        if c.retired_at.is_some() {
+                            "retired"
+                        } else if c.on_duty {
+                            "on duty"
+                        } else {
+                            "off duty"
+                        }
+                    );
+                }
+            }
+            CrewCommand::Retire { id } => {
+                let c = crews::retire(&db, &by, &id).await?;
+                println!(
+                    "crew {id} retired; members disabled: {}",
+                    c.members.join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    Ok(done?)
+}
+
+/// Runs a `district` subcommand through `domain::admin::districts`.
+async fn district(cmd: DistrictCommand, config: &Config) -> Result<(), CliError> {
+    use admin::districts;
+    let db = crate::domain::open_store(config).await?;
+    let by = Admin::cli();
+    let done: Result<(), admin::AdminError> = async {
+        match cmd {
+            DistrictCommand::List => {
+                for d in districts::list(&db).await? {
+                    println!(
+                        "{}\t{}\t{}\t{}\tauto-assign {}",
+                        d.code,
+                        d.name,
+                        d.region.unwrap_or_default(),
+                        d.neighbours.join(","),
+                        if d.auto_assign { "on" } else { "off" }
+                    );
+                }
+            }
+            DistrictCommand::Region { district, region } => {
+                let d = districts::set_region(&db, &by, &district, region.as_deref()).await?;
+                println!(
+                    "district {district}: region {}",
+                    d.region.as_deref().unwrap_or("-")
+                );
+            }
+            DistrictCommand::AutoAssign { district, setting } => {
+                districts::set_auto_assign(&db, &by, &district, setting == "on").await?;
+                println!("district {district}: auto-assign of non-urgent tasks {setting}");
+            }
+        }
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    Ok(done?)
+}
+
+/// Reads a JSON array of attributes.
+fn read_attributes(
+    file: &std::path::Path,
+) -> Result<Vec<admin::services::AttributeInput>, CliError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CliError::Io(format!("{}: {e}", file.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| CliError::Usage(format!("{}: not an attribute list: {e}", file.display())))
+}
+
+/// Runs a `service` subcommand through `domain::admin::services`.
+async fn service(cmd: ServiceCommand, config: &Config) -> Result<(), CliError> {
+    use admin::services::{self, AdminService, ServiceInput};
+    let attrs = match &cmd {
+        ServiceCommand::Create(a) | ServiceCommand::Edit(a) => {
+            a.attributes.as_deref().map(read_attributes).transpose()?
+        }
+        ServiceCommand::Attributes { file, .. } => Some(read_attributes(file)?),
+        _ => None,
+    };
+    let db = crate::domain::open_store(config).await?;
+    let by = Admin::cli();
+    let show = |s: &AdminService| {
+        format!(
+            "{}\t{}\t{}\t{}\t{}\tack {}\tcomplete {}\t{} attribute(s){}",
+            s.code,
+            s.name,
+            s.name_en.as_deref().unwrap_or("-"),
+            s.group,
+            s.default_priority,
+            s.ack_minutes.map_or("-".into(), |m| format!("{m} min")),
+            s.complete_minutes
+                .map_or("-".into(), |m| format!("{m} min")),
+            s.attributes.len(),
+            if s.retired_at.is_some() {
+                "\tretired"
+            } else {
+                ""
+            }
+        )
+    };
+    let done: Result<(), admin::AdminError> = async {
+        match cmd {
+            ServiceCommand::List => {
+                for s in services::list(&db).await? {
+                    println!("{}", show(&s));
+                }
+            }
+            ServiceCommand::Create(a) => {
+                let input = ServiceInput {
+                    code: a.code,
+                    name: a.name.unwrap_or_default(),
+                    name_en: a.name_en,
+                    description: a.description.unwrap_or_default(),
+                    group: a.group.unwrap_or_default(),
+                    default_priority: a.priority.unwrap_or_else(|| "normal".into()),
+                    ack_minutes: a.ack_minutes,
+                    complete_minutes: a.complete_minutes,
+                    sla: Vec::new(),
+                    attributes: attrs.unwrap_or_default(),
+                };
+                println!(
+                    "created: {}",
+                    show(&services::create(&db, &by, &input).await?)
+                );
+            }
+            ServiceCommand::Edit(a) => {
+                let Some(cur) = services::list(&db)
+                    .await?
+                    .into_iter()
+                    .find(|s| s.code == a.code)
+                else {
+                    return Err(admin::AdminError::NotFound(format!(
+                        "no service {:?}",
+                        a.code
+                    )));
+                };
+                let input = ServiceInput {
+                    code: a.code.clone(),
+                    name: a.name.unwrap_or(cur.name),
+                    name_en: a.name_en.or(cur.name_en),
+                    description: a.description.unwrap_or(cur.description),
+                    group: a.group.unwrap_or(cur.group),
+                    default_priority: a.priority.unwrap_or(cur.default_priority),
+                    ack_minutes: a.ack_minutes.or(cur.ack_minutes),
+                    complete_minutes: a.complete_minutes.or(cur.complete_minutes),
+                    sla: cur.sla,
+                    attributes: attrs.unwrap_or(cur.attributes),
+                };
+                println!(
+                    "saved: {}",
+                    show(&services::edit(&db, &by, &a.code, &input).await?)
+                );
+            }
+            ServiceCommand::Attributes { service, .. } => {
+                let s = services::set_attributes(&db, &by, &service, &attrs.unwrap_or_default())
+                    .await?;
+                println!("saved: {}", show(&s));
+            }
+            ServiceCommand::Retire { service } => {
+                services::retire(&db, &by, &service).await?;
+                println!("service {service} retired");
+            }
+            ServiceCommand::Sla {
+                service,
+                priority,
+                ack_minutes,
+                complete_minutes,
+            } => {
+                services::set_sla(
+                    &db,
+                    &by,
+                    &service,
+                    priority.as_deref(),
+                    ack_minutes,
+                    complete_minutes,
+                )
+                .await?;
+                println!(
+                    "service {service} ({}): acknowledge within {}, complete within {}",
+                    priority.as_deref().unwrap_or("every priority"),
+                    ack_minutes.map_or("-".into(), |m| format!("{m} min")),
+                    complete_minutes.map_or("-".into(), |m| format!("{m} min")),
+                );
+            }
+        }
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    Ok(done?)
+}
+
+/// Runs a `contractor` subcommand through `domain::admin::contracts`.
+async fn contractor(cmd: ContractorCommand, config: &Config) -> Result<(), CliError> {
+    use admin::contracts;
+    let db = crate::domain::open_store(config).await?;
+    let by = Admin::cli();
+    let done: Result<(), admin::AdminError> = async {
+        match cmd {
+            ContractorCommand::List => {
+                for c in contracts::contractors(&db).await? {
+                    let terms = c.terms.map_or("no schedule".to_owned(), |t| {
+                        format!(
+                            "{} per late hour, {} per rejection, {} per not fixed, {} per \
+                             complaint ({}), cap {}",
+                            t.per_late_hour,
+                            t.per_rejection,
+                            t.per_not_fixed,
+                            t.per_complaint,
+                            t.unit,
+                            t.cap_per_month.map_or("none".into(), |c| c.to_string())
+                        )
+                    });
+                    println!("{}\t{}\t{terms}", c.name, c.crews.join(","));
+                }
+            }
+            ContractorCommand::Terms {
+                contractor,
+                unit,
+                per_late_hour,
+                per_rejection,
+                per_not_fixed,
+                per_complaint,
+                cap_per_month,
+            } => {
+                let terms = crate::storage::penalties::Terms {
+                    contractor: contractor.clone(),
+                    unit,
+                    per_late_hour,
+                    per_rejection,
+                    per_not_fixed,
+                    per_complaint,
+                    cap_per_month,
+                };
+                contracts::set_terms(&db, &by, &terms).await?;
+                println!("contractor {contractor}: penalty schedule saved");
+            }
+        }
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    Ok(done?)
 }
 
 /// Logs, at every start of the demo, where its integrity reports go and the exact

@@ -99,3 +99,24 @@ test('a manager confirms a late task\'s penalty and the contractor\'s representa
     }
   }
 });
+
+test('on a 390-px phone the penalties are cards no wider than the screen, in Persian and English', async () => {
+  for (const lang of ['fa', 'en']) {
+    const s = await signIn(lang, 'manager', 'demo-manager', { width: 390, height: 844 });
+    const overflow = await s.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${lang}: the page is ${overflow} px wider than the screen`);
+    // Each row is a card whose cells say which column they are.
+    const first = s.page.locator('#pen-list tbody tr').first();
+    const box = await first.boundingBox();
+    assert.ok(box.width <= 390, `${lang}: a row is ${box.width} px wide`);
+    const labels = await first.locator('td').evaluateAll((tds) => tds.map((td) => getComputedStyle(td, '::before').content));
+    assert.ok(labels.every((l) => l && l !== 'none' && l !== '""'), `${lang}: ${labels}`);
+    assert.equal(await s.page.isVisible('#pen-list thead'), false, `${lang}: no header row on a phone`);
+    // Picking one brings its evidence into view.
+    await first.click();
+    await s.page.waitForSelector('#detail:not([hidden])');
+    await s.page.waitForFunction(() => document.querySelector('#panel').getBoundingClientRect().top < window.innerHeight);
+    assert.deepEqual(s.errors, []);
+    await s.context.close();
+  }
+});

@@ -38,6 +38,13 @@ export TARMIM_DATA_DIR="$WORK/server" TARMIM_LISTEN="127.0.0.1:$PORT" DATABASE_U
 export TARMIM_LOG_FORMAT=json RUST_LOG="${RUST_LOG:-warn}" TARMIM_DEMO=false
 export TARMIM_HEADER_TIMEOUT_SECS=3
 "$SERVER" migrate >"$WORK/setup.log" 2>&1 || { cat "$WORK/setup.log"; fail "migrate failed"; }
+# The crew's home district must exist (`crew add` refuses an unknown one).
+cat >"$WORK/d1.geojson" <<'GEO'
+{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"D1","name":"One"},
+ "geometry":{"type":"Polygon","coordinates":[[[51.3,35.6],[51.5,35.6],[51.5,35.8],[51.3,35.8],[51.3,35.6]]]}}]}
+GEO
+"$SERVER" import-districts "$WORK/d1.geojson" --code-property code --name-property name >>"$WORK/setup.log" 2>&1 \
+    || { cat "$WORK/setup.log"; fail "import-districts failed"; }
 "$SERVER" crew add --id C-H1 --name Hostile --district D1 --skill pothole >>"$WORK/setup.log" 2>&1 \
     || { cat "$WORK/setup.log"; fail "crew add failed"; }
 for who in "victim admin" "ops crew --crew C-H1"; do

@@ -151,6 +151,11 @@ pub fn parse_geojson(text: &str, props: &PropertyNames) -> Result<Vec<District>,
                 c.x, c.y
             )));
         }
+        // A self-intersecting ring, a hole outside its shell or overlapping parts would
+        // make "which district covers this point" depend on the backend.
+        if let Err(e) = geo::Validation::check_validation(&geometry) {
+            return Err(bad(format!("invalid polygon: {e}")));
+        }
         if out.iter().any(|d| d.code == code) {
             return Err(bad(format!("duplicate code {code:?}")));
         }

@@ -313,7 +313,8 @@ pub async fn create_task_with(
         Some(s) => Some(now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX / 1000) * 1000)),
         None => complete_ms.map(|m| now.saturating_add(m)),
     };
-    let ack_due = now.saturating_add(ack_ms.unwrap_or_else(|| assign::ack_window_ms(d, priority)));
+    let ack_due =
+        now.saturating_add(ack_ms.unwrap_or_else(|| assign::default_ack_window_ms(d, priority)));
     // A completion deadline shorter than the acknowledgement term (the server-wide
     // `TARMIM_DISPATCH_COMPLETE_SECS` over a service's SLA) bounds the acknowledgement
     // too, instead of making a document the task rules refuse.

@@ -3,6 +3,7 @@
 //! narrow things they use (the [`crate::storage::Store`], the [`hub::Hub`], their own
 //! settings), never the HTTP layer's state; nothing here knows HTTP.
 
+pub mod admin;
 pub mod analytics;
 pub mod audit;
 pub mod callcentre;

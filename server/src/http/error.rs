@@ -441,6 +441,20 @@ impl From<crate::domain::sync::NotSynced> for ApiError {
     }
 }
 
+impl From<crate::domain::admin::AdminError> for ApiError {
+    fn from(e: crate::domain::admin::AdminError) -> Self {
+        use crate::domain::admin::AdminError as E;
+        match e {
+            e @ E::Forbidden => ApiError::Forbidden(e.to_string()),
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::NotFound(m) => ApiError::NotFound(m),
+            E::Unknown(m) => ApiError::Unprocessable(m),
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::Db(d) => ApiError::Db(d),
+        }
+    }
+}
+
 impl From<crate::domain::penalties::PenaltyError> for ApiError {
     fn from(e: crate::domain::penalties::PenaltyError) -> Self {
         use crate::domain::penalties::PenaltyError as E;

@@ -68,6 +68,30 @@ pub struct PenaltyNotFound(pub ErrorBody);
 )]
 pub struct PenaltyConflict(pub ErrorBody);
 
+/// 404: no such service, district, crew, user or key (admin routes).
+#[derive(IntoResponses)]
+#[response(
+    status = 404,
+    description = "No such service, district, crew, user or key"
+)]
+pub struct AdminNotFound(pub ErrorBody);
+
+/// 409: an admin change clashes with the current state.
+#[derive(IntoResponses)]
+#[response(
+    status = 409,
+    description = "A taken code, a retired thing, open tasks in the way, or the last admin"
+)]
+pub struct AdminConflict(pub ErrorBody);
+
+/// 422: an admin change names something that does not exist.
+#[derive(IntoResponses)]
+#[response(
+    status = 422,
+    description = "Names an unknown district, crew or service"
+)]
+pub struct AdminUnknown(pub ErrorBody);
+
 /// 409: the task changed between reading and writing it.
 #[derive(IntoResponses)]
 #[response(status = 409, description = "Changed concurrently; retry")]
@@ -182,7 +206,7 @@ impl Modify for BearerScheme {
         (name = "push", description = "A device's push registration: how a phone in a pocket is woken (no task content goes through a provider)"),
         (name = "pages", description = "Web pages"),
         (name = "meta", description = "This document"),
-        (name = "admin", description = "Administration: the staff audit log"),
+        (name = "admin", description = "Administration: services, districts, crews, users, contractors' schedules, Open311 keys, the staff audit log"),
         (name = "penalties", description = "Contractors' penalties: proposals, decisions, appeals, statements"),
     )
 )]

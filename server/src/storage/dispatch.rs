@@ -150,7 +150,7 @@ pub async fn candidates(
               ORDER BY p.at DESC, p.id DESC LIMIT 1),
             (SELECT COUNT(*) FROM tasks t WHERE t.assignee = c.id AND t.status IN {OPEN_WORK})
          FROM crews c JOIN crew_skills s ON s.crew = c.id AND s.service_code = $1
-         WHERE c.on_duty AND c.district IN ({}) ORDER BY c.id",
+         WHERE c.on_duty AND c.retired_at IS NULL AND c.district IN ({}) ORDER BY c.id",
         placeholders(2, districts.len())
     );
     let rows: Vec<CandidateTuple> = on_pool!(db, pool => {

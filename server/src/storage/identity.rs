@@ -247,7 +247,7 @@ pub trait IdentityStore {
     /// Creates or replaces a service.
     fn upsert_service(&self, service: &Service)
     -> impl Future<Output = Result<(), DbError>> + Send;
-    /// All services, by code.
+    /// The services in use (not retired), by code.
     fn services(&self) -> impl Future<Output = Result<Vec<Service>, DbError>> + Send;
 }
 
@@ -662,7 +662,7 @@ impl IdentityStore for Db {
     async fn services(&self) -> Result<Vec<Service>, DbError> {
         let rows: Vec<ServiceRow> = on_pool!(self, pool => sqlx::query_as(
             "SELECT code, name, description, grp, default_priority, ack_minutes, complete_minutes
-             FROM services ORDER BY code",
+             FROM services WHERE retired_at IS NULL ORDER BY code",
         )
         .fetch_all(pool)
         .await)?;

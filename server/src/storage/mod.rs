@@ -26,6 +26,7 @@
 //!
 //! The shared test-suite (`server/tests/it/storage.rs`) runs every check against both.
 
+pub mod admin;
 pub mod analytics;
 pub mod audit;
 pub mod callcentre;

@@ -99,7 +99,8 @@ impl Datatype {
         }
     }
 
-    fn parse(s: &str) -> Result<Datatype, DbError> {
+    /// A GeoReport name (as stored or typed by an admin).
+    pub fn parse(s: &str) -> Result<Datatype, DbError> {
         Ok(match s {
             "string" => Datatype::String,
             "number" => Datatype::Number,

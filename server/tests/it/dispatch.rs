@@ -90,6 +90,19 @@ async fn seed_city(db: &Db, crews: &[(&str, &str, &[&str], bool)]) {
     .unwrap();
 }
 
+/// Clears a service's acknowledgement term (keeping its completion term), so the
+/// dispatch settings' window (`TARMIM_DISPATCH_ACK_SECS_*`, seconds) applies: the
+/// service's SLA, in whole minutes, comes first (`assign::ack_window_ms`).
+async fn without_ack_term(db: &Db, service: &str) {
+    let complete = server::demo::demo_services()
+        .into_iter()
+        .find(|s| s.code == service)
+        .and_then(|s| s.complete_minutes);
+    server::storage::penalties::set_sla(db, service, None, None, complete)
+        .await
+        .unwrap();
+}
+
 fn test_config(f: &Fixture) -> Config {
     Config {
         position_min_interval_ms: 0,
@@ -599,6 +612,7 @@ async fn escalation_survives_a_restart(f: &Fixture) {
         ],
     )
     .await;
+    without_ack_term(&f.db, "water_leak").await;
     // First life: timers are armed but this server never looks again (one tick at start).
     let mut config = test_config(f);
     config.dispatch_ack_secs_urgent = 1;
@@ -832,7 +846,77 @@ async fn field_report_from_a_phone_is_routed_and_dispatched(f: &Fixture) {
     );
 }
 
+/// The acknowledgement deadline comes from the service's SLA at the task's priority, not
+/// from the server-wide window: water_leak's urgent term of one minute escalates an
+/// unacknowledged job after a minute although `TARMIM_DISPATCH_ACK_SECS_URGENT` says an
+/// hour; the armed timer and the escalation's words both carry the service's term.
+async fn escalation_follows_the_services_sla(f: &Fixture) {
+    seed_city(
+        &f.db,
+        &[
+            ("C-A", "D01", &["water_leak"], true),
+            ("C-B", "D01", &["water_leak"], true),
+        ],
+    )
+    .await;
+    server::domain::penalties::sla::set(
+        &f.db,
+        "water_leak",
+        Some(sync_core::task::Priority::Urgent),
+        Some(1),
+        None,
+    )
+    .await
+    .unwrap();
+    let mut config = test_config(f);
+    config.dispatch_ack_secs_urgent = 3600;
+    config.dispatch_ack_secs_other = 3600;
+    let srv = start(f.db.clone(), config).await;
+    let cc = Client::login(srv.addr, "cc", PASSWORD).await;
+    let disp = Client::login(srv.addr, "disp", PASSWORD).await;
+    let (lat, lon) = centre(1);
+    let before = now_ms();
+    let (s, r) = file(&cc, "water_leak", (lat, lon), "urgent").await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let first = r["dispatch"]["crew"].as_str().unwrap().to_owned();
+    let task = r["task"]["id"].as_str().unwrap().to_owned();
+    let url = format!("/api/v1/console/tasks/{task}");
+    let (_, d) = disp.get(&url).await;
+    let due = d["timers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t[0] == "ack")
+        .and_then(|t| t[1].as_i64())
+        .unwrap_or_else(|| panic!("no ack timer: {d}"));
+    assert!(
+        (60_000..=70_000).contains(&(due - before)),
+        "ack timer due {due} for a task filed at {before}: {d}"
+    );
+    // A real minute: the escalation loop fires the service's term.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let d = disp.get(&url).await.1;
+        if count_kind(&d["task"], "escalated") >= 1 {
+            let ev = assigned_events(&d["task"]);
+            assert!(ev.len() >= 2, "{ev:?}");
+            assert!(
+                ev[1].1.starts_with(&format!(
+                    "escalation: crew {first} did not acknowledge within 60 s"
+                )),
+                "{}",
+                ev[1].1
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no escalation after 90 s: {d}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    srv.shutdown().await.unwrap();
+}
+
 on_both_backends!(
+    escalation_follows_the_services_sla,
     duty_and_positions,
     field_report_from_a_phone_is_routed_and_dispatched,
     scoring_chooses_per_documented_rule,
@@ -904,6 +988,7 @@ async fn two_replicas_assign_and_escalate_once() {
         ],
     )
     .await;
+    without_ack_term(&f.db, "pothole").await;
     let url = f.config.database_url.clone().unwrap();
     let (_r1, a1) = spawn_replica(&f, &url).await;
     let (_r2, a2) = spawn_replica(&f, &url).await;

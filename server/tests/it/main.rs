@@ -8,6 +8,7 @@
 //! `cargo test -p server --test it track::`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod admin;
 mod analytics;
 mod audit;
 mod cli;

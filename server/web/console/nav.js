@@ -15,6 +15,7 @@
     { id: 'messages', href: '/console/messages.html', key: 'nav.messages', roles: ['admin', 'dispatcher', 'manager', 'call_centre'] },
     { id: 'manage', href: '/console/manage.html', key: 'nav.manage', roles: ['dispatcher', 'manager'] },
     { id: 'penalties', href: '/console/penalties.html', key: 'nav.penalties', roles: ['manager', 'contractor', 'admin'] },
+    { id: 'admin', href: '/console/admin.html', key: 'nav.admin', roles: ['admin'] },
   ];
   const i18n = () => window.tarmimI18n;
   const $ = (s) => document.querySelector(s);

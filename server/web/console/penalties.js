@@ -46,6 +46,12 @@ async function refresh() {
   if (state.selected) await open(state.selected);
 }
 
+// Each cell carries its column's name, which the phone layout (penalties.css, a card
+// per row) shows before the value because the header row is hidden there.
+function labelled(tr, keys) {
+  [...tr.children].forEach((td, i) => { if (keys[i]) td.dataset.label = t(keys[i]); });
+}
+
 function renderList() {
   const body = $('#pen-list tbody');
   body.replaceChildren(...state.list.map((p) => {
@@ -61,6 +67,7 @@ function renderList() {
       el('td', '', amountText(p.amount ?? p.proposed_amount, p.unit)),
       el('td', `st-${p.status}`, t(`pen.state.${p.status}`)),
     );
+    labelled(tr, ['pen.col.task', 'pen.col.cause', 'pen.col.contractor', 'pen.col.when', 'pen.col.amount', 'pen.col.status']);
     tr.addEventListener('click', () => open(p.id));
     return tr;
   }));
@@ -83,6 +90,8 @@ async function open(id) {
   state.detail = await session.request('GET', `/api/v1/penalties/${id}`);
   for (const tr of document.querySelectorAll('#pen-list tbody tr')) tr.classList.toggle('selected', Number(tr.dataset.id) === id);
   renderDetail();
+  // On a phone the evidence is below the list: bring it into view.
+  if (window.matchMedia('(max-width: 600px)').matches) $('#panel').scrollIntoView({ block: 'start' });
 }
 
 function fact(dl, key, value, mine) {
@@ -200,6 +209,7 @@ function renderStatement() {
     const tr = el('tr');
     tr.append(el('td', '', i18n.digits(p.task_id)), el('td', '', t(`pen.cause.${p.cause}`)), el('td', '', i18n.date(p.fact_at)),
       el('td', `st-${p.status}`, t(`pen.state.${p.status}`)), el('td', '', amountText(p.amount ?? p.proposed_amount, p.unit)));
+    labelled(tr, ['pen.col.task', 'pen.col.cause', 'pen.col.when', 'pen.col.status', 'pen.col.amount']);
     table.append(tr);
   }
   const totals = el('dl');

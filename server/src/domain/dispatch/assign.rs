@@ -163,8 +163,26 @@ pub fn server_actor(d: &Dispatch) -> Actor {
     Actor::server(d.replica.clone())
 }
 
-/// How long an assigned job may wait for its acknowledgement.
-pub fn ack_window_ms(d: &Dispatch, priority: Priority) -> Millis {
+/// How long an assigned job may wait for its acknowledgement: the service's SLA term at
+/// the task's priority (`penalties::sla`), else the dispatch settings' window
+/// ([`default_ack_window_ms`], `TARMIM_DISPATCH_ACK_SECS_*`).
+pub async fn ack_window_ms(
+    d: &Dispatch,
+    service: &str,
+    priority: Priority,
+) -> Result<Millis, DispatchError> {
+    let term = match crate::domain::penalties::sla::terms_ms(&d.store, service, priority).await {
+        Ok((ack, _)) => ack,
+        // A task of a service deleted since keeps the server-wide window.
+        Err(crate::storage::DbError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(term.unwrap_or_else(|| default_ack_window_ms(d, priority)))
+}
+
+/// The dispatch settings' acknowledgement window: the fallback for a service without an
+/// acknowledgement term.
+pub fn default_ack_window_ms(d: &Dispatch, priority: Priority) -> Millis {
     let secs = match priority {
         Priority::Urgent => d.settings.ack_secs_urgent,
         _ => d.settings.ack_secs_other,
@@ -280,7 +298,8 @@ pub async fn arm_ack(
     crew: &str,
     now: Millis,
 ) -> Result<(), DispatchError> {
-    let due = now.saturating_add(ack_window_ms(d, view.derived.priority));
+    let window = ack_window_ms(d, &view.category, view.derived.priority).await?;
+    let due = now.saturating_add(window);
     store::arm_timer(&d.store, view.id.as_str(), TimerKind::Ack, due, Some(crew)).await?;
     Ok(())
 }

@@ -115,7 +115,7 @@ async fn unacknowledged(d: &Dispatch, task: &DocId, t: &Timer) -> Result<(), Dis
         .collect();
     let pick = assign::pick(d, &district, &view.category, &view.point, &had).await?;
     let next = assign::reason(&pick, &district, &view.category);
-    let window_s = assign::ack_window_ms(d, view.derived.priority) / 1000;
+    let window_s = assign::ack_window_ms(d, &view.category, view.derived.priority).await? / 1000;
     let why = format!("crew {crew} did not acknowledge within {window_s} s");
     let actor = assign::server_actor(d);
     let now = now_millis();

@@ -13,7 +13,9 @@
 //! before/after gallery) sit beside it and talk to [`crate::http::analytics`]; their
 //! charts are uPlot, vendored from npm under `vendor/uplot/` the same way. The "to
 //! verify" page (`verify.html`) talks to [`crate::http::verify`]. The call centre's desk
-//! (`desk.html`) talks to [`crate::http::callcentre`].
+//! (`desk.html`) talks to [`crate::http::callcentre`]. The admin page (`admin.html`:
+//! services, districts, crews, users, contractors, Open311 keys) talks to
+//! [`crate::http::admin`].
 
 use crate::http::AppState;
 use axum::extract::{Path, State};
@@ -62,6 +64,9 @@ const ASSETS: &[Asset] = &[
     asset!("penalties.html", "text/html; charset=utf-8"),
     asset!("penalties.js", "text/javascript; charset=utf-8"),
     asset!("penalties.css", "text/css; charset=utf-8"),
+    asset!("admin.html", "text/html; charset=utf-8"),
+    asset!("admin.js", "text/javascript; charset=utf-8"),
+    asset!("admin.css", "text/css; charset=utf-8"),
     asset!("messages.html", "text/html; charset=utf-8"),
     asset!("messages.js", "text/javascript; charset=utf-8"),
     asset!("desk.html", "text/html; charset=utf-8"),
