@@ -787,7 +787,10 @@ async fn user(cmd: UserCommand, config: &Config) -> Result<(), CliError> {
                     &UserInput {
                         login: login.clone(),
                         password: password.unwrap_or_default(),
-                        access: access(role, crew, contractor, districts),
+                        role: role.as_str().to_owned(),
+                        crew,
+                        contractor,
+                        districts,
                     },
                 )
                 .await?;

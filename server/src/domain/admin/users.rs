@@ -59,9 +59,29 @@ pub struct UserInput {
     pub login: String,
     /// Password (8 characters or more).
     pub password: String,
-    /// Role, crew, contractor and districts.
-    #[serde(flatten)]
-    pub access: Access,
+    /// `admin`, `dispatcher`, `crew`, `manager`, `call_centre` or `contractor`.
+    pub role: String,
+    /// The crew (crew members, and only they).
+    #[serde(default)]
+    pub crew: Option<String>,
+    /// The contractor (contractors' representatives, and only they).
+    #[serde(default)]
+    pub contractor: Option<String>,
+    /// Districts (dispatchers, managers).
+    #[serde(default)]
+    pub districts: Vec<String>,
+}
+
+impl UserInput {
+    /// What the new user may do and where.
+    pub fn access(&self) -> Access {
+        Access {
+            role: self.role.clone(),
+            crew: self.crew.clone(),
+            contractor: self.contractor.clone(),
+            districts: self.districts.clone(),
+        }
+    }
 }
 
 /// A new password.
@@ -147,7 +167,7 @@ async fn checked_access(db: &Db, login: &str, a: &Access) -> Result<NewUser, Adm
 
 /// Creates a user (`tarmim-server user add`, the admin page).
 pub async fn create(db: &Db, by: &Admin, input: &UserInput) -> Result<AdminUser, AdminError> {
-    let mut user = checked_access(db, &input.login, &input.access).await?;
+    let mut user = checked_access(db, &input.login, &input.access()).await?;
     user.password_hash = hash(&input.password)?;
     user.id = format!("u-{}", hex::encode(rand::random::<[u8; 8]>()));
     db.create_user(&user).await?;
