@@ -1,6 +1,7 @@
 //! The staff audit log's rules: what is recorded (logins and their failures,
 //! assignments, verifications and rejections, penalty decisions and appeals, views of
-//! original photos, exports, admin changes from the command line), by whom it is read (admins), and the check of its
+//! original photos, exports, admin changes from the admin page and the command line —
+//! `domain::admin`), by whom it is read (admins), and the check of its
 //! hash chain (`tarmim-server audit verify`). The table and the chain are
 //! `storage::audit`. Integrity reports never come here: their anonymity rules stand.
 //!
