@@ -858,7 +858,62 @@ async fn admin_commands(f: &Fixture) {
     assert!(ok(&run(f, &["audit", "verify"], None)).contains("audit log intact"));
 }
 
+/// Two admins disabling each other at the same moment: one wins, the other is refused as
+/// the last admin — never both (the check is inside each change's transaction).
+async fn two_admins_cannot_remove_each_other(f: &Fixture) {
+    seed(f).await;
+    let hash = hash_password(PASSWORD).unwrap();
+    tarmim_testing::add_user(
+        &f.db,
+        "u-admin2",
+        "admin2",
+        &hash,
+        UserRole::Admin,
+        None,
+        vec![],
+    )
+    .await;
+    let srv = tarmim_testing::start(f.db.clone(), f.config.clone()).await;
+    for round in 0..5 {
+        let a = Api::login(srv.addr, "admin", PASSWORD).await;
+        let b = Api::login(srv.addr, "admin2", PASSWORD).await;
+        let ((sa, va), (sb, vb)) = tokio::join!(
+            a.post("/api/v1/admin/users/admin2/disable", json!({})),
+            b.post("/api/v1/admin/users/admin/disable", json!({})),
+        );
+        let mut got = [sa, sb];
+        got.sort();
+        // The loser is refused as the last admin (409) or, having lost already, is
+        // signed out (401); never two successes.
+        assert_eq!(got[0], StatusCode::OK, "round {round}: {va} {vb}");
+        assert!(
+            got[1] == StatusCode::CONFLICT || got[1] == StatusCode::UNAUTHORIZED,
+            "round {round}: {sa} {va} / {sb} {vb}"
+        );
+        let enabled = server::storage::admin::users(&f.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|u| u.role == UserRole::Admin && !u.disabled)
+            .count();
+        assert_eq!(enabled, 1, "round {round}");
+        // Enable the other again for the next round, through the domain as the CLI does.
+        for login in ["admin", "admin2"] {
+            server::domain::admin::users::set_disabled(
+                &f.db,
+                &server::domain::admin::Admin::cli(),
+                login,
+                false,
+            )
+            .await
+            .unwrap();
+        }
+    }
+    srv.shutdown().await.unwrap();
+}
+
 on_both_backends!(
+    two_admins_cannot_remove_each_other,
     services_through_the_api,
     districts_crews_users_keys,
     admin_commands
