@@ -30,6 +30,7 @@ pub mod report;
 pub mod serve;
 pub mod sync;
 pub mod track;
+pub mod track_push;
 pub mod verify;
 
 use crate::base::config::Config;
@@ -178,6 +179,7 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(places::router())
         .merge(callcentre::router())
         .merge(contacts::router())
+        .merge(track_push::router())
         .merge(open311::router(state))
         .merge(analytics::router())
         .merge(outbox::router())
@@ -261,7 +263,10 @@ pub async fn serve(
     // server left.
     let outbox = crate::domain::outbox::spawn(Arc::new(crate::domain::outbox::Outbox {
         dispatch: Arc::clone(&state.dispatch),
-        channels: crate::domain::notify::Channels::from_config(&state.config.outbox),
+        channels: crate::domain::notify::Channels::from_config(
+            &state.config.outbox,
+            &state.config.push,
+        ),
         pushers: crate::domain::push::Pushers::from_config(&state.config.push),
         settings: state.dispatch.settings.outbox.clone(),
         base_url: state

@@ -2,7 +2,7 @@
 //! backend: filing, one message, a department inbox, and the answer (written once); and
 //! where a citizen's field report came from (`citizen_reports`).
 
-use crate::storage::{Db, DbError, on_pool};
+use crate::storage::{Db, DbError, on_pool, on_tx};
 
 /// One row of `citizen_messages`.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -107,10 +107,13 @@ pub async fn inbox(
     Ok(rows)
 }
 
-/// Records the answer to `id` if it has none yet; false when it was already answered
-/// (or there is no such message).
+/// Records the answer to `id` if it has none yet, and in the same transaction the
+/// `answered` notification of each live contact of the message and channel it has (the
+/// durable outbox, as a task's commit writes its own); false when it was already
+/// answered (or there is no such message).
 pub async fn answer(db: &Db, id: &str, text: &str, by: &str, at: i64) -> Result<bool, DbError> {
-    let n = on_pool!(db, pool => sqlx::query(
+    let mut tx = db.begin_write().await?;
+    let n = on_tx!(&mut tx, c => sqlx::query(
         "UPDATE citizen_messages SET answer = $1, answered_by = $2, answered_at = $3 \
          WHERE id = $4 AND answered_at IS NULL",
     )
@@ -118,10 +121,19 @@ pub async fn answer(db: &Db, id: &str, text: &str, by: &str, at: i64) -> Result<
     .bind(by)
     .bind(at)
     .bind(id)
-    .execute(pool)
-    .await?
-    .rows_affected());
-    Ok(n == 1)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    if n != 1 {
+        // Dropped unfinished: rolled back.
+        drop(tx);
+        return Ok(false);
+    }
+    // A message is answered once: the key's sequence number is always 0.
+    let effects = [crate::storage::outbox::Effect::Notify("answered")];
+    crate::storage::outbox::write_effects(&mut tx, id, 0, &effects, 0, at).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Records where a citizen's field report came from (`citizen_reports`).

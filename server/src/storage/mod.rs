@@ -30,6 +30,7 @@ pub mod admin;
 pub mod analytics;
 pub mod audit;
 pub mod callcentre;
+pub mod citizen_push;
 pub mod citizens;
 pub mod dispatch;
 pub mod districts;

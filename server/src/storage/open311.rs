@@ -640,12 +640,15 @@ pub struct ContactTarget {
     pub lang: Option<String>,
     /// When they unsubscribed.
     pub unsubscribed_at: Option<i64>,
+    /// Their Web Push subscription's JSON (migration 0039).
+    pub webpush: Option<String>,
 }
 
 /// The contact `reference`, if it is still stored.
 pub async fn contact_target(db: &Db, reference: &str) -> Result<Option<ContactTarget>, DbError> {
     let row = on_pool!(db, pool => sqlx::query_as(
-        "SELECT kind, email, phone, lang, unsubscribed_at FROM open311_contacts WHERE ref = $1",
+        "SELECT kind, email, phone, lang, unsubscribed_at, webpush FROM open311_contacts \
+         WHERE ref = $1",
     )
     .bind(reference)
     .fetch_optional(pool)

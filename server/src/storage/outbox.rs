@@ -214,7 +214,8 @@ pub(crate) async fn write_effects(
                 .map_err(|e| classify(e, "outbox row"))?;
             }
             Effect::Notify(event) => {
-                for (kind, column) in [("email", "email"), ("sms", "phone")] {
+                for (kind, column) in [("email", "email"), ("sms", "phone"), ("webpush", "webpush")]
+                {
                     // Contacts of those who follow the task: its reporter and supporters.
                     let sql = format!(
                         "INSERT INTO outbox (key, kind, task, contact, event, due_at, created_at)
@@ -241,6 +242,14 @@ pub(crate) async fn write_effects(
         }
     }
     Ok(())
+}
+
+/// Writes the `event` notification of every live contact of `task` (a task, or a
+/// citizen's message, which has no task commit of its own) in a transaction of its own.
+pub async fn notify(db: &Db, task: &str, event: &'static str, now: Millis) -> Result<(), DbError> {
+    let mut tx = db.begin_write().await?;
+    write_effects(&mut tx, task, 0, &[Effect::Notify(event)], 0, now).await?;
+    tx.commit().await
 }
 
 /// One wake-up row per registered device of `crew`'s members (enabled users). Coalesced:

@@ -22,6 +22,7 @@ mod identity;
 mod integrity;
 mod layers;
 mod notify;
+mod notify_push;
 mod open311;
 mod openapi;
 mod outbox;

@@ -18,14 +18,14 @@ use std::time::Duration;
 use tarmim_testing::smtp::{Mode, SmtpSink};
 use tarmim_testing::{Fixture, on_both_backends};
 
-const PASSWORD: &str = "notify-test-password";
-const BASE: &str = "https://137.example";
+pub(crate) const PASSWORD: &str = "notify-test-password";
+pub(crate) const BASE: &str = "https://137.example";
 
 fn centre_d01() -> (f64, f64) {
     (35.735 - 0.015, 51.32 + 0.0175)
 }
 
-async fn seed(db: &Db) {
+pub(crate) async fn seed(db: &Db) {
     tarmim_testing::demo_map(db).await;
     server::domain::open311::seed_demo(db).await.unwrap();
     db.create_user(&NewUser {
@@ -54,7 +54,7 @@ fn config(f: &Fixture, smtp: &str, max_attempts: u32) -> Config {
 }
 
 /// Files a pothole through Open311 with an e-mail contact; the answer's request.
-async fn file(addr: SocketAddr, email: &str, lang: Option<&str>) -> Value {
+pub(crate) async fn file(addr: SocketAddr, email: &str, lang: Option<&str>) -> Value {
     let (lat, lon) = centre_d01();
     let mut form = vec![
         (
@@ -107,7 +107,7 @@ async fn reopen(f: &Fixture) -> Db {
     }
 }
 
-fn code_of(request: &Value) -> String {
+pub(crate) fn code_of(request: &Value) -> String {
     request["tracking_code"].as_str().unwrap().replace('-', "")
 }
 

@@ -300,7 +300,15 @@ async fn a_pothole_with_a_photo_and_a_contact(f: &Fixture) {
 }
 
 async fn a_suggestion_without_a_point_is_answered(f: &Fixture) {
-    let c = city(f, |_| {}).await;
+    // The citizen's e-mail goes to a real SMTP server on loopback: the code when filed,
+    // the answer's news when answered.
+    let sink = tarmim_testing::smtp::SmtpSink::start(tarmim_testing::smtp::Mode::Accept).await;
+    let c = city(f, |cfg| {
+        cfg.public_url = Some("https://137.example".into());
+        cfg.outbox.smtp_url = Some(sink.url());
+        cfg.outbox.tick_ms = 50;
+    })
+    .await;
     let before = c.tasks().await;
     let (s, r) = c
         .file(
@@ -315,6 +323,14 @@ async fn a_suggestion_without_a_point_is_answered(f: &Fixture) {
     let code = r["tracking_code"].as_str().unwrap().to_owned();
     // Never a task: nothing for a crew.
     assert_eq!(c.tasks().await, before);
+
+    let bare = code.replace('-', "");
+    crate::outbox::wait_for("the receipt e-mail", async || sink.mailbox().len() == 1).await;
+    let receipt = &sink.mailbox()[0];
+    assert_eq!(receipt.to, vec!["<me@example.org>".to_owned()]);
+    let subject = receipt.header("Subject").unwrap();
+    assert!(subject.contains("Report received"), "{subject}");
+    assert!(subject.contains(&code), "{subject}");
 
     let t = c.anon.ok(&format!("/api/v1/track/{code}")).await;
     assert_eq!(t["kind"], "suggestion");
@@ -400,6 +416,19 @@ async fn a_suggestion_without_a_point_is_answered(f: &Fixture) {
         .map(|s| s["kind"].as_str().unwrap())
         .collect();
     assert_eq!(steps, ["received", "answered"]);
+    // The citizen is told, in English, with the tracking link; once.
+    crate::outbox::wait_for("the answer's e-mail", async || sink.mailbox().len() == 2).await;
+    let news = &sink.mailbox()[1];
+    let subject = news.header("Subject").unwrap();
+    assert!(subject.contains("The city answered"), "{subject}");
+    let body = news.body().replace("=\r\n", "");
+    assert!(
+        body.contains(&format!("https://137.example/track/{bare}")),
+        "{body}"
+    );
+    assert!(body.contains("More benches in the park"), "{body}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(sink.attempts(), 2, "each message sent once");
     // A message is not rated.
     let (s, _) = c
         .anon

@@ -46,6 +46,12 @@ pub struct PushConfig {
     /// Accept Web Push subscriptions whose endpoint is `http://` (`TARMIM_PUSH_ALLOW_HTTP`):
     /// tests only; real push services are HTTPS.
     pub allow_http_endpoints: bool,
+    /// The push services a citizen's Web Push subscription may point at, by host: a host
+    /// equal to one of these or under it (`TARMIM_WEBPUSH_HOSTS`, comma-separated).
+    /// Citizens subscribe without an account, so an endpoint anywhere else — an address
+    /// inside the city's network above all — is refused rather than POSTed to. The
+    /// default names the browsers' push services (Chrome, Firefox, Edge, Safari).
+    pub citizen_push_hosts: Vec<String>,
 }
 
 impl Default for PushConfig {
@@ -66,6 +72,14 @@ impl Default for PushConfig {
             vapid_private_key: None,
             vapid_subject: "mailto:ops@tarmim.invalid".into(),
             allow_http_endpoints: false,
+            citizen_push_hosts: [
+                "fcm.googleapis.com",
+                "updates.push.services.mozilla.com",
+                "notify.windows.com",
+                "push.apple.com",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 }
@@ -126,6 +140,13 @@ impl PushConfig {
         }
         if let Some(v) = get("TARMIM_PUSH_ALLOW_HTTP") {
             self.allow_http_endpoints = matches!(v.as_str(), "1" | "true" | "on" | "yes");
+        }
+        if let Some(v) = get("TARMIM_WEBPUSH_HOSTS") {
+            self.citizen_push_hosts = v
+                .split(',')
+                .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect();
         }
         Ok(())
     }

@@ -13,6 +13,10 @@ pub struct Composed {
     pub body: String,
     /// The language.
     pub lang: &'static str,
+    /// The status text alone, one line (a Web Push notification's text).
+    pub line: String,
+    /// The tracking page's link.
+    pub link: String,
 }
 
 /// What a notification is about.
@@ -103,6 +107,8 @@ pub fn compose(a: &About<'_>) -> Option<Composed> {
             subject: format!("137: {subject} ({code})"),
             body,
             lang: "en",
+            line,
+            link: track,
         });
     }
     let (subject, line) = match a.event {
@@ -150,6 +156,8 @@ pub fn compose(a: &About<'_>) -> Option<Composed> {
         subject: format!("{}: {subject} ({code})", fa_digits("137")),
         body,
         lang: "fa",
+        line,
+        link: track,
     })
 }
 

@@ -5,6 +5,12 @@
 //! - [`email`]: SMTP through `lettre`.
 //! - [`sms`]: an HTTP gateway (a JSON webhook, or Kavenegar's API), held back in the
 //!   quiet hours except for the message that carries the tracking code.
+//! - [`webpush`]: Web Push to the subscription a citizen gave with "notify me" on the
+//!   tracking page, through the crews' RFC 8291/8292 implementation
+//!   (`domain::push::webpush`); the payload is the status text and the tracking link.
+//!
+//! A notification is about a task, or about a citizen's message (`M-…`, which has no
+//! task document: its words and code are read from `citizen_messages`).
 //!
 //! A channel is configured or absent ([`Channels`]); a row for an absent channel, or for
 //! a contact that is gone or unsubscribed, is skipped, never retried. Addresses are never
@@ -13,6 +19,7 @@
 pub mod compose;
 pub mod email;
 pub mod sms;
+pub mod webpush;
 
 use crate::domain::citizen::codes;
 use crate::domain::dispatch::edit;
@@ -39,6 +46,10 @@ pub struct Message {
     pub lang: String,
     /// The link that stops further messages.
     pub unsubscribe: String,
+    /// The status text alone, one line (what a Web Push notification shows).
+    pub text: String,
+    /// The tracking page's link.
+    pub link: String,
 }
 
 /// Why a send failed.
@@ -50,6 +61,10 @@ pub enum NotifyError {
     /// The channel refused this message for good (a bad address).
     #[error("refused: {0}")]
     Refused(String),
+    /// The address is gone for good (a push service's 404/410 for a subscription): it
+    /// is removed, and this message is not sent.
+    #[error("gone: {0}")]
+    Gone(String),
     /// Reading what the message needs failed.
     #[error("{0}")]
     Internal(String),
@@ -58,7 +73,7 @@ pub enum NotifyError {
 impl NotifyError {
     /// True when trying again cannot help.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, NotifyError::Refused(_))
+        matches!(self, NotifyError::Refused(_) | NotifyError::Gone(_))
     }
 }
 
@@ -75,6 +90,8 @@ pub struct Channels {
     pub email: Option<Arc<dyn Notifier>>,
     /// SMS.
     pub sms: Option<Arc<dyn Notifier>>,
+    /// Web Push (citizens who tapped "notify me").
+    pub webpush: Option<Arc<dyn Notifier>>,
 }
 
 impl Channels {
@@ -83,9 +100,14 @@ impl Channels {
         Channels::default()
     }
 
-    /// The channels the configuration names. A channel whose settings do not parse is
-    /// left out, loudly (its notifications are then skipped).
-    pub fn from_config(c: &crate::base::config::outbox::OutboxConfig) -> Channels {
+    /// The channels the configuration names: e-mail and SMS from `[outbox]`, Web Push
+    /// from `[push]`'s VAPID key (the one crews' wake-ups are signed with). A channel
+    /// whose settings do not parse is left out, loudly (its notifications are then
+    /// skipped).
+    pub fn from_config(
+        c: &crate::base::config::outbox::OutboxConfig,
+        push: &crate::base::config::push::PushConfig,
+    ) -> Channels {
         let timeout = std::time::Duration::from_secs(c.timeout_secs.max(1));
         let email = c.smtp_url.as_deref().and_then(|url| {
             match email::Email::new(url, &c.smtp_from, timeout) {
@@ -112,7 +134,13 @@ impl Channels {
                 }
             }
         });
-        Channels { email, sms }
+        let webpush =
+            webpush::CitizenPush::from_config(push).map(|w| Arc::new(w) as Arc<dyn Notifier>);
+        Channels {
+            email,
+            sms,
+            webpush,
+        }
     }
 }
 
@@ -121,6 +149,7 @@ pub async fn deliver(o: &Outbox, row: &OutboxRow) -> Done {
     let channel = match row.kind.as_str() {
         "email" => o.channels.email.as_ref(),
         "sms" => o.channels.sms.as_ref(),
+        "webpush" => o.channels.webpush.as_ref(),
         other => return Done::Fatal(format!("unknown outbox row kind {other:?}")),
     };
     let Some(channel) = channel else {
@@ -140,6 +169,7 @@ pub async fn deliver(o: &Outbox, row: &OutboxRow) -> Done {
                     .increment(1);
                 Done::Sent
             }
+            Err(NotifyError::Gone(why)) => gone(o, row, &m.to, &why).await,
             Err(e) => e.into(),
         },
         Ok(Err(skip)) => Done::Skipped(skip),
@@ -186,6 +216,7 @@ async fn message(o: &Outbox, row: &OutboxRow) -> Result<Result<Message, String>,
     }
     let to = match row.kind.as_str() {
         "email" => target.email.clone(),
+        "webpush" => target.webpush.clone(),
         _ => target.phone.clone(),
     };
     let Some(mut to) = to else {
@@ -198,12 +229,27 @@ async fn message(o: &Outbox, row: &OutboxRow) -> Result<Result<Message, String>,
         }
     }
     let task = DocId::new(row.task.clone()).map_err(|e| internal(&e))?;
-    let view = match edit::load(&o.dispatch, &task).await {
-        Ok((doc, _)) => doc.view().map_err(|e| internal(&e))?,
-        Err(crate::domain::dispatch::DispatchError::NotFound(_)) => {
-            return Ok(Err("the task is gone".into()));
+    let (title, after) = if crate::domain::citizen::messages::is_message(&row.task) {
+        // A citizen's message: its own words stand for a title.
+        match crate::storage::messages::get(db, &row.task)
+            .await
+            .map_err(|e| internal(&e))?
+        {
+            Some(m) => (m.body.chars().take(60).collect::<String>(), None),
+            None => return Ok(Err("the message is gone".into())),
         }
-        Err(e) => return Err(internal(&e)),
+    } else {
+        let view = match edit::load(&o.dispatch, &task).await {
+            Ok((doc, _)) => doc.view().map_err(|e| internal(&e))?,
+            Err(crate::domain::dispatch::DispatchError::NotFound(_)) => {
+                return Ok(Err("the task is gone".into()));
+            }
+            Err(e) => return Err(internal(&e)),
+        };
+        let after = crate::domain::analytics::facts::derive(&view)
+            .after_photo
+            .map(|h| format!("/api/v1/photos/{h}/display"));
+        (view.title.clone(), after)
     };
     // A supporter's contact is keyed by their own code; a reporter's by the task.
     let code = if target.kind == "support" {
@@ -215,9 +261,6 @@ async fn message(o: &Outbox, row: &OutboxRow) -> Result<Result<Message, String>,
             None => return Ok(Err("the task has no reporter's code".into())),
         }
     };
-    let after = crate::domain::analytics::facts::derive(&view)
-        .after_photo
-        .map(|h| format!("/api/v1/photos/{h}/display"));
     let event = row.event.as_deref().unwrap_or("");
     let lang = target.lang.as_deref().unwrap_or("fa");
     let Some(c) = compose::compose(&compose::About {
@@ -226,7 +269,7 @@ async fn message(o: &Outbox, row: &OutboxRow) -> Result<Result<Message, String>,
         code: &code,
         base_url: &o.base_url,
         after_photo: after.as_deref(),
-        title: &view.title,
+        title: &title,
     }) else {
         return Ok(Err(format!("no message for event {event:?}")));
     };
@@ -237,7 +280,26 @@ async fn message(o: &Outbox, row: &OutboxRow) -> Result<Result<Message, String>,
         key: format!("n{}.{}", row.id, short_hash(&row.key)),
         lang: c.lang.to_owned(),
         unsubscribe: format!("{}/track/{code}/unsubscribe", o.base_url),
+        text: c.line,
+        link: c.link,
     }))
+}
+
+/// A push service said the subscription is gone: it is removed from the contact (if the
+/// contact still holds that one), and the row is done with nothing sent.
+async fn gone(o: &Outbox, row: &OutboxRow, subscription: &str, why: &str) -> Done {
+    let Some(reference) = row.contact.as_deref() else {
+        return Done::Skipped(format!("gone ({why})"));
+    };
+    match crate::storage::citizen_push::clear_if(&o.dispatch.store, reference, subscription).await {
+        Ok(_) => {
+            metrics::counter!("tarmim_citizen_push_gone_total").increment(1);
+            Done::Skipped(format!(
+                "the push service says the subscription is gone ({why}); removed"
+            ))
+        }
+        Err(e) => Done::Failed(format!("removing a gone subscription failed: {e}")),
+    }
 }
 
 /// 48 bits of the row key's SHA-256, so a `Message-ID` names the notification without

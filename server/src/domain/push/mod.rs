@@ -255,7 +255,9 @@ pub(crate) fn unreachable(e: reqwest::Error) -> PushError {
     if e.is_timeout() {
         PushError::Unavailable("timed out".into())
     } else {
-        PushError::Unavailable(format!("unreachable: {e}"))
+        // Without the URL: a Web Push endpoint identifies its subscriber, and this text
+        // reaches the log and the dead-letter list.
+        PushError::Unavailable(format!("unreachable: {}", e.without_url()))
     }
 }
 

@@ -2,9 +2,13 @@
 //! to the subscription's keys (RFC 8291, `aes128gcm` of RFC 8188) and signed for by VAPID
 //! (RFC 8292). Used by UnifiedPush distributors on de-Googled Android and by browsers.
 //!
-//! The payload is `{"t":"sync","urgent":…}` — the push service sees only ciphertext, and
-//! even the decrypted text names no task. `Topic` is the collapse key; `Urgency` is
-//! `high` for an urgent job, `normal` otherwise.
+//! A crew's wake-up's payload is `{"t":"sync","urgent":…}` — the push service sees only
+//! ciphertext, and even the decrypted text names no task. `Topic` is the collapse key;
+//! `Urgency` is `high` for an urgent job, `normal` otherwise.
+//!
+//! [`WebPush::post`] is the one implementation of the encryption and the VAPID request:
+//! citizens' notifications (`domain::notify::webpush`) send through it too, with their
+//! own payload and no collapse key.
 
 use super::jws::{Key, KeyError};
 use super::registration::{Checked, Subscription};
@@ -38,6 +42,10 @@ impl WebPush {
                 "the VAPID subject must be a mailto: or https: URI, not {subject:?}"
             )));
         }
+        // reqwest is built without a TLS provider of its own: the process's must be in
+        // place before a client is built (a server with only Web Push configured has
+        // built no other client yet).
+        crate::base::tls::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -58,12 +66,31 @@ impl WebPush {
     }
 
     async fn send(&self, token: &str, wake: &Wake) -> Result<(), PushError> {
-        // Checked at registration; checked again in case a row predates a rule.
-        let now_ms = now_secs().saturating_mul(1000);
-        let (_, sub) = Subscription::check(token, true, now_ms).map_err(PushError::Unregistered)?;
         let plaintext = serde_json::json!({ "t": "sync", "urgent": wake.urgent }).to_string();
-        let body = encrypt(&sub, plaintext.as_bytes(), &random_key(), &rand::random())
-            .map_err(PushError::Refused)?;
+        let how = Delivery {
+            ttl: wake.ttl,
+            urgent: wake.urgent,
+            topic: Some(COLLAPSE_KEY),
+        };
+        self.post(token, plaintext.as_bytes(), &how).await
+    }
+
+    /// Encrypts `plaintext` to the subscription `subscription` (its JSON, as stored),
+    /// signs for it with VAPID and POSTs it to the subscription's endpoint; done when the
+    /// push service accepted it (2xx). Shared by crews' wake-ups and citizens'
+    /// notifications (`domain::notify::webpush`), which differ only in what they send.
+    pub async fn post(
+        &self,
+        subscription: &str,
+        plaintext: &[u8],
+        how: &Delivery<'_>,
+    ) -> Result<(), PushError> {
+        // Checked when stored; checked again in case a row predates a rule.
+        let now_ms = now_secs().saturating_mul(1000);
+        let (_, sub) =
+            Subscription::check(subscription, true, now_ms).map_err(PushError::Unregistered)?;
+        let body =
+            encrypt(&sub, plaintext, &random_key(), &rand::random()).map_err(PushError::Refused)?;
         let origin = sub.endpoint.origin().ascii_serialization();
         let jwt = self.key.sign(
             serde_json::json!({}),
@@ -73,7 +100,7 @@ impl WebPush {
                 "sub": self.subject,
             }),
         );
-        let resp = self
+        let mut req = self
             .client
             .post(sub.endpoint.clone())
             .header(
@@ -82,13 +109,12 @@ impl WebPush {
             )
             .header("content-encoding", "aes128gcm")
             .header("content-type", "application/octet-stream")
-            .header("ttl", wake.ttl.as_secs().to_string())
-            .header("urgency", if wake.urgent { "high" } else { "normal" })
-            .header("topic", COLLAPSE_KEY)
-            .body(body)
-            .send()
-            .await
-            .map_err(unreachable)?;
+            .header("ttl", how.ttl.as_secs().to_string())
+            .header("urgency", if how.urgent { "high" } else { "normal" });
+        if let Some(topic) = how.topic {
+            req = req.header("topic", topic);
+        }
+        let resp = req.body(body).send().await.map_err(unreachable)?;
         let status = resp.status();
         if status.is_success() {
             return Ok(());
@@ -99,6 +125,18 @@ impl WebPush {
             false
         }))
     }
+}
+
+/// How a push service should treat one message (RFC 8030 §5.2–5.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery<'a> {
+    /// How long the service may hold it for an unreachable user agent (`TTL`).
+    pub ttl: Duration,
+    /// `Urgency: high` rather than `normal`.
+    pub urgent: bool,
+    /// The collapse key (`Topic`): a newer message with the same topic replaces one
+    /// not yet delivered. None: every message is delivered.
+    pub topic: Option<&'a str>,
 }
 
 impl Pusher for WebPush {

@@ -27,6 +27,16 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "text/css; charset=utf-8",
         include_bytes!("../../../web/track/style.css"),
     ),
+    (
+        "notify.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../web/track/notify.js"),
+    ),
+    (
+        "sw.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../web/track/sw.js"),
+    ),
 ];
 
 /// The static files' routes (merged into the app's router by [`super::routes`]).
@@ -36,7 +46,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// The tracking page's script and style.
 #[utoipa::path(get, path = "/track/static/{file}", tag = "pages",
-    params(("file" = String, Path, description = "`app.js` or `style.css`")),
+    params(("file" = String, Path, description = "`app.js`, `style.css`, `notify.js` or `sw.js`")),
     responses(
         (status = 200, description = "The file"),
         (status = 404, description = "No such file"),
@@ -65,6 +75,14 @@ fn asset(file: &str) -> Response {
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
             private_headers(h);
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            if file == "sw.js" {
+                // The service worker lives under /track/static/ but serves the tracking
+                // pages: its scope is /track/ ("notify me", `notify.js`).
+                h.insert(
+                    "service-worker-allowed",
+                    HeaderValue::from_static("/track/"),
+                );
+            }
             resp
         }
         None => (StatusCode::NOT_FOUND, "not found").into_response(),

@@ -12,7 +12,7 @@
 //! The FCM service account's key is a throwaway RSA key generated for these tests
 //! (`server/tests/fixtures/push/fcm-test-key.pem`); the other keys are made per run.
 
-mod receivers;
+pub(crate) mod receivers;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -626,6 +626,13 @@ async fn a_disconnected_crew_phone_is_woken(f: &Fixture) {
     assert_contentless(&got[0].payload);
     assert!(!got[0].payload.to_string().contains(&task1));
     assert_eq!(rx.log.refused(), Vec::<String>::new());
+    // The receiver records the wake-up before it answers: the row is marked sent a
+    // moment later.
+    wait_for("the wake-up marked sent", async || {
+        let w = rows::wakes_of(&f.db, "dev-c-a").await.unwrap();
+        w.first().is_some_and(|w| w.state == "sent")
+    })
+    .await;
     let wakes = rows::wakes_of(&f.db, "dev-c-a").await.unwrap();
     assert_eq!(wakes.len(), 1);
     assert_eq!(

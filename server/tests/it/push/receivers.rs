@@ -158,11 +158,24 @@ struct WpState {
     auth: [u8; 16],
     vapid_public: String,
     origin: String,
+    /// The `Topic` every request must carry; none: requests must carry no `Topic`.
+    topic: Option<&'static str>,
 }
 
 impl WebPushReceiver {
-    /// Starts one expecting VAPID key `vapid_public` (base64url).
+    /// Starts one expecting VAPID key `vapid_public` (base64url) and crews' wake-ups
+    /// (`Topic: tarmim-sync`).
     pub async fn start(vapid_public: &str) -> WebPushReceiver {
+        Self::start_with(vapid_public, Some("tarmim-sync")).await
+    }
+
+    /// Starts one expecting VAPID key `vapid_public` and citizens' notifications (no
+    /// `Topic`: each is delivered, none replaces another).
+    pub async fn start_citizen(vapid_public: &str) -> WebPushReceiver {
+        Self::start_with(vapid_public, None).await
+    }
+
+    async fn start_with(vapid_public: &str, topic: Option<&'static str>) -> WebPushReceiver {
         let ua_secret = loop {
             if let Ok(k) = p256::SecretKey::from_slice(&rand::random::<[u8; 32]>()) {
                 break k;
@@ -178,6 +191,7 @@ impl WebPushReceiver {
             auth,
             vapid_public: vapid_public.to_owned(),
             origin: format!("http://{addr}"),
+            topic,
         });
         let app = axum::Router::new()
             .route("/push/{id}", axum::routing::post(webpush_handler))
@@ -236,8 +250,14 @@ fn check_webpush(s: &WpState, h: &HeaderMap, body: &[u8]) -> Result<(bool, Value
         "normal" => false,
         other => return Err(format!("urgency {other:?}")),
     };
-    if header(h, "topic") != "tarmim-sync" {
-        return Err(format!("topic {:?}", header(h, "topic")));
+    match s.topic {
+        Some(t) if header(h, "topic") != t => {
+            return Err(format!("topic {:?}", header(h, "topic")));
+        }
+        None if h.contains_key("topic") => {
+            return Err(format!("an unexpected topic {:?}", header(h, "topic")));
+        }
+        _ => {}
     }
     if header(h, "content-encoding") != "aes128gcm" {
         return Err("content-encoding is not aes128gcm".into());
