@@ -8,15 +8,24 @@
 // the page. A suggestion without a point is answered by a dispatcher from the console's
 // messages page, and the citizen reads the answer on the tracking page.
 //
+// The citizen's e-mail is read from the suite's SMTP sink (TARMIM_MAILBOX): the Persian
+// receipt of the pothole with its code and tracking link, and the news of the answer to
+// the suggestion.
+//
 // TARMIM_REPORT_SCREENSHOT (optional): where to save the Persian page, filled in.
+// TARMIM_NOTIFICATION_SCREENSHOT (optional): where to save the Persian receipt e-mail as
+// delivered, rendered as a phone's mail reader shows it (docs/notification.png).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
+import * as mail from './lib/mail.mjs';
 
 const BASE = process.env.TARMIM_BASE_URL;
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SHOT = process.env.TARMIM_REPORT_SCREENSHOT;
+const MAIL_SHOT = process.env.TARMIM_NOTIFICATION_SCREENSHOT;
 assert.ok(BASE, 'TARMIM_BASE_URL is required');
+assert.ok(mail.MAILBOX, 'TARMIM_MAILBOX is required (tests/suites/browser.sh runs an SMTP sink)');
 
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 
@@ -127,6 +136,20 @@ for (const [locale, lang] of [['fa-IR', 'fa'], ['en-US', 'en']]) {
     const view = await (await fetch(`${BASE}/api/v1/track/${code}`)).json();
     assert.equal(view.kind, 'request');
     assert.equal(view.category.code, 'pothole');
+
+    // The code reaches the contact by e-mail, in the language filed, with the link.
+    const bare = code.replace(/-/g, '');
+    const receipt = await mail.waitFor((m) => m.to.includes(`<citizen-${lang}@example.com>`) && m.body.includes(bare));
+    assert.match(receipt.headers.subject, lang === 'fa' ? /گزارش دریافت شد/ : /Report received/);
+    assert.ok(receipt.body.includes(`/track/${bare}`), receipt.body);
+    assert.ok(receipt.body.includes(`/track/${bare}/unsubscribe`), receipt.body);
+    if (lang === 'fa' && MAIL_SHOT) {
+      const reader = await browser.newContext({ ...PHONE, locale: 'fa-IR' });
+      const view = await reader.newPage();
+      await view.setContent(mail.asHtml(receipt));
+      await view.screenshot({ path: MAIL_SHOT, fullPage: true });
+      await reader.close();
+    }
     assert.deepEqual(errors, []);
     await context.close();
   });
@@ -157,6 +180,9 @@ test('a suggestion without a point, answered from the console', async () => {
   assert.equal(await page.isVisible('#photos-block'), false);
   const words = `More shade trees on our street, please (${Date.now()})`;
   await page.fill('#description', words);
+  const email = `suggester-${Date.now()}@example.com`;
+  await page.fill('#email', email);
+  await page.check('#consent');
   await page.click('#send');
   await page.waitForSelector('#done:not([hidden])', { timeout: 30_000 });
   const code = await page.getAttribute('#done-code', 'data-code');
@@ -184,6 +210,14 @@ test('a suggestion without a point, answered from the console', async () => {
   assert.equal((await page.textContent('#answer-text')).trim(), answer);
   assert.match(await page.textContent('#status-badge'), /Answered/);
   assert.equal(await page.isVisible('#photos'), false);
+
+  // …and is told by e-mail: the code when filed, then the answer's news, with the link.
+  const bare = code.replace(/-/g, '');
+  const receipt = await mail.waitFor((m) => m.to.includes(`<${email}>`) && /Report received/.test(m.headers.subject));
+  assert.ok(receipt.headers.subject.includes(code), receipt.headers.subject);
+  const news = await mail.waitFor((m) => m.to.includes(`<${email}>`) && /The city answered/.test(m.headers.subject));
+  assert.ok(news.body.includes(`/track/${bare}`), news.body);
+  assert.ok(news.body.includes('More shade trees'), news.body);
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The dispatcher console in headless Chromium: starts the debug tarmim-server (built by
 # `cargo test`) on a fresh SQLite data folder with the demo city and a free port, runs
-# tests/browser with `node --test`, and prints `browser: N passed, M failed`.
+# tests/browser with `node --test` (or only the test files named as arguments), and prints `browser: N passed, M failed`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -14,11 +14,28 @@ probe="$root/target/debug/examples/phone_probe"
 [ -d tests/browser/node_modules/playwright-core ] || bash tests/setup/browser.sh
 
 data=$(mktemp -d)
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+# Citizens' e-mail goes to a local SMTP sink (tests/browser/smtp-sink.mjs), which writes
+# each message to $mailbox for the tests to read; Web Push is signed with a key made for
+# this run and may go to the tests' local push service (plain HTTP on 127.0.0.1).
+smtp_port=$(free_port)
+mailbox="$data/mailbox"
+node tests/browser/smtp-sink.mjs "$smtp_port" "$mailbox" &
+sink=$!
+vapid=$(node -e "const {generateKeyPairSync} = require('crypto'); \
+  process.stdout.write(generateKeyPairSync('ec', {namedCurve: 'P-256'}).privateKey.export({format: 'jwk'}).d)")
 env -u DATABASE_URL TARMIM_DATA_DIR="$data" TARMIM_LISTEN="127.0.0.1:$port" TARMIM_DEMO=true \
-    TARMIM_POSITION_MIN_INTERVAL_MS=0 TARMIM_REPORT_PER_MINUTE=1000 RUST_LOG=warn "$bin" >"$data/server.log" 2>&1 &
+    TARMIM_POSITION_MIN_INTERVAL_MS=0 TARMIM_REPORT_PER_MINUTE=1000 \
+    TARMIM_SMTP_URL="smtp://127.0.0.1:$smtp_port" TARMIM_OUTBOX_TICK_MS=100 \
+    TARMIM_VAPID_PRIVATE_KEY="$vapid" TARMIM_PUSH_ALLOW_HTTP=true TARMIM_WEBPUSH_HOSTS=127.0.0.1 \
+    RUST_LOG=warn "$bin" >"$data/server.log" 2>&1 &
 pid=$!
-cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"; }
+cleanup() {
+    kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+    kill "$sink" 2>/dev/null || true; wait "$sink" 2>/dev/null || true
+    rm -rf "$data"
+}
 trap cleanup EXIT
 
 for _ in $(seq 1 300); do
@@ -29,8 +46,8 @@ done
 
 out="$data/tap.txt"
 status=0
-(cd tests/browser && TARMIM_BASE_URL="http://127.0.0.1:$port" TARMIM_PHONE_PROBE="$probe" \
-    node --test --test-reporter=tap) | tee "$out" || status=$?
+(cd tests/browser && TARMIM_BASE_URL="http://127.0.0.1:$port" TARMIM_PHONE_PROBE="$probe" TARMIM_MAILBOX="$mailbox" \
+    node --test --test-reporter=tap "$@") | tee "$out" || status=$?
 passed=$(awk '/^# pass / {print $3}' "$out" | tail -n1)
 failed=$(awk '/^# fail / {print $3}' "$out" | tail -n1)
 passed=${passed:-0}
