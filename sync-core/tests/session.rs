@@ -316,6 +316,93 @@ fn an_offline_completion_reaches_the_server_after_a_reassignment() {
     );
 }
 
+/// Crew C1's phone sees its district's open tasks, so a reassignment away reaches it as
+/// changes (not a `Drop`). A completion made offline before it heard of the reassignment
+/// is kept (rule 1); one built on the old heads after its `Hello` confirmed holding the
+/// reassignment is a forged fork, refused as `StaleView`, nothing stored.
+#[test]
+fn a_completion_hiding_an_acknowledged_reassignment_is_refused() {
+    let scopes = ["crew:C1", "open:D1"];
+    let me = ali();
+    let complete = |t: &mut TaskDoc, who: &Actor, h: u8| {
+        t.add_photo(who, after_photo(&me, h))?;
+        t.append_event(
+            who,
+            T0 + 10,
+            EventKind::Completed {
+                photos: vec![format!("{:064x}", h)],
+            },
+        )
+    };
+    let reassign = |t: &mut TaskDoc| {
+        t.append_event(
+            &disp(),
+            T0 + 11,
+            EventKind::Assigned {
+                crew: "C2".into(),
+                reason: "no answer".into(),
+            },
+        )
+        .unwrap();
+    };
+
+    // Genuine: offline before the reassignment existed.
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    let mut a = device(ali());
+    connect(&mut a, &mut session(&ali(), &scopes), &store);
+    a.disconnect();
+    a.edit(&id("T1"), T0 + 10, |t, who| complete(t, who, 1))
+        .unwrap();
+    server_edit(&store, "T1", reassign);
+    let ev = connect(&mut a, &mut session(&ali(), &scopes), &store);
+    assert!(ev.contains(&DeviceEvent::Acknowledged(id("T1"))), "{ev:?}");
+    let stored = run(store.load(&id("T1"))).unwrap().unwrap();
+    let v = TaskDoc::load(&stored.bytes).unwrap().view().unwrap();
+    assert_eq!(v.derived.status, Status::Completed, "offline work stands");
+
+    // Forged: the phone confirms holding the reassignment, then completes on old heads.
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    let mut a = device(ali());
+    connect(&mut a, &mut session(&ali(), &scopes), &store);
+    a.disconnect();
+    let old = a.store().get(&id("T1")).unwrap().unwrap();
+    server_edit(&store, "T1", reassign);
+    connect(&mut a, &mut session(&ali(), &scopes), &store);
+    a.disconnect();
+    assert_eq!(
+        a.task(&id("T1")).unwrap().derived.assignee.as_deref(),
+        Some("C2"),
+        "the phone received the reassignment"
+    );
+    // The next Hello carries the cursor past it: acknowledged.
+    let mut s3 = session(&ali(), &scopes);
+    connect(&mut a, &mut s3, &store);
+    let before = run(store.load(&id("T1"))).unwrap().unwrap();
+    let row =
+        sync_core::session::device::index_entry(&TaskDoc::load(&old).unwrap().view().unwrap(), T0);
+    a.store()
+        .write(sync_core::store::WriteBatch {
+            put_docs: vec![(id("T1"), old, row)],
+            ..Default::default()
+        })
+        .unwrap();
+    a.edit(&id("T1"), T0 + 12, |t, who| complete(t, who, 2))
+        .unwrap();
+    let up = a.outgoing().unwrap();
+    let ev = exchange(&mut a, &mut s3, &store, up);
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            DeviceEvent::Refused { doc, code: RefusalCode::StaleView, .. } if doc.as_str() == "T1"
+        )),
+        "{ev:?}"
+    );
+    let after = run(store.load(&id("T1"))).unwrap().unwrap();
+    assert_eq!(after.seq, before.seq, "nothing stored");
+}
+
 /// A store that fails every commit: the device must not get an acknowledgement.
 struct FailingStore {
     inner: MemServerStore,
@@ -352,6 +439,21 @@ impl ServerStore for FailingStore {
     }
     async fn doc_scopes(&self, doc: &DocId) -> Result<Vec<sync_core::ScopeId>, ServerStoreError> {
         self.inner.doc_scopes(doc).await
+    }
+    async fn record_hello(
+        &self,
+        device: &sync_core::DeviceId,
+        cursors: &[(sync_core::ScopeId, u64)],
+        now: i64,
+    ) -> Result<Option<i64>, ServerStoreError> {
+        self.inner.record_hello(device, cursors, now).await
+    }
+    async fn acknowledged_seq(
+        &self,
+        device: &sync_core::DeviceId,
+        doc: &DocId,
+    ) -> Result<Option<u64>, ServerStoreError> {
+        self.inner.acknowledged_seq(device, doc).await
     }
 }
 

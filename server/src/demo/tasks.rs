@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
 use sync_core::session::{DocCommit, ScopePolicy, TaskScopes};
 use sync_core::task::{
-    EventKind, GeoPoint, NewTask, PhotoKind, PhotoRef, Priority, Sla, Source, TaskDoc,
+    EventKind, GeoPoint, NewTask, PhotoKind, PhotoRef, Priority, Receipt, Sla, Source, TaskDoc,
 };
 use sync_core::{Actor, DeviceId, DocId, Millis, Role};
 
@@ -100,6 +100,7 @@ pub(super) fn build_tasks(
     let mut rng = StdRng::seed_from_u64(seed ^ 0x7a5c);
     let server = Actor::server(device("server-demo"));
     let mut out = Vec::with_capacity(n);
+    let mut offline_shown = false;
     for i in 0..n {
         let d = rng.random_range(1..=ROWS * COLS);
         let code = format!("D{d:02}");
@@ -273,6 +274,20 @@ pub(super) fn build_tasks(
             doc.add_photo(&crew_actor, after)?;
             doc.append_event(&crew_actor, t, EventKind::Completed { photos: vec![hash] })?;
             doc.add_note(&crew_actor, t, "Fixed. (demo)")?;
+            // One completion made offline and received three hours later: the console
+            // shows the server's receipt beside the phone's time (docs/security.md,
+            // "Clocks a device claims"). The phone was offline since before it, so the
+            // server vouches for the phone's time.
+            if !offline_shown && target == Target::Completed && now - t > 4 * 60 * MIN {
+                offline_shown = true;
+                let receipt = Receipt {
+                    received_at: t + 3 * 60 * MIN,
+                    vouched_at: t,
+                };
+                if let Some(done) = doc.view()?.derived.completion {
+                    doc.record_receipts(&[(done, receipt)])?;
+                }
+            }
             match target {
                 Target::Verified => {
                     doc.append_event(&dispatcher, step(&mut rng), EventKind::Verified)?;

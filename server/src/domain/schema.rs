@@ -36,7 +36,9 @@ pub struct TaskViewSchema {
     /// Derived state: status, assignee, district, priority, …
     #[schema(value_type = Object)]
     pub derived: (),
-    /// Events with their outcomes.
+    /// Events with their outcomes; an event the server received long after its phone
+    /// time also carries `receipt` (`received_at`, `vouched_at`: the time SLA measures and
+    /// citizens' windows count from).
     #[schema(value_type = Vec<Object>)]
     pub timeline: (),
 }

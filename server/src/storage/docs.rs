@@ -17,7 +17,7 @@ use crate::base::time::now_millis;
 use std::future::Future;
 use sync_core::session::{
     ChangesSince, CommitOutcome, DocCommit, ScopeEntry, ServerStore, ServerStoreError,
-    StoredChange, StoredDoc,
+    StoredChange, StoredDoc, acknowledged_through,
 };
 use sync_core::store::IndexEntry;
 use sync_core::task::TaskView;
@@ -650,6 +650,93 @@ impl ServerStore for Db {
                 .fetch_all(pool)
                 .await)?;
                 scope_ids(rows)
+            }
+            .await,
+        )
+    }
+
+    /// One transaction (under the writer lock on SQLite): the contact's time swapped in,
+    /// and one upsert per scope that only ever raises the number. A cursor beyond any
+    /// sequence number is stored as the largest one (it only limits the device that
+    /// claims it).
+    async fn record_hello(
+        &self,
+        device: &DeviceId,
+        cursors: &[(ScopeId, u64)],
+        now: Millis,
+    ) -> Result<Option<Millis>, ServerStoreError> {
+        for_session(
+            async {
+                let mut tx = self.begin_write().await?;
+                let previous: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar(
+                    "SELECT at FROM device_contacts WHERE device = $1",
+                )
+                .bind(device.as_str())
+                .fetch_optional(c)
+                .await)?;
+                on_tx!(&mut tx, c => sqlx::query(
+                    "INSERT INTO device_contacts (device, at) VALUES ($1, $2)
+                     ON CONFLICT (device) DO UPDATE SET at = excluded.at",
+                )
+                .bind(device.as_str())
+                .bind(now)
+                .execute(c)
+                .await
+                .map(|_| ()))
+                .map_err(|e| classify(e, "device contact"))?;
+                for (scope, seq) in cursors {
+                    let seq = i64::try_from(*seq).unwrap_or(i64::MAX);
+                    on_tx!(&mut tx, c => sqlx::query(
+                        "INSERT INTO sync_acks (device, scope, seq) VALUES ($1, $2, $3)
+                         ON CONFLICT (device, scope) DO UPDATE SET seq = excluded.seq
+                         WHERE sync_acks.seq < excluded.seq",
+                    )
+                    .bind(device.as_str())
+                    .bind(scope.as_str())
+                    .bind(seq)
+                    .execute(c)
+                    .await
+                    .map(|_| ()))
+                    .map_err(|e| classify(e, "sync acknowledgement"))?;
+                }
+                tx.commit().await?;
+                Ok(previous)
+            }
+            .await,
+        )
+    }
+
+    /// The device's acknowledged cursors joined to the document's entries in those scopes;
+    /// the rule is sync-core's [`acknowledged_through`].
+    async fn acknowledged_seq(
+        &self,
+        device: &DeviceId,
+        doc: &DocId,
+    ) -> Result<Option<u64>, ServerStoreError> {
+        for_session(
+            async {
+                let rows: Vec<(i64, i64, i64, bool)> = on_pool!(self, pool => sqlx::query_as(
+                    "SELECT a.seq, e.seq, e.entered_seq, e.present
+                     FROM sync_acks a JOIN scope_entries e ON e.scope = a.scope
+                     WHERE a.device = $1 AND e.doc = $2",
+                )
+                .bind(device.as_str())
+                .bind(doc.as_str())
+                .fetch_all(pool)
+                .await)?;
+                let mut best: Option<u64> = None;
+                for (acked, seq, entered, present) in rows {
+                    let entry = ScopeEntry {
+                        doc: doc.clone(),
+                        seq: seq_u64(seq)?,
+                        entered_seq: seq_u64(entered)?,
+                        present,
+                    };
+                    if let Some(n) = acknowledged_through(seq_u64(acked)?, &entry) {
+                        best = best.max(Some(n));
+                    }
+                }
+                Ok(best)
             }
             .await,
         )

@@ -813,6 +813,361 @@ async fn forged_changes_are_refused(f: &Fixture) {
     server.shutdown().await.unwrap();
 }
 
+/// An after photo by `who`, for completions.
+fn after_photo(who: &Actor, h: u8) -> PhotoRef {
+    PhotoRef {
+        hash: format!("{:064x}", h),
+        kind: PhotoKind::After,
+        taken_at: Some(now_millis()),
+        taken_point: None,
+        author: who.user.clone(),
+        device: who.device.to_string(),
+        bytes: 10,
+        mime: "image/jpeg".into(),
+        added_at: now_millis(),
+    }
+}
+
+/// Completes `t` with an after photo `h`, as a crew's app does.
+fn complete(t: &mut TaskDoc, who: &Actor, h: u8) -> Result<(), TaskError> {
+    complete_at(t, who, h, now_millis())
+}
+
+/// [`complete`] at a given time by the phone's clock.
+fn complete_at(t: &mut TaskDoc, who: &Actor, h: u8, now: i64) -> Result<(), TaskError> {
+    t.add_photo(who, after_photo(who, h))?;
+    t.append_event(
+        who,
+        now,
+        EventKind::Completed {
+            photos: vec![format!("{:064x}", h)],
+        },
+    )
+    .map(|_| ())
+}
+
+/// The dispatcher's phone reassigns `task` to `crew` and waits for the server's ack.
+async fn reassign(d: &mut Phone, task: &str, crew: &str) {
+    let acks = d.acks(task);
+    let now = now_millis();
+    d.dev
+        .edit(&id(task), now, |t, who| {
+            t.append_event(
+                who,
+                now,
+                EventKind::Assigned {
+                    crew: crew.into(),
+                    reason: "rebalance".into(),
+                },
+            )
+        })
+        .unwrap();
+    d.push().await;
+    d.until("reassignment acknowledged", |p| p.acks(task) > acks)
+        .await;
+}
+
+/// Issue 16 §9, hidden parents. Crews see their district's open tasks here, so a
+/// reassignment away reaches the old crew's phone as changes. A completion made offline
+/// before the phone heard of the reassignment is kept (rule 1: it stands, the conflict is
+/// flagged); a completion built on the old heads after the phone's Hello confirmed holding
+/// the reassignment is refused as `StaleView`, and the server's copy is unchanged.
+async fn a_fork_hiding_an_acknowledged_reassignment_is_refused(f: &Fixture) {
+    seed_people(&f.db).await;
+    seed_task(&f.db, "T1", "D1", Some("C1")).await;
+    seed_task(&f.db, "T2", "D1", Some("C1")).await;
+    let mut config = f.config.clone();
+    config.crew_sees_district_open = true;
+    let server = start_with(f.db.clone(), config).await;
+    let mut a = Phone::login(server.addr, "crew1", "phone-a").await;
+    let mut g = Phone::login(server.addr, "crew1b", "phone-g").await;
+    let mut d = Phone::login(server.addr, "disp", "console-1").await;
+    for p in [&mut a, &mut g, &mut d] {
+        p.sync().await;
+    }
+
+    // Genuine: g completes T2 offline, before the reassignment exists.
+    g.close().await;
+    g.dev
+        .edit(&id("T2"), now_millis(), |t, who| complete(t, who, 2))
+        .unwrap();
+    reassign(&mut d, "T2", "C2").await;
+    g.sync().await;
+    g.until("offline completion acknowledged", |p| p.acks("T2") == 1)
+        .await;
+    assert!(g.refusals().is_empty(), "{:?}", g.refusals());
+    let v = server_doc(&f.db, "T2").await.unwrap().view().unwrap();
+    assert_eq!(v.derived.status, Status::Completed, "field work stands");
+    assert!(
+        v.derived
+            .conflicts
+            .iter()
+            .any(|c| c.kind == "completed_while_reassigned"),
+        "{:?}",
+        v.derived.conflicts
+    );
+
+    // Forged: a keeps T1 as it was, hears of the reassignment, confirms it, then
+    // completes on the old heads.
+    let old = a.dev.store().get(&id("T1")).unwrap().unwrap();
+    a.close().await;
+    reassign(&mut d, "T1", "C2").await;
+    let stored = server_heads(&f.db, "T1").await;
+    a.sync().await;
+    a.until("reassignment received", |p| {
+        p.heads("T1") == Some(stored.clone())
+    })
+    .await;
+    a.close().await;
+    a.sync().await; // this Hello's cursor acknowledges the reassignment
+    let row = sync_core::session::device::index_entry(
+        &TaskDoc::load(&old).unwrap().view().unwrap(),
+        now_millis(),
+    );
+    a.dev
+        .store()
+        .write(sync_core::store::WriteBatch {
+            put_docs: vec![(id("T1"), old, row)],
+            ..Default::default()
+        })
+        .unwrap();
+    a.dev
+        .edit(&id("T1"), now_millis(), |t, who| complete(t, who, 1))
+        .unwrap();
+    a.push().await;
+    a.until("refusal", |p| !p.refusals().is_empty()).await;
+    assert_eq!(a.refusals(), vec![(id("T1"), RefusalCode::StaleView)]);
+    assert_eq!(server_heads(&f.db, "T1").await, stored, "nothing stored");
+    let v = server_doc(&f.db, "T1").await.unwrap().view().unwrap();
+    assert_eq!(v.derived.assignee.as_deref(), Some("C2"));
+    assert_eq!(v.derived.status, Status::Assigned);
+    assert_eq!(a.heads("T1").unwrap(), stored, "the phone is reset");
+    server.shutdown().await.unwrap();
+}
+
+/// Issue 16 §10, clocks: an event dated beyond the allowed skew (five minutes by default)
+/// after the server receives it is refused as `FutureTime`, nothing stored; one dated a
+/// minute ahead (a phone clock slightly fast) is accepted.
+async fn future_dated_events_are_refused(f: &Fixture) {
+    seed_people(&f.db).await;
+    seed_task(&f.db, "T1", "D1", Some("C1")).await;
+    let server = start(f).await;
+    let mut a = Phone::login(server.addr, "crew1", "phone-a").await;
+    a.sync().await;
+    let stored = server_heads(&f.db, "T1").await;
+    let ahead = now_millis() + 60 * 60 * 1000;
+    a.dev
+        .edit(&id("T1"), ahead, |t, who| {
+            t.append_event(who, ahead, EventKind::Acknowledged)
+                .map(|_| ())
+        })
+        .unwrap();
+    a.push().await;
+    a.until("refusal", |p| !p.refusals().is_empty()).await;
+    assert_eq!(a.refusals(), vec![(id("T1"), RefusalCode::FutureTime)]);
+    assert_eq!(server_heads(&f.db, "T1").await, stored, "nothing stored");
+    assert_eq!(a.heads("T1").unwrap(), stored, "the phone is reset");
+    let slightly = now_millis() + 60 * 1000;
+    a.dev
+        .edit(&id("T1"), slightly, |t, who| {
+            t.append_event(who, slightly, EventKind::Acknowledged)
+                .map(|_| ())
+        })
+        .unwrap();
+    a.push().await;
+    a.until("ack", |p| p.acks("T1") == 1).await;
+    let v = server_doc(&f.db, "T1").await.unwrap().view().unwrap();
+    assert_eq!(v.derived.status, Status::Acknowledged);
+    server.shutdown().await.unwrap();
+}
+
+/// A task assigned to C1 with its completion due at `complete_due` and a citizens'
+/// feedback window of seven days.
+async fn seed_due_task(db: &Db, n: &str, complete_due: i64) {
+    let d = server_actor();
+    let now = now_millis();
+    let mut t = TaskDoc::create(
+        NewTask {
+            id: id(n),
+            source: Source::Citizen,
+            category: "pothole".into(),
+            title: format!("Pothole {n}"),
+            description: "deep".into(),
+            point: GeoPoint {
+                lat: 35.7,
+                lon: 51.4,
+                accuracy_m: None,
+            },
+            address: None,
+            district: Some("D1".into()),
+            priority: Priority::Normal,
+            sla: Sla {
+                ack_due: None,
+                complete_due: Some(complete_due),
+            },
+            reopen_window_ms: 7 * DAY,
+        },
+        &d,
+        now - 20 * DAY,
+    )
+    .unwrap();
+    t.append_event(
+        &d,
+        now - 20 * DAY + 1,
+        EventKind::Assigned {
+            crew: "C1".into(),
+            reason: "seed".into(),
+        },
+    )
+    .unwrap();
+    tarmim_testing::commit_new(db, &mut t, "server").await;
+}
+
+const DAY: i64 = 86_400_000;
+const HOUR: i64 = 3_600_000;
+
+/// Runs one statement with `(i64, &str)` parameters on either database.
+async fn exec(db: &Db, sql: &str, at: i64, key: &str) {
+    match db {
+        Db::Sqlite(s) => drop(
+            sqlx::query(sql)
+                .bind(at)
+                .bind(key)
+                .execute(s.pool())
+                .await
+                .unwrap(),
+        ),
+        Db::Postgres(s) => drop(
+            sqlx::query(sql)
+                .bind(at)
+                .bind(key)
+                .execute(s.pool())
+                .await
+                .unwrap(),
+        ),
+    }
+}
+
+/// The completion time and due time in a task's facts (what SLA analytics and the
+/// penalties' lateness read).
+async fn completion_facts(db: &Db, task: &str) -> (Option<i64>, Option<i64>) {
+    let sql = "SELECT completed_at, complete_due FROM task_facts WHERE id = $1";
+    match db {
+        Db::Sqlite(s) => sqlx::query_as(sql)
+            .bind(task)
+            .fetch_one(s.pool())
+            .await
+            .unwrap(),
+        Db::Postgres(s) => sqlx::query_as(sql)
+            .bind(task)
+            .fetch_one(s.pool())
+            .await
+            .unwrap(),
+    }
+}
+
+fn completion_entry(v: &TaskView) -> TimelineEntry {
+    v.timeline
+        .iter()
+        .find(|t| matches!(t.event.kind, EventKind::Completed { .. }))
+        .cloned()
+        .unwrap()
+}
+
+/// Issue 16 §10, clocks. A phone that synced a moment ago backdates its completion by 15
+/// days: the phone's time is kept in the event, but the server records its receipt and
+/// vouches for no earlier than the phone's previous contact, so the citizen's seven-day
+/// window is still open and the completion counts as late (due an hour ago) in the facts
+/// SLA analytics and penalties read. A phone truly offline since four hours ago that
+/// completed three hours ago keeps its time for display *and* measures: on time (due two
+/// hours ago).
+async fn backdated_times_are_measured_from_receipt(f: &Fixture) {
+    seed_people(&f.db).await;
+    let now = now_millis();
+    seed_due_task(&f.db, "T1", now - HOUR).await;
+    seed_due_task(&f.db, "T2", now - 2 * HOUR).await;
+    let server = start(f).await;
+
+    // Backdated: two contacts a moment apart, then a completion "15 days ago".
+    let mut a = Phone::login(server.addr, "crew1", "phone-a").await;
+    a.sync().await;
+    a.close().await;
+    a.sync().await;
+    let backdated = now_millis() - 15 * DAY;
+    a.dev
+        .edit(&id("T1"), backdated, |t, who| {
+            complete_at(t, who, 1, backdated)
+        })
+        .unwrap();
+    a.push().await;
+    a.until("ack", |p| p.acks("T1") == 1).await;
+    let received = now_millis();
+    let v = server_doc(&f.db, "T1").await.unwrap().view().unwrap();
+    let done = completion_entry(&v);
+    assert_eq!(done.event.at, backdated, "the phone's time is kept");
+    let r = done.receipt.expect("a receipt beside the phone's time");
+    assert!(r.received_at > now && r.received_at <= received, "{r:?}");
+    assert!(
+        r.vouched_at >= now - 60_000,
+        "vouched from the previous contact: {r:?}"
+    );
+    assert_eq!(v.derived.completed_at, Some(r.vouched_at));
+    assert_eq!(
+        server::domain::citizen::public_view::closed_because(&v, now_millis()),
+        None,
+        "the citizen's window is open"
+    );
+    let citizen = server::domain::citizen::public_view::citizen_actor("ABCD");
+    let mut t = server_doc(&f.db, "T1").await.unwrap();
+    t.append_event(
+        &citizen,
+        now_millis(),
+        EventKind::Reopened {
+            reason: "not fixed".into(),
+        },
+    )
+    .expect("a citizen's \"not fixed\" is still in its window");
+    assert_eq!(t.view().unwrap().derived.status, Status::Reopened);
+    let (completed, due) = completion_facts(&f.db, "T1").await;
+    assert!(
+        completed > due,
+        "late in the facts: {completed:?} > {due:?}"
+    );
+    // The phone received the receipt too (its commit is sent back to it).
+    a.until("receipt on the phone", |p| {
+        p.doc("T1")
+            .is_some_and(|d| completion_entry(&d.view().unwrap()).receipt.is_some())
+    })
+    .await;
+
+    // Genuine offline work: the phone's last contact was four hours ago.
+    let mut g = Phone::login(server.addr, "crew1b", "phone-g").await;
+    g.sync().await;
+    g.close().await;
+    exec(
+        &f.db,
+        "UPDATE device_contacts SET at = $1 WHERE device = $2",
+        now_millis() - 4 * HOUR,
+        "phone-g",
+    )
+    .await;
+    let offline = now_millis() - 3 * HOUR;
+    g.dev
+        .edit(&id("T2"), offline, |t, who| complete_at(t, who, 2, offline))
+        .unwrap();
+    g.sync().await;
+    g.until("ack", |p| p.acks("T2") == 1).await;
+    let v = server_doc(&f.db, "T2").await.unwrap().view().unwrap();
+    let done = completion_entry(&v);
+    assert_eq!(done.event.at, offline);
+    let r = done.receipt.expect("received three hours after its time");
+    assert_eq!(r.vouched_at, offline, "vouched: after the previous contact");
+    assert_eq!(v.derived.completed_at, Some(offline));
+    let (completed, due) = completion_facts(&f.db, "T2").await;
+    assert!(completed < due, "on time: {completed:?} < {due:?}");
+    server.shutdown().await.unwrap();
+}
+
 async fn post_exchange(addr: SocketAddr, auth: Option<&str>, body: Vec<u8>) -> reqwest::Response {
     let mut req = tarmim_testing::http()
         .post(format!("http://{addr}/api/v1/sync/exchange"))
@@ -1139,6 +1494,9 @@ on_both_backends!(
     live_push_reaches_connected_phone,
     reassignment_moves_task_live,
     forged_changes_are_refused,
+    a_fork_hiding_an_acknowledged_reassignment_is_refused,
+    future_dated_events_are_refused,
+    backdated_times_are_measured_from_receipt,
     bad_tokens_are_refused,
     malformed_frames_close_the_socket,
     http_fallback_matches_websocket,

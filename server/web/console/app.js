@@ -405,6 +405,18 @@ function eventText(k) {
   }
 }
 
+// The server's receipt beside the phone's time: present only when the event claimed a
+// time older than its receipt by more than the allowed clock skew (offline work, or a
+// clock set back); the time SLA measures and citizens' windows count from is shown when
+// it is not the phone's.
+function receiptText(e) {
+  const r = e.receipt;
+  if (!r) return '';
+  const vouched = r.vouched_at !== e.event.at
+    ? `<div class="hint receipt vouched">${esc(tr('event.vouched', { at: when(r.vouched_at) }))}</div>` : '';
+  return `<div class="hint receipt">${esc(tr('event.received', { at: when(r.received_at) }))}</div>${vouched}`;
+}
+
 function renderDetail(d) {
   const t = d.task;
   const dv = t.derived;
@@ -413,7 +425,7 @@ function renderDetail(d) {
     .sort((a, b) => (b.on_duty - a.on_duty) || a.id.localeCompare(b.id));
   const rows = t.timeline.map((e) => {
     const sup = e.outcome.outcome === 'superseded';
-    return `<tr class="${sup ? 'superseded' : ''}" data-kind="${esc(e.event.kind.kind)}"><td>${esc(when(e.event.at))}</td><td><b>${esc(label('event', e.event.kind.kind))}</b></td>
+    return `<tr class="${sup ? 'superseded' : ''}" data-kind="${esc(e.event.kind.kind)}"><td>${esc(when(e.event.at))}${receiptText(e)}</td><td><b>${esc(label('event', e.event.kind.kind))}</b></td>
       <td><bdi translate="no">${esc(e.event.actor.user)}</bdi> <span class="hint">${esc(label('role', e.event.actor.role))}</span></td><td>${eventText(e.event.kind)}</td>
       <td class="why">${sup ? esc(tr('event.superseded')) + ': ' + own(e.outcome.reason) : e.outcome.outcome === 'extra_visit' ? esc(tr('event.extraVisit')) : ''}</td></tr>`;
   }).join('');

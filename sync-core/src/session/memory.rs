@@ -4,7 +4,7 @@
 
 use super::device::{index_entry, last_event_at};
 use super::store::*;
-use crate::ids::{DeviceId, DocId, ScopeId};
+use crate::ids::{DeviceId, DocId, Millis, ScopeId};
 use crate::store::IndexEntry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -31,6 +31,10 @@ struct Inner {
     seq: u64,
     docs: HashMap<DocId, Doc>,
     scopes: HashMap<ScopeId, ScopeLog>,
+    /// (device, scope) → the cursor the device acknowledged.
+    acks: HashMap<(DeviceId, ScopeId), u64>,
+    /// device → its last `Hello`.
+    contacts: HashMap<DeviceId, Millis>,
 }
 
 /// The in-memory store. One mutex: commits are serialised, which makes every invariant of
@@ -231,5 +235,40 @@ impl ServerStore for MemServerStore {
             .get(doc)
             .map(|d| d.scopes.clone())
             .unwrap_or_default())
+    }
+
+    async fn record_hello(
+        &self,
+        device: &DeviceId,
+        cursors: &[(ScopeId, u64)],
+        now: Millis,
+    ) -> Result<Option<Millis>, ServerStoreError> {
+        let mut inner = self.lock()?;
+        let previous = inner.contacts.insert(device.clone(), now);
+        for (scope, seq) in cursors {
+            let at = inner
+                .acks
+                .entry((device.clone(), scope.clone()))
+                .or_default();
+            *at = (*at).max(*seq);
+        }
+        Ok(previous)
+    }
+
+    async fn acknowledged_seq(
+        &self,
+        device: &DeviceId,
+        doc: &DocId,
+    ) -> Result<Option<u64>, ServerStoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .acks
+            .iter()
+            .filter(|((d, _), _)| d == device)
+            .filter_map(|((_, scope), acked)| {
+                let entry = inner.scopes.get(scope)?.by_doc.get(doc)?;
+                acknowledged_through(*acked, entry)
+            })
+            .max())
     }
 }

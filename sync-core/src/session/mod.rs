@@ -20,5 +20,5 @@ pub mod untrusted;
 pub use scope::{ScopePolicy, TaskScopes};
 pub use store::{
     ChangesSince, CommitOutcome, DocCommit, ScopeEntry, ServerStore, ServerStoreError,
-    StoredChange, StoredDoc,
+    StoredChange, StoredDoc, acknowledged_through,
 };

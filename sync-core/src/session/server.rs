@@ -10,10 +10,10 @@
 use super::scope::ScopePolicy;
 use super::store::*;
 use super::untrusted;
-use crate::ids::{Actor, DocId, Millis, ScopeId};
+use crate::ids::{Actor, DeviceId, DocId, Millis, ScopeId};
 use crate::protocol::*;
 use crate::store::IndexEntry;
-use crate::task::{Refusal, RefusalCode, TaskDoc, longest_log, validate_update};
+use crate::task::{PushFacts, Receipt, Refusal, RefusalCode, TaskDoc, longest_log, validate_push};
 use automerge::Change;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -36,6 +36,9 @@ pub struct ServerConfig {
     /// Most entries a document's event log, notes or photos may hold (each) after a
     /// push; checked before the document is parsed and folded.
     pub max_doc_entries: usize,
+    /// How far ahead of the server's clock a pushed event's time may be, ms; beyond it
+    /// the push is refused ([`RefusalCode::FutureTime`]).
+    pub clock_skew_ms: Millis,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +51,7 @@ impl Default for ServerConfig {
             commit_retries: 8,
             max_doc_bytes: 4 * 1024 * 1024,
             max_doc_entries: 1_000,
+            clock_skew_ms: 5 * 60 * 1000,
         }
     }
 }
@@ -115,7 +119,14 @@ pub struct ServerSession<P> {
     /// Sequence numbers of commits this session made, not yet passed by every cursor:
     /// their changes came from the device, so live pulls need not echo them.
     own_seqs: HashSet<u64>,
+    /// The device's contact before this session (its previous `Hello`): the earliest
+    /// time the server vouches for in its events ([`Receipt`]).
+    floor: Option<Millis>,
 }
+
+/// The origin of commits that carry the server's receipts beside a device's changes, so
+/// that live pulls send them back to that device too.
+const RECEIPT_ORIGIN: &str = "server";
 
 impl<P: ScopePolicy> ServerSession<P> {
     /// A session for an authenticated device with the scopes the server computed for it.
@@ -130,6 +141,7 @@ impl<P: ScopePolicy> ServerSession<P> {
             phase: Phase::AwaitHello,
             cursors: BTreeMap::new(),
             own_seqs: HashSet::new(),
+            floor: None,
         }
     }
 
@@ -205,7 +217,9 @@ impl<P: ScopePolicy> ServerSession<P> {
             (Phase::Live, ClientFrame::Hello(_)) => {
                 Err(SessionError::Protocol("Hello sent twice".into()))
             }
-            (Phase::Live, ClientFrame::Push(push)) => self.on_push(store, push, &mut reply).await,
+            (Phase::Live, ClientFrame::Push(push)) => {
+                self.on_push(store, push, now, &mut reply).await
+            }
             (Phase::Live, ClientFrame::Ping(n)) => {
                 self.send(&mut reply, ServerFrame::Pong(n));
                 Ok(())
@@ -286,6 +300,21 @@ impl<P: ScopePolicy> ServerSession<P> {
             .iter()
             .map(|s| (s.clone(), given.get(s).copied().unwrap_or_default()))
             .collect();
+        // The cursors are the device's confirmation of what earlier batches delivered
+        // (it writes a batch and its cursor in one transaction): recorded before any push
+        // of this session is judged, so no push can claim not to have seen it.
+        let acked: Vec<(ScopeId, u64)> = self
+            .cursors
+            .iter()
+            .filter(|(_, c)| c.seq > 0)
+            .map(|(s, c)| (s.clone(), c.seq))
+            .collect();
+        let previous = store
+            .record_hello(&self.identity.device, &acked, now)
+            .await?;
+        // A device's first contact: it held no task before it, so nothing it pushes can
+        // be older.
+        self.floor = Some(previous.unwrap_or(now).min(now));
         self.phase = Phase::Live;
         let welcome = Welcome {
             version,
@@ -497,6 +526,7 @@ impl<P: ScopePolicy> ServerSession<P> {
         &mut self,
         store: &S,
         push: Push,
+        now: Millis,
         reply: &mut Reply,
     ) -> Result<(), SessionError> {
         let doc_id = push.doc.clone();
@@ -524,7 +554,10 @@ impl<P: ScopePolicy> ServerSession<P> {
         };
         let hashes: Vec<[u8; 32]> = changes.iter().map(|c| c.hash().0).collect();
         for _ in 0..=self.cfg.commit_retries {
-            match self.try_commit(store, &doc_id, &changes, reply).await? {
+            match self
+                .try_commit(store, &doc_id, &changes, now, reply)
+                .await?
+            {
                 Attempt::Done => {
                     self.send(
                         reply,
@@ -551,6 +584,7 @@ impl<P: ScopePolicy> ServerSession<P> {
         store: &S,
         doc_id: &DocId,
         changes: &[Change],
+        now: Millis,
         reply: &mut Reply,
     ) -> Result<Attempt, SessionError> {
         let refused = |code, message: String| Ok(Attempt::Refused(Refusal { code, message }));
@@ -571,6 +605,7 @@ impl<P: ScopePolicy> ServerSession<P> {
             Some(d) => std::mem::take(d.clone().automerge()),
             None => automerge::AutoCommit::new(),
         };
+        let stored_heads = after_am.get_heads();
         let new: Vec<Change> = changes
             .iter()
             .filter(|c| after_am.get_change_by_hash(&c.hash()).is_none())
@@ -637,8 +672,38 @@ impl<P: ScopePolicy> ServerSession<P> {
                 format!("task {doc_id} is not in this device's scope"),
             );
         }
-        if let Err(r) = validate_update(before.as_ref(), &after, &self.identity) {
+        let acknowledged = match &stored {
+            Some(s) => {
+                self.acknowledged_heads(store, doc_id, s.seq, stored_heads)
+                    .await?
+            }
+            None => None,
+        };
+        let facts = PushFacts {
+            acknowledged: acknowledged.as_deref(),
+            received_at: Some(now),
+            skew_ms: self.cfg.clock_skew_ms,
+        };
+        if let Err(r) = validate_push(before.as_ref(), &after, &self.identity, &facts) {
             return Ok(Attempt::Refused(r));
+        }
+        let mut new = new;
+        let mut view = view;
+        let mut origin = self.identity.device.clone();
+        let receipts = self.receipts(&view, before.is_some().then_some(&scope_view), now);
+        if !receipts.is_empty() {
+            let heads = after.heads();
+            if let Err(e) = after.record_receipts(&receipts) {
+                return refused(RefusalCode::Malformed, e.to_string());
+            }
+            new.extend(after.automerge().get_changes(&heads));
+            view = match after.view() {
+                Ok(v) => v,
+                Err(e) => return refused(RefusalCode::Malformed, e.to_string()),
+            };
+            if let Ok(server) = DeviceId::new(RECEIPT_ORIGIN) {
+                origin = server;
+            }
         }
         let scopes = self.policy.scopes_of(&view);
         let snapshot = after.save();
@@ -659,7 +724,7 @@ impl<P: ScopePolicy> ServerSession<P> {
             snapshot,
             view,
             scopes,
-            origin: self.identity.device.clone(),
+            origin,
         };
         match store.commit(commit).await {
             Ok(outcome) => {
@@ -675,6 +740,85 @@ impl<P: ScopePolicy> ServerSession<P> {
             Err(ServerStoreError::Conflict) => Ok(Attempt::Raced),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Receipts for the new events of a push (those of `after` not in `before`) that
+    /// claim a time older than `now` by more than the clock skew: offline work, or a
+    /// clock set back. The phone's time is kept in the event; the server vouches for it
+    /// no earlier than the device's previous contact (work made before that contact
+    /// would have been pushed then).
+    fn receipts(
+        &self,
+        after: &crate::task::TaskView,
+        before: Option<&crate::task::TaskView>,
+        now: Millis,
+    ) -> Vec<(String, Receipt)> {
+        let floor = self.floor.unwrap_or(now).min(now);
+        let known: HashSet<&str> = before
+            .map(|b| b.timeline.iter().map(|t| t.event.id.as_str()).collect())
+            .unwrap_or_default();
+        after
+            .timeline
+            .iter()
+            .map(|t| &t.event)
+            .filter(|e| !known.contains(e.id.as_str()))
+            .filter(|e| now.saturating_sub(e.at) > self.cfg.clock_skew_ms)
+            .map(|e| {
+                (
+                    e.id.clone(),
+                    Receipt {
+                        received_at: now,
+                        vouched_at: e.at.max(floor),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The heads of the stored document (at `seq`, with heads `current`) as this device
+    /// acknowledged holding them:
+    /// every change committed up to its acknowledged sequence number. `None` when nothing
+    /// is known, or when the changes after that number were compacted away (the device is
+    /// then trusted, never wrongly refused).
+    async fn acknowledged_heads<S: ServerStore>(
+        &self,
+        store: &S,
+        doc: &DocId,
+        seq: u64,
+        current: Vec<automerge::ChangeHash>,
+    ) -> Result<Option<Vec<automerge::ChangeHash>>, SessionError> {
+        let Some(acked) = store.acknowledged_seq(&self.identity.device, doc).await? else {
+            return Ok(None);
+        };
+        if acked >= seq {
+            return Ok(Some(current));
+        }
+        let later = match store.changes_since(doc, acked).await? {
+            ChangesSince::Compacted => return Ok(None),
+            ChangesSince::Changes(c) => c,
+        };
+        let mut unacked: HashSet<automerge::ChangeHash> = HashSet::with_capacity(later.len());
+        let mut deps: Vec<automerge::ChangeHash> = Vec::new();
+        for c in later {
+            let change = Change::from_bytes(c.bytes).map_err(|e| {
+                SessionError::Store(ServerStoreError::Corrupt(format!(
+                    "a stored change of {doc}: {e}"
+                )))
+            })?;
+            unacked.insert(change.hash());
+            deps.extend(change.deps().iter().copied());
+        }
+        // The acknowledged set is closed under dependencies (a change is committed only
+        // after its dependencies), so its heads are among the current heads and the
+        // dependencies of the later changes that are not later themselves.
+        let mut heads: Vec<automerge::ChangeHash> = current
+            .into_iter()
+            .chain(deps)
+            .filter(|h| !unacked.contains(h))
+            .collect();
+        heads.sort();
+        heads.dedup();
+        Ok(Some(heads))
     }
 
     async fn refuse<S: ServerStore>(

@@ -1,6 +1,6 @@
 //! What the server half needs from storage, and the guarantees it relies on.
 
-use crate::ids::{DeviceId, DocId, ScopeId};
+use crate::ids::{DeviceId, DocId, Millis, ScopeId};
 use crate::store::IndexEntry;
 use crate::task::TaskView;
 use std::future::Future;
@@ -164,4 +164,44 @@ pub trait ServerStore: Send + Sync {
         &self,
         doc: &DocId,
     ) -> impl Future<Output = Result<Vec<ScopeId>, ServerStoreError>> + Send;
+
+    /// Records a device's `Hello`: that it was in contact at `now`, and what it
+    /// acknowledged holding — for each `(scope, seq)` of its cursors, every entry of the
+    /// scope up to `seq`. A recorded cursor is never lowered (a device cannot take back
+    /// what it confirmed by sending an older one). Returns the device's previous contact,
+    /// if any: work it made before then would have been pushed then, which bounds how far
+    /// back its events' times are trusted ([`crate::task::Receipt`]).
+    fn record_hello(
+        &self,
+        device: &DeviceId,
+        cursors: &[(ScopeId, u64)],
+        now: Millis,
+    ) -> impl Future<Output = Result<Option<Millis>, ServerStoreError>> + Send;
+
+    /// The sequence number up to which `device` has acknowledged holding `doc`: every
+    /// change of the document committed at or before it was delivered to the device, which
+    /// confirmed it. Computed from [`ServerStore::record_hello`]'s records and the
+    /// document's scope entries (see [`acknowledged_through`]); `None` when nothing is
+    /// known.
+    fn acknowledged_seq(
+        &self,
+        device: &DeviceId,
+        doc: &DocId,
+    ) -> impl Future<Output = Result<Option<u64>, ServerStoreError>> + Send;
+}
+
+/// What one scope's acknowledged cursor `acked` says the device holds of a document whose
+/// entry in that scope is `entry`: nothing if the document entered the scope after the
+/// cursor (an earlier stay is ignored, which only errs towards trusting the device); all
+/// of it up to the cursor while it is in the scope; up to the commit before the one that
+/// took it out (the device was sent a `Drop`, not that commit's changes) once it left.
+pub fn acknowledged_through(acked: u64, entry: &ScopeEntry) -> Option<u64> {
+    if entry.entered_seq > acked {
+        return None;
+    }
+    if entry.present || acked < entry.seq {
+        Some(acked)
+    } else {
+        Some(entry.seq.saturating_sub(1))
+    }
 }

@@ -24,7 +24,7 @@
 
 use super::model::*;
 use crate::ids::{Millis, Role};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// Folds the event log into the derived state and the timeline.
 ///
@@ -41,12 +41,34 @@ pub fn fold(
     default_district: Option<&str>,
     reopen_window_ms: crate::Millis,
 ) -> (Derived, Vec<TimelineEntry>) {
+    fold_with_receipts(
+        events,
+        photos,
+        default_priority,
+        default_district,
+        reopen_window_ms,
+        &BTreeMap::new(),
+    )
+}
+
+/// [`fold`], with the server's receipts (event id → [`Receipt`]): an event with a receipt
+/// counts at its `vouched_at` for the derived times (acknowledged, started, completed) and
+/// the citizen's window, and its timeline entry carries the receipt.
+pub fn fold_with_receipts(
+    events: &[Event],
+    photos: &[PhotoRef],
+    default_priority: Priority,
+    default_district: Option<&str>,
+    reopen_window_ms: crate::Millis,
+    receipts: &BTreeMap<String, Receipt>,
+) -> (Derived, Vec<TimelineEntry>) {
     let a = analyse(
         events,
         photos,
         default_priority,
         default_district,
         reopen_window_ms,
+        receipts,
     );
     (a.derived, a.timeline)
 }
@@ -112,6 +134,7 @@ impl Verdict {
 struct Ctx<'a> {
     photos: HashMap<&'a str, PhotoKind>,
     window: Millis,
+    receipts: &'a BTreeMap<String, Receipt>,
     /// Position in the total order of each event id.
     pos: HashMap<&'a str, usize>,
     /// For each position, the set of positions of its ancestors.
@@ -119,6 +142,11 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The time an event counts at: the server's vouched time if it holds a receipt.
+    fn at(&self, e: &Event) -> Millis {
+        self.receipts.get(&e.id).map_or(e.at, |r| r.vouched_at)
+    }
+
     fn is_ancestor(&self, ancestor_id: &str, of_pos: usize) -> bool {
         match (self.pos.get(ancestor_id), self.anc.get(of_pos)) {
             (Some(&p), Some(set)) => set.contains(p),
@@ -167,6 +195,7 @@ pub(crate) fn analyse(
     default_priority: Priority,
     default_district: Option<&str>,
     reopen_window_ms: Millis,
+    receipts: &BTreeMap<String, Receipt>,
 ) -> Analysis {
     let evs = dedupe(events);
     let (order, cyclic_from) = total_order(&evs);
@@ -198,6 +227,7 @@ pub(crate) fn analyse(
     let ctx = Ctx {
         photos: photos.iter().map(|p| (p.hash.as_str(), p.kind)).collect(),
         window: reopen_window_ms,
+        receipts,
         pos,
         anc,
     };
@@ -239,6 +269,7 @@ pub(crate) fn analyse(
             timeline.push(TimelineEntry {
                 event: e.clone(),
                 outcome,
+                receipt: receipts.get(&e.id).copied(),
             });
             continue;
         }
@@ -270,6 +301,7 @@ pub(crate) fn analyse(
         timeline.push(TimelineEntry {
             event: e.clone(),
             outcome: v.outcome,
+            receipt: receipts.get(&e.id).copied(),
         });
     }
 
@@ -420,7 +452,7 @@ fn evaluate(e: &Event, k: usize, view: &State, cur: &mut State, ctx: &Ctx<'_>) -
             if let Err(why) = check(e, cur, ctx) {
                 return Verdict::superseded(why);
             }
-            apply(e, cur);
+            apply(e, cur, ctx);
             Verdict::applied()
         }
         _ => {
@@ -432,7 +464,7 @@ fn evaluate(e: &Event, k: usize, view: &State, cur: &mut State, ctx: &Ctx<'_>) -
             if let Err(why) = check(e, view, ctx) {
                 return Verdict::superseded(format!("{why} (when it was made)"));
             }
-            apply(e, cur);
+            apply(e, cur, ctx);
             Verdict::applied()
         }
     }
@@ -488,7 +520,7 @@ fn evaluate_completion(
             // Rules 1 and 3: the crew did the work before it heard of the cancellation.
             let closer = cur.closed_by.clone().unwrap_or_default();
             let was = status_words(cur.status);
-            apply(e, cur);
+            apply(e, cur, ctx);
             Verdict {
                 outcome: Outcome::Applied,
                 conflict: Some(Conflict {
@@ -513,7 +545,7 @@ fn evaluate_completion(
             } else {
                 None
             };
-            apply(e, cur);
+            apply(e, cur, ctx);
             Verdict {
                 outcome: Outcome::Applied,
                 conflict,
@@ -635,7 +667,7 @@ fn check(e: &Event, s: &State, ctx: &Ctx<'_>) -> Result<(), String> {
     };
     let window = || -> Result<(), String> {
         match s.completed_at {
-            Some(done) if e.at.saturating_sub(done) > ctx.window => Err(format!(
+            Some(done) if ctx.at(e).saturating_sub(done) > ctx.window => Err(format!(
                 "the window to {} closed {} ms after the completion",
                 verb(&e.kind),
                 ctx.window
@@ -693,7 +725,7 @@ fn check(e: &Event, s: &State, ctx: &Ctx<'_>) -> Result<(), String> {
 }
 
 /// Applies an event judged valid.
-fn apply(e: &Event, s: &mut State) {
+fn apply(e: &Event, s: &mut State, ctx: &Ctx<'_>) {
     use EventKind as K;
     match &e.kind {
         K::Created => {
@@ -725,17 +757,17 @@ fn apply(e: &Event, s: &mut State) {
         }
         K::Acknowledged => {
             s.status = Status::Acknowledged;
-            s.acknowledged_at.get_or_insert(e.at);
+            s.acknowledged_at.get_or_insert(ctx.at(e));
         }
         K::Started => {
             s.status = Status::InProgress;
-            s.started_at.get_or_insert(e.at);
+            s.started_at.get_or_insert(ctx.at(e));
         }
         K::Paused { .. } => s.status = Status::Paused,
         K::Completed { .. } => {
             s.status = Status::Completed;
             s.completion = Some(e.id.clone());
-            s.completed_at = Some(e.at);
+            s.completed_at = Some(ctx.at(e));
         }
         K::Verified => s.status = Status::Verified,
         K::Rejected { .. } => {

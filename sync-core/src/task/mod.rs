@@ -13,6 +13,6 @@ pub mod roles;
 mod validate;
 
 pub use doc::{DEFAULT_REOPEN_WINDOW_MS, TaskDoc, TaskError, longest_log};
-pub use fold::fold;
+pub use fold::{fold, fold_with_receipts};
 pub use model::*;
-pub use validate::{Refusal, RefusalCode, validate_update};
+pub use validate::{PushFacts, Refusal, RefusalCode, validate_push, validate_update};

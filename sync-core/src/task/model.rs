@@ -348,6 +348,23 @@ pub struct TimelineEntry {
     pub event: Event,
     /// Applied, extra visit or superseded.
     pub outcome: Outcome,
+    /// When the server received the event and the time it measures it by, if the event
+    /// claimed a time earlier than its receipt by more than the clock skew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Receipt>,
+}
+
+/// The server's record of when it received a device's event whose claimed time (`at`,
+/// the phone's clock) is older than the receipt by more than the clock skew: offline work,
+/// or a clock set back. Written by the server only, in the document's `receipts` map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The server's clock when the push carrying the event arrived.
+    pub received_at: Millis,
+    /// The time the server vouches for: the phone's time, but no earlier than the
+    /// device's previous contact with the server (work made before that contact would
+    /// have been pushed then). Citizens' windows and SLA measures read this.
+    pub vouched_at: Millis,
 }
 
 /// A conflict the fold resolved and a dispatcher should see.
@@ -378,7 +395,9 @@ pub struct Derived {
     pub extra_visits: Vec<String>,
     /// Conflicts to flag to a dispatcher.
     pub conflicts: Vec<Conflict>,
-    /// When the task was first acknowledged, started, completed (event times).
+    /// When the task was first acknowledged, started, completed: the times the server
+    /// vouches for ([`Receipt::vouched_at`] where the document holds a receipt for the
+    /// event, else the event's `at`).
     pub acknowledged_at: Option<Millis>,
     /// When work first started.
     pub started_at: Option<Millis>,

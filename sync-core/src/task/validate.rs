@@ -14,8 +14,16 @@
 //!   Not in the merged state: a crew's offline start may be superseded there by a
 //!   dispatcher's concurrent reassignment, and that is legitimate (rule 1). Because the
 //!   author's view is built from the event's claimed `parents`, we also check that those
-//!   parents are exactly the event-log heads of the automerge change that wrote the event,
-//!   so a device cannot hide a reassignment it had already received;
+//!   parents are exactly the event-log heads of the automerge change that wrote the event;
+//! - a device cannot build on a state older than one it has *acknowledged* holding
+//!   ([`RefusalCode::StaleView`], [`validate_push`]): the server passes the document's
+//!   heads as its last sync delivered them to this device and the device confirmed (its
+//!   `Hello` cursors). A new event whose change does not descend from those heads is
+//!   judged again in the view it hides (its own ancestors plus everything acknowledged);
+//!   if that view forbids it — a completion of a task the device knew was reassigned —
+//!   it is refused. Work made before the device heard of the change is not affected,
+//!   because the device had not acknowledged it (design §2 rule 1: field work is never
+//!   lost);
 //! - task fields may change only for the roles the table allows (a dispatcher or the
 //!   server; [`RefusalCode::ReadOnlyField`]);
 //!   the task id never changes;
@@ -29,14 +37,14 @@
 //! [`RefusalCode::OutOfScope`] is here for it to use.
 
 use super::doc::{
-    K_EVENTS, K_NOTES, K_PHOTOS, Parsed, TaskDoc, TaskError, check_actor, check_event_kind,
-    check_new_task, check_note, check_photo, event_heads, req_map,
+    K_EVENTS, K_NOTES, K_PHOTOS, K_RECEIPTS, Parsed, TaskDoc, TaskError, check_actor,
+    check_event_kind, check_new_task, check_note, check_photo, event_heads, req_map,
 };
 use super::fold::{analyse, role_allows};
 use super::model::*;
 use super::roles::{What, may_write};
-use crate::ids::{Actor, Role};
-use automerge::{AutoCommit, ObjId, ROOT, ReadDoc, Value, hydrate};
+use crate::ids::{Actor, Millis, Role};
+use automerge::{AutoCommit, ChangeHash, ObjId, ROOT, ReadDoc, Value, hydrate};
 use std::collections::{BTreeSet, HashMap};
 
 /// Why the server refuses a device's change.
@@ -57,6 +65,25 @@ pub enum RefusalCode {
     Impersonation,
     /// The document is malformed.
     Malformed,
+    /// A new event is built on a state older than one the device had acknowledged
+    /// receiving, and is not valid in the state it hides (a forged fork).
+    StaleView,
+    /// A new event claims a time further ahead of the server's clock at receipt than the
+    /// allowed skew.
+    FutureTime,
+}
+
+/// What the server knows of a push beyond the documents: facts the sync host reads from
+/// its own state and passes in (this module does no I/O).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PushFacts<'a> {
+    /// The stored document's heads as the sender acknowledged holding them (its last
+    /// `Hello` confirmed the batches that carried them); `None`: nothing known.
+    pub acknowledged: Option<&'a [ChangeHash]>,
+    /// The server's clock when the push arrived; `None`: no time check.
+    pub received_at: Option<Millis>,
+    /// How far ahead of `received_at` an event's claimed time may be (clock skew).
+    pub skew_ms: Millis,
 }
 
 /// A refused change, with a reason to show.
@@ -85,11 +112,26 @@ fn malformed(e: TaskError) -> Refusal {
 
 /// Checks that `after` (the stored document with the sender's changes applied) differs from
 /// `before` (the stored document, or `None` for a new task) only in ways `sender` may make.
+/// Knows nothing of what the sender had received; the sync host uses [`validate_push`].
 pub fn validate_update(
     before: Option<&TaskDoc>,
     after: &TaskDoc,
     sender: &Actor,
 ) -> Result<(), Refusal> {
+    validate_push(before, after, sender, &PushFacts::default())
+}
+
+/// [`validate_update`], knowing also the server's [`PushFacts`]: a new event whose change
+/// does not descend from the heads the sender acknowledged is judged in the view it hides,
+/// and refused with [`RefusalCode::StaleView`] if that view forbids it; a new event dated
+/// more than the skew after the receipt is refused with [`RefusalCode::FutureTime`].
+pub fn validate_push(
+    before: Option<&TaskDoc>,
+    after: &TaskDoc,
+    sender: &Actor,
+    facts: &PushFacts<'_>,
+) -> Result<(), Refusal> {
+    let acknowledged = facts.acknowledged;
     if let Err(e) = check_actor(sender) {
         return refuse(
             RefusalCode::Forbidden,
@@ -137,6 +179,12 @@ pub fn validate_update(
                 );
             }
             check_new_task(&as_new_task(&after_p)).map_err(malformed)?;
+            if a.get(ROOT, K_RECEIPTS).ok().flatten().is_some() {
+                return refuse(
+                    RefusalCode::ReadOnlyField,
+                    "only the server records when it received events",
+                );
+            }
             let created = after_p
                 .events
                 .iter()
@@ -156,7 +204,23 @@ pub fn validate_update(
         }
     };
 
-    check_new_events(a, &after_p, &new_items.events, sender)?;
+    let acked_events: Option<BTreeSet<String>> = match (before, acknowledged) {
+        (Some(_), Some(heads)) if !heads.is_empty() => {
+            let events_obj = req_map(a, &ROOT, K_EVENTS, "task").map_err(malformed)?;
+            Some(a.keys_at(&events_obj, heads).collect())
+        }
+        _ => None,
+    };
+    check_new_events(
+        a,
+        &after_p,
+        &new_items.events,
+        sender,
+        acked_events.as_ref(),
+    )?;
+    if let Some(received) = facts.received_at {
+        check_not_future(&after_p, &new_items.events, received, facts.skew_ms)?;
+    }
     if !new_items.notes.is_empty()
         && let Err(why) = may_write(What::Note, sender.role)
     {
@@ -265,6 +329,12 @@ fn check_fields(b: &AutoCommit, a: &AutoCommit, privileged: bool) -> Result<(), 
         if key == "id" {
             return refuse(RefusalCode::ReadOnlyField, "a task's id never changes");
         }
+        if key == K_RECEIPTS {
+            return refuse(
+                RefusalCode::ReadOnlyField,
+                "only the server records when it received events",
+            );
+        }
         if !privileged {
             return refuse(
                 RefusalCode::ReadOnlyField,
@@ -360,6 +430,7 @@ fn check_new_events(
     p: &Parsed,
     new: &[(String, ObjId)],
     sender: &Actor,
+    acknowledged: Option<&BTreeSet<String>>,
 ) -> Result<(), Refusal> {
     if new.is_empty() {
         return Ok(());
@@ -371,6 +442,7 @@ fn check_new_events(
         p.priority,
         p.district.as_deref(),
         p.reopen_window_ms,
+        &p.receipts,
     );
     let events_obj = req_map(a, &ROOT, K_EVENTS, "task").map_err(malformed)?;
     for (key, obj) in new {
@@ -401,11 +473,85 @@ fn check_new_events(
         if let Err(why) = role_allows(&e.kind, sender.role) {
             return refuse(RefusalCode::Forbidden, why);
         }
-        check_parents(a, p, &events_obj, obj, e)?;
+        let seen = check_parents(a, p, &events_obj, obj, e)?;
         if let Some(Outcome::Superseded { reason }) = analysis.author_outcomes.get(key.as_str()) {
             return refuse(
                 RefusalCode::InvalidTransition,
                 format!("{} is not allowed: {reason}", e.kind.name()),
+            );
+        }
+        if let Some(acked) = acknowledged {
+            check_not_hidden(p, e, &seen, acked)?;
+        }
+    }
+    Ok(())
+}
+
+/// An event whose view leaves out events the device had acknowledged holding is judged
+/// in the view it hides: its own ancestors and everything acknowledged. Only what that
+/// view forbids is refused; a note-like event valid either way passes.
+fn check_not_hidden(
+    p: &Parsed,
+    e: &Event,
+    seen: &BTreeSet<String>,
+    acked: &BTreeSet<String>,
+) -> Result<(), Refusal> {
+    let hidden: Vec<&String> = acked.difference(seen).collect();
+    if hidden.is_empty() {
+        return Ok(());
+    }
+    let mut view: Vec<Event> = p
+        .events
+        .iter()
+        .filter(|x| x.id != e.id && (seen.contains(&x.id) || acked.contains(&x.id)))
+        .cloned()
+        .collect();
+    let mut judged = e.clone();
+    judged.parents = event_heads(&view);
+    view.push(judged);
+    let analysis = analyse(
+        &view,
+        &p.photos,
+        p.priority,
+        p.district.as_deref(),
+        p.reopen_window_ms,
+        &p.receipts,
+    );
+    if let Some(Outcome::Superseded { reason }) = analysis.author_outcomes.get(e.id.as_str()) {
+        return refuse(
+            RefusalCode::StaleView,
+            format!(
+                "event {:?} ({}) is built without {:?}, which this device had already received and acknowledged; there it is not allowed: {reason}",
+                e.id,
+                e.kind.name(),
+                hidden
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// A phone's clock may be wrong, but not ahead of the server's by more than the skew: a
+/// future-dated event would open citizens' windows early or make work look done later
+/// than it was received (and the fold compares these times).
+fn check_not_future(
+    p: &Parsed,
+    new: &[(String, ObjId)],
+    received: Millis,
+    skew_ms: Millis,
+) -> Result<(), Refusal> {
+    let limit = received.saturating_add(skew_ms.max(0));
+    for (key, _) in new {
+        if let Some(e) = p.events.iter().find(|e| &e.id == key)
+            && e.at > limit
+        {
+            return refuse(
+                RefusalCode::FutureTime,
+                format!(
+                    "event {key:?} is dated {} ms after the server received it (at most {} ms of clock skew is allowed); set the device's clock",
+                    e.at.saturating_sub(received),
+                    skew_ms
+                ),
             );
         }
     }
@@ -440,14 +586,15 @@ fn check_own_id(what: &str, id: &str, sender: &Actor) -> Result<(), Refusal> {
 }
 
 /// The event's claimed parents must be the event-log heads its device had: the events
-/// visible at the dependencies of the automerge change that wrote it.
+/// visible at the dependencies of the automerge change that wrote it. Returns those
+/// events' ids (the author's view).
 fn check_parents(
     a: &AutoCommit,
     p: &Parsed,
     events_obj: &ObjId,
     obj: &ObjId,
     e: &Event,
-) -> Result<(), Refusal> {
+) -> Result<BTreeSet<String>, Refusal> {
     let Some(hash) = a.hash_for_opid(obj) else {
         return refuse(
             RefusalCode::Malformed,
@@ -480,5 +627,5 @@ fn check_parents(
             ),
         );
     }
-    Ok(())
+    Ok(seen)
 }

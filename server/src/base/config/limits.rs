@@ -53,6 +53,9 @@ pub struct LimitsConfig {
     /// Most events, notes or photos (each) a task document may hold after a device's push
     /// (`TARMIM_SYNC_MAX_DOC_ENTRIES`).
     pub sync_max_doc_entries: usize,
+    /// Seconds a pushed event's time may be ahead of the server's clock before the push
+    /// is refused (`TARMIM_SYNC_CLOCK_SKEW_SECS`).
+    pub sync_clock_skew_secs: u64,
 }
 
 impl Default for LimitsConfig {
@@ -73,6 +76,7 @@ impl Default for LimitsConfig {
             sync_work_threads: 0,
             sync_max_doc_bytes: 4 * 1024 * 1024,
             sync_max_doc_entries: 1_000,
+            sync_clock_skew_secs: 300,
         }
     }
 }
@@ -129,6 +133,7 @@ impl LimitsConfig {
         read!(sync_work_threads, "TARMIM_SYNC_WORK_THREADS");
         read!(sync_max_doc_bytes, "TARMIM_SYNC_MAX_DOC_BYTES");
         read!(sync_max_doc_entries, "TARMIM_SYNC_MAX_DOC_ENTRIES");
+        read!(sync_clock_skew_secs, "TARMIM_SYNC_CLOCK_SKEW_SECS");
         Ok(())
     }
 }

@@ -76,6 +76,9 @@ impl DispatchSettings {
             sync: sync_core::session::server::ServerConfig {
                 max_doc_bytes: config.limits.sync_max_doc_bytes,
                 max_doc_entries: config.limits.sync_max_doc_entries,
+                clock_skew_ms: i64::try_from(config.limits.sync_clock_skew_secs)
+                    .unwrap_or(i64::MAX / 1000)
+                    .saturating_mul(1000),
                 ..Default::default()
             },
         }

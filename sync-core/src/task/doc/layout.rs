@@ -17,6 +17,11 @@
 //!   `bytes`, `mime`, `added_at`}. Keyed by content hash so the same photo added on two
 //!   devices is one photo (rule 5); automerge keeps one of the two entries,
 //!   deterministically.
+//!
+//! And, optionally (written by the server only, absent from older documents):
+//! - `receipts`: event id → {`received_at`, `vouched_at`} (ints): when the server received
+//!   a device's event whose time is older than the receipt by more than the clock skew,
+//!   and the time it measures the event by ([`crate::task::Receipt`]).
 
 pub(super) const K_SCHEMA: &str = "schema";
 pub(super) const K_ID: &str = "id";
@@ -33,3 +38,4 @@ pub(super) const K_REOPEN_WINDOW: &str = "reopen_window_ms";
 pub(in crate::task) const K_EVENTS: &str = "events";
 pub(in crate::task) const K_NOTES: &str = "notes";
 pub(in crate::task) const K_PHOTOS: &str = "photos";
+pub(in crate::task) const K_RECEIPTS: &str = "receipts";

@@ -15,7 +15,7 @@ mod upgrades;
 mod writes;
 
 pub(crate) use checks::{check_actor, check_event_kind, check_new_task, check_note, check_photo};
-pub(super) use layout::{K_EVENTS, K_NOTES, K_PHOTOS};
+pub(super) use layout::{K_EVENTS, K_NOTES, K_PHOTOS, K_RECEIPTS};
 pub use reads::longest_log;
 pub(crate) use reads::{Parsed, event_heads};
 pub(super) use reads::{read_photo, req_map};

@@ -12,7 +12,7 @@ use super::layout::*;
 use super::upgrades::read_schema;
 use super::{TaskDoc, TaskError};
 use crate::ids::{Actor, DeviceId, DocId, Millis, Role};
-use crate::task::fold::fold;
+use crate::task::fold::fold_with_receipts;
 use crate::task::model::*;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 
@@ -37,6 +37,8 @@ pub(crate) struct Parsed {
     pub notes: Vec<Note>,
     /// Sorted by hash.
     pub photos: Vec<PhotoRef>,
+    /// The server's receipts, by event id (empty in most documents).
+    pub receipts: std::collections::BTreeMap<String, Receipt>,
 }
 
 impl TaskDoc {
@@ -49,12 +51,13 @@ impl TaskDoc {
     /// Reads the whole task, with its derived state.
     pub fn view(&self) -> Result<TaskView, TaskError> {
         let p = self.parse()?;
-        let (derived, timeline) = fold(
+        let (derived, timeline) = fold_with_receipts(
             &p.events,
             &p.photos,
             p.priority,
             p.district.as_deref(),
             p.reopen_window_ms,
+            &p.receipts,
         );
         let created_at = timeline
             .iter()
@@ -132,6 +135,7 @@ impl TaskDoc {
             photos.push(read_photo_entry(d, &photos_obj, &key)?);
         }
         photos.sort_by(|a, b| a.hash.cmp(&b.hash));
+        let receipts = read_receipts(d)?;
         Ok(Parsed {
             schema,
             id,
@@ -148,8 +152,32 @@ impl TaskDoc {
             events,
             notes,
             photos,
+            receipts,
         })
     }
+}
+
+/// The optional `receipts` map (see the layout).
+fn read_receipts(d: &AutoCommit) -> Result<std::collections::BTreeMap<String, Receipt>, TaskError> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(obj) = obj_of(d, &ROOT, K_RECEIPTS, "task", ObjType::Map)? else {
+        if let Ok(Some((Value::Scalar(_), _))) = d.get(&ROOT, K_RECEIPTS) {
+            return Err(schema_err("task", K_RECEIPTS, "should be a map"));
+        }
+        return Ok(out);
+    };
+    for key in d.keys(&obj) {
+        let entry = req_map(d, &obj, &key, "receipts")?;
+        let ctx = format!("receipt {key:?}");
+        out.insert(
+            key.clone(),
+            Receipt {
+                received_at: req_i64(d, &entry, "received_at", &ctx)?,
+                vouched_at: req_i64(d, &entry, "vouched_at", &ctx)?,
+            },
+        );
+    }
+    Ok(out)
 }
 
 /// The heads of the event DAG: events no other event names as a parent, sorted.

@@ -18,13 +18,35 @@ use super::layout::*;
 use super::reads::{event_heads, req_map};
 use super::{TaskDoc, TaskError};
 use crate::ids::{Actor, Millis, Role};
-use crate::task::fold::fold;
+use crate::task::fold::{fold, fold_with_receipts};
 use crate::task::model::*;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, AutomergeError, ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
 use sha2::{Digest, Sha256};
 
 impl TaskDoc {
+    /// Records the server's receipts of events (see [`Receipt`]), in one commit. Only the
+    /// server writes these (validation refuses them from any device); its commits to a
+    /// document are serialised by compare-and-swap, so the map is never created twice
+    /// concurrently.
+    pub fn record_receipts(&mut self, receipts: &[(String, Receipt)]) -> Result<(), TaskError> {
+        if receipts.is_empty() {
+            return Ok(());
+        }
+        let d = &mut self.doc;
+        let map = match d.get(ROOT, K_RECEIPTS)? {
+            Some((automerge::Value::Object(ObjType::Map), id)) => id,
+            _ => d.put_object(ROOT, K_RECEIPTS, ObjType::Map)?,
+        };
+        for (event, r) in receipts {
+            let entry = d.put_object(&map, event.as_str(), ObjType::Map)?;
+            d.put(&entry, "received_at", r.received_at)?;
+            d.put(&entry, "vouched_at", r.vouched_at)?;
+        }
+        d.commit();
+        Ok(())
+    }
+
     /// Creates a new task with its `Created` event.
     ///
     /// The creator must be a crew (then `source` must be [`Source::Crew`]: field-found
@@ -100,12 +122,13 @@ impl TaskDoc {
         };
         let mut events = p.events;
         events.push(event.clone());
-        let (_, timeline) = fold(
+        let (_, timeline) = fold_with_receipts(
             &events,
             &p.photos,
             p.priority,
             p.district.as_deref(),
             p.reopen_window_ms,
+            &p.receipts,
         );
         let outcome = timeline
             .iter()
