@@ -99,6 +99,23 @@ pub async fn sign_in(
             };
             record(db, &who, "login_failed", None, json!({"login": who.actor})).await;
         }
+        Err(AuthError::DeviceTaken(taken)) => {
+            // Someone with a valid password tried another user's device id.
+            let who = Who {
+                actor: login.chars().take(100).collect(),
+                role: "unknown".into(),
+                device: taken.to_string(),
+            };
+            let login = who.actor.clone();
+            record(
+                db,
+                &who,
+                "login_device_taken",
+                None,
+                json!({"login": login}),
+            )
+            .await;
+        }
         Err(_) => {}
     }
     res

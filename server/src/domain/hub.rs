@@ -17,9 +17,13 @@
 //!   hearing one's own announcements is harmless. After the listener's connection is lost
 //!   and re-established, every locally followed scope is republished, so nothing announced
 //!   during the gap is missed.
+//! - The same listening connection hears session cuts (`tarmim_sessions`) and applies them
+//!   to [`Hub::sessions`] before the next notification, so a commit made after a
+//!   revocation never wakes the revoked socket first (`domain::sessions`).
 
-use crate::storage::DbError;
-use crate::storage::notify::{self, CHANNEL, Listener, MAX_PAYLOAD};
+use crate::domain::sessions::LiveSessions;
+use crate::storage::notify::{self, CHANNEL, Heard, Listener, MAX_PAYLOAD};
+use crate::storage::{Db, DbError};
 use sqlx::PgPool;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +56,8 @@ struct Inner {
     /// Devices with a live sync connection on this replica, and how many each has: a
     /// connected device needs no push wake-up (`domain::push`).
     devices: Mutex<HashMap<String, usize>>,
+    /// Live sessions by user and token, cut on revocation or a scope change.
+    sessions: LiveSessions,
 }
 
 /// The scopes waiting to be pulled by one connection, and its wake-up.
@@ -87,8 +93,14 @@ impl Hub {
                 shutdown: watch::channel(false).0,
                 live: watch::channel(0).0,
                 devices: Mutex::new(HashMap::new()),
+                sessions: LiveSessions::new(),
             }),
         }
+    }
+
+    /// The live sessions (sockets, event streams) of this replica, by user and token.
+    pub fn sessions(&self) -> &LiveSessions {
+        &self.inner.sessions
     }
 
     /// Follows `scopes` until the subscription is dropped.
@@ -214,29 +226,47 @@ impl Hub {
         self.inner.live.send_modify(|n| *n = n.saturating_sub(1));
     }
 
-    /// Runs `LISTEN tarmim_scopes` on `pool` and republishes what arrives into this hub,
-    /// until the task is aborted. Reconnects after a lost connection.
-    pub fn listen_postgres(&self, pool: PgPool) -> tokio::task::JoinHandle<()> {
+    /// Runs `LISTEN tarmim_scopes` (and `tarmim_sessions`) on `db`'s PostgreSQL pool and
+    /// republishes what arrives into this hub (session cuts into [`Hub::sessions`]), until
+    /// the task is aborted. Reconnects after a lost connection. Nothing on SQLite.
+    pub fn listen_postgres(&self, db: Db) -> Option<tokio::task::JoinHandle<()>> {
+        let Db::Postgres(p) = &db else {
+            return None;
+        };
+        let pool = p.pool().clone();
         let hub = self.clone();
-        tokio::spawn(async move {
+        Some(tokio::spawn(async move {
             loop {
-                match hub.listen_once(&pool).await {
+                match hub.listen_once(&pool, &db).await {
                     Ok(()) => {}
                     Err(e) => tracing::warn!(error = %e, "LISTEN {CHANNEL} failed; retrying"),
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-        })
+        }))
     }
 
-    async fn listen_once(&self, pool: &PgPool) -> Result<(), HubError> {
+    /// Applies the session cuts written since the last one applied; a failure is logged
+    /// (the next cut, gap or reconnect reads them again).
+    async fn catch_up_sessions(&self, db: &Db) {
+        if let Err(e) = self.inner.sessions.catch_up(db).await {
+            tracing::warn!(error = %e, "cannot read the session cuts");
+        }
+    }
+
+    async fn listen_once(&self, pool: &PgPool, db: &Db) -> Result<(), HubError> {
         let mut listener = Listener::connect(pool).await?;
         tracing::debug!("listening on {CHANNEL}");
-        // Whatever was announced before we listened (or during a gap) is pulled now.
+        // Whatever was cut or announced before we listened (or during a gap) is applied
+        // and pulled now: cuts first, so that no cut session is woken.
+        self.catch_up_sessions(db).await;
         self.publish_all_local();
         loop {
             match listener.recv().await? {
-                Some(payload) => {
+                // Awaited here, before the next notification: a commit made after a cut
+                // wakes its subscribers only once the cut is applied.
+                Some(Heard::SessionCut) => self.catch_up_sessions(db).await,
+                Some(Heard::Scopes(payload)) => {
                     let scopes: Vec<ScopeId> = payload
                         .split(',')
                         .filter_map(|s| ScopeId::new(s).ok())
@@ -248,6 +278,7 @@ impl Hub {
                     // re-listens. Notifications in between are lost: pull everything.
                     tracing::warn!("LISTEN connection lost; reconnecting");
                     metrics::counter!("tarmim_sync_listen_reconnects_total").increment(1);
+                    self.catch_up_sessions(db).await;
                     self.publish_all_local();
                 }
             }

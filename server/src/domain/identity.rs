@@ -8,14 +8,22 @@
 //! - [`device_scopes`] computes the sync scopes of a device from its user.
 //! - [`sign_in`], [`sign_out`] and [`me`] are what `POST /api/v1/login`,
 //!   `POST /api/v1/logout` and `GET /api/v1/me` do.
+//! - A device id belongs to the user who registered it: another user's login with it is
+//!   refused ([`AuthError::DeviceTaken`], `409 device_taken`).
+//! - [`revoke_user_sessions`] (and [`disable_user`], [`set_user_districts`],
+//!   [`set_user_crew`]) end or narrow a user's authority and cut their live sync sockets
+//!   and console streams on every replica (`domain::sessions`).
 //!
 //! Wrong password and unknown user fail the same way (same body, same argon2 work).
 
 use crate::base::config::Config;
 use crate::base::time::now_millis;
+use crate::domain::sessions::LiveSessions;
 use crate::domain::throttle::{LoginThrottle, Throttled};
 pub use crate::storage::identity::UserRole;
-use crate::storage::{DbError, IdentityStore, UserRecord};
+use crate::storage::sessions;
+pub use crate::storage::sessions::CutKind;
+use crate::storage::{Db, DbError, IdentityStore, UserRecord};
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -54,6 +62,10 @@ pub enum AuthError {
     /// Refused before the password was checked (too many attempts, or too many at once).
     #[error(transparent)]
     Throttled(#[from] Throttled),
+    /// The device id was registered by another user: a device belongs to the user who
+    /// registered it first.
+    #[error("device {0} is registered to another user; log in with a device id of your own")]
+    DeviceTaken(DeviceId),
 }
 
 /// Hashes a password with argon2id (default parameters, random salt) into a PHC string.
@@ -255,7 +267,10 @@ async fn login_gated<S: IdentityStore + Sync>(
             return Err(AuthError::InvalidCredentials);
         }
     };
-    store.register_device(&device, &user.id, now).await?;
+    if !store.register_device(&device, &user.id, now).await? {
+        tracing::info!(login, device = %device, "login refused: another user's device id");
+        return Err(AuthError::DeviceTaken(device));
+    }
     let issued = new_token();
     let expires_at = now.saturating_add(ttl_ms);
     store
@@ -383,11 +398,92 @@ pub async fn sign_in<S: IdentityStore + Sync>(
     })
 }
 
-/// Logs out: revokes the token the caller authenticated with.
-pub async fn sign_out<S: IdentityStore + Sync>(store: &S, who: &Identity) -> Result<(), AuthError> {
-    store.revoke_token(&who.token_hash, now_millis()).await?;
+/// Logs out: revokes the token the caller authenticated with; the sync sockets and
+/// console streams it opened close, here at once and on other replicas within seconds.
+pub async fn sign_out(db: &Db, live: &LiveSessions, who: &Identity) -> Result<(), AuthError> {
+    db.revoke_token(&who.token_hash, now_millis()).await?;
     tracing::info!(user = %who.user_id, device = %who.device, "logout");
+    cut_here(db, Some(live)).await;
     Ok(())
+}
+
+/// Applies the cuts just written to this replica's live sessions, at once (other replicas
+/// hear of them through `NOTIFY` or their poll). A failure is only logged: the cut is
+/// durable, and the poll or the next notification applies it.
+async fn cut_here(db: &Db, live: Option<&LiveSessions>) {
+    if let Some(live) = live
+        && let Err(e) = live.catch_up(db).await
+    {
+        tracing::warn!(error = %e, "session cut written but not applied here yet");
+    }
+}
+
+/// Cuts a user's live sessions (sync sockets, console event streams) on every replica:
+/// - [`CutKind::Revoked`]: revokes every token of the user too (disabling a user, a
+///   stolen phone); its sockets close with `4401` and cannot reconnect with those tokens.
+///   Returns the tokens revoked.
+/// - [`CutKind::Rescoped`]: the user's role, districts or crew changed (call it after
+///   writing the change); its sockets close with `4409` and a reconnect follows the new
+///   scopes. Tokens stay valid. Returns 0.
+///
+/// `live`: this replica's registry, to cut here at once (`None` from the CLI: the servers
+/// apply the cut within seconds).
+pub async fn revoke_user_sessions(
+    db: &Db,
+    live: Option<&LiveSessions>,
+    user_id: &str,
+    kind: CutKind,
+) -> Result<u64, AuthError> {
+    let now = now_millis();
+    let n = match kind {
+        // The cut is written in the revocation's transaction.
+        CutKind::Revoked => db.revoke_user_tokens(user_id, now).await?,
+        CutKind::Rescoped => {
+            sessions::cut(db, user_id, None, CutKind::Rescoped, now).await?;
+            0
+        }
+    };
+    tracing::info!(user = %user_id, kind = kind.as_str(), tokens = n, "user's sessions cut");
+    cut_here(db, live).await;
+    Ok(n)
+}
+
+/// Disables a user: no login, every token revoked, every live session closed. False when
+/// there is no such user.
+pub async fn disable_user(
+    db: &Db,
+    live: Option<&LiveSessions>,
+    user_id: &str,
+) -> Result<bool, AuthError> {
+    let done = sessions::disable_user(db, user_id, now_millis()).await?;
+    cut_here(db, live).await;
+    Ok(done)
+}
+
+/// Replaces a dispatcher's or manager's districts; their live sessions close and reconnect
+/// to the new districts. False when there is no such user.
+pub async fn set_user_districts(
+    db: &Db,
+    live: Option<&LiveSessions>,
+    user_id: &str,
+    districts: &[String],
+) -> Result<bool, AuthError> {
+    let done = sessions::set_user_districts(db, user_id, districts, now_millis()).await?;
+    cut_here(db, live).await;
+    Ok(done)
+}
+
+/// Moves a crew member to `crew`; their live sessions close and reconnect to the new
+/// crew's scopes. False when the user is not a crew member.
+pub async fn set_user_crew(
+    db: &Db,
+    live: Option<&LiveSessions>,
+    user_id: &str,
+    crew: &str,
+) -> Result<bool, AuthError> {
+    let done = sessions::set_user_crew(db, user_id, crew, now_millis()).await?;
+    cut_here(db, live).await;
+    Ok(done)
 }
 
 fn identity_of(user: UserRecord, device: DeviceId, expires_at: Millis, hash: [u8; 32]) -> Identity {
@@ -430,7 +526,26 @@ pub async fn authenticate<S: IdentityStore + Sync>(
     if !token.starts_with(TOKEN_PREFIX) || token.len() != TOKEN_PREFIX.len() + 64 {
         return Err(AuthError::InvalidToken);
     }
-    let hash = token_hash(token);
+    authenticate_hash(store, token_hash(token), now).await
+}
+
+/// [`authenticate`] again, by the token's hash: who the caller is *now*. A live socket or
+/// stream reads it once more after registering its [`crate::domain::sessions::SessionGuard`],
+/// so that a revocation or scope change committed between the first read and the
+/// registration is not missed.
+pub async fn reauthenticate<S: IdentityStore + Sync>(
+    store: &S,
+    who: &Identity,
+    now: Millis,
+) -> Result<Identity, AuthError> {
+    authenticate_hash(store, who.token_hash, now).await
+}
+
+async fn authenticate_hash<S: IdentityStore + Sync>(
+    store: &S,
+    hash: [u8; 32],
+    now: Millis,
+) -> Result<Identity, AuthError> {
     let rec = store.token(&hash).await?.ok_or(AuthError::InvalidToken)?;
     if rec.revoked_at.is_some() || rec.expires_at <= now || rec.user.disabled {
         tracing::debug!(user = %rec.user.id, "refused token: revoked, expired or disabled user");

@@ -25,6 +25,7 @@ pub mod photo;
 pub mod places;
 pub mod push;
 pub mod schema;
+pub mod sessions;
 pub mod sync;
 pub mod sync_work;
 pub mod throttle;

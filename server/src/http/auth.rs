@@ -42,6 +42,8 @@ pub struct LoginRequest {
         (status = 200, description = "Logged in", body = LoginResponse),
         (status = 400, description = "Not a login request", body = ErrorBody),
         (status = 401, description = "Wrong login or password", body = ErrorBody),
+        (status = 409, description = "`device_taken`: the device id was registered by another \
+            user; choose a device id of your own", body = ErrorBody),
         (status = 429, description = "Too many attempts on this account or from this address, \
             or too many logins at once (`Retry-After` says when to retry)", body = ErrorBody),
     ))]
@@ -69,11 +71,12 @@ pub async fn login(
 /// `POST /api/v1/logout`: revokes the token used for this request.
 #[utoipa::path(post, path = "/api/v1/logout", tag = "auth", security(("bearer" = [])),
     responses(
-        (status = 204, description = "The token is revoked"),
+        (status = 204, description = "The token is revoked; the sync sockets (close code 4401) \
+            and console event streams it opened close on every replica"),
         Unauthorized,
     ))]
 pub async fn logout(State(state): State<AppState>, id: Identity) -> Result<StatusCode, ApiError> {
-    identity::sign_out(&state.db, &id).await?;
+    identity::sign_out(&state.db, state.hub().sessions(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

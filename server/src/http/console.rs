@@ -20,10 +20,11 @@
 //! | `GET /api/v1/console/alerts` | unresolved alerts of my districts |
 //! | `GET /api/v1/console/events` | Server-Sent Events: `change` whenever a task or alert of my districts changes (on any replica) |
 
+use crate::base::time::now_millis;
 use crate::domain::dispatch::assign::{self, AutoOutcome};
 use crate::domain::dispatch::desk::{self, ConsoleUser, TaskDetail};
 use crate::domain::dispatch::steer;
-use crate::domain::identity::Identity;
+use crate::domain::identity::{self, CutKind, Identity};
 use crate::domain::intake::{self, Filed, Filer, Report};
 use crate::domain::schema::TaskViewSchema;
 use crate::http::AppState;
@@ -357,10 +358,14 @@ pub async fn alerts(
 
 /// `GET /api/v1/console/events`: a `hello` event, then a `change` event (data: the
 /// touched scopes) whenever a task or alert of the caller's districts changes, on this
-/// replica or another. The page refetches what it shows. Ends at shutdown.
+/// replica or another. The page refetches what it shows. Ends at shutdown, and when the
+/// caller's session is cut on any replica (logout, revoked tokens, a disabled user, new
+/// districts): a last `closed` event says why, and nothing is sent after the cut.
 #[utoipa::path(get, path = "/api/v1/console/events", tag = "console", security(("bearer" = [])),
     responses(
-        (status = 200, description = "Server-Sent Events: `hello`, then `change` events (`{\"scopes\": [...]}`)", content_type = "text/event-stream", body = String),
+        (status = 200, description = "Server-Sent Events: `hello`, then `change` events \
+            (`{\"scopes\": [...]}`); a last `closed` event (`{\"reason\": \"token_revoked\"}` or \
+            `{\"reason\": \"scopes_changed\"}`) when the session is cut", content_type = "text/event-stream", body = String),
         Unauthorized,
         Forbidden,
     ))]
@@ -368,24 +373,76 @@ pub async fn events(
     State(state): State<AppState>,
     user: ConsoleUser,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // As for a sync socket: registered, then the identity read again, so that no cut
+    // falls in between (`domain::sessions`).
+    let guard = state
+        .hub()
+        .sessions()
+        .register(&user.identity().user_id, user.identity().token_hash);
+    let who = identity::reauthenticate(&state.db, user.identity(), now_millis()).await?;
+    let user = ConsoleUser::admit(who)?;
     let sub = desk::follow(state.hub(), &user);
     let stop = state.hub().shutdown_signal();
-    let stream =
-        futures_util::stream::unfold((sub, stop, true), |(sub, mut stop, first)| async move {
-            if first {
-                let hello = Event::default().event("hello").data("{}");
-                return Some((Ok(hello), (sub, stop, false)));
+    let stream = futures_util::stream::unfold(
+        (sub, stop, guard, Phase::Hello),
+        |(sub, mut stop, mut guard, phase)| async move {
+            match phase {
+                Phase::Hello => {
+                    let hello = Event::default().event("hello").data("{}");
+                    return Some((Ok(hello), (sub, stop, guard, Phase::Live)));
+                }
+                Phase::Done => return None,
+                Phase::Live => {}
             }
-            let scopes = tokio::select! {
-                scopes = sub.next() => scopes,
-                _ = stop.wait_for(|s| *s) => return None,
+            let woke = tokio::select! {
+                biased;
+                kind = guard.cut() => Woke::Cut(kind),
+                _ = stop.wait_for(|s| *s) => Woke::Stop,
+                scopes = sub.next() => Woke::Scopes(scopes),
             };
+            let scopes = match woke {
+                Woke::Cut(kind) => {
+                    return Some((Ok(closed(kind)), (sub, stop, guard, Phase::Done)));
+                }
+                Woke::Stop => return None,
+                Woke::Scopes(scopes) => scopes,
+            };
+            // A change taken just as the session was cut is not sent.
+            if let Some(kind) = guard.is_cut() {
+                return Some((Ok(closed(kind)), (sub, stop, guard, Phase::Done)));
+            }
             let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
             let data = json!({"scopes": names}).to_string();
             Some((
                 Ok(Event::default().event("change").data(data)),
-                (sub, stop, false),
+                (sub, stop, guard, Phase::Live),
             ))
-        });
+        },
+    );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// What woke the console's event stream.
+enum Woke {
+    Cut(CutKind),
+    Stop,
+    Scopes(Vec<sync_core::ScopeId>),
+}
+
+/// Where the console's event stream is.
+enum Phase {
+    Hello,
+    Live,
+    Done,
+}
+
+/// The last event of a cut stream.
+fn closed(kind: CutKind) -> Event {
+    let reason = match kind {
+        CutKind::Revoked => "token_revoked",
+        CutKind::Rescoped => "scopes_changed",
+    };
+    Event::default()
+        .event("closed")
+        .data(json!({"reason": reason}).to_string())
 }

@@ -41,6 +41,9 @@ pub enum ApiError {
     /// Clashes with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// A login with a device id another user registered (`409 device_taken`).
+    #[error("{0}")]
+    DeviceTaken(String),
     /// Too many requests from this caller (a `Retry-After` header says when to retry).
     #[error("{0}")]
     TooManyRequests(String),
@@ -98,6 +101,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::DeviceTaken(_) => (StatusCode::CONFLICT, "device_taken"),
             ApiError::TooManyRequests(_) | ApiError::RetryAfter { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
             }
@@ -189,6 +193,7 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidInput(m) => ApiError::BadRequest(m),
             AuthError::Db(e) => ApiError::Db(e),
             AuthError::Hash(m) => ApiError::Internal(m),
+            e @ AuthError::DeviceTaken(_) => ApiError::DeviceTaken(e.to_string()),
             AuthError::Throttled(t) => ApiError::RetryAfter {
                 secs: t.retry_after_secs(),
                 message: t.to_string(),
@@ -378,7 +383,7 @@ impl From<crate::domain::photo::tus::TusError> for ApiError {
             | T::Writing
             | T::WrongOffset { .. }
             | T::OthersUpload) => ApiError::Conflict(e.to_string()),
-            e @ T::Quota { .. } => ApiError::TooManyRequests(e.to_string()),
+            e @ (T::Quota { .. } | T::UserQuota { .. }) => ApiError::TooManyRequests(e.to_string()),
             e @ (T::NoUpload | T::NotCreated) => ApiError::NotFound(e.to_string()),
             T::Area(e) => ApiError::Internal(format!("upload area: {e}")),
             T::Unavailable => ApiError::Unavailable,

@@ -252,9 +252,19 @@ pub async fn serve(
 ) -> Result<(), StartError> {
     let db = state.db.clone();
     let hub = state.hub().clone();
-    let listen = match &db {
-        Db::Postgres(p) => Some(hub.listen_postgres(p.pool().clone())),
-        Db::Sqlite(_) => None,
+    // Live sessions follow the log of cuts from its end, before any session opens; on
+    // SQLite by polling it (the CLI writes to it from another process), on PostgreSQL
+    // through the hub's listener.
+    if let Err(e) = hub.sessions().start(&db).await {
+        tracing::error!(error = %e, "cannot read the session cuts; live sessions are not cut");
+    }
+    let listen = hub.listen_postgres(db.clone());
+    let cuts = match &db {
+        Db::Sqlite(_) => Some(
+            hub.sessions()
+                .poll(db.clone(), crate::domain::sessions::POLL),
+        ),
+        Db::Postgres(_) => None,
     };
     // Escalation timers: every replica runs the loop; claims keep them from running twice.
     let escalation = crate::domain::dispatch::escalate::spawn(Arc::clone(&state.dispatch));
@@ -307,7 +317,7 @@ pub async fn serve(
             "sync connections still open at shutdown"
         );
     }
-    if let Some(task) = listen {
+    for task in [listen, cuts].into_iter().flatten() {
         task.abort();
     }
     escalation.abort();

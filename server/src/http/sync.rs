@@ -3,8 +3,15 @@
 //! Both authenticate with the bearer token before anything else: a missing, malformed,
 //! expired or revoked token is a 401 JSON answer, never an upgrade. The work is in
 //! [`crate::domain::sync`].
+//!
+//! A socket lives as long as its authority: it holds a [`SessionGuard`] and closes with
+//! `4401 token revoked` (logout, `user revoke-tokens`, a disabled user) or `4409 scopes
+//! changed; reconnect` (new districts, crew, role) when its session is cut on any replica,
+//! sending nothing after the cut (`domain::sessions`).
 
-use crate::domain::identity::Identity;
+use crate::base::time::now_millis;
+use crate::domain::identity::{Identity, reauthenticate};
+use crate::domain::sessions::{self as live, SessionGuard};
 use crate::domain::sync::{self, Connection, ExchangeError, FRAMES_MEDIA_TYPE, Outgoing, Peer};
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -51,6 +58,14 @@ pub async fn websocket(
     identity: Identity,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    // Registered before the identity is read again: a revocation or scope change
+    // committed after that read finds the guard and closes the socket; one committed
+    // before it is seen by the read (401, or the new scopes).
+    let guard = state
+        .hub()
+        .sessions()
+        .register(&identity.user_id, identity.token_hash);
+    let identity = reauthenticate(&state.db, &identity, now_millis()).await?;
     let peer = Peer::of(&identity, state.config.crew_sees_district_open)?;
     // Refused before the upgrade: no socket, no buffers.
     let slot = state
@@ -78,7 +93,7 @@ pub async fn websocket(
         // that stops reading is closed by the send timeout, not buffered for).
         .max_write_buffer_size(transport_limit.saturating_add(IDLE_BUFFER_BYTES))
         .on_upgrade(move |socket| async move {
-            run_websocket(state, socket, peer).await;
+            run_websocket(state, socket, peer, guard).await;
             drop(slot);
         }))
 }
@@ -154,15 +169,31 @@ enum End {
     Gone(&'static str),
 }
 
+/// The end of a cut session.
+fn cut_end(kind: live::CutKind) -> End {
+    let (code, reason) = live::close_of(kind);
+    let label = match kind {
+        live::CutKind::Revoked => "revoked",
+        live::CutKind::Rescoped => "rescoped",
+    };
+    End::Close(code, reason, label)
+}
+
 /// Sends a reply's frames, then announces its commits. `Some` ends the connection.
 async fn deliver(
     socket: &mut WebSocket,
     conn: &Connection,
+    guard: &SessionGuard,
     out: Outgoing,
     send_timeout: Duration,
 ) -> Option<End> {
     let mut end = None;
     for f in out.frames {
+        // Nothing goes out once the session is cut, even what was already queued.
+        if let Some(kind) = guard.is_cut() {
+            end = Some(cut_end(kind));
+            break;
+        }
         // A peer that stops reading is closed, not waited for (nor buffered for).
         match tokio::time::timeout(send_timeout, socket.send(Message::Binary(f.into()))).await {
             Ok(Ok(())) => {}
@@ -192,8 +223,14 @@ async fn shutting_down(rx: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
-/// Serves one authenticated device over an upgraded WebSocket until it closes.
-pub async fn run_websocket(state: AppState, mut socket: WebSocket, peer: Peer) {
+/// Serves one authenticated device over an upgraded WebSocket until it closes, or until
+/// its session is cut (`guard`: revoked token, disabled user, new scopes).
+pub async fn run_websocket(
+    state: AppState,
+    mut socket: WebSocket,
+    peer: Peer,
+    mut guard: SessionGuard,
+) {
     let mut metrics = ConnectionMetrics::open();
     let mut conn = Connection::open(&state.dispatch, peer);
     let device = conn.device().clone();
@@ -205,6 +242,7 @@ pub async fn run_websocket(state: AppState, mut socket: WebSocket, peer: Peer) {
     let end = loop {
         tokio::select! {
             biased;
+            kind = guard.cut() => break cut_end(kind),
             () = shutting_down(&mut shutdown) => {
                 break End::Close(close_code::AWAY, "server shutting down", "shutdown");
             }
@@ -232,7 +270,9 @@ pub async fn run_websocket(state: AppState, mut socket: WebSocket, peer: Peer) {
                     }
                     Some(Ok(Message::Binary(bytes))) => {
                         let out = conn.on_frame(&bytes).await;
-                        if let Some(end) = deliver(&mut socket, &conn, out, send_timeout).await {
+                        if let Some(end) =
+                            deliver(&mut socket, &conn, &guard, out, send_timeout).await
+                        {
                             break end;
                         }
                     }
@@ -250,8 +290,12 @@ pub async fn run_websocket(state: AppState, mut socket: WebSocket, peer: Peer) {
             touched = conn.touched() => {
                 let mut end = None;
                 for scope in touched {
+                    if let Some(kind) = guard.is_cut() {
+                        end = Some(cut_end(kind));
+                        break;
+                    }
                     let out = conn.on_notify(&scope).await;
-                    if let Some(e) = deliver(&mut socket, &conn, out, send_timeout).await {
+                    if let Some(e) = deliver(&mut socket, &conn, &guard, out, send_timeout).await {
                         end = Some(e);
                         break;
                     }
@@ -264,6 +308,7 @@ pub async fn run_websocket(state: AppState, mut socket: WebSocket, peer: Peer) {
     };
     // Unsubscribed before the closing handshake: shutdown waits for subscriptions only.
     drop(conn);
+    drop(guard);
     metrics.reason = match end {
         End::Close(code, reason, label) => {
             let frame = CloseFrame {

@@ -5,6 +5,7 @@
 //! backends. Every write runs in a write transaction ([`Db::begin_write`]), which on SQLite
 //! is what serialises writers.
 
+use super::sessions::{self, CutKind};
 use super::{Db, DbError, classify, on_pool, on_tx, seq_u64};
 use crate::base::time::now_millis;
 use serde::{Deserialize, Serialize};
@@ -212,12 +213,14 @@ pub trait IdentityStore {
     /// How many users exist.
     fn count_users(&self) -> impl Future<Output = Result<u64, DbError>> + Send;
     /// Records that a device is used by a user (first registration or a new login).
+    /// A device belongs to the user who registered it first: `false` (and nothing
+    /// written) when it is another user's.
     fn register_device(
         &self,
         device: &DeviceId,
         user_id: &str,
         at: Millis,
-    ) -> impl Future<Output = Result<(), DbError>> + Send;
+    ) -> impl Future<Output = Result<bool, DbError>> + Send;
     /// Stores a token's hash.
     fn insert_token(
         &self,
@@ -432,6 +435,26 @@ impl IdentityStore for Db {
     async fn upsert_crew(&self, crew: &Crew) -> Result<(), DbError> {
         check_crew(crew)?;
         let mut tx = self.begin_write().await?;
+        let old_district: Option<String> = on_tx!(&mut tx, conn => sqlx::query_scalar(
+            "SELECT district FROM crews WHERE id = $1",
+        )
+        .bind(&crew.id)
+        .fetch_optional(conn)
+        .await)?;
+        if old_district.as_ref().is_some_and(|d| *d != crew.district) {
+            // The members' `open:<district>` scope moves with the crew: their live
+            // sessions close and reconnect to the new one.
+            let members: Vec<String> = on_tx!(&mut tx, conn => sqlx::query_scalar(
+                "SELECT id FROM users WHERE crew = $1 ORDER BY id",
+            )
+            .bind(&crew.id)
+            .fetch_all(conn)
+            .await)?;
+            let at = now_millis();
+            for m in members {
+                sessions::record(&mut tx, &m, None, CutKind::Rescoped, at).await?;
+            }
+        }
         on_tx!(&mut tx, conn => sqlx::query(
             "INSERT INTO crews (id, name, district, contractor, on_duty) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, district = excluded.district,
@@ -544,12 +567,15 @@ impl IdentityStore for Db {
         device: &DeviceId,
         user_id: &str,
         at: Millis,
-    ) -> Result<(), DbError> {
+    ) -> Result<bool, DbError> {
         let mut tx = self.begin_write().await?;
-        on_tx!(&mut tx, conn => sqlx::query(
+        // Never `SET user_id`: a device id taken over at login would carry its owner's
+        // uploads and positions to someone else (issue 16, point 8). Another user's device
+        // updates no row.
+        let n = on_tx!(&mut tx, conn => sqlx::query(
             "INSERT INTO devices (id, user_id, registered_at, last_login_at) VALUES ($1, $2, $3, $3)
-             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id,
-                                            last_login_at = excluded.last_login_at",
+             ON CONFLICT (id) DO UPDATE SET last_login_at = excluded.last_login_at
+             WHERE devices.user_id = excluded.user_id",
         )
         .bind(device.as_str())
         .bind(user_id)
@@ -558,7 +584,8 @@ impl IdentityStore for Db {
         .await
         .map(|r| r.rows_affected()))
         .map_err(|e| classify(e, "device"))?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(n > 0)
     }
 
     async fn insert_token(
@@ -608,7 +635,16 @@ impl IdentityStore for Db {
 
     async fn revoke_token(&self, token_hash: &[u8], at: Millis) -> Result<bool, DbError> {
         let mut tx = self.begin_write().await?;
-        let n = on_tx!(&mut tx, conn => sqlx::query(
+        let user: Option<String> = on_tx!(&mut tx, conn => sqlx::query_scalar(
+            "SELECT user_id FROM auth_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .fetch_optional(conn)
+        .await)?;
+        let Some(user) = user else {
+            return Ok(false);
+        };
+        on_tx!(&mut tx, conn => sqlx::query(
             "UPDATE auth_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
         )
         .bind(at)
@@ -616,8 +652,10 @@ impl IdentityStore for Db {
         .execute(conn)
         .await
         .map(|r| r.rows_affected()))?;
+        // The sockets and streams this token opened close on every replica.
+        sessions::record(&mut tx, &user, Some(token_hash), CutKind::Revoked, at).await?;
         tx.commit().await?;
-        Ok(n > 0)
+        Ok(true)
     }
 
     async fn revoke_user_tokens(&self, user_id: &str, at: Millis) -> Result<u64, DbError> {
@@ -630,6 +668,8 @@ impl IdentityStore for Db {
         .execute(conn)
         .await
         .map(|r| r.rows_affected()))?;
+        // Even with no token left to revoke: a cut is what closes live sessions.
+        sessions::record(&mut tx, user_id, None, CutKind::Revoked, at).await?;
         tx.commit().await?;
         Ok(n)
     }

@@ -6,6 +6,8 @@
 //! - [`identity`]: users, crews, devices, tokens, services ([`IdentityStore`]).
 //! - [`districts`]: boundaries, point lookup, adjacency ([`DistrictStore`]).
 //! - [`notify`]: announcing commits to other replicas (PostgreSQL `LISTEN/NOTIFY`).
+//! - [`sessions`]: the log of cut sessions (revocations, scope changes) every replica
+//!   follows to close live sync sockets and console streams.
 //! - [`queue`]: the console's paged queue; [`audit`]: the hash-chained staff audit log.
 //! - [`outbox`]: work a commit causes (routing a phone's task, telling a citizen), written
 //!   in the commit's transaction, claimed by every replica.
@@ -49,6 +51,7 @@ pub mod places;
 pub mod postgres;
 pub mod push;
 pub mod queue;
+pub mod sessions;
 pub mod sqlite;
 
 pub use districts::{DistrictStore, ImportOutcome, StoredDistrict};

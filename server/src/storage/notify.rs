@@ -1,5 +1,5 @@
-//! Announcing commits to the other replicas of one PostgreSQL database: `NOTIFY` on a
-//! channel, and a connection that `LISTEN`s to it. SQLite has a single process and no
+//! Announcing commits (and session cuts) to the other replicas of one PostgreSQL
+//! database: `NOTIFY` on a channel, and a connection that `LISTEN`s to it. SQLite has a single process and no
 //! such thing. What is announced (comma-joined scope ids) and what is done on hearing it
 //! is the sync hub's business; this module only carries the text.
 
@@ -24,20 +24,39 @@ pub async fn notify(pool: &PgPool, payloads: &[String]) -> Result<(), DbError> {
     Ok(())
 }
 
-/// A connection of its own listening on [`CHANNEL`].
+/// What a [`Listener`] heard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    /// Scopes committed to, on [`CHANNEL`] (the payload).
+    Scopes(String),
+    /// A session cut was written ([`super::sessions::CHANNEL`]): read the log.
+    SessionCut,
+}
+
+/// A connection of its own listening on [`CHANNEL`] and on the session cuts' channel.
+/// One connection for both, so that a cut and a commit after it are heard in that order
+/// (a socket is closed before the commit's wake-up reaches it).
 pub struct Listener(PgListener);
 
 impl Listener {
     /// Connects with `pool`'s settings and starts listening.
     pub async fn connect(pool: &PgPool) -> Result<Listener, DbError> {
         let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen(CHANNEL).await?;
+        listener
+            .listen_all([CHANNEL, super::sessions::CHANNEL])
+            .await?;
         Ok(Listener(listener))
     }
 
-    /// The next payload; `None` when the connection was lost. The next call reconnects
-    /// and listens again, but whatever was sent in between is not heard.
-    pub async fn recv(&mut self) -> Result<Option<String>, DbError> {
-        Ok(self.0.try_recv().await?.map(|n| n.payload().to_owned()))
+    /// The next notification; `None` when the connection was lost. The next call
+    /// reconnects and listens again, but whatever was sent in between is not heard.
+    pub async fn recv(&mut self) -> Result<Option<Heard>, DbError> {
+        Ok(self.0.try_recv().await?.map(|n| {
+            if n.channel() == super::sessions::CHANNEL {
+                Heard::SessionCut
+            } else {
+                Heard::Scopes(n.payload().to_owned())
+            }
+        }))
     }
 }

@@ -266,6 +266,14 @@ pub async fn delete_upload(db: &Db, hash: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// The declared bytes of a user's unfinished uploads, from all its devices.
+pub async fn user_pending_bytes(db: &Db, user_id: &str) -> Result<i64, DbError> {
+    let sql =
+        "SELECT CAST(COALESCE(SUM(length), 0) AS BIGINT) FROM photo_uploads WHERE user_id = $1";
+    let n: i64 = on_pool!(db, pool => sqlx::query_scalar(sql).bind(user_id).fetch_one(pool).await?);
+    Ok(n)
+}
+
 /// The declared bytes of a device's unfinished uploads.
 pub async fn device_pending_bytes(db: &Db, device: &str) -> Result<i64, DbError> {
     let sql =

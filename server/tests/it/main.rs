@@ -32,6 +32,7 @@ mod places;
 mod push;
 mod queue;
 mod report;
+mod sessions;
 mod storage;
 mod sync;
 mod track;

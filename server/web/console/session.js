@@ -94,12 +94,18 @@ const session = {
       ev.preventDefault();
       const err = document.querySelector('#login-error');
       err.textContent = '';
-      const device = sessionStorage.getItem('tarmim-device') || `console-${Math.random().toString(16).slice(2, 10)}`;
-      sessionStorage.setItem('tarmim-device', device);
-      const r = await fetch('/api/v1/login', {
-        method: 'POST', headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ login: document.querySelector('#login').value, password: document.querySelector('#password').value, device_id: device }),
-      });
+      const fresh = () => `console-${Math.random().toString(16).slice(2, 10)}`;
+      const attempt = (device) => {
+        sessionStorage.setItem('tarmim-device', device);
+        return fetch('/api/v1/login', {
+          method: 'POST', headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ login: document.querySelector('#login').value, password: document.querySelector('#password').value, device_id: device }),
+        });
+      };
+      let r = await attempt(sessionStorage.getItem('tarmim-device') || fresh());
+      // A device id belongs to the user who registered it: another person signing in on
+      // this tab gets a device id of their own (409 device_taken).
+      if (r.status === 409) r = await attempt(fresh());
       const data = await r.json().catch(() => ({}));
       if (!r.ok) { err.textContent = r.status === 401 ? (window.tarmimI18n.lang === 'en' && data.message ? data.message : tr('login.failed')) : errorText(data.error, data.message, r.status); return; }
       session.token = data.token;

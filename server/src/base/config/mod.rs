@@ -20,7 +20,7 @@
 //! | `dispatch_ack_secs_other` | `TARMIM_DISPATCH_ACK_SECS_OTHER` | `14400`: the same for high, normal and low jobs |
 //! | `dispatch_complete_secs` | `TARMIM_DISPATCH_COMPLETE_SECS` | none: the service's completion time |
 //! | `dispatch_tick_ms` | `TARMIM_DISPATCH_TICK_MS` | `1000`: how often each replica looks for due escalation timers |
-//! | `position_min_interval_ms` | `TARMIM_POSITION_MIN_INTERVAL_MS` | `5000`: a device's position reports closer together are refused (429) |
+//! | `position_min_interval_ms` | `TARMIM_POSITION_MIN_INTERVAL_MS` | `5000`: a user's position reports (all its devices together) closer together are refused (429) |
 //! | `photo_max_bytes` | `TARMIM_PHOTO_MAX_BYTES` | `33554432`: largest photo upload |
 //! | `photo_max_pixels` | `TARMIM_PHOTO_MAX_PIXELS` | `50000000`: largest width × height decoded |
 //! | `photo_device_quota_bytes` | `TARMIM_PHOTO_DEVICE_QUOTA_BYTES` | `268435456`: one device's unfinished uploads |
@@ -148,7 +148,7 @@ pub struct Config {
     pub dispatch_complete_secs: Option<u64>,
     /// How often each replica looks for due escalation timers, in milliseconds.
     pub dispatch_tick_ms: u64,
-    /// Smallest interval between two accepted position reports of one device (ms).
+    /// Smallest interval between two accepted position reports of one user, whichever device (ms).
     pub position_min_interval_ms: u64,
     /// Largest photo upload, bytes.
     pub photo_max_bytes: u64,

@@ -182,12 +182,18 @@ pub async fn create(db: &Db, by: &Admin, input: &UserInput) -> Result<AdminUser,
     get(db, &user.login).await
 }
 
-/// Revokes every token of a user: the one way administration logs a user out.
-// TODO(revoke16): route through identity's revocation once it also closes live sockets.
+/// Revokes every token of a user: the one way administration logs a user out. Through
+/// identity's revocation, so the user's live sync sockets and console streams close on
+/// every replica too (`4401`; `domain::sessions`: through the log of cuts, within a
+/// second on SQLite, at once through `NOTIFY` on PostgreSQL).
 async fn revoke(db: &Db, user_id: &str) -> Result<u64, AdminError> {
-    Ok(db
-        .revoke_user_tokens(user_id, crate::base::time::now_millis())
-        .await?)
+    use crate::domain::identity::{self, AuthError, CutKind};
+    identity::revoke_user_sessions(db, None, user_id, CutKind::Revoked)
+        .await
+        .map_err(|e| match e {
+            AuthError::Db(d) => AdminError::from(d),
+            other => AdminError::Db(crate::storage::DbError::Invalid(other.to_string())),
+        })
 }
 
 /// Applies a change; refuses one that would leave no enabled admin.

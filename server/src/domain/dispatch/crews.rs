@@ -15,6 +15,7 @@ use sync_core::DeviceId;
 #[derive(Debug, Clone)]
 pub struct CrewMember {
     crew: String,
+    user: String,
     device: DeviceId,
 }
 
@@ -24,6 +25,7 @@ impl CrewMember {
         match (who.role, who.crew.as_deref()) {
             (UserRole::Crew, Some(crew)) => Ok(CrewMember {
                 crew: crew.to_owned(),
+                user: who.user_id.clone(),
                 device: who.device.clone(),
             }),
             _ => Err(DispatchError::Forbidden(
@@ -35,6 +37,11 @@ impl CrewMember {
     /// The member's crew.
     pub fn crew(&self) -> &str {
         &self.crew
+    }
+
+    /// The member's user id.
+    pub fn user(&self) -> &str {
+        &self.user
     }
 
     /// The device the member is calling from.

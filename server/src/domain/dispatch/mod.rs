@@ -1,7 +1,7 @@
 //! Dispatch: who is on duty and where, who gets a job, and what happens when nobody acts.
 //!
 //! - [`position`]: position reports — impossible ones refused, implausible ones kept and
-//!   flagged — and the per-device rate limit.
+//!   flagged — and the per-user rate limit.
 //! - [`crews`]: a crew member's duty switch, and the crews a dispatcher or manager lists.
 //! - [`assign`]: the documented scoring that picks a crew (distance and load), the
 //!   neighbour fallback, and the assignment itself as an `Assigned` event with its reason,
@@ -96,7 +96,7 @@ pub struct Dispatch {
     pub hub: Hub,
     /// This replica's name (timer claims) and the device its own edits carry.
     pub replica: DeviceId,
-    /// One accepted position report per device per interval.
+    /// One accepted position report per user (whichever device) per interval.
     pub positions: position::RateLimiter,
     /// Settings.
     pub settings: DispatchSettings,

@@ -1,5 +1,5 @@
 //! Crews' position reports: what is impossible (refused), what is implausible (kept and
-//! flagged), the per-device rate limit, and [`record`], which applies them in that order
+//! flagged), the per-user rate limit, and [`record`], which applies them in that order
 //! to a crew member's report and stores what it may keep.
 //!
 //! A coordinate outside WGS84 (or not a number) is refused: there is nothing to keep. A
@@ -109,7 +109,7 @@ pub enum ReportError {
     #[error(transparent)]
     Impossible(#[from] PositionError),
     /// The device reported again within the interval.
-    #[error("position reports are limited to one per {interval_ms} ms per device")]
+    #[error("position reports are limited to one per {interval_ms} ms per user")]
     TooFast {
         /// The configured interval.
         interval_ms: u128,
@@ -122,7 +122,7 @@ pub enum ReportError {
 }
 
 /// Records a crew member's report: refused if impossible ([`check`]), then limited per
-/// device ([`RateLimiter`]; an impossible report takes no slot), then stored with its
+/// user, whichever device it comes from ([`RateLimiter`]; an impossible report takes no slot), then stored with its
 /// flags. Returns the flags (empty when plausible).
 pub async fn record(
     d: &Dispatch,
@@ -139,7 +139,9 @@ pub async fn record(
         last.map(|p| (p.lat, p.lon, p.at)),
         now,
     )?;
-    if let Err(wait) = d.positions.take(member.device().as_str()) {
+    // Per user, not per device: a fresh device id per login would otherwise buy a fresh
+    // slot (issue 16, point 8). One person is in one place; their devices share it.
+    if let Err(wait) = d.positions.take(member.user()) {
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         return Err(ReportError::TooFast {
             interval_ms: d.positions.interval.as_millis(),
@@ -166,7 +168,7 @@ pub async fn record(
     Ok(flags)
 }
 
-/// At most one accepted report per device per interval, in this process. (Each replica
+/// At most one accepted report per key (a user) per interval, in this process. (Each replica
 /// limits on its own: a phone hopping between replicas gets at most one report per
 /// replica per interval, which still bounds the write rate.)
 #[derive(Debug)]

@@ -126,6 +126,13 @@ pub enum TusError {
         /// The quota, bytes.
         quota: u64,
     },
+    /// The user's unfinished uploads, all its devices together, would exceed the same
+    /// quota (a fresh device id per login must not buy a fresh quota).
+    #[error("this account's unfinished uploads would exceed {quota} bytes: finish them first")]
+    UserQuota {
+        /// The quota, bytes.
+        quota: u64,
+    },
     /// No such upload (nor photo).
     #[error("no such upload")]
     NoUpload,
@@ -243,6 +250,10 @@ pub async fn create(
             let quota = photos.settings.device_quota_bytes;
             if (pending as u64).saturating_add(length) > quota {
                 return Err(TusError::Quota { quota });
+            }
+            let pending = records::user_pending_bytes(db, &who.user_id).await?;
+            if (pending as u64).saturating_add(length) > quota {
+                return Err(TusError::UserQuota { quota });
             }
             let up = UploadRow {
                 hash: new.hash.clone(),
