@@ -159,6 +159,52 @@ test('an unknown code shows a clear message and the form to type one', async () 
   await context.close();
 });
 
+// A code read aloud in Persian is typed on a Persian keyboard: its digits come out as
+// ۰–۹, its letters often in lower case. The server folds them (base::crockford::read).
+const toPersianDigits = (s) => s.replace(/[0-9]/g, (d) => String.fromCharCode(0x06F0 + Number(d)));
+
+// A showcase task's code with a digit in it (codes are random: one in ninety has none).
+async function codeWithDigits() {
+  for (const task of ['T-90001', 'T-90002', 'T-90003']) {
+    const code = await codeOf(task);
+    if (/[0-9]/.test(code)) return code;
+  }
+  assert.fail('no showcase code has a digit');
+}
+
+test('a code typed with Persian digits in the form, on a phone in Persian, shows the report', async () => {
+  const code = await codeWithDigits();
+  const typed = toPersianDigits(code.toLowerCase());
+  assert.notEqual(typed, code.toLowerCase());
+  const context = await browser.newContext({ ...PHONE, locale: 'fa-IR' });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${BASE}/track`);
+  await page.waitForSelector('#lookup:not([hidden])');
+  assert.equal(await page.getAttribute('html', 'dir'), 'rtl');
+  await page.fill('#code-input', typed);
+  assert.equal(await page.inputValue('#code-input'), typed);
+  await Promise.all([page.waitForURL(/\/track\/[^/]+/), page.press('#code-input', 'Enter')]);
+  await page.waitForSelector('#report:not([hidden])');
+  // The report, under its code as printed; no "not found".
+  assert.equal((await page.textContent('#code')).trim(), code);
+  assert.equal(await page.isVisible('#error'), false);
+  if (SHOT) await page.screenshot({ path: SHOT.replace(/\.png$/, '') + '-persian-digits.png' });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a link with the code in Arabic-Indic digits and lower case shows the report', async () => {
+  const code = await codeWithDigits();
+  const arabic = code.toLowerCase().replace(/[0-9]/g, (d) => String.fromCharCode(0x0660 + Number(d)));
+  const { context, page, errors } = await open(encodeURIComponent(arabic), 'en-US');
+  assert.equal((await page.textContent('#code')).trim(), code);
+  assert.equal(await page.isVisible('#error'), false);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('a merged report shows the surviving report and says so', async () => {
   const code = await codeOf('T-90003');
   const { context, page, errors } = await open(code, 'en-US');

@@ -5,7 +5,10 @@
 //! Symbols are `0-9` and the letters but `I`, `L`, `O` and `U`, written upper case and
 //! shown in groups of four (`K7QM-4XPD-2RJW`). Reading forgives what people do when they
 //! copy a code from paper or a phone call: lower case, dashes and spaces anywhere, `O`
-//! for zero, `I` and `L` for one. The bit packing and the translations are
+//! for zero, `I` and `L` for one, and digits typed on a Persian or Arabic keyboard
+//! (`۰`–`۹`, `٠`–`٩`: a Persian phone types these, and the code is read aloud in
+//! Persian). This is the one place a typed code is folded: the tracking page and API,
+//! the desk's lookup and the receipt page all read codes through [`read`]. The bit packing and the translations are
 //! `data-encoding`'s (big-endian bit order, no padding).
 
 use data_encoding::{Encoding, Specification};
@@ -47,10 +50,22 @@ pub fn read(typed: &str) -> Option<String> {
         if c == '-' || c.is_whitespace() {
             continue;
         }
+        let c = ascii_digit(c);
         let value = CODEC.interpret_byte(u8::try_from(c).ok()?).is_symbol()?;
         out.push(char::from(*ALPHABET.as_bytes().get(value)?));
     }
     Some(out)
+}
+
+/// `c` as an ASCII digit when it is a Persian (`۰`–`۹`) or Arabic-Indic (`٠`–`٩`)
+/// digit, else `c`.
+fn ascii_digit(c: char) -> char {
+    let zero = match c {
+        '\u{06F0}'..='\u{06F9}' => 0x06F0,
+        '\u{0660}'..='\u{0669}' => 0x0660,
+        _ => return c,
+    };
+    char::from_digit(u32::from(c) - zero, 10).unwrap_or(c)
 }
 
 /// Symbols as people read them: groups of four joined by dashes.
@@ -99,7 +114,13 @@ mod tests {
             Some("K7QM4XPD2RJW")
         );
         assert_eq!(read("").as_deref(), Some(""));
-        for bad in ["ABCU", "AB_C", "ABC٣", "ÄÄÄÄ"] {
+        // Persian and Arabic-Indic digits, lower case: the code of a Persian keyboard.
+        assert_eq!(read("k۷qm-۴xpd-۲rjw").as_deref(), Some("K7QM4XPD2RJW"));
+        assert_eq!(read("K٧QM ٤XPD ٢RJW").as_deref(), Some("K7QM4XPD2RJW"));
+        assert_eq!(read("۰۱۲۳۴۵۶۷۸۹").as_deref(), Some("0123456789"));
+        assert_eq!(read("٠١٢٣٤٥٦٧٨٩").as_deref(), Some("0123456789"));
+        // Other scripts' digits and letters are no symbols.
+        for bad in ["ABCU", "AB_C", "ABC\u{0967}", "ÄÄÄÄ", "ABCک"] {
             assert_eq!(read(bad), None, "{bad}");
         }
     }

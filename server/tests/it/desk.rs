@@ -183,7 +183,15 @@ async fn codes_and_task_ids_resolve(f: &Fixture) {
             c => c,
         })
         .collect();
-    for typed in [code.to_lowercase(), persian] {
+    // Arabic-Indic digits (an Arabic keyboard), dashes kept.
+    let arabic: String = code
+        .chars()
+        .map(|c| match c {
+            '0'..='9' => char::from_u32(0x0660 + (c as u32 - '0' as u32)).unwrap(),
+            c => c,
+        })
+        .collect();
+    for typed in [code.to_lowercase(), persian, arabic] {
         let (s, v) = d.find(&typed).await;
         assert_eq!(s, StatusCode::OK, "{typed}: {v}");
         assert_eq!(v["by"], "code");

@@ -296,6 +296,32 @@ async fn a_pothole_with_a_photo_and_a_contact(f: &Fixture) {
         .post("/api/v1/report/support/T-NOSUCHTASK", json!({}))
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // A complaint about the report, its code typed on a Persian keyboard (Persian
+    // digits, lower case): filed about the same task.
+    let persian: String = code
+        .to_lowercase()
+        .chars()
+        .map(|ch| match ch.to_digit(10) {
+            Some(d) if ch.is_ascii_digit() => char::from_u32(0x06F0 + d).unwrap(),
+            _ => ch,
+        })
+        .collect();
+    let (s, r) = c
+        .file(
+            json!({"kind": "complaint", "description": "Still not fixed.", "about_task": persian}),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{persian}: {r}");
+    let all = c.disp.ok("/api/v1/desk/messages").await;
+    let complaint = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "complaint")
+        .unwrap();
+    assert_eq!(complaint["about_task"], task.as_str(), "{complaint}");
     c.stop().await;
 }
 

@@ -434,6 +434,72 @@ async fn unknown_code_is_404(f: &Fixture) {
     c.stop().await;
 }
 
+/// `code` with its digits in the block starting at `zero` (Persian ۰ U+06F0, Arabic-Indic
+/// ٠ U+0660).
+fn digits_from(code: &str, zero: u32) -> String {
+    code.chars()
+        .map(|c| match c.to_digit(10) {
+            Some(d) if c.is_ascii_digit() => char::from_u32(zero + d).unwrap(),
+            _ => c,
+        })
+        .collect()
+}
+
+/// Percent-encodes everything but ASCII letters, digits and `-`.
+fn path_segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' => out.push(*b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A code typed on a Persian or Arabic keyboard (its digits ۰–۹ or ٠–٩), in lower case,
+/// or both, resolves to the same report through the public API, and rates it.
+async fn a_code_typed_in_persian_digits_or_lower_case_resolves(f: &Fixture) {
+    let c = city(f, |_| {}).await;
+    // A code with digits in it (most have some; file until one has two or more).
+    let (task, code) = loop {
+        let (task, code) = c.file("Pothole on Shariati").await;
+        if code.chars().filter(char::is_ascii_digit).count() >= 2 {
+            break (task, code);
+        }
+    };
+    let lower = code.to_lowercase();
+    let persian = digits_from(&code, 0x06F0);
+    let arabic = digits_from(&code, 0x0660);
+    let persian_lower_spaced = digits_from(&lower, 0x06F0).replace('-', " ");
+    assert_ne!(persian, code);
+    for typed in [&lower, &persian, &arabic, &persian_lower_spaced] {
+        let (s, _, v) = c.track(&path_segment(typed)).await;
+        assert_eq!(s, StatusCode::OK, "{typed}: {v}");
+        assert_eq!(v["code"], code.as_str(), "{typed}");
+        assert_eq!(v["title"], "Pothole on Shariati");
+    }
+    // Another script's digits are no code: the same 404 as any unknown code.
+    let devanagari: String = code
+        .chars()
+        .map(|c| match c.to_digit(10) {
+            Some(d) if c.is_ascii_digit() => char::from_u32(0x0966 + d).unwrap(),
+            _ => c,
+        })
+        .collect();
+    let (s, _, _) = c.track(&path_segment(&devanagari)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // The feedback routes read the code the same way.
+    c.complete(&task, now_millis()).await;
+    let (s, body) = c
+        .rate(&path_segment(&persian_lower_spaced), json!({"stars": 5}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let (_, _, v) = c.track(&code).await;
+    assert_eq!(v["feedback"]["can_rate"], false, "{v}");
+    c.stop().await;
+}
+
 async fn merged_task_is_followed(f: &Fixture) {
     let c = city(f, |_| {}).await;
     let (survivor, survivor_code) = c.file("Pothole, first report").await;
@@ -752,6 +818,7 @@ async fn demo_showcase(f: &Fixture) {
 
 on_both_backends!(
     view_of_a_code,
+    a_code_typed_in_persian_digits_or_lower_case_resolves,
     unknown_code_is_404,
     merged_task_is_followed,
     rating,

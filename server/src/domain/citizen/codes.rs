@@ -172,7 +172,10 @@ mod tests {
         assert_eq!(normalise("ABCD-EFGH-JKM"), None);
         assert_eq!(normalise("ABCD-EFGH-JKMNP"), None);
         assert_eq!(normalise("ABCD-EFGH-JKMU"), None);
-        assert_eq!(normalise("ABCD-EFGH-JKM٣"), None);
+        // Arabic-Indic and Persian digits are digits (issue 19); other scripts' are not.
+        assert_eq!(normalise("abcd-efgh-jkm٣").as_deref(), Some("ABCDEFGHJKM3"));
+        assert_eq!(normalise("ABCD-EFGH-JKM۳").as_deref(), Some("ABCDEFGHJKM3"));
+        assert_eq!(normalise("ABCD-EFGH-JKM\u{0969}"), None);
         assert_eq!(normalise("T-0123456789AB"), None);
     }
 }

@@ -208,13 +208,17 @@ pub async fn file(
 
 /// The task a message is about: a tracking code (resolved to its task) or a task id.
 async fn about_task(db: &Db, t: &str) -> Result<String, MessageError> {
+    // A code first, folded by `codes::normalise` (Persian digits, lower case); only its
+    // canonical symbols reach a query.
+    if t.chars().count() <= 64
+        && let Some(found) = codes::resolve(db, t).await?
+    {
+        return Ok(found.task.to_string());
+    }
     if !is_code_like(t) {
         return Err(MessageError::Invalid(format!(
             "no report has the code or id {t:?}"
         )));
-    }
-    if let Some(found) = codes::resolve(db, t).await? {
-        return Ok(found.task.to_string());
     }
     if t.len() <= 64 && citizens::task_exists(db, t).await? {
         return Ok(t.to_owned());
