@@ -303,10 +303,7 @@ async fn search_bench(pg: bool, n: usize, per_kind: usize) {
     .unwrap();
     let import_secs = t.elapsed().as_secs_f64();
     if let Db::Postgres(p) = &f.db {
-        sqlx::query("ANALYZE places")
-            .execute(p.pool())
-            .await
-            .unwrap();
+        sqlx::query("ANALYZE").execute(p.pool()).await.unwrap();
     }
     println!(
         "## {backend}: {} places ({:.1} MB of GeoJSON) imported in {import_secs:.1} s\n",
@@ -340,6 +337,48 @@ async fn search_bench(pg: bool, n: usize, per_kind: usize) {
     }
     let total = all.len();
     println!("{}", row("**all of the above**", all, total));
+
+    // Ranking quality of the typo queries (untimed, their own seed): how often a result
+    // holding the words meant (the query before its typo, folded) comes first, and in
+    // the first three.
+    let mut qrng = StdRng::seed_from_u64(99);
+    println!(
+        "\nTypo queries, ranking (300 of each): meant words in the first result / in the top 3:\n"
+    );
+    println!("| query | first | top 3 |");
+    println!("| --- | --- | --- |");
+    for persian in [true, false] {
+        let (mut first, mut top3) = (0, 0);
+        for _ in 0..300 {
+            let p = &places[qrng.random_range(0..places.len())];
+            let (meant, typed) = if persian {
+                let kind = p.fa.split(' ').next().unwrap();
+                let own = own_word(&p.fa);
+                (
+                    format!("{kind} {own}"),
+                    format!("{kind} {}", typo(&mut qrng, own, true)),
+                )
+            } else {
+                let w = p.en.split(' ').next().unwrap().to_lowercase();
+                (w.clone(), typo(&mut qrng, &w, false))
+            };
+            let meant = server::domain::places::normalize(&meant);
+            let got = lookup(&f.db, &check_query(&typed).unwrap(), 10)
+                .await
+                .unwrap();
+            let has = |r: &server::storage::places::PlaceRow| {
+                r.key_fa.contains(&meant) || r.key_en.contains(&meant)
+            };
+            first += usize::from(got.first().is_some_and(has));
+            top3 += usize::from(got.iter().take(3).any(has));
+        }
+        let label = if persian {
+            "Persian name with one letter wrong"
+        } else {
+            "English name with one letter wrong"
+        };
+        println!("| {label} | {first} | {top3} |");
+    }
 
     // The same mix through the route.
     let hash = hash_password("bench-password").unwrap();

@@ -11,7 +11,15 @@
 //! - [`similar`]: `search` contains each known word and resembles each unknown one:
 //!   PostgreSQL `LIKE` and `<%` (word similarity of at least [`FUZZY_THRESHOLD`]) on the
 //!   same GIN index, best first; SQLite the known words as phrases AND-ed with, per
-//!   unknown word, any of its trigrams in the FTS5 index, best `bm25` first.
+//!   unknown word, any of its trigrams in the FTS5 index, best `bm25` first. The slow
+//!   step (a made-up word shares trigrams with thousands of names): the search asks it
+//!   only when [`near_words`] + [`containing_words`] found nothing.
+//! - [`near_words`]: the stored words within one typo of a query word, from
+//!   `place_words` (migration 0038: each word of the keys with its one-letter
+//!   deletions, [`word_variants`]); exact lookups on its primary key, the same
+//!   statement on both backends.
+//! - [`containing_words`]: `search` contains each known word and, per typed word, one
+//!   of its corrections: the substring index again, with ORs.
 
 use super::{Db, DbError, on_pool};
 use sqlx::QueryBuilder;
@@ -105,6 +113,9 @@ pub async fn insert_batch(
                 sqlx::query("DELETE FROM places")
                     .execute(&mut **conn)
                     .await?;
+                sqlx::query("DELETE FROM place_words")
+                    .execute(&mut **conn)
+                    .await?;
             }
             for (p, district) in places.iter().zip(&districts) {
                 sqlx::query(
@@ -125,6 +136,26 @@ pub async fn insert_batch(
                 .execute(&mut **conn)
                 .await?;
             }
+            // Only the words not stored yet get their variants: most words of a batch
+            // («خیابان») are.
+            let words = batch_words(places);
+            let new: Vec<String> = sqlx::query_scalar(
+                "SELECT w.value FROM json_each($1) w WHERE NOT EXISTS \
+                 (SELECT 1 FROM place_words p WHERE p.variant = w.value AND p.word = w.value)",
+            )
+            .bind(serde_json::to_string(&words).map_err(|e| DbError::Invalid(e.to_string()))?)
+            .fetch_all(&mut **conn)
+            .await?;
+            let (variants, of) = variant_rows(&new);
+            let pairs: Vec<(&String, &String)> = variants.iter().zip(&of).collect();
+            sqlx::query(
+                "INSERT OR IGNORE INTO place_words (variant, word) \
+                 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') \
+                 FROM json_each($1)",
+            )
+            .bind(serde_json::to_string(&pairs).map_err(|e| DbError::Invalid(e.to_string()))?)
+            .execute(&mut **conn)
+            .await?;
             tx.commit().await?;
             districts.iter().filter(|d| d.is_none()).count()
         }
@@ -132,6 +163,9 @@ pub async fn insert_batch(
             let mut tx = s.pool().begin().await?;
             if replace {
                 sqlx::query("DELETE FROM places").execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM place_words")
+                    .execute(&mut *tx)
+                    .await?;
             }
             // One statement per batch; the district from PostGIS, as `district_covering`.
             let outside: i64 = sqlx::query_scalar(
@@ -159,6 +193,22 @@ pub async fn insert_batch(
             .bind(places.iter().map(NewPlace::search).collect::<Vec<_>>())
             .bind(now)
             .fetch_one(&mut *tx)
+            .await?;
+            let new: Vec<String> = sqlx::query_scalar(
+                "SELECT w FROM UNNEST($1::text[]) AS w WHERE NOT EXISTS \
+                 (SELECT 1 FROM place_words p WHERE p.variant = w AND p.word = w)",
+            )
+            .bind(batch_words(places))
+            .fetch_all(&mut *tx)
+            .await?;
+            let (variants, of) = variant_rows(&new);
+            sqlx::query(
+                "INSERT INTO place_words (variant, word) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(variants)
+            .bind(of)
+            .execute(&mut *tx)
             .await?;
             tx.commit().await?;
             usize::try_from(outside).unwrap_or(0)
@@ -288,6 +338,149 @@ pub async fn similar(
             let rows = qb.build_query_as().fetch_all(&mut *tx).await?;
             tx.commit().await?;
             rows
+        }
+    };
+    Ok(rows)
+}
+
+/// The longest word given one-letter deletions in `place_words` (as the migration's
+/// backfill): a longer one is stored as itself only.
+const VARIANTS_UP_TO: usize = 64;
+
+/// The words of a folded key that `place_words` holds: 3+ characters (shorter query
+/// words are not corrected) and no digit (a house or alley number one digit off is
+/// another place, not a typo).
+pub fn indexed_words(key: &str) -> impl Iterator<Item = &str> {
+    key.split(' ')
+        .filter(|w| w.chars().count() >= 3 && !w.chars().any(|c| c.is_ascii_digit()))
+}
+
+/// `word` and each of its one-letter deletions, distinct. Two words within one typo
+/// (a letter wrong, missing, extra, or two neighbours swapped) share one of these.
+pub fn word_variants(word: &str) -> Vec<String> {
+    let chars: Vec<char> = word.chars().collect();
+    let mut out = vec![word.to_owned()];
+    if chars.len() <= VARIANTS_UP_TO {
+        for i in 0..chars.len() {
+            out.push(chars[..i].iter().chain(&chars[i + 1..]).collect::<String>());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The distinct indexed words of a batch's keys.
+fn batch_words(places: &[NewPlace]) -> Vec<String> {
+    let mut words: Vec<String> = places
+        .iter()
+        .flat_map(|p| indexed_words(&p.key_fa).chain(indexed_words(&p.key_en)))
+        .map(str::to_owned)
+        .collect();
+    words.sort();
+    words.dedup();
+    words
+}
+
+/// The `place_words` rows of `words`, as two columns (variant, word).
+fn variant_rows(words: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut variants = Vec::new();
+    let mut of = Vec::new();
+    for w in words {
+        for v in word_variants(w) {
+            variants.push(v);
+            of.push(w.clone());
+        }
+    }
+    (variants, of)
+}
+
+/// The stored words sharing a variant with `word` (so within one typo of it, and some
+/// two typos away: the caller measures), at most [`NEAR_WORDS`].
+pub async fn near_words(db: &Db, word: &str) -> Result<Vec<String>, DbError> {
+    let variants = word_variants(word);
+    let words = match db {
+        Db::Sqlite(s) => {
+            sqlx::query_scalar(
+                "SELECT DISTINCT word FROM place_words \
+                 WHERE variant IN (SELECT value FROM json_each($1)) LIMIT $2",
+            )
+            .bind(serde_json::to_string(&variants).map_err(|e| DbError::Invalid(e.to_string()))?)
+            .bind(NEAR_WORDS)
+            .fetch_all(s.pool())
+            .await?
+        }
+        Db::Postgres(s) => {
+            sqlx::query_scalar(
+                "SELECT DISTINCT word FROM place_words WHERE variant = ANY($1) LIMIT $2",
+            )
+            .bind(&variants)
+            .bind(NEAR_WORDS)
+            .fetch_all(s.pool())
+            .await?
+        }
+    };
+    Ok(words)
+}
+
+/// The most words [`near_words`] returns (a three-letter word can have hundreds of
+/// neighbours; the caller keeps the closest few).
+pub const NEAR_WORDS: i64 = 500;
+
+/// Up to `limit` places whose `search` text contains every one of `known` and, for
+/// each set of `alternatives`, one of its words (every word at least 3 characters;
+/// no set empty). No order: the domain ranks.
+pub async fn containing_words(
+    db: &Db,
+    known: &[&str],
+    alternatives: &[Vec<String>],
+    limit: i64,
+) -> Result<Vec<PlaceRow>, DbError> {
+    if alternatives.is_empty() || alternatives.iter().any(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
+    let rows = match db {
+        Db::Sqlite(s) => {
+            let expr = known
+                .iter()
+                .map(|w| fts_phrase(w))
+                .chain(alternatives.iter().map(|set| {
+                    let any: Vec<String> = set.iter().map(|w| fts_phrase(w)).collect();
+                    format!("({})", any.join(" OR "))
+                }))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let sql = format!(
+                "SELECT {COLUMNS} FROM places WHERE id IN \
+                 (SELECT rowid FROM places_fts WHERE places_fts MATCH $1 LIMIT $2)"
+            );
+            sqlx::query_as(&sql)
+                .bind(expr)
+                .bind(limit)
+                .fetch_all(s.pool())
+                .await?
+        }
+        Db::Postgres(s) => {
+            let mut qb = QueryBuilder::<sqlx::Postgres>::new(format!(
+                "SELECT {COLUMNS} FROM places WHERE TRUE"
+            ));
+            for w in known {
+                qb.push(" AND search LIKE ")
+                    .push_bind(format!("%{}%", like_escape(w)));
+            }
+            for set in alternatives {
+                qb.push(" AND (");
+                for (i, w) in set.iter().enumerate() {
+                    if i > 0 {
+                        qb.push(" OR ");
+                    }
+                    qb.push("search LIKE ")
+                        .push_bind(format!("%{}%", like_escape(w)));
+                }
+                qb.push(")");
+            }
+            qb.push(" LIMIT ").push_bind(limit);
+            qb.build_query_as().fetch_all(s.pool()).await?
         }
     };
     Ok(rows)

@@ -134,6 +134,73 @@ async fn prefix_and_typos_in_rank_order(f: &Fixture) {
     assert!(park.lat > 35.71 && park.lat < 35.72 && park.lon > 51.33 && park.lon < 51.34);
 }
 
+/// Streets whose names differ by a letter or a word, as a city's do.
+fn look_alikes() -> Value {
+    let mut features = Vec::new();
+    for (fa, en) in [
+        ("خیابان ولیعصر", "Valiasr Street"),
+        ("خیابان ولیعهد", "Valiahd Street"),
+        ("خیابان ولی", "Vali Street"),
+        ("خیابان عصر", "Asr Street"),
+        ("کوچه ولیعصر", "Valiasr Alley"),
+        ("خیابان کاشانی", "Kashani Street"),
+        ("خیابان کاشان", "Kashan Street"),
+        ("خیابان کاشی", "Kashi Street"),
+        ("خیابان شریعتی", "Shariati Street"),
+        ("خیابان شریفی", "Sharifi Street"),
+        ("میدان شریعتی", "Shariati Square"),
+    ] {
+        features.push(feature(Some(fa), Some(en), point(35.72, 51.34)));
+    }
+    json!({"type": "FeatureCollection", "features": features})
+}
+
+/// A one-letter typo (wrong, missing, extra or swapped letter) of a Persian and of an
+/// English street name finds that street first, or at least in the top three, among
+/// look-alikes; and the word index behind it (`place_words`) follows the imports.
+async fn a_one_letter_typo_finds_the_street_in_the_top_three(f: &Fixture) {
+    tarmim_testing::demo_map(&f.db).await;
+    import_value(f, &look_alikes(), false).await;
+    for (typed, meant, first) in [
+        ("خیابان ولیعسر", "خیابان ولیعصر", true),
+        ("خیابان ولعیصر", "خیابان ولیعصر", true),
+        ("خیابن ولیعصر", "خیابان ولیعصر", true),
+        ("خیابان کاشانى", "خیابان کاشانی", true),
+        ("خیابان شریعتي", "خیابان شریعتی", true),
+        ("خیابان شریغتی", "خیابان شریعتی", false),
+        ("خیابان شریعتیی", "خیابان شریعتی", false),
+        ("Valiasr Streat", "خیابان ولیعصر", true),
+        ("Vailasr Street", "خیابان ولیعصر", true),
+        ("Valasr Street", "خیابان ولیعصر", false),
+        ("Kashanu Street", "خیابان کاشانی", false),
+        ("Shariati Steet", "خیابان شریعتی", true),
+        ("Sharaiti", "خیابان شریعتی", false),
+    ] {
+        let got = names(f, typed).await;
+        let at = got.iter().position(|n| n == meant);
+        assert!(
+            at.is_some_and(|i| i < 3) && (!first || at == Some(0)),
+            "{typed}: {meant} at {at:?} in {got:?}"
+        );
+    }
+    // The stored words within one typo, and none of an old gazetteer after a
+    // replacing import.
+    let near = server::storage::places::near_words(&f.db, "valiahx")
+        .await
+        .unwrap();
+    assert_eq!(near, ["valiahd"]);
+    import_value(f, &gazetteer(), true).await;
+    let near = server::storage::places::near_words(&f.db, "valiahx")
+        .await
+        .unwrap();
+    assert!(near.is_empty(), "{near:?}");
+    let near = server::storage::places::near_words(&f.db, "melat")
+        .await
+        .unwrap();
+    assert!(near.contains(&"mellat".to_owned()), "{near:?}");
+    assert_eq!(names(f, "Melat Park").await[0], "پارک ملت");
+}
+
 async fn the_route_answers_staff_and_refuses_bad_input(f: &Fixture) {
     tarmim_testing::demo_map(&f.db).await;
     import_value(f, &gazetteer(), false).await;
@@ -329,6 +396,7 @@ on_both_backends!(
     the_demo_city_has_a_gazetteer,
     spelling_variants_find_the_same_place,
     prefix_and_typos_in_rank_order,
+    a_one_letter_typo_finds_the_street_in_the_top_three,
     the_route_answers_staff_and_refuses_bad_input,
     the_binary_skips_and_counts_bad_features,
 );

@@ -8,8 +8,11 @@
 //!    spaces (a ZWNJ typed as a space: «چشمه علی» finds «چشمه‌علی»);
 //! 3. (only if 1 and 2 found fewer than asked, and only for query words of 3+ characters
 //!    that occur in no name at all, the typos) names containing the query's other words
-//!    and resembling each of those; when every word occurs somewhere but 1 and 2 found
-//!    nothing («vali asr»), names resembling every word.
+//!    and, for each typo, one of the stored words within one typo of it ([`closest`]
+//!    picks them from `place_words`); if that finds nothing resembling the query (no
+//!    stored word that close: two typos in a long word), names resembling each typo by
+//!    trigrams. When every word occurs somewhere but 1 and 2 found nothing
+//!    («vali asr»), every word is looked around so.
 //!
 //! **The ranking rule.** Each place is scored by the better of its two names: tier
 //! *exact* (the folded name is the query) > *prefix* (the name starts with it) > *word
@@ -36,6 +39,28 @@ pub const CANDIDATES: i64 = 200;
 pub const MAX_FUZZY_WORDS: usize = 8;
 /// The least trigram similarity of a fuzzy match.
 pub const FUZZY_MIN: f32 = 0.3;
+/// The most corrections of one typed word looked up (a three-letter word may be one
+/// typo from dozens of stored words).
+pub const MAX_CORRECTIONS: usize = 24;
+
+/// Of the stored `words`, those within one typo (OSA distance) of `typed`, the closest
+/// first (then the shorter, then in byte order, so the choice is the same on both
+/// backends), at most `max`.
+pub fn closest(typed: &str, words: Vec<String>, max: usize) -> Vec<String> {
+    let t: Vec<char> = typed.chars().collect();
+    let mut near: Vec<(usize, String)> = words
+        .into_iter()
+        .filter_map(|w| {
+            let c: Vec<char> = w.chars().collect();
+            let d = osa_distance(&t, &c);
+            (d <= 1).then_some((d, w))
+        })
+        .collect();
+    near.sort_by(|(da, a), (db, b)| da.cmp(db).then(a.len().cmp(&b.len())).then(a.cmp(b)));
+    near.dedup_by(|x, y| x.1 == y.1);
+    near.truncate(max);
+    near.into_iter().map(|(_, w)| w).collect()
+}
 
 /// How a name matches the query; lower is better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -340,6 +365,19 @@ mod tests {
             score("چشمه علی", "چشمهعلیا").map(|s| s.tier),
             Some(Tier::Prefix)
         );
+    }
+
+    #[test]
+    fn closest_keeps_one_typo_nearest_first() {
+        let words = ["valiasr", "valiaxr", "valixsr", "vali", "valiasrr", "park"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            closest("valiasr", words.clone(), 10),
+            ["valiasr", "valiaxr", "valixsr", "valiasrr"]
+        );
+        assert_eq!(closest("vailasr", words.clone(), 10), ["valiasr"]);
+        assert_eq!(closest("valiaxr", words, 1), ["valiaxr"]);
     }
 
     #[test]
