@@ -472,8 +472,55 @@ async fn sms_through_kavenegar_and_quiet_hours(f: &Fixture) {
     srv.shutdown().await.unwrap();
 }
 
+/// A message filed through Open311 (`msg_suggestion`) with an e-mail: the citizen gets
+/// the code in the language filed, then the news when staff answer.
+async fn an_open311_message_is_receipted_and_its_answer_told(f: &Fixture) {
+    seed(&f.db).await;
+    let sink = SmtpSink::start(Mode::Accept).await;
+    let srv = tarmim_testing::start(f.db.clone(), config(f, &sink.url(), 3)).await;
+    let form = [
+        ("api_key", server::domain::open311::keys::DEMO_KEY),
+        ("service_code", "msg_suggestion"),
+        ("description", "Longer opening hours for the library"),
+        ("email", "reader@example.org"),
+        ("lang", "en"),
+    ];
+    let r = tarmim_testing::http()
+        .post(format!("http://{}/open311/v2/requests.json", srv.addr))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(form).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = r.json().await.unwrap();
+    let id = v[0]["service_request_id"].as_str().unwrap().to_owned();
+    let code = code_of(&v[0]);
+    wait_for("the receipt", async || sink.mailbox().len() == 1).await;
+    let subject = sink.mailbox()[0].header("Subject").unwrap();
+    assert!(subject.contains("Report received"), "{subject}");
+    let disp = tarmim_testing::Api::login(srv.addr, "disp", PASSWORD).await;
+    let (s, a) = disp
+        .post(
+            &format!("/api/v1/desk/messages/{id}/answer"),
+            json!({"text": "From March, the library opens until nine."}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    wait_for("the answer's news", async || sink.mailbox().len() == 2).await;
+    let m = &sink.mailbox()[1];
+    assert!(m.header("Subject").unwrap().contains("The city answered"));
+    assert!(
+        m.body()
+            .replace("=\r\n", "")
+            .contains(&format!("{BASE}/track/{code}"))
+    );
+    srv.shutdown().await.unwrap();
+}
+
 on_both_backends!(
     status_changes_reach_the_citizen_by_email,
+    an_open311_message_is_receipted_and_its_answer_told,
     smtp_down_or_refusing_is_retried_then_dead_lettered,
     killed_between_send_and_record_delivers_exactly_once,
     sms_through_the_webhook,

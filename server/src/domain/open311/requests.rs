@@ -314,7 +314,11 @@ async fn file_message(
     };
     let description = param(p, "description").unwrap_or("").trim().to_owned();
     check_text("description", &description, super::MAX_DESCRIPTION)?;
-    let contact = Contact::from_params(p)?;
+    let mut contact = Contact::from_params(p)?;
+    let lang = param_nonblank(p, "lang")
+        .filter(|l| *l == "en")
+        .unwrap_or("fa")
+        .to_owned();
     let filed = messages::file(
         &c.dispatch.store,
         c.report.inbox,
@@ -323,10 +327,7 @@ async fn file_message(
             kind,
             body: description,
             channel: "open311",
-            lang: param_nonblank(p, "lang")
-                .filter(|l| *l == "en")
-                .unwrap_or("fa")
-                .to_owned(),
+            lang: lang.clone(),
             point,
             district: None,
             about_task: None,
@@ -340,8 +341,24 @@ async fn file_message(
     })?;
     let id = DocId::new(filed.id.clone())
         .map_err(|_| Open311Error::Internal("a message id is not a valid id".into()))?;
-    if let Err(e) = store_contact(&c.dispatch.store, &filed.id, "request", &id, &contact).await {
-        tracing::error!(message = %filed.id, error = %e, "storing a message's contact failed");
+    // Written in the language filed, and told its code, as a request's contact is.
+    let has_contact = contact != Contact::default();
+    contact.lang = Some(lang);
+    if has_contact {
+        match store_contact(&c.dispatch.store, &filed.id, "request", &id, &contact).await {
+            Ok(()) => {
+                let now = now_millis();
+                let queued =
+                    crate::storage::outbox::notify(&c.dispatch.store, &filed.id, "received", now)
+                        .await;
+                if let Err(e) = queued {
+                    tracing::error!(message = %filed.id, error = %e, "queueing a message's receipt failed");
+                }
+            }
+            Err(e) => {
+                tracing::error!(message = %filed.id, error = %e, "storing a message's contact failed")
+            }
+        }
     }
     Ok(Node::List {
         item: "request",
