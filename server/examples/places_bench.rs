@@ -23,7 +23,8 @@
 //! a name with one letter wrong (the fuzzy step); an English name, prefix and typo; and
 //! the worst case, the commonest word alone («خیابان», tens of thousands of matches).
 //! Then the same mix through HTTP (`GET /api/v1/places/search`, a logged-in
-//! call-centre user, loopback) for the whole route. The load average is read from
+//! call-centre user, loopback) for the whole route, and (untimed, their own seed) how
+//! often a typo query's meant words rank first and in the top three. The load average is read from
 //! /proc/loadavg before and after.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -338,15 +339,18 @@ async fn search_bench(pg: bool, n: usize, per_kind: usize) {
     let total = all.len();
     println!("{}", row("**all of the above**", all, total));
 
+    // (Printed after the HTTP row, so the tables stay whole; measured before the server,
+    // whose shutdown closes the store, starts.)
+    let mut quality = String::new();
     // Ranking quality of the typo queries (untimed, their own seed): how often a result
     // holding the words meant (the query before its typo, folded) comes first, and in
     // the first three.
     let mut qrng = StdRng::seed_from_u64(99);
-    println!(
-        "\nTypo queries, ranking (300 of each): meant words in the first result / in the top 3:\n"
+    quality.push_str(
+        "\nTypo queries, ranking (300 of each): meant words in the first result / in the top 3:\n\n",
     );
-    println!("| query | first | top 3 |");
-    println!("| --- | --- | --- |");
+    quality.push_str("| query | first | top 3 |\n");
+    quality.push_str("| --- | --- | --- |\n");
     for persian in [true, false] {
         let (mut first, mut top3) = (0, 0);
         for _ in 0..300 {
@@ -377,7 +381,7 @@ async fn search_bench(pg: bool, n: usize, per_kind: usize) {
         } else {
             "English name with one letter wrong"
         };
-        println!("| {label} | {first} | {top3} |");
+        quality.push_str(&format!("| {label} | {first} | {top3} |\n"));
     }
 
     // The same mix through the route.
@@ -418,6 +422,7 @@ async fn search_bench(pg: bool, n: usize, per_kind: usize) {
         )
     );
     srv.shutdown().await.unwrap();
+    print!("{quality}");
     println!(
         "\nLoad average (1, 5, 15 min) before the timed queries: {before}; after: {}\n",
         loadavg()
