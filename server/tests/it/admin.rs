@@ -912,7 +912,80 @@ async fn two_admins_cannot_remove_each_other(f: &Fixture) {
     srv.shutdown().await.unwrap();
 }
 
+/// Disabling a user through the admin API closes the phone's open sync socket (close code
+/// 4401, "revoked": do not reconnect with this token) within seconds, and the token no
+/// longer opens one.
+async fn disabling_a_user_closes_their_sync_socket(f: &Fixture) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+    seed(f).await;
+    tarmim_testing::add_crew(&f.db, "C-S1", "D01", &["pothole"]).await;
+    let hash = hash_password(PASSWORD).unwrap();
+    tarmim_testing::add_user(
+        &f.db,
+        "u-sam",
+        "sam",
+        &hash,
+        UserRole::Crew,
+        Some("C-S1"),
+        vec![],
+    )
+    .await;
+    let srv = tarmim_testing::start(f.db.clone(), f.config.clone()).await;
+    let admin = Api::login(srv.addr, "admin", PASSWORD).await;
+    let (token, actor) = tarmim_testing::login_actor(srv.addr, "sam", PASSWORD, "phone-sam").await;
+    let connect = |token: String| async move {
+        let mut req = format!("ws://{}/api/v1/sync", srv.addr)
+            .into_client_request()
+            .unwrap();
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        tokio_tungstenite::connect_async(req).await
+    };
+    let (mut ws, _) = connect(token.clone()).await.unwrap();
+    let mut dev = sync_core::session::device::Device::new(
+        sync_core::store::Store::open_in_memory().unwrap(),
+        actor,
+    );
+    for frame in dev.connect().unwrap() {
+        ws.send(Message::Binary(frame.into())).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !dev.is_live() {
+        assert!(tokio::time::Instant::now() < deadline, "not caught up");
+        match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+            Some(Ok(Message::Binary(b))) => {
+                for out in dev.on_frame(&b).unwrap().frames {
+                    ws.send(Message::Binary(out.into())).await.unwrap();
+                }
+            }
+            Some(Ok(_)) => {}
+            other => panic!("closed while catching up: {other:?}"),
+        }
+    }
+
+    let (s, v) = admin
+        .post("/api/v1/admin/users/sam/disable", json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let code = loop {
+        match tokio::time::timeout(WAIT, ws.next()).await {
+            Err(_) => panic!("the socket of a disabled user stayed open"),
+            Ok(Some(Ok(Message::Close(c)))) => break c.map(|c| u16::from(c.code)),
+            Ok(None | Some(Err(_))) => break None,
+            Ok(Some(Ok(_))) => {}
+        }
+    };
+    assert_eq!(code, Some(4401), "closed as revoked");
+    assert!(connect(token).await.is_err(), "the token opens no socket");
+    srv.shutdown().await.unwrap();
+}
+
 on_both_backends!(
+    disabling_a_user_closes_their_sync_socket,
     two_admins_cannot_remove_each_other,
     services_through_the_api,
     districts_crews_users_keys,
