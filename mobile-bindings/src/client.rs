@@ -30,9 +30,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 use sync_core::DocId;
+use sync_core::day_order;
 use sync_core::session::device::{Device, NewPhoto};
 use sync_core::store::Store;
-use sync_core::task::EventKind;
+use sync_core::task::{EventKind, GeoPoint, Priority, Status};
 
 /// A crew member's phone client: the tasks on this phone, edits made offline, and sync
 /// with the server. Open one per account and data folder; share it across the app.
@@ -276,6 +277,77 @@ impl TarmimClient {
             }
         });
         Ok(self.worker.block_on(call)??)
+    }
+
+    /// The crew's open jobs in the order to visit them from `position`, computed on the
+    /// phone with no network (`sync_core::day_order`): urgent jobs first, then deadlines,
+    /// then the shortest drive. Call it again when the listener reports a change (a job
+    /// arrived, was reassigned or completed). `InvalidInput` for a point off the globe.
+    pub fn day_order(&self, position: Position) -> Result<Vec<PlannedStop>, TarmimError> {
+        let Position { lat, lon, .. } = position;
+        let on_globe = (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon);
+        if !on_globe {
+            return Err(TarmimError::invalid(format!(
+                "position ({lat}, {lon}) is not on the globe"
+            )));
+        }
+        let crew = self.account().crew;
+        let mut jobs = Vec::new();
+        let mut titles = std::collections::HashMap::new();
+        {
+            let device = self.device.lock();
+            for entry in device.list()? {
+                let open = matches!(
+                    Status::parse(&entry.status),
+                    Some(
+                        Status::Assigned
+                            | Status::Acknowledged
+                            | Status::InProgress
+                            | Status::Paused
+                            | Status::Reopened
+                    )
+                );
+                if !open || crew.is_none() || entry.assignee != crew {
+                    continue;
+                }
+                let view = device.task(&entry.id)?;
+                titles.insert(entry.id.to_string(), view.title.clone());
+                jobs.push(day_order::Job {
+                    id: entry.id.to_string(),
+                    point: view.point,
+                    priority: view.derived.priority,
+                    complete_due: view.sla.complete_due,
+                });
+            }
+        }
+        let start = GeoPoint {
+            lat,
+            lon,
+            accuracy_m: None,
+        };
+        let dues: std::collections::HashMap<String, (Priority, Option<i64>)> = jobs
+            .iter()
+            .map(|j| (j.id.clone(), (j.priority, j.complete_due)))
+            .collect();
+        let plan = day_order::plan(start, now_ms(), &jobs, &day_order::Params::default());
+        Ok(plan
+            .stops
+            .into_iter()
+            .map(|s| {
+                let (priority, complete_due_ms) =
+                    dues.get(&s.id).copied().unwrap_or((Priority::Normal, None));
+                PlannedStop {
+                    title: titles.remove(&s.id).unwrap_or_default(),
+                    task_id: s.id,
+                    priority: priority.into(),
+                    arrive_at_ms: s.arrive_at,
+                    finish_at_ms: s.finish_at,
+                    travel_m: s.travel_m,
+                    complete_due_ms,
+                    late_ms: s.late_ms,
+                }
+            })
+            .collect())
     }
 
     /// Syncs now and returns what happened: sends every local change, receives what

@@ -490,6 +490,27 @@ pub struct Position {
     pub accuracy_m: Option<f64>,
 }
 
+/// One stop of the crew's day order ([`crate::client::TarmimClient::day_order`]).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PlannedStop {
+    /// Task id.
+    pub task_id: String,
+    /// Title.
+    pub title: String,
+    /// Priority.
+    pub priority: TaskPriority,
+    /// Estimated arrival (ms since the epoch).
+    pub arrive_at_ms: i64,
+    /// Estimated end of the work (ms since the epoch).
+    pub finish_at_ms: i64,
+    /// Estimated road distance from the previous stop (or the phone), metres.
+    pub travel_m: f64,
+    /// The completion deadline, if the service sets one (ms since the epoch).
+    pub complete_due_ms: Option<i64>,
+    /// How late the work would end, ms (0 when on time or with no deadline).
+    pub late_ms: i64,
+}
+
 /// A local change the server refused; the task was reset to the server's copy (or
 /// removed from the phone, when it is not this crew's to see).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]

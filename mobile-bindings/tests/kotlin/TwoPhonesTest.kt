@@ -98,6 +98,12 @@ fun main() {
             ?: throw AssertionError("crew $crew has no open task left")
         val id = task.id
         check(b.tasks().any { it.id == id }) { "B holds the task" }
+        // The crew's day order, computed on the phone: every open job of the crew once,
+        // urgent ones first.
+        val here = Position(lat = 35.70, lon = 51.40, atMs = System.currentTimeMillis(), accuracyM = null)
+        val plan = a.dayOrder(here)
+        check(plan.map { it.taskId }.toSet() == a.tasks().filter { it.assignee == crew && (it.status in OPEN || it.status == TaskStatus.REOPENED) }.map { it.id }.toSet()) { "day order lists the crew's open jobs: $plan" }
+        check(plan.dropWhile { it.priority == TaskPriority.URGENT }.none { it.priority == TaskPriority.URGENT }) { "urgent first: $plan" }
         val notesBefore = a.task(id).notes.size
 
         val recorder = Recorder()

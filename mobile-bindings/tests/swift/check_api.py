@@ -39,6 +39,7 @@ CLIENT_METHODS = [
     "open func setOnDuty(onDuty: Bool) throws",
     "open func registerPush(kind: String, token: String) throws",
     "open func reportPosition(position: Position) throws -> [String]",
+    "open func dayOrder(position: Position) throws -> [PlannedStop]",
     "open func syncNow() throws -> SyncReport",
     "open func startSync() throws",
     "open func stopSync() throws",
@@ -72,7 +73,7 @@ DECLARATIONS = [
     "public var photos: [TaskPhoto]",
     "public var status: TaskStatus",
 ]
-for t in ["Account", "TaskSummary", "TaskNote", "TaskPhoto", "TimelineEntry", "FieldReport", "Position", "RefusedChange", "PhotoUpload"]:
+for t in ["Account", "TaskSummary", "TaskNote", "TaskPhoto", "TimelineEntry", "FieldReport", "Position", "RefusedChange", "PhotoUpload", "PlannedStop"]:
     DECLARATIONS.append(f"public struct {t}")
 ENUMS = {
     "TaskStatus": ["new", "queued", "assigned", "acknowledged", "inProgress", "paused", "completed", "verified", "reopened", "cancelled", "duplicate"],
