@@ -112,6 +112,14 @@ async function createServiceAndCrew(page, suffix, width) {
   assert.ok(rows.includes(`admin.service_create ${code}`), rows.join('\n'));
   assert.ok(rows.includes(`admin.crew_create ${crewId}`), rows.join('\n'));
 
+  // Leave the shared demo server as found: the service's attribute texts are Persian only,
+  // and the i18n walk would find them on the desk's English page.
+  const retired = await page.evaluate(async (c) => {
+    const r = await fetch(`/api/v1/admin/services/${encodeURIComponent(c)}/retire`, { method: 'POST', headers: session.headers() });
+    return r.status;
+  }, code);
+  assert.equal(retired, 200);
+
   // Nothing wider than the screen.
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow} px wider than the screen`);

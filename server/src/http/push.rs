@@ -19,6 +19,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -92,22 +93,27 @@ pub async fn delete_push(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/v1/push/vapid`.
+/// `GET /api/v1/push/vapid`. Without a VAPID key, `204 No Content`: the tracking page asks
+/// on every load whether to offer "notify me", and a 404 there is a console error on every
+/// citizen's page of a city that has not configured Web Push.
 #[utoipa::path(get, path = "/api/v1/push/vapid", tag = "push",
     responses(
         (status = 200, description = "The VAPID public key", body = VapidKey),
-        (status = 404, description = "Web Push is not configured", body = ErrorBody),
+        (status = 204, description = "Web Push is not configured"),
     ))]
-pub async fn vapid(State(state): State<AppState>) -> Result<Json<VapidKey>, ApiError> {
+pub async fn vapid(State(state): State<AppState>) -> Result<Response, ApiError> {
     let public = state
         .config
         .push
         .vapid_private_key
         .as_deref()
         .and_then(|k| Key::es256_raw_b64(k).ok())
-        .and_then(|k| k.es256_public())
-        .ok_or_else(|| ApiError::NotFound("Web Push is not configured".into()))?;
-    Ok(Json(VapidKey {
-        public_key: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public),
-    }))
+        .and_then(|k| k.es256_public());
+    Ok(match public {
+        Some(public) => Json(VapidKey {
+            public_key: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public),
+        })
+        .into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
 }

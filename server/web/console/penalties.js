@@ -146,8 +146,9 @@ async function send(path, body, done) {
     const p = await session.request('POST', path, body);
     msg.className = 'good';
     msg.textContent = t(done, { id: i18n.num(p.id) });
-    msg.dataset.status = p.status;
+    // The list first, then the status: whoever waits for the status sees the new list.
     await refresh();
+    msg.dataset.status = p.status;
   } catch (e) {
     msg.className = 'bad';
     msg.textContent = t('pen.error', { why: e.message });

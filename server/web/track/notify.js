@@ -49,7 +49,8 @@
 
   async function serverKey() {
     const r = await fetch('/api/v1/push/vapid', { cache: 'no-store', credentials: 'omit' });
-    return r.ok ? (await r.json()).public_key : null;
+    // 204: Web Push is not configured here.
+    return r.status === 200 ? (await r.json()).public_key : null;
   }
 
   async function subscribe() {
