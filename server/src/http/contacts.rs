@@ -45,7 +45,12 @@ pub struct ContactDone {
     pub done: bool,
 }
 
-fn limit(state: &AppState, lookups: &Lookups, client: ClientAddr) -> Result<(), Refusal> {
+/// The per-address limit of every anonymous route that acts on a tracking code.
+pub(crate) fn limit(
+    state: &AppState,
+    lookups: &Lookups,
+    client: ClientAddr,
+) -> Result<(), Refusal> {
     Ok(lookups.admit(client.0, state.config.track_lookups_per_minute)?)
 }
 

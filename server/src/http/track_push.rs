@@ -14,7 +14,7 @@ use crate::domain::citizen::public_view::TrackError;
 use crate::domain::notify::webpush;
 use crate::http::AppState;
 use crate::http::client::ClientAddr;
-use crate::http::contacts::ContactDone;
+use crate::http::contacts::{ContactDone, limit};
 use crate::http::track::{ErrorBody, Refusal};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -81,9 +81,7 @@ pub async fn subscribe(
     Path(code): Path<String>,
     body: Result<Json<PushSubscribe>, JsonRejection>,
 ) -> Result<Response, Refusal> {
-    lookups
-        .admit(client.0, state.config.track_lookups_per_minute)
-        .map_err(Refusal::from)?;
+    limit(&state, &lookups, client)?;
     let Json(req) = body.map_err(|e| TrackError::Invalid(e.body_text()))?;
     if !req.subscription.is_object() {
         return Err(TrackError::Invalid(
@@ -116,9 +114,7 @@ pub async fn unsubscribe(
     client: ClientAddr,
     Path(code): Path<String>,
 ) -> Result<Response, Refusal> {
-    lookups
-        .admit(client.0, state.config.track_lookups_per_minute)
-        .map_err(Refusal::from)?;
+    limit(&state, &lookups, client)?;
     let done = webpush::unsubscribe(&state.citizens(), &code).await?;
     Ok(private(Json(ContactDone { done }).into_response()))
 }

@@ -42,9 +42,18 @@ pub struct MessageRow {
 const COLUMNS: &str = "id, kind, body, channel, lang, inbox, district, lat, lon, about_task, \
                        about_unit, created_at, answer, answered_by, answered_at";
 
-/// Stores a new message.
-pub async fn insert(db: &Db, m: &MessageRow) -> Result<(), DbError> {
-    on_pool!(db, pool => sqlx::query(
+/// Stores a new message with, in the same transaction, its tracking code, its citizen's
+/// contact (if any) and that contact's receipt (the durable outbox): the citizen is
+/// given the code only once all of it is stored, and told it whatever happens next.
+pub async fn insert(
+    db: &Db,
+    m: &MessageRow,
+    code: &crate::storage::citizens::TrackingRow,
+    contact: Option<&crate::storage::outbox::NewContact>,
+) -> Result<(), DbError> {
+    let mut tx = db.begin_write().await?;
+    crate::storage::citizens::insert_tracking_code_tx(&mut tx, code).await?;
+    on_tx!(&mut tx, c => sqlx::query(
         "INSERT INTO citizen_messages (id, kind, body, channel, lang, inbox, district, lat, lon, \
          about_task, about_unit, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -61,10 +70,16 @@ pub async fn insert(db: &Db, m: &MessageRow) -> Result<(), DbError> {
     .bind(&m.about_task)
     .bind(&m.about_unit)
     .bind(m.created_at)
-    .execute(pool)
+    .execute(c)
     .await
-    .map(|_| ())?);
-    Ok(())
+    .map(|_| ()))?;
+    if let Some(n) = contact {
+        crate::storage::open311::insert_contact_tx(&mut tx, n, m.created_at).await?;
+        // A message has no commits: its receipt's sequence number is always 0.
+        let effects = [crate::storage::outbox::Effect::Notify("received")];
+        crate::storage::outbox::write_effects(&mut tx, &m.id, 0, &effects, 0, m.created_at).await?;
+    }
+    tx.commit().await
 }
 
 /// The message `id`, if any.

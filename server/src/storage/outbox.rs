@@ -244,14 +244,6 @@ pub(crate) async fn write_effects(
     Ok(())
 }
 
-/// Writes the `event` notification of every live contact of `task` (a task, or a
-/// citizen's message, which has no task commit of its own) in a transaction of its own.
-pub async fn notify(db: &Db, task: &str, event: &'static str, now: Millis) -> Result<(), DbError> {
-    let mut tx = db.begin_write().await?;
-    write_effects(&mut tx, task, 0, &[Effect::Notify(event)], 0, now).await?;
-    tx.commit().await
-}
-
 /// One wake-up row per registered device of `crew`'s members (enabled users). Coalesced:
 /// a device that already has a wake-up waiting (not yet claimed) gets no other; else a
 /// non-urgent one is due no sooner than `wake_every_ms` after the device's latest. An

@@ -244,11 +244,54 @@ async fn unroutable_phone_task_is_dead_lettered(f: &Fixture) {
 }
 
 /// Counts the rows of `table`.
-async fn rows(db: &Db, table: &str) -> i64 {
+pub(crate) async fn rows(db: &Db, table: &str) -> i64 {
     let sql = format!("SELECT COUNT(*) FROM {table}");
     match db {
         Db::Sqlite(s) => sqlx::query_scalar(&sql).fetch_one(s.pool()).await.unwrap(),
         Db::Postgres(p) => sqlx::query_scalar(&sql).fetch_one(p.pool()).await.unwrap(),
+    }
+}
+
+/// Makes every insert into `table` fail (a trigger), to inject a fault in one write.
+pub(crate) async fn inject_fault(db: &Db, table: &str) {
+    match db {
+        Db::Sqlite(s) => {
+            sqlx::query(&format!(
+                "CREATE TRIGGER fault_{table} BEFORE INSERT ON {table}
+                 BEGIN SELECT RAISE(ABORT, 'injected fault'); END"
+            ))
+            .execute(s.pool())
+            .await
+            .unwrap();
+        }
+        Db::Postgres(p) => {
+            sqlx::query(
+                "CREATE OR REPLACE FUNCTION fault() RETURNS trigger AS $$
+                 BEGIN RAISE EXCEPTION 'injected fault'; END $$ LANGUAGE plpgsql",
+            )
+            .execute(p.pool())
+            .await
+            .unwrap();
+            sqlx::query(&format!(
+                "CREATE TRIGGER fault_{table} BEFORE INSERT ON {table}
+                 FOR EACH ROW EXECUTE FUNCTION fault()"
+            ))
+            .execute(p.pool())
+            .await
+            .unwrap();
+        }
+    }
+}
+
+/// Removes [`inject_fault`]'s trigger from `table`.
+pub(crate) async fn clear_fault(db: &Db, table: &str) {
+    let sql = match db {
+        Db::Sqlite(_) => format!("DROP TRIGGER fault_{table}"),
+        Db::Postgres(_) => format!("DROP TRIGGER fault_{table} ON {table}"),
+    };
+    match db {
+        Db::Sqlite(s) => drop(sqlx::query(&sql).execute(s.pool()).await.unwrap()),
+        Db::Postgres(p) => drop(sqlx::query(&sql).execute(p.pool()).await.unwrap()),
     }
 }
 
@@ -259,33 +302,7 @@ async fn rows(db: &Db, table: &str) -> i64 {
 async fn open311_fault_stores_nothing(f: &Fixture) {
     seed(&f.db).await;
     server::domain::open311::seed_demo(&f.db).await.unwrap();
-    match &f.db {
-        Db::Sqlite(s) => {
-            sqlx::query(
-                "CREATE TRIGGER fault BEFORE INSERT ON open311_requests
-                 BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
-            )
-            .execute(s.pool())
-            .await
-            .unwrap();
-        }
-        Db::Postgres(p) => {
-            sqlx::query(
-                "CREATE FUNCTION fault() RETURNS trigger AS $$
-                 BEGIN RAISE EXCEPTION 'injected fault'; END $$ LANGUAGE plpgsql",
-            )
-            .execute(p.pool())
-            .await
-            .unwrap();
-            sqlx::query(
-                "CREATE TRIGGER fault BEFORE INSERT ON open311_requests
-                 FOR EACH ROW EXECUTE FUNCTION fault()",
-            )
-            .execute(p.pool())
-            .await
-            .unwrap();
-        }
-    }
+    inject_fault(&f.db, "open311_requests").await;
     let srv = tarmim_testing::start(f.db.clone(), f.config.clone()).await;
     let (lat, lon) = centre(1);
     let form = [
@@ -322,20 +339,7 @@ async fn open311_fault_stores_nothing(f: &Fixture) {
     ] {
         assert_eq!(rows(&f.db, table).await, 0, "{table} after the fault");
     }
-    match &f.db {
-        Db::Sqlite(s) => {
-            sqlx::query("DROP TRIGGER fault")
-                .execute(s.pool())
-                .await
-                .unwrap();
-        }
-        Db::Postgres(p) => {
-            sqlx::query("DROP TRIGGER fault ON open311_requests")
-                .execute(p.pool())
-                .await
-                .unwrap();
-        }
-    }
+    clear_fault(&f.db, "open311_requests").await;
     let r = post().await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let body: Value = r.json().await.unwrap();

@@ -849,8 +849,68 @@ async fn proof_of_work_and_the_per_address_limit(f: &Fixture) {
     c.stop().await;
 }
 
+/// Issue 17: a message, its tracking code, its citizen's contact and the receipt to that
+/// contact are stored in one transaction. With a fault injected in the contact's write,
+/// or in the receipt's, the page and Open311 answer 5xx and nothing is stored (before:
+/// 201 with a code whose contact or receipt was lost, only logged); without it, all of
+/// it is stored and the receipt waits in the outbox.
+async fn a_message_is_stored_whole_or_not_at_all(f: &Fixture) {
+    let c = city(f, |_| {}).await;
+    let message = json!({"kind": "idea", "description": "A fountain in the square.",
+                         "email": "me@example.org", "consent": true, "lang": "en"});
+    let open311 = async || {
+        let form = [
+            ("api_key", server::domain::open311::keys::DEMO_KEY),
+            ("service_code", "msg_idea"),
+            ("description", "A fountain in the square."),
+            ("email", "me@example.org"),
+        ];
+        tarmim_testing::http()
+            .post(format!("http://{}/open311/v2/requests.json", c.server.addr))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(form).unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    for table in ["open311_contacts", "outbox"] {
+        crate::outbox::inject_fault(&c.db, table).await;
+        let (s, r) = c.file(message.clone(), &[]).await;
+        assert!(s.is_server_error(), "page, fault in {table}: {s} {r}");
+        let s = open311().await;
+        assert!(s.is_server_error(), "Open311, fault in {table}: {s}");
+        for stored in [
+            "citizen_messages",
+            "tracking_codes",
+            "open311_contacts",
+            "outbox",
+        ] {
+            assert_eq!(
+                crate::outbox::rows(&c.db, stored).await,
+                0,
+                "{stored} after a fault in {table}"
+            );
+        }
+        crate::outbox::clear_fault(&c.db, table).await;
+    }
+    let (s, r) = c.file(message, &[]).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(r["contact_stored"], true, "{r}");
+    assert_eq!(open311().await, StatusCode::CREATED);
+    for stored in [
+        "citizen_messages",
+        "tracking_codes",
+        "open311_contacts",
+        "outbox",
+    ] {
+        assert_eq!(crate::outbox::rows(&c.db, stored).await, 2, "{stored}");
+    }
+}
+
 on_both_backends!(
     a_pothole_with_a_photo_and_a_contact,
+    a_message_is_stored_whole_or_not_at_all,
     a_suggestion_without_a_point_is_answered,
     messages_go_to_their_districts_inbox,
     bad_input_is_refused_and_nothing_is_stored,

@@ -16,6 +16,7 @@ use crate::domain::intake::Kind;
 use crate::domain::open311::looks_like_html;
 use crate::storage::citizens;
 use crate::storage::messages::{self as records, MessageRow};
+use crate::storage::outbox::NewContact;
 use crate::storage::{Db, DbError};
 use serde::{Deserialize, Serialize};
 use sync_core::DocId;
@@ -81,6 +82,9 @@ pub struct NewMessage {
     pub about_task: Option<String>,
     /// A unit, crew or contractor the message names.
     pub about_unit: Option<String>,
+    /// How the citizen asked to be told (none: not told). Stored with the message and
+    /// sent its code, in the language filed.
+    pub contact: crate::storage::open311::Contact,
 }
 
 /// A filed message.
@@ -177,7 +181,7 @@ pub async fn file(
     let id = format!("M-{:012X}", rand::random::<u64>() & 0xFFFF_FFFF_FFFF);
     let doc = DocId::new(id.clone())
         .map_err(|_| MessageError::Invalid("a message id could not be made".into()))?;
-    let tracking = codes::issue(db, &doc, codes::Role::Reporter).await?;
+    let (tracking, code_row) = codes::fresh(&doc, codes::Role::Reporter);
     let row = MessageRow {
         id: id.clone(),
         kind: m.kind.as_str().to_owned(),
@@ -195,7 +199,17 @@ pub async fn file(
         answered_by: None,
         answered_at: None,
     };
-    records::insert(db, &row).await?;
+    let contact = (m.contact != Default::default()).then(|| NewContact {
+        reference: id.clone(),
+        kind: "request".to_owned(),
+        task: id.clone(),
+        contact: crate::storage::open311::Contact {
+            // Messages are written in the language filed, as a field report's are.
+            lang: Some(row.lang.clone()),
+            ..m.contact
+        },
+    });
+    records::insert(db, &row, &code_row, contact.as_ref()).await?;
     metrics::counter!("tarmim_citizen_messages_total", "kind" => m.kind.as_str(), "channel" => m.channel)
         .increment(1);
     Ok(FiledMessage {

@@ -370,31 +370,12 @@ pub async fn file_as(
                 district: s.district,
                 about_task: s.about_task,
                 about_unit: s.about_unit,
+                contact: contact.clone(),
             },
         )
         .await?;
-        let doc = DocId::new(filed.id.clone())
-            .map_err(|_| ReportError::Internal("a message id is not a valid id".into()))?;
+        // Stored with the message, in its transaction, with its receipt.
         let contact_stored = contact != Contact::default();
-        // Messages are written in the language filed, as a field report's are.
-        let mut contact = contact;
-        contact.lang = Some(lang.clone());
-        if contact_stored {
-            match store_contact(db, &filed.id, "request", &doc, &contact).await {
-                // The code goes to the contact, as a field report's does on its first
-                // commit (here a commit of its own, after the contact's).
-                Ok(()) => {
-                    let now = crate::base::time::now_millis();
-                    let sent = crate::storage::outbox::notify(db, &filed.id, "received", now).await;
-                    if let Err(e) = sent {
-                        tracing::error!(message = %filed.id, error = %e, "queueing a message's receipt failed");
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(message = %filed.id, error = %e, "storing a message's contact failed")
-                }
-            }
-        }
         let receipt = Receipt {
             kind: s.kind,
             tracking_code: codes::display(&filed.code),

@@ -314,7 +314,7 @@ async fn file_message(
     };
     let description = param(p, "description").unwrap_or("").trim().to_owned();
     check_text("description", &description, super::MAX_DESCRIPTION)?;
-    let mut contact = Contact::from_params(p)?;
+    let contact = Contact::from_params(p)?;
     let lang = param_nonblank(p, "lang")
         .filter(|l| *l == "en")
         .unwrap_or("fa")
@@ -332,6 +332,7 @@ async fn file_message(
             district: None,
             about_task: None,
             about_unit: None,
+            contact: contact.clone(),
         },
     )
     .await
@@ -339,27 +340,6 @@ async fn file_message(
         messages::MessageError::Db(d) => Open311Error::from(d),
         other => Open311Error::BadRequest(other.to_string()),
     })?;
-    let id = DocId::new(filed.id.clone())
-        .map_err(|_| Open311Error::Internal("a message id is not a valid id".into()))?;
-    // Written in the language filed, and told its code, as a request's contact is.
-    let has_contact = contact != Contact::default();
-    contact.lang = Some(lang);
-    if has_contact {
-        match store_contact(&c.dispatch.store, &filed.id, "request", &id, &contact).await {
-            Ok(()) => {
-                let now = now_millis();
-                let queued =
-                    crate::storage::outbox::notify(&c.dispatch.store, &filed.id, "received", now)
-                        .await;
-                if let Err(e) = queued {
-                    tracing::error!(message = %filed.id, error = %e, "queueing a message's receipt failed");
-                }
-            }
-            Err(e) => {
-                tracing::error!(message = %filed.id, error = %e, "storing a message's contact failed")
-            }
-        }
-    }
     Ok(Node::List {
         item: "request",
         items: vec![Node::obj([
