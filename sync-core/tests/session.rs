@@ -969,3 +969,221 @@ fn a_document_cannot_grow_past_its_caps() {
     );
     assert_eq!(run(store.load(&id("T1"))).unwrap().unwrap(), after_notes);
 }
+
+fn cursor_scopes(dev: &Device) -> Vec<String> {
+    dev.store().cursors().unwrap().into_keys().collect()
+}
+
+/// Crew C1 moves from district D1 to D2: its phone's `open:D1` becomes `open:D2`. The
+/// `Welcome` of the next session lists the scopes now granted; after the catch-up the
+/// phone has forgotten `open:D1` and every task that was only there, and said so.
+#[test]
+fn a_crew_moved_to_another_district_drops_the_old_districts_tasks() {
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    seed(&store, "T2", "D1", None);
+    seed(&store, "T3", "D2", None);
+    let mut a = device(ali());
+    connect(
+        &mut a,
+        &mut session(&ali(), &["crew:C1", "open:D1"]),
+        &store,
+    );
+    assert_eq!(held(&a), vec!["T1", "T2"]);
+    a.disconnect();
+
+    let ev = connect(
+        &mut a,
+        &mut session(&ali(), &["crew:C1", "open:D2"]),
+        &store,
+    );
+    assert_eq!(
+        held(&a),
+        vec!["T1", "T3"],
+        "its own crew's job stays, the old district's open task goes"
+    );
+    let dropped: Vec<&DeviceEvent> = ev
+        .iter()
+        .filter(|e| matches!(e, DeviceEvent::Dropped(_)))
+        .collect();
+    assert_eq!(dropped, vec![&DeviceEvent::Dropped(id("T2"))], "{ev:?}");
+    let at = |e: &DeviceEvent| ev.iter().position(|x| x == e).unwrap();
+    assert!(
+        at(&DeviceEvent::Dropped(id("T2"))) < at(&DeviceEvent::CaughtUp),
+        "dropped before the app hears it is up to date: {ev:?}"
+    );
+    assert_eq!(cursor_scopes(&a), vec!["crew:C1", "open:D2"]);
+
+    // The next session has nothing more to drop, and the old scope's cursor is not sent.
+    a.disconnect();
+    let ev = connect(
+        &mut a,
+        &mut session(&ali(), &["crew:C1", "open:D2"]),
+        &store,
+    );
+    assert!(
+        !ev.iter().any(|e| matches!(e, DeviceEvent::Dropped(_))),
+        "{ev:?}"
+    );
+    assert_eq!(held(&a), vec!["T1", "T3"]);
+}
+
+/// A disabled user, or one whose crew and districts were all taken away, is given no
+/// scope: the phone keeps nothing of them.
+#[test]
+fn a_device_given_no_scope_keeps_no_task() {
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    seed(&store, "T2", "D1", None);
+    let mut a = device(ali());
+    connect(
+        &mut a,
+        &mut session(&ali(), &["crew:C1", "open:D1"]),
+        &store,
+    );
+    assert_eq!(held(&a), vec!["T1", "T2"]);
+    a.disconnect();
+    let ev = connect(&mut a, &mut session(&ali(), &[]), &store);
+    assert!(held(&a).is_empty(), "{ev:?}");
+    assert!(cursor_scopes(&a).is_empty());
+    for t in ["T1", "T2"] {
+        assert!(ev.contains(&DeviceEvent::Dropped(id(t))), "{ev:?}");
+    }
+}
+
+/// Bad input: the scope shrinks (crew C1 moved to D2 and its job T1 in D1 reassigned to
+/// C2) while the phone holds a completion of T1 the server has not acknowledged. The
+/// completion reaches the server first, then the task and its photo leave the phone; a
+/// photo whose upload is still due leaves once uploaded.
+#[test]
+fn a_scope_shrink_keeps_an_unacknowledged_completion_until_it_reaches_the_server() {
+    use sync_core::session::device::NewPhoto;
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    seed(&store, "T2", "D1", None);
+    let mut a = device(ali());
+    connect(
+        &mut a,
+        &mut session(&ali(), &["crew:C1", "open:D1"]),
+        &store,
+    );
+    a.disconnect();
+    // Offline: an after photo (bytes in the outbox) and the completion.
+    let photo = NewPhoto {
+        kind: PhotoKind::After,
+        mime: "image/jpeg".into(),
+        taken_at: Some(T0 + 9),
+        taken_point: None,
+    };
+    let hash = a
+        .add_photo(&id("T1"), photo, b"\xFF\xD8\xFFafter", T0 + 9)
+        .unwrap();
+    a.complete(&id("T1"), Vec::new(), T0 + 10).unwrap();
+    assert!(a.pending_count().unwrap() > 0);
+    // Meanwhile: reassigned away, and the crew moved to D2.
+    server_edit(&store, "T1", |t| {
+        t.append_event(
+            &disp(),
+            T0 + 11,
+            EventKind::Assigned {
+                crew: "C2".into(),
+                reason: "crew moved".into(),
+            },
+        )
+        .unwrap();
+    });
+    let ev = connect(
+        &mut a,
+        &mut session(&ali(), &["crew:C1", "open:D2"]),
+        &store,
+    );
+
+    let stored = run(store.load(&id("T1"))).unwrap().unwrap();
+    let v = TaskDoc::load(&stored.bytes).unwrap().view().unwrap();
+    assert_eq!(
+        v.derived.status,
+        Status::Completed,
+        "the completion arrived"
+    );
+    assert!(v.photos.iter().any(|p| p.hash == hash));
+    let acked = ev
+        .iter()
+        .position(|e| *e == DeviceEvent::Acknowledged(id("T1")))
+        .unwrap_or_else(|| panic!("not acknowledged: {ev:?}"));
+    let dropped = ev
+        .iter()
+        .position(|e| *e == DeviceEvent::Dropped(id("T1")))
+        .unwrap_or_else(|| panic!("not dropped: {ev:?}"));
+    assert!(acked < dropped, "acknowledged first, then dropped: {ev:?}");
+    assert!(ev.contains(&DeviceEvent::Dropped(id("T2"))), "{ev:?}");
+    assert_eq!(a.pending_count().unwrap(), 0);
+    assert!(held(&a).is_empty());
+    assert!(!cursor_scopes(&a).contains(&"open:D1".to_string()));
+
+    // The photo's upload was still due: its bytes stay until the server has them.
+    assert!(a.photo_bytes(&hash).unwrap().is_some());
+    assert_eq!(a.due_uploads(T0 + 20).unwrap().len(), 1);
+    a.upload_complete(&hash).unwrap();
+    assert!(
+        a.photo_bytes(&hash).unwrap().is_none(),
+        "gone once uploaded"
+    );
+    assert!(a.outbox().unwrap().is_empty());
+}
+
+/// A photo already uploaded leaves with its task at once; one another held task names
+/// stays.
+#[test]
+fn a_dropped_tasks_uploaded_photos_go_with_it_unless_another_task_names_them() {
+    use sync_core::session::device::NewPhoto;
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    seed(&store, "T2", "D1", Some("C1"));
+    let mut a = device(ali());
+    let scopes = ["crew:C1"];
+    connect(&mut a, &mut session(&ali(), &scopes), &store);
+    let photo = || NewPhoto {
+        kind: PhotoKind::Before,
+        mime: "image/jpeg".into(),
+        taken_at: None,
+        taken_point: None,
+    };
+    let only_t1 = a
+        .add_photo(&id("T1"), photo(), b"\xFF\xD8\xFFone", T0 + 5)
+        .unwrap();
+    let shared = a
+        .add_photo(&id("T1"), photo(), b"\xFF\xD8\xFFtwo", T0 + 5)
+        .unwrap();
+    a.add_photo(&id("T2"), photo(), b"\xFF\xD8\xFFtwo", T0 + 6)
+        .unwrap();
+    a.upload_complete(&only_t1).unwrap();
+    a.upload_complete(&shared).unwrap();
+    a.disconnect();
+    let mut s = session(&ali(), &scopes);
+    connect(&mut a, &mut s, &store);
+    assert_eq!(a.pending_count().unwrap(), 0);
+    // T1 goes to crew C2, live.
+    let touched = server_edit(&store, "T1", |t| {
+        t.append_event(
+            &disp(),
+            T0 + 20,
+            EventKind::Assigned {
+                crew: "C2".into(),
+                reason: "closer".into(),
+            },
+        )
+        .unwrap();
+    });
+    let mut ev = Vec::new();
+    for scope in &touched {
+        for f in run(s.on_notify(&store, scope)).frames {
+            ev.extend(a.on_frame(&f).unwrap().events);
+        }
+    }
+    assert!(ev.contains(&DeviceEvent::Dropped(id("T1"))), "{ev:?}");
+    assert_eq!(held(&a), vec!["T2"]);
+    assert!(a.photo_bytes(&only_t1).unwrap().is_none());
+    assert!(a.photo_bytes(&shared).unwrap().is_some());
+    let left: Vec<String> = a.outbox().unwrap().into_iter().map(|e| e.hash).collect();
+    assert_eq!(left, vec![shared]);
+}

@@ -1,7 +1,9 @@
 //! A deterministic simulated network: several phones, a dispatcher console and one server
 //! in memory, with frames dropped, duplicated, delayed and reordered, connections cut and
-//! phone apps killed. Many seeded scenarios; each ends by healing the network and checks
-//! that every replica converged and that no edit whose call returned `Ok` was lost.
+//! phone apps killed, and a crew moved between districts (its phone's scopes change and
+//! its session is cut, as the server's `4409` does). Many seeded scenarios; each ends by
+//! healing the network and checks that every replica converged, holds exactly its scopes'
+//! tasks, and that no edit whose call returned `Ok` was lost.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use rand::rngs::StdRng;
@@ -70,6 +72,13 @@ struct Phone {
     /// its next `Hello` — indistinguishable, for the server, from a forged fork
     /// (docs/security.md, accepted risk). Counted, and its edits not required to arrive.
     stale: Vec<DocId>,
+    /// Tasks where an edit was refused as `OutOfScope` after the phone's crew moved to
+    /// another district: notes and photos on an open task of the old district, which the
+    /// crew never held (design §2 rule 1 keeps only work on the crew's own jobs). `check`
+    /// makes sure none of them was ever assigned to the crew.
+    out_of_scope: Vec<DocId>,
+    /// The crew moved at least once.
+    moved: bool,
 }
 
 struct World {
@@ -125,6 +134,8 @@ impl World {
             must_reach_server: Vec::new(),
             refused: Vec::new(),
             stale: Vec::new(),
+            out_of_scope: Vec::new(),
+            moved: false,
         })
         .collect();
         let mut w = World {
@@ -355,6 +366,14 @@ impl World {
                         } = &e
                         {
                             self.phones[i].stale.push(doc.clone());
+                        } else if let DeviceEvent::Refused {
+                            doc,
+                            code: RefusalCode::OutOfScope,
+                            ..
+                        } = &e
+                            && self.phones[i].moved
+                        {
+                            self.phones[i].out_of_scope.push(doc.clone());
                         } else if let DeviceEvent::Refused { doc, code, message } = e {
                             self.phones[i]
                                 .refused
@@ -399,6 +418,31 @@ impl World {
                 }
             }
         }
+    }
+
+    /// Crew C2 moves between districts D1 and D2: its phone's `open:<district>` scope
+    /// changes, and its live session is cut (the server closes it with `4409`).
+    fn move_crew(&mut self) {
+        let Some(i) = self
+            .phones
+            .iter()
+            .position(|p| p.scopes.iter().any(|s| s.as_str().starts_with("open:")))
+        else {
+            return;
+        };
+        let p = &mut self.phones[i];
+        for s in p.scopes.iter_mut() {
+            match s.as_str() {
+                "open:D1" => *s = scope("open:D2"),
+                "open:D2" => *s = scope("open:D1"),
+                _ => {}
+            }
+        }
+        p.moved = true;
+        if std::env::var("SIMNET_TRACE").is_ok() {
+            eprintln!("move {} to {:?}", p.actor.device, p.scopes);
+        }
+        self.disconnect(i);
     }
 
     fn held(&self, i: usize) -> Vec<DocId> {
@@ -570,6 +614,7 @@ impl World {
                 let i = self.rng.random_range(0..n);
                 self.kill_app(i);
             }
+            33 => self.move_crew(),
             _ => {
                 let open: Vec<usize> = (0..self.links.len())
                     .filter(|l| self.links[*l].open)
@@ -671,8 +716,25 @@ impl World {
         }
         // The server holds every edit whose call returned Ok.
         for p in &self.phones {
+            for doc in &p.out_of_scope {
+                let stored = run(self.server.load(doc)).unwrap();
+                let ever_ours = stored.is_some_and(|s| {
+                    TaskDoc::load(&s.bytes)
+                        .unwrap()
+                        .view()
+                        .unwrap()
+                        .timeline
+                        .iter()
+                        .any(|e| matches!(&e.event.kind, EventKind::Assigned { crew, .. } if Some(crew) == p.actor.crew.as_ref()))
+                });
+                assert!(
+                    !ever_ours,
+                    "seed {seed}: work on {doc}, once {}'s job, was refused after the crew moved",
+                    p.actor.device
+                );
+            }
             for (doc, heads) in &p.must_reach_server {
-                if p.stale.contains(doc) {
+                if p.stale.contains(doc) || p.out_of_scope.contains(doc) {
                     continue;
                 }
                 let stored = run(self.server.load(doc)).unwrap();

@@ -78,7 +78,10 @@ pub enum ServerFrame {
 pub struct Welcome {
     /// The frame format both sides use from now on.
     pub version: u16,
-    /// The scopes this device is given, computed by the server.
+    /// The scopes this device is given, computed by the server. Authoritative: a device
+    /// holding a cursor of a scope not listed lost it (its crew moved, its user's
+    /// districts or crew changed) and, after the catch-up, drops that scope's cursor and
+    /// every document in none of the listed scopes (see `session::device`).
     pub scopes: Vec<ScopeId>,
     /// The server's clock, so the device can tell its own clock's skew.
     pub server_time: Millis,

@@ -15,7 +15,18 @@
 //!   again; only a local edit and the batch that completes a catch-up wait);
 //! - a document the server drops from the device's scope is kept until its pending changes
 //!   are acknowledged (a completion made offline still reaches the server).
+//!
+//! When the device's scopes shrink (its crew moved to another district, its user's
+//! districts or crew changed), the server closes the live session and the next
+//! [`Welcome`] lists the scopes now granted: that list is authoritative. Once the catch-up
+//! of the granted scopes is over ([`ServerFrame::CaughtUp`]: every document still in one
+//! of them is then as new as the server's), the device forgets the cursors of the scopes
+//! it lost and drops every document that the scope rule ([`TaskScopes`]) places in none of
+//! the granted scopes, with their photos; a document with pending changes is only marked,
+//! and dropped once they are acknowledged. The app hears [`DeviceEvent::Dropped`]. A photo
+//! whose upload is still due stays until the upload ends (the server needs its bytes).
 
+use super::scope::{ScopePolicy, TaskScopes};
 use super::untrusted;
 use crate::ids::{Actor, DocId, Millis, ScopeId};
 use crate::outbox::{
@@ -121,6 +132,11 @@ struct Conn {
     version: u16,
     phase: Phase,
     inflight: HashSet<[u8; 32]>,
+    /// The scopes the server's [`Welcome`] granted.
+    granted: Vec<ScopeId>,
+    /// Scopes this device held cursors for that the [`Welcome`] no longer granted: shed at
+    /// [`ServerFrame::CaughtUp`].
+    lost: Vec<String>,
 }
 
 const DROP_KEY: &str = "drop:";
@@ -435,11 +451,18 @@ impl Device {
     ) -> Result<OutboxEntry, DeviceError> {
         let mut entry = self.outbox_entry(hash)?;
         f(&mut entry);
-        let batch = WriteBatch {
-            put_outbox: vec![entry.clone()],
+        let mut batch = WriteBatch {
             lazy,
             ..WriteBatch::default()
         };
+        if entry.state != UploadState::Pending && !self.referenced(&entry, &HashSet::new())? {
+            // Every task naming it left the device while its upload was due: now that the
+            // upload is over, the photo goes too.
+            batch.delete_blobs.push(entry.hash.clone());
+            batch.delete_outbox.push(entry.hash.clone());
+        } else {
+            batch.put_outbox.push(entry.clone());
+        }
         self.store.write(batch)?;
         Ok(entry)
     }
@@ -538,6 +561,8 @@ impl Device {
             version: PROTOCOL_VERSION,
             phase: Phase::AwaitWelcome,
             inflight: HashSet::new(),
+            granted: Vec::new(),
+            lost: Vec::new(),
         };
         let hello = ClientFrame::Hello(Hello {
             oldest_version: OLDEST_SUPPORTED_VERSION,
@@ -613,6 +638,15 @@ impl Device {
                 }
                 conn.version = w.version;
                 conn.phase = Phase::CatchingUp;
+                // Nothing is dropped yet: the catch-up that follows may bring documents of
+                // the lost scopes into a granted one.
+                conn.lost = self
+                    .store
+                    .cursors()?
+                    .into_keys()
+                    .filter(|held| !w.scopes.iter().any(|s| s.as_str() == held))
+                    .collect();
+                conn.granted = w.scopes;
             }
             (Phase::AwaitWelcome, _) => {
                 return Err(DeviceError::Protocol("expected Welcome".into()));
@@ -623,6 +657,11 @@ impl Device {
             (_, ServerFrame::Batch(b)) => self.apply_batch(b, &mut out)?,
             (_, ServerFrame::CaughtUp) => {
                 conn.phase = Phase::Live;
+                let lost = std::mem::take(&mut conn.lost);
+                let granted = conn.granted.clone();
+                if !lost.is_empty() {
+                    self.shed_lost_scopes(&granted, &lost, &mut out)?;
+                }
                 out.events.push(DeviceEvent::CaughtUp);
             }
             (_, ServerFrame::Ack(a)) => self.apply_ack(a, &mut out)?,
@@ -634,6 +673,7 @@ impl Device {
 
     fn apply_batch(&mut self, b: Batch, out: &mut DeviceOutput) -> Result<(), DeviceError> {
         let mut batch = WriteBatch::default();
+        let mut gone: Vec<DocId> = Vec::new();
         for u in b.updates {
             match u {
                 DocUpdate::Snapshot { doc, bytes, index } => {
@@ -707,14 +747,14 @@ impl Device {
                 }
                 DocUpdate::Drop { doc } => {
                     if self.store.pending(&doc)?.is_empty() {
-                        batch.delete_docs.push(doc.clone());
-                        out.events.push(DeviceEvent::Dropped(doc));
+                        gone.push(doc);
                     } else {
                         batch.meta.push((format!("{DROP_KEY}{doc}"), vec![1]));
                     }
                 }
             }
         }
+        self.forget(&gone, &mut batch, out)?;
         let scope = b.scope.to_string();
         // What the server sent can be fetched again: only the batch that completes a
         // scope's catch-up waits for the disk (and with it every lazy one before it).
@@ -761,6 +801,104 @@ impl Device {
         Ok(())
     }
 
+    /// Sheds the scopes a [`Welcome`] no longer granted, once the granted ones are caught
+    /// up: their cursors, and every document the scope rule places in none of `granted`
+    /// (one with pending changes is marked and dropped when they are acknowledged).
+    fn shed_lost_scopes(
+        &mut self,
+        granted: &[ScopeId],
+        lost: &[String],
+        out: &mut DeviceOutput,
+    ) -> Result<(), DeviceError> {
+        let mut batch = WriteBatch::default();
+        for scope in lost {
+            batch.delete_cursors.push(scope.clone());
+            batch
+                .meta
+                .push((format!("{SCANNED_KEY}{scope}"), Vec::new()));
+        }
+        let mut gone = Vec::new();
+        for row in self.store.list()? {
+            let Some(bytes) = self.store.get(&row.id)? else {
+                continue;
+            };
+            // A copy this device cannot read is kept: dropping it could lose pending work,
+            // and the server never sends it again anyway.
+            let Ok(view) = TaskDoc::load(&bytes).and_then(|d| d.view()) else {
+                continue;
+            };
+            if TaskScopes
+                .scopes_of(&view)
+                .iter()
+                .any(|s| granted.contains(s))
+            {
+                continue;
+            }
+            if self.store.pending(&row.id)?.is_empty() {
+                gone.push(row.id);
+            } else {
+                batch.meta.push((format!("{DROP_KEY}{}", row.id), vec![1]));
+            }
+        }
+        self.forget(&gone, &mut batch, out)?;
+        // Durable: a crash before it would shed the scopes again on the next catch-up
+        // (the lost cursors are still there), but the app has been told.
+        self.store.write(batch)?;
+        Ok(())
+    }
+
+    /// Adds to `batch` the removal of documents that left this device (none has pending
+    /// changes), with their drop marks and photos, and tells the app.
+    fn forget(
+        &self,
+        docs: &[DocId],
+        batch: &mut WriteBatch,
+        out: &mut DeviceOutput,
+    ) -> Result<(), DeviceError> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        for doc in docs {
+            batch.delete_docs.push(doc.clone());
+            let key = format!("{DROP_KEY}{doc}");
+            if self.store.meta(&key)?.is_some_and(|v| !v.is_empty()) {
+                batch.meta.push((key, Vec::new()));
+            }
+            out.events.push(DeviceEvent::Dropped(doc.clone()));
+        }
+        self.forget_photos(docs, batch)
+    }
+
+    /// Adds to `batch` the removal of the photos (bytes and outbox entry) of documents
+    /// leaving the device that no other document here refers to. A photo whose upload is
+    /// still due stays: the server needs its bytes; [`Device::upload_complete`] (or a
+    /// refused upload) forgets it then.
+    fn forget_photos(&self, docs: &[DocId], batch: &mut WriteBatch) -> Result<(), DeviceError> {
+        let going: HashSet<&DocId> = docs.iter().collect();
+        for e in self.store.outbox()? {
+            if !e.tasks.iter().any(|t| going.contains(t)) || e.state == UploadState::Pending {
+                continue;
+            }
+            if self.referenced(&e, &going)? {
+                continue;
+            }
+            batch.delete_blobs.push(e.hash.clone());
+            batch.delete_outbox.push(e.hash);
+        }
+        Ok(())
+    }
+
+    /// Whether a task this device still holds (other than those in `going`) names the
+    /// photo.
+    fn referenced(&self, e: &OutboxEntry, going: &HashSet<&DocId>) -> Result<bool, DeviceError> {
+        for t in &e.tasks {
+            if !going.contains(t) && self.store.get(t)?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     fn apply_ack(&mut self, a: Ack, out: &mut DeviceOutput) -> Result<(), DeviceError> {
         // Lazy: if a crash loses it, the changes are pushed again and acknowledged again.
         let mut batch = WriteBatch {
@@ -783,13 +921,14 @@ impl Device {
             .filter(|p| !acked.contains(&p.hash))
             .count();
         let drop_key = format!("{DROP_KEY}{}", a.doc);
+        // The app hears of the acknowledgement before the drop it allows.
+        let mut dropped = DeviceOutput::default();
         if left == 0 && self.store.meta(&drop_key)?.is_some_and(|v| !v.is_empty()) {
-            batch.delete_docs.push(a.doc.clone());
-            batch.meta.push((drop_key, Vec::new()));
-            out.events.push(DeviceEvent::Dropped(a.doc.clone()));
+            self.forget(std::slice::from_ref(&a.doc), &mut batch, &mut dropped)?;
         }
         self.store.write(batch)?;
         out.events.push(DeviceEvent::Acknowledged(a.doc));
+        out.events.extend(dropped.events);
         Ok(())
     }
 
@@ -806,8 +945,16 @@ impl Device {
                 let view = d.view()?;
                 let entry = index_entry(&view, last_event_at(&view));
                 batch.put_docs.push((r.doc.clone(), bytes, entry));
+                // The server sends its copy only of a task in this device's scope.
+                self.cancel_drop(&r.doc, &mut batch)?;
             }
-            None => batch.delete_docs.push(r.doc.clone()),
+            None => {
+                batch.delete_docs.push(r.doc.clone());
+                batch
+                    .meta
+                    .push((format!("{DROP_KEY}{}", r.doc), Vec::new()));
+                self.forget_photos(std::slice::from_ref(&r.doc), &mut batch)?;
+            }
         }
         if let Some(conn) = self.conn.as_mut() {
             // Whatever of this task was in flight is void now.

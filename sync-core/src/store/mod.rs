@@ -126,6 +126,8 @@ pub struct WriteBatch {
     pub clear_pending: Vec<DocId>,
     /// Sync cursors to set, per scope.
     pub cursors: Vec<(String, u64)>,
+    /// Scopes whose cursors to forget (the device lost them).
+    pub delete_cursors: Vec<String>,
     /// Small key-value settings to set.
     pub meta: Vec<(String, Vec<u8>)>,
     /// Photo blobs to store, by hash (written in chunks; a blob already stored is left as
@@ -135,6 +137,9 @@ pub struct WriteBatch {
     pub put_outbox: Vec<OutboxEntry>,
     /// Blobs whose bytes to drop (their outbox entries stay).
     pub delete_blobs: Vec<String>,
+    /// Outbox entries to forget (by hash; after `put_outbox`, so a batch may not put and
+    /// delete the same entry meaningfully).
+    pub delete_outbox: Vec<String>,
     /// Commit without waiting for the disk: the batch is atomic as always, but a crash may
     /// lose it (and any lazy batch after it) until the next durable write. Only for state
     /// that can be fetched again, such as what the server sent; never for a local edit.
@@ -431,8 +436,8 @@ impl Store {
     /// Applies a batch atomically; returns only once it is durable (unless it is `lazy`).
     ///
     /// Inside the batch, in this order: `delete_docs` and `clear_pending`, then `put_docs`,
-    /// `add_pending`, `remove_pending`, `cursors`, `meta`, `delete_blobs`, `put_blobs`,
-    /// `put_outbox`. So a batch may reset a document
+    /// `add_pending`, `remove_pending`, `cursors`, `delete_cursors`, `meta`, `delete_blobs`,
+    /// `put_blobs`, `put_outbox`, `delete_outbox`. So a batch may reset a document
     /// (clear its pending changes) and write its new form, or add a change and see it
     /// acknowledged, in one step. On error nothing of the batch is applied.
     pub fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
@@ -459,10 +464,12 @@ fn apply(txn: &redb::WriteTransaction, batch: WriteBatch) -> Result<(), StoreErr
         remove_pending,
         clear_pending,
         cursors,
+        delete_cursors,
         meta,
         put_blobs,
         put_outbox,
         delete_blobs,
+        delete_outbox,
         lazy: _,
     } = batch;
     let mut docs = txn.open_table(DOCS).map_err(map_err)?;
@@ -517,10 +524,13 @@ fn apply(txn: &redb::WriteTransaction, batch: WriteBatch) -> Result<(), StoreErr
             pending.remove((id.as_str(), seq)).map_err(map_err)?;
         }
     }
-    if !cursors.is_empty() {
+    if !(cursors.is_empty() && delete_cursors.is_empty()) {
         let mut table = txn.open_table(CURSORS).map_err(map_err)?;
         for (scope, cursor) in &cursors {
             table.insert(scope.as_str(), *cursor).map_err(map_err)?;
+        }
+        for scope in &delete_cursors {
+            table.remove(scope.as_str()).map_err(map_err)?;
         }
     }
     if !meta.is_empty() {
@@ -531,7 +541,11 @@ fn apply(txn: &redb::WriteTransaction, batch: WriteBatch) -> Result<(), StoreErr
                 .map_err(map_err)?;
         }
     }
-    if !(put_blobs.is_empty() && delete_blobs.is_empty() && put_outbox.is_empty()) {
+    if !(put_blobs.is_empty()
+        && delete_blobs.is_empty()
+        && put_outbox.is_empty()
+        && delete_outbox.is_empty())
+    {
         let mut blobs = txn.open_table(BLOBS).map_err(map_err)?;
         for hash in &delete_blobs {
             blobs
@@ -554,6 +568,9 @@ fn apply(txn: &redb::WriteTransaction, batch: WriteBatch) -> Result<(), StoreErr
             outbox
                 .insert(entry.hash.as_str(), value.as_slice())
                 .map_err(map_err)?;
+        }
+        for hash in &delete_outbox {
+            outbox.remove(hash.as_str()).map_err(map_err)?;
         }
     }
     Ok(())

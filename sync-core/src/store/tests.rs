@@ -304,6 +304,51 @@ fn cursors_and_meta_overwrite() {
 }
 
 #[test]
+fn lost_scopes_cursors_and_outbox_entries_can_be_forgotten() {
+    use crate::outbox::{OutboxEntry, UploadState};
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let entry = |hash: &str| OutboxEntry {
+        hash: hash.into(),
+        size: 3,
+        mime: "image/jpeg".into(),
+        tasks: vec![id("T-1")],
+        added_at: 0,
+        confirmed: 3,
+        attempts: 1,
+        next_attempt_at: 0,
+        state: UploadState::Uploaded,
+        last_error: None,
+    };
+    store
+        .write(WriteBatch {
+            cursors: vec![("crew:C12".into(), 4), ("open:D7".into(), 9)],
+            put_blobs: vec![("a".into(), b"abc".to_vec()), ("b".into(), b"def".to_vec())],
+            put_outbox: vec![entry("a"), entry("b")],
+            ..WriteBatch::default()
+        })
+        .unwrap();
+    store
+        .write(WriteBatch {
+            delete_cursors: vec!["open:D7".into(), "never:held".into()],
+            delete_blobs: vec!["a".into()],
+            delete_outbox: vec!["a".into()],
+            ..WriteBatch::default()
+        })
+        .unwrap();
+    drop(store);
+    let store = Store::open(tmp.path()).unwrap();
+    assert_eq!(
+        store.cursors().unwrap().into_keys().collect::<Vec<_>>(),
+        vec!["crew:C12"]
+    );
+    assert!(!store.has_blob("a").unwrap());
+    assert_eq!(store.outbox_entry("a").unwrap(), None);
+    assert!(store.has_blob("b").unwrap());
+    assert_eq!(store.outbox_entry("b").unwrap(), Some(entry("b")));
+}
+
+#[test]
 fn reopen_after_drop_keeps_everything() {
     let tmp = tempfile::tempdir().unwrap();
     {
