@@ -72,6 +72,16 @@ export TARMIM_TEST_SECOND_LOGIN="crew-d01-a-2" TARMIM_TEST_SECOND_PASSWORD="seco
 echo "$TARMIM_TEST_SECOND_PASSWORD" | "$SERVER" user add --login "$TARMIM_TEST_SECOND_LOGIN" \
     --password-stdin --role crew --crew C-D01-A >>"$WORK/demo.log" 2>&1 \
     || { cat "$WORK/demo.log"; failed=$((failed + 1)); finish; }
+# A crew of its own for the test that moves it to another district (its phone then drops
+# the old district's tasks), so the other tests keep theirs.
+export TARMIM_TEST_MOVING_CREW="C-MOVING" TARMIM_TEST_MOVING_FROM="D02" TARMIM_TEST_MOVING_TO="D03"
+export TARMIM_TEST_MOVING_LOGIN="crew-moving" TARMIM_TEST_MOVING_PASSWORD="moving-crew-pw"
+export TARMIM_TEST_SERVER_BIN="$SERVER"
+{ "$SERVER" crew add --id "$TARMIM_TEST_MOVING_CREW" --name "Moving crew" \
+      --district "$TARMIM_TEST_MOVING_FROM" \
+  && echo "$TARMIM_TEST_MOVING_PASSWORD" | "$SERVER" user add --login "$TARMIM_TEST_MOVING_LOGIN" \
+      --password-stdin --role crew --crew "$TARMIM_TEST_MOVING_CREW"; } >>"$WORK/demo.log" 2>&1 \
+    || { cat "$WORK/demo.log"; failed=$((failed + 1)); finish; }
 "$SERVER" serve >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
