@@ -461,6 +461,15 @@ pub async fn containing_words(
                 .await?
         }
         Db::Postgres(s) => {
+            let mut tx = s.pool().begin().await?;
+            // pg_trgm's row estimate for a rare word's trigrams is often 100 times too
+            // high; OR-ing a typo's corrections adds them up until a sequential scan of
+            // every place (0.5 s at 200,000, then LIMIT) looks cheaper than the index
+            // (2 ms). The trigram index always answers a LIKE of 3+ characters, so the
+            // scan is ruled out for this one statement (SET LOCAL ends with it).
+            sqlx::query("SELECT set_config('enable_seqscan', 'off', TRUE)")
+                .execute(&mut *tx)
+                .await?;
             let mut qb = QueryBuilder::<sqlx::Postgres>::new(format!(
                 "SELECT {COLUMNS} FROM places WHERE TRUE"
             ));
@@ -480,7 +489,9 @@ pub async fn containing_words(
                 qb.push(")");
             }
             qb.push(" LIMIT ").push_bind(limit);
-            qb.build_query_as().fetch_all(s.pool()).await?
+            let rows = qb.build_query_as().fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
         }
     };
     Ok(rows)
