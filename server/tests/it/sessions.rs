@@ -483,7 +483,8 @@ async fn logout_cuts_only_its_own_token(f: &Fixture) {
 
 /// A dispatcher's districts change from D1 to D2: the console stream ends with
 /// `scopes_changed`, the dispatcher's phone closes with 4409; reconnecting with the same
-/// token follows D2 (T2 arrives) and no longer D1 (a new D1 task never arrives).
+/// token follows D2 (T2 arrives) and no longer D1 (a new D1 task never arrives, and the
+/// phone drops the D1 task it held).
 async fn district_change_rescopes(f: &Fixture) {
     seed(&f.db).await;
     let (a, b) = replicas(f).await;
@@ -521,7 +522,11 @@ async fn district_change_rescopes(f: &Fixture) {
 
     // The same tokens reconnect and follow D2 now.
     phone.sync().await;
-    assert!(phone.held().contains("T2"), "{:?}", phone.held());
+    assert_eq!(
+        phone.held(),
+        BTreeSet::from(["T2".to_owned()]),
+        "D2's task arrived, D1's left the phone"
+    );
     let mut stream = Stream::open(a.addr(), &console).await;
     commit_task(&b_ref.db, Some(b_ref), "T4", "D1", "C1").await;
     commit_task(&b_ref.db, Some(b_ref), "T5", "D2", "C2").await;
@@ -544,8 +549,8 @@ async fn district_change_rescopes(f: &Fixture) {
 }
 
 /// A crew member moves from C1 to C2 (and then C2 moves to district D3): the socket
-/// closes with 4409 each time; the same token reconnects to the new crew's tasks, and a
-/// task of the old crew never arrives.
+/// closes with 4409 each time; the same token reconnects to the new crew's tasks, a task
+/// of the old crew never arrives, and the old crew's task the phone held leaves it.
 async fn crew_change_rescopes(f: &Fixture) {
     seed(&f.db).await;
     let (a, b) = replicas(f).await;
@@ -564,8 +569,11 @@ async fn crew_change_rescopes(f: &Fixture) {
     assert_eq!(phone.until_closed().await, Some(CloseCode::from(4409)));
     assert!(!phone.held().contains("T3"));
     phone.sync().await;
-    assert!(phone.held().contains("T2"), "{:?}", phone.held());
-    assert!(!phone.held().contains("T3"));
+    assert_eq!(
+        phone.held(),
+        BTreeSet::from(["T2".to_owned()]),
+        "the new crew's task arrived, the old crew's left the phone"
+    );
 
     // The crew's own district moving is a scope change of its members too (their
     // `open:<district>` scope); written by the plain crew upsert (the CLI's `crew add`).
