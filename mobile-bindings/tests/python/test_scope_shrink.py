@@ -1,6 +1,7 @@
 """A phone drops what it may no longer see: its crew is moved to another district through
 the server's command line (as an administrator would), the server cuts the live session
-(`4409`), the phone reconnects, and the old district's tasks leave it, the listener told.
+(`4409`), the phone reconnects (or, over the HTTP fallback, syncs next), and the old
+district's tasks leave it, the listener told.
 The harder cases (an unacknowledged completion in the lost scope, photos still to upload)
 are sync-core's tests (`tests/session.rs`, `tests/simnet.rs`)."""
 
@@ -26,6 +27,7 @@ def move_crew(crew, district):
 def test_a_crew_moved_to_another_district_drops_the_old_districts_tasks(phones):
     crew = env("TARMIM_TEST_MOVING_CREW")
     old, new = env("TARMIM_TEST_MOVING_FROM"), env("TARMIM_TEST_MOVING_TO")
+    move_crew(crew, old)
     phone = phones.open(env("TARMIM_TEST_MOVING_LOGIN"), env("TARMIM_TEST_MOVING_PASSWORD"))
     phone.sync_now()
     held = {t.id: t.district for t in phone.tasks()}
@@ -57,3 +59,22 @@ def test_a_crew_moved_to_another_district_drops_the_old_districts_tasks(phones):
     phone.stop_sync()
     phone.sync_now()
     assert {t.district for t in phone.tasks()} <= {new}
+
+
+def test_over_the_http_fallback_the_next_sync_drops_them(phones):
+    # No socket to cut: the next one-off exchange's welcome lists the scopes now granted.
+    crew = env("TARMIM_TEST_MOVING_CREW")
+    old, new = env("TARMIM_TEST_MOVING_FROM"), env("TARMIM_TEST_MOVING_TO")
+    move_crew(crew, old)
+    phone = phones.open(env("TARMIM_TEST_MOVING_LOGIN"), env("TARMIM_TEST_MOVING_PASSWORD"), http_only=True)
+    report = phone.sync_now()
+    assert report.transport == tarmim.SyncTransport.HTTP
+    leaving = {t.id for t in phone.tasks() if t.district == old}
+    assert leaving
+
+    listener = Recorder()
+    phone.set_listener(listener)
+    move_crew(crew, new)
+    phone.sync_now()
+    assert not any(t.district == old for t in phone.tasks())
+    assert leaving <= set(listener.removed), (leaving, listener.removed)
