@@ -35,7 +35,8 @@ use crate::outbox::{
 use crate::protocol::*;
 use crate::store::{IndexEntry, PendingChange, Store, StoreError, WriteBatch};
 use crate::task::{
-    FieldReport, GeoPoint, NewTask, PhotoKind, PhotoRef, RefusalCode, TaskDoc, TaskError, TaskView,
+    FieldReport, GeoPoint, NewTask, PhotoKind, PhotoRef, RefusalCode, Status, TaskDoc, TaskError,
+    TaskView,
 };
 use automerge::{ActorId, Change};
 use std::collections::HashSet;
@@ -819,6 +820,10 @@ impl Device {
         }
         let mut gone = Vec::new();
         for row in self.store.list()? {
+            // Most documents stay: their index row says so without reading them.
+            if row_scopes(&row).iter().any(|s| granted.contains(s)) {
+                continue;
+            }
             let Some(bytes) = self.store.get(&row.id)? else {
                 continue;
             };
@@ -974,6 +979,31 @@ impl Device {
     }
 }
 
+/// Scopes a task's index row places it in by the rule of [`TaskScopes`], as far as the
+/// row tells (not the filing crew of an unassigned task, which only the document says):
+/// a subset of the document's scopes, so a granted one among them means the task stays.
+fn row_scopes(row: &IndexEntry) -> Vec<ScopeId> {
+    let Some(status) = Status::parse(&row.status) else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(3);
+    if let Some(crew) = &row.assignee
+        && !matches!(
+            status,
+            Status::Verified | Status::Cancelled | Status::Duplicate
+        )
+    {
+        out.extend(TaskScopes::crew(crew));
+    }
+    if let Some(code) = &row.district {
+        out.extend(TaskScopes::district(code));
+        if !status.is_closed() {
+            out.extend(TaskScopes::open(code));
+        }
+    }
+    out
+}
+
 /// The time of a task's latest event (its index row's `updated_at`).
 pub fn last_event_at(view: &TaskView) -> Millis {
     view.timeline
@@ -1031,6 +1061,54 @@ mod tests {
             district: Some("D1".into()),
             priority: Priority::Urgent,
         }
+    }
+
+    /// The shortcut that keeps a task without reading it never keeps one the rule
+    /// would drop: for tasks in every status, with and without a crew, the row's scopes
+    /// are among the document's.
+    #[test]
+    fn a_rows_scopes_are_among_the_documents() {
+        use crate::task::EventKind;
+        let disp = Actor {
+            user: "disp".into(),
+            role: Role::Dispatcher,
+            crew: None,
+            device: DeviceId::new("console-1").unwrap(),
+        };
+        let mut d = phone();
+        let filed = d.report_field_work(report(), T0).unwrap();
+        let mut docs = vec![d.load(&filed).unwrap()];
+        let steps: Vec<Vec<EventKind>> = vec![
+            vec![],
+            vec![EventKind::Assigned {
+                crew: "C1".into(),
+                reason: "r".into(),
+            }],
+            vec![EventKind::Cancelled { reason: "r".into() }],
+        ];
+        for (n, kinds) in steps.into_iter().enumerate() {
+            let mut new = report().into_new_task(DocId::new(format!("T{n}")).unwrap());
+            new.district = Some("D1".into());
+            let mut doc = TaskDoc::create(new, &disp, T0).unwrap();
+            for k in kinds {
+                doc.append_event(&disp, T0 + 1, k).unwrap();
+            }
+            docs.push(doc);
+        }
+        let mut seen = 0;
+        for doc in docs {
+            let view = doc.view().unwrap();
+            let row = index_entry(&view, T0);
+            let all = TaskScopes.scopes_of(&view);
+            let from_row = row_scopes(&row);
+            seen += from_row.len();
+            assert!(
+                from_row.iter().all(|s| all.contains(s)),
+                "{}: {from_row:?} not among {all:?}",
+                view.id
+            );
+        }
+        assert!(seen > 0);
     }
 
     #[test]
