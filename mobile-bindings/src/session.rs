@@ -291,30 +291,39 @@ async fn once_ws(
     report
 }
 
-/// One exchange over the HTTP fallback: the handshake and every pending change in one
-/// request, the catch-up and the answers to the pushes in its response.
+/// Exchanges over the HTTP fallback: the handshake and every pending change in one
+/// request, the answers to the pushes and the catch-up in its response. A response holds
+/// a bounded part of a long catch-up (no `CaughtUp` at its end): the device's cursors,
+/// written with each batch, say where the next request goes on from.
 pub(crate) async fn exchange(parts: Parts<'_>) -> Result<SyncReport, TarmimError> {
-    let frames = parts.device.lock().connect()?;
     let mut tally = Tally::new(SyncTransport::Http);
-    tally.pushed(frames.len().saturating_sub(1));
-    let auth = parts.auth;
-    let answer = auth
-        .authed(|token| {
-            let frames = frames.clone();
-            async move { auth.api().exchange(&token, &frames).await }
-        })
-        .await;
-    let result = match answer {
-        Ok(reply) => (|| {
-            for f in reply {
-                let out = parts.device.lock().on_frame(&f)?;
-                tally.apply(parts, out);
-            }
-            Ok::<_, TarmimError>(())
-        })(),
-        Err(e) => Err(e.into()),
-    };
-    parts.device.lock().disconnect();
-    result?;
+    let deadline = tokio::time::Instant::now() + ONCE_TIMEOUT;
+    while !tally.caught_up && tokio::time::Instant::now() < deadline {
+        let frames = parts.device.lock().connect()?;
+        tally.pushed(frames.len().saturating_sub(1));
+        let auth = parts.auth;
+        let answer = auth
+            .authed(|token| {
+                let frames = frames.clone();
+                async move { auth.api().exchange(&token, &frames).await }
+            })
+            .await;
+        let result = match answer {
+            Ok(reply) => (|| {
+                let n = reply.len();
+                for f in reply {
+                    let out = parts.device.lock().on_frame(&f)?;
+                    tally.apply(parts, out);
+                }
+                Ok::<_, TarmimError>(n)
+            })(),
+            Err(e) => Err(e.into()),
+        };
+        parts.device.lock().disconnect();
+        // A Welcome alone, without CaughtUp: nothing to come back for.
+        if result? < 2 {
+            break;
+        }
+    }
     tally.report(parts.device)
 }

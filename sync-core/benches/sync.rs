@@ -164,6 +164,9 @@ fn sync(dev: &mut Device, store: &MemServerStore) -> Traffic {
             t.up_bytes += f.len();
             let r = run(s.on_frame(store, &f, T0));
             down.extend(r.frames);
+            while let Some(r) = run(s.next_catch_up(store)) {
+                down.extend(r.frames);
+            }
         }
         for f in down {
             t.down_frames += 1;
@@ -352,6 +355,7 @@ fn main() {
                     }),
                 );
                 run(s.on_frame(&store, &hello, T0));
+                while run(s.next_catch_up(&store)).is_some() {}
                 s
             })
             .collect();
@@ -359,6 +363,11 @@ fn main() {
         for f in dev.connect().unwrap() {
             for r in run(s.on_frame(&store, &f, T0)).frames {
                 dev.on_frame(&r).unwrap();
+            }
+            while let Some(reply) = run(s.next_catch_up(&store)) {
+                for r in reply.frames {
+                    dev.on_frame(&r).unwrap();
+                }
             }
         }
         let mut times = Vec::new();

@@ -164,6 +164,17 @@ fn session(a: &Actor, scopes: &[&str]) -> ServerSession<TaskScopes> {
     )
 }
 
+/// Feeds one frame to the session, then every step of a catch-up it started, as a host
+/// does (each once the previous one was written).
+fn feed<S: ServerStore>(s: &mut ServerSession<TaskScopes>, store: &S, f: &[u8]) -> Reply {
+    let mut reply = run(s.on_frame(store, f, T0));
+    while let Some(more) = run(s.next_catch_up(store)) {
+        reply.frames.extend(more.frames);
+        reply.close |= more.close;
+    }
+    reply
+}
+
 /// Runs the exchange to quiescence; returns the device's events.
 fn exchange<S: ServerStore>(
     dev: &mut Device,
@@ -175,7 +186,7 @@ fn exchange<S: ServerStore>(
     while !up.is_empty() {
         let mut down = Vec::new();
         for f in up.drain(..) {
-            down.extend(run(s.on_frame(store, &f, T0)).frames);
+            down.extend(feed(s, store, &f).frames);
         }
         for f in down {
             let out = dev.on_frame(&f).unwrap();
@@ -597,7 +608,7 @@ fn frames_out_of_order_end_the_session() {
 
 fn live_session(store: &MemServerStore, a: &Actor, scopes: &[&str]) -> ServerSession<TaskScopes> {
     let mut s = session(a, scopes);
-    let r = run(s.on_frame(store, &hello_frame(a.device.as_str(), 0, 1, 1), T0));
+    let r = feed(&mut s, store, &hello_frame(a.device.as_str(), 0, 1, 1));
     assert!(!r.close);
     s
 }
@@ -776,7 +787,7 @@ fn an_interrupted_catch_up_resumes_without_losing_older_changes() {
     let mut s = small_pages(&ali());
     let mut down = Vec::new();
     for f in a.connect().unwrap() {
-        down.extend(run(s.on_frame(&store, &f, T0)).frames);
+        down.extend(feed(&mut s, &store, &f).frames);
     }
     let mut batches = 0;
     for f in down {
@@ -901,7 +912,7 @@ fn a_document_cannot_grow_past_its_caps() {
                 ..ServerConfig::default()
             },
         );
-        assert!(!run(s.on_frame(&store, &hello_frame("phone-a", 0, 1, 1), T0)).close);
+        assert!(!feed(&mut s, &store, &hello_frame("phone-a", 0, 1, 1)).close);
         s
     };
     let push_of = |f: &dyn Fn(&mut TaskDoc)| {
@@ -1186,4 +1197,229 @@ fn a_dropped_tasks_uploaded_photos_go_with_it_unless_another_task_names_them() {
     assert!(a.photo_bytes(&shared).unwrap().is_some());
     let left: Vec<String> = a.outbox().unwrap().into_iter().map(|e| e.hash).collect();
     assert_eq!(left, vec![shared]);
+}
+
+/// A session reading `page` scope entries at a time, for `a` in `scopes`.
+fn paged(a: &Actor, scopes: &[&str], page: usize) -> ServerSession<TaskScopes> {
+    ServerSession::new(
+        a.clone(),
+        scopes
+            .iter()
+            .map(|s| sync_core::ScopeId::new(*s).unwrap())
+            .collect(),
+        TaskScopes,
+        ServerConfig {
+            page,
+            ..ServerConfig::default()
+        },
+    )
+}
+
+/// Hands the frames of `reply` to the device; returns its events.
+fn deliver(dev: &mut Device, reply: Reply) -> Vec<DeviceEvent> {
+    let mut events = Vec::new();
+    for f in reply.frames {
+        events.extend(dev.on_frame(&f).unwrap().events);
+    }
+    events
+}
+
+fn same_as_server(dev: &Device, store: &MemServerStore, n: &str) {
+    let stored = run(store.load(&id(n))).unwrap().unwrap();
+    let mut server_doc = TaskDoc::load(&stored.bytes).unwrap();
+    let mut local = TaskDoc::load(&dev.store().get(&id(n)).unwrap().unwrap()).unwrap();
+    assert_eq!(local.heads(), server_doc.heads(), "{n} differs");
+}
+
+/// Issue 16, point 5: a `Hello` is answered with `Welcome` alone; the catch-up comes one
+/// page of scope entries at a time, each asked for by the host, then `CaughtUp`.
+#[test]
+fn a_catch_up_comes_one_bounded_page_at_a_time() {
+    let store = MemServerStore::new();
+    for i in 0..10 {
+        seed(&store, &format!("T{i:02}"), "D1", Some("C1"));
+    }
+    let mut a = device(ali());
+    let mut s = paged(&ali(), &["crew:C1"], 3);
+    let mut up = a.connect().unwrap();
+    assert_eq!(up.len(), 1, "a Hello and nothing else");
+    let welcome = run(s.on_frame(&store, &up.remove(0), T0));
+    assert_eq!(welcome.frames.len(), 1);
+    assert!(matches!(
+        decode_server(&welcome.frames[0]).unwrap().frame,
+        ServerFrame::Welcome(_)
+    ));
+    deliver(&mut a, welcome);
+    assert!(s.is_catching_up());
+    let mut steps = 0;
+    let mut caught_up = false;
+    while let Some(reply) = run(s.next_catch_up(&store)) {
+        steps += 1;
+        let mut docs = 0;
+        for f in &reply.frames {
+            if let ServerFrame::Batch(b) = decode_server(f).unwrap().frame {
+                docs += b.updates.len();
+            }
+        }
+        assert!(docs <= 3, "a step of {docs} documents");
+        caught_up |= deliver(&mut a, reply).contains(&DeviceEvent::CaughtUp);
+    }
+    assert!(caught_up);
+    assert!(!s.is_catching_up());
+    // Four pages of 3, 3, 3 and 1 documents, then CaughtUp.
+    assert_eq!(steps, 5);
+    assert_eq!(held(&a).len(), 10);
+    assert!(a.is_live());
+}
+
+/// Pushes handled between catch-up pages are acknowledged, and commits made meanwhile
+/// reach the device: through the catch-up in a scope it has not finished, through
+/// `on_notify` in one it has. Nothing is lost or sent twice as a whole document.
+#[test]
+fn pushes_and_commits_between_catch_up_pages_are_not_lost() {
+    let store = MemServerStore::new();
+    // crew:C1 (T00..T05) and open:D2 (U0..U3).
+    for i in 0..6 {
+        seed(&store, &format!("T{i:02}"), "D1", Some("C1"));
+    }
+    for i in 0..4 {
+        seed(&store, &format!("U{i}"), "D2", None);
+    }
+    let mut a = device(ali());
+    // A first sync, then an offline note on T00.
+    let mut s = session(&ali(), &["crew:C1", "open:D2"]);
+    connect(&mut a, &mut s, &store);
+    a.disconnect();
+    a.edit(&id("T00"), T0 + 5, |t, who| {
+        t.add_note(who, T0 + 5, "on site")
+    })
+    .unwrap();
+    // Meanwhile the server changes everything, so the catch-up has pages to send.
+    for i in 0..6 {
+        server_edit(&store, &format!("T{i:02}"), |t| {
+            t.add_note(&disp(), T0 + 10, "from the desk").unwrap();
+        });
+    }
+    let mut s = paged(&ali(), &["crew:C1", "open:D2"], 2);
+    let up = a.connect().unwrap();
+    assert_eq!(up.len(), 2, "Hello and the push");
+    deliver(&mut a, run(s.on_frame(&store, &up[0], T0)));
+    // One page, then the push.
+    deliver(&mut a, run(s.next_catch_up(&store)).unwrap());
+    let pushed = run(s.on_frame(&store, &up[1], T0));
+    assert_eq!(pushed.committed.len(), 1);
+    let touched = pushed.committed[0].touched.clone();
+    let ev = deliver(&mut a, pushed);
+    assert!(ev.contains(&DeviceEvent::Acknowledged(id("T00"))), "{ev:?}");
+    // Its scope is not finished: a notification is left to the catch-up.
+    for scope in &touched {
+        assert!(run(s.on_notify(&store, scope)).frames.is_empty());
+    }
+    // Page on until crew:C1 is finished, then a desk edit in it and one in open:D2.
+    let mut events = Vec::new();
+    let mut c1_done = false;
+    while !c1_done {
+        let reply = run(s.next_catch_up(&store)).expect("still catching up");
+        for f in &reply.frames {
+            if let ServerFrame::Batch(b) = decode_server(f).unwrap().frame {
+                c1_done |= b.complete && b.scope.as_str() == "crew:C1";
+            }
+        }
+        events.extend(deliver(&mut a, reply));
+    }
+    assert!(s.is_catching_up());
+    let c1 = server_edit(&store, "T03", |t| {
+        t.add_note(&disp(), T0 + 20, "late desk note").unwrap();
+    });
+    let d2 = server_edit(&store, "U3", |t| {
+        t.add_note(&disp(), T0 + 20, "late note on U3").unwrap();
+    });
+    for scope in c1.iter().chain(&d2) {
+        events.extend(deliver(&mut a, run(s.on_notify(&store, scope))));
+    }
+    while let Some(reply) = run(s.next_catch_up(&store)) {
+        events.extend(deliver(&mut a, reply));
+    }
+    assert!(events.contains(&DeviceEvent::CaughtUp));
+    assert_eq!(a.pending_count().unwrap(), 0);
+    for n in [
+        "T00", "T01", "T02", "T03", "T04", "T05", "U0", "U1", "U2", "U3",
+    ] {
+        same_as_server(&a, &store, n);
+    }
+}
+
+/// A document in two of the device's scopes is sent whole once per catch-up, even when
+/// the scopes' pages are sent in separate steps.
+#[test]
+fn a_document_in_two_scopes_is_sent_once_across_pages() {
+    let store = MemServerStore::new();
+    for i in 0..5 {
+        seed(&store, &format!("T{i}"), "D1", None);
+    }
+    // The dispatcher of D1 who also follows open:D1: every task is in both scopes.
+    let mut d = device(disp());
+    let mut s = paged(&disp(), &["district:D1", "open:D1"], 2);
+    let up = d.connect().unwrap();
+    deliver(&mut d, run(s.on_frame(&store, &up[0], T0)));
+    let mut snapshots: Vec<DocId> = Vec::new();
+    while let Some(reply) = run(s.next_catch_up(&store)) {
+        for f in &reply.frames {
+            if let ServerFrame::Batch(b) = decode_server(f).unwrap().frame {
+                for u in b.updates {
+                    if let DocUpdate::Snapshot { doc, .. } = u {
+                        snapshots.push(doc);
+                    }
+                }
+            }
+        }
+        deliver(&mut d, reply);
+    }
+    snapshots.sort();
+    assert_eq!(snapshots.len(), 5, "{snapshots:?}");
+    snapshots.dedup();
+    assert_eq!(snapshots.len(), 5);
+    assert!(d.is_live());
+}
+
+/// A page is cut short once the documents it holds reach `max_page_bytes` (checked after
+/// every 16 documents loaded): a step of a catch-up holds a bounded number of bytes
+/// whatever the documents' sizes, and the device still gets everything, once.
+#[test]
+fn a_page_is_cut_at_its_byte_budget() {
+    let store = MemServerStore::new();
+    for i in 0..40 {
+        seed(&store, &format!("T{i:02}"), "D1", Some("C1"));
+    }
+    let mut a = device(ali());
+    let mut s = ServerSession::new(
+        ali(),
+        vec![sync_core::ScopeId::new("crew:C1").unwrap()],
+        TaskScopes,
+        ServerConfig {
+            page: 100,
+            max_page_bytes: 1,
+            ..ServerConfig::default()
+        },
+    );
+    let up = a.connect().unwrap();
+    deliver(&mut a, run(s.on_frame(&store, &up[0], T0)));
+    let mut sizes = Vec::new();
+    while let Some(reply) = run(s.next_catch_up(&store)) {
+        let mut docs = 0;
+        for f in &reply.frames {
+            if let ServerFrame::Batch(b) = decode_server(f).unwrap().frame {
+                docs += b.updates.len();
+            }
+        }
+        sizes.push(docs);
+        deliver(&mut a, reply);
+    }
+    // Steps of 16, 16 and 8 documents (the last one completing the scope), then CaughtUp.
+    assert_eq!(sizes, vec![16, 16, 8, 0]);
+    assert_eq!(held(&a).len(), 40);
+    for i in 0..40 {
+        same_as_server(&a, &store, &format!("T{i:02}"));
+    }
+    assert!(a.is_live());
 }

@@ -187,6 +187,7 @@ impl World {
             ServerConfig {
                 max_batch_bytes: 2_000,
                 page: 4,
+                max_page_bytes: 3_000,
                 ..ServerConfig::default()
             },
         );
@@ -270,6 +271,19 @@ impl World {
                 self.disconnect(i);
                 return true;
             }
+        }
+        // The server sends the next step of a catch-up once the device has taken the
+        // previous one (the host's back-pressure), in any order with the device's frames.
+        let catch_step =
+            self.links[l].session.is_catching_up() && self.links[l].to_device.is_empty();
+        if catch_step && (self.links[l].to_server.is_empty() || self.rng.random_bool(0.5)) {
+            if let Some(reply) = run(self.links[l].session.next_catch_up(&self.server)) {
+                self.links[l].to_device.extend(reply.frames);
+                if reply.close {
+                    self.links[l].server_closed = true;
+                }
+            }
+            return true;
         }
         if self.links[l].to_server.is_empty() && self.links[l].to_device.is_empty() {
             return false;
@@ -373,6 +387,23 @@ impl World {
                         } = &e
                             && self.phones[i].moved
                         {
+                            // Judged against the task as the server holds it when the
+                            // refusal arrives: a crew may be assigned the task later, and
+                            // the refusal was right when it was made.
+                            let ever_ours = run(self.server.load(doc)).unwrap().is_some_and(|s| {
+                                TaskDoc::load(&s.bytes)
+                                    .unwrap()
+                                    .view()
+                                    .unwrap()
+                                    .timeline
+                                    .iter()
+                                    .any(|e| matches!(&e.event.kind, EventKind::Assigned { crew, .. } if Some(crew) == self.phones[i].actor.crew.as_ref()))
+                            });
+                            assert!(
+                                !ever_ours,
+                                "work on {doc}, once {}'s job, was refused after the crew moved",
+                                self.phones[i].actor.device
+                            );
                             self.phones[i].out_of_scope.push(doc.clone());
                         } else if let DeviceEvent::Refused { doc, code, message } = e {
                             self.phones[i]
@@ -716,23 +747,6 @@ impl World {
         }
         // The server holds every edit whose call returned Ok.
         for p in &self.phones {
-            for doc in &p.out_of_scope {
-                let stored = run(self.server.load(doc)).unwrap();
-                let ever_ours = stored.is_some_and(|s| {
-                    TaskDoc::load(&s.bytes)
-                        .unwrap()
-                        .view()
-                        .unwrap()
-                        .timeline
-                        .iter()
-                        .any(|e| matches!(&e.event.kind, EventKind::Assigned { crew, .. } if Some(crew) == p.actor.crew.as_ref()))
-                });
-                assert!(
-                    !ever_ours,
-                    "seed {seed}: work on {doc}, once {}'s job, was refused after the crew moved",
-                    p.actor.device
-                );
-            }
             for (doc, heads) in &p.must_reach_server {
                 if p.stale.contains(doc) || p.out_of_scope.contains(doc) {
                     continue;

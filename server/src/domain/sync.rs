@@ -12,7 +12,13 @@
 //!   to other replicas after.
 //! - [`exchange`]: the HTTP fallback. A request body of length-prefixed frames (u32 LE
 //!   length, then the frame) runs through a fresh session; the answer is the server's
-//!   frames in the same format.
+//!   frames in the same format. Its catch-up stops after [`EXCHANGE_CATCH_UP_BYTES`]:
+//!   an answer without `CaughtUp` tells the device to come back for the rest (its
+//!   cursors, written with each batch, say where to go on from).
+//!
+//! A catch-up is sent step by step ([`Connection::next_catch_up`]), each step (one page
+//! of scope entries) read only once the previous one was written, so memory does not grow
+//! with the size of the device's scopes.
 //!
 //! A push's handling (decode, apply, validate, fold, save) runs on the bounded pool of
 //! [`crate::domain::sync_work`], never on an async worker; other frames (handshake,
@@ -39,6 +45,11 @@ use tokio::sync::watch;
 
 /// Media type of the HTTP fallback's bodies.
 pub const FRAMES_MEDIA_TYPE: &str = "application/x-tarmim-frames";
+
+/// An exchange's answer stops adding catch-up steps once its frames reach this many
+/// bytes (one step goes beyond it by at most a page): the device syncs again for the
+/// rest, and neither side holds a whole city in one answer.
+pub const EXCHANGE_CATCH_UP_BYTES: usize = 4 * 1024 * 1024;
 
 /// Why an HTTP exchange body is not a sequence of frames.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -189,9 +200,10 @@ fn account(d: &Arc<Dispatch>, reply: &Reply, transport: &'static str) -> Vec<Sco
     touched
 }
 
-/// Runs the HTTP fallback's exchange: a fresh session fed every frame of `body` in order.
-/// Returns the server's frames, length-prefixed. Stops early if the session closes (an
-/// error frame is then the last frame).
+/// Runs the HTTP fallback's exchange: a fresh session fed every frame of `body` in order,
+/// then as much of the catch-up its `Hello` started as fits in
+/// [`EXCHANGE_CATCH_UP_BYTES`]. Returns the server's frames, length-prefixed. Stops early
+/// if the session closes (an error frame is then the last frame).
 pub async fn exchange(
     d: &Arc<Dispatch>,
     peer: Peer,
@@ -200,16 +212,31 @@ pub async fn exchange(
     let frames = decode_frames(body)?;
     metrics::counter!("tarmim_sync_frames_in_total", "transport" => "http")
         .increment(frames.len() as u64);
-    let mut session = new_session(d, peer.actor, peer.scopes);
+    let mut session = Some(new_session(d, peer.actor, peer.scopes));
     let mut out: Vec<Vec<u8>> = Vec::new();
     let mut touched: Vec<ScopeId> = Vec::new();
     for f in frames {
-        let (back, reply) = drive(d, session, f).await;
+        let Some(s) = session.take() else { break };
+        let (back, reply) = drive(d, s, f).await;
         touched.extend(account(d, &reply, "http"));
         out.extend(reply.frames);
-        match back {
-            Some(s) if !reply.close => session = s,
-            _ => break,
+        if !reply.close {
+            session = back;
+        }
+    }
+    // The pushes were answered above; the catch-up comes after them, bounded.
+    let mut size: usize = out.iter().map(Vec::len).sum();
+    while let Some(s) = session.as_mut()
+        && size < EXCHANGE_CATCH_UP_BYTES
+    {
+        let Some(reply) = s.next_catch_up(&d.store).await else {
+            break;
+        };
+        touched.extend(account(d, &reply, "http"));
+        size += reply.frames.iter().map(Vec::len).sum::<usize>();
+        out.extend(reply.frames);
+        if reply.close {
+            break;
         }
     }
     touched.sort();
@@ -274,6 +301,20 @@ impl Connection {
         let (back, reply) = drive(&self.d, session, frame).await;
         self.session = back;
         self.outgoing(reply)
+    }
+
+    /// Whether the catch-up a `Hello` started is under way: the host then asks for
+    /// [`Connection::next_catch_up`] each time it has written the previous step.
+    pub fn catching_up(&self) -> bool {
+        self.session.as_ref().is_some_and(Session::is_catching_up)
+    }
+
+    /// The next step of the catch-up (a page of scope entries, or `CaughtUp`); `None`
+    /// when none is under way.
+    pub async fn next_catch_up(&mut self) -> Option<Outgoing> {
+        let session = self.session.as_mut()?;
+        let reply = session.next_catch_up(&self.d.store).await?;
+        Some(self.outgoing(reply))
     }
 
     /// Waits until a followed scope was touched, on this replica or another, and takes

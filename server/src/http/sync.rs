@@ -8,6 +8,10 @@
 //! `4401 token revoked` (logout, `user revoke-tokens`, a disabled user) or `4409 scopes
 //! changed; reconnect` (new districts, crew, role) when its session is cut on any replica,
 //! sending nothing after the cut (`domain::sessions`).
+//!
+//! A catch-up goes out one step at a time: the loop asks for the next page only once the
+//! previous one was written to the socket (back-pressure), and keeps reading the device's
+//! frames, checking its cut and the server's shutdown between pages.
 
 use crate::base::time::now_millis;
 use crate::domain::identity::{Identity, reauthenticate};
@@ -240,6 +244,7 @@ pub async fn run_websocket(
     let send_timeout = Duration::from_secs(state.config.limits.sync_send_timeout_secs.max(1));
     let mut deadline = Instant::now() + idle;
     let end = loop {
+        let catching_up = conn.catching_up();
         tokio::select! {
             biased;
             kind = guard.cut() => break cut_end(kind),
@@ -302,6 +307,17 @@ pub async fn run_websocket(
                 }
                 if let Some(end) = end {
                     break end;
+                }
+            }
+            // Last, and only when nothing else is ready: the next page of the catch-up,
+            // once the previous one was written.
+            () = std::future::ready(()), if catching_up => {
+                if let Some(out) = conn.next_catch_up().await {
+                    // A device taking its catch-up is not idle.
+                    deadline = Instant::now() + idle;
+                    if let Some(end) = deliver(&mut socket, &conn, &guard, out, send_timeout).await {
+                        break end;
+                    }
                 }
             }
         }

@@ -65,9 +65,25 @@ impl HttpPhone {
         })
     }
 
+    /// Syncs: exchanges until the server says `CaughtUp` (an answer holds a bounded part
+    /// of a long catch-up; the device comes back for the rest). Returns the device's
+    /// events.
+    pub async fn sync(&mut self) -> Result<Vec<DeviceEvent>, String> {
+        let mut events = Vec::new();
+        for _ in 0..10_000 {
+            let more = self.exchange().await?;
+            let done = more.contains(&DeviceEvent::CaughtUp);
+            events.extend(more);
+            if done {
+                break;
+            }
+        }
+        Ok(events)
+    }
+
     /// One exchange: Hello and every pending push out, the server's frames in. Returns
     /// the device's events.
-    pub async fn sync(&mut self) -> Result<Vec<DeviceEvent>, String> {
+    pub async fn exchange(&mut self) -> Result<Vec<DeviceEvent>, String> {
         let out = self.dev.connect().map_err(err)?;
         let r = self
             .http

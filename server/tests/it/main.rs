@@ -11,6 +11,7 @@
 mod admin;
 mod analytics;
 mod audit;
+mod catch_up;
 mod cli;
 mod desk;
 mod dispatch;

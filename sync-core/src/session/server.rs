@@ -6,6 +6,11 @@
 //! notifies the sessions of the touched scopes, on this replica and others), and whether
 //! to close. All state that matters lives in the [`ServerStore`]; a session only remembers
 //! how far it has brought the device in each scope.
+//!
+//! A `Hello` is answered with `Welcome` alone; the catch-up follows one bounded step at a
+//! time, each asked for by the host with [`ServerSession::next_catch_up`] once it has
+//! written the previous one, so that a manager's catch-up of a whole city is never held
+//! in memory at once.
 
 use super::scope::ScopePolicy;
 use super::store::*;
@@ -22,8 +27,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 pub struct ServerConfig {
     /// A batch frame is closed once its documents reach this many bytes.
     pub max_batch_bytes: usize,
-    /// How many scope entries to read from the store at a time.
+    /// How many scope entries to read from the store at a time: a catch-up step or a
+    /// live pull's page.
     pub page: usize,
+    /// A page is cut short once the documents and changes it holds reach this many bytes
+    /// (checked after every 16 documents loaded): what a catch-up step holds in memory.
+    pub max_page_bytes: usize,
     /// Most changes accepted in one push.
     pub max_push_changes: usize,
     /// Most bytes accepted in one push.
@@ -46,6 +55,7 @@ impl Default for ServerConfig {
         Self {
             max_batch_bytes: 256 * 1024,
             page: 512,
+            max_page_bytes: 4 * 1024 * 1024,
             max_push_changes: 1_000,
             max_push_bytes: 8 * 1024 * 1024,
             commit_retries: 8,
@@ -122,6 +132,23 @@ pub struct ServerSession<P> {
     /// The device's contact before this session (its previous `Hello`): the earliest
     /// time the server vouches for in its events ([`Receipt`]).
     floor: Option<Millis>,
+    /// The catch-up under way, from `Hello` until `CaughtUp` is sent.
+    catch_up: Option<CatchUp>,
+    /// Scopes whose live pull stopped at a page's end, to go on with in the next steps.
+    unfinished: Vec<ScopeId>,
+}
+
+/// How far a catch-up has gone: the host asks for it page by page
+/// ([`ServerSession::next_catch_up`]), so only one page is ever held.
+#[derive(Debug, Default)]
+struct CatchUp {
+    /// The index in the session's scopes of the scope being sent; the ones before it are
+    /// complete.
+    scope: usize,
+    /// Documents sent whole in this catch-up, with the sequence number they were sent
+    /// at: a document in several of the device's scopes is sent once (an id and a number
+    /// per document, the only part of a catch-up that grows with its size).
+    sent: HashMap<DocId, u64>,
 }
 
 /// The origin of commits that carry the server's receipts beside a device's changes, so
@@ -142,6 +169,8 @@ impl<P: ScopePolicy> ServerSession<P> {
             cursors: BTreeMap::new(),
             own_seqs: HashSet::new(),
             floor: None,
+            catch_up: None,
+            unfinished: Vec::new(),
         }
     }
 
@@ -158,6 +187,62 @@ impl<P: ScopePolicy> ServerSession<P> {
     /// Whether the handshake is done (live pushes may be sent).
     pub fn is_live(&self) -> bool {
         self.phase == Phase::Live
+    }
+
+    /// Whether a catch-up (or a live pull longer than a page) is under way: the host
+    /// calls [`Self::next_catch_up`] until it is over.
+    pub fn is_catching_up(&self) -> bool {
+        self.phase == Phase::Live && (self.catch_up.is_some() || !self.unfinished.is_empty())
+    }
+
+    /// The next step of the catch-up a `Hello` started: at most one page of scope
+    /// entries (`ServerConfig::page`) in batch frames, and `CaughtUp` after the last;
+    /// `None` when no catch-up is under way. The host asks for the next step only once
+    /// it has written this one (back-pressure: a device that reads slowly is sent to
+    /// slowly, and a large scope is never held whole). Frames from the device may be
+    /// handled between steps: a push is judged as at any other time (against what the
+    /// device acknowledged in its `Hello`), and its commits reach the device through
+    /// the catch-up or, in a scope already complete, through `on_notify`.
+    ///
+    /// A live pull ([`Self::on_notify`]) longer than a page goes on here too, a page a
+    /// step, once the catch-up is over.
+    pub async fn next_catch_up<S: ServerStore>(&mut self, store: &S) -> Option<Reply> {
+        if self.phase != Phase::Live {
+            return None;
+        }
+        let Some(mut up) = self.catch_up.take() else {
+            if self.unfinished.is_empty() {
+                return None;
+            }
+            let scope = self.unfinished.remove(0);
+            let mut reply = Reply::default();
+            match self.pull_page(store, &scope, true, None, &mut reply).await {
+                Ok(true) => {}
+                Ok(false) => self.unfinished.push(scope),
+                Err(e) => self.fail(&mut reply, ErrorCode::Unavailable, e.to_string()),
+            }
+            return Some(reply);
+        };
+        let mut reply = Reply::default();
+        while reply.frames.is_empty() {
+            let Some(scope) = self.scopes.get(up.scope).cloned() else {
+                self.send(&mut reply, ServerFrame::CaughtUp);
+                return Some(reply);
+            };
+            match self
+                .pull_page(store, &scope, false, Some(&mut up.sent), &mut reply)
+                .await
+            {
+                Ok(true) => up.scope += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    self.fail(&mut reply, ErrorCode::Unavailable, e.to_string());
+                    return Some(reply);
+                }
+            }
+        }
+        self.catch_up = Some(up);
+        Some(reply)
     }
 
     fn send(&mut self, reply: &mut Reply, frame: ServerFrame) {
@@ -242,11 +327,22 @@ impl<P: ScopePolicy> ServerSession<P> {
         if self.phase != Phase::Live || !self.scopes.contains(scope) {
             return reply;
         }
-        if let Err(e) = self
-            .pull_scope(store, scope, true, &mut None, &mut reply)
-            .await
+        // During a catch-up only the scopes it completed are pulled: the others it will
+        // read to their end, after the commit that woke this call.
+        if let Some(up) = &self.catch_up
+            && !self.scopes[..up.scope.min(self.scopes.len())].contains(scope)
         {
-            self.fail(&mut reply, ErrorCode::Unavailable, e.to_string());
+            return reply;
+        }
+        // One page; the rest, if any, in the next steps the host asks for.
+        match self.pull_page(store, scope, true, None, &mut reply).await {
+            Ok(true) => {}
+            Ok(false) => {
+                if !self.unfinished.contains(scope) {
+                    self.unfinished.push(scope.clone());
+                }
+            }
+            Err(e) => self.fail(&mut reply, ErrorCode::Unavailable, e.to_string()),
         }
         reply
     }
@@ -322,39 +418,58 @@ impl<P: ScopePolicy> ServerSession<P> {
             server_time: now,
         };
         self.send(reply, ServerFrame::Welcome(welcome));
-        // A document in several of the device's scopes is sent once per catch-up.
-        let mut sent: Option<HashMap<DocId, u64>> = Some(HashMap::new());
-        for scope in self.scopes.clone() {
-            self.pull_scope(store, &scope, false, &mut sent, reply)
-                .await?;
-        }
-        self.send(reply, ServerFrame::CaughtUp);
+        // The catch-up is sent in bounded steps the host asks for (`next_catch_up`), each
+        // once the previous one was written: a large scope is never held whole.
+        self.catch_up = Some(CatchUp::default());
         Ok(())
     }
 
-    /// Sends what changed in `scope` after the device's cursor, in pages and batches.
-    async fn pull_scope<S: ServerStore>(
+    /// Sends one page of what changed in `scope` after the device's cursor (at most
+    /// `page` scope entries, in batches); true when the scope's end was reached. The
+    /// session's cursor for the scope records how far it got, so the next call goes on
+    /// from there. `sent`: documents already sent whole in this catch-up, and at which
+    /// sequence number (a document in several of the device's scopes is sent once).
+    async fn pull_page<S: ServerStore>(
         &mut self,
         store: &S,
         scope: &ScopeId,
         live: bool,
-        sent: &mut Option<HashMap<DocId, u64>>,
+        sent: Option<&mut HashMap<DocId, u64>>,
         reply: &mut Reply,
-    ) -> Result<(), SessionError> {
+    ) -> Result<bool, SessionError> {
         // `start` is what the device holds of every document: each decision is made against
-        // it, not against how far an earlier (perhaps interrupted) catch-up scanned.
+        // it, not against how far an earlier (perhaps interrupted) catch-up or an earlier
+        // page scanned.
         let cur = self.cursors.get(scope).copied().unwrap_or_default();
         let start = cur.seq;
-        let mut cursor = cur.scanned;
-        loop {
+        let cursor = cur.scanned;
+        {
             let entries = store.scope_entries(scope, cursor, self.cfg.page).await?;
-            let Some(last) = entries.last() else { break };
-            let page_end = last.seq;
-            let full_page = entries.len() >= self.cfg.page;
+            let Some(last) = entries.last() else {
+                // The end was reached on an empty page: if an earlier catch-up (or page)
+                // was cut off after scanning further than it completed, complete it now.
+                if cursor != start {
+                    self.send_batches(scope, Vec::new(), cursor, true, reply);
+                }
+                self.cursors.insert(
+                    scope.clone(),
+                    ScopeCursor {
+                        seq: cursor,
+                        scanned: cursor,
+                    },
+                );
+                self.trim_own_seqs();
+                return Ok(true);
+            };
+            let mut page_end = last.seq;
+            let mut full_page = entries.len() >= self.cfg.page;
             let mut updates: Vec<(DocUpdate, u64)> = Vec::with_capacity(entries.len());
             let mut need_snapshot: Vec<DocId> = Vec::new();
-            for e in &entries {
-                if let Some(s) = sent.as_ref().and_then(|m| m.get(&e.doc))
+            // Bytes of documents and changes the page holds: it is cut once they reach
+            // `max_page_bytes` (512 documents at the size cap would be 2 GiB).
+            let mut held = 0usize;
+            for (k, e) in entries.iter().enumerate() {
+                if let Some(s) = sent.as_deref().and_then(|m| m.get(&e.doc))
                     && *s >= e.seq
                 {
                     continue;
@@ -402,82 +517,69 @@ impl<P: ScopePolicy> ServerSession<P> {
                                 .map(|c| c.bytes)
                                 .collect();
                             if !changes.is_empty() {
-                                updates.push((
-                                    DocUpdate::Changes {
-                                        doc: e.doc.clone(),
-                                        changes,
-                                    },
-                                    e.seq,
-                                ));
+                                let u = DocUpdate::Changes {
+                                    doc: e.doc.clone(),
+                                    changes,
+                                };
+                                held += update_size(&u);
+                                updates.push((u, e.seq));
                             }
                         }
                     }
                 }
-            }
-            if !need_snapshot.is_empty() {
-                let mut loaded: HashMap<DocId, (StoredDoc, Option<IndexEntry>)> = store
-                    .load_many_indexed(&need_snapshot)
-                    .await?
-                    .into_iter()
-                    .map(|(id, d, i)| (id, (d, i)))
-                    .collect();
-                for (u, _) in updates.iter_mut() {
-                    if let DocUpdate::Snapshot { doc, bytes, index } = u
-                        && let Some((s, i)) = loaded.remove(doc)
-                    {
-                        *bytes = s.bytes;
-                        *index = i;
-                    }
+                let last_entry = k + 1 == entries.len();
+                // Loaded before the page may be cut here (what it names must go with it).
+                let cut = held >= self.cfg.max_page_bytes;
+                if need_snapshot.len() >= LOAD_AT_ONCE
+                    || (!need_snapshot.is_empty() && (last_entry || cut))
+                {
+                    held += fill_snapshots(store, &mut updates, &mut need_snapshot).await?;
                 }
-                // A document deleted between the two reads has nothing to send.
-                updates.retain(
-                    |(u, _)| !matches!(u, DocUpdate::Snapshot { bytes, .. } if bytes.is_empty()),
-                );
+                if held >= self.cfg.max_page_bytes && !last_entry {
+                    // Cut here: the entries after this one are the next page's.
+                    page_end = e.seq;
+                    full_page = true;
+                    break;
+                }
             }
-            if let Some(m) = sent.as_mut() {
+            // What is still to load (the page's last entries may have been skipped).
+            if !need_snapshot.is_empty() {
+                fill_snapshots(store, &mut updates, &mut need_snapshot).await?;
+            }
+            // A document deleted between the two reads has nothing to send.
+            updates.retain(
+                |(u, _)| !matches!(u, DocUpdate::Snapshot { bytes, .. } if bytes.is_empty()),
+            );
+            if let Some(m) = sent {
                 for (u, seq) in &updates {
                     if let DocUpdate::Snapshot { doc, .. } = u {
                         m.insert(doc.clone(), *seq);
                     }
                 }
             }
-            cursor = page_end;
             if full_page {
                 self.send_batches(scope, updates, page_end, false, reply);
                 self.cursors.insert(
                     scope.clone(),
                     ScopeCursor {
                         seq: start,
-                        scanned: cursor,
+                        scanned: page_end,
                     },
                 );
+                Ok(false)
             } else {
                 self.send_batches(scope, updates, page_end, true, reply);
                 self.cursors.insert(
                     scope.clone(),
                     ScopeCursor {
-                        seq: cursor,
-                        scanned: cursor,
+                        seq: page_end,
+                        scanned: page_end,
                     },
                 );
                 self.trim_own_seqs();
-                return Ok(());
+                Ok(true)
             }
         }
-        // The end was reached on an empty page: if an earlier catch-up was cut off after
-        // scanning further than it completed, complete it now.
-        if cursor != start {
-            self.send_batches(scope, Vec::new(), cursor, true, reply);
-        }
-        self.cursors.insert(
-            scope.clone(),
-            ScopeCursor {
-                seq: cursor,
-                scanned: cursor,
-            },
-        );
-        self.trim_own_seqs();
-        Ok(())
     }
 
     fn trim_own_seqs(&mut self) {
@@ -865,6 +967,39 @@ enum Attempt {
     Done,
     Raced,
     Refused(Refusal),
+}
+
+/// Documents loaded from the store at a time while a page is built: the page's byte
+/// budget is checked after each load, so a step holds at most `max_page_bytes` and this
+/// many documents more.
+const LOAD_AT_ONCE: usize = 16;
+
+/// Loads the documents of `need` and puts them in their (empty) snapshot updates; returns
+/// the bytes loaded.
+async fn fill_snapshots<S: ServerStore>(
+    store: &S,
+    updates: &mut [(DocUpdate, u64)],
+    need: &mut Vec<DocId>,
+) -> Result<usize, SessionError> {
+    let mut loaded: HashMap<DocId, (StoredDoc, Option<IndexEntry>)> = store
+        .load_many_indexed(need)
+        .await?
+        .into_iter()
+        .map(|(id, d, i)| (id, (d, i)))
+        .collect();
+    need.clear();
+    let mut size = 0;
+    for (u, _) in updates.iter_mut() {
+        if let DocUpdate::Snapshot { doc, bytes, index } = u
+            && bytes.is_empty()
+            && let Some((s, i)) = loaded.remove(doc)
+        {
+            size += s.bytes.len();
+            *bytes = s.bytes;
+            *index = i;
+        }
+    }
+    Ok(size)
 }
 
 fn update_size(u: &DocUpdate) -> usize {
