@@ -22,7 +22,7 @@
 //!   revocation never wakes the revoked socket first (`domain::sessions`).
 
 use crate::domain::sessions::LiveSessions;
-use crate::storage::notify::{self, CHANNEL, Heard, Listener, MAX_PAYLOAD};
+use crate::storage::notify::{self, CHANNEL, Heard, Listener};
 use crate::storage::{Db, DbError};
 use sqlx::PgPool;
 use std::collections::{BTreeSet, HashMap};
@@ -226,9 +226,11 @@ impl Hub {
         self.inner.live.send_modify(|n| *n = n.saturating_sub(1));
     }
 
-    /// Runs `LISTEN tarmim_scopes` (and `tarmim_sessions`) on `db`'s PostgreSQL pool and
-    /// republishes what arrives into this hub (session cuts into [`Hub::sessions`]), until
-    /// the task is aborted. Reconnects after a lost connection. Nothing on SQLite.
+    /// Runs `LISTEN tarmim_scopes` (and `tarmim_sessions`, `tarmim_catalogue`) on `db`'s
+    /// PostgreSQL pool and republishes what arrives into this hub (session cuts into
+    /// [`Hub::sessions`]; a catalogue change drops `db`'s catalogue cache, which is used
+    /// only while this listens), until the task is aborted. Reconnects after a lost
+    /// connection. Nothing on SQLite.
     pub fn listen_postgres(&self, db: Db) -> Option<tokio::task::JoinHandle<()>> {
         let Db::Postgres(p) = &db else {
             return None;
@@ -236,11 +238,16 @@ impl Hub {
         let pool = p.pool().clone();
         let hub = self.clone();
         Some(tokio::spawn(async move {
+            // When the task ends (aborted at shutdown), nobody hears the catalogue's
+            // changes any more: its cache is off.
+            let _off = CatalogueOff(db.clone());
             loop {
                 match hub.listen_once(&pool, &db).await {
                     Ok(()) => {}
                     Err(e) => tracing::warn!(error = %e, "LISTEN {CHANNEL} failed; retrying"),
                 }
+                // Nobody hears the catalogue's changes until the next connection.
+                db.catalogue_listening(false);
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }))
@@ -257,6 +264,8 @@ impl Hub {
     async fn listen_once(&self, pool: &PgPool, db: &Db) -> Result<(), HubError> {
         let mut listener = Listener::connect(pool).await?;
         tracing::debug!("listening on {CHANNEL}");
+        // From here every change to the catalogue is heard: its cache may be used.
+        db.catalogue_listening(true);
         // Whatever was cut or announced before we listened (or during a gap) is applied
         // and pulled now: cuts first, so that no cut session is woken.
         self.catch_up_sessions(db).await;
@@ -273,36 +282,33 @@ impl Hub {
                         .collect();
                     self.publish_local(&scopes);
                 }
+                Some(Heard::Catalogue) => db.catalogue_changed(),
                 None => {
-                    // The connection was lost; the next `try_recv` reconnects and
-                    // re-listens. Notifications in between are lost: pull everything.
+                    // The connection was lost. Notifications in between are lost: a new
+                    // connection listens again, then pulls everything (above); the
+                    // catalogue's cache is off until then.
                     tracing::warn!("LISTEN connection lost; reconnecting");
                     metrics::counter!("tarmim_sync_listen_reconnects_total").increment(1);
-                    self.catch_up_sessions(db).await;
-                    self.publish_all_local();
+                    return Ok(());
                 }
             }
         }
     }
 }
 
+/// Turns the catalogue's cache off when dropped (the listening task ended).
+struct CatalogueOff(Db);
+
+impl Drop for CatalogueOff {
+    fn drop(&mut self) {
+        self.0.catalogue_listening(false);
+    }
+}
+
 /// The scopes as comma-joined payloads under the size limit.
 fn payloads(scopes: &[ScopeId]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for s in scopes {
-        if !cur.is_empty() && cur.len() + 1 + s.as_str().len() > MAX_PAYLOAD {
-            out.push(std::mem::take(&mut cur));
-        }
-        if !cur.is_empty() {
-            cur.push(',');
-        }
-        cur.push_str(s.as_str());
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
+    let names: Vec<&str> = scopes.iter().map(ScopeId::as_str).collect();
+    notify::payloads(&names)
 }
 
 /// One connection's interest in its scopes; unsubscribes when dropped.
@@ -405,7 +411,7 @@ mod tests {
         let scopes: Vec<ScopeId> = (0..2000).map(|i| s(&format!("crew:C{i:05}"))).collect();
         let p = payloads(&scopes);
         assert!(p.len() > 1);
-        assert!(p.iter().all(|x| x.len() <= MAX_PAYLOAD));
+        assert!(p.iter().all(|x| x.len() <= notify::MAX_PAYLOAD));
         let back: Vec<&str> = p.iter().flat_map(|x| x.split(',')).collect();
         assert_eq!(back.len(), 2000);
         assert!(payloads(&[]).is_empty());

@@ -34,7 +34,7 @@ use crate::domain::districts;
 use crate::domain::identity::{Identity, UserRole};
 use crate::storage::IdentityStore;
 use crate::storage::dispatch::{self as store, TimerKind};
-use crate::storage::outbox::CommitExtra;
+use crate::storage::outbox::{CommitExtra, NewTimer};
 use serde::{Deserialize, Serialize};
 use sync_core::task::{EventKind, GeoPoint, NewTask, Priority, Sla, Source, TaskDoc, TaskView};
 use sync_core::{Actor, DocId};
@@ -381,6 +381,14 @@ pub async fn create_task_with(
     // The code is stored with the task, so a code the citizen was given resolves.
     let (tracking, code_row) = codes::fresh(&id, codes::Role::Reporter);
     extra.codes.push(code_row);
+    // The completion timer too: a task is never stored without the timer watching it.
+    if let Some(due) = complete_due {
+        extra.timers.push(NewTimer {
+            kind: TimerKind::Complete,
+            due_at: due,
+            crew: None,
+        });
+    }
     let (task, _) = edit::create_with(d, doc, &extra).await?;
     metrics::counter!("tarmim_tasks_created_total", "source" => source.as_str()).increment(1);
     // The task is durable from here on: what follows must not fail the request (the
@@ -406,9 +414,6 @@ pub async fn create_task_with(
                 .await?;
             }
             None => {}
-        }
-        if let Some(due) = complete_due {
-            store::arm_timer(&d.store, id.as_str(), TimerKind::Complete, due, None).await?;
         }
         Ok::<(), DispatchError>(())
     };

@@ -67,6 +67,7 @@ pub async fn set_service_name_en(
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
+    db.catalogue_changed();
     Ok(())
 }
 
@@ -91,6 +92,7 @@ pub async fn retire_service(db: &Db, code: &str, at: Millis) -> Result<bool, DbE
     .execute(pool)
     .await
     .map(|r| r.rows_affected()))?;
+    db.catalogue_changed();
     Ok(n == 1)
 }
 

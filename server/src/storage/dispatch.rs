@@ -5,7 +5,7 @@
 //! the timer claim differs: PostgreSQL takes rows with `FOR UPDATE SKIP LOCKED`, SQLite
 //! has a single writer.
 
-use crate::storage::{Db, DbError, IdentityStore, on_pool};
+use crate::storage::{Db, DbError, IdentityStore, on_pool, on_tx};
 use serde::Serialize;
 use sync_core::Millis;
 
@@ -257,6 +257,30 @@ pub struct Timer {
     pub crew: Option<String>,
 }
 
+/// Arms a timer inside a task's commit ([`super::outbox::CommitExtra::timers`]).
+pub(crate) async fn arm_timer_tx(
+    tx: &mut super::Tx,
+    task: &str,
+    kind: TimerKind,
+    due_at: Millis,
+    crew: Option<&str>,
+) -> Result<(), DbError> {
+    on_tx!(tx, conn => sqlx::query(ARM_TIMER)
+        .bind(task)
+        .bind(kind.as_str())
+        .bind(due_at)
+        .bind(crew)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+const ARM_TIMER: &str =
+    "INSERT INTO dispatch_timers (task, kind, due_at, crew) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (task, kind) DO UPDATE SET due_at = excluded.due_at, crew = excluded.crew,
+         claimed_by = NULL, claimed_until = NULL, done_at = NULL";
+
 /// Arms (or re-arms) a timer: a new due time, unclaimed, not done.
 pub async fn arm_timer(
     db: &Db,
@@ -265,11 +289,7 @@ pub async fn arm_timer(
     due_at: Millis,
     crew: Option<&str>,
 ) -> Result<(), DbError> {
-    on_pool!(db, pool => sqlx::query(
-        "INSERT INTO dispatch_timers (task, kind, due_at, crew) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (task, kind) DO UPDATE SET due_at = excluded.due_at, crew = excluded.crew,
-             claimed_by = NULL, claimed_until = NULL, done_at = NULL",
-    )
+    on_pool!(db, pool => sqlx::query(ARM_TIMER)
     .bind(task)
     .bind(kind.as_str())
     .bind(due_at)
@@ -477,8 +497,20 @@ pub async fn task_alerts(db: &Db, task: &str) -> Result<Vec<Alert>, DbError> {
         .collect())
 }
 
-/// Whether normal (and high, low) tasks of `district` are auto-assigned too.
+/// Whether normal (and high, low) tasks of `district` are auto-assigned too. Cached
+/// ([`super::catalogue`]).
 pub async fn auto_assign_normal(db: &Db, district: &str) -> Result<bool, DbError> {
+    db.catalogue_cached(
+        |s| s.auto_assign.get(district).copied(),
+        read_auto_assign_normal(db, district),
+        |s, v| {
+            s.auto_assign.insert(district.to_owned(), v);
+        },
+    )
+    .await
+}
+
+async fn read_auto_assign_normal(db: &Db, district: &str) -> Result<bool, DbError> {
     let v: Option<bool> = on_pool!(db, pool => sqlx::query_scalar(
         "SELECT auto_assign_normal FROM district_dispatch WHERE district = $1",
     )
@@ -499,6 +531,7 @@ pub async fn set_auto_assign_normal(db: &Db, district: &str, on: bool) -> Result
     .execute(pool)
     .await?
     .rows_affected());
+    db.catalogue_changed();
     Ok(())
 }
 

@@ -369,19 +369,24 @@ impl Db {
     }
 
     /// Commits a task document like [`ServerStore::commit`], storing `extra`'s rows in
-    /// the same transaction: all of it is durable together, or nothing is.
+    /// the same transaction: all of it is durable together, or nothing is. On
+    /// PostgreSQL the touched scopes are announced to the other replicas (`NOTIFY`) in
+    /// the same transaction, delivered when it commits: the caller wakes only this
+    /// process's subscribers (`Hub::publish_local`), one round trip and one WAL flush
+    /// fewer than announcing after the commit.
     pub async fn commit_with(
         &self,
         c: &DocCommit,
         extra: &CommitExtra,
     ) -> Result<CommitOutcome, DbError> {
-        self.commit_tx(c, extra).await
+        self.commit_tx(c, extra, true).await
     }
 
     async fn commit_tx(
         &self,
         c: &DocCommit,
         extra: &CommitExtra,
+        announce: bool,
     ) -> Result<CommitOutcome, DbError> {
         if c.view.id != c.doc {
             return Err(DbError::Invalid(format!(
@@ -396,21 +401,32 @@ impl Db {
             "SELECT seq FROM docs WHERE id = $1{}",
             self.dialect().row_lock
         );
-        let current: Option<i64> = on_tx!(&mut tx, conn => sqlx::query_scalar(&lock)
-            .bind(id)
-            .fetch_optional(conn)
-            .await)?;
+        // A creation (no base) needs no read: the document's insert below fails on an
+        // existing id, which is the same conflict.
+        let current: Option<i64> = match c.base_seq {
+            None => None,
+            Some(_) => on_tx!(&mut tx, conn => sqlx::query_scalar(&lock)
+                .bind(id)
+                .fetch_optional(conn)
+                .await)?,
+        };
         match (current, c.base_seq) {
             (None, None) => {}
             (Some(cur), Some(base)) if seq_u64(cur)? == base => {}
             _ => return Err(DbError::Conflict),
         }
-        let old: Vec<String> = on_tx!(&mut tx, conn => sqlx::query_scalar(
-            "SELECT scope FROM scope_entries WHERE doc = $1 AND present",
-        )
-        .bind(id)
-        .fetch_all(conn)
-        .await)?;
+        // A new document is in no scope yet and has no projection row: two round trips
+        // fewer for every task created (issue 21).
+        let old: Vec<String> = if current.is_none() {
+            Vec::new()
+        } else {
+            on_tx!(&mut tx, conn => sqlx::query_scalar(
+                "SELECT scope FROM scope_entries WHERE doc = $1 AND present",
+            )
+            .bind(id)
+            .fetch_all(conn)
+            .await)?
+        };
         let (new, left, touched) = touched_scopes(&old, &c.scopes);
         let seq = on_tx!(&mut tx, conn => conn.draw_seq(&touched).await)?;
         let now = now_millis();
@@ -452,15 +468,28 @@ impl Db {
             left: &left,
         };
         on_tx!(&mut tx, conn => conn.write_rows(&rows).await)?;
-        let prior = outbox::prior(&mut tx, id).await?;
+        let prior = if current.is_none() {
+            None
+        } else {
+            outbox::prior(&mut tx, id).await?
+        };
         self.write_projection(&mut tx, &c.view, seq, now).await?;
         let fact = (self.derive_facts())(&c.view);
         on_tx!(&mut tx, conn => conn.write_facts(&fact, now).await)
             .map_err(|e| classify(e, "task facts"))?;
         // The caller's rows first: a contact stored with the task hears of its receipt.
-        outbox::write_extra(&mut tx, extra, now).await?;
+        outbox::write_extra(&mut tx, id, extra, now).await?;
         let effects = (self.derive_effects())(prior.as_ref(), &c.view);
         outbox::write_effects(&mut tx, id, seq, &effects, self.wake_every_ms(), now).await?;
+        if announce && let Tx::Postgres(t) = &mut tx {
+            for payload in super::notify::payloads(&touched) {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(super::notify::CHANNEL)
+                    .bind(payload)
+                    .execute(&mut **t)
+                    .await?;
+            }
+        }
         tx.commit().await?;
         Ok(CommitOutcome {
             seq: seq_u64(seq)?,
@@ -581,7 +610,7 @@ impl ServerStore for Db {
     }
 
     async fn commit(&self, commit: DocCommit) -> Result<CommitOutcome, ServerStoreError> {
-        for_session(self.commit_tx(&commit, &CommitExtra::none()).await)
+        for_session(self.commit_tx(&commit, &CommitExtra::none(), false).await)
     }
 
     async fn scope_entries(

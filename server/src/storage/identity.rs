@@ -696,16 +696,23 @@ impl IdentityStore for Db {
         .await
         .map(|r| r.rows_affected()))
         .map_err(|e| classify(e, "service"))?;
-        tx.commit().await
+        tx.commit().await?;
+        self.catalogue_changed();
+        Ok(())
     }
 
+    /// Cached ([`super::catalogue`]).
     async fn services(&self) -> Result<Vec<Service>, DbError> {
-        let rows: Vec<ServiceRow> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT code, name, description, grp, default_priority, ack_minutes, complete_minutes
-             FROM services WHERE retired_at IS NULL ORDER BY code",
-        )
-        .fetch_all(pool)
-        .await)?;
-        rows.into_iter().map(Service::try_from).collect()
+        let load = async {
+            let rows: Vec<ServiceRow> = on_pool!(self, pool => sqlx::query_as(
+                "SELECT code, name, description, grp, default_priority, ack_minutes, complete_minutes
+                 FROM services WHERE retired_at IS NULL ORDER BY code",
+            )
+            .fetch_all(pool)
+            .await)?;
+            rows.into_iter().map(Service::try_from).collect()
+        };
+        self.catalogue_cached(|s| s.services.clone(), load, |s, v| s.services = Some(v))
+            .await
     }
 }

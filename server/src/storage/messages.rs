@@ -151,6 +151,31 @@ pub async fn answer(db: &Db, id: &str, text: &str, by: &str, at: i64) -> Result<
     Ok(true)
 }
 
+/// Records where a citizen's field report came from, inside its task's commit
+/// ([`super::outbox::CommitExtra::origin`]).
+pub(crate) async fn insert_report_origin_tx(
+    tx: &mut super::Tx,
+    task: &str,
+    kind: &str,
+    channel: &str,
+    lang: &str,
+    at: i64,
+) -> Result<(), DbError> {
+    on_tx!(tx, conn => sqlx::query(INSERT_ORIGIN)
+        .bind(task)
+        .bind(kind)
+        .bind(channel)
+        .bind(lang)
+        .bind(at)
+        .execute(conn)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}
+
+const INSERT_ORIGIN: &str = "INSERT INTO citizen_reports (task, kind, channel, lang, created_at) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (task) DO NOTHING";
+
 /// Records where a citizen's field report came from (`citizen_reports`).
 pub async fn insert_report_origin(
     db: &Db,
@@ -160,10 +185,7 @@ pub async fn insert_report_origin(
     lang: &str,
     at: i64,
 ) -> Result<(), DbError> {
-    on_pool!(db, pool => sqlx::query(
-        "INSERT INTO citizen_reports (task, kind, channel, lang, created_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (task) DO NOTHING",
-    )
+    on_pool!(db, pool => sqlx::query(INSERT_ORIGIN)
     .bind(task)
     .bind(kind)
     .bind(channel)

@@ -32,6 +32,7 @@ pub mod admin;
 pub mod analytics;
 pub mod audit;
 pub mod callcentre;
+pub mod catalogue;
 pub mod citizen_push;
 pub mod citizens;
 pub mod dispatch;

@@ -9,6 +9,11 @@ use sqlx::postgres::{PgListener, PgPool};
 /// The channel commits are announced on.
 pub const CHANNEL: &str = "tarmim_scopes";
 
+/// The channel a change to the catalogue (services, SLA terms, attribute definitions,
+/// districts' auto-assignment) is announced on, by the tables' triggers (migration 0047):
+/// every replica drops its cache ([`super::catalogue`]).
+pub const CATALOGUE_CHANNEL: &str = "tarmim_catalogue";
+
 /// The largest payload to send: PostgreSQL refuses payloads of 8000 bytes or more.
 pub const MAX_PAYLOAD: usize = 7_900;
 
@@ -24,6 +29,26 @@ pub async fn notify(pool: &PgPool, payloads: &[String]) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Scope ids as comma-joined payloads under [`MAX_PAYLOAD`].
+pub fn payloads<S: AsRef<str>>(scopes: &[S]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for s in scopes {
+        let s = s.as_ref();
+        if !cur.is_empty() && cur.len() + 1 + s.len() > MAX_PAYLOAD {
+            out.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(',');
+        }
+        cur.push_str(s);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
 /// What a [`Listener`] heard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Heard {
@@ -31,9 +56,12 @@ pub enum Heard {
     Scopes(String),
     /// A session cut was written ([`super::sessions::CHANNEL`]): read the log.
     SessionCut,
+    /// The catalogue changed ([`CATALOGUE_CHANNEL`]).
+    Catalogue,
 }
 
-/// A connection of its own listening on [`CHANNEL`] and on the session cuts' channel.
+/// A connection of its own listening on [`CHANNEL`], on the session cuts' channel and on
+/// [`CATALOGUE_CHANNEL`].
 /// One connection for both, so that a cut and a commit after it are heard in that order
 /// (a socket is closed before the commit's wake-up reaches it).
 pub struct Listener(PgListener);
@@ -43,7 +71,7 @@ impl Listener {
     pub async fn connect(pool: &PgPool) -> Result<Listener, DbError> {
         let mut listener = PgListener::connect_with(pool).await?;
         listener
-            .listen_all([CHANNEL, super::sessions::CHANNEL])
+            .listen_all([CHANNEL, super::sessions::CHANNEL, CATALOGUE_CHANNEL])
             .await?;
         Ok(Listener(listener))
     }
@@ -54,6 +82,8 @@ impl Listener {
         Ok(self.0.try_recv().await?.map(|n| {
             if n.channel() == super::sessions::CHANNEL {
                 Heard::SessionCut
+            } else if n.channel() == CATALOGUE_CHANNEL {
+                Heard::Catalogue
             } else {
                 Heard::Scopes(n.payload().to_owned())
             }

@@ -134,8 +134,19 @@ pub struct Attribute {
     pub values: Vec<(String, String)>,
 }
 
-/// The attributes of `service`, in order.
+/// The attributes of `service`, in order. Cached ([`super::catalogue`]).
 pub async fn attributes(db: &Db, service: &str) -> Result<Vec<Attribute>, DbError> {
+    db.catalogue_cached(
+        |s| s.attributes.get(service).cloned(),
+        read_attributes(db, service),
+        |s, v| {
+            s.attributes.insert(service.to_owned(), v);
+        },
+    )
+    .await
+}
+
+async fn read_attributes(db: &Db, service: &str) -> Result<Vec<Attribute>, DbError> {
     type Row = (String, bool, String, bool, String, i64, String);
     let rows: Vec<Row> = on_pool!(db, pool => sqlx::query_as(
         "SELECT code, variable, datatype, required, datatype_description, CAST(ord AS BIGINT), \
@@ -227,6 +238,7 @@ pub async fn set_attributes(db: &Db, service: &str, attrs: &[Attribute]) -> Resu
         }
         tx.commit().await?;
     });
+    db.catalogue_changed();
     Ok(())
 }
 

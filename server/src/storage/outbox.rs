@@ -79,6 +79,28 @@ pub struct NewContact {
     pub contact: Contact,
 }
 
+/// An escalation timer armed in a task's first commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTimer {
+    /// What it watches.
+    pub kind: super::dispatch::TimerKind,
+    /// When it fires (ms since the epoch).
+    pub due_at: Millis,
+    /// The crew it is armed for (ack timers).
+    pub crew: Option<String>,
+}
+
+/// Where a citizen's report came from (`citizen_reports`), stored with its task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportOrigin {
+    /// The report's kind (`request`, `violation`).
+    pub kind: String,
+    /// The channel (`open311`, `web`, …).
+    pub channel: String,
+    /// The citizen's language.
+    pub lang: String,
+}
+
 /// Rows stored in a task commit's transaction besides the document.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommitExtra {
@@ -90,6 +112,11 @@ pub struct CommitExtra {
     /// Contacts of the task's citizens (stored before the commit's notifications are
     /// written, so the first notification already reaches them).
     pub contacts: Vec<NewContact>,
+    /// Timers armed with the task (its completion deadline): a task is never stored
+    /// without the timer that watches it.
+    pub timers: Vec<NewTimer>,
+    /// Where a citizen's report came from.
+    pub origin: Option<ReportOrigin>,
 }
 
 impl CommitExtra {
@@ -169,9 +196,10 @@ pub(crate) async fn prior(tx: &mut Tx, task: &str) -> Result<Option<Prior>, DbEr
     Ok(row.map(|(status, assignee)| Prior { status, assignee }))
 }
 
-/// Writes a commit's extra rows, inside the commit.
+/// Writes a commit's extra rows, inside the commit of `task`.
 pub(crate) async fn write_extra(
     tx: &mut Tx,
+    task: &str,
     extra: &CommitExtra,
     now: Millis,
 ) -> Result<(), DbError> {
@@ -184,8 +212,28 @@ pub(crate) async fn write_extra(
     for n in &extra.contacts {
         super::open311::insert_contact_tx(tx, n, now).await?;
     }
+    for t in &extra.timers {
+        super::dispatch::arm_timer_tx(tx, task, t.kind, t.due_at, t.crew.as_deref()).await?;
+    }
+    if let Some(o) = &extra.origin {
+        super::messages::insert_report_origin_tx(tx, task, &o.kind, &o.channel, &o.lang, now)
+            .await?;
+    }
     Ok(())
 }
+
+/// A notification's rows: one per live contact of the task and channel it has; the key
+/// is `event:task:seq:channel:ref`.
+const NOTIFY_CONTACTS: &str =
+    "INSERT INTO outbox (key, kind, task, contact, event, due_at, created_at)
+     SELECT $1 || ch.kind || ':' || c.ref, ch.kind, c.task, c.ref, $2, $3, $3
+     FROM open311_contacts c
+     JOIN (SELECT 'email' AS kind UNION ALL SELECT 'sms' UNION ALL SELECT 'webpush') ch
+       ON (ch.kind = 'email' AND c.email IS NOT NULL)
+       OR (ch.kind = 'sms' AND c.phone IS NOT NULL)
+       OR (ch.kind = 'webpush' AND c.webpush IS NOT NULL)
+     WHERE c.task = $4 AND c.unsubscribed_at IS NULL AND c.kind IN ('request', 'support')
+     ON CONFLICT (key) DO NOTHING";
 
 /// Writes the outbox rows of a commit's effects, inside the commit. A notification
 /// becomes one row per live contact of the task and channel it has (none without one);
@@ -214,27 +262,17 @@ pub(crate) async fn write_effects(
                 .map_err(|e| classify(e, "outbox row"))?;
             }
             Effect::Notify(event) => {
-                for (kind, column) in [("email", "email"), ("sms", "phone"), ("webpush", "webpush")]
-                {
-                    // Contacts of those who follow the task: its reporter and supporters.
-                    let sql = format!(
-                        "INSERT INTO outbox (key, kind, task, contact, event, due_at, created_at)
-                         SELECT $1 || ref, '{kind}', task, ref, $2, $3, $3
-                         FROM open311_contacts
-                         WHERE task = $4 AND {column} IS NOT NULL AND unsubscribed_at IS NULL
-                           AND kind IN ('request', 'support')
-                         ON CONFLICT (key) DO NOTHING"
-                    );
-                    on_tx!(tx, c => sqlx::query(&sql)
-                        .bind(format!("{event}:{task}:{seq}:{kind}:"))
-                        .bind(*event)
-                        .bind(now)
-                        .bind(task)
-                        .execute(c)
-                        .await
-                        .map(|_| ()))
-                    .map_err(|e| classify(e, "outbox row"))?;
-                }
+                // Contacts of those who follow the task (its reporter and supporters), one
+                // row per channel each has: one statement for the three channels.
+                on_tx!(tx, c => sqlx::query(NOTIFY_CONTACTS)
+                    .bind(format!("{event}:{task}:{seq}:"))
+                    .bind(*event)
+                    .bind(now)
+                    .bind(task)
+                    .execute(c)
+                    .await
+                    .map(|_| ()))
+                .map_err(|e| classify(e, "outbox row"))?;
             }
             Effect::Wake { crew, urgent } => {
                 write_wake(tx, task, seq, crew, *urgent, wake_every_ms, now).await?;

@@ -224,6 +224,22 @@ pub async fn sla_terms(
     service: &str,
     priority: &str,
 ) -> Result<(Option<i64>, Option<i64>), DbError> {
+    let key = (service.to_owned(), priority.to_owned());
+    db.catalogue_cached(
+        |s| s.sla.get(&key).copied(),
+        read_sla_terms(db, service, priority),
+        |s, v| {
+            s.sla.insert(key.clone(), v);
+        },
+    )
+    .await
+}
+
+async fn read_sla_terms(
+    db: &Db,
+    service: &str,
+    priority: &str,
+) -> Result<(Option<i64>, Option<i64>), DbError> {
     let row: Option<(Option<i64>, Option<i64>)> = on_pool!(db, pool => sqlx::query_as(
         "SELECT COALESCE(o.ack_minutes, s.ack_minutes), COALESCE(o.complete_minutes, s.complete_minutes)
          FROM services s LEFT JOIN service_sla o ON o.service_code = s.code AND o.priority = $2
@@ -278,7 +294,9 @@ pub async fn set_sla(
     if n == 0 {
         return Err(DbError::NotFound(format!("service {service}")));
     }
-    tx.commit().await
+    tx.commit().await?;
+    db.catalogue_changed();
+    Ok(())
 }
 
 type TermsRow = (String, String, i64, i64, i64, i64, Option<i64>);

@@ -45,6 +45,7 @@ pub(super) const DIALECT: Dialect = Dialect {
 pub struct PgStore {
     pool: PgPool,
     hooks: CommitHooks,
+    catalogue: super::catalogue::Catalogue,
 }
 
 impl PgStore {
@@ -57,7 +58,11 @@ impl PgStore {
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(PgStore { pool, hooks })
+        Ok(PgStore {
+            pool,
+            hooks,
+            catalogue: super::catalogue::Catalogue::default(),
+        })
     }
 
     /// The connection pool (tests and tools).
@@ -71,6 +76,10 @@ impl PgStore {
 
     pub(super) fn hooks(&self) -> CommitHooks {
         self.hooks
+    }
+
+    pub(super) fn catalogue(&self) -> &super::catalogue::Catalogue {
+        &self.catalogue
     }
 
     /// Inserts or replaces districts and recomputes adjacency with PostGIS, one import at
@@ -157,32 +166,27 @@ where
 impl CommitSteps for PgConnection {
     /// Steps 2 and 3 of the module's cursor-safety protocol.
     async fn draw_seq(&mut self, touched: &[String]) -> Result<i64, DbError> {
+        // Two round trips (issue 21): the heads are created or locked in scope order by
+        // one upsert (`DO UPDATE` locks an existing row as `FOR UPDATE` would), then the
+        // number is drawn under those locks and written to them in one statement.
         if !touched.is_empty() {
             sqlx::query(
                 "INSERT INTO scope_heads (scope)
                  SELECT s FROM unnest($1::text[]) AS s ORDER BY s
-                 ON CONFLICT (scope) DO NOTHING",
+                 ON CONFLICT (scope) DO UPDATE SET head_seq = scope_heads.head_seq",
             )
             .bind(touched)
             .execute(&mut *self)
             .await?;
-            sqlx::query(
-                "SELECT scope FROM scope_heads WHERE scope = ANY($1) ORDER BY scope FOR UPDATE",
-            )
-            .bind(touched)
-            .fetch_all(&mut *self)
-            .await?;
         }
-        let seq: i64 = sqlx::query_scalar("SELECT nextval('commit_seq')")
-            .fetch_one(&mut *self)
-            .await?;
-        if !touched.is_empty() {
-            sqlx::query("UPDATE scope_heads SET head_seq = $1 WHERE scope = ANY($2)")
-                .bind(seq)
-                .bind(touched)
-                .execute(&mut *self)
-                .await?;
-        }
+        let seq: i64 = sqlx::query_scalar(
+            "WITH n AS (SELECT nextval('commit_seq') AS v),
+                  heads AS (UPDATE scope_heads SET head_seq = n.v FROM n WHERE scope = ANY($1))
+             SELECT v FROM n",
+        )
+        .bind(touched)
+        .fetch_one(&mut *self)
+        .await?;
         Ok(seq)
     }
 

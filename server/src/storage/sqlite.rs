@@ -58,6 +58,7 @@ pub struct SqliteStore {
     hooks: CommitHooks,
     write: Arc<tokio::sync::Mutex<()>>,
     index: Arc<RwLock<Arc<IndexState>>>,
+    catalogue: super::catalogue::Catalogue,
 }
 
 /// The district index and the table stamp it was built from (`COUNT(*)`,
@@ -91,6 +92,7 @@ impl SqliteStore {
             hooks,
             write: Arc::new(tokio::sync::Mutex::new(())),
             index: Arc::new(RwLock::new(Arc::new(IndexState::default()))),
+            catalogue: super::catalogue::Catalogue::default(),
         };
         store.reload_index().await?;
         Ok(store)
@@ -107,6 +109,10 @@ impl SqliteStore {
 
     pub(super) fn hooks(&self) -> CommitHooks {
         self.hooks
+    }
+
+    pub(super) fn catalogue(&self) -> &super::catalogue::Catalogue {
+        &self.catalogue
     }
 
     /// Becomes the one writer: the in-process lock, then `BEGIN IMMEDIATE`. The lock must

@@ -9,7 +9,7 @@ use serde_json::Value;
 use server::base::config::Config;
 use server::domain::open311::keys::DEMO_KEY;
 use server::http::RunningServer;
-use server::storage::{Crew, Db, IdentityStore};
+use server::storage::{Crew, Db, IdentityStore, Store};
 use sync_core::session::ServerStore;
 use tarmim_testing::Fixture;
 use tarmim_testing::on_both_backends;
@@ -1258,6 +1258,95 @@ async fn datetimes_follow_the_city_zone(f: &Fixture) {
     assert!(!listed(local(1)).await, "an hour after, Berlin time");
 }
 
+/// Issue 21: services, their SLA terms and definitions are cached in each replica's
+/// memory. A change made elsewhere — another replica, or the admin CLI (here a second
+/// handle on the same database, as another process holds) — reaches the cache: a new
+/// required attribute is asked for and a retired service is refused. On SQLite at once
+/// (the version row), on PostgreSQL as soon as the change's `NOTIFY` is heard.
+async fn catalogue_changes_reach_the_cache(f: &Fixture) {
+    use server::storage::open311::{self as records, Attribute, Datatype};
+    let api = start(f, |_| {}).await;
+    let (lat, lon) = centre(6);
+    let (lat_s, lon_s) = (lat.to_string(), lon.to_string());
+    let form = pothole(&lat_s, &lon_s, &[("attribute[size]", "large")]);
+    // Filed twice: the catalogue is read, then answered from the cache.
+    for _ in 0..2 {
+        let r = api.post("requests.json", &form).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let other = match &f.config.database_url {
+        Some(url) => Db::Postgres(
+            server::storage::postgres::PgStore::connect(url, server::domain::commit_hooks())
+                .await
+                .unwrap(),
+        ),
+        None => Db::Sqlite(
+            server::storage::sqlite::SqliteStore::open(
+                &f.config.sqlite_path(),
+                server::domain::commit_hooks(),
+            )
+            .await
+            .unwrap(),
+        ),
+    };
+    let at_once = matches!(f.db, Db::Sqlite(_));
+    // The answer to `form` once it differs from 201, within 10 s (at once on SQLite).
+    let refused = async || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let r = api.post("requests.json", &form).await;
+            if r.status != StatusCode::CREATED || at_once || std::time::Instant::now() > deadline {
+                return r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let mut attrs = records::attributes(&other, "pothole").await.unwrap();
+    attrs.push(Attribute {
+        code: "lane".into(),
+        variable: true,
+        datatype: Datatype::String,
+        required: true,
+        datatype_description: "Which lane".into(),
+        order: 99,
+        description: "Which lane is it in?".into(),
+        values: vec![],
+    });
+    records::set_attributes(&other, "pothole", &attrs)
+        .await
+        .unwrap();
+    let r = refused().await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("lane"), "{}", r.body);
+    let definition = api.get("services/pothole.json").await.json();
+    assert!(definition.to_string().contains("lane"), "{definition}");
+
+    let form = pothole(
+        &lat_s,
+        &lon_s,
+        &[("attribute[size]", "large"), ("attribute[lane]", "right")],
+    );
+    let r = api.post("requests.json", &form).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    server::storage::admin::retire_service(&other, "pothole", server::base::time::now_millis())
+        .await
+        .unwrap();
+    let refused = async || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let r = api.post("requests.json", &form).await;
+            if r.status != StatusCode::CREATED || at_once || std::time::Instant::now() > deadline {
+                return r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let r = refused().await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("unknown service_code"), "{}", r.body);
+    other.close().await;
+}
+
 on_both_backends!(
     message_services,
     datetimes_follow_the_city_zone,
@@ -1266,4 +1355,5 @@ on_both_backends!(
     photos_duplicates_and_support,
     bad_input_gets_spec_errors,
     keys_from_the_admin_command,
+    catalogue_changes_reach_the_cache,
 );

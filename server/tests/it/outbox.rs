@@ -295,14 +295,14 @@ pub(crate) async fn clear_fault(db: &Db, table: &str) {
     }
 }
 
-/// Issue 16 §14: an Open311 request's row and contact are stored in the task's commit.
-/// With a fault injected in the request row's write (a trigger that fails it), the POST
+/// Issue 16 §14: an Open311 request's row and contact are stored in the task's commit;
+/// issue 21: so are the report's origin (`citizen_reports`) and its completion timer.
+/// With a fault injected in any of those writes (a trigger that fails it), the POST
 /// answers 5xx and nothing is stored: no task, no tracking code, no contact, no
-/// notification. Without the fault the same POST stores all of it.
+/// notification, no timer. Without the fault the same POST stores all of it.
 async fn open311_fault_stores_nothing(f: &Fixture) {
     seed(&f.db).await;
     server::domain::open311::seed_demo(&f.db).await.unwrap();
-    inject_fault(&f.db, "open311_requests").await;
     let srv = tarmim_testing::start(f.db.clone(), f.config.clone()).await;
     let (lat, lon) = centre(1);
     let form = [
@@ -327,19 +327,32 @@ async fn open311_fault_stores_nothing(f: &Fixture) {
             .await
             .unwrap()
     };
-    let r = post().await;
-    assert!(r.status().is_server_error(), "{}", r.status());
-    for table in [
-        "docs",
-        "tasks",
-        "tracking_codes",
-        "open311_requests",
-        "open311_contacts",
-        "outbox",
-    ] {
-        assert_eq!(rows(&f.db, table).await, 0, "{table} after the fault");
+    for faulty in ["open311_requests", "citizen_reports", "dispatch_timers"] {
+        inject_fault(&f.db, faulty).await;
+        let r = post().await;
+        assert!(
+            r.status().is_server_error(),
+            "a fault in {faulty}: {}",
+            r.status()
+        );
+        for table in [
+            "docs",
+            "tasks",
+            "tracking_codes",
+            "open311_requests",
+            "open311_contacts",
+            "outbox",
+            "citizen_reports",
+            "dispatch_timers",
+        ] {
+            assert_eq!(
+                rows(&f.db, table).await,
+                0,
+                "{table} after a fault in {faulty}"
+            );
+        }
+        clear_fault(&f.db, faulty).await;
     }
-    clear_fault(&f.db, "open311_requests").await;
     let r = post().await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let body: Value = r.json().await.unwrap();
@@ -349,6 +362,8 @@ async fn open311_fault_stores_nothing(f: &Fixture) {
         "tracking_codes",
         "open311_requests",
         "open311_contacts",
+        "citizen_reports",
+        "dispatch_timers",
     ] {
         assert_eq!(rows(&f.db, table).await, 1, "{table}");
     }

@@ -24,9 +24,8 @@ use crate::domain::open311::media::{self, Checked};
 use crate::domain::open311::requests::{Contact, attribute_params, store_contact};
 use crate::domain::open311::{self, Open311Error, services};
 use crate::storage::citizens;
-use crate::storage::messages as records;
 use crate::storage::open311::{self as open311_records, RequestRow};
-use crate::storage::outbox::{CommitExtra, NewContact};
+use crate::storage::outbox::{CommitExtra, NewContact, ReportOrigin};
 use crate::storage::{DbError, IdentityStore};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -465,6 +464,12 @@ pub async fn file_as(
             media_url: None,
             created_at: now_millis(),
         }),
+        // Where the report came from (analytics by channel), stored with it.
+        origin: Some(ReportOrigin {
+            kind: s.kind.as_str().into(),
+            channel: origin.channel.into(),
+            lang: lang.clone(),
+        }),
         ..CommitExtra::default()
     };
     if contact_stored {
@@ -495,18 +500,6 @@ pub async fn file_as(
     .await?;
     // The task is durable: a failure from here on is logged, not answered (the citizen
     // would file the report again).
-    if let Err(e) = records::insert_report_origin(
-        db,
-        task.as_str(),
-        s.kind.as_str(),
-        origin.channel,
-        &lang,
-        now_millis(),
-    )
-    .await
-    {
-        tracing::error!(task = %task, error = %e, "storing a report's origin failed");
-    }
     media::attach(c, &task, (lat, lon), &actor, checked).await;
     let receipt = Receipt {
         kind: s.kind,

@@ -139,13 +139,20 @@ pub async fn create_with(
         }
         Err(e) => return Err(e.into()),
     };
-    after_commit(d, &view.id, &outcome).await;
+    // The commit announced itself to the other replicas (`Db::commit_with`).
+    d.hub.publish_local(&outcome.touched);
+    after_commit_announced(d, &view.id, &outcome);
     Ok((view, outcome))
 }
 
 async fn after_commit(d: &Dispatch, task: &DocId, outcome: &CommitOutcome) {
-    metrics::counter!("tarmim_dispatch_commits_total").increment(1);
     d.hub.publish(&outcome.touched).await;
+    after_commit_announced(d, task, outcome);
+}
+
+/// What follows a commit whose subscribers were woken.
+fn after_commit_announced(d: &Dispatch, task: &DocId, outcome: &CommitOutcome) {
+    metrics::counter!("tarmim_dispatch_commits_total").increment(1);
     compaction::after_commits(
         &d.store,
         &[Committed {

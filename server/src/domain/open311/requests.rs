@@ -26,7 +26,7 @@ use crate::domain::citizen::{self, codes, contacts, messages};
 use crate::domain::dispatch::{assign, edit};
 use crate::domain::intake::{self, Report};
 use crate::storage::open311::{self as records, RequestRow};
-use crate::storage::outbox::{CommitExtra, NewContact};
+use crate::storage::outbox::{CommitExtra, NewContact, ReportOrigin};
 use crate::storage::{Db, DbError, IdentityStore};
 use std::collections::BTreeMap;
 use sync_core::DocId;
@@ -231,6 +231,7 @@ pub async fn file(c: &Citizens<'_>, p: &Params, media: Vec<Vec<u8>>) -> Result<N
     // all of it is durable, and a failure stores none of it (the citizen may file again).
     let task = intake::new_task_id();
     let token = hex::encode(rand::random::<[u8; 12]>());
+    let lang = contact.lang.as_deref().unwrap_or("fa");
     let mut extra = CommitExtra {
         request: Some(RequestRow {
             task: task.to_string(),
@@ -239,6 +240,12 @@ pub async fn file(c: &Citizens<'_>, p: &Params, media: Vec<Vec<u8>>) -> Result<N
             attributes: answers_json(&answers),
             media_url,
             created_at: now_millis(),
+        }),
+        // Where the report came from (analytics by channel).
+        origin: Some(ReportOrigin {
+            kind: "request".into(),
+            channel: "open311".into(),
+            lang: lang.to_owned(),
         }),
         ..CommitExtra::default()
     };
@@ -259,21 +266,6 @@ pub async fn file(c: &Citizens<'_>, p: &Params, media: Vec<Vec<u8>>) -> Result<N
         extra,
     )
     .await?;
-    // Where the report came from (analytics by channel): the task is durable, so a
-    // failure here is logged, not answered.
-    let lang = contact.lang.as_deref().unwrap_or("fa");
-    if let Err(e) = crate::storage::messages::insert_report_origin(
-        &c.dispatch.store,
-        task.as_str(),
-        "request",
-        "open311",
-        lang,
-        now_millis(),
-    )
-    .await
-    {
-        tracing::error!(task = %task, error = %e, "storing a request's origin failed");
-    }
     media::attach(c, &task, (lat, lon), &actor, photos).await;
 
     let mut notice = format!("Filed for district {}.", filed.district);
