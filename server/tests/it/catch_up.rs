@@ -38,7 +38,7 @@ const DESCRIPTION: usize = 4_000;
 /// Most the server's resident heap may grow during the catch-up, MiB. Paged, the server
 /// holds one page (at most 512 entries and about 4 MiB of documents) and its frames at a
 /// time, plus what the device was sent (an id and a number per document) and the
-/// database's page caches: +8 MiB on PostgreSQL, +21 MiB on SQLite. Buffered whole
+/// database's page caches: +9 MiB on PostgreSQL, +21 MiB on SQLite. Buffered whole
 /// (before the fix) it held every document and its frames at once: +48 MiB.
 const BOUND_MIB: u64 = 32;
 
