@@ -209,6 +209,44 @@ def stream_media(host, port, key, files):
     return (answer[0] if answer else ""), sent
 
 
+def stream_report(host, port, total, pow_stamp=None):
+    """An integrity report declaring a `total`-byte JSON body, streamed; (status line,
+    body bytes sent when the answer came)."""
+    pow_line = f"X-Integrity-Pow: {pow_stamp}\r\n" if pow_stamp else ""
+    s = socket.create_connection((host, port), timeout=10)
+    s.sendall(
+        (
+            f"POST /integrity/api/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"{pow_line}Content-Length: {total}\r\n\r\n"
+        ).encode()
+    )
+    answer = []
+
+    def read():
+        try:
+            s.settimeout(120)
+            data = s.recv(4096)
+            answer.append(data.split(b"\r\n", 1)[0].decode("latin-1"))
+        except OSError:
+            answer.append("")
+
+    t = threading.Thread(target=read)
+    t.start()
+    chunk = b'{"category":"bribery","text":"' + b"y" * (64 * 1024)
+    sent = 0
+    s.settimeout(5)
+    try:
+        while sent < total and not answer:
+            n = min(total - sent, len(chunk))
+            s.sendall(chunk[:n])
+            sent += n
+    except OSError:
+        pass
+    t.join(120)
+    s.close()
+    return (answer[0] if answer else ""), sent
+
+
 def flood_logins(base, n, login_name, sources=None):
     """`n` concurrent wrong logins; the list of (status, retry-after)."""
     results = []
@@ -283,6 +321,27 @@ def run_checks(args):
     )
     grew = hwm_mib(pid) - before
     c.check(f"Open311 flood: peak RSS grew {grew:.0f} MiB (< 60)", grew < 60, f"{grew:.0f} MiB")
+
+    # Point 6: integrity reports of 40 MiB without proof of work, 8 at once: refused from
+    # their headers, before the body is read.
+    before = hwm_mib(pid)
+    results = []
+
+    def one_report():
+        results.append(stream_report(host, port, 40 * MIB))
+
+    threads = [threading.Thread(target=one_report) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    c.check(
+        "integrity: 8 × 40 MiB reports without proof of work refused (400) before 8 MiB each is read",
+        len(results) == 8 and all(" 400 " in line and sent < 8 * MIB for line, sent in results),
+        f"{[(line, round(sent / MIB, 1)) for line, sent in results]}",
+    )
+    grew = hwm_mib(pid) - before
+    c.check(f"integrity flood: peak RSS grew {grew:.0f} MiB (< 40)", grew < 40, f"{grew:.0f} MiB")
 
     # Point 4: slowloris.
     slow = slowloris(host, port, 200)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Hostile clients (issue 16) against the real server binary, from outside, with real
-# sockets: a login flood, an Open311 multipart flood without a key, 200 slowloris
-# connections, too many sync sockets of one user; the server's memory read from
+# sockets: a login flood, an Open311 multipart flood without a key, integrity reports of
+# 40 MiB without proof of work, 200 slowloris connections, too many sync sockets of one
+# user; the server's memory read from
 # /proc/<pid>/status. Python 3 standard library only (tests/hostile/hostile.py).
 #
 # Reuses the debug build (target/debug/tarmim-server; built only if missing), SQLite in a
@@ -37,6 +38,17 @@ PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); p
 export TARMIM_DATA_DIR="$WORK/server" TARMIM_LISTEN="127.0.0.1:$PORT" DATABASE_URL=""
 export TARMIM_LOG_FORMAT=json RUST_LOG="${RUST_LOG:-warn}" TARMIM_DEMO=false
 export TARMIM_HEADER_TIMEOUT_SECS=3
+# The integrity channel on (one category; the investigator's key made by the real tool).
+INVESTIGATOR="$("$SERVER" integrity keygen --out "$WORK/investigator.key" 2>>"$WORK/setup.log")" \
+    || { cat "$WORK/setup.log"; fail "integrity keygen failed"; }
+cat >"$WORK/tarmim.toml" <<TOML
+[integrity]
+[[integrity.categories]]
+code = "bribery"
+name = "Bribery"
+investigators = ["$INVESTIGATOR"]
+TOML
+export TARMIM_CONFIG="$WORK/tarmim.toml"
 "$SERVER" migrate >"$WORK/setup.log" 2>&1 || { cat "$WORK/setup.log"; fail "migrate failed"; }
 # The crew's home district must exist (`crew add` refuses an unknown one).
 cat >"$WORK/d1.geojson" <<'GEO'

@@ -238,7 +238,11 @@ impl From<crate::domain::integrity::IntegrityError> for ApiError {
             E::Attachment(a @ A::TooLarge { .. }) => ApiError::PayloadTooLarge(a.to_string()),
             E::Attachment(a) => ApiError::Unprocessable(a.to_string()),
             e @ E::NoMatch => ApiError::NotFound(e.to_string()),
-            E::Limited(l) => ApiError::TooManyRequests(l.to_string()),
+            E::Limited(l) => ApiError::RetryAfter {
+                message: l.to_string(),
+                secs: l.retry_after_secs(),
+            },
+            e @ E::Busy => ApiError::Busy(e.to_string()),
             E::Pow(p @ P::Busy) => ApiError::TooManyRequests(p.to_string()),
             E::Pow(p @ (P::Missing | P::Malformed)) => ApiError::BadRequest(p.to_string()),
             E::Pow(p) => ApiError::Forbidden(p.to_string()),

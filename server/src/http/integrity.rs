@@ -5,7 +5,12 @@
 //! (under a short-lived keyed hash) and is never passed on. Every response is
 //! `Cache-Control: no-store`, `Referrer-Policy: no-referrer`, with a strict CSP and no
 //! cookie. The handlers read the body and the client, and hand them to
-//! [`crate::domain::integrity::intake`], which decides.
+//! [`crate::domain::integrity::intake`], which decides. A report is admitted from its
+//! headers (proof of work in `X-Integrity-Pow`, rate limits) before its body is read.
+//!
+//! These routes are deliberately not counted in the request metrics: a per-route counter
+//! of `…/reports` answers would date each report to the scrape interval and undo the
+//! hour-rounding of stored times.
 //!
 //! | route | |
 //! | --- | --- |
@@ -18,6 +23,7 @@
 
 use crate::base::time::now_millis;
 use crate::domain::integrity::intake::ReportForm;
+use crate::domain::integrity::pow;
 use crate::domain::integrity::ratelimit::Client;
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -25,6 +31,7 @@ use crate::http::fallback;
 use crate::http::openapi::{ErrorBody, RateLimited};
 use crate::http::pages::integrity as page;
 
+use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -52,7 +59,6 @@ pub const PREFIX: &str = "/integrity";
 /// The integrity routes, with their own layers, ready to nest under [`PREFIX`] (paths in
 /// the returned document are relative to it; `app::router` nests both).
 pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
-    let report_limit = state.integrity.config.max_body_bytes();
     let limited = |limit: usize, r: OpenApiRouter<AppState>| r.layer(DefaultBodyLimit::max(limit));
     let (router, doc) = OpenApiRouter::new()
         .routes(routes!(index))
@@ -62,10 +68,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(style_css))
         .routes(routes!(i18n_file))
         .routes(routes!(config))
-        .merge(limited(
-            report_limit,
-            OpenApiRouter::new().routes(routes!(report)),
-        ))
+        // The report route reads its body itself, after admission, up to its limit.
+        .routes(routes!(report))
         .merge(limited(
             SMALL_BODY,
             OpenApiRouter::new().routes(routes!(read_case)),
@@ -78,7 +82,6 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let router = router
         .fallback(fallback::no_route)
         .method_not_allowed_fallback(fallback::method_not_allowed)
-        .layer(axum::middleware::from_fn(crate::http::metrics::track_http))
         .layer(axum::middleware::from_fn(privacy))
         .with_state(state);
     (router, doc)
@@ -203,8 +206,10 @@ async fn config(State(s): State<AppState>) -> Response {
     Json(s.integrity.page_settings()).into_response()
 }
 
-/// Makes a report.
+/// Makes a report. The proof of work travels in the `X-Integrity-Pow` header
+/// (`1:<minute>:<salt>:<nonce>`), checked with the rate limits before the body is read.
 #[utoipa::path(post, path = "/api/reports", tag = "integrity", request_body = ReportForm,
+    params(("X-Integrity-Pow" = String, Header, description = "The proof of work, `1:<minute>:<salt>:<nonce>` (the reporting page computes it)")),
     responses(
         (status = 201, description = "`{receipt_code, expires_at, message}`: the code is shown once", body = Object),
         (status = 400, description = "Bad input, or proof of work missing/malformed", body = ErrorBody),
@@ -212,20 +217,31 @@ async fn config(State(s): State<AppState>) -> Response {
         (status = 413, description = "Over a size limit", body = ErrorBody),
         (status = 422, description = "An attachment is not a JPEG/PNG/WebP or does not decode", body = ErrorBody),
         RateLimited,
-        (status = 503, description = "`not_configured`: no category is configured on this server", body = ErrorBody),
+        (status = 503, description = "`not_configured`: no category is configured on this server; `busy`: too many reports in flight", body = ErrorBody),
     ))]
 async fn report(
     State(s): State<AppState>,
     headers: HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    body: Result<Json<ReportForm>, JsonRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let admitted = s.integrity.admit_report(&client(&s, &headers, peer))?;
-    let form = json_body(body)?;
-    let receipt = s
+    let now = now_millis();
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let pow = headers.get(pow::HEADER).and_then(|v| v.to_str().ok());
+    let admitted = s
         .integrity
-        .take_report(&s.db, admitted, form, now_millis())
-        .await?;
+        .admit_report(&client(&s, &headers, peer), declared, pow, now)?;
+    let body = axum::body::to_bytes(body, admitted.max_body_bytes)
+        .await
+        .map_err(|_| {
+            ApiError::PayloadTooLarge(
+                "the request is larger than this server accepts, or was cut short".into(),
+            )
+        })?;
+    let receipt = s.integrity.take_report(&s.db, admitted, body, now).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({

@@ -250,6 +250,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    let metrics = health::listen_metrics(&state).await?;
     let db = state.db.clone();
     let hub = state.hub().clone();
     // Live sessions follow the log of cuts from its end, before any session opens; on
@@ -324,7 +325,7 @@ pub async fn serve(
     expiry.abort();
     outbox.abort();
     penalties.abort();
-    if let Some(task) = warm {
+    for task in [warm, metrics].into_iter().flatten() {
         task.abort();
     }
     served.map_err(StartError::Serve)?;

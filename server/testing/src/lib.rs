@@ -107,6 +107,7 @@ impl Fixture {
             // Tests log in hundreds of times from one address; `hostile` tests the
             // default limits on a config of their own.
             limits: server::base::config::limits::LimitsConfig::relaxed(),
+            metrics_token: Some(METRICS_TOKEN.into()),
             ..Config::default()
         };
         let db = Db::Sqlite(
@@ -132,6 +133,7 @@ impl Fixture {
             // Tests log in hundreds of times from one address; `hostile` tests the
             // default limits on a config of their own.
             limits: server::base::config::limits::LimitsConfig::relaxed(),
+            metrics_token: Some(METRICS_TOKEN.into()),
             ..Config::default()
         };
         let db = Db::Postgres(
@@ -252,6 +254,21 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+/// The metrics token of the fixtures' configuration (`GET /metrics` is not public).
+pub const METRICS_TOKEN: &str = "test-metrics-token";
+
+/// `GET /metrics` of the server at `addr`, with the fixtures' token.
+pub async fn metrics(addr: std::net::SocketAddr) -> String {
+    let r = http()
+        .get(format!("http://{addr}/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    r.text().await.unwrap()
 }
 
 /// An HTTP client for tests. reqwest is built without a bundled TLS provider in this

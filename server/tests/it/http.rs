@@ -139,6 +139,17 @@ async fn real_server(f: &Fixture) {
     );
 
     let r = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "metrics are not public"
+    );
+    let r = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(tarmim_testing::METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let text = r.text().await.unwrap();
     assert!(text.contains("http_requests_total"), "{text}");

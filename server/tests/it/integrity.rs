@@ -93,6 +93,17 @@ fn stamp(bits: u8) -> String {
     pow::solve(bits, minute, &format!("{:016x}", rand::random::<u64>()))
 }
 
+/// A report request as the page sends it: the proof of work (`pow` in `body`, for the
+/// tests' convenience) travels in the `X-Integrity-Pow` header.
+fn report_request(rb: reqwest::RequestBuilder, mut body: Value) -> reqwest::RequestBuilder {
+    let stamp = body.as_object_mut().and_then(|o| o.remove("pow"));
+    let rb = match stamp.as_ref().and_then(Value::as_str) {
+        Some(p) => rb.header(pow::HEADER, p),
+        None => rb,
+    };
+    rb.json(&body)
+}
+
 fn b64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -122,19 +133,20 @@ async fn make_report(
     bits: u8,
     attachments: &[&[u8]],
 ) -> String {
-    let r = http
-        .post(format!("{base}/api/reports"))
-        .json(&json!({
+    let r = report_request(
+        http.post(format!("{base}/api/reports")),
+        json!({
             "category": "bribery",
             "text": REPORT_TEXT,
             "place": "Valiasr St., permit office",
             "date": "2026-11-21",
             "attachments": attachments.iter().map(|a| json!({"data": b64(a)})).collect::<Vec<_>>(),
             "pow": stamp(bits),
-        }))
-        .send()
-        .await
-        .unwrap();
+        }),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let body: Value = r.json().await.unwrap();
     body["receipt_code"].as_str().unwrap().to_owned()
@@ -466,11 +478,13 @@ async fn nothing_identifying_is_logged_or_stored(f: &Fixture) {
     let page = with_headers(http.get(&base)).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.headers().get("set-cookie").is_none());
-    let r = with_headers(http.post(format!("{base}/api/reports")))
-        .json(&json!({"category": "bribery", "text": REPORT_TEXT, "pow": stamp(8)}))
-        .send()
-        .await
-        .unwrap();
+    let r = report_request(
+        with_headers(http.post(format!("{base}/api/reports"))),
+        json!({"category": "bribery", "text": REPORT_TEXT, "pow": stamp(8)}),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let code = r.json::<Value>().await.unwrap()["receipt_code"]
         .as_str()
@@ -881,7 +895,7 @@ async fn abuse_and_size_limits(f: &Fixture) {
 
     // Proof of work: missing, malformed, insufficient (client .2: three attempts).
     let post = |c: &reqwest::Client, path: &str, body: Value| {
-        c.post(format!("{base}{path}")).json(&body).send()
+        report_request(c.post(format!("{base}{path}")), body).send()
     };
     let r = post(&http, "/api/reports", report("hello", None))
         .await
@@ -928,9 +942,17 @@ async fn abuse_and_size_limits(f: &Fixture) {
         .await
         .unwrap();
     expect(r, StatusCode::FORBIDDEN, "already used").await;
+    // Refusals for the proof of work counted nothing: two more reports, then the limit.
+    for _ in 0..2 {
+        let r = post(&http, "/api/reports", report("hello", Some(stamp(8))))
+            .await
+            .unwrap();
+        expect(r, StatusCode::CREATED, "receipt_code").await;
+    }
     let r = post(&http, "/api/reports", report("hello", Some(stamp(8))))
         .await
         .unwrap();
+    assert!(r.headers().contains_key("retry-after"));
     expect(r, StatusCode::TOO_MANY_REQUESTS, "try again in").await;
     // Another client is not affected.
     let http = client_from("127.0.0.4");
@@ -1145,7 +1167,8 @@ async fn page_proof_of_work_is_accepted(f: &Fixture) {
     let stamp = String::from_utf8(out.stdout).unwrap();
     let r = http
         .post(format!("{base}/api/reports"))
-        .json(&json!({"category": "procurement", "text": "Tender 14 was rigged.", "pow": stamp}))
+        .header(pow::HEADER, stamp)
+        .json(&json!({"category": "procurement", "text": "Tender 14 was rigged."}))
         .send()
         .await
         .unwrap();
@@ -1510,6 +1533,266 @@ async fn the_page_in_a_browser(f: &Fixture) {
     server.shutdown().await.unwrap();
 }
 
+/// A JPEG big enough that decoding and re-encoding it takes a while (noise does not
+/// compress, so the file is real work for the decoder).
+fn slow_jpeg() -> Vec<u8> {
+    let mut seed = 0x2545_f491_u32;
+    let img = image::RgbImage::from_fn(1200, 900, |_, _| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        let [a, b, c, _] = seed.to_le_bytes();
+        image::Rgb([a, b, c])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .unwrap();
+    out.into_inner()
+}
+
+/// `GET /metrics` is not public, and filing reports leaves no trace in it: no integrity
+/// route, no per-report counter. With `metrics_listen`, a second address serves them.
+async fn metrics_are_private_and_never_name_the_channel(f: &Fixture) {
+    let k = keys(f, "");
+    // No token set: not served on the public listener at all.
+    let mut c = f.config.clone();
+    c.integrity = k.config.clone();
+    c.metrics_token = None;
+    let server = tarmim_testing::start(f.db.clone(), c).await;
+    let http = tarmim_testing::http();
+    let r = http
+        .get(format!("http://{}/metrics", server.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "no token, no metrics");
+    // Kept running to the end: stopping a server closes the shared database pool.
+    let tokenless = server;
+
+    // A token set: only its bearer reads them; a separate listener serves them too.
+    let mut c = f.config.clone();
+    c.integrity = k.config.clone();
+    c.metrics_token = Some("scrape-secret-7f3a".into());
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let metrics_addr = free.local_addr().unwrap();
+    drop(free);
+    c.metrics_listen = Some(metrics_addr);
+    let state = AppState::new(f.db.clone(), c);
+    let server = RunningServer::start(state, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let root = format!("http://{}", server.addr);
+    let base = format!("{root}/integrity");
+    make_report(&http, &base, 8, &[&jpeg_with_exif()]).await;
+    let code = make_report(&http, &base, 8, &[]).await;
+    let r = http
+        .post(format!("{base}/api/case/messages"))
+        .json(&json!({"receipt_code": code, "text": "more"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = http.get(format!("{root}/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = http
+        .get(format!("{root}/metrics"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = http
+        .get(format!("{root}/metrics"))
+        .bearer_auth("scrape-secret-7f3a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("http_requests_total"), "{text}");
+    assert!(!text.contains("integrity"), "{text}");
+    let r = http
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("http_requests_total"), "{text}");
+    assert!(!text.contains("integrity"), "{text}");
+    // The metrics listener serves nothing else.
+    let r = http
+        .get(format!("http://{metrics_addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    server.shutdown().await.unwrap();
+    tokenless.shutdown().await.unwrap();
+}
+
+/// Sends a report's headers declaring a 40 MiB body, then streams the body; returns the
+/// status line of the answer and how many body bytes had been sent when it came (the
+/// server answers from the headers, so it comes long before the body is through).
+async fn stream_huge_report(addr: std::net::SocketAddr, stamp: Option<&str>) -> (String, usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const LEN: usize = 40 << 20;
+    let sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = sock.into_split();
+    let pow_line = stamp
+        .map(|s| format!("X-Integrity-Pow: {s}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "POST /integrity/api/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         {pow_line}Content-Length: {LEN}\r\n\r\n{{\"category\":\"bribery\",\"text\":\""
+    );
+    wr.write_all(head.as_bytes()).await.unwrap();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&sent);
+    let writer = tokio::spawn(async move {
+        let chunk = vec![b'y'; 64 * 1024];
+        let mut n = 0;
+        while n < LEN {
+            if wr.write_all(&chunk).await.is_err() {
+                break;
+            }
+            n += chunk.len();
+            counter.store(n, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let mut buf = vec![0u8; 4096];
+    let got = tokio::time::timeout(std::time::Duration::from_secs(60), rd.read(&mut buf))
+        .await
+        .expect("an answer within a minute")
+        .unwrap_or(0);
+    let at = sent.load(std::sync::atomic::Ordering::SeqCst);
+    writer.abort();
+    let line = String::from_utf8_lossy(&buf[..got])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    (line, at)
+}
+
+/// A report is admitted from its headers: without valid proof of work, or from a client
+/// over its limit, a huge body is refused before it is read.
+async fn refused_before_the_body_is_read(f: &Fixture) {
+    let k = keys(f, "reports_per_client = 1");
+    let (server, state, base) = start(f, &k.config).await;
+    assert!(state.integrity.config.max_body_bytes() > 40 << 20);
+    let (line, sent) = stream_huge_report(server.addr, None).await;
+    assert!(line.contains(" 400 "), "{line}");
+    assert!(sent < 8 << 20, "answered after {sent} body bytes");
+    let (line, sent) = stream_huge_report(server.addr, Some("nonsense")).await;
+    assert!(line.contains(" 400 "), "{line}");
+    assert!(sent < 8 << 20, "answered after {sent} body bytes");
+    let (line, sent) = stream_huge_report(server.addr, Some(&pow::solve(8, 1, "old"))).await;
+    assert!(line.contains(" 403 "), "{line}");
+    assert!(sent < 8 << 20, "answered after {sent} body bytes");
+    // Good work, but the client has used its one report.
+    make_report(&tarmim_testing::http(), &base, 8, &[]).await;
+    let (line, sent) = stream_huge_report(server.addr, Some(&stamp(8))).await;
+    assert!(line.contains(" 429 "), "{line}");
+    assert!(sent < 8 << 20, "answered after {sent} body bytes");
+    server.shutdown().await.unwrap();
+}
+
+/// Many reports with attachments at once: every one is taken, and no more attachment
+/// decodes run at once than `decode_concurrency`.
+async fn attachment_decodes_are_bounded(f: &Fixture) {
+    let k = keys(
+        f,
+        "decode_concurrency = 1\nreports_in_flight = 16\nmax_attachment_bytes = 4000000",
+    );
+    let (server, state, base) = start(f, &k.config).await;
+    let photo = slow_jpeg();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (base, photo) = (base.clone(), photo.clone());
+        tasks.push(tokio::spawn(async move {
+            let http = client_from(&format!("127.0.0.{}", 20 + i));
+            make_report(&http, &base, 8, &[&photo, &photo]).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        state.integrity.peak_decodes(),
+        1,
+        "decodes ran at once beyond decode_concurrency"
+    );
+    server.shutdown().await.unwrap();
+}
+
+/// A client behind a trusted proxy, by its forwarded address.
+async fn report_as(base: &str, ip: &str) -> StatusCode {
+    report_request(
+        tarmim_testing::http()
+            .post(format!("{base}/api/reports"))
+            .header("X-Forwarded-For", ip),
+        json!({"category": "bribery", "text": "flood", "pow": stamp(8)}),
+    )
+    .send()
+    .await
+    .unwrap()
+    .status()
+}
+
+/// One network (an IPv6 /48, every /64 of it a different client) flooding the channel
+/// uses up its own share, not the server's ceiling: a reporter from another network
+/// still gets in.
+async fn one_network_cannot_shut_the_channel(f: &Fixture) {
+    let k = keys(
+        f,
+        "trust_forwarded_for = true\nreports_per_client = 1\nreports_per_prefix = 3\nreports_per_window = 6",
+    );
+    let (server, _state, base) = start(f, &k.config).await;
+    let mut statuses = Vec::new();
+    for i in 0..10 {
+        statuses.push(report_as(&base, &format!("2001:db8:1:{i:x}::1")).await);
+    }
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 3, "{statuses:?}");
+    assert!(
+        statuses[3..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        report_as(&base, "2001:db8:2::1").await,
+        StatusCode::CREATED,
+        "a reporter from another /48"
+    );
+    assert_eq!(report_as(&base, "203.0.113.9").await, StatusCode::CREATED);
+    server.shutdown().await.unwrap();
+}
+
+/// The rate limiter's table full of other clients: a new reporter is still admitted (the
+/// least recently seen entries are forgotten to make room).
+async fn a_full_client_table_admits_new_reporters(f: &Fixture) {
+    let k = keys(
+        f,
+        "trust_forwarded_for = true\nreports_per_client = 1\nrate_table_clients = 6",
+    );
+    let (server, state, base) = start(f, &k.config).await;
+    for i in 0..12 {
+        assert_eq!(
+            report_as(&base, &format!("198.51.{i}.7")).await,
+            StatusCode::CREATED,
+            "reporter {i}"
+        );
+        assert!(state.integrity.limiter.clients_counted() <= 6);
+    }
+    server.shutdown().await.unwrap();
+}
+
 on_both_backends!(
     whole_loop,
     nothing_identifying_is_logged_or_stored,
@@ -1520,4 +1803,9 @@ on_both_backends!(
     tool_refuses_bad_input,
     concurrent_messages_all_land,
     the_page_in_a_browser,
+    metrics_are_private_and_never_name_the_channel,
+    refused_before_the_body_is_read,
+    attachment_decodes_are_bounded,
+    one_network_cannot_shut_the_channel,
+    a_full_client_table_admits_new_reporters,
 );

@@ -422,12 +422,7 @@ async fn crew_phone_receives_its_crews_tasks(f: &Fixture) {
     a.close().await;
     disp.close().await;
     // Metrics were recorded.
-    let text = reqwest::get(format!("http://{}/metrics", server.addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = tarmim_testing::metrics(server.addr).await;
     for m in [
         "tarmim_sync_connections_opened_total",
         "tarmim_sync_frames_in_total",
@@ -803,12 +798,7 @@ async fn forged_changes_are_refused(f: &Fixture) {
     assert_eq!(v.derived.priority, Priority::Normal);
     assert_eq!(v.derived.status, Status::Assigned);
     assert_eq!(v.notes.len(), 1);
-    let text = reqwest::get(format!("http://{}/metrics", server.addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = tarmim_testing::metrics(server.addr).await;
     assert!(text.contains("tarmim_sync_refusals_total"), "{text}");
     server.shutdown().await.unwrap();
 }

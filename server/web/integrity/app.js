@@ -25,10 +25,14 @@
     el.className = isError ? "error" : "";
   }
 
-  function post(path, body) {
+  // `headers`: extra request headers (the report's proof of work travels in one, so the
+  // server can refuse a report without work before reading its body).
+  function post(path, body, headers) {
+    var h = { "Content-Type": "application/json" };
+    Object.keys(headers || {}).forEach(function (k) { h[k] = headers[k]; });
     return fetch(path, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: h,
       body: JSON.stringify(body),
       credentials: "omit",
       cache: "no-store",
@@ -112,9 +116,8 @@
           text: $("text").value,
           place: $("place").value || null,
           date: $("date").value || null,
-          attachments: datas.map(function (d) { return { data: d }; }),
-          pow: stamp()
-        });
+          attachments: datas.map(function (d) { return { data: d }; })
+        }, { "X-Integrity-Pow": stamp() });
       });
     }).then(function (res) {
       $("report-form").hidden = true;

@@ -71,6 +71,17 @@ pub struct IntegrityConfig {
     pub reports_per_client: u32,
     /// Reports the whole server takes per window (a distributed flood's ceiling).
     pub reports_per_window: u32,
+    /// Reports one network prefix (an IPv6 /48, an IPv4 /24) may make per window, so
+    /// that one network cannot use up `reports_per_window` for everyone.
+    pub reports_per_prefix: u32,
+    /// Most clients and prefixes the rate limiter counts at once; when full, the least
+    /// recently seen is forgotten to make room (a full table never refuses a newcomer).
+    pub rate_table_clients: usize,
+    /// Reports whose body is being read, parsed or decoded at once; beyond it a report
+    /// is refused (503, `Retry-After`) before its body is read.
+    pub reports_in_flight: usize,
+    /// Attachment decodes (and re-encodes) at once, on blocking threads; the others wait.
+    pub decode_concurrency: usize,
     /// Receipt-code uses (reading a case, writing back) one client may make per window.
     pub follow_ups_per_client: u32,
     /// Use the last address of `X-Forwarded-For` as the client for rate limiting (only
@@ -101,6 +112,10 @@ impl Default for IntegrityConfig {
             rate_window_secs: 600,
             reports_per_client: 5,
             reports_per_window: 500,
+            reports_per_prefix: 50,
+            rate_table_clients: 100_000,
+            reports_in_flight: 8,
+            decode_concurrency: 2,
             follow_ups_per_client: 30,
             trust_forwarded_for: false,
             max_text_chars: 20_000,

@@ -8,6 +8,8 @@
 //! | `listen` | `TARMIM_LISTEN` | `127.0.0.1:8137` |
 //! | `public_url` | `TARMIM_PUBLIC_URL` (alias: `TARMIM_OPEN311_PUBLIC_URL`; in the file also `[open311]` `public_url`) | none: the request's `Host` (see `base::public_url`) |
 //! | `trusted_proxy` | `TARMIM_TRUSTED_PROXY` | `false`: `X-Forwarded-Proto` and `X-Forwarded-For` are ignored; `true` only behind a reverse proxy that sets them (links follow the proto; every per-client limit counts the last `X-Forwarded-For` address) |
+//! | `metrics_token` | `TARMIM_METRICS_TOKEN` | none: `GET /metrics` on `listen` answers 404; set, it answers only `Authorization: Bearer <token>` (401 otherwise) |
+//! | `metrics_listen` | `TARMIM_METRICS_LISTEN` | none; set (e.g. `127.0.0.1:9137`), `GET /metrics` is also served there, with no token (bind it to a private address) |
 //! | `default_district` | `TARMIM_DEFAULT_DISTRICT` | none: a point outside every district is refused |
 //! | `crew_sees_district_open` | `TARMIM_CREW_SEES_DISTRICT_OPEN` | `false` |
 //! | `token_ttl_hours` | `TARMIM_TOKEN_TTL_HOURS` | `720` (30 days: crews work offline for long) |
@@ -123,6 +125,12 @@ pub struct Config {
     pub public_url: Option<String>,
     /// A reverse proxy in front sets `X-Forwarded-Proto`, so links may follow it.
     pub trusted_proxy: bool,
+    /// The bearer token `GET /metrics` on `listen` asks for; none: not served there.
+    /// Metrics time every request, so they are never public (docs/security.md).
+    pub metrics_token: Option<String>,
+    /// A second address serving only `GET /metrics`, without a token (a private
+    /// interface the scraper reaches); none: no second listener.
+    pub metrics_listen: Option<SocketAddr>,
     /// District given to a point outside every district; none refuses such points.
     pub default_district: Option<String>,
     /// Whether crew members also sync their district's open tasks (`open:<district>`).
@@ -204,6 +212,8 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8137)),
             public_url: None,
             trusted_proxy: false,
+            metrics_token: None,
+            metrics_listen: None,
             default_district: None,
             crew_sees_district_open: false,
             token_ttl_hours: 24 * 30,
@@ -282,6 +292,20 @@ impl Config {
         }
         if let Some(v) = get("TARMIM_TRUSTED_PROXY") {
             cfg.trusted_proxy = parse_bool("TARMIM_TRUSTED_PROXY", &v)?;
+        }
+        if let Some(v) = get("TARMIM_METRICS_TOKEN") {
+            cfg.metrics_token = Some(v);
+        }
+        if let Some(v) = get("TARMIM_METRICS_LISTEN") {
+            cfg.metrics_listen =
+                Some(
+                    v.parse()
+                        .map_err(|e: std::net::AddrParseError| ConfigError::Env {
+                            var: "TARMIM_METRICS_LISTEN",
+                            value: v.clone(),
+                            why: e.to_string(),
+                        })?,
+                );
         }
         if let Some(url) = &mut cfg.public_url {
             url.truncate(url.trim_end_matches('/').len());

@@ -1,8 +1,11 @@
 //! The reporter's requests as the channel takes them in, in the order that keeps abuse
-//! cheap to refuse: a report is let in only while the channel is on and its client is
-//! within its limit ([`Integrity::admit_report`], before the body is looked at), then its
-//! proof of work is checked, its attachments counted and decoded, and only then is the
-//! case made ([`Integrity::report`]). A follow-up's code is parsed first (a string that
+//! cheap to refuse. A report is let in ([`Integrity::admit_report`]) from its headers
+//! alone, before a byte of its body is read: the channel must be on, the declared length
+//! within the limit, the proof of work (header `X-Integrity-Pow`) valid and unused, a
+//! slot free among the reports in flight, and the client, its network and the server
+//! within their limits. Only then is the body read (up to the limit), parsed off the
+//! async workers, its attachments counted, then decoded under their own semaphore, and
+//! the case made ([`Integrity::report`]). A follow-up's code is parsed first (a string that
 //! is no code costs nothing and counts nothing), then the client's follow-up limit
 //! applies, then the case is opened.
 //!
@@ -15,6 +18,7 @@ use super::{Integrity, IntegrityError, NewAttachment, NewReport, Receipt, Thread
 use crate::storage::Db;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 /// An attachment in a report, as the reporting page sends it.
@@ -44,15 +48,17 @@ pub struct ReportForm {
     /// Images.
     #[serde(default)]
     pub attachments: Vec<AttachmentForm>,
-    /// The proof of work, `1:<minute>:<salt>:<nonce>` (the reporting page computes it).
-    #[serde(default)]
-    pub pow: Option<String>,
 }
 
-/// A report let in: the channel was on and its client within its limit. Only
-/// [`Integrity::admit_report`] makes one.
+/// A report let in from its headers: the channel was on, its proof of work good and its
+/// client within its limits. It holds one of the in-flight slots until the report is
+/// answered. Only [`Integrity::admit_report`] makes one.
 #[derive(Debug)]
-pub struct Admitted(());
+pub struct Admitted {
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    /// The largest body to read.
+    pub max_body_bytes: usize,
+}
 
 /// A category as the reporting page lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -113,53 +119,54 @@ impl Integrity {
         }
     }
 
-    /// Lets a report from `client` in (and counts it), before its body is looked at.
-    pub fn admit_report(&self, client: &Client) -> Result<Admitted, IntegrityError> {
+    /// Lets a report from `client` in (and counts it) from its headers alone: the
+    /// body's declared length (if any), the proof-of-work stamp `pow`. Nothing of the
+    /// body has been read yet.
+    pub fn admit_report(
+        &self,
+        client: &Client,
+        declared_len: Option<u64>,
+        pow: Option<&str>,
+        now: i64,
+    ) -> Result<Admitted, IntegrityError> {
         if !self.enabled() {
             return Err(IntegrityError::Disabled);
         }
+        let max_body_bytes = self.config.max_body_bytes();
+        if declared_len.is_some_and(|n| n > u64::try_from(max_body_bytes).unwrap_or(u64::MAX)) {
+            return Err(too_large(max_body_bytes));
+        }
+        // Work first: a request without it is refused before it counts against anyone.
+        self.pow.check(pow, now.div_euclid(60_000))?;
+        let slot = Arc::clone(&self.in_flight)
+            .try_acquire_owned()
+            .map_err(|_| IntegrityError::Busy)?;
         self.limiter.check(client, Action::Report)?;
-        Ok(Admitted(()))
+        Ok(Admitted {
+            _slot: slot,
+            max_body_bytes,
+        })
     }
 
-    /// Takes an admitted report in: its proof of work, its attachments (counted before
-    /// any is decoded), then the case; returns the receipt (its code shown once).
+    /// Takes an admitted report's body in: parsed off the async workers, its attachments
+    /// counted before any is decoded, then the case; returns the receipt (its code shown
+    /// once).
     pub async fn take_report(
         &self,
         db: &Db,
-        _admitted: Admitted,
-        form: ReportForm,
+        admitted: Admitted,
+        body: bytes::Bytes,
         now: i64,
     ) -> Result<Receipt, IntegrityError> {
-        self.pow
-            .check(form.pow.as_deref(), now.div_euclid(60_000))?;
-        let max = self.config.max_attachments;
-        if form.attachments.len() > max {
-            return Err(IntegrityError::TooLarge(format!(
-                "{} attachments; the limit is {max}",
-                form.attachments.len()
-            )));
+        if body.len() > admitted.max_body_bytes {
+            return Err(too_large(admitted.max_body_bytes));
         }
-        let attachments = form
-            .attachments
-            .into_iter()
-            .enumerate()
-            .map(|(i, a)| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(a.data.as_bytes())
-                    .map(|bytes| NewAttachment { bytes })
-                    .map_err(|e| {
-                        IntegrityError::Invalid(format!("attachment {i}: not base64: {e}"))
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let report = NewReport {
-            category: form.category,
-            text: form.text,
-            place: form.place,
-            date: form.date,
-            attachments,
-        };
+        // Up to tens of MiB of JSON and base64: parsed and decoded on a blocking thread
+        // (as many at once as there are reports in flight).
+        let max = self.config.max_attachments;
+        let report = tokio::task::spawn_blocking(move || parse_report(&body, max))
+            .await
+            .map_err(|e| IntegrityError::Internal(format!("report parse task: {e}")))??;
         self.report(db, report, now).await
     }
 
@@ -199,4 +206,41 @@ impl Integrity {
         self.limiter.check(client, Action::FollowUp)?;
         Ok(code)
     }
+}
+
+fn too_large(max: usize) -> IntegrityError {
+    IntegrityError::TooLarge(format!(
+        "the request is larger than this server accepts ({max} bytes)"
+    ))
+}
+
+/// The report in `body`: its JSON, its attachment count (before any is decoded), its
+/// attachments' base64.
+fn parse_report(body: &[u8], max_attachments: usize) -> Result<NewReport, IntegrityError> {
+    let form = serde_json::from_slice::<ReportForm>(body)
+        .map_err(|e| IntegrityError::Invalid(format!("the report is not valid JSON: {e}")))?;
+    if form.attachments.len() > max_attachments {
+        return Err(IntegrityError::TooLarge(format!(
+            "{} attachments; the limit is {max_attachments}",
+            form.attachments.len()
+        )));
+    }
+    let attachments = form
+        .attachments
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            base64::engine::general_purpose::STANDARD
+                .decode(a.data.as_bytes())
+                .map(|bytes| NewAttachment { bytes })
+                .map_err(|e| IntegrityError::Invalid(format!("attachment {i}: not base64: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(NewReport {
+        category: form.category,
+        text: form.text,
+        place: form.place,
+        date: form.date,
+        attachments,
+    })
 }

@@ -73,6 +73,9 @@ pub enum IntegrityError {
     /// Rate limited.
     #[error(transparent)]
     Limited(#[from] ratelimit::Limited),
+    /// Too many reports are being taken in at once on this replica.
+    #[error("too many reports are being received at the moment; try again in a minute")]
+    Busy,
     /// Proof of work refused.
     #[error(transparent)]
     Pow(#[from] pow::PowError),
@@ -279,6 +282,63 @@ pub struct Integrity {
     pub pow: pow::Pow,
     /// Rate limits.
     pub limiter: ratelimit::RateLimiter,
+    /// Reports whose body is being read, parsed or decoded (`reports_in_flight`).
+    in_flight: Arc<tokio::sync::Semaphore>,
+    /// Attachment decodes at once (`decode_concurrency`).
+    decodes: DecodeSlots,
+}
+
+/// The bounded blocking work of decoding attachments: a semaphore of its own, so a burst
+/// of reports neither fills the shared blocking pool nor holds more decoders' memory at
+/// once than configured; and the most decodes ever seen running at once (tests).
+#[derive(Debug)]
+struct DecodeSlots {
+    slots: Arc<tokio::sync::Semaphore>,
+    running: Arc<std::sync::atomic::AtomicUsize>,
+    peak: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl DecodeSlots {
+    fn new(n: usize) -> DecodeSlots {
+        DecodeSlots {
+            slots: Arc::new(tokio::sync::Semaphore::new(n.max(1))),
+            running: Arc::default(),
+            peak: Arc::default(),
+        }
+    }
+
+    /// Strips `files` on a blocking thread once a slot is free.
+    async fn strip(
+        &self,
+        files: Vec<Vec<u8>>,
+        max_bytes: usize,
+        max_pixels: u64,
+    ) -> Result<Vec<attachment::Stripped>, IntegrityError> {
+        if files.is_empty() {
+            return Ok(Vec::new());
+        }
+        let slot = Arc::clone(&self.slots)
+            .acquire_owned()
+            .await
+            .map_err(|e| IntegrityError::Internal(format!("decode slots: {e}")))?;
+        let (running, peak) = (Arc::clone(&self.running), Arc::clone(&self.peak));
+        tokio::task::spawn_blocking(move || {
+            use std::sync::atomic::Ordering;
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            let out = files
+                .iter()
+                .enumerate()
+                .map(|(i, b)| attachment::strip(i, b, max_bytes, max_pixels))
+                .collect::<Result<Vec<_>, _>>();
+            running.fetch_sub(1, Ordering::SeqCst);
+            drop(slot);
+            out
+        })
+        .await
+        .map_err(|e| IntegrityError::Internal(format!("attachment task: {e}")))?
+        .map_err(IntegrityError::from)
+    }
 }
 
 impl Integrity {
@@ -296,11 +356,20 @@ impl Integrity {
             limiter: ratelimit::RateLimiter::new(ratelimit::Limits {
                 window: std::time::Duration::from_secs(config.rate_window_secs.max(1)),
                 reports_per_client: config.reports_per_client,
+                reports_per_prefix: config.reports_per_prefix,
                 reports_per_window: config.reports_per_window,
                 follow_ups_per_client: config.follow_ups_per_client,
+                table_entries: config.rate_table_clients,
             }),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(config.reports_in_flight.max(1))),
+            decodes: DecodeSlots::new(config.decode_concurrency),
             config: Arc::new(config.clone()),
         }
+    }
+
+    /// The most attachment decodes seen running at once since start (tests).
+    pub fn peak_decodes(&self) -> usize {
+        self.decodes.peak.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Whether any category is configured.
@@ -337,15 +406,7 @@ impl Integrity {
         }
         let (max_bytes, max_pixels) = (cfg.max_attachment_bytes, cfg.max_image_pixels);
         let files: Vec<Vec<u8>> = report.attachments.into_iter().map(|a| a.bytes).collect();
-        let stripped = tokio::task::spawn_blocking(move || {
-            files
-                .iter()
-                .enumerate()
-                .map(|(i, b)| attachment::strip(i, b, max_bytes, max_pixels))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await
-        .map_err(|e| IntegrityError::Internal(format!("attachment task: {e}")))??;
+        let stripped = self.decodes.strip(files, max_bytes, max_pixels).await?;
 
         let code = ReceiptCode::generate();
         let (stored, derived) = self

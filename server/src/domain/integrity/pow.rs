@@ -11,6 +11,9 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+/// The request header a report's stamp travels in: it is checked before the body is read,
+/// so a report without work costs the server no more than its headers.
+pub const HEADER: &str = "x-integrity-pow";
 /// Domain separation prefix hashed before the stamp.
 pub const PREFIX: &[u8] = b"tarmim-integrity-pow:";
 /// Oldest acceptable stamp, in minutes.
@@ -22,7 +25,9 @@ const MAX_REMEMBERED: usize = 200_000;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PowError {
     /// No stamp was sent.
-    #[error("this request needs a proof of work (field `pow`); the reporting page computes it")]
+    #[error(
+        "this request needs a proof of work (header `X-Integrity-Pow`); the reporting page computes it"
+    )]
     Missing,
     /// Not of the form `1:<minute>:<salt>:<nonce>`.
     #[error("malformed proof of work: expected `1:<minute>:<salt>:<nonce>`")]
