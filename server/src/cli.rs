@@ -2,7 +2,7 @@
 //! `token`, `demo`, `integrity` (the investigators' tool), `open311 key`, `audit`, `district`,
 //! `service list|create|edit|attributes|sla|retire`, `contractor list|terms`, `penalties sweep`,
 //! `user list|add|disable|enable|password|access|revoke-tokens`, `crew list|add|retire`,
-//! `district list|region|auto-assign`. Each subcommand is a thin call into the domain modules;
+//! `district list|region|auto-assign`, `roster import FILE.csv|coverage`. Each subcommand is a thin call into the domain modules;
 //! the administration ones go through `domain::admin`, as the admin page does, and write
 //! the staff audit log.
 
@@ -69,6 +69,23 @@ pub enum Command {
     /// Penalties.
     #[command(subcommand)]
     Penalties(PenaltiesCommand),
+    /// Crews' rosters.
+    #[command(subcommand)]
+    Roster(RosterCommand),
+}
+
+/// `roster` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RosterCommand {
+    /// Import a roster CSV (`crew,start,end`, the city's wall-clock times): for each
+    /// crew named, its shifts starting within the file's span are replaced. Nothing is
+    /// stored unless every row is good; the problems are listed with their lines.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// List the coverage gaps of the next 7 days (every district, urgent-capable skills).
+    Coverage,
 }
 
 /// `service` subcommands.
@@ -707,6 +724,49 @@ pub async fn run(cli: Cli, mut config: Config) -> Result<(), CliError> {
         Command::District(cmd) => district(cmd, &config).await?,
         Command::Service(cmd) => service(cmd, &config).await?,
         Command::Contractor(cmd) => contractor(cmd, &config).await?,
+        Command::Roster(cmd) => {
+            let db = crate::domain::open_store(&config).await?;
+            let tz = config.zone();
+            let done = match cmd {
+                RosterCommand::Import { file } => match std::fs::read_to_string(&file) {
+                    Ok(text) => crate::domain::roster::import_csv(&db, &tz, None, &text)
+                        .await
+                        .map(|i| {
+                            println!("roster: {} shifts of {} crews stored", i.shifts, i.crews)
+                        }),
+                    Err(e) => {
+                        db.close().await;
+                        return Err(CliError::Usage(format!(
+                            "cannot read {}: {e}",
+                            file.display()
+                        )));
+                    }
+                },
+                RosterCommand::Coverage => crate::domain::roster::all_gaps(&db, &tz, now_millis())
+                    .await
+                    .map(|(input, gaps)| {
+                        for g in &gaps {
+                            println!(
+                                "{}\t{}\t{}\t{}\t{} h",
+                                g.district,
+                                g.skill,
+                                crate::domain::roster::local(g.from, &tz),
+                                crate::domain::roster::local(g.to, &tz),
+                                g.hours
+                            );
+                        }
+                        println!(
+                            "coverage: {} gap(s) over {} districts × {} skills × {} hours",
+                            gaps.len(),
+                            input.districts.len(),
+                            input.skills.len(),
+                            input.hours
+                        );
+                    }),
+            };
+            db.close().await;
+            done.map_err(|e| CliError::Usage(e.to_string()))?;
+        }
         Command::Penalties(PenaltiesCommand::Sweep) => {
             let db = crate::domain::open_store(&config).await?;
             let done = crate::domain::penalties::propose::sweep(&db, 0).await;

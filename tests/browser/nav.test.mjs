@@ -22,13 +22,14 @@ const PAGES = {
   messages: '/console/messages.html',
   manage: '/console/manage.html',
   penalties: '/console/penalties.html',
+  roster: '/console/roster.html',
   admin: '/console/admin.html',
 };
 // The demo logins (public by design, server/README.md) and the pages each role may use.
 const ROLES = [
   { login: 'admin', password: 'demo-admin', pages: ['messages', 'penalties', 'admin'] },
-  { login: 'dispatcher-r1', password: 'demo-dispatcher', pages: ['console', 'verify', 'messages', 'manage'] },
-  { login: 'manager', password: 'demo-manager', pages: ['console', 'verify', 'messages', 'manage', 'penalties'] },
+  { login: 'dispatcher-r1', password: 'demo-dispatcher', pages: ['console', 'verify', 'messages', 'manage', 'roster'] },
+  { login: 'manager', password: 'demo-manager', pages: ['console', 'verify', 'messages', 'manage', 'roster', 'penalties'] },
   { login: 'callcentre', password: 'demo-callcentre', pages: ['console', 'desk', 'messages'] },
   { login: 'contractor-pars', password: 'demo-contractor', pages: ['penalties'] },
   { login: 'crew-d01-a', password: 'demo-crew', pages: [] },

@@ -17,6 +17,8 @@
 //! - Penalties (`penalties`): both contractors' schedules, a late contractor task,
 //!   proposals from it and the history, some confirmed, reduced, waived, one appealed;
 //!   a contractor's representative login.
+//! - Rosters (`roster`, with the served city only): every crew's shifts for the week and
+//!   one coverage gap (an urgent skill of one district, 3 hours, half a day ahead).
 
 pub mod caller;
 mod city;
@@ -25,6 +27,7 @@ pub mod history;
 pub mod integrity;
 pub mod load;
 pub mod penalties;
+pub mod roster;
 mod showcase;
 mod tasks;
 mod verify;
@@ -159,6 +162,11 @@ pub async fn seed_if_empty(db: &Db, config: &Config) -> Result<Option<DemoSummar
             }
         }
         Err(e) => tracing::warn!(error = %e, "demo tracking showcase not seeded: photo storage"),
+    }
+    // Crews' rosters for the week, with one coverage gap for the console to show.
+    match roster::seed(db, now_millis()).await {
+        Ok(n) => tracing::info!(shifts = n, "demo rosters seeded"),
+        Err(e) => tracing::warn!(error = %e, "demo rosters not seeded"),
     }
     // The desk's demo caller: two earlier reports to find by phone.
     match caller::seed_demo_caller(db, config).await {

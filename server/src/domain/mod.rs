@@ -24,6 +24,7 @@ pub mod phone;
 pub mod photo;
 pub mod places;
 pub mod push;
+pub mod roster;
 pub mod schema;
 pub mod sessions;
 pub mod sync;

@@ -476,3 +476,16 @@ impl From<crate::domain::penalties::PenaltyError> for ApiError {
         }
     }
 }
+
+impl From<crate::domain::roster::RosterError> for ApiError {
+    fn from(e: crate::domain::roster::RosterError) -> Self {
+        use crate::domain::roster::RosterError as E;
+        match e {
+            E::Forbidden(m) => ApiError::Forbidden(m),
+            E::NotFound(m) => ApiError::NotFound(m),
+            E::Invalid(p) => ApiError::Unprocessable(p.join("; ")),
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::Db(d) => ApiError::Db(d),
+        }
+    }
+}

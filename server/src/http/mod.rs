@@ -27,6 +27,7 @@ pub mod places;
 pub mod push;
 pub mod queue;
 pub mod report;
+pub mod roster;
 pub mod serve;
 pub mod sync;
 pub mod track;
@@ -171,6 +172,7 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(queue::router())
         .merge(admin::router())
         .merge(penalties::router())
+        .merge(roster::router())
         .merge(photos::router(state))
         .merge(gis::router())
         .merge(track::router())
@@ -289,6 +291,13 @@ pub async fn serve(
         retention_days: state.config.outbox.contact_retention_days,
         zone: state.zone.clone(),
     }));
+    // Rosters: shift-start wake-ups and coverage gap alerts, written once whichever
+    // replica sees them first.
+    let rosters = crate::domain::roster::spawn(
+        Arc::clone(&state.dispatch),
+        state.zone.clone(),
+        state.config.roster.clone(),
+    );
     // Penalty proposals: every replica sweeps the facts (proposals are idempotent).
     let penalties = tokio::spawn(crate::domain::penalties::propose::run(
         db.clone(),
@@ -325,6 +334,7 @@ pub async fn serve(
     expiry.abort();
     outbox.abort();
     penalties.abort();
+    rosters.abort();
     for task in [warm, metrics].into_iter().flatten() {
         task.abort();
     }

@@ -208,6 +208,7 @@ impl Modify for BearerScheme {
         (name = "meta", description = "This document"),
         (name = "admin", description = "Administration: services, districts, crews, users, contractors' schedules, Open311 keys, the staff audit log"),
         (name = "penalties", description = "Contractors' penalties: proposals, decisions, appeals, statements"),
+        (name = "roster", description = "Crews' shift rosters and the coverage of urgent skills"),
     )
 )]
 pub struct ApiDoc;

@@ -1,10 +1,11 @@
 //! Dispatch's own tables (migration `0004_dispatch.sql`) on either backend: duty,
-//! positions, candidates with their load, escalation timers, alerts, district settings.
+//! positions, candidates with their load and duty facts, escalation timers, alerts, district settings.
 //!
 //! The SQL is shared where both backends accept it (`$n` parameters work on SQLite too);
 //! the timer claim differs: PostgreSQL takes rows with `FOR UPDATE SKIP LOCKED`, SQLite
 //! has a single writer.
 
+use crate::storage::roster::DutyFacts;
 use crate::storage::{Db, DbError, IdentityStore, on_pool, on_tx};
 use serde::Serialize;
 use sync_core::Millis;
@@ -111,7 +112,8 @@ pub async fn last_position(db: &Db, crew: &str) -> Result<Option<PositionRow>, D
     Ok(row.map(position_of))
 }
 
-/// A crew that could take a job: on duty, of one of the districts, with the skill.
+/// A crew that could take a job: of one of the districts, with the skill; whether it is
+/// on duty is the domain's rule over its [`DutyFacts`] (`domain::roster::duty`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Candidate {
     /// Crew id.
@@ -122,9 +124,22 @@ pub struct Candidate {
     pub position: Option<(f64, f64)>,
     /// Open jobs assigned to it.
     pub load: u32,
+    /// Its duty switch and roster at the instant asked about.
+    pub duty: DutyFacts,
 }
 
-type CandidateTuple = (String, String, Option<f64>, Option<f64>, i64);
+type CandidateTuple = (
+    String,
+    String,
+    Option<f64>,
+    Option<f64>,
+    i64,
+    bool,
+    Option<i64>,
+    i64,
+    i64,
+    Option<i64>,
+);
 
 fn placeholders(from: usize, n: usize) -> String {
     (from..from + n)
@@ -133,11 +148,13 @@ fn placeholders(from: usize, n: usize) -> String {
         .join(", ")
 }
 
-/// On-duty crews of `districts` whose skills include `skill`, with position and load.
+/// Crews (not retired) of `districts` whose skills include `skill`, with position, load
+/// and their duty facts at `now`.
 pub async fn candidates(
     db: &Db,
     districts: &[String],
     skill: &str,
+    now: Millis,
 ) -> Result<Vec<Candidate>, DbError> {
     if districts.is_empty() {
         return Ok(Vec::new());
@@ -148,13 +165,15 @@ pub async fn candidates(
               ORDER BY p.at DESC, p.id DESC LIMIT 1),
             (SELECT p.lon FROM crew_positions p WHERE p.crew = c.id AND p.flags = ''
               ORDER BY p.at DESC, p.id DESC LIMIT 1),
-            (SELECT COUNT(*) FROM tasks t WHERE t.assignee = c.id AND t.status IN {OPEN_WORK})
+            (SELECT COUNT(*) FROM tasks t WHERE t.assignee = c.id AND t.status IN {OPEN_WORK}),
+            {}
          FROM crews c JOIN crew_skills s ON s.crew = c.id AND s.service_code = $1
-         WHERE c.on_duty AND c.retired_at IS NULL AND c.district IN ({}) ORDER BY c.id",
-        placeholders(2, districts.len())
+         WHERE c.retired_at IS NULL AND c.district IN ({}) ORDER BY c.id",
+        super::roster::duty_columns("$2"),
+        placeholders(3, districts.len())
     );
     let rows: Vec<CandidateTuple> = on_pool!(db, pool => {
-        let mut q = sqlx::query_as(&sql).bind(skill);
+        let mut q = sqlx::query_as(&sql).bind(skill).bind(now);
         for d in districts {
             q = q.bind(d);
         }
@@ -162,12 +181,17 @@ pub async fn candidates(
     });
     Ok(rows
         .into_iter()
-        .map(|(crew, district, lat, lon, load)| Candidate {
-            crew,
-            district,
-            position: lat.zip(lon),
-            load: u32::try_from(load).unwrap_or(u32::MAX),
-        })
+        .map(
+            |(crew, district, lat, lon, load, switch, toggled, shifts, covering, boundary)| {
+                Candidate {
+                    crew,
+                    district,
+                    position: lat.zip(lon),
+                    load: u32::try_from(load).unwrap_or(u32::MAX),
+                    duty: super::roster::duty_of((switch, toggled, shifts, covering, boundary)),
+                }
+            },
+        )
         .collect())
 }
 

@@ -52,6 +52,7 @@ pub mod places;
 pub mod postgres;
 pub mod push;
 pub mod queue;
+pub mod roster;
 pub mod sessions;
 pub mod sqlite;
 

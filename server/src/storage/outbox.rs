@@ -286,7 +286,7 @@ pub(crate) async fn write_effects(
 /// a device that already has a wake-up waiting (not yet claimed) gets no other; else a
 /// non-urgent one is due no sooner than `wake_every_ms` after the device's latest. An
 /// urgent one is due now, always.
-async fn write_wake(
+pub(crate) async fn write_wake(
     tx: &mut Tx,
     task: &str,
     seq: i64,

@@ -33,6 +33,7 @@ mod places;
 mod push;
 mod queue;
 mod report;
+mod roster;
 mod sessions;
 mod storage;
 mod sync;

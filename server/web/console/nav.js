@@ -14,6 +14,7 @@
     { id: 'verify', href: '/console/verify.html', key: 'nav.verify', roles: ['dispatcher', 'manager'] },
     { id: 'messages', href: '/console/messages.html', key: 'nav.messages', roles: ['admin', 'dispatcher', 'manager', 'call_centre'] },
     { id: 'manage', href: '/console/manage.html', key: 'nav.manage', roles: ['dispatcher', 'manager'] },
+    { id: 'roster', href: '/console/roster.html', key: 'nav.roster', roles: ['dispatcher', 'manager'] },
     { id: 'penalties', href: '/console/penalties.html', key: 'nav.penalties', roles: ['manager', 'contractor', 'admin'] },
     { id: 'admin', href: '/console/admin.html', key: 'nav.admin', roles: ['admin'] },
   ];

@@ -49,6 +49,7 @@
 //! | `[analytics]` | `TARMIM_SCORECARD_WEIGHTS` (`sla=35,reopen=20,…`), `TARMIM_SCORECARD_THRESHOLD`, `TARMIM_SCORECARD_MIN_TASKS`, `TARMIM_SCORECARD_ACK_TARGET_MINUTES`, `TARMIM_ANALYTICS_IN_MEMORY` (`on`: measures from the in-memory mirror; `off`: SQL) | see `server/README.md`, "Analytics" |
 //! | `[report]` `per_minute`, `pow_bits`, `inbox` | `TARMIM_REPORT_PER_MINUTE`, `TARMIM_REPORT_POW_BITS`, `TARMIM_MESSAGE_INBOX` | `5` reports per client address per minute, `16` proof-of-work bits, `district` (non-field messages go to their district's inbox, else the city's; `city`: always the city's) |
 //! | `[desk]` `caller_key`, `call_timeout_secs` | `TARMIM_CALLER_KEY` (64 hex digits), `TARMIM_CALL_TIMEOUT_SECS` | none: a random key kept in `data_dir/caller.key` (replicas must share one: set it), `7200`: a call not ended by then is closed as abandoned |
+//! | `[roster]` `gap_lead_secs`, `tick_ms` | `TARMIM_ROSTER_GAP_LEAD_SECS`, `TARMIM_ROSTER_TICK_MS` | `86400` (a coverage gap within a day raises a dispatcher alert), `60000` |
 //! | `[limits]` | `TARMIM_LOGIN_*`, `TARMIM_HEADER_TIMEOUT_SECS`, `TARMIM_REQUEST_TIMEOUT_SECS`, `TARMIM_MAX_CONNECTIONS`, `TARMIM_SYNC_MAX_SOCKETS*`, `TARMIM_OPEN311_MAX_BODY_BYTES`, … | see `limits` and `docs/security.md` |
 //! | `[integrity]` (file only) | — | no categories: the integrity channel refuses reports (see `docs/integrity.md`) |
 
@@ -60,6 +61,7 @@ pub mod open311;
 pub mod outbox;
 pub mod push;
 pub mod report;
+pub mod roster;
 
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -202,6 +204,8 @@ pub struct Config {
     pub limits: limits::LimitsConfig,
     /// The call centre's desk (`[desk]`: the caller key, the call timeout).
     pub desk: desk::DeskConfig,
+    /// Crews' rosters (`[roster]`: the coverage gap alert's lead, the check's interval).
+    pub roster: roster::RosterConfig,
 }
 
 impl Default for Config {
@@ -248,6 +252,7 @@ impl Default for Config {
             report: report::ReportConfig::default(),
             limits: limits::LimitsConfig::default(),
             desk: desk::DeskConfig::default(),
+            roster: roster::RosterConfig::default(),
         }
     }
 }
@@ -421,6 +426,9 @@ impl Config {
             .apply_env(get)
             .map_err(|(var, value, why)| ConfigError::Env { var, value, why })?;
         cfg.desk
+            .apply_env(get)
+            .map_err(|(var, value, why)| ConfigError::Env { var, value, why })?;
+        cfg.roster
             .apply_env(get)
             .map_err(|(var, value, why)| ConfigError::Env { var, value, why })?;
         cfg.outbox

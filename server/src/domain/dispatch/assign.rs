@@ -3,7 +3,8 @@
 //! # Scoring
 //!
 //! Candidates are the **on-duty** crews of the task's district whose skills include the
-//! task's service code. Each gets
+//! task's service code — on duty by their roster unless they toggled manually
+//! (`domain::roster::duty`). Each gets
 //!
 //! ```text
 //! score = distance_km + LOAD_PENALTY_KM × open_jobs
@@ -36,6 +37,7 @@ use super::edit::{self, Edited};
 use crate::base::geodesy;
 use crate::base::time::now_millis;
 use crate::domain::identity::Identity;
+use crate::domain::roster;
 use crate::storage::dispatch::{self as store, Alert, Candidate, TimerKind};
 use crate::storage::{DistrictStore, IdentityStore};
 use serde::Serialize;
@@ -112,12 +114,17 @@ pub async fn pick(
     point: &GeoPoint,
     exclude: &[String],
 ) -> Result<Pick, DispatchError> {
-    let own = store::candidates(&d.store, &[district.to_owned()], skill).await?;
+    let now = now_millis();
+    let on_duty = |mut v: Vec<Candidate>| {
+        v.retain(|c| roster::duty::on_duty(&c.duty));
+        v
+    };
+    let own = on_duty(store::candidates(&d.store, &[district.to_owned()], skill, now).await?);
     if let Some(s) = choose(point, &own, exclude) {
         return Ok(Pick::District(s));
     }
     let neighbours = d.store.neighbours(district).await?;
-    let next = store::candidates(&d.store, &neighbours, skill).await?;
+    let next = on_duty(store::candidates(&d.store, &neighbours, skill, now).await?);
     Ok(match choose(point, &next, exclude) {
         Some(s) => Pick::Neighbour(s),
         None => Pick::None,
@@ -358,7 +365,7 @@ pub async fn assign_by_dispatcher(
         .await?
         .ok_or_else(|| DispatchError::NotFound(format!("no crew {crew_id}")))?;
     let mut problems = Vec::new();
-    if !crew.on_duty {
+    if !roster::on_duty_now(&d.store, &crew.id).await? {
         problems.push(format!("crew {} is off duty", crew.id));
     }
     if view.derived.district.as_deref() != Some(crew.district.as_str()) {

@@ -9,6 +9,7 @@ use super::DispatchError;
 use crate::domain::identity::{Identity, UserRole};
 use crate::storage::Db;
 use crate::storage::dispatch::{self as store, CrewStatus};
+use crate::storage::roster as roster_store;
 use sync_core::DeviceId;
 
 /// A caller admitted as a member of a crew, on one of their devices.
@@ -50,11 +51,14 @@ impl CrewMember {
     }
 }
 
-/// Puts the member's crew on duty or off; [`DispatchError::NotFound`] once the crew no
-/// longer exists.
+/// Puts the member's crew on duty or off (kept with who, device and when; it holds over
+/// the roster until the roster's next shift start or end: `domain::roster::duty`);
+/// [`DispatchError::NotFound`] once the crew no longer exists.
 pub async fn set_duty(db: &Db, member: &CrewMember, on_duty: bool) -> Result<(), DispatchError> {
     let crew = member.crew();
-    if !store::set_on_duty(db, crew, on_duty).await? {
+    let at = crate::base::time::now_millis();
+    let device = member.device.to_string();
+    if !roster_store::toggle(db, crew, on_duty, &member.user, Some(&device), at).await? {
         return Err(DispatchError::NotFound(format!("no crew {crew}")));
     }
     tracing::info!(crew, on_duty, device = %member.device, "duty changed");
@@ -68,5 +72,17 @@ pub async fn of_districts(db: &Db, who: &Identity) -> Result<Vec<CrewStatus>, Di
             "only dispatchers and managers list crews".into(),
         ));
     }
-    Ok(store::crews_of(db, &who.districts).await?)
+    let mut crews = store::crews_of(db, &who.districts).await?;
+    // On duty as the roster and toggles say, not the bare switch.
+    let facts: std::collections::HashMap<String, _> =
+        roster_store::duty_facts(db, crate::base::time::now_millis())
+            .await?
+            .into_iter()
+            .collect();
+    for c in &mut crews {
+        if let Some(f) = facts.get(&c.id) {
+            c.on_duty = crate::domain::roster::duty::on_duty(f);
+        }
+    }
+    Ok(crews)
 }

@@ -1,5 +1,6 @@
 //! The console's Content-Security-Policy, sent with every console page (`index.html`,
-//! `manage.html`, `verify.html`, `messages.html`, `desk.html`, `penalties.html`, `admin.html`): scripts, styles and
+//! `manage.html`, `verify.html`, `messages.html`, `desk.html`, `penalties.html`, `roster.html`,
+//! `admin.html`): scripts, styles and
 //! connections only from this server; images only from this server (photos, Leaflet's
 //! own images, `data:` for Leaflet's inline ones) and the configured tile host, so text
 //! that slipped through escaping could neither run script nor beacon data to a third
