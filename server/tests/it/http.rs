@@ -200,7 +200,9 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
         let _ = stop_rx.await;
     }));
     let request = tokio::spawn(async move {
-        reqwest::get(format!("http://{addr}/slow"))
+        tarmim_testing::http()
+            .get(format!("http://{addr}/slow"))
+            .send()
             .await
             .unwrap()
             .text()
@@ -217,5 +219,11 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
         "waited for the request"
     );
     // No longer accepting.
-    assert!(reqwest::get(format!("http://{addr}/slow")).await.is_err());
+    assert!(
+        tarmim_testing::http()
+            .get(format!("http://{addr}/slow"))
+            .send()
+            .await
+            .is_err()
+    );
 }

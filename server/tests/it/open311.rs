@@ -740,7 +740,7 @@ async fn photos_duplicates_and_support(f: &Fixture) {
         media.contains("/api/v1/photos/") && media.ends_with("/display"),
         "{media}"
     );
-    let img = reqwest::get(&media).await.unwrap();
+    let img = tarmim_testing::http().get(&media).send().await.unwrap();
     assert_eq!(img.status(), StatusCode::OK);
     assert_eq!(img.headers()["content-type"], "image/jpeg");
     let stored =

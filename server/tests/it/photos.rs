@@ -389,7 +389,9 @@ fn metadata_in_jpeg(b: &[u8]) -> Vec<String> {
 }
 
 async fn fetch_public(addr: SocketAddr, hash: &str, variant: &str) -> reqwest::Response {
-    reqwest::get(format!("http://{addr}/api/v1/photos/{hash}/{variant}"))
+    tarmim_testing::http()
+        .get(format!("http://{addr}/api/v1/photos/{hash}/{variant}"))
+        .send()
         .await
         .unwrap()
 }

@@ -790,7 +790,9 @@ async fn demo_showcase(f: &Fixture) {
     let get = |code: String| {
         let url = format!("{base}/api/v1/track/{code}");
         async move {
-            reqwest::get(url)
+            tarmim_testing::http()
+                .get(url)
+                .send()
                 .await
                 .unwrap()
                 .json::<Value>()
