@@ -176,27 +176,6 @@ pub(crate) async fn insert_report_origin_tx(
 const INSERT_ORIGIN: &str = "INSERT INTO citizen_reports (task, kind, channel, lang, created_at) \
      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (task) DO NOTHING";
 
-/// Records where a citizen's field report came from (`citizen_reports`).
-pub async fn insert_report_origin(
-    db: &Db,
-    task: &str,
-    kind: &str,
-    channel: &str,
-    lang: &str,
-    at: i64,
-) -> Result<(), DbError> {
-    on_pool!(db, pool => sqlx::query(INSERT_ORIGIN)
-    .bind(task)
-    .bind(kind)
-    .bind(channel)
-    .bind(lang)
-    .bind(at)
-    .execute(pool)
-    .await
-    .map(|_| ())?);
-    Ok(())
-}
-
 /// A field report's kind and language, if a citizen filed it (`citizen_reports`).
 pub async fn report_origin(db: &Db, task: &str) -> Result<Option<(String, String)>, DbError> {
     let row: Option<(String, String)> = on_pool!(db, pool => sqlx::query_as(
