@@ -231,16 +231,24 @@ async fn report(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let pow = headers.get(pow::HEADER).and_then(|v| v.to_str().ok());
-    let admitted = s
+    let admitted = match s
         .integrity
-        .admit_report(&client(&s, &headers, peer), declared, pow, now)?;
-    let body = axum::body::to_bytes(body, admitted.max_body_bytes)
-        .await
-        .map_err(|_| {
-            ApiError::PayloadTooLarge(
-                "the request is larger than this server accepts, or was cut short".into(),
-            )
-        })?;
+        .admit_report(&client(&s, &headers, peer), declared, pow, now)
+    {
+        Ok(a) => a,
+        Err(e) => return Ok(closing(ApiError::from(e).into_response())),
+    };
+    let body = match axum::body::to_bytes(body, admitted.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => {
+            return Ok(closing(
+                ApiError::PayloadTooLarge(
+                    "the request is larger than this server accepts, or was cut short".into(),
+                )
+                .into_response(),
+            ));
+        }
+    };
     let receipt = s.integrity.take_report(&s.db, admitted, body, now).await?;
     Ok((
         StatusCode::CREATED,
@@ -251,6 +259,17 @@ async fn report(
         })),
     )
         .into_response())
+}
+
+/// A refusal sent before the request's body was read (or while it was): the connection
+/// cannot carry another request, so the client is told to close it, rather than finding
+/// out when its next request on it fails (hyper closes it either way).
+fn closing(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    r
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
