@@ -1601,34 +1601,32 @@ async fn metrics_are_private_and_never_name_the_channel(f: &Fixture) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    let r = http.get(format!("{root}/metrics")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let r = http
-        .get(format!("{root}/metrics"))
-        .bearer_auth("wrong")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let r = http
-        .get(format!("{root}/metrics"))
-        .bearer_auth("scrape-secret-7f3a")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let text = r.text().await.unwrap();
-    assert!(text.contains("http_requests_total"), "{text}");
-    assert!(!text.contains("integrity"), "{text}");
-    let r = http
-        .get(format!("http://{metrics_addr}/metrics"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let text = r.text().await.unwrap();
-    assert!(text.contains("http_requests_total"), "{text}");
-    assert!(!text.contains("integrity"), "{text}");
+    let scrape = async |url: String, token: Option<&str>| {
+        let mut req = http.get(url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        (r.status(), r.text().await.unwrap())
+    };
+    let public = format!("{root}/metrics");
+    assert_eq!(
+        scrape(public.clone(), None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        scrape(public.clone(), Some("wrong")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    for (url, token) in [
+        (public, Some("scrape-secret-7f3a")),
+        (format!("http://{metrics_addr}/metrics"), None),
+    ] {
+        let (status, text) = scrape(url, token).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(text.contains("http_requests_total"), "{text}");
+        assert!(!text.contains("integrity"), "{text}");
+    }
     // The metrics listener serves nothing else.
     let r = http
         .get(format!("http://{metrics_addr}/healthz"))
