@@ -6,7 +6,11 @@
 //! cargo bench -p server --bench dispatch              # SQLite
 //! cargo bench -p server --bench dispatch -- --pg      # PostgreSQL (tests/setup/postgres.sh first)
 //! cargo bench -p server --bench dispatch -- --quick   # 500 devices, 50 tasks
+//! cargo bench -p server --bench dispatch -- --both    # SQLite, then PostgreSQL, in one run
 //! ```
+//!
+//! The load average (`/proc/loadavg`) is printed before the timed part, its highest
+//! 1-minute value while it runs, and after: a figure means little on a busy machine.
 //!
 //! The server is the real `tarmim-server` binary (a child process). The city: 100 square
 //! districts in a 10 × 10 grid, two on-duty crews per district with a plausible position
@@ -57,7 +61,48 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(run(has("--pg"), has("--quick")));
+    if has("--both") {
+        rt.block_on(run(false, has("--quick")));
+        rt.block_on(run(true, has("--quick")));
+    } else {
+        rt.block_on(run(has("--pg"), has("--quick")));
+    }
+}
+
+/// The 1, 5 and 15-minute load averages.
+fn loadavg() -> [f64; 3] {
+    let s = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut it = s.split_whitespace().map(|v| v.parse().unwrap_or(f64::NAN));
+    [(); 3].map(|_| it.next().unwrap_or(f64::NAN))
+}
+
+/// Samples the 1-minute load average every second until dropped; the highest seen.
+struct LoadWatch {
+    peak: std::sync::Arc<std::sync::Mutex<f64>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LoadWatch {
+    fn start() -> LoadWatch {
+        let peak = std::sync::Arc::new(std::sync::Mutex::new(loadavg()[0]));
+        let p = peak.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let now = loadavg()[0];
+                let mut m = p.lock().unwrap();
+                if now > *m {
+                    *m = now;
+                }
+            }
+        });
+        LoadWatch { peak, task }
+    }
+
+    fn stop(self) -> f64 {
+        self.task.abort();
+        *self.peak.lock().unwrap()
+    }
 }
 
 /// A throw-away PostgreSQL database, dropped with the value.
@@ -385,6 +430,8 @@ async fn run(pg: bool, quick: bool) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let http = tarmim_testing::http();
+    let before = loadavg();
+    let watch = LoadWatch::start();
     let mut to_201 = Vec::with_capacity(tasks);
     let mut to_phone = Vec::with_capacity(tasks);
     let mut by_crew: HashMap<String, usize> = HashMap::new();
@@ -425,8 +472,14 @@ async fn run(pg: bool, quick: bool) {
         to_phone.push(at.duration_since(t0));
         *by_crew.entry(crew).or_default() += 1;
     }
+    let peak = watch.stop();
+    let after = loadavg();
     to_201.sort();
     to_phone.sort();
+    println!(
+        "Load average (1/5/15 min): before {:.2} {:.2} {:.2}; highest 1-min while timed {peak:.2}; after {:.2} {:.2} {:.2}.\n",
+        before[0], before[1], before[2], after[0], after[1], after[2]
+    );
     println!(
         "| measure ({devices} devices, {crews} crews, {districts} districts, {tasks} urgent tasks one at a time) | p50 | p99 | max | target |"
     );
