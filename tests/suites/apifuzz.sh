@@ -53,11 +53,14 @@ cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm
 trap cleanup EXIT
 
 base="http://127.0.0.1:$port"
-for _ in $(seq 1 300); do
-    curl -fsS "$base/readyz" >/dev/null 2>&1 && break
+# Up to 180 s: the demo city seeds in over a minute on a busy machine.
+ready=""
+for _ in $(seq 1 900); do
+    curl -fsS "$base/readyz" >/dev/null 2>&1 && { ready=1; break; }
     kill -0 "$pid" 2>/dev/null || { cat "$data/server.log"; echo "apifuzz: 0 passed, 1 failed"; exit 1; }
     sleep 0.2
 done
+[ -n "$ready" ] || { tail -n 20 "$data/server.log"; echo "the server was not ready in 180 s"; echo "apifuzz: 0 passed, 1 failed"; exit 1; }
 
 login() {
     curl -fsS "$base/api/v1/login" -H 'content-type: application/json' \
