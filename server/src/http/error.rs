@@ -389,7 +389,6 @@ impl From<crate::domain::photo::tus::TusError> for ApiError {
             | T::OthersUpload) => ApiError::Conflict(e.to_string()),
             e @ (T::Quota { .. } | T::UserQuota { .. }) => ApiError::TooManyRequests(e.to_string()),
             e @ (T::NoUpload | T::NotCreated) => ApiError::NotFound(e.to_string()),
-            T::Area(e) => ApiError::Internal(format!("upload area: {e}")),
             T::Unavailable => ApiError::Unavailable,
             T::Db(d) => ApiError::Db(d),
             T::Ingest(e @ I::HashMismatch { .. }) => ApiError::ChecksumMismatch(format!(

@@ -1,10 +1,11 @@
 //! The photo tables (`migrations/*/0003_photos.sql`) on either backend: `photos` (one row
 //! per stored photo, with its EXIF facts and flags) and `photo_uploads` (unfinished
 //! resumable uploads), and `photo_attachments` (`0037`: each task a photo was uploaded
-//! for, by which device, with its flags against that task). The same SQL runs on SQLite
-//! and PostgreSQL.
+//! for, by which device, with its flags against that task), and `photo_upload_chunks`
+//! (`0051`: the bytes of unfinished uploads, shared by every replica). The same SQL runs
+//! on SQLite and PostgreSQL.
 
-use crate::storage::{Db, DbError, on_pool};
+use crate::storage::{Db, DbError, on_pool, on_tx};
 use sync_core::Millis;
 
 /// One stored photo.
@@ -256,7 +257,87 @@ pub async fn uploads_created_before(
     Ok(rows.into_iter().map(|(h,)| h).collect())
 }
 
-/// Forgets an upload (finished or discarded).
+/// How many bytes the database holds of an unfinished upload (the sum of its chunks),
+/// and when a chunk of it was last written (`None` if never); `None` if there is no such
+/// upload.
+pub async fn upload_received(
+    db: &Db,
+    hash: &str,
+) -> Result<Option<(i64, Option<Millis>)>, DbError> {
+    let row: Option<(i64, Option<i64>)> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT CAST((SELECT COALESCE(SUM(length(c.bytes)), 0) FROM photo_upload_chunks c \
+                      WHERE c.hash = u.hash) AS BIGINT), u.written_at \
+         FROM photo_uploads u WHERE u.hash = $1",
+    )
+    .bind(hash)
+    .fetch_optional(pool)
+    .await?);
+    Ok(row)
+}
+
+/// Appends one chunk at offset `at`, in one transaction that locks the upload's row
+/// first (stamping `written_at`) and then checks that `at` is still its offset: false
+/// (and nothing written) when another request, on any replica, appended first or the
+/// upload is gone. The row lock is what keeps two writers of one upload apart across
+/// replicas; on SQLite the one writer is.
+pub async fn append_upload_chunk(
+    db: &Db,
+    hash: &str,
+    at: i64,
+    bytes: &[u8],
+    now: Millis,
+) -> Result<bool, DbError> {
+    let mut tx = db.begin_write().await?;
+    let locked = on_tx!(&mut tx, conn => sqlx::query(
+        "UPDATE photo_uploads SET written_at = $1 WHERE hash = $2",
+    )
+    .bind(now)
+    .bind(hash)
+    .execute(conn)
+    .await
+    .map(|r| r.rows_affected()))?;
+    if locked != 1 {
+        return Ok(false);
+    }
+    let offset: i64 = on_tx!(&mut tx, conn => sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(length(bytes)), 0) AS BIGINT) FROM photo_upload_chunks \
+         WHERE hash = $1",
+    )
+    .bind(hash)
+    .fetch_one(conn)
+    .await)?;
+    if offset != at {
+        return Ok(false);
+    }
+    on_tx!(&mut tx, conn => sqlx::query(
+        "INSERT INTO photo_upload_chunks (hash, at, bytes) VALUES ($1, $2, $3)",
+    )
+    .bind(hash)
+    .bind(at)
+    .bind(bytes)
+    .execute(conn)
+    .await
+    .map(|_| ()))?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// The bytes of an unfinished upload, in order (empty if none).
+pub async fn upload_bytes(db: &Db, hash: &str) -> Result<Vec<u8>, DbError> {
+    let chunks: Vec<(Vec<u8>,)> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT bytes FROM photo_upload_chunks WHERE hash = $1 ORDER BY at",
+    )
+    .bind(hash)
+    .fetch_all(pool)
+    .await?);
+    let mut out = Vec::with_capacity(chunks.iter().map(|(c,)| c.len()).sum());
+    for (c,) in chunks {
+        out.extend_from_slice(&c);
+    }
+    Ok(out)
+}
+
+/// Forgets an upload (finished or discarded), its chunks with it (`ON DELETE CASCADE`).
 pub async fn delete_upload(db: &Db, hash: &str) -> Result<(), DbError> {
     on_pool!(db, pool => sqlx::query("DELETE FROM photo_uploads WHERE hash = $1")
         .bind(hash)

@@ -791,6 +791,144 @@ async fn upload_that_stops_halfway_resumes(f: &Fixture) {
     srv.shutdown().await.unwrap();
 }
 
+/// A PNG of noise, about 700 KB: three chunks of the upload area.
+fn noisy_png() -> Vec<u8> {
+    let mut x: u32 = 0x2545_F491;
+    let img = image::RgbImage::from_fn(480, 480, |_, _| {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let [a, b, c, _] = x.to_le_bytes();
+        image::Rgb([a, b, c])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// Issue 21 §6: partial uploads are in the shared database, so an upload begun on one
+/// replica resumes on another (with a disk of its own) at the byte the first had reached.
+/// (A replica killed mid-upload: `tests/suites/replicas.sh`.)
+async fn upload_resumes_on_another_replica(f: &Fixture) {
+    let (a, tus_a) = crew_tus(f).await;
+    let mut config_b = f.config.clone();
+    config_b.data_dir = f.config.data_dir.join("replica-b");
+    let b = RunningServer::start(
+        AppState::new(f.db.clone(), config_b),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let bytes = noisy_png();
+    assert!(bytes.len() > 2 * server::domain::photo::upload::CHUNK);
+    let hash = content_hash(&bytes);
+    let r = tus_a
+        .create(&hash, "T1", "image/png", bytes.len() as u64)
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let sent = bytes.len() - 100_000;
+    tus_a.patch_cut(&hash, 0, &bytes, sent);
+    assert_eq!(tus_a.offset_at_least(&hash, sent as u64).await, sent as u64);
+
+    // The same phone's token works on every replica (one database).
+    let tus_b = Tus {
+        base: format!("http://{}", b.addr),
+        token: tus_a.token.clone(),
+        http: tarmim_testing::http(),
+    };
+    let r = tus_b.head(&hash).await;
+    assert_eq!(offset_of(&r), sent as u64, "replica b sees what a received");
+    let r = tus_b
+        .patch(&hash, sent as u64, bytes[sent..].to_vec())
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(offset_of(&r), bytes.len() as u64);
+    let stored = server::storage::photos::photo(&f.db, &hash)
+        .await
+        .unwrap()
+        .expect("the photo is stored");
+    assert_eq!(stored.bytes, bytes.len() as i64);
+    assert_eq!(
+        fetch_public(b.addr, &hash, "display").await.status(),
+        StatusCode::OK
+    );
+    b.shutdown().await.unwrap();
+    a.shutdown().await.unwrap();
+}
+
+/// Two replicas appending to one upload at once (each with its own lock): the one that
+/// writes second finds the offset moved under it, writes nothing and is told to ask
+/// again (409); the bytes stay in order and the photo is stored whole.
+async fn two_replicas_appending_at_once_keep_one(f: &Fixture) {
+    use futures_util::StreamExt;
+    use server::domain::photo::tus::{self, NewUpload, TusError, Uploader};
+    use server::domain::photo::{PhotoSettings, Photos};
+    use sync_core::session::ServerStore;
+    seed_people(&f.db).await;
+    seed_task(&f.db, "T1").await;
+    let replica = || {
+        Photos::new(
+            Storage::Fs(FsStore::new(f.config.data_dir.join("photos"))),
+            PhotoSettings::from_config(&f.config),
+            server::domain::photo::upload::UploadArea::new(),
+        )
+    };
+    let (a, b) = (replica(), replica());
+    let who = Uploader {
+        device: "phone-1".into(),
+        user_id: "u-crew1".into(),
+        scopes: f.db.doc_scopes(&id("T1")).await.unwrap(),
+    };
+    let bytes = fixture("near.jpg");
+    let hash = content_hash(&bytes);
+    let new = NewUpload {
+        hash: hash.clone(),
+        task: "T1".into(),
+        mime: "image/jpeg".into(),
+        kind: None,
+        length: bytes.len() as u64,
+    };
+    tus::create(&f.db, &a, &who, new).await.unwrap();
+
+    // a takes the first 500 bytes at offset 0 and holds them until told to go on.
+    let (go, wait) = tokio::sync::oneshot::channel::<()>();
+    let first = bytes::Bytes::copy_from_slice(&bytes[..500]);
+    let body = futures_util::stream::iter([Ok::<_, std::io::Error>(first)]).chain(
+        futures_util::stream::once(async move {
+            let _ = wait.await;
+            Ok(bytes::Bytes::new())
+        }),
+    );
+    let slow = {
+        let (db, a, who, hash) = (f.db.clone(), a.clone(), who.clone(), hash.clone());
+        tokio::spawn(async move { tus::append(&db, &a, &who, &hash, 0, body).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Meanwhile b appends 1,000 bytes at offset 0.
+    let head = futures_util::stream::iter([Ok::<_, std::io::Error>(
+        bytes::Bytes::copy_from_slice(&bytes[..1000]),
+    )]);
+    let p = tus::append(&f.db, &b, &who, &hash, 0, head).await.unwrap();
+    assert_eq!(p.offset, 1000);
+    go.send(()).unwrap();
+    let late = slow.await.unwrap();
+    assert!(matches!(late, Err(TusError::Writing)), "{late:?}");
+    assert_eq!(tus::progress(&f.db, &a, &hash).await.unwrap().offset, 1000);
+    // Either replica finishes it from there.
+    let rest = futures_util::stream::iter([Ok::<_, std::io::Error>(
+        bytes::Bytes::copy_from_slice(&bytes[1000..]),
+    )]);
+    let p = tus::append(&f.db, &a, &who, &hash, 1000, rest)
+        .await
+        .unwrap();
+    assert_eq!(p.offset, bytes.len() as u64);
+    let stored = server::storage::photos::photo(&f.db, &hash)
+        .await
+        .unwrap()
+        .expect("stored whole (the hash check passed)");
+    assert_eq!(stored.bytes, bytes.len() as i64);
+}
+
 async fn upload_resuming_at_a_wrong_offset_is_refused(f: &Fixture) {
     let (srv, tus) = crew_tus(f).await;
     let bytes = fixture("near.jpg");
@@ -962,13 +1100,17 @@ async fn abandoned_upload_expires_and_frees_the_quota(f: &Fixture) {
         .unwrap();
     assert_eq!(swept.expired, 1, "{swept:?}");
     assert_eq!(tus.head(&a).await.status(), StatusCode::NOT_FOUND);
-    assert!(
-        !f.config
-            .data_dir
-            .join("photo-uploads")
-            .join(format!("{a}.part"))
-            .exists()
-    );
+    let chunks: i64 = match &f.db {
+        Db::Sqlite(s) => sqlx::query_scalar("SELECT COUNT(*) FROM photo_upload_chunks")
+            .fetch_one(s.pool())
+            .await
+            .unwrap(),
+        Db::Postgres(s) => sqlx::query_scalar("SELECT COUNT(*) FROM photo_upload_chunks")
+            .fetch_one(s.pool())
+            .await
+            .unwrap(),
+    };
+    assert_eq!(chunks, 0, "the expired upload's bytes are gone");
     assert_eq!(
         tus.create(&b, "T1", "image/jpeg", 6_000).await.status(),
         StatusCode::CREATED
@@ -988,6 +1130,8 @@ on_both_backends!(
     hash_mismatch_is_refused,
     upload_for_a_task_out_of_scope_is_refused,
     upload_that_stops_halfway_resumes,
+    upload_resumes_on_another_replica,
+    two_replicas_appending_at_once_keep_one,
     upload_resuming_at_a_wrong_offset_is_refused,
     heic_is_unsupported,
     protocol_violations_are_refused,
@@ -1267,7 +1411,7 @@ async fn server_keeps_photos_on_s3() {
     state.photos = server::domain::photo::Photos::new(
         storage.clone(),
         server::domain::photo::PhotoSettings::from_config(&f.config),
-        server::domain::photo::upload::UploadArea::new(f.config.data_dir.join("photo-uploads")),
+        server::domain::photo::upload::UploadArea::new(),
     );
     let srv = start_state(state).await;
     let (token, _) = login(srv.addr, "crew1", "phone-1").await;

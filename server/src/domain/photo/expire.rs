@@ -1,9 +1,11 @@
 //! Abandoned uploads expire. A phone that started an upload and never came back (lost,
-//! wiped, its task cancelled) would otherwise hold its partial file on disk and its bytes
+//! wiped, its task cancelled) would otherwise hold its partial bytes in the database and
 //! against the device's quota forever. An upload expires once it was created more than
-//! `photo_upload_ttl_hours` ago **and** its partial file on this replica was not written
-//! for as long (a slow upload still in progress keeps going). Every replica runs the
-//! sweep; the row is deleted under the upload's lock, so a `PATCH` never races it.
+//! `photo_upload_ttl_hours` ago **and** no chunk of it was written for as long, on any
+//! replica (a slow upload still in progress keeps going). Every replica runs the sweep;
+//! the row (and its chunks, by cascade) is deleted under this replica's lock of the
+//! upload, and a `PATCH` on another replica that races it finds its offset's
+//! compare-and-swap failing, so it writes nothing after the delete.
 //!
 //! A phone whose upload expired gets 404 on its next `HEAD` and starts again with a
 //! `POST` (the tus status table in `server/README.md`), so nothing acknowledged is lost:
@@ -14,7 +16,7 @@ use crate::base::time::now_millis;
 use crate::storage::Db;
 use crate::storage::DbError;
 use crate::storage::photos as records;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use sync_core::Millis;
 
 /// How often each replica sweeps.
@@ -39,8 +41,6 @@ pub async fn sweep(store: &Db, photos: &Photos, now: Millis) -> Result<Swept, Db
         .unwrap_or(i64::MAX / 3_600_000)
         .saturating_mul(3_600_000);
     let cutoff = now.saturating_sub(ttl_ms);
-    let cutoff_time =
-        SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(cutoff).unwrap_or(0));
     let uploads = &photos.uploads;
     let mut out = Swept::default();
     for hash in records::uploads_created_before(store, cutoff, BATCH).await? {
@@ -48,20 +48,15 @@ pub async fn sweep(store: &Db, photos: &Photos, now: Millis) -> Result<Swept, Db
             out.busy += 1;
             continue;
         };
-        match uploads.last_written(&hash).await {
-            Ok(Some(t)) if t > cutoff_time => {
-                out.still_active += 1;
-                continue;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "reading an upload's partial file failed; sweeping it anyway");
-            }
+        if uploads
+            .last_written(store, &hash)
+            .await?
+            .is_some_and(|t| t > cutoff)
+        {
+            out.still_active += 1;
+            continue;
         }
         records::delete_upload(store, &hash).await?;
-        if let Err(e) = uploads.remove(&hash).await {
-            tracing::warn!(error = %e, "removing an expired upload's partial file failed");
-        }
         uploads.forget_lock(&hash);
         out.expired += 1;
     }

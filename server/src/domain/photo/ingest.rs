@@ -13,7 +13,6 @@
 
 use super::exif::ExifFacts;
 use super::storage::{self, BlobStore};
-use super::upload::UploadArea;
 use super::{PhotoError, PhotoFormat, Photos, Variant, flag, process};
 use crate::base::geodesy;
 use crate::base::time::now_millis;
@@ -58,11 +57,8 @@ enum Checked {
     Good(Vec<u8>, super::Processed),
 }
 
-/// Discards a refused upload: its bytes and its row.
-async fn discard(db: &Db, area: &UploadArea, hash: &str) -> Result<(), IngestError> {
-    area.remove(hash)
-        .await
-        .map_err(|e| IngestError::Internal(format!("removing a refused upload: {e}")))?;
+/// Discards a refused upload: its row and, with it, its bytes.
+async fn discard(db: &Db, hash: &str) -> Result<(), IngestError> {
     records::delete_upload(db, hash).await?;
     Ok(())
 }
@@ -76,20 +72,17 @@ pub async fn finish(db: &Db, photos: &Photos, up: &UploadRow) -> Result<PhotoRow
     let declared = match PhotoFormat::from_mime(&up.mime) {
         Ok(f) => f,
         Err(e) => {
-            discard(db, &photos.uploads, &up.hash).await?;
+            discard(db, &up.hash).await?;
             return Err(IngestError::Refused(e));
         }
     };
-    let area = photos.uploads.clone();
+    let bytes = photos.uploads.read(db, &up.hash).await?;
     let settings = std::sync::Arc::clone(&photos.settings);
     let hash = up.hash.clone();
     let known = records::photo(db, &up.hash).await?;
     let is_known = known.is_some();
     let checked = photos
         .run_blocking(move || {
-            let bytes = area
-                .read_blocking(&hash)
-                .map_err(|e| PhotoError::Internal(format!("reading upload: {e}")))?;
             let actual = hex::encode(Sha256::digest(&bytes));
             if actual != hash {
                 return Ok(Checked::Mismatch(actual));
@@ -105,11 +98,6 @@ pub async fn finish(db: &Db, photos: &Photos, up: &UploadRow) -> Result<PhotoRow
         (Ok(Checked::Known), Some(stored)) => {
             let row = attach(db, photos, stored, &up.task, up.kind.as_deref(), &up.device).await?;
             records::delete_upload(db, &up.hash).await?;
-            photos
-                .uploads
-                .remove(&up.hash)
-                .await
-                .map_err(|e| IngestError::Internal(format!("removing a finished upload: {e}")))?;
             return Ok(row);
         }
         (Ok(Checked::Known), None) => {
@@ -117,7 +105,7 @@ pub async fn finish(db: &Db, photos: &Photos, up: &UploadRow) -> Result<PhotoRow
         }
         (Ok(Checked::Good(b, p)), _) => (b, p),
         (Ok(Checked::Mismatch(actual)), _) => {
-            discard(db, &photos.uploads, &up.hash).await?;
+            discard(db, &up.hash).await?;
             return Err(IngestError::HashMismatch {
                 expected: up.hash.clone(),
                 actual,
@@ -126,7 +114,7 @@ pub async fn finish(db: &Db, photos: &Photos, up: &UploadRow) -> Result<PhotoRow
         (Err(PhotoError::Busy), _) => return Err(IngestError::Busy),
         (Err(PhotoError::Internal(m)), _) => return Err(IngestError::Internal(m)),
         (Err(e), _) => {
-            discard(db, &photos.uploads, &up.hash).await?;
+            discard(db, &up.hash).await?;
             return Err(IngestError::Refused(e));
         }
     };
@@ -145,11 +133,6 @@ pub async fn finish(db: &Db, photos: &Photos, up: &UploadRow) -> Result<PhotoRow
     )
     .await?;
     records::delete_upload(db, &up.hash).await?;
-    photos
-        .uploads
-        .remove(&up.hash)
-        .await
-        .map_err(|e| IngestError::Internal(format!("removing a finished upload: {e}")))?;
     Ok(row)
 }
 

@@ -7,7 +7,8 @@
 //! - [`flag`]: far from the task, or taken before it existed;
 //! - [`derive`]: thumbnail and display size, metadata-free JPEG;
 //! - [`storage`]: [`storage::BlobStore`] on the file system or any S3-compatible store;
-//! - [`upload`]: partial uploads on local disk, resumable from their last byte;
+//! - [`upload`]: partial uploads in the shared database, resumable from their last byte
+//!   on any replica;
 //! - `crate::storage::photos`: the `photos` and `photo_uploads` tables;
 //! - [`ingest`]: a finished upload → hash check → verification → stored photo;
 //! - [`tus`]: the tus upload flow (create, append, progress) and who may upload;
@@ -182,7 +183,7 @@ impl Photos {
         Ok(Photos::new(
             storage,
             PhotoSettings::from_config(c),
-            upload::UploadArea::new(c.data_dir.join("photo-uploads")),
+            upload::UploadArea::new(),
         ))
     }
 
@@ -191,7 +192,7 @@ impl Photos {
         Photos::new(
             Storage::Fs(FsStore::new(c.data_dir.join("photos"))),
             PhotoSettings::from_config(c),
-            upload::UploadArea::new(c.data_dir.join("photo-uploads")),
+            upload::UploadArea::new(),
         )
     }
 
@@ -249,7 +250,7 @@ mod tests {
         let photos = Photos::new(
             Storage::Fs(FsStore::new(&dir)),
             settings,
-            upload::UploadArea::new(&dir),
+            upload::UploadArea::new(),
         );
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let p = photos.clone();

@@ -148,8 +148,9 @@ pub enum TusError {
     /// Another request held the upload for the whole wait while it was being finished.
     #[error("the upload is busy; retry")]
     Busy,
-    /// Another request held the upload for the whole wait while it was writing.
-    #[error("another request is writing this upload")]
+    /// Another request held the upload for the whole wait while it was writing, or
+    /// appended (on another replica) while this one was.
+    #[error("another request is writing this upload; ask HEAD for the offset and retry")]
     Writing,
     /// Bytes offered at another offset than the server's.
     #[error("Upload-Offset {at} is not the upload's offset {offset}: resume from {offset}")]
@@ -168,9 +169,6 @@ pub enum TusError {
     /// Finishing the upload failed or refused the photo.
     #[error(transparent)]
     Ingest(IngestError),
-    /// The partial-upload folder failed.
-    #[error("upload area: {0}")]
-    Area(std::io::Error),
     /// The task's scopes could not be read (logged).
     #[error("service unavailable")]
     Unavailable,
@@ -320,23 +318,26 @@ pub async fn append<E>(
     let length = up.length as u64;
     let area = &photos.uploads;
     let guard = area.lock(hash, LOCK_WAIT).await.ok_or(TusError::Writing)?;
-    let offset = area.offset(hash).await.map_err(TusError::Area)?;
+    let offset = area.offset(db, hash).await?;
     if at != offset {
         return Err(TusError::WrongOffset { at, offset });
     }
     let done = if offset < length {
-        area.append(hash, offset, length, body)
-            .await
-            .map_err(TusError::Area)?
+        area.append(db, hash, offset, length, body).await?
     } else {
         Appended {
             offset,
             overflow: false,
             interrupted: false,
+            moved: false,
         }
     };
     if done.interrupted {
         tracing::info!(hash = %hash, offset = done.offset, "upload interrupted; bytes kept");
+    }
+    if done.moved {
+        // Another replica appended (or finished) meanwhile: the client asks HEAD again.
+        return Err(TusError::Writing);
     }
     if done.overflow {
         return Err(TusError::Overflow { length });
@@ -412,11 +413,7 @@ async fn finish(db: &Db, photos: &Photos, up: &UploadRow) -> Result<(), TusError
 /// crash between receiving the last byte and storing the photo is mended here).
 async fn current_offset(db: &Db, photos: &Photos, up: &UploadRow) -> Result<u64, TusError> {
     let length = up.length as u64;
-    let offset = photos
-        .uploads
-        .offset(&up.hash)
-        .await
-        .map_err(TusError::Area)?;
+    let offset = photos.uploads.offset(db, &up.hash).await?;
     if offset < length {
         return Ok(offset);
     }

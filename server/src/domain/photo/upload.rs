@@ -1,25 +1,36 @@
-//! Partial uploads: the bytes of each unfinished upload in one file, `<sha256>.part`, in
-//! the upload folder on local disk. A `PATCH` appends to it; whatever arrived before a
-//! connection broke is synced and kept, so the next `PATCH` continues from there. One
-//! upload is written by one request at a time (a lock per hash).
+//! Partial uploads, kept in the shared database so that every replica sees them: the
+//! bytes of each unfinished upload in `photo_upload_chunks` (`storage::photos`), its
+//! offset the sum of their lengths. A `PATCH` appends its body in chunks of [`CHUNK`]
+//! bytes, each written in one transaction that locks the upload's row and checks the
+//! offset first; whatever arrived before a connection broke is written and kept, so
+//! the next `PATCH`, on this replica or another, continues from there. A replica that
+//! dies mid-`PATCH` loses only the bytes it had not yet written, which it never
+//! acknowledged: the phone asks `HEAD` for the offset and resumes on any replica.
 //!
-//! With several replicas behind a load balancer the folder must be shared (or uploads
-//! routed to one replica by hash): the finished photos themselves go to the shared
-//! [`super::storage`].
+//! Two requests for one upload are kept apart twice: on one replica by a lock per hash
+//! (the second waits instead of failing), and across replicas by that row lock and offset
+//! check (a writer whose offset moved under it stops, and its client gets 409 and asks
+//! `HEAD` again). Why the database and not a shared folder or pinning by the load
+//! balancer: `docs/scaling.md`.
 
+use crate::base::time::now_millis;
+use crate::storage::photos as records;
+use crate::storage::{Db, DbError};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
-use tokio::io::AsyncWriteExt;
+use std::time::Duration;
+use sync_core::Millis;
 use tokio::sync::OwnedMutexGuard;
 
-/// The folder of partial uploads.
-#[derive(Debug, Clone)]
+/// Bytes written per chunk row: a phone's own outbox chunk size, so a 4 MB photo is 16
+/// rows and a broken connection loses at most this much of what reached the server.
+pub const CHUNK: usize = 256 * 1024;
+
+/// This replica's locks over the partial uploads in the database. Cheap to clone.
+#[derive(Debug, Clone, Default)]
 pub struct UploadArea {
-    dir: PathBuf,
     locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
@@ -32,6 +43,9 @@ pub struct Appended {
     pub overflow: bool,
     /// The body broke off (the client disconnected); what arrived is kept.
     pub interrupted: bool,
+    /// The upload's offset moved under this request (another replica appended, or the
+    /// upload was finished or expired): nothing more was written.
+    pub moved: bool,
 }
 
 /// Whether `s` is a content address: 64 lower-case hex digits.
@@ -42,22 +56,13 @@ pub fn is_hash(s: &str) -> bool {
 }
 
 impl UploadArea {
-    /// An area in `dir` (created on first write).
-    pub fn new(dir: impl Into<PathBuf>) -> UploadArea {
-        UploadArea {
-            dir: dir.into(),
-            locks: Arc::new(Mutex::new(HashMap::new())),
-        }
+    /// An area with no locks held.
+    pub fn new() -> UploadArea {
+        UploadArea::default()
     }
 
-    fn path(&self, hash: &str) -> std::io::Result<PathBuf> {
-        if !is_hash(hash) {
-            return Err(std::io::Error::other("not a content address"));
-        }
-        Ok(self.dir.join(format!("{hash}.part")))
-    }
-
-    /// Takes the lock of one upload, waiting at most `wait`; `None` if it stayed busy.
+    /// Takes this replica's lock of one upload, waiting at most `wait`; `None` if it
+    /// stayed busy.
     pub async fn lock(&self, hash: &str, wait: Duration) -> Option<OwnedMutexGuard<()>> {
         let m = {
             let mut map = match self.locks.lock() {
@@ -70,77 +75,84 @@ impl UploadArea {
     }
 
     /// Bytes held for `hash` (0 if none).
-    pub async fn offset(&self, hash: &str) -> std::io::Result<u64> {
-        match tokio::fs::metadata(self.path(hash)?).await {
-            Ok(m) => Ok(m.len()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-            Err(e) => Err(e),
-        }
+    pub async fn offset(&self, db: &Db, hash: &str) -> Result<u64, DbError> {
+        Ok(records::upload_received(db, hash)
+            .await?
+            .map_or(0, |(n, _)| u64::try_from(n).unwrap_or(0)))
     }
 
     /// Appends `body` at `at` (which the caller checked is the current offset), up to
     /// `length` bytes in all. Call with the upload's lock held.
     pub async fn append<E>(
         &self,
+        db: &Db,
         hash: &str,
         at: u64,
         length: u64,
         body: impl Stream<Item = Result<Bytes, E>>,
-    ) -> std::io::Result<Appended> {
-        tokio::fs::create_dir_all(&self.dir).await?;
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path(hash)?)
-            .await?;
-        let mut offset = at;
-        let mut overflow = false;
-        let mut interrupted = false;
+    ) -> Result<Appended, DbError> {
+        let mut out = Appended {
+            offset: at,
+            overflow: false,
+            interrupted: false,
+            moved: false,
+        };
+        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
+        let mut received = at;
         let mut body = std::pin::pin!(body);
         while let Some(chunk) = body.next().await {
             let Ok(chunk) = chunk else {
-                interrupted = true;
+                out.interrupted = true;
                 break;
             };
-            let room = usize::try_from(length.saturating_sub(offset)).unwrap_or(usize::MAX);
+            let room = usize::try_from(length.saturating_sub(received)).unwrap_or(usize::MAX);
             let take = chunk.len().min(room);
-            file.write_all(&chunk[..take]).await?;
-            offset += take as u64;
+            buf.extend_from_slice(&chunk[..take]);
+            received += take as u64;
+            if buf.len() >= CHUNK && !self.write(db, hash, &mut out, &mut buf).await? {
+                return Ok(out);
+            }
             if take < chunk.len() {
-                overflow = true;
+                out.overflow = true;
                 break;
             }
         }
-        file.flush().await?;
-        // What the answer reports as received must survive a crash of the server.
-        file.sync_data().await?;
-        Ok(Appended {
-            offset,
-            overflow,
-            interrupted,
-        })
+        // What the answer reports as received is committed before the answer is sent.
+        self.write(db, hash, &mut out, &mut buf).await?;
+        Ok(out)
+    }
+
+    /// Writes `buf` at `out.offset` and empties it; false when the offset moved.
+    async fn write(
+        &self,
+        db: &Db,
+        hash: &str,
+        out: &mut Appended,
+        buf: &mut Vec<u8>,
+    ) -> Result<bool, DbError> {
+        if buf.is_empty() || out.moved {
+            return Ok(!out.moved);
+        }
+        let at = i64::try_from(out.offset).unwrap_or(i64::MAX);
+        if !records::append_upload_chunk(db, hash, at, buf, now_millis()).await? {
+            out.moved = true;
+            return Ok(false);
+        }
+        out.offset += buf.len() as u64;
+        buf.clear();
+        Ok(true)
     }
 
     /// The whole partial upload.
-    pub fn read_blocking(&self, hash: &str) -> std::io::Result<Vec<u8>> {
-        std::fs::read(self.path(hash)?)
+    pub async fn read(&self, db: &Db, hash: &str) -> Result<Vec<u8>, DbError> {
+        records::upload_bytes(db, hash).await
     }
 
-    /// When the partial upload was last written (`None` if this replica holds none).
-    pub async fn last_written(&self, hash: &str) -> std::io::Result<Option<SystemTime>> {
-        match tokio::fs::metadata(self.path(hash)?).await {
-            Ok(m) => Ok(Some(m.modified()?)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Discards a partial upload.
-    pub async fn remove(&self, hash: &str) -> std::io::Result<()> {
-        match tokio::fs::remove_file(self.path(hash)?).await {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+    /// When a chunk of the upload was last written, on any replica (`None` if never).
+    pub async fn last_written(&self, db: &Db, hash: &str) -> Result<Option<Millis>, DbError> {
+        Ok(records::upload_received(db, hash)
+            .await?
+            .and_then(|(_, at)| at))
     }
 
     /// Forgets the lock of a finished upload (call with it held).
