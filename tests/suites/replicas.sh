@@ -15,7 +15,7 @@
 #
 # Full version (documented in docs/scaling.md; minutes, not run in CI):
 #   REPLICAS_FULL=1 tests/suites/replicas.sh
-# 60 phones (6 crews × 10 devices), a 4 MB photo, and a second round: a restarted,
+# 64 phones (8 crews × 8 devices), a 4 MB photo, and a second round: a restarted,
 # a second upload begun on b, b killed, everything back on a.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -42,8 +42,9 @@ check() { # check NAME COMMAND...
 }
 
 if [ -n "${REPLICAS_FULL:-}" ]; then
-    LOGINS="crew-d01-a,crew-d01-b,crew-d02-a,crew-d02-b,crew-d03-a,crew-d03-b"
-    DEVICES=10; PHOTO_KB=4096
+    # Eight devices per login: the per-user socket cap's default (TARMIM_SYNC_MAX_SOCKETS_PER_USER).
+    LOGINS="crew-d01-a,crew-d01-b,crew-d02-a,crew-d02-b,crew-d03-a,crew-d03-b,crew-d04-a,crew-d04-b"
+    DEVICES=8; PHOTO_KB=4096
 else
     LOGINS="crew-d01-a,crew-d02-a"
     DEVICES=2; PHOTO_KB=700
