@@ -919,7 +919,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let passed = tally.passed + run.tally.passed;
     let failed = tally.failed + run.tally.failed;
-    println!("failover checks: {passed} passed, {failed} failed");
+    println!("[failover] {passed} checks passed, {failed} failed");
     if failed > 0 {
         std::process::exit(1);
     }

@@ -75,8 +75,9 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_http() { # wait_http URL: up to 15 s
-    for _ in $(seq 1 150); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
+# Up to 60 s: the database is migrated and seeded before, but CI's machine may be busy.
+wait_http() { # wait_http URL
+    for _ in $(seq 1 600); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
     return 1
 }
 
@@ -111,7 +112,7 @@ cat >"$WORK/start-a.sh" <<SH
 TARMIM_DATA_DIR="$WORK/a" TARMIM_LISTEN="127.0.0.1:$PORT_A" \\
     "$SERVER" serve >>"$WORK/a.log" 2>&1 &
 echo \$! >"$WORK/a.pid"
-for _ in \$(seq 1 150); do curl -fs "http://127.0.0.1:$PORT_A/readyz" >/dev/null 2>&1 && exit 0; sleep 0.1; done
+for _ in \$(seq 1 600); do curl -fs "http://127.0.0.1:$PORT_A/readyz" >/dev/null 2>&1 && exit 0; sleep 0.1; done
 exit 1
 SH
 bash "$WORK/start-a.sh" || { cat "$WORK/a.log"; say "replica a did not start"; failed=1; finish; }
