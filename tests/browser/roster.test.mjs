@@ -60,7 +60,7 @@ test('the demo\'s coverage gap is listed with its alert, for the dispatcher and 
   assert.equal(await rows.first().getAttribute('data-district'), gap.district);
   assert.match(await rows.first().textContent(), /Water leak|Traffic signal fault/);
   assert.match(await rows.first().textContent(), /3$/);
-  assert.match(await d.page.textContent('#coverage-summary'), /4 districts × 2 urgent skills × 168 hours: 1 gap/);
+  assert.match(await d.page.textContent('#coverage-summary'), /4 districts × 2 urgent skills × 168 hours: 1 gap$/, 'one gap, in the singular');
   // The alert, raised ahead of time (the default lead is a day; the gap is 12 hours off).
   await d.page.waitForSelector(`#gap-alerts li[data-district="${gap.district}"]`);
   assert.match(await d.page.textContent('#gap-alerts'),
@@ -80,6 +80,10 @@ test('the demo\'s coverage gap is listed with its alert, for the dispatcher and 
   await m.page.waitForSelector('#gaps tbody tr');
   assert.equal(await m.page.locator('#gaps tbody tr').count(), 1);
   assert.match(await m.page.textContent('#gaps tbody'), /نشت آب|خرابی چراغ راهنمایی/);
+  // Persian dates and times are joined by «،», never by a Latin comma.
+  const shown = await m.page.textContent('#roster-view');
+  assert.match(shown, /[۰-۹]، [۰-۹]/);
+  assert.doesNotMatch(shown, /,/);
   assert.equal(await m.page.isHidden('#add-form'), true);
   assert.equal(await m.page.isHidden('#import-form'), true);
   assert.deepEqual(m.errors, []);

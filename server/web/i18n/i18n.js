@@ -62,16 +62,23 @@
     if (ms === null || ms === undefined) return '';
     const o = Object.assign({ timeZone: zone() }, opts || { dateStyle: 'medium', timeStyle: 'short' });
     const loc = state.lang === 'fa' ? 'fa-IR-u-ca-persian' : 'en-GB';
-    return new Intl.DateTimeFormat(loc, o).format(new Date(ms));
+    const text = new Intl.DateTimeFormat(loc, o).format(new Date(ms));
+    // ICU joins a Persian date and time with a Latin comma; Persian writes «،».
+    return state.lang === 'fa' ? text.replace(/,/g, '،') : text;
   }
 
   function t(key, vars) {
     const text = state.texts[key];
     if (typeof text !== 'string') return '⟦' + key + '⟧';
     if (!vars) return text;
-    return text.replace(/\{(\w+)\}/g, (m, name) => {
+    // `{n|# gap|# gaps}`: the form the language's plural rules choose for n, `#` being n.
+    return text.replace(/\{(\w+)(?:\|([^|}]*)\|([^}]*))?\}/g, (m, name, one, other) => {
       if (!(name in vars)) return m;
       const v = vars[name];
+      if (one !== undefined && typeof v === 'number') {
+        const form = new Intl.PluralRules(state.lang === 'fa' ? 'fa' : 'en').select(v) === 'one' ? one : other;
+        return form.replace(/#/g, num(v));
+      }
       return typeof v === 'number' ? num(v) : String(v);
     });
   }

@@ -139,7 +139,9 @@ function num(n) {
 }
 function date(ms, withTime) {
   const opts = withTime ? { dateStyle: 'medium', timeStyle: 'short' } : { dateStyle: 'long' };
-  return new Intl.DateTimeFormat(lang === 'fa' ? 'fa-IR' : 'en-GB', opts).format(new Date(ms));
+  const text = new Intl.DateTimeFormat(lang === 'fa' ? 'fa-IR' : 'en-GB', opts).format(new Date(ms));
+  // ICU joins a Persian date and time with a Latin comma; Persian writes «،».
+  return lang === 'fa' ? text.replace(/,/g, '،') : text;
 }
 
 function applyStatic() {
