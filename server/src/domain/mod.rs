@@ -28,6 +28,7 @@ pub mod roster;
 pub mod schema;
 pub mod sessions;
 pub mod sync;
+pub mod sync_admission;
 pub mod sync_work;
 pub mod throttle;
 

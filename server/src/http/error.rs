@@ -70,6 +70,14 @@ pub enum ApiError {
     /// Busy now; retry later.
     #[error("{0}")]
     Busy(String),
+    /// Busy now; retry after the given seconds (sent as `Retry-After`).
+    #[error("{message}")]
+    BusyFor {
+        /// Plain words.
+        message: String,
+        /// Seconds to wait before retrying.
+        secs: u64,
+    },
     /// A dependency (the database) is not available now.
     #[error("service unavailable")]
     Unavailable,
@@ -118,7 +126,9 @@ impl ApiError {
                 StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
                 "checksum_mismatch",
             ),
-            ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            ApiError::Busy(_) | ApiError::BusyFor { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "busy")
+            }
             ApiError::Db(DbError::Conflict) | ApiError::Db(DbError::Duplicate(_)) => {
                 (StatusCode::CONFLICT, "conflict")
             }
@@ -161,7 +171,7 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
-        if let ApiError::RetryAfter { secs, .. } = &self {
+        if let ApiError::RetryAfter { secs, .. } | ApiError::BusyFor { secs, .. } = &self {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
         }

@@ -42,6 +42,7 @@ use crate::domain::dispatch::Dispatch;
 use crate::domain::hub::Hub;
 use crate::domain::integrity::Integrity;
 use crate::domain::photo::Photos;
+use crate::domain::sync_admission::Handshakes;
 use crate::domain::throttle::{LoginThrottle, SocketSlots};
 use crate::storage::{Db, DbError, Store};
 use axum::{Extension, Router};
@@ -75,6 +76,8 @@ pub struct AppState {
     pub login: Arc<LoginThrottle>,
     /// Open sync WebSockets, capped on the replica and per user.
     pub sockets: Arc<SocketSlots>,
+    /// Sync handshakes admitted in turns (the reconnect storm).
+    pub handshakes: Arc<Handshakes>,
     /// The integrity channel (rate limits, proof-of-work stamps, receipt-code work).
     pub integrity: Arc<Integrity>,
     /// The city's time zone (`config.timezone`, looked up once).
@@ -112,6 +115,7 @@ impl AppState {
             integrity: Arc::new(Integrity::new(&config.integrity)),
             login: Arc::new(LoginThrottle::new(&config.limits)),
             sockets: SocketSlots::new(&config.limits),
+            handshakes: Arc::new(Handshakes::new(&config.limits)),
             zone: config.zone(),
             analytics: config.analytics.in_memory.then(Mirror::new),
             config: Arc::new(config),

@@ -17,6 +17,7 @@ use crate::base::time::now_millis;
 use crate::domain::identity::{Identity, reauthenticate};
 use crate::domain::sessions::{self as live, SessionGuard};
 use crate::domain::sync::{self, Connection, ExchangeError, FRAMES_MEDIA_TYPE, Outgoing, Peer};
+use crate::domain::sync_admission::Turn;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::openapi::{ErrorBody, Unauthorized};
@@ -56,6 +57,8 @@ const IDLE_BUFFER_BYTES: usize = 4 * 1024;
         (status = 403, description = "The role does not sync task documents", body = ErrorBody),
         (status = 429, description = "Too many open sync connections (per user or on this \
             server); `Retry-After`", body = ErrorBody),
+        (status = 503, description = "Too many handshakes under way (a reconnect storm): no \
+            turn came in time; `Retry-After`", body = ErrorBody),
     ))]
 pub async fn websocket(
     State(state): State<AppState>,
@@ -69,8 +72,6 @@ pub async fn websocket(
         .hub()
         .sessions()
         .register(&identity.user_id, identity.token_hash);
-    let identity = reauthenticate(&state.db, &identity, now_millis()).await?;
-    let peer = Peer::of(&identity, state.config.crew_sees_district_open)?;
     // Refused before the upgrade: no socket, no buffers.
     let slot = state
         .sockets
@@ -82,6 +83,18 @@ pub async fn websocket(
                 state.config.limits.sync_max_sockets_per_user
             ),
         })?;
+    // The handshake waits for its turn (the reconnect storm): the server admits in waves.
+    let turn = state
+        .handshakes
+        .enter()
+        .await
+        .map_err(|busy| ApiError::BusyFor {
+            secs: busy.retry_after_secs,
+            message: busy.to_string(),
+        })?;
+    // Read again within the turn (its reads are part of what the turns pace).
+    let identity = reauthenticate(&state.db, &identity, now_millis()).await?;
+    let peer = Peer::of(&identity, state.config.crew_sees_district_open)?;
     // The transport buffers up to twice the limit, so that a message over the limit is
     // still read whole and answered with a clean policy-violation close (see
     // `sync::run_websocket`); beyond that the transport fails and the close is best effort.
@@ -97,7 +110,7 @@ pub async fn websocket(
         // that stops reading is closed by the send timeout, not buffered for).
         .max_write_buffer_size(transport_limit.saturating_add(IDLE_BUFFER_BYTES))
         .on_upgrade(move |socket| async move {
-            run_websocket(state, socket, peer, guard).await;
+            run_websocket(state, socket, peer, guard, Some(turn)).await;
             drop(slot);
         }))
 }
@@ -222,18 +235,28 @@ async fn deliver(
     end
 }
 
+/// Sleeps until `at`; never resolves for `None`.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Resolves once the server is shutting down.
 async fn shutting_down(rx: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
 /// Serves one authenticated device over an upgraded WebSocket until it closes, or until
-/// its session is cut (`guard`: revoked token, disabled user, new scopes).
+/// its session is cut (`guard`: revoked token, disabled user, new scopes). `turn`, the
+/// handshake's turn, is given back once the first catch-up has ended, or when it expires.
 pub async fn run_websocket(
     state: AppState,
     mut socket: WebSocket,
     peer: Peer,
     mut guard: SessionGuard,
+    mut turn: Option<Turn>,
 ) {
     let mut metrics = ConnectionMetrics::open();
     let mut conn = Connection::open(&state.dispatch, peer);
@@ -243,11 +266,20 @@ pub async fn run_websocket(
     let limit = state.config.sync_max_message_bytes;
     let send_timeout = Duration::from_secs(state.config.limits.sync_send_timeout_secs.max(1));
     let mut deadline = Instant::now() + idle;
+    let mut greeted = false;
+    // The work of an arm (storage reads, a push, sending) is boxed: its future exists only
+    // while it runs, so the task of an idle connection holds the small futures of the
+    // select below, not the largest of its arms' (issue 21 §3).
     let end = loop {
         let catching_up = conn.catching_up();
+        if greeted && !catching_up {
+            turn = None;
+        }
+        let turn_ends = turn.as_ref().map(Turn::ends);
         tokio::select! {
             biased;
             kind = guard.cut() => break cut_end(kind),
+            () = sleep_until_some(turn_ends) => turn = None,
             () = shutting_down(&mut shutdown) => {
                 break End::Close(close_code::AWAY, "server shutting down", "shutdown");
             }
@@ -274,9 +306,10 @@ pub async fn run_websocket(
                         );
                     }
                     Some(Ok(Message::Binary(bytes))) => {
-                        let out = conn.on_frame(&bytes).await;
+                        greeted = true;
+                        let out = Box::pin(conn.on_frame(&bytes)).await;
                         if let Some(end) =
-                            deliver(&mut socket, &conn, &guard, out, send_timeout).await
+                            Box::pin(deliver(&mut socket, &conn, &guard, out, send_timeout)).await
                         {
                             break end;
                         }
@@ -299,8 +332,10 @@ pub async fn run_websocket(
                         end = Some(cut_end(kind));
                         break;
                     }
-                    let out = conn.on_notify(&scope).await;
-                    if let Some(e) = deliver(&mut socket, &conn, &guard, out, send_timeout).await {
+                    let out = Box::pin(conn.on_notify(&scope)).await;
+                    if let Some(e) =
+                        Box::pin(deliver(&mut socket, &conn, &guard, out, send_timeout)).await
+                    {
                         end = Some(e);
                         break;
                     }
@@ -312,10 +347,12 @@ pub async fn run_websocket(
             // Last, and only when nothing else is ready: the next page of the catch-up,
             // once the previous one was written.
             () = std::future::ready(()), if catching_up => {
-                if let Some(out) = conn.next_catch_up().await {
+                if let Some(out) = Box::pin(conn.next_catch_up()).await {
                     // A device taking its catch-up is not idle.
                     deadline = Instant::now() + idle;
-                    if let Some(end) = deliver(&mut socket, &conn, &guard, out, send_timeout).await {
+                    if let Some(end) =
+                        Box::pin(deliver(&mut socket, &conn, &guard, out, send_timeout)).await
+                    {
                         break end;
                     }
                 }

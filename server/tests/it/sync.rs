@@ -1714,3 +1714,95 @@ async fn idle_connections_close_and_shutdown_says_going_away() {
     assert_eq!(close, Some(CloseCode::Away));
     f.close().await;
 }
+
+/// Opens a sync WebSocket; `Err` with the refusal's status and `Retry-After` seconds.
+async fn upgrade(addr: SocketAddr, auth: &str) -> Result<Ws, (u16, Option<u64>)> {
+    let mut req = format!("ws://{addr}/api/v1/sync")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", auth.parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(WsError::Http(resp)) => Err((
+            resp.status().as_u16(),
+            resp.headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok()),
+        )),
+        Err(e) => panic!("websocket connect failed: {e}"),
+    }
+}
+
+/// Reads until `CaughtUp`.
+async fn until_caught_up(ws: &mut Ws) {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => {
+                if decode_server(&b).unwrap().frame == ServerFrame::CaughtUp {
+                    return;
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("no CaughtUp: {other:?}"),
+        }
+    }
+}
+
+/// Handshakes are admitted in turns (`sync_handshakes`, issue 21 §4). With one turn: a
+/// socket upgraded but silent holds it, so another's upgrade waits and is refused with 503
+/// and `Retry-After` when no turn comes within `sync_handshake_wait_secs`; once the first
+/// has caught up, the next goes through. A turn lasts at most `sync_handshake_turn_secs`:
+/// a socket that never says `Hello` holds it no longer, and the one waiting gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_are_admitted_in_turns() {
+    let f = Fixture::sqlite().await;
+    seed_people(&f.db).await;
+    seed_task(&f.db, "T1", "D1", Some("C1")).await;
+    let mut config = f.config.clone();
+    config.limits.sync_handshakes = 1;
+    config.limits.sync_handshake_wait_secs = 1;
+    config.limits.sync_handshake_turn_secs = 3600;
+    let server = start_with(f.db.clone(), config.clone()).await;
+    let (tok_a, _) = login(server.addr, "crew1", "phone-a").await;
+    let (tok_b, _) = login(server.addr, "crew1b", "phone-b").await;
+    let (auth_a, auth_b) = (format!("Bearer {tok_a}"), format!("Bearer {tok_b}"));
+
+    let mut a = upgrade(server.addr, &auth_a).await.unwrap();
+    let refused = upgrade(server.addr, &auth_b).await.err();
+    let Some((503, Some(secs))) = refused else {
+        panic!("b was not refused with 503 and Retry-After: {refused:?}");
+    };
+    assert!(secs >= 1, "Retry-After {secs}");
+    // a says Hello and catches up: its turn ends, and b gets one.
+    a.send(Message::Binary(hello("phone-a", PROTOCOL_VERSION).into()))
+        .await
+        .unwrap();
+    until_caught_up(&mut a).await;
+    let mut b = upgrade(server.addr, &auth_b).await.unwrap();
+    b.send(Message::Binary(hello("phone-b", PROTOCOL_VERSION).into()))
+        .await
+        .unwrap();
+    until_caught_up(&mut b).await;
+    drop((a, b));
+
+    // A turn held by a socket that never says Hello ends after a second; b, willing to
+    // wait a minute, gets in while a is still silent.
+    config.limits.sync_handshake_wait_secs = 60;
+    config.limits.sync_handshake_turn_secs = 1;
+    let second = start_with(f.db.clone(), config).await;
+    let a = upgrade(second.addr, &auth_a).await.unwrap();
+    let mut b = tokio::time::timeout(WAIT, upgrade(second.addr, &auth_b))
+        .await
+        .expect("b admitted once a's turn ended")
+        .unwrap();
+    b.send(Message::Binary(hello("phone-b", PROTOCOL_VERSION).into()))
+        .await
+        .unwrap();
+    until_caught_up(&mut b).await;
+    drop((a, b));
+    second.shutdown().await.unwrap();
+    server.shutdown().await.unwrap();
+    f.close().await;
+}

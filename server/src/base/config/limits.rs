@@ -43,6 +43,15 @@ pub struct LimitsConfig {
     /// Seconds a sync socket may take to accept one outgoing message before it is closed
     /// (a peer that stops reading) (`TARMIM_SYNC_SEND_TIMEOUT_SECS`).
     pub sync_send_timeout_secs: u64,
+    /// Sync handshakes (authentication, upgrade, `Hello`, the catch-up) run at once on
+    /// this replica; the others wait their turn (`TARMIM_SYNC_HANDSHAKES`; 0: no limit).
+    pub sync_handshakes: usize,
+    /// Seconds a sync socket waits for a handshake turn before 503 with `Retry-After`
+    /// (`TARMIM_SYNC_HANDSHAKE_WAIT_SECS`).
+    pub sync_handshake_wait_secs: u64,
+    /// The longest a handshake turn lasts, seconds: a phone that never says `Hello` or
+    /// reads its catch-up slowly goes on outside the limit (`TARMIM_SYNC_HANDSHAKE_TURN_SECS`).
+    pub sync_handshake_turn_secs: u64,
     /// Threads that decode, apply, validate and fold pushed sync changes, beside (never
     /// on) the async workers; pushes beyond them wait their turn
     /// (`TARMIM_SYNC_WORK_THREADS`; 0: one per CPU core).
@@ -73,6 +82,9 @@ impl Default for LimitsConfig {
             sync_max_sockets: 2000,
             sync_max_sockets_per_user: 8,
             sync_send_timeout_secs: 30,
+            sync_handshakes: 32,
+            sync_handshake_wait_secs: 20,
+            sync_handshake_turn_secs: 20,
             sync_work_threads: 0,
             sync_max_doc_bytes: 4 * 1024 * 1024,
             sync_max_doc_entries: 1_000,
@@ -130,6 +142,9 @@ impl LimitsConfig {
             "TARMIM_SYNC_MAX_SOCKETS_PER_USER"
         );
         read!(sync_send_timeout_secs, "TARMIM_SYNC_SEND_TIMEOUT_SECS");
+        read!(sync_handshakes, "TARMIM_SYNC_HANDSHAKES");
+        read!(sync_handshake_wait_secs, "TARMIM_SYNC_HANDSHAKE_WAIT_SECS");
+        read!(sync_handshake_turn_secs, "TARMIM_SYNC_HANDSHAKE_TURN_SECS");
         read!(sync_work_threads, "TARMIM_SYNC_WORK_THREADS");
         read!(sync_max_doc_bytes, "TARMIM_SYNC_MAX_DOC_BYTES");
         read!(sync_max_doc_entries, "TARMIM_SYNC_MAX_DOC_ENTRIES");
