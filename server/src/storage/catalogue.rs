@@ -1,10 +1,17 @@
 //! The catalogue cache: what a citizen's report is checked and filed against — the live
-//! services, their SLA terms, the Open311 attribute definitions and each district's
-//! auto-assignment flag — kept in this process's memory, because every Open311 POST
-//! reads them and only an administrator changes them (issue 21: they were five of the
-//! POST's database round trips).
+//! services, their SLA terms, the Open311 attribute definitions, each district's
+//! auto-assignment flag, the live Open311 API keys and (PostgreSQL) the district
+//! boundaries — kept in this process's memory, because every Open311 POST reads them
+//! and only an administrator changes them (issue 21: they were seven of the POST's
+//! database round trips).
 //!
-//! Invalidation (migration 0047), so a change made anywhere is seen everywhere:
+//! Only live keys are kept (by hash): a wrong key is looked up every time, so nobody can
+//! fill the cache by sending made-up keys. The district boundaries are kept as the same
+//! in-memory R-tree SQLite uses ([`super::districts::DistrictIndex`]; SQLite keeps its
+//! own, checked against the table's stamp).
+//!
+//! Invalidation (migrations 0047, 0048), so a change made anywhere is seen everywhere —
+//! a revoked key is refused at once by every replica:
 //! - a change made through this process's [`super::Db`] drops the cache as soon as its
 //!   transaction commits ([`super::Db::catalogue_changed`], called by every storage
 //!   function that writes those tables);
@@ -20,6 +27,7 @@
 //! A read that raced with an invalidation is not kept: entries are installed only if
 //! no invalidation happened since the read began (a generation counter).
 
+use super::districts::DistrictIndex;
 use super::identity::Service;
 use super::open311::Attribute;
 use std::collections::HashMap;
@@ -44,6 +52,10 @@ pub(crate) struct State {
     pub(crate) attributes: HashMap<String, Vec<Attribute>>,
     pub(crate) sla: HashMap<(String, String), (Option<i64>, Option<i64>)>,
     pub(crate) auto_assign: HashMap<String, bool>,
+    /// Live Open311 keys: SHA-256 → name.
+    pub(crate) keys: HashMap<Vec<u8>, String>,
+    /// PostgreSQL: the district boundaries.
+    pub(crate) districts: Option<Arc<DistrictIndex>>,
 }
 
 impl State {
@@ -53,6 +65,8 @@ impl State {
         self.attributes.clear();
         self.sla.clear();
         self.auto_assign.clear();
+        self.keys.clear();
+        self.districts = None;
     }
 }
 

@@ -10,7 +10,8 @@ use sqlx::postgres::{PgListener, PgPool};
 pub const CHANNEL: &str = "tarmim_scopes";
 
 /// The channel a change to the catalogue (services, SLA terms, attribute definitions,
-/// districts' auto-assignment) is announced on, by the tables' triggers (migration 0047):
+/// districts' auto-assignment, Open311 API keys, district boundaries) is announced on, by
+/// the tables' triggers (migrations 0047, 0048):
 /// every replica drops its cache ([`super::catalogue`]).
 pub const CATALOGUE_CHANNEL: &str = "tarmim_catalogue";
 

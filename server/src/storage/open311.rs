@@ -46,6 +46,8 @@ pub async fn revoke_key(db: &Db, name: &str, at: i64) -> Result<bool, DbError> {
     .execute(pool)
     .await?
     .rows_affected());
+    // The cached key goes at once here; the other replicas hear the trigger (0048).
+    db.catalogue_changed();
     Ok(n == 1)
 }
 
@@ -58,8 +60,29 @@ pub async fn keys(db: &Db) -> Result<Vec<KeyRow>, DbError> {
     .await?))
 }
 
-/// The name of the live key with this hash.
+/// The name of the live key with this hash, read from the database.
 pub async fn live_key(db: &Db, key_hash: &[u8]) -> Result<Option<String>, DbError> {
+    read_live_key(db, key_hash).await
+}
+
+/// [`live_key`] from the catalogue cache ([`super::catalogue`]): for filing a request,
+/// whose transaction checks the key again ([`insert_request_tx`]), so a revocation not
+/// yet heard of cannot slip through. Only live keys are kept; a hash that is no live key
+/// is looked up every time.
+pub async fn live_key_cached(db: &Db, key_hash: &[u8]) -> Result<Option<String>, DbError> {
+    db.catalogue_cached(
+        |s| s.keys.get(key_hash).map(|name| Some(name.clone())),
+        read_live_key(db, key_hash),
+        |s, name| {
+            if let Some(name) = name {
+                s.keys.insert(key_hash.to_vec(), name);
+            }
+        },
+    )
+    .await
+}
+
+async fn read_live_key(db: &Db, key_hash: &[u8]) -> Result<Option<String>, DbError> {
     let row: Option<(String,)> = on_pool!(db, pool => sqlx::query_as(
         "SELECT name FROM open311_keys WHERE key_hash = $1 AND revoked_at IS NULL",
     )
@@ -249,8 +272,11 @@ pub struct RequestRow {
     pub task: String,
     /// The request's token.
     pub token: String,
-    /// The API key it came with.
+    /// The API key it came with (or the channel's name for a report filed another way).
     pub key_name: String,
+    /// Whether `key_name` is an Open311 API key, which must still be live when the
+    /// request is committed.
+    pub live_key: bool,
     /// The attribute answers, as a JSON object.
     pub attributes: String,
     /// The `media_url` given.
@@ -268,9 +294,13 @@ pub async fn insert_request(db: &Db, r: &RequestRow) -> Result<(), DbError> {
 
 /// Stores a request's row in a write transaction (a task's commit: `Db::commit_with`).
 pub(crate) async fn insert_request_tx(tx: &mut Tx, r: &RequestRow) -> Result<(), DbError> {
-    on_tx!(tx, c => sqlx::query(
+    // The key is checked again here, in the request's own transaction, for nothing (no
+    // round trip of its own): a request filed with a key revoked an instant ago, before
+    // this replica heard of it, is refused and stores nothing.
+    let n = on_tx!(tx, c => sqlx::query(
         "INSERT INTO open311_requests (task, token, key_name, attributes, media_url, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         SELECT $1, $2, $3, $4, $5, $6 \
+         WHERE NOT $7 OR EXISTS (SELECT 1 FROM open311_keys WHERE name = $3 AND revoked_at IS NULL)",
     )
     .bind(&r.task)
     .bind(&r.token)
@@ -278,11 +308,19 @@ pub(crate) async fn insert_request_tx(tx: &mut Tx, r: &RequestRow) -> Result<(),
     .bind(&r.attributes)
     .bind(&r.media_url)
     .bind(r.created_at)
+    .bind(r.live_key)
     .execute(c)
     .await
-    .map(|_| ()))
-    .map_err(|e| classify(e, "Open311 request"))
+    .map(|r| r.rows_affected()))
+    .map_err(|e| classify(e, "Open311 request"))?;
+    if n == 0 {
+        return Err(DbError::NotFound(REVOKED_KEY.into()));
+    }
+    Ok(())
 }
+
+/// What [`insert_request_tx`] answers when the request's key is no longer live.
+pub const REVOKED_KEY: &str = "the Open311 key was revoked";
 
 /// The task a request token stands for.
 pub async fn task_of_token(db: &Db, token: &str) -> Result<Option<String>, DbError> {

@@ -13,17 +13,21 @@
 //! the first committing (or aborting) before the second can draw: once a reader sees
 //! sequence `s` in a scope, every smaller sequence of that scope is already visible.
 //!
-//! Districts are `geometry(MultiPolygon, 4326)` with a GiST index, looked up with
-//! `ST_Covers` (the boundary counts; lowest code wins on a shared border); tasks'
+//! Districts are `geometry(MultiPolygon, 4326)` with a GiST index, looked up from the
+//! catalogue cache's in-memory index (or with `ST_Covers` while it is off; the boundary
+//! counts and the lowest code wins on a shared border either way); tasks'
 //! points are `geometry(Point, 4326)` with a GiST index.
 
-use super::districts::{District, ImportOutcome, multipolygon_to_wkb};
+use super::districts::{
+    District, DistrictIndex, ImportOutcome, multipolygon_from_wkb, multipolygon_to_wkb,
+};
 use super::docs::{CommitRows, CommitSteps, enter_scopes_sql};
 use super::facts::{DeriveFacts, Fact};
 use super::outbox::CommitHooks;
 use super::{DbError, Dialect, classify};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use sync_core::{DocId, Millis};
 
@@ -122,27 +126,60 @@ impl PgStore {
         .await?
         .rows_affected();
         tx.commit().await?;
+        // This process routes with the new boundaries at once (the others when they hear
+        // the trigger's `NOTIFY`).
+        self.catalogue.invalidate();
         Ok(ImportOutcome {
             districts: districts.len(),
             adjacent_pairs: usize::try_from(pairs).unwrap_or(usize::MAX),
         })
     }
 
-    /// The lowest code of the districts whose geometry covers the point.
+    /// The lowest code of the districts whose geometry covers the point: from the
+    /// in-memory index of the catalogue cache while a listening connection keeps it true
+    /// (no round trip), else with PostGIS `ST_Covers`. Both count the boundary and give
+    /// the lowest code on a shared border.
     pub(super) async fn district_covering(
         &self,
         lat: f64,
         lon: f64,
     ) -> Result<Option<String>, DbError> {
-        Ok(sqlx::query_scalar(
-            "SELECT code FROM districts
-             WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326))
-             ORDER BY code LIMIT 1",
-        )
-        .bind(lon)
-        .bind(lat)
-        .fetch_optional(&self.pool)
-        .await?)
+        use super::catalogue::Lookup;
+        let index = match self.catalogue.lookup(None, |s| s.districts.clone()) {
+            Lookup::Hit(index) => index,
+            Lookup::Miss(generation) => {
+                let index = Arc::new(self.district_index().await?);
+                let kept = Arc::clone(&index);
+                self.catalogue
+                    .install(generation, |s| s.districts = Some(kept));
+                index
+            }
+            Lookup::Bypass => {
+                return Ok(sqlx::query_scalar(
+                    "SELECT code FROM districts
+                     WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326))
+                     ORDER BY code LIMIT 1",
+                )
+                .bind(lon)
+                .bind(lat)
+                .fetch_optional(&self.pool)
+                .await?);
+            }
+        };
+        Ok(index.covering(lat, lon).map(str::to_owned))
+    }
+
+    /// Every district's boundary, indexed.
+    async fn district_index(&self) -> Result<DistrictIndex, DbError> {
+        let rows: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT code, ST_AsBinary(geom) FROM districts ORDER BY code")
+                .fetch_all(&self.pool)
+                .await?;
+        let all = rows
+            .into_iter()
+            .map(|(code, wkb)| Ok((code, multipolygon_from_wkb(&wkb).map_err(DbError::Corrupt)?)))
+            .collect::<Result<Vec<_>, DbError>>()?;
+        Ok(DistrictIndex::new(all))
     }
 }
 

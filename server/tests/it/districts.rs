@@ -49,52 +49,58 @@ async fn import_and_lookup(f: &Fixture) {
     assert_eq!(listed[3].geometry.0.len(), 2, "D stays a MultiPolygon");
     assert_eq!(listed[0].region.as_deref(), Some("North"));
 
-    let at = |lat: f64, lon: f64| async move { db.district_covering(lat, lon).await.unwrap() };
-    // Inside.
-    assert_eq!(at(35.75, 51.35).await.as_deref(), Some("A"));
-    assert_eq!(at(35.75, 51.45).await.as_deref(), Some("B"));
-    assert_eq!(at(35.65, 51.35).await.as_deref(), Some("C"));
-    assert_eq!(at(35.65, 51.45).await.as_deref(), Some("D"));
-    // The MultiPolygon's island.
-    assert_eq!(at(35.65, 51.85).await.as_deref(), Some("D"));
-    // Shared edges go to the lowest code, the same on every backend.
-    assert_eq!(at(35.75, 51.4).await.as_deref(), Some("A"), "A|B edge");
-    assert_eq!(at(35.65, 51.4).await.as_deref(), Some("C"), "C|D edge");
-    assert_eq!(at(35.7, 51.45).await.as_deref(), Some("B"), "B|D edge");
-    // The corner shared by all four.
-    assert_eq!(
-        at(35.7, 51.4).await.as_deref(),
-        Some("A"),
-        "four-way corner"
-    );
-    // Outer boundary counts as inside.
-    assert_eq!(at(35.8, 51.35).await.as_deref(), Some("A"));
-    // Outside: between the mainland and the island, and far away.
-    assert_eq!(at(35.65, 51.7).await, None);
-    assert_eq!(at(0.0, 0.0).await, None);
+    // Twice: on PostgreSQL first with PostGIS, then from the catalogue cache's in-memory
+    // index (used while a listening connection keeps it true); SQLite has its index.
+    for cached in [false, true] {
+        db.catalogue_listening(cached);
+        let at = |lat: f64, lon: f64| async move { db.district_covering(lat, lon).await.unwrap() };
+        // Inside.
+        assert_eq!(at(35.75, 51.35).await.as_deref(), Some("A"));
+        assert_eq!(at(35.75, 51.45).await.as_deref(), Some("B"));
+        assert_eq!(at(35.65, 51.35).await.as_deref(), Some("C"));
+        assert_eq!(at(35.65, 51.45).await.as_deref(), Some("D"));
+        // The MultiPolygon's island.
+        assert_eq!(at(35.65, 51.85).await.as_deref(), Some("D"));
+        // Shared edges go to the lowest code, the same on every backend.
+        assert_eq!(at(35.75, 51.4).await.as_deref(), Some("A"), "A|B edge");
+        assert_eq!(at(35.65, 51.4).await.as_deref(), Some("C"), "C|D edge");
+        assert_eq!(at(35.7, 51.45).await.as_deref(), Some("B"), "B|D edge");
+        // The corner shared by all four.
+        assert_eq!(
+            at(35.7, 51.4).await.as_deref(),
+            Some("A"),
+            "four-way corner"
+        );
+        // Outer boundary counts as inside.
+        assert_eq!(at(35.8, 51.35).await.as_deref(), Some("A"));
+        // Outside: between the mainland and the island, and far away.
+        assert_eq!(at(35.65, 51.7).await, None);
+        assert_eq!(at(0.0, 0.0).await, None);
 
-    // Routing: outside → typed error, or the configured default; bad points refused.
-    assert_eq!(route_point(db, None, 35.75, 51.35).await.unwrap(), "A");
-    assert!(matches!(
-        route_point(db, None, 35.65, 51.7).await,
-        Err(GeoError::OutsideDistricts { .. })
-    ));
-    assert_eq!(route_point(db, Some("C"), 35.65, 51.7).await.unwrap(), "C");
-    assert!(matches!(
-        route_point(db, Some("C"), 95.0, 51.0).await,
-        Err(GeoError::InvalidPoint { .. })
-    ));
-    assert!(matches!(
-        route_point(db, None, f64::NAN, 51.0).await,
-        Err(GeoError::InvalidPoint { .. })
-    ));
-
+        // Routing: outside → typed error, or the configured default; bad points refused.
+        assert_eq!(route_point(db, None, 35.75, 51.35).await.unwrap(), "A");
+        assert!(matches!(
+            route_point(db, None, 35.65, 51.7).await,
+            Err(GeoError::OutsideDistricts { .. })
+        ));
+        assert_eq!(route_point(db, Some("C"), 35.65, 51.7).await.unwrap(), "C");
+        assert!(matches!(
+            route_point(db, Some("C"), 95.0, 51.0).await,
+            Err(GeoError::InvalidPoint { .. })
+        ));
+        assert!(matches!(
+            route_point(db, None, f64::NAN, 51.0).await,
+            Err(GeoError::InvalidPoint { .. })
+        ));
+    }
     assert_eq!(db.neighbours("A").await.unwrap(), ["B", "C", "D"]);
     assert_eq!(db.neighbours("nope").await.unwrap(), Vec::<String>::new());
 }
 
 async fn reimport_replaces_and_refreshes(f: &Fixture) {
     let db = &f.db;
+    // PostgreSQL: lookups from the in-memory index, which the import must refresh.
+    db.catalogue_listening(true);
     db.import_districts(&parse_geojson(CITY, &props()).unwrap())
         .await
         .unwrap();

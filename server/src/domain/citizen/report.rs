@@ -460,6 +460,7 @@ pub async fn file_as(
             task: task.to_string(),
             token: hex::encode(rand::random::<[u8; 12]>()),
             key_name: origin.key_name().into(),
+            live_key: false,
             attributes: serde_json::to_string(&answers_json(&answers)).unwrap_or_default(),
             media_url: None,
             created_at: now_millis(),

@@ -67,3 +67,12 @@ pub async fn check(db: &Db, key: &str) -> Result<Option<String>, DbError> {
     }
     records::live_key(db, &hash(key)).await
 }
+
+/// [`check`] from the catalogue cache: only for filing a request, whose commit checks
+/// the key again (a key revoked on another replica an instant ago is still refused).
+pub async fn check_cached(db: &Db, key: &str) -> Result<Option<String>, DbError> {
+    if key.is_empty() || key.len() > 200 {
+        return Ok(None);
+    }
+    records::live_key_cached(db, &hash(key)).await
+}

@@ -151,14 +151,28 @@ pub fn parse_params(text: &str) -> Result<Params, Open311Error> {
 
 /// The `api_key` parameter's key name, or 403 with the spec's body.
 pub async fn require_key(db: &crate::storage::Db, p: &Params) -> Result<String, Open311Error> {
-    let Some(key) = param_nonblank(p, "api_key") else {
-        return Err(Open311Error::Forbidden(
-            "an api_key is required to POST".into(),
-        ));
-    };
+    let key = key_param(p)?;
     keys::check(db, key)
         .await?
         .ok_or_else(|| Open311Error::Forbidden("invalid api_key".into()))
+}
+
+/// [`require_key`] from the catalogue cache: only where the commit checks the key again
+/// (filing a request).
+pub async fn require_key_cached(
+    db: &crate::storage::Db,
+    p: &Params,
+) -> Result<String, Open311Error> {
+    let key = key_param(p)?;
+    keys::check_cached(db, key)
+        .await?
+        .ok_or_else(|| Open311Error::Forbidden("invalid api_key".into()))
+}
+
+fn key_param(p: &Params) -> Result<&str, Open311Error> {
+    param_nonblank(p, "api_key").ok_or_else(|| {
+        Open311Error::Forbidden("an api_key is required to POST".into())
+    })
 }
 
 /// Checks free text a citizen sent: at most `max` characters, no HTML.

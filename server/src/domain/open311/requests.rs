@@ -23,7 +23,7 @@ use crate::base::time::now_millis;
 use crate::domain::citizen::Citizens;
 use crate::domain::citizen::duplicates::{self, NearbyReport};
 use crate::domain::citizen::{self, codes, contacts, messages};
-use crate::domain::dispatch::{assign, edit};
+use crate::domain::dispatch::{DispatchError, assign, edit};
 use crate::domain::intake::{self, Report};
 use crate::storage::open311::{self as records, RequestRow};
 use crate::storage::outbox::{CommitExtra, NewContact, ReportOrigin};
@@ -167,11 +167,18 @@ fn title_of(service_name: &str, description: &str) -> String {
 
 /// Files a report. `media` are the uploaded files' bytes.
 pub async fn file(c: &Citizens<'_>, p: &Params, media: Vec<Vec<u8>>) -> Result<Node, Open311Error> {
-    let key_name = super::require_key(&c.dispatch.store, p).await?;
-    let Some(code) = param_nonblank(p, "service_code") else {
+    let code = param_nonblank(p, "service_code");
+    let message = code.and_then(services::message_kind);
+    // A request's commit checks its key again: the cache may answer here. A message's
+    // does not: its key is read from the database.
+    let key_name = match message {
+        Some(_) => super::require_key(&c.dispatch.store, p).await?,
+        None => super::require_key_cached(&c.dispatch.store, p).await?,
+    };
+    let Some(code) = code else {
         return Err(Open311Error::BadRequest("service_code is required".into()));
     };
-    if let Some(kind) = services::message_kind(code) {
+    if let Some(kind) = message {
         return file_message(c, p, kind, media.len()).await;
     }
     let services = c.dispatch.store.services().await?;
@@ -237,6 +244,7 @@ pub async fn file(c: &Citizens<'_>, p: &Params, media: Vec<Vec<u8>>) -> Result<N
             task: task.to_string(),
             token: token.clone(),
             key_name,
+            live_key: true,
             attributes: answers_json(&answers),
             media_url,
             created_at: now_millis(),
@@ -265,7 +273,14 @@ pub async fn file(c: &Citizens<'_>, p: &Params, media: Vec<Vec<u8>>) -> Result<N
         task.clone(),
         extra,
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        // Revoked since the (cached) check above: as if it had been refused there.
+        DispatchError::Db(DbError::NotFound(m)) if m == records::REVOKED_KEY => {
+            Open311Error::Forbidden("invalid api_key".into())
+        }
+        e => e.into(),
+    })?;
     media::attach(c, &task, (lat, lon), &actor, photos).await;
 
     let mut notice = format!("Filed for district {}.", filed.district);
