@@ -273,6 +273,7 @@ async fn write_extra_pg(
     let r = extra.request.as_ref();
     let cs = &extra.contacts;
     let col = |f: fn(&NewContact) -> Option<String>| cs.iter().map(f).collect::<Vec<_>>();
+    let ts = &extra.timers;
     let o = extra.origin.as_ref();
     let written: bool = sqlx::query_scalar(SQL)
         .bind(codes.iter().map(|t| t.code.as_str()).collect::<Vec<_>>())
@@ -296,9 +297,9 @@ async fn write_extra_pg(
         .bind(col(|n| n.contact.device_id.clone()))
         .bind(col(|n| n.contact.account_id.clone()))
         .bind(col(|n| n.contact.lang.clone()))
-        .bind(extra.timers.iter().map(|t| t.kind.as_str()).collect::<Vec<_>>())
-        .bind(extra.timers.iter().map(|t| t.due_at).collect::<Vec<_>>())
-        .bind(extra.timers.iter().map(|t| t.crew.as_deref()).collect::<Vec<_>>())
+        .bind(ts.iter().map(|t| t.kind.as_str()).collect::<Vec<_>>())
+        .bind(ts.iter().map(|t| t.due_at).collect::<Vec<_>>())
+        .bind(ts.iter().map(|t| t.crew.as_deref()).collect::<Vec<_>>())
         .bind(o.map(|o| o.kind.as_str()))
         .bind(o.map(|o| o.channel.as_str()))
         .bind(o.map(|o| o.lang.as_str()))

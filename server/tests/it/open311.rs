@@ -1259,7 +1259,10 @@ async fn a_revoked_key_is_refused_at_once(f: &Fixture) {
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     assert!(r.body.contains("invalid api_key"), "{}", r.body);
     assert_eq!(count("SELECT COUNT(*) FROM tasks").await, tasks);
-    assert_eq!(count("SELECT COUNT(*) FROM open311_requests").await, requests);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM open311_requests").await,
+        requests
+    );
     let r = post("msg_idea").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     // The demo key still works.

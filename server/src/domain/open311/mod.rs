@@ -170,9 +170,8 @@ pub async fn require_key_cached(
 }
 
 fn key_param(p: &Params) -> Result<&str, Open311Error> {
-    param_nonblank(p, "api_key").ok_or_else(|| {
-        Open311Error::Forbidden("an api_key is required to POST".into())
-    })
+    param_nonblank(p, "api_key")
+        .ok_or_else(|| Open311Error::Forbidden("an api_key is required to POST".into()))
 }
 
 /// Checks free text a citizen sent: at most `max` characters, no HTML.
