@@ -45,8 +45,9 @@ async fn exec(db: &PgStore, sql: &str) {
         .unwrap_or_else(|e| panic!("{e}: {sql}"));
 }
 
-async fn generate(db: &PgStore, n: i64, now: i64) {
-    let year = 365 * 86_400_000_i64;
+async fn generate(db: &PgStore, n: i64, years: i64, now: i64) {
+    // The whole span the tasks are spread over (`year` in the SQL below).
+    let year = years * 365 * 86_400_000_i64;
     let start = now - year;
     exec(
         db,
@@ -59,7 +60,7 @@ async fn generate(db: &PgStore, n: i64, now: i64) {
             closed_at, ack_due, complete_due, ack_ms, complete_ms, reopen_count, rating,
             before_photo, after_photo, updated_at)
          WITH base AS (
-           SELECT 'B' || lpad(g::text, 7, '0') AS id,
+           SELECT 'B' || lpad(g::text, 8, '0') AS id,
                   1 + floor(random() * 120)::int AS d,
                   -- In creation order, as a live system inserts them (so a month's
                   -- tasks sit together on disk, as they would).
@@ -126,15 +127,29 @@ async fn generate(db: &PgStore, n: i64, now: i64) {
     }
 }
 
-/// Resident memory of this process (Linux), MB.
-fn rss_mb() -> f64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: f64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
+/// A line of `/proc/self/status` in MB (`VmRSS`: resident now; `VmHWM`: its peak).
+fn status_mb(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0.0);
-    pages * 4096.0 / 1_048_576.0
+    kb / 1024.0
+}
+
+/// Resident memory of this process (`VmRSS`), MB.
+fn rss_mb() -> f64 {
+    status_mb("VmRSS")
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn stats(mut v: Vec<f64>) -> (f64, f64) {
@@ -148,15 +163,34 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
+    let years: i64 = std::env::var("TARMIM_BENCH_YEARS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    println!("load average at start: {}", loadavg());
     let admin = admin_url();
-    let name = format!("tarmim_bench_analytics_{}", std::process::id());
+    // A named database is kept, and reused when it already exists (generating ten
+    // million rows takes minutes): the release run can then time a database that a
+    // first run filled.
+    let kept = std::env::var("TARMIM_BENCH_DB").ok();
+    let name = kept
+        .clone()
+        .unwrap_or_else(|| format!("tarmim_bench_analytics_{}", std::process::id()));
     let mut c = sqlx::PgConnection::connect(&admin)
         .await
         .expect("PostgreSQL");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut c)
-        .await
-        .unwrap();
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    if !exists {
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
     let url = format!("{base}/{name}");
     {
@@ -172,21 +206,33 @@ async fn main() {
         .unwrap();
     let tz = period::zone("Asia/Tehran").unwrap();
     let now = server::base::time::now_millis();
-    let t = Instant::now();
-    generate(&store, n, now).await;
-    println!(
-        "generated {n} tasks' facts (+ after photos) and analysed in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    let have: i64 = sqlx::query_scalar("SELECT count(*) FROM task_facts")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    if have == 0 {
+        let t = Instant::now();
+        generate(&store, n, years, now).await;
+        println!(
+            "generated {n} tasks' facts over {years} year(s) (+ photos) and analysed in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    } else {
+        println!("reusing {name}: {have} tasks' facts");
+    }
+    if std::env::var("TARMIM_BENCH_SEED_ONLY").is_ok() {
+        return;
+    }
     let db = Db::Postgres(store);
     let mirror: &'static Mirror = Box::leak(Box::new(Mirror::new()));
     let rss_before = rss_mb();
     let t = Instant::now();
     let loaded = mirror.refresh(&db).await.unwrap();
     println!(
-        "mirror: first load of {loaded} rows in {:.1} s; resident memory {rss_before:.0} → {:.0} MB",
+        "mirror: first load of {loaded} rows in {:.1} s; resident memory (VmRSS) {rss_before:.0} → {:.0} MB (peak VmHWM {:.0} MB)",
         t.elapsed().as_secs_f64(),
-        rss_mb()
+        rss_mb(),
+        status_mb("VmHWM")
     );
     let mut refresh = Vec::new();
     for _ in 0..RUNS {
@@ -353,10 +399,18 @@ async fn main() {
             );
         }
     }
+    println!(
+        "\nresident memory at the end (VmRSS) {:.0} MB, peak (VmHWM) {:.0} MB; load average at the end: {}",
+        rss_mb(),
+        status_mb("VmHWM"),
+        loadavg()
+    );
     db.close().await;
-    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut c)
-        .await
-        .unwrap();
+    if kept.is_none() {
+        let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
 }
