@@ -24,6 +24,7 @@ use crate::storage::Db;
 use crate::storage::analytics::{self as records, MirrorFact};
 use futures_util::TryStreamExt;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use tokio::sync::{Mutex, OwnedRwLockReadGuard, RwLock};
 
@@ -37,7 +38,7 @@ pub(super) const NONE: i64 = i64::MIN;
 pub(super) const NO_ID: u32 = 0;
 
 /// Interned strings of one column; id 0 is "none".
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct Interner {
     names: Vec<String>,
     ids: HashMap<String, u32>,
@@ -108,11 +109,71 @@ pub(super) struct Row {
     pub(super) photo_both: bool,
 }
 
+impl Row {
+    /// The last time this row can count at: closure or completion, or forever while
+    /// open (a task open at a range's start counts in its backlog).
+    pub(super) fn latest(&self) -> i64 {
+        if self.closed_at == NONE {
+            i64::MAX
+        } else {
+            self.created_at.max(self.closed_at).max(self.completed_at)
+        }
+    }
+}
+
+/// Rows per block of [`Columns::blocks`].
+pub(super) const BLOCK: usize = 16_384;
+
+/// What a block of rows spans in time, so that a scan skips the blocks that cannot count
+/// in its range: a task counts only if created before the range's end and, if created
+/// before its start, still open or closed within it. Rows sit in load order, then in
+/// order of first commit, which is nearly creation order: five years of history are
+/// mostly blocks wholly before a dashboard's year.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Block {
+    /// The earliest creation.
+    pub(super) first_created: i64,
+    /// The latest [`Row::latest`].
+    pub(super) latest: i64,
+}
+
+impl Block {
+    /// A block that meets every range.
+    const ANY: Block = Block {
+        first_created: i64::MIN,
+        latest: i64::MAX,
+    };
+
+    fn of(rows: &[Row]) -> Block {
+        rows.iter().fold(
+            Block {
+                first_created: i64::MAX,
+                latest: i64::MIN,
+            },
+            |b, r| Block {
+                first_created: b.first_created.min(r.created_at),
+                latest: b.latest.max(r.latest()),
+            },
+        )
+    }
+
+    /// Whether any row of the block can count in `[lo, hi)`.
+    pub(super) fn meets(&self, lo: i64, hi: i64) -> bool {
+        self.first_created < hi && self.latest >= lo
+    }
+}
+
+/// A task id or photo hash as the mirror's maps hold it ([`Columns::key`]).
+pub(super) type IdKey = (u64, u64);
+
 /// The mirrored rows and their dictionaries.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct Columns {
     pub(super) rows: Vec<Row>,
-    pub(super) ids: HashMap<Box<str>, u32>,
+    /// One summary per [`BLOCK`] rows, exact after every refresh.
+    pub(super) blocks: Vec<Block>,
+    /// Row index by the task id's [`Columns::key`].
+    pub(super) ids: HashMap<IdKey, u32>,
     pub(super) district: Interner,
     pub(super) region: Interner,
     pub(super) category: Interner,
@@ -121,13 +182,16 @@ pub(super) struct Columns {
     /// Contractors (`contractor` and `ack_contractor`).
     pub(super) contractor: Interner,
     /// Flagged photos per task id (the task may not have facts yet).
-    pub(super) flagged: HashMap<Box<str>, i64>,
-    /// The flagged photos counted, by hash.
-    flagged_seen: HashSet<Box<str>>,
+    pub(super) flagged: HashMap<IdKey, i64>,
+    /// The flagged photos counted, by the key of their hash.
+    flagged_seen: HashSet<IdKey>,
+    /// The keys of [`Columns::key`], random per process.
+    hasher: RandomState,
 }
 
 impl Columns {
-    fn put(&mut self, r: MirrorFact) {
+    /// Writes a row in; returns its index.
+    fn put(&mut self, r: MirrorFact) -> usize {
         let t = |v: Option<i64>| v.unwrap_or(NONE);
         let row = Row {
             created_at: r.created_at,
@@ -153,23 +217,61 @@ impl Columns {
             reopened: r.reopen_count > 0,
             photo_both: r.photo_both,
         };
-        match self.ids.get(r.id.as_str()) {
+        let key = self.key(&r.id);
+        match self.ids.get(&key) {
             Some(&i) => {
-                if let Some(slot) = usize::try_from(i).ok().and_then(|i| self.rows.get_mut(i)) {
+                let i = usize::try_from(i).unwrap_or(usize::MAX);
+                if let Some(slot) = self.rows.get_mut(i) {
                     *slot = row;
                 }
+                i
             }
             None => {
-                let i = u32::try_from(self.rows.len()).unwrap_or(u32::MAX);
+                let i = self.rows.len();
                 self.rows.push(row);
-                self.ids.insert(r.id.into_boxed_str(), i);
+                self.ids.insert(key, u32::try_from(i).unwrap_or(u32::MAX));
+                i
             }
         }
     }
 
-    /// The row of a task id.
-    pub(super) fn row_of(&self, id: &str) -> Option<&Row> {
-        let i = usize::try_from(*self.ids.get(id)?).ok()?;
+    /// Recomputes the summaries of the blocks holding these rows (a row updated may
+    /// have closed, or been reopened).
+    pub(super) fn summarise(&mut self, touched: impl IntoIterator<Item = usize>) {
+        let mut blocks: Vec<usize> = touched.into_iter().map(|i| i / BLOCK).collect();
+        blocks.sort_unstable();
+        blocks.dedup();
+        for b in blocks {
+            let start = b * BLOCK;
+            let Some(rows) = self.rows.get(start..self.rows.len().min(start + BLOCK)) else {
+                continue;
+            };
+            let summary = Block::of(rows);
+            if self.blocks.len() <= b {
+                // Rows are appended in order, so this only adds the next block; a block
+                // without a summary would be scanned whatever the range.
+                self.blocks.resize(b + 1, Block::ANY);
+            }
+            if let Some(slot) = self.blocks.get_mut(b) {
+                *slot = summary;
+            }
+        }
+    }
+
+    /// The 128-bit keyed hash a task id (or photo hash) is held by: a quarter of the
+    /// memory of the string in a map at ten million tasks (`BENCHMARKS.md`). Two ids of
+    /// one process sharing a key, which would merge their rows, has a chance of about
+    /// n² / 2¹²⁹ (10⁻²⁵ at ten million).
+    pub(super) fn key(&self, id: &str) -> IdKey {
+        (
+            self.hasher.hash_one((0u8, id)),
+            self.hasher.hash_one((1u8, id)),
+        )
+    }
+
+    /// The row of a task id's key.
+    pub(super) fn row_of(&self, key: &IdKey) -> Option<&Row> {
+        let i = usize::try_from(*self.ids.get(key)?).ok()?;
         self.rows.get(i)
     }
 }
@@ -209,9 +311,8 @@ impl Mirror {
         macro_rules! flush {
             () => {{
                 let mut cols = self.columns.write().await;
-                for r in batch.drain(..) {
-                    cols.put(r);
-                }
+                let touched: Vec<usize> = batch.drain(..).map(|r| cols.put(r)).collect();
+                cols.summarise(touched);
             }};
         }
         let mut rows = records::facts_updated_since(db, since);
@@ -236,8 +337,9 @@ impl Mirror {
         let newest = photos.iter().map(|p| p.uploaded_at).max();
         let mut cols = self.columns.write().await;
         for p in photos {
-            if cols.flagged_seen.insert(p.hash.into_boxed_str()) {
-                *cols.flagged.entry(p.task.into_boxed_str()).or_default() += 1;
+            let (hash, task) = (cols.key(&p.hash), cols.key(&p.task));
+            if cols.flagged_seen.insert(hash) {
+                *cols.flagged.entry(task).or_default() += 1;
             }
         }
         marks.photos = Some(marks.photos.max(newest).unwrap_or(0).min(now));

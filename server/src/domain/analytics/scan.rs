@@ -7,7 +7,7 @@
 //! machine's cores when there are many rows; the partial grids are then added up.
 
 use super::measures::{Engine, Key};
-use super::mirror::{Columns, Interner, Mirror, NO_ID, NONE, Row, priority_index};
+use super::mirror::{BLOCK, Columns, Interner, Mirror, NO_ID, NONE, Row, priority_index};
 use super::period::Bucket;
 use super::{AnalyticsError, By, Filter, PRIORITIES, Scope};
 use crate::storage::Db;
@@ -207,17 +207,16 @@ fn scan(c: &Columns, f: &Filter, by: Option<By>, span: &Span<'_>) -> Grid {
 
 fn scan_on(c: &Columns, f: &Filter, by: Option<By>, span: &Span<'_>, threads: usize) -> Grid {
     let cf = compile(f, c);
-    let threads = threads.max(1);
-    let chunk = c.rows.len().div_ceil(threads).max(1);
+    let lo = span.starts.first().copied().unwrap_or(span.hi);
+    let parts = split(&runs(c, lo, span.hi), threads.max(1));
     let mut g = std::thread::scope(|s| {
-        let parts: Vec<_> = c
-            .rows
-            .chunks(chunk)
-            .skip(1)
-            .map(|rows| s.spawn(|| scan_rows(rows, &cf, by, span)))
+        let mut rest = parts.iter();
+        let first = rest.next();
+        let others: Vec<_> = rest
+            .map(|part| s.spawn(|| scan_rows(part, &cf, by, span)))
             .collect();
-        let mut g = scan_rows(c.rows.get(..chunk).unwrap_or(&c.rows), &cf, by, span);
-        for p in parts {
+        let mut g = scan_rows(first.map_or(&[][..], Vec::as_slice), &cf, by, span);
+        for p in others {
             // A panicking part is a bug; its rows would be missing, so fail loudly.
             match p.join() {
                 Ok(part) => g.add(part),
@@ -240,7 +239,53 @@ fn scan_on(c: &Columns, f: &Filter, by: Option<By>, span: &Span<'_>, threads: us
     g
 }
 
-fn scan_rows(rows: &[Row], cf: &Compiled, by: Option<By>, span: &Span<'_>) -> Grid {
+/// The runs of rows in blocks that can count in `[lo, hi)` (neighbouring blocks joined;
+/// rows of a block without a summary are always read).
+fn runs(c: &Columns, lo: i64, hi: i64) -> Vec<&[Row]> {
+    let mut out: Vec<&[Row]> = Vec::new();
+    let mut start = None;
+    let n_blocks = c.rows.len().div_ceil(BLOCK);
+    for b in 0..=n_blocks {
+        let meets = b < n_blocks && c.blocks.get(b).is_none_or(|s| s.meets(lo, hi));
+        match (meets, start) {
+            (true, None) => start = Some(b * BLOCK),
+            (false, Some(from)) => {
+                out.extend(c.rows.get(from..c.rows.len().min(b * BLOCK)));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Cuts runs of rows into at most `threads` parts of nearly equal size.
+fn split<'r>(runs: &[&'r [Row]], threads: usize) -> Vec<Vec<&'r [Row]>> {
+    let total: usize = runs.iter().map(|r| r.len()).sum();
+    let per = total.div_ceil(threads).max(1);
+    let mut parts = Vec::with_capacity(threads);
+    let mut part: Vec<&[Row]> = Vec::new();
+    let mut in_part = 0;
+    for run in runs {
+        let mut run: &[Row] = run;
+        while !run.is_empty() {
+            let (a, b) = run.split_at((per - in_part).min(run.len()));
+            part.push(a);
+            in_part += a.len();
+            run = b;
+            if in_part == per {
+                parts.push(std::mem::take(&mut part));
+                in_part = 0;
+            }
+        }
+    }
+    if !part.is_empty() {
+        parts.push(part);
+    }
+    parts
+}
+
+fn scan_rows(rows: &[&[Row]], cf: &Compiled, by: Option<By>, span: &Span<'_>) -> Grid {
     let Span { starts, hi, now_ms } = *span;
     let lo = starts.first().copied().unwrap_or(hi);
     let mut g = Grid {
@@ -248,7 +293,7 @@ fn scan_rows(rows: &[Row], cf: &Compiled, by: Option<By>, span: &Span<'_>) -> Gr
         units: HashMap::new(),
         open: HashMap::new(),
     };
-    for r in rows.iter().filter(|r| cf.matches(r)) {
+    for r in rows.iter().flat_map(|r| r.iter()).filter(|r| cf.matches(r)) {
         let (unit, ack_unit) = unit_of(by, r);
         let p = usize::from(r.priority);
         if let Some(b) = bucket(starts, hi, r.created_at) {
@@ -423,12 +468,13 @@ mod tests {
                 reopened: i % 17 == 0,
                 photo_both: i % 4 == 0,
             };
-            c.ids
-                .insert(format!("T{i}").into_boxed_str(), u32::try_from(i).unwrap());
+            let key = c.key(&format!("T{i}"));
+            c.ids.insert(key, u32::try_from(i).unwrap());
             c.rows.push(row);
         }
-        c.flagged.insert("T5".into(), 2);
-        c.flagged.insert("T8".into(), 1);
+        let (t5, t8) = (c.key("T5"), c.key("T8"));
+        c.flagged.insert(t5, 2);
+        c.flagged.insert(t8, 1);
         c
     }
 
@@ -470,6 +516,62 @@ mod tests {
                 assert_eq!(one.units, three.units, "{by:?} {scope:?}");
             }
         }
+    }
+
+    #[test]
+    fn skipping_blocks_that_cannot_count_changes_no_number() {
+        // Rows in creation order over several blocks, so that most ranges skip some.
+        let mut c = columns(i64::try_from(BLOCK).unwrap() * 4 + 777);
+        c.rows.sort_by_key(|r| r.created_at);
+        // The oldest two blocks all closed: they end long before the last range starts.
+        for r in c.rows.iter_mut().take(BLOCK * 2) {
+            if r.closed_at == NONE {
+                r.closed_at = r.created_at + 5;
+            }
+        }
+        let all = |c: &Columns, span: &Span<'_>, by, f: &Filter| {
+            super::super::measures::finish(into_partial(scan_on(c, f, by, span, 2), by, c), 3)
+        };
+        let mut summarised = c;
+        summarised.summarise(0..summarised.rows.len());
+        assert_eq!(summarised.blocks.len(), 5);
+        // Without summaries every row is read.
+        let mut full = summarised.clone();
+        full.blocks.clear();
+        let tz = period::zone("UTC").unwrap();
+        let range = period::range(Some("2026-01-01"), Some("2026-01-02"), &tz).unwrap();
+        let mut skipped_some = false;
+        for (lo, hi) in [
+            (1_000_000, 1_900_000),
+            (1_000_000, 1_150_000),
+            (1_600_000, 1_700_000),
+            (1_850_000, 2_500_000),
+        ] {
+            let starts = [lo, (lo + hi) / 2, hi - 1];
+            let span = Span {
+                starts: &starts,
+                hi,
+                now_ms: 1_500_000,
+            };
+            skipped_some |= runs(&summarised, lo, hi)
+                .iter()
+                .map(|r| r.len())
+                .sum::<usize>()
+                < summarised.rows.len();
+            for by in [None, Some(By::District), Some(By::Crew)] {
+                let f = Filter {
+                    range,
+                    district: None,
+                    region: None,
+                    category: None,
+                    priority: None,
+                    scope: Scope::All,
+                };
+                let (a, b) = (all(&full, &span, by, &f), all(&summarised, &span, by, &f));
+                assert_eq!(a.units, b.units, "{lo}..{hi} {by:?}");
+            }
+        }
+        assert!(skipped_some, "no range skipped a block");
     }
 
     #[test]
