@@ -12,8 +12,11 @@
 //!   same way, by `uploaded_at` (a photo row is written once and never changed), each
 //!   photo once by its hash.
 //! - Strings (districts, regions, categories, crews, contractors) are interned per
-//!   column: a row is 88 bytes; with the id index a million tasks take about 175 MB
-//!   (`BENCHMARKS.md`).
+//!   column: a row is 88 bytes, and task ids are held by a 128-bit keyed hash, not as
+//!   strings (`BENCHMARKS.md`, "Analytics at 10,000,000 facts").
+//! - Rows are summarised per block of [`BLOCK`] rows (earliest creation, latest
+//!   closure), so a scan reads only the blocks that can count in its range: with years
+//!   of history, a year's dashboard reads about a year of rows.
 //! - Each server process (replica) keeps its own mirror; all read the same table. The
 //!   watermark never runs ahead of the process's own clock, so a replica whose clock is
 //!   ahead costs re-reads, not missed rows; replicas' clocks must agree within
