@@ -271,7 +271,10 @@ async fn spawn_server(config: &Config) -> (Child, SocketAddr) {
     let child = Child(cmd.spawn().unwrap());
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(r) = reqwest::get(format!("http://{addr}/readyz")).await
+        if let Ok(r) = tarmim_testing::http()
+            .get(format!("http://{addr}/readyz"))
+            .send()
+            .await
             && r.status().is_success()
         {
             return (child, addr);

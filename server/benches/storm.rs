@@ -592,7 +592,10 @@ async fn spawn_server(
     let child = Child(cmd.spawn().unwrap());
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if let Ok(r) = reqwest::get(format!("http://{addr}/readyz")).await
+        if let Ok(r) = tarmim_testing::http()
+            .get(format!("http://{addr}/readyz"))
+            .send()
+            .await
             && r.status().is_success()
         {
             return (child, addr);

@@ -524,7 +524,7 @@ async fn open311_and_ogc_share_the_public_base() {
         let server = RunningServer::start(state, "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
-        let http = reqwest::Client::new();
+        let http = tarmim_testing::http();
         let get = |path: &str| {
             http.get(format!("http://{}{path}", server.addr))
                 .header("host", "city.example:8080")
