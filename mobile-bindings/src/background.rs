@@ -271,13 +271,20 @@ async fn run(worker: Arc<Worker>, mut rx: mpsc::UnboundedReceiver<Command>) {
                 }
                 Err(e) => e,
             },
-            Err(e) => e.into(),
+            Err(e) => session::refusal(worker.parts(), e),
         };
         answer(&mut waiting, || Err(failure.clone()));
         match failure {
             TarmimError::LoginRequired { reason } => {
                 // Retrying with the same password cannot help.
                 worker.listeners.state(SyncState::LoginRequired { reason });
+                return;
+            }
+            TarmimError::AccountDisabled { reason } => {
+                // The device has dropped the user's tasks; no login will succeed.
+                worker
+                    .listeners
+                    .state(SyncState::AccountDisabled { reason });
                 return;
             }
             other => {

@@ -76,7 +76,8 @@ impl TarmimClient {
     /// server is reachable again. Fails with `LoginRequired` for wrong credentials,
     /// `Offline` when a new folder cannot reach the server, `Storage` for a corrupt or
     /// locked folder, `InvalidInput` for a malformed URL or a folder that belongs to
-    /// another login.
+    /// another login, `AccountDisabled` when the user was disabled (the folder's tasks are
+    /// dropped then, except those with edits not yet on the server).
     #[uniffi::constructor]
     pub fn open(config: ClientConfig) -> Result<Arc<TarmimClient>, TarmimError> {
         let endpoint = Endpoint::parse(&config.server_url).map_err(TarmimError::invalid)?;
@@ -92,7 +93,17 @@ impl TarmimClient {
             .map_err(|e| TarmimError::storage(format!("cannot start the sync thread: {e}")))?;
         let api = HttpApi::new(endpoint.clone())?;
         let tus = TusUpload::new(endpoint, crate::transport::endpoint::http_client()?);
-        let (account, token) = rt.block_on(account::sign_in(&api, &store, &config))?;
+        let (account, token) = match rt.block_on(account::sign_in(&api, &store, &config)) {
+            Err(e @ TarmimError::AccountDisabled { .. }) => {
+                // Disabled while the app was closed: what the folder holds of the user's
+                // tasks goes now (what has not reached the server stays).
+                if let Some(saved) = account::load(&store)? {
+                    Device::new(store, account::actor_of(&saved)?).account_disabled()?;
+                }
+                return Err(e);
+            }
+            other => other?,
+        };
         let device = Arc::new(SharedDevice::new(Device::new(
             store,
             account::actor_of(&account)?,

@@ -34,6 +34,15 @@ pub enum TarmimError {
         /// What the server said.
         reason: String,
     },
+    /// The user's account is disabled: no login will succeed. The phone has dropped the
+    /// user's tasks and their photos, except what has not reached the server (tasks with
+    /// unsent edits, photos still to upload), which stays until the account is enabled
+    /// again and a sync sends it. Tell the user ("your account was disabled").
+    #[error("account disabled: {reason}")]
+    AccountDisabled {
+        /// What the server said.
+        reason: String,
+    },
     /// The rules refuse the action (e.g. completing without an after photo, starting a
     /// task not assigned to the crew) or the server refused it. Show the reason; retrying
     /// the same thing will not help.
@@ -148,6 +157,7 @@ impl From<TransportError> for TarmimError {
             TransportError::Unauthorized(_) => TarmimError::LoginRequired {
                 reason: e.to_string(),
             },
+            TransportError::AccountDisabled(reason) => TarmimError::AccountDisabled { reason },
             TransportError::BadRequest(_) => TarmimError::invalid(e.to_string()),
             TransportError::Forbidden(_) | TransportError::Unexpected { .. } => {
                 TarmimError::Refused {

@@ -574,6 +574,12 @@ pub enum SyncState {
         /// What the server said.
         reason: String,
     },
+    /// The user's account is disabled: the phone dropped the user's tasks (see
+    /// `TarmimError::AccountDisabled`). The loop has stopped.
+    AccountDisabled {
+        /// What the server said.
+        reason: String,
+    },
 }
 
 /// A photo in the phone's outbox and how far its upload got.

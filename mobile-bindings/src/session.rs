@@ -42,6 +42,8 @@ pub(crate) struct Tally {
     /// Pushes not yet answered (one Ack or Refused comes per push).
     awaiting: usize,
     caught_up: bool,
+    /// The server said the user is disabled (the device has dropped the user's tasks).
+    disabled: bool,
 }
 
 impl Tally {
@@ -54,6 +56,7 @@ impl Tally {
             refused: Vec::new(),
             awaiting: 0,
             caught_up: false,
+            disabled: false,
         }
     }
 
@@ -118,6 +121,7 @@ impl Tally {
                     parts.listeners.refused(r);
                 }
                 DeviceEvent::CaughtUp => self.caught_up = true,
+                DeviceEvent::AccountDisabled => self.disabled = true,
             }
         }
         parts.listeners.changed(changed);
@@ -150,7 +154,31 @@ fn refusal_code(code: sync_core::task::RefusalCode) -> String {
         .unwrap_or_else(|| format!("{code:?}"))
 }
 
-/// Opens the WebSocket, logging in again once if the token is refused.
+/// The server refused the account as disabled (`why`): the device drops what it holds of
+/// the user's tasks, keeping what has not reached the server, and the app's listener hears
+/// of the tasks removed. Returns what the app is told.
+pub(crate) fn account_disabled(parts: Parts<'_>, why: TransportError) -> TarmimError {
+    let out = parts.device.lock().account_disabled();
+    match out {
+        Ok(out) => {
+            Tally::new(SyncTransport::Http).apply(parts, out);
+            why.into()
+        }
+        Err(e) => e.into(),
+    }
+}
+
+/// What the app is told of a sync attempt's transport failure: a disabled account's
+/// refusal first drops the user's tasks ([`account_disabled`]).
+pub(crate) fn refusal(parts: Parts<'_>, e: TransportError) -> TarmimError {
+    match e {
+        e @ TransportError::AccountDisabled(_) => account_disabled(parts, e),
+        other => other.into(),
+    }
+}
+
+/// Opens the WebSocket, logging in again once if the token is refused. A failure goes to
+/// the app through [`refusal`].
 pub(crate) async fn connect(auth: &Auth) -> Result<SyncSocket, TransportError> {
     let token = auth.token().await?;
     match SyncSocket::connect(auth.api().endpoint(), &token).await {
@@ -205,6 +233,12 @@ impl<'a> Live<'a> {
             }
         };
         let frames = self.tally_frames(out);
+        if self.tally.disabled {
+            // The device has dropped the user's tasks; the server closes the socket.
+            return Err(TarmimError::AccountDisabled {
+                reason: "the server disabled this account".into(),
+            });
+        }
         self.send(frames).await
     }
 
@@ -260,7 +294,7 @@ pub(crate) async fn once(
         match connect(parts.auth).await {
             Ok(sock) => return once_ws(parts, sock, edited).await,
             Err(TransportError::NoWebSocket(_)) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(refusal(parts, e)),
         }
     }
     exchange(parts).await
@@ -317,7 +351,7 @@ pub(crate) async fn exchange(parts: Parts<'_>) -> Result<SyncReport, TarmimError
                 }
                 Ok::<_, TarmimError>(n)
             })(),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(refusal(parts, e)),
         };
         parts.device.lock().disconnect();
         // A Welcome alone, without CaughtUp: nothing to come back for.

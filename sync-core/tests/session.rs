@@ -1199,6 +1199,126 @@ fn a_dropped_tasks_uploaded_photos_go_with_it_unless_another_task_names_them() {
     assert_eq!(left, vec![shared]);
 }
 
+/// Issue 20 §3, the user disabled: the live session ends with a `Scopes` frame granting
+/// nothing. The phone drops at once every task and photo already on the server, keeps the
+/// task whose completion has not reached the server (it cannot now) and the photo still
+/// to upload, forgets every cursor, and tells the app. Enabled again, the next session
+/// pushes the completion and brings the crew's tasks back.
+#[test]
+fn a_disabled_users_phone_keeps_only_what_has_not_reached_the_server() {
+    use sync_core::session::device::NewPhoto;
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    seed(&store, "T2", "D1", Some("C1"));
+    seed(&store, "T3", "D1", None);
+    let scopes = ["crew:C1", "open:D1"];
+    let mut a = device(ali());
+    let photo = || NewPhoto {
+        kind: PhotoKind::After,
+        mime: "image/jpeg".into(),
+        taken_at: Some(T0 + 9),
+        taken_point: None,
+    };
+    let mut s = session(&ali(), &scopes);
+    connect(&mut a, &mut s, &store);
+    assert_eq!(held(&a), vec!["T1", "T2", "T3"]);
+    // T2's photo is uploaded and its edit acknowledged: all of it is on the server.
+    let uploaded = a
+        .add_photo(&id("T2"), photo(), b"\xFF\xD8\xFFtwo", T0 + 8)
+        .unwrap();
+    let up = a.outgoing().unwrap();
+    exchange(&mut a, &mut s, &store, up);
+    a.upload_complete(&uploaded).unwrap();
+    assert_eq!(a.pending_count().unwrap(), 0);
+    // T1's completion and its photo are not: the push is lost on the way.
+    let due = a
+        .add_photo(&id("T1"), photo(), b"\xFF\xD8\xFFone", T0 + 9)
+        .unwrap();
+    a.complete(&id("T1"), Vec::new(), T0 + 10).unwrap();
+    assert!(!a.outgoing().unwrap().is_empty());
+
+    let reply = s.account_disabled();
+    assert!(reply.close);
+    assert_eq!(reply.frames.len(), 1, "one frame, then the close");
+    let ev = deliver(&mut a, reply);
+    assert_eq!(
+        held(&a),
+        vec!["T1"],
+        "only the task with unsent work: {ev:?}"
+    );
+    for t in ["T2", "T3"] {
+        assert!(ev.contains(&DeviceEvent::Dropped(id(t))), "{ev:?}");
+    }
+    assert_eq!(ev.last(), Some(&DeviceEvent::AccountDisabled), "{ev:?}");
+    assert!(!a.is_connected());
+    assert!(cursor_scopes(&a).is_empty());
+    assert!(a.pending_count().unwrap() > 0);
+    assert!(
+        a.photo_bytes(&uploaded).unwrap().is_none(),
+        "T2's photo went with it"
+    );
+    assert!(
+        a.photo_bytes(&due).unwrap().is_some(),
+        "T1's is still to upload"
+    );
+    // The session sends nothing more.
+    assert!(
+        run(s.on_notify(&store, &sync_core::ScopeId::new("crew:C1").unwrap()))
+            .frames
+            .is_empty()
+    );
+
+    // A refusal at the next login (the transport's typed refusal) changes nothing more.
+    let again = a.account_disabled().unwrap();
+    assert_eq!(again.events, vec![DeviceEvent::AccountDisabled]);
+    assert_eq!(held(&a), vec!["T1"]);
+
+    // Enabled again: the completion reaches the server, and the tasks come back.
+    let ev = connect(&mut a, &mut session(&ali(), &scopes), &store);
+    assert!(ev.contains(&DeviceEvent::Acknowledged(id("T1"))), "{ev:?}");
+    let stored = run(store.load(&id("T1"))).unwrap().unwrap();
+    let v = TaskDoc::load(&stored.bytes).unwrap().view().unwrap();
+    assert_eq!(v.derived.status, Status::Completed);
+    assert_eq!(a.pending_count().unwrap(), 0);
+    assert_eq!(held(&a), vec!["T1", "T2", "T3"]);
+    for t in ["T1", "T2", "T3"] {
+        same_as_server(&a, &store, t);
+    }
+}
+
+/// A device that never took the new frame (or an offline one) learns it at its next
+/// login: the transport's refusal drops the same things. A version-1 device is sent no
+/// `Scopes` frame at all (it would not read it): its session just closes.
+#[test]
+fn a_refused_login_drops_the_same_and_a_version_1_device_is_sent_nothing() {
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    seed(&store, "T2", "D1", Some("C1"));
+    let mut a = device(ali());
+    connect(&mut a, &mut session(&ali(), &["crew:C1"]), &store);
+    a.disconnect();
+    a.edit(&id("T2"), T0 + 5, |doc, who| {
+        doc.add_note(who, T0 + 5, "on my way")
+    })
+    .unwrap();
+    let out = a.account_disabled().unwrap();
+    assert_eq!(
+        out.events,
+        vec![DeviceEvent::Dropped(id("T1")), DeviceEvent::AccountDisabled]
+    );
+    assert_eq!(held(&a), vec!["T2"]);
+    assert!(cursor_scopes(&a).is_empty());
+
+    let mut old = session(&ali(), &["crew:C1"]);
+    let reply = feed(&mut old, &store, &hello_frame("phone-a", 0, 1, 1));
+    assert!(!reply.close);
+    let reply = old.account_disabled();
+    assert!(reply.close && reply.frames.is_empty());
+    // Before its handshake, nothing is sent either.
+    let reply = session(&ali(), &["crew:C1"]).account_disabled();
+    assert!(reply.close && reply.frames.is_empty());
+}
+
 /// A session reading `page` scope entries at a time, for `a` in `scopes`.
 fn paged(a: &Actor, scopes: &[&str], page: usize) -> ServerSession<TaskScopes> {
     ServerSession::new(

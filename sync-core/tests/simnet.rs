@@ -1,7 +1,9 @@
 //! A deterministic simulated network: several phones, a dispatcher console and one server
 //! in memory, with frames dropped, duplicated, delayed and reordered, connections cut and
 //! phone apps killed, and a crew moved between districts (its phone's scopes change and
-//! its session is cut, as the server's `4409` does). Many seeded scenarios; each ends by
+//! its session is cut, as the server's `4409` does), and a crew member's user disabled (its
+//! live session told it has no scope left, its later logins refused) and enabled again.
+//! Many seeded scenarios; each ends by
 //! healing the network and checks that every replica converged, holds exactly its scopes'
 //! tasks, and that no edit whose call returned `Ok` was lost.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -79,6 +81,8 @@ struct Phone {
     out_of_scope: Vec<DocId>,
     /// The crew moved at least once.
     moved: bool,
+    /// The user is disabled: no session opens; the phone's login is refused.
+    disabled: bool,
 }
 
 struct World {
@@ -136,6 +140,7 @@ impl World {
             stale: Vec::new(),
             out_of_scope: Vec::new(),
             moved: false,
+            disabled: false,
         })
         .collect();
         let mut w = World {
@@ -177,6 +182,18 @@ impl World {
     fn connect(&mut self, i: usize) {
         self.start_app(i);
         if self.phones[i].link.is_some() {
+            return;
+        }
+        if self.phones[i].disabled {
+            // The login is refused as `account_disabled`: the transport tells the device.
+            let out = self.phones[i]
+                .device
+                .as_mut()
+                .unwrap()
+                .account_disabled()
+                .unwrap();
+            assert_eq!(out.events.last(), Some(&DeviceEvent::AccountDisabled));
+            self.check_disabled(i);
             return;
         }
         let p = &mut self.phones[i];
@@ -372,6 +389,10 @@ impl World {
             match dev.on_frame(&frame) {
                 Ok(out) => {
                     self.links[l].to_server.extend(out.frames);
+                    // (The user may be enabled again by now: the frame was in flight.)
+                    if out.events.contains(&DeviceEvent::AccountDisabled) {
+                        self.check_disabled(i);
+                    }
                     for e in out.events {
                         if let DeviceEvent::Refused {
                             doc,
@@ -474,6 +495,47 @@ impl World {
             eprintln!("move {} to {:?}", p.actor.device, p.scopes);
         }
         self.disconnect(i);
+    }
+
+    /// A crew member's user is disabled, or enabled again. Disabling ends the live session
+    /// as the server does: a `Scopes` frame granting nothing (which the network may lose),
+    /// then the close.
+    fn toggle_disabled(&mut self) {
+        let crews: Vec<usize> = (0..self.phones.len())
+            .filter(|i| self.phones[*i].actor.role == Role::Crew)
+            .collect();
+        let i = crews[self.rng.random_range(0..crews.len())];
+        let p = &mut self.phones[i];
+        p.disabled = !p.disabled;
+        if std::env::var("SIMNET_TRACE").is_ok() {
+            eprintln!("{} disabled={}", p.actor.device, p.disabled);
+        }
+        if !p.disabled {
+            return;
+        }
+        if let Some(l) = p.link
+            && self.links[l].open
+            && !self.links[l].server_closed
+        {
+            let reply = self.links[l].session.account_disabled();
+            self.links[l].to_device.extend(reply.frames);
+            self.links[l].server_closed = true;
+        }
+    }
+
+    /// What a phone holds once told its user is disabled: only tasks with changes the
+    /// server has not acknowledged, and no cursor.
+    fn check_disabled(&self, i: usize) {
+        let dev = self.phones[i].device.as_ref().unwrap();
+        for row in dev.list().unwrap() {
+            assert!(
+                !dev.store().pending(&row.id).unwrap().is_empty(),
+                "{} kept {} with nothing pending after its user was disabled",
+                self.phones[i].actor.device,
+                row.id
+            );
+        }
+        assert!(dev.store().cursors().unwrap().is_empty());
     }
 
     fn held(&self, i: usize) -> Vec<DocId> {
@@ -646,6 +708,7 @@ impl World {
                 self.kill_app(i);
             }
             33 => self.move_crew(),
+            34 => self.toggle_disabled(),
             _ => {
                 let open: Vec<usize> = (0..self.links.len())
                     .filter(|l| self.links[*l].open)
@@ -662,6 +725,10 @@ impl World {
     /// nothing pending.
     fn heal(&mut self) {
         self.faults = CALM;
+        // Every user enabled again: what their phones kept reaches the server.
+        for p in &mut self.phones {
+            p.disabled = false;
+        }
         for i in 0..self.phones.len() {
             if self.phones[i].link.is_some_and(|l| self.links[l].lossy) {
                 self.disconnect(i);

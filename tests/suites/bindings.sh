@@ -77,6 +77,12 @@ echo "$TARMIM_TEST_SECOND_PASSWORD" | "$SERVER" user add --login "$TARMIM_TEST_S
 export TARMIM_TEST_MOVING_CREW="C-MOVING" TARMIM_TEST_MOVING_FROM="D02" TARMIM_TEST_MOVING_TO="D03"
 export TARMIM_TEST_MOVING_LOGIN="crew-moving" TARMIM_TEST_MOVING_PASSWORD="moving-crew-pw"
 export TARMIM_TEST_SERVER_BIN="$SERVER"
+# A member of crew C-D01-A of its own for the test that disables the user (its phone then
+# drops the crew's tasks), so the other tests' logins stay enabled.
+export TARMIM_TEST_DISABLED_LOGIN="crew-d01-a-off" TARMIM_TEST_DISABLED_PASSWORD="disabled-crew-pw"
+echo "$TARMIM_TEST_DISABLED_PASSWORD" | "$SERVER" user add --login "$TARMIM_TEST_DISABLED_LOGIN" \
+    --password-stdin --role crew --crew C-D01-A >>"$WORK/demo.log" 2>&1 \
+    || { cat "$WORK/demo.log"; failed=$((failed + 1)); finish; }
 { "$SERVER" crew add --id "$TARMIM_TEST_MOVING_CREW" --name "Moving crew" \
       --district "$TARMIM_TEST_MOVING_FROM" \
   && echo "$TARMIM_TEST_MOVING_PASSWORD" | "$SERVER" user add --login "$TARMIM_TEST_MOVING_LOGIN" \

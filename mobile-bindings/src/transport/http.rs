@@ -255,5 +255,16 @@ mod tests {
             TransportError::from_status(503, None, "x"),
             TransportError::Unavailable(_)
         ));
+        // A disabled account is told apart on a login (403) and a token (401) alike.
+        for status in [401, 403] {
+            assert_eq!(
+                TransportError::from_status(
+                    status,
+                    None,
+                    r#"{"error":"account_disabled","message":"disabled"}"#
+                ),
+                TransportError::AccountDisabled("disabled".into())
+            );
+        }
     }
 }

@@ -38,6 +38,10 @@ pub enum TransportError {
     /// 403: this user may not do that.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// The account is disabled (`account_disabled`: a login with the right password, or
+    /// a token of the disabled user). No login will succeed.
+    #[error("account disabled: {0}")]
+    AccountDisabled(String),
     /// 400, 413, 422: the request is malformed or out of range.
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -62,12 +66,18 @@ pub enum TransportError {
 
 impl TransportError {
     /// The error for an HTTP answer that is not a success. `body` is the server's JSON
-    /// error (`{"error", "message"}`) or anything else; only its message is kept.
+    /// error (`{"error", "message"}`) or anything else; its message is kept, and its code
+    /// read only for `account_disabled` (a `401` or `403` the phone acts on).
     pub fn from_status(status: u16, retry_after: Option<u64>, body: &str) -> TransportError {
-        let message = serde_json::from_str::<serde_json::Value>(body)
-            .ok()
-            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
-            .unwrap_or_else(|| body.chars().take(200).collect());
+        let json = serde_json::from_str::<serde_json::Value>(body).ok();
+        let field = |name: &str| {
+            json.as_ref()
+                .and_then(|v| v.get(name).and_then(|m| m.as_str()).map(str::to_owned))
+        };
+        let message = field("message").unwrap_or_else(|| body.chars().take(200).collect());
+        if matches!(status, 401 | 403) && field("error").as_deref() == Some("account_disabled") {
+            return TransportError::AccountDisabled(message);
+        }
         match status {
             401 => TransportError::Unauthorized(message),
             403 => TransportError::Forbidden(message),

@@ -57,6 +57,7 @@ impl SyncSocket {
                     .unwrap_or_default();
                 return Err(match TransportError::from_status(status, None, &body) {
                     e @ (TransportError::Unauthorized(_)
+                    | TransportError::AccountDisabled(_)
                     | TransportError::Forbidden(_)
                     | TransportError::RateLimited { .. }
                     | TransportError::Unavailable(_)) => e,

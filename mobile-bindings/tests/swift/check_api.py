@@ -55,6 +55,7 @@ DECLARATIONS = [
     "public enum TarmimError: Swift.Error",
     "case Offline( reason: String, retryAfterSecs: UInt64? )",
     "case LoginRequired( reason: String )",
+    "case AccountDisabled( reason: String )",
     "case Refused( reason: String )",
     "case InvalidInput( reason: String )",
     "case Storage( reason: String )",
@@ -66,6 +67,7 @@ DECLARATIONS = [
     "public enum SyncState",
     "case offline(reason: String, retryInMs: UInt64)",
     "case loginRequired(reason: String)",
+    "case accountDisabled(reason: String)",
     "public enum SyncTransport",
     "public struct TaskDetail",
     "public var timeline: [TimelineEntry]",
@@ -81,7 +83,7 @@ ENUMS = {
     "PhotoKind": ["before", "after", "evidence"],
     "EventOutcome": ["applied", "extraVisit", "superseded"],
     "SyncTransport": ["webSocket", "http"],
-    "SyncState": ["stopped", "connecting", "live", "offline", "loginRequired"],
+    "SyncState": ["stopped", "connecting", "live", "offline", "loginRequired", "accountDisabled"],
 }
 
 passed = failed = 0

@@ -99,6 +99,15 @@ pub async fn sign_in(
             };
             record(db, &who, "login_failed", None, json!({"login": who.actor})).await;
         }
+        Err(AuthError::AccountDisabled) => {
+            let who = Who {
+                actor: login.chars().take(100).collect(),
+                role: "unknown".into(),
+                device: device.chars().take(100).collect(),
+            };
+            let detail = json!({"login": who.actor, "reason": "account_disabled"});
+            record(db, &who, "login_failed", None, detail).await;
+        }
         Err(AuthError::DeviceTaken(taken)) => {
             // Someone with a valid password tried another user's device id.
             let who = Who {

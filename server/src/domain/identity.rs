@@ -14,7 +14,12 @@
 //!   [`set_user_crew`]) end or narrow a user's authority and cut their live sync sockets
 //!   and console streams on every replica (`domain::sessions`).
 //!
-//! Wrong password and unknown user fail the same way (same body, same argon2 work).
+//! Wrong password and unknown user fail the same way (same body, same argon2 work). A
+//! disabled user's login fails that way too unless the password is right: only then is it
+//! refused as [`AuthError::AccountDisabled`] (`403 account_disabled`), so the refusal tells
+//! a guesser nothing. A disabled user's token is refused as [`AuthError::DisabledToken`]
+//! (`401 account_disabled`): whoever holds it was that user. A phone told either drops what
+//! it holds of the user's tasks (issue 20 §3).
 
 use crate::base::config::Config;
 use crate::base::time::now_millis;
@@ -47,9 +52,15 @@ pub enum AuthError {
     /// An `Authorization` header that is not `Bearer <token>`.
     #[error("malformed Authorization header")]
     MalformedHeader,
-    /// Unknown, expired or revoked token, or a disabled user.
+    /// Unknown, expired or revoked token.
     #[error("invalid, expired or revoked token")]
     InvalidToken,
+    /// The right password of a disabled user.
+    #[error("this account is disabled; ask an administrator")]
+    AccountDisabled,
+    /// A token of a disabled user (revoked with the disabling, or not).
+    #[error("this token's account is disabled; ask an administrator")]
+    DisabledToken,
     /// Bad input (e.g. a malformed device id).
     #[error("{0}")]
     InvalidInput(String),
@@ -242,9 +253,11 @@ async fn login_gated<S: IdentityStore + Sync>(
         None => None,
     };
     let user = store.user_by_login(login).await?;
+    // A disabled user's own hash is checked too: a right password is then told that the
+    // account is disabled, a wrong one fails as any wrong password does.
     let (phc, usable) = match &user {
-        Some(u) if !u.disabled => (u.password_hash.clone(), true),
-        _ => (dummy_hash().to_owned(), false),
+        Some(u) => (u.password_hash.clone(), !u.disabled),
+        None => (dummy_hash().to_owned(), false),
     };
     let pw = password.to_owned();
     let check = move || verify_password(&pw, &phc);
@@ -262,6 +275,10 @@ async fn login_gated<S: IdentityStore + Sync>(
     }
     let user = match user {
         Some(u) if ok && usable => u,
+        Some(u) if ok && u.disabled => {
+            tracing::info!(login, "login refused: the account is disabled");
+            return Err(AuthError::AccountDisabled);
+        }
         _ => {
             tracing::info!(login, "login refused");
             return Err(AuthError::InvalidCredentials);
@@ -541,14 +558,32 @@ pub async fn reauthenticate<S: IdentityStore + Sync>(
     authenticate_hash(store, who.token_hash, now).await
 }
 
+/// Whether the token hashed `token_hash` belongs to a disabled user: why a live socket's
+/// session was revoked, asked once when it is cut.
+pub async fn account_disabled<S: IdentityStore + Sync>(
+    store: &S,
+    token_hash: &[u8; 32],
+) -> Result<bool, AuthError> {
+    Ok(store
+        .token(token_hash)
+        .await?
+        .is_some_and(|rec| rec.user.disabled))
+}
+
 async fn authenticate_hash<S: IdentityStore + Sync>(
     store: &S,
     hash: [u8; 32],
     now: Millis,
 ) -> Result<Identity, AuthError> {
     let rec = store.token(&hash).await?.ok_or(AuthError::InvalidToken)?;
-    if rec.revoked_at.is_some() || rec.expires_at <= now || rec.user.disabled {
-        tracing::debug!(user = %rec.user.id, "refused token: revoked, expired or disabled user");
+    if rec.user.disabled {
+        // Disabling revokes every token: told apart so that the phone drops the user's
+        // tasks rather than try to log in again.
+        tracing::debug!(user = %rec.user.id, "refused token: disabled user");
+        return Err(AuthError::DisabledToken);
+    }
+    if rec.revoked_at.is_some() || rec.expires_at <= now {
+        tracing::debug!(user = %rec.user.id, "refused token: revoked or expired");
         return Err(AuthError::InvalidToken);
     }
     Ok(identity_of(rec.user, rec.device, rec.expires_at, hash))

@@ -15,7 +15,9 @@
 //!   wake-up), on SQLite by polling every [`POLL`] (the CLI is another process);
 //! - a cut guard resolves [`SessionGuard::cut`]; the socket loop checks it before sending
 //!   anything, so nothing queued is sent after the cut, and closes with
-//!   [`CLOSE_REVOKED`] or [`CLOSE_RESCOPED`].
+//!   [`CLOSE_REVOKED`] or [`CLOSE_RESCOPED`]. A revoked sync socket first asks whether its
+//!   user was disabled (`identity::account_disabled`): if so its device is told, in the
+//!   protocol, that it has no scope left (so it drops the user's tasks) before the close.
 
 use crate::storage::sessions::{self, Cut};
 use crate::storage::{Db, DbError};
@@ -116,6 +118,7 @@ impl LiveSessions {
             live: self.clone(),
             user: user_id.to_owned(),
             id,
+            token_hash,
             rx,
         }
     }
@@ -216,10 +219,16 @@ pub struct SessionGuard {
     live: LiveSessions,
     user: String,
     id: u64,
+    token_hash: [u8; 32],
     rx: watch::Receiver<Option<CutKind>>,
 }
 
 impl SessionGuard {
+    /// The hash of the token the session was opened with (to ask why it was revoked).
+    pub fn token_hash(&self) -> &[u8; 32] {
+        &self.token_hash
+    }
+
     /// The cut, if the session was cut. Check it before sending anything.
     pub fn is_cut(&self) -> Option<CutKind> {
         *self.rx.borrow()

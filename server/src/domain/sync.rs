@@ -332,6 +332,17 @@ impl Connection {
         self.outgoing(reply)
     }
 
+    /// Ends the session because its user was disabled: a device past its handshake (of
+    /// protocol version 2 on) is told it has no scope left, so it drops what it holds of
+    /// the user's tasks. Send the frames, then close.
+    pub fn account_disabled(&mut self) -> Outgoing {
+        let reply = match self.session.as_mut() {
+            Some(session) => session.account_disabled(),
+            None => closed(),
+        };
+        self.outgoing(reply)
+    }
+
     /// Announces a sent reply's commits to the other replicas. After the device has its
     /// acks: they need not wait for the announcement.
     pub async fn announce(&self, touched: &[ScopeId]) {

@@ -42,6 +42,8 @@ pub struct LoginRequest {
         (status = 200, description = "Logged in", body = LoginResponse),
         (status = 400, description = "Not a login request", body = ErrorBody),
         (status = 401, description = "Wrong login or password", body = ErrorBody),
+        (status = 403, description = "`account_disabled`: the password is right but the user \
+            is disabled (told only after the password was checked)", body = ErrorBody),
         (status = 409, description = "`device_taken`: the device id was registered by another \
             user; choose a device id of your own", body = ErrorBody),
         (status = 429, description = "Too many attempts on this account or from this address, \

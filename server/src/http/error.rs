@@ -41,6 +41,12 @@ pub enum ApiError {
     /// Clashes with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// The right password of a disabled user (`403 account_disabled`).
+    #[error("{0}")]
+    AccountDisabled(String),
+    /// A token of a disabled user (`401 account_disabled`).
+    #[error("{0}")]
+    DisabledToken(String),
     /// A login with a device id another user registered (`409 device_taken`).
     #[error("{0}")]
     DeviceTaken(String),
@@ -110,6 +116,8 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::DeviceTaken(_) => (StatusCode::CONFLICT, "device_taken"),
+            ApiError::AccountDisabled(_) => (StatusCode::FORBIDDEN, "account_disabled"),
+            ApiError::DisabledToken(_) => (StatusCode::UNAUTHORIZED, "account_disabled"),
             ApiError::TooManyRequests(_) | ApiError::RetryAfter { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
             }
@@ -204,6 +212,8 @@ impl From<AuthError> for ApiError {
             AuthError::Db(e) => ApiError::Db(e),
             AuthError::Hash(m) => ApiError::Internal(m),
             e @ AuthError::DeviceTaken(_) => ApiError::DeviceTaken(e.to_string()),
+            e @ AuthError::AccountDisabled => ApiError::AccountDisabled(e.to_string()),
+            e @ AuthError::DisabledToken => ApiError::DisabledToken(e.to_string()),
             AuthError::Throttled(t) => ApiError::RetryAfter {
                 secs: t.retry_after_secs(),
                 message: t.to_string(),

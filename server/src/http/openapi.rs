@@ -35,9 +35,14 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-/// 401: the bearer token is missing, malformed or expired.
+/// 401: the bearer token is missing, malformed or expired (`unauthorized`), or its user is
+/// disabled (`account_disabled`).
 #[derive(IntoResponses)]
-#[response(status = 401, description = "No, bad or expired token")]
+#[response(
+    status = 401,
+    description = "No, bad or expired token (`unauthorized`), or the token's user is disabled \
+        (`account_disabled`)"
+)]
 pub struct Unauthorized(pub ErrorBody);
 
 /// 403: the caller's role may not do this.

@@ -5,16 +5,18 @@
 //! [`crate::domain::sync`].
 //!
 //! A socket lives as long as its authority: it holds a [`SessionGuard`] and closes with
-//! `4401 token revoked` (logout, `user revoke-tokens`, a disabled user) or `4409 scopes
+//! `4401 token revoked` (logout, `user revoke-tokens`), `4401 account disabled` (after a
+//! `Scopes` frame granting nothing: the phone drops the user's tasks) or `4409 scopes
 //! changed; reconnect` (new districts, crew, role) when its session is cut on any replica,
-//! sending nothing after the cut (`domain::sessions`).
+//! sending nothing else after the cut (`domain::sessions`). A disabled user's token is
+//! refused with `401 account_disabled` before any upgrade or exchange.
 //!
 //! A catch-up goes out one step at a time: the loop asks for the next page only once the
 //! previous one was written to the socket (back-pressure), and keeps reading the device's
 //! frames, checking its cut and the server's shutdown between pages.
 
 use crate::base::time::now_millis;
-use crate::domain::identity::{Identity, reauthenticate};
+use crate::domain::identity::{self, Identity, reauthenticate};
 use crate::domain::sessions::{self as live, SessionGuard};
 use crate::domain::sync::{self, Connection, ExchangeError, FRAMES_MEDIA_TYPE, Outgoing, Peer};
 use crate::domain::sync_admission::Turn;
@@ -180,6 +182,8 @@ impl Drop for ConnectionMetrics {
 
 /// How a connection ends.
 enum End {
+    /// The session was cut: see [`cut`].
+    Cut(live::CutKind),
     /// Close with this code and reason.
     Close(u16, &'static str, &'static str),
     /// The peer closed or the transport broke: nothing more to send.
@@ -196,6 +200,39 @@ fn cut_end(kind: live::CutKind) -> End {
     End::Close(code, reason, label)
 }
 
+/// The end of a cut session. A revoked one asks why: if its user was disabled, the device
+/// is first told that it has no scope left (it drops the user's tasks), then the socket
+/// closes with `4401 account disabled`.
+async fn cut(
+    state: &AppState,
+    socket: &mut WebSocket,
+    conn: &mut Connection,
+    guard: &SessionGuard,
+    kind: live::CutKind,
+    send_timeout: Duration,
+) -> End {
+    if kind == live::CutKind::Revoked {
+        match identity::account_disabled(&state.db, guard.token_hash()).await {
+            Ok(true) => {
+                let out = conn.account_disabled();
+                for f in out.frames {
+                    let sent = socket.send(Message::Binary(f.into()));
+                    match tokio::time::timeout(send_timeout, sent).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return End::Gone("send_failed"),
+                        Err(_) => return End::Gone("send_timeout"),
+                    }
+                }
+                return End::Close(live::CLOSE_REVOKED, "account disabled", "disabled");
+            }
+            Ok(false) => {}
+            // The plain revocation's close; the phone learns the rest at its next login.
+            Err(e) => tracing::warn!(error = %e, "cannot tell why a sync session was revoked"),
+        }
+    }
+    cut_end(kind)
+}
+
 /// Sends a reply's frames, then announces its commits. `Some` ends the connection.
 async fn deliver(
     socket: &mut WebSocket,
@@ -208,7 +245,7 @@ async fn deliver(
     for f in out.frames {
         // Nothing goes out once the session is cut, even what was already queued.
         if let Some(kind) = guard.is_cut() {
-            end = Some(cut_end(kind));
+            end = Some(End::Cut(kind));
             break;
         }
         // A peer that stops reading is closed, not waited for (nor buffered for).
@@ -278,7 +315,7 @@ pub async fn run_websocket(
         let turn_ends = turn.as_ref().map(Turn::ends);
         tokio::select! {
             biased;
-            kind = guard.cut() => break cut_end(kind),
+            kind = guard.cut() => break End::Cut(kind),
             () = sleep_until_some(turn_ends) => turn = None,
             () = shutting_down(&mut shutdown) => {
                 break End::Close(close_code::AWAY, "server shutting down", "shutdown");
@@ -329,7 +366,7 @@ pub async fn run_websocket(
                 let mut end = None;
                 for scope in touched {
                     if let Some(kind) = guard.is_cut() {
-                        end = Some(cut_end(kind));
+                        end = Some(End::Cut(kind));
                         break;
                     }
                     let out = Box::pin(conn.on_notify(&scope)).await;
@@ -359,6 +396,20 @@ pub async fn run_websocket(
             }
         }
     };
+    let end = match end {
+        End::Cut(kind) => {
+            Box::pin(cut(
+                &state,
+                &mut socket,
+                &mut conn,
+                &guard,
+                kind,
+                send_timeout,
+            ))
+            .await
+        }
+        other => other,
+    };
     // Unsubscribed before the closing handshake: shutdown waits for subscriptions only.
     drop(conn);
     drop(guard);
@@ -382,6 +433,8 @@ pub async fn run_websocket(
             label
         }
         End::Gone(label) => label,
+        // Resolved above.
+        End::Cut(_) => "cut",
     };
     tracing::debug!(device = %device, reason = metrics.reason, "sync connection closed");
 }

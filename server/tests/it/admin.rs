@@ -478,7 +478,10 @@ async fn districts_crews_users_keys(f: &Fixture) {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // The right password of a disabled user is told so (a wrong one is not).
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "account_disabled");
     let (s, _) = admin
         .post("/api/v1/admin/users/sara/enable", json!({}))
         .await;

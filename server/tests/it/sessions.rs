@@ -17,7 +17,7 @@ use server::storage::{Db, IdentityStore, Store as _};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
-use sync_core::session::device::Device;
+use sync_core::session::device::{Device, DeviceEvent};
 use sync_core::session::{ScopePolicy, TaskScopes};
 use sync_core::store::Store;
 use sync_core::task::*;
@@ -156,6 +156,8 @@ struct Phone {
     addr: SocketAddr,
     token: String,
     ws: Option<Ws>,
+    /// Every event the device reported.
+    events: Vec<DeviceEvent>,
 }
 
 async fn ws_connect(addr: SocketAddr, token: &str) -> Result<Ws, u16> {
@@ -179,6 +181,7 @@ impl Phone {
             addr,
             token,
             ws: None,
+            events: Vec::new(),
         }
     }
 
@@ -213,6 +216,7 @@ impl Phone {
         match msg {
             Some(Ok(Message::Binary(b))) => {
                 let out = self.dev.on_frame(&b).unwrap();
+                self.events.extend(out.events);
                 self.send(out.frames).await;
                 None
             }
@@ -402,6 +406,24 @@ async fn cut_on_other_replica(f: &Fixture, trigger: Trigger) {
         !phone.held().contains("T3"),
         "{trigger:?}: the task reached a revoked phone"
     );
+    // Issue 20 §3: a disabled user's phone is told, before the close, that it has no
+    // scope left, and drops the user's tasks; a revoked token alone drops nothing.
+    let disabled = matches!(trigger, Trigger::Disable);
+    assert_eq!(
+        phone.events.contains(&DeviceEvent::AccountDisabled),
+        disabled,
+        "{trigger:?}: {:?}",
+        phone.events
+    );
+    assert_eq!(phone.held().contains("T1"), !disabled, "{trigger:?}");
+    if disabled {
+        assert!(
+            phone
+                .events
+                .contains(&DeviceEvent::Dropped(DocId::new("T1").unwrap()))
+        );
+        account_disabled_is_told_apart(a.addr(), &phone.token).await;
+    }
     let events = stream.until_ended().await;
     let names: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
     assert_eq!(names, ["closed"], "{trigger:?}: {events:?}");
@@ -430,6 +452,48 @@ async fn cut_on_other_replica(f: &Fixture, trigger: Trigger) {
         b.db.close().await;
     }
     a.server.shutdown().await.unwrap();
+}
+
+/// A disabled user's token is refused as `401 account_disabled` (the API, the sync
+/// fallback); a login with the right password as `403 account_disabled`, with a wrong one
+/// as any wrong password.
+async fn account_disabled_is_told_apart(addr: SocketAddr, token: &str) {
+    let http = tarmim_testing::http();
+    let code = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        (
+            status,
+            body["error"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    let me = http
+        .get(format!("http://{addr}/api/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(me).await, (401, "account_disabled".to_owned()));
+    let exchange = http
+        .post(format!("http://{addr}/api/v1/sync/exchange"))
+        .bearer_auth(token)
+        .body(vec![0u8; 4])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(exchange).await, (401, "account_disabled".to_owned()));
+    for (password, want) in [
+        (PASSWORD, (403, "account_disabled")),
+        ("wrong-pass-1", (401, "unauthorized")),
+    ] {
+        let r = http
+            .post(format!("http://{addr}/api/v1/login"))
+            .json(&json!({"login": "crew1", "password": password, "device_id": "phone-a"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(code(r).await, (want.0, want.1.to_owned()), "{password}");
+    }
 }
 
 async fn logout_cuts_live_connections(f: &Fixture) {

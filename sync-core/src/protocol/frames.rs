@@ -71,6 +71,23 @@ pub enum ServerFrame {
     Error(ErrorFrame),
     /// Answer to [`ClientFrame::Ping`].
     Pong(u64),
+    /// The device's scopes changed while it was connected (protocol version 2 on): the
+    /// list is authoritative as a [`Welcome`]'s is, and the device drops at once what it
+    /// may no longer see. Sent when the device's user is disabled (no scope,
+    /// [`ScopeChange::account_disabled`]); the server closes the connection after it. A
+    /// device of version 1 is never sent it.
+    Scopes(ScopeChange),
+}
+
+/// The scopes a connected device now has ([`ServerFrame::Scopes`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeChange {
+    /// The scopes now granted; the device drops every document in none of them (one with
+    /// pending changes once they are acknowledged) and forgets the other scopes' cursors.
+    pub scopes: Vec<ScopeId>,
+    /// The device's user was disabled: no login will succeed, so nothing more comes on
+    /// this or any connection (the app tells its user).
+    pub account_disabled: bool,
 }
 
 /// The server's half of the handshake.

@@ -13,6 +13,10 @@
 //! (the sync state is rebuilt from cursors on reconnect, so nothing is lost), and a
 //! repeated number is a duplicate to ignore. Transports that never lose or reorder frames
 //! (WebSocket) pay 4 bytes for this; the simulated network tests rely on it.
+//!
+//! Versions: 1 is the first; 2 adds [`ServerFrame::Scopes`] (a connected device's scopes
+//! changed: its user was disabled) and nothing else, so a body of either version decodes
+//! alike. A server sends that frame only to a device that negotiated version 2.
 
 mod frames;
 
@@ -21,7 +25,9 @@ pub use frames::*;
 use serde::{Serialize, de::DeserializeOwned};
 
 /// The frame format this build writes by default.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
+/// The first version with [`ServerFrame::Scopes`].
+pub const SCOPES_FRAME_VERSION: u16 = 2;
 /// The oldest frame format this build still reads and writes.
 pub const OLDEST_SUPPORTED_VERSION: u16 = 1;
 /// Frames larger than this are refused before decoding.

@@ -66,6 +66,36 @@ fn golden_v1_frames() {
     assert_eq!(hex::encode(&r), "544d0100060000000402543100026e6f00");
 }
 
+/// Version 2 adds one server frame and changes no other: a v1 frame is the same bytes in a
+/// v2 envelope.
+#[test]
+fn golden_v2_frames() {
+    let s = encode_server(
+        2,
+        3,
+        &ServerFrame::Scopes(ScopeChange {
+            scopes: Vec::new(),
+            account_disabled: true,
+        }),
+    );
+    assert_eq!(hex::encode(&s), "544d020003000000070001");
+    let s = encode_server(
+        2,
+        4,
+        &ServerFrame::Scopes(ScopeChange {
+            scopes: vec![ScopeId::new("crew:C1").unwrap()],
+            account_disabled: false,
+        }),
+    );
+    assert_eq!(hex::encode(&s), "544d020004000000070107637265773a433100");
+    let d = decode_server(&s).unwrap();
+    assert_eq!(d.version, 2);
+    assert_eq!(
+        encode_server(2, 5, &batch())[ENVELOPE_BYTES..],
+        encode_server(1, 5, &batch())[ENVELOPE_BYTES..]
+    );
+}
+
 #[test]
 fn frames_round_trip() {
     let h = encode_client(1, 0, &hello());

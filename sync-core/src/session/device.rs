@@ -25,6 +25,17 @@
 //! the granted scopes, with their photos; a document with pending changes is only marked,
 //! and dropped once they are acknowledged. The app hears [`DeviceEvent::Dropped`]. A photo
 //! whose upload is still due stays until the upload ends (the server needs its bytes).
+//!
+//! When the device's user is disabled, the server tells a connected device so
+//! ([`ServerFrame::Scopes`]: no scope, `account_disabled`) before closing, and refuses
+//! every later login or token with a typed refusal, on which the transport calls
+//! [`Device::account_disabled`]. Either way the device drops at once every document and
+//! photo it holds, forgets every cursor, and the app hears [`DeviceEvent::Dropped`] and
+//! [`DeviceEvent::AccountDisabled`]. What is not yet on the server stays: a document with
+//! pending changes (marked, so that it is dropped once they are acknowledged) and a photo
+//! whose upload is due. They cannot reach the server while the user is disabled; if an
+//! administrator enables the user again, the next sync on this device pushes them (and
+//! the catch-up, which starts afresh, brings back what the user may see).
 
 use super::scope::{ScopePolicy, TaskScopes};
 use super::untrusted;
@@ -109,6 +120,10 @@ pub enum DeviceEvent {
     Acknowledged(DocId),
     /// The device is up to date; live updates follow.
     CaughtUp,
+    /// The device's user was disabled: every document without pending changes was
+    /// dropped (each told as [`DeviceEvent::Dropped`] before this), and no login will
+    /// succeed. The connection is closed.
+    AccountDisabled,
 }
 
 /// What a call to [`Device::on_frame`] produced.
@@ -665,11 +680,53 @@ impl Device {
                 }
                 out.events.push(DeviceEvent::CaughtUp);
             }
+            (_, ServerFrame::Scopes(change)) => self.apply_scopes(change, &mut out)?,
             (_, ServerFrame::Ack(a)) => self.apply_ack(a, &mut out)?,
             (_, ServerFrame::Refused(r)) => self.apply_refused(r, &mut out)?,
             (_, ServerFrame::Pong(_)) => {}
         }
         Ok(out)
+    }
+
+    /// The server refused this device's login or token because its user is disabled (a
+    /// typed refusal on the WebSocket upgrade, the HTTP fallback or the login): drops
+    /// every document and photo as [`ServerFrame::Scopes`] with `account_disabled` does,
+    /// keeping what is not yet on the server (see the module's documentation), and
+    /// forgets the connection. Idempotent.
+    pub fn account_disabled(&mut self) -> Result<DeviceOutput, DeviceError> {
+        let mut out = DeviceOutput::default();
+        let change = ScopeChange {
+            scopes: Vec::new(),
+            account_disabled: true,
+        };
+        self.apply_scopes(change, &mut out)?;
+        Ok(out)
+    }
+
+    /// The scopes the device now has, while connected: drops at once what none of them
+    /// holds (a scope newly granted is fetched on the next connection, whose `Welcome`
+    /// lists it).
+    fn apply_scopes(
+        &mut self,
+        change: ScopeChange,
+        out: &mut DeviceOutput,
+    ) -> Result<(), DeviceError> {
+        let lost: Vec<String> = self
+            .store
+            .cursors()?
+            .into_keys()
+            .filter(|held| !change.scopes.iter().any(|s| s.as_str() == held))
+            .collect();
+        self.shed_lost_scopes(&change.scopes, &lost, out)?;
+        if change.account_disabled {
+            self.conn = None;
+            out.events.push(DeviceEvent::AccountDisabled);
+        } else if let Some(conn) = self.conn.as_mut() {
+            // Authoritative: what the `Welcome` had not granted is shed or granted now.
+            conn.lost.clear();
+            conn.granted = change.scopes;
+        }
+        Ok(())
     }
 
     fn apply_batch(&mut self, b: Batch, out: &mut DeviceOutput) -> Result<(), DeviceError> {

@@ -245,6 +245,28 @@ impl<P: ScopePolicy> ServerSession<P> {
         Some(reply)
     }
 
+    /// Ends the session because the device's user was disabled. A device past its
+    /// handshake that speaks [`SCOPES_FRAME_VERSION`] is told it has no scope any more
+    /// ([`ServerFrame::Scopes`] with `account_disabled`), so it drops what it holds; then
+    /// the connection closes, and nothing else is sent on it.
+    pub fn account_disabled(&mut self) -> Reply {
+        let mut reply = Reply {
+            close: true,
+            ..Reply::default()
+        };
+        if self.phase == Phase::Live && self.version >= SCOPES_FRAME_VERSION {
+            let change = ScopeChange {
+                scopes: Vec::new(),
+                account_disabled: true,
+            };
+            self.send(&mut reply, ServerFrame::Scopes(change));
+        }
+        self.phase = Phase::Closed;
+        self.catch_up = None;
+        self.unfinished.clear();
+        reply
+    }
+
     fn send(&mut self, reply: &mut Reply, frame: ServerFrame) {
         let n = self.counter.next_out();
         reply.frames.push(encode_server(self.version, n, &frame));
