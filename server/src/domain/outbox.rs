@@ -5,7 +5,8 @@
 //!   `adopt` row (route and dispatch it: issue 16 §13), and a public status change —
 //!   received, assigned ("a crew is on it"), completed, reopened, merged, cancelled —
 //!   gets a notification row per contact and channel of the task's citizens.
-//! - [`run_loop`]: every replica claims due rows ([`tick_once`]), does each, and marks
+//! - [`run_loop`]: every replica claims due rows ([`tick_once`]) every tick — and at once
+//!   when a commit wrote an urgent wake-up (`Db::outbox_nudge`) — does each, and marks
 //!   it sent; a failure is retried after a doubling delay and, after
 //!   [`OutboxSettings::max_attempts`], kept as dead (`GET /api/v1/outbox/dead`). A row
 //!   that cannot succeed (a point outside every district) is dead at once. The first
@@ -171,6 +172,8 @@ pub fn spawn(o: Arc<Outbox>) -> tokio::task::JoinHandle<()> {
 pub async fn run_loop(o: Arc<Outbox>) {
     let mut stop = o.dispatch.hub.shutdown_signal();
     let tick = Duration::from_millis(o.settings.tick_ms);
+    // An urgent wake-up's commit nudges the loop: it is sent now, not at the next tick.
+    let nudge = Arc::clone(o.dispatch.store.outbox_nudge());
     let mut swept_at: Option<tokio::time::Instant> = None;
     loop {
         // The contacts' retention sweep: at start, then every ten minutes.
@@ -188,6 +191,7 @@ pub async fn run_loop(o: Arc<Outbox>) {
         }
         tokio::select! {
             () = tokio::time::sleep(tick) => {}
+            () = nudge.notified() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
     }

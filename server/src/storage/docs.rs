@@ -491,6 +491,12 @@ impl Db {
             }
         }
         tx.commit().await?;
+        if effects
+            .iter()
+            .any(|e| matches!(e, outbox::Effect::Wake { urgent: true, .. }))
+        {
+            self.outbox_nudge().notify_one();
+        }
         Ok(CommitOutcome {
             seq: seq_u64(seq)?,
             touched: scope_ids(touched)?,

@@ -286,6 +286,16 @@ impl Db {
             Db::Postgres(s) => s.hooks().wake_every_ms,
         }
     }
+
+    /// Notified after a commit that wrote a wake-up due now (an urgent job): this
+    /// process's outbox loop (`domain::outbox::run_loop`) waits on it as well as on its
+    /// tick, so the crew's phone is woken at once, not up to a tick later.
+    pub fn outbox_nudge(&self) -> &std::sync::Arc<tokio::sync::Notify> {
+        match self {
+            Db::Sqlite(s) => s.outbox_nudge(),
+            Db::Postgres(s) => s.outbox_nudge(),
+        }
+    }
 }
 
 impl Store for Db {

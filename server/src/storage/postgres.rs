@@ -50,6 +50,7 @@ pub struct PgStore {
     pool: PgPool,
     hooks: CommitHooks,
     catalogue: super::catalogue::Catalogue,
+    outbox_nudge: Arc<tokio::sync::Notify>,
 }
 
 impl PgStore {
@@ -66,6 +67,7 @@ impl PgStore {
             pool,
             hooks,
             catalogue: super::catalogue::Catalogue::default(),
+            outbox_nudge: Arc::default(),
         })
     }
 
@@ -84,6 +86,10 @@ impl PgStore {
 
     pub(super) fn catalogue(&self) -> &super::catalogue::Catalogue {
         &self.catalogue
+    }
+
+    pub(super) fn outbox_nudge(&self) -> &Arc<tokio::sync::Notify> {
+        &self.outbox_nudge
     }
 
     /// Inserts or replaces districts and recomputes adjacency with PostGIS, one import at

@@ -59,6 +59,7 @@ pub struct SqliteStore {
     write: Arc<tokio::sync::Mutex<()>>,
     index: Arc<RwLock<Arc<IndexState>>>,
     catalogue: super::catalogue::Catalogue,
+    outbox_nudge: Arc<tokio::sync::Notify>,
 }
 
 /// The district index and the table stamp it was built from (`COUNT(*)`,
@@ -93,6 +94,7 @@ impl SqliteStore {
             write: Arc::new(tokio::sync::Mutex::new(())),
             index: Arc::new(RwLock::new(Arc::new(IndexState::default()))),
             catalogue: super::catalogue::Catalogue::default(),
+            outbox_nudge: Arc::default(),
         };
         store.reload_index().await?;
         Ok(store)
@@ -113,6 +115,10 @@ impl SqliteStore {
 
     pub(super) fn catalogue(&self) -> &super::catalogue::Catalogue {
         &self.catalogue
+    }
+
+    pub(super) fn outbox_nudge(&self) -> &Arc<tokio::sync::Notify> {
+        &self.outbox_nudge
     }
 
     /// Becomes the one writer: the in-process lock, then `BEGIN IMMEDIATE`. The lock must
