@@ -6,8 +6,11 @@
 //! providers' errors (401, 404/410, 429 with `Retry-After`, 500, a hang), and, through
 //! the real server on both backends, a device's registration and the trigger: an urgent
 //! job for a disconnected crew's phone wakes it at once with nothing of the task in it,
-//! a reassignment away is coalesced, an "unregistered" answer removes the token, and a
-//! provider that keeps failing ends in the dead-letter list.
+//! a reassignment away is coalesced, an escalation wakes the next crew's phone, an
+//! "unregistered" answer removes the token, and a provider that keeps failing ends in the
+//! dead-letter list. The same through the phone library, the real server binary and an
+//! Open311 report, for each of the three services: `mobile-bindings/tests/python/
+//! test_push_wake.py`.
 //!
 //! The FCM service account's key is a throwaway RSA key generated for these tests
 //! (`server/tests/fixtures/push/fcm-test-key.pem`); the other keys are made per run.
@@ -833,8 +836,81 @@ async fn a_failing_provider_is_retried_then_dead_lettered(f: &Fixture) {
     srv.shutdown().await.unwrap();
 }
 
+/// An urgent job its crew does not acknowledge is escalated to the next crew: that crew's
+/// disconnected phone is woken at once (urgent), with nothing of the task in the
+/// wake-up, and the crew it was taken from is told to sync (its phone drops the job).
+async fn an_escalation_wakes_the_next_crews_phone(f: &Fixture) {
+    seed(&f.db).await;
+    // The dispatch settings' acknowledgement window applies (the service's SLA term, in
+    // whole minutes, would come first).
+    let complete = server::demo::demo_services()
+        .into_iter()
+        .find(|s| s.code == "pothole")
+        .and_then(|s| s.complete_minutes);
+    server::storage::penalties::set_sla(&f.db, "pothole", None, None, complete)
+        .await
+        .unwrap();
+    let (private, public) = vapid_key();
+    let mut c = config(f, &private);
+    c.dispatch_ack_secs_urgent = 1;
+    c.dispatch_tick_ms = 100;
+    let srv = tarmim_testing::start(f.db.clone(), c).await;
+    let rx = WebPushReceiver::start(&public).await;
+    for (login, id) in [("c-a", "a"), ("c-b", "b")] {
+        let crew = Api::login(srv.addr, login, PASSWORD).await;
+        let (s, _) = crew
+            .put(
+                "/api/v1/me/push",
+                json!({"kind": "webpush", "token": rx.subscription(id)}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+    }
+    let disp = Api::login(srv.addr, "disp", PASSWORD).await;
+    // Both crews have the skill and no position: the tie goes to C-A.
+    let t = file_urgent(&disp, "pothole").await;
+    assert_eq!(t["dispatch"]["crew"], "C-A", "{t}");
+    let task = t["task"]["id"].as_str().unwrap().to_owned();
+    wait_for("C-A's wake-up", async || {
+        rx.log.got().iter().any(|g| g.to == "/push/a")
+    })
+    .await;
+    assert!(rx.log.got().iter().all(|g| g.to != "/push/b"));
+    // Nobody acknowledges within the second: escalated to C-B, whose phone is woken.
+    wait_for("C-B's wake-up", async || {
+        rx.log.got().iter().any(|g| g.to == "/push/b")
+    })
+    .await;
+    let (_, d) = disp.get(&format!("/api/v1/console/tasks/{task}")).await;
+    assert_eq!(d["task"]["derived"]["assignee"], "C-B", "{d}");
+    let b = rx
+        .log
+        .got()
+        .into_iter()
+        .find(|g| g.to == "/push/b")
+        .unwrap();
+    assert!(
+        b.urgent,
+        "the escalated urgent job wakes the next crew at high urgency"
+    );
+    assert_contentless(&b.payload);
+    assert!(!b.payload.to_string().contains(&task));
+    assert_eq!(rx.log.refused(), Vec::<String>::new());
+    // C-A, whose job was taken away, is told to sync (coalesced behind its urgent
+    // wake-up of a moment ago: due at the interval's end).
+    let wakes = rows::wakes_of(&f.db, "dev-c-a").await.unwrap();
+    assert!(
+        wakes
+            .iter()
+            .any(|w| w.task == task && w.event.as_deref() == Some("sync")),
+        "{wakes:?}"
+    );
+    srv.shutdown().await.unwrap();
+}
+
 on_both_backends!(
     registration_is_checked_and_replaced,
     a_disconnected_crew_phone_is_woken,
+    an_escalation_wakes_the_next_crews_phone,
     a_failing_provider_is_retried_then_dead_lettered,
 );
