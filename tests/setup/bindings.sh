@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What the bindings suite (tests/suites/bindings.sh) needs, installed only when missing:
-# - pytest (PyPI) for the Python test;
+# - pytest (PyPI) for the Python test; `cryptography` and `h2` (PyPI) for its local push
+#   receivers (RFC 8291 decryption, JWT signatures, APNs' HTTP/2);
 # - JNA from Debian (libjna-java: the jar; libjna-jni: libjnidispatch) for the Kotlin test;
 # - the Kotlin 2.x compiler from the npm package `kotlin-compiler` (Debian's kotlin 1.3 is
 #   too old for UniFFI's generated code), installed into a cache folder outside the repo
@@ -19,6 +20,12 @@ if python3 -c 'import pytest' >/dev/null 2>&1; then
 else
     say "installing pytest"
     python3 -m pip install --quiet --disable-pip-version-check pytest
+fi
+if python3 -c 'import cryptography, h2' >/dev/null 2>&1; then
+    say "cryptography and h2 already installed"
+else
+    say "installing cryptography and h2"
+    python3 -m pip install --quiet --disable-pip-version-check cryptography h2
 fi
 
 # --- JNA -----------------------------------------------------------------------------------

@@ -5,7 +5,9 @@
 # uniffi-bindgen binary, tarmim-server); builds only what is missing. Then:
 #  1. generates the Kotlin, Swift and Python bindings into target/bindings/ (build output);
 #  2. starts the real tarmim-server on a free loopback port over a temporary SQLite data
-#     folder with the demo city, plus a second member of crew C-D01-A;
+#     folder with the demo city, plus a second member of crew C-D01-A, and configured to
+#     wake phones through local FCM, APNs and Web Push receivers that the Python test
+#     starts (mobile-bindings/tests/python/push_receivers.py);
 #  3. runs the Python tests (pytest), the Kotlin test (kotlinc + JNA) and the Swift API
 #     surface check;
 #  4. prints `bindings: N passed, M failed`.
@@ -67,6 +69,16 @@ export RUST_LOG="${RUST_LOG:-warn}"
 # own field report is in its scope either way).
 export TARMIM_CREW_SEES_DISTRICT_OPEN=true
 unset DATABASE_URL
+# Push wake-ups (issue 20 §1): a VAPID key, an FCM service account (the throwaway key of
+# the server's tests) and an APNs .p8 key, made for this run; FCM and APNs are reached at
+# loopback ports where test_push_wake.py starts its receivers. The metrics token lets
+# that test see the server notice a socket close.
+python3 "$ROOT/mobile-bindings/tests/python/push_receivers.py" setup "$WORK/push" \
+    "$ROOT/server/tests/fixtures/push/fcm-test-key.pem" >"$WORK/push.env" \
+    || { cat "$WORK/push.env"; failed=$((failed + 1)); finish; }
+# shellcheck disable=SC1091
+. "$WORK/push.env"
+export TARMIM_METRICS_TOKEN="bindings-suite-metrics-token"
 "$SERVER" demo >"$WORK/demo.log" 2>&1 || { cat "$WORK/demo.log"; failed=$((failed + 1)); finish; }
 export TARMIM_TEST_SECOND_LOGIN="crew-d01-a-2" TARMIM_TEST_SECOND_PASSWORD="second-member-pw"
 echo "$TARMIM_TEST_SECOND_PASSWORD" | "$SERVER" user add --login "$TARMIM_TEST_SECOND_LOGIN" \
@@ -82,6 +94,14 @@ export TARMIM_TEST_SERVER_BIN="$SERVER"
 export TARMIM_TEST_DISABLED_LOGIN="crew-d01-a-off" TARMIM_TEST_DISABLED_PASSWORD="disabled-crew-pw"
 echo "$TARMIM_TEST_DISABLED_PASSWORD" | "$SERVER" user add --login "$TARMIM_TEST_DISABLED_LOGIN" \
     --password-stdin --role crew --crew C-D01-A >>"$WORK/demo.log" 2>&1 \
+    || { cat "$WORK/demo.log"; failed=$((failed + 1)); finish; }
+# The crew whose phones test_push_wake.py pockets and wakes: alone in D06 to report a
+# position, so an urgent leak there is its job.
+export TARMIM_TEST_PUSH_CREW="C-PUSH" TARMIM_TEST_PUSH_LOGIN="crew-push" TARMIM_TEST_PUSH_PASSWORD="push-crew-pw"
+{ "$SERVER" crew add --id "$TARMIM_TEST_PUSH_CREW" --name "Pocket crew" --district D06 \
+      --skill water_leak --on-duty \
+  && echo "$TARMIM_TEST_PUSH_PASSWORD" | "$SERVER" user add --login "$TARMIM_TEST_PUSH_LOGIN" \
+      --password-stdin --role crew --crew "$TARMIM_TEST_PUSH_CREW"; } >>"$WORK/demo.log" 2>&1 \
     || { cat "$WORK/demo.log"; failed=$((failed + 1)); finish; }
 { "$SERVER" crew add --id "$TARMIM_TEST_MOVING_CREW" --name "Moving crew" \
       --district "$TARMIM_TEST_MOVING_FROM" \
