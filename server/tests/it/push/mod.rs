@@ -839,6 +839,8 @@ async fn a_failing_provider_is_retried_then_dead_lettered(f: &Fixture) {
 /// An urgent job its crew does not acknowledge is escalated to the next crew: that crew's
 /// disconnected phone is woken at once (urgent), with nothing of the task in the
 /// wake-up, and the crew it was taken from is told to sync (its phone drops the job).
+/// With an outbox tick of a minute: an urgent wake-up's commit nudges the loop, so it
+/// goes within a second, not at the next tick.
 async fn an_escalation_wakes_the_next_crews_phone(f: &Fixture) {
     seed(&f.db).await;
     // The dispatch settings' acknowledgement window applies (the service's SLA term, in
@@ -854,6 +856,8 @@ async fn an_escalation_wakes_the_next_crews_phone(f: &Fixture) {
     let mut c = config(f, &private);
     c.dispatch_ack_secs_urgent = 1;
     c.dispatch_tick_ms = 100;
+    // The outbox loop's tick is a minute: only an urgent wake-up's nudge can send these.
+    c.outbox.tick_ms = 60_000;
     let srv = tarmim_testing::start(f.db.clone(), c).await;
     let rx = WebPushReceiver::start(&public).await;
     for (login, id) in [("c-a", "a"), ("c-b", "b")] {
@@ -869,12 +873,18 @@ async fn an_escalation_wakes_the_next_crews_phone(f: &Fixture) {
     let disp = Api::login(srv.addr, "disp", PASSWORD).await;
     // Both crews have the skill and no position: the tie goes to C-A.
     let t = file_urgent(&disp, "pothole").await;
+    let filed = std::time::Instant::now();
     assert_eq!(t["dispatch"]["crew"], "C-A", "{t}");
     let task = t["task"]["id"].as_str().unwrap().to_owned();
     wait_for("C-A's wake-up", async || {
         rx.log.got().iter().any(|g| g.to == "/push/a")
     })
     .await;
+    assert!(
+        filed.elapsed() < Duration::from_secs(1),
+        "woken {:?} after the task was filed: the urgent wake-up waited for a tick",
+        filed.elapsed()
+    );
     assert!(rx.log.got().iter().all(|g| g.to != "/push/b"));
     // Nobody acknowledges within the second: escalated to C-B, whose phone is woken.
     wait_for("C-B's wake-up", async || {
