@@ -8,24 +8,37 @@
 // the page. A suggestion without a point is answered by a dispatcher from the console's
 // messages page, and the citizen reads the answer on the tracking page.
 //
-// The citizen's e-mail is read from the suite's SMTP sink (TARMIM_MAILBOX): the Persian
-// receipt of the pothole with its code and tracking link, and the news of the answer to
-// the suggestion.
+// The citizen's e-mail is read from the suite's SMTP sink (TARMIM_MAILBOX): the receipt
+// of the pothole with its code and tracking link, and the news of the answer to the
+// suggestion.
+//
+// Then the pothole is done: the district's dispatcher assigns it to a crew of the
+// district (the console's API), and the crew's phone — a real sync-core device, the
+// probe server/examples/phone_probe.rs (TARMIM_PHONE_PROBE) — syncs, starts, completes
+// with an after photo and uploads it (tus). The completion e-mail reaches the citizen in
+// the language filed, with the tracking link and the after photo's link, and the tracking
+// page shows the citizen's photo (before) and the crew's (after), both loaded.
 //
 // TARMIM_REPORT_SCREENSHOT (optional): where to save the Persian page, filled in.
 // TARMIM_NOTIFICATION_SCREENSHOT (optional): where to save the Persian receipt e-mail as
 // delivered, rendered as a phone's mail reader shows it (docs/notification.png).
+// TARMIM_SCREENSHOT_DIR (optional): where to save the tracking page of the completed
+// report in each language (track-done-fa.png, track-done-en.png).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import * as mail from './lib/mail.mjs';
 
 const BASE = process.env.TARMIM_BASE_URL;
+const PROBE = process.env.TARMIM_PHONE_PROBE;
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SHOT = process.env.TARMIM_REPORT_SCREENSHOT;
 const MAIL_SHOT = process.env.TARMIM_NOTIFICATION_SCREENSHOT;
+const SHOT_DIR = process.env.TARMIM_SCREENSHOT_DIR;
 assert.ok(BASE, 'TARMIM_BASE_URL is required');
 assert.ok(mail.MAILBOX, 'TARMIM_MAILBOX is required (tests/suites/browser.sh runs an SMTP sink)');
+assert.ok(PROBE, 'TARMIM_PHONE_PROBE is required (the crew\'s phone)');
 
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 
@@ -34,6 +47,42 @@ before(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
 });
 after(async () => { await browser?.close(); });
+
+async function api(method, path, token, body) {
+  const r = await fetch(`${BASE}${path}`, {
+    method,
+    headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await r.text();
+  return { status: r.status, body: text ? JSON.parse(text) : null };
+}
+
+// The report with tracking code `code`, in `district` (D01…D12), assigned by its region's
+// dispatcher to the district's crew B and completed by that crew's phone (the probe: a
+// sync-core device that syncs, starts, adds a drawn after photo, completes, syncs and
+// uploads it). Returns the task id.
+async function completeByCrew(code, district) {
+  const n = Number(district.slice(1));
+  const region = Math.ceil(n / 4);
+  const login = await api('POST', '/api/v1/login', null,
+    { login: `dispatcher-r${region}`, password: 'demo-dispatcher', device_id: `node-report-${code}` });
+  assert.equal(login.status, 200, JSON.stringify(login.body));
+  const token = login.body.token;
+  const found = await api('GET', `/api/v1/console/queue?q=${code}`, token);
+  assert.equal(found.status, 200, JSON.stringify(found.body));
+  assert.equal(found.body.rows.length, 1, JSON.stringify(found.body));
+  const task = found.body.rows[0].id;
+  const crew = `C-${district}-B`;
+  const assigned = await api('POST', `/api/v1/console/tasks/${task}/assign`, token,
+    { crew, override: 'browser test: the crew of the district' });
+  assert.equal(assigned.status, 200, JSON.stringify(assigned.body));
+  const out = execFileSync(PROBE, [BASE, `crew-${district.toLowerCase()}-b`, 'demo-crew', '--complete', task],
+    { encoding: 'utf8', timeout: 60_000 });
+  const phone = JSON.parse(out.trim().split('\n').pop());
+  assert.equal(phone.statuses[task], 'completed', out);
+  return task;
+}
 
 async function open(locale) {
   const context = await browser.newContext({ ...PHONE, locale });
@@ -150,6 +199,27 @@ for (const [locale, lang] of [['fa-IR', 'fa'], ['en-US', 'en']]) {
       await view.screenshot({ path: MAIL_SHOT, fullPage: true });
       await reader.close();
     }
+
+    // A crew completes it on its phone with an after photo: the citizen is told, in the
+    // language filed, with the tracking link and the after photo's.
+    await completeByCrew(bare, view.district.code);
+    const done = await mail.waitFor((m) => m.to.includes(`<citizen-${lang}@example.com>`) && m.body.includes(bare)
+      && m !== receipt && /fixed|رفع شد/.test(m.headers.subject));
+    assert.match(done.headers.subject, lang === 'fa' ? /رفع شد/ : /Reported fixed/);
+    assert.match(done.body, new RegExp(`https?://\\S+/track/${bare}\\n`), 'the tracking link');
+    assert.match(done.body, lang === 'fa' ? /عکس پس از کار: \S+\/api\/v1\/photos\/[0-9a-f]{64}\/display/
+      : /After photo: \S+\/api\/v1\/photos\/[0-9a-f]{64}\/display/);
+    // The tracking page shows both photos: the citizen's (before) and the crew's (after).
+    await page.reload();
+    await page.waitForSelector('#report:not([hidden])');
+    await page.waitForFunction(() => ['before-img', 'after-img', 'cmp-before', 'cmp-after'].every((id) => {
+      const img = document.getElementById(id);
+      return img && img.complete && img.naturalWidth > 0 && !img.closest('[hidden]');
+    }), null, { timeout: 15_000 });
+    const srcs = await page.$$eval('#before-img, #after-img', (imgs) => imgs.map((i) => i.getAttribute('src')));
+    assert.notEqual(srcs[0], srcs[1]);
+    assert.match(await page.textContent('#status-badge'), lang === 'fa' ? /انجام شد/ : /Completed/);
+    if (SHOT_DIR) await page.screenshot({ path: `${SHOT_DIR}/track-done-${lang}.png`, fullPage: true });
     assert.deepEqual(errors, []);
     await context.close();
   });

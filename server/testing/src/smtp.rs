@@ -1,13 +1,17 @@
 //! A small real SMTP server for the notification tests: it speaks RFC 5321 over TCP on a
 //! loopback port (greeting, EHLO/HELO, MAIL, RCPT, DATA with dot-unstuffing, RSET, NOOP,
-//! QUIT), keeps every message it accepts, and can be told to refuse (`451`/`550`), or to
+//! QUIT), keeps every message it accepts, and can be told to refuse (`451`/`550`), to
 //! hold the final reply to DATA (a server killed while waiting for it has handed the
-//! message over without learning that it was taken).
+//! message over without learning that it was taken), or to say nothing at all to a new
+//! connection (a server killed while waiting for the greeting has committed the
+//! notification and not sent it).
 //!
-//! Like a mail system, its mailbox keeps one message per `Message-ID`: a resend with the
-//! same id is counted (`attempts`) but not delivered twice (`mailbox`). This is what the
-//! outbox's idempotency key buys the citizen.
+//! Like a receiver that de-duplicates by `Message-ID` (not every mail system does), its
+//! mailbox keeps one message per `Message-ID`: a resend with the same id is counted
+//! (`attempts`) but not delivered twice (`mailbox`). This is what the outbox's
+//! idempotency key can buy the citizen.
 
+use base64::Engine;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -22,6 +26,9 @@ pub enum Mode {
     Refuse(String),
     /// Keep the message, then wait this long before `250` (or until the client is gone).
     Hold(Duration),
+    /// Accept new connections and never greet them (until the client is gone): nothing
+    /// can be handed over. Applies to connections made while it is the mode.
+    Mute,
 }
 
 /// One message as received.
@@ -64,12 +71,89 @@ impl Received {
     pub fn body(&self) -> &str {
         self.data.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("")
     }
+
+    /// The body as a mail reader shows it: its `Content-Transfer-Encoding` (base64 or
+    /// quoted-printable) undone, UTF-8, `\n` line ends.
+    pub fn text(&self) -> String {
+        let cte = self
+            .header("Content-Transfer-Encoding")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let bytes = match cte.as_str() {
+            "base64" => {
+                let b64: String = self.body().split_whitespace().collect();
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .unwrap_or_default()
+            }
+            "quoted-printable" => quoted_printable(&self.body().replace("=\r\n", "")),
+            _ => self.body().as_bytes().to_vec(),
+        };
+        String::from_utf8_lossy(&bytes).replace("\r\n", "\n")
+    }
+
+    /// A header's value with its RFC 2047 encoded words (`=?utf-8?b?…?=`, `…?q?…`)
+    /// decoded.
+    pub fn decoded(&self, name: &str) -> Option<String> {
+        let raw = self.header(name)?;
+        // Bytes: a character may be split between two adjacent encoded words.
+        let mut out: Vec<u8> = Vec::new();
+        let mut rest = raw.as_str();
+        let mut after_word = false;
+        while let Some(start) = rest.find("=?") {
+            let word = &rest[start + 2..];
+            let parts: Vec<&str> = word.splitn(3, '?').collect();
+            let Some(end) = parts.get(2).and_then(|t| t.find("?=")) else {
+                break;
+            };
+            // Whitespace between two encoded words is not text (RFC 2047 §6.2).
+            let between = &rest[..start];
+            if !(after_word && between.trim().is_empty()) {
+                out.extend_from_slice(between.as_bytes());
+            }
+            let text = &parts[2][..end];
+            let bytes = if parts[1].eq_ignore_ascii_case("b") {
+                base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .unwrap_or_default()
+            } else {
+                quoted_printable(&text.replace('_', " "))
+            };
+            out.extend_from_slice(&bytes);
+            rest = &parts[2][end + 2..];
+            after_word = true;
+        }
+        out.extend_from_slice(rest.as_bytes());
+        Some(String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+/// `=XX` escapes into bytes; everything else as is.
+fn quoted_printable(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'='
+            && let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
 }
 
 #[derive(Debug, Default)]
 struct State {
     mailbox: Vec<Received>,
     attempts: usize,
+    connections: usize,
     mode: Option<Mode>,
 }
 
@@ -139,11 +223,27 @@ impl SmtpSink {
     pub fn attempts(&self) -> usize {
         self.state.lock().unwrap().attempts
     }
+
+    /// TCP connections accepted (greeted or not).
+    pub fn connections(&self) -> usize {
+        self.state.lock().unwrap().connections
+    }
 }
 
 async fn session(sock: tokio::net::TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
+    let mute = {
+        let mut st = state.lock().unwrap();
+        st.connections += 1;
+        st.mode == Some(Mode::Mute)
+    };
+    if mute {
+        // Silent until the client hangs up (or is killed).
+        let mut rest = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut r, &mut rest).await;
+        return Ok(());
+    }
     w.write_all(b"220 sink.test ESMTP tarmim-testing\r\n")
         .await?;
     let mut from = String::new();
@@ -202,7 +302,7 @@ async fn session(sock: tokio::net::TcpStream, state: Arc<Mutex<State>>) -> std::
                 mode
             };
             match mode {
-                Mode::Accept => w.write_all(b"250 2.0.0 queued\r\n").await?,
+                Mode::Accept | Mode::Mute => w.write_all(b"250 2.0.0 queued\r\n").await?,
                 Mode::Refuse(reply) => w.write_all(format!("{reply}\r\n").as_bytes()).await?,
                 Mode::Hold(d) => {
                     // Until the client is gone or the time is up.

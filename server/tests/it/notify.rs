@@ -2,9 +2,11 @@
 //! SMTP server on loopback (`tarmim_testing::smtp`): the e-mail of each public status
 //! change arrives in the language filed, with the tracking and unsubscribe links and the
 //! notification's idempotency key as its `Message-ID`; an SMTP server that is down or
-//! refuses is retried, then dead-lettered, nothing sent twice; and the real server binary
+//! refuses is retried, then dead-lettered, nothing sent twice; a completion (with the
+//! after photo's link), a reopening and a merge are told; and the real server binary
 //! killed between handing a message over and recording it sends it again after a restart,
-//! which the mailbox keeps once (same `Message-ID`).
+//! which the mailbox keeps once (same `Message-ID`), while one killed between the commit
+//! and the send sends it once.
 
 use crate::outbox::{spawn_server, wait_for};
 use reqwest::StatusCode;
@@ -268,6 +270,197 @@ async fn killed_between_send_and_record_delivers_exactly_once(f: &Fixture) {
     drop(child);
 }
 
+/// The kill test before the send: the real server binary commits the report and its
+/// receipt's notification row in one transaction, claims the row and connects to the
+/// SMTP server, which never greets it (so nothing is handed over), and is SIGKILLed
+/// there. Restarted, it sends the notification once its claim's lease expires: one DATA
+/// transfer, one message, whose `Message-ID` is the row's idempotency key.
+async fn killed_between_commit_and_send_delivers_exactly_once(f: &Fixture) {
+    seed(&f.db).await;
+    let sink = SmtpSink::start(Mode::Mute).await;
+    let env = [
+        ("TARMIM_SMTP_URL", sink.url()),
+        ("TARMIM_PUBLIC_URL", BASE.to_owned()),
+        ("TARMIM_OUTBOX_LEASE_SECS", "1".to_owned()),
+        // Longer than the test: the server waits for the greeting until it is killed.
+        ("TARMIM_NOTIFY_TIMEOUT_SECS", "120".to_owned()),
+        ("TARMIM_OUTBOX_RETRY_SECS", "0".to_owned()),
+    ];
+    let mut child = spawn_server(f, &env).await;
+    let req = file(child.1, "citizen@example.org", Some("en")).await;
+    wait_for("the server to connect to the SMTP server", async || {
+        sink.connections() == 1
+    })
+    .await;
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    drop(child);
+    // Committed with the report, never sent: the row waits, the sink has nothing.
+    let c = rows::counts(&f.db).await.unwrap();
+    assert_eq!((c.pending, c.sent, c.dead), (1, 0, 0), "{c:?}");
+    assert_eq!(sink.attempts(), 0, "nothing was handed over");
+    let id: i64 = match &f.db {
+        Db::Sqlite(s) => sqlx::query_scalar("SELECT id FROM outbox WHERE kind = 'email'")
+            .fetch_one(s.pool())
+            .await
+            .unwrap(),
+        Db::Postgres(p) => sqlx::query_scalar("SELECT id FROM outbox WHERE kind = 'email'")
+            .fetch_one(p.pool())
+            .await
+            .unwrap(),
+    };
+    sink.set_mode(Mode::Accept);
+    let child = spawn_server(f, &env).await;
+    wait_for("the row to be marked sent after the restart", async || {
+        rows::counts(&f.db).await.unwrap().sent == 1
+    })
+    .await;
+    // A moment for a second send, if there were one.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.attempts(), 1, "sent once, not resent");
+    let mailbox = sink.mailbox();
+    assert_eq!(mailbox.len(), 1);
+    let message_id = mailbox[0].header("Message-ID").unwrap();
+    assert!(
+        message_id.starts_with(&format!("<n{id}.")) && message_id.ends_with("@tarmim.notify>"),
+        "the row's idempotency key: {message_id}"
+    );
+    assert!(mailbox[0].data.contains(&code_of(&req)));
+    drop(child);
+}
+
+/// A completion, a reopening and a merge each reach the citizen who gave a contact, in
+/// the language filed (the effects of `domain::outbox` that decide which status changes
+/// notify): the crew's phone (a real sync-core device over the HTTP fallback) completes
+/// an English citizen's report with an after photo → "fixed", with the tracking link and
+/// the after photo's link; the dispatcher rejects the completion → "reopened"; a Persian
+/// citizen's report of the same hole is merged into it → "merged", in Persian, with that
+/// citizen's own code.
+async fn completion_reopening_and_merging_reach_the_citizen(f: &Fixture) {
+    seed(&f.db).await;
+    tarmim_testing::add_crew(&f.db, "C-A", "D01", &["pothole"]).await;
+    let hash = hash_password(PASSWORD).unwrap();
+    tarmim_testing::add_user(
+        &f.db,
+        "u-crew-a",
+        "crew-a",
+        &hash,
+        UserRole::Crew,
+        Some("C-A"),
+        vec![],
+    )
+    .await;
+    let sink = SmtpSink::start(Mode::Accept).await;
+    let srv = tarmim_testing::start(f.db.clone(), config(f, &sink.url(), 3)).await;
+    let a = file(srv.addr, "first@example.org", Some("en")).await;
+    let b = file(srv.addr, "second@example.org", None).await;
+    let (task_a, code_a) = (a["service_request_id"].as_str().unwrap(), code_of(&a));
+    let (task_b, code_b) = (b["service_request_id"].as_str().unwrap(), code_of(&b));
+    wait_for("the receipts", async || sink.mailbox().len() == 2).await;
+    let disp = tarmim_testing::Api::login(srv.addr, "disp", PASSWORD).await;
+    let (s, v) = disp
+        .post(
+            &format!("/api/v1/console/tasks/{task_a}/assign"),
+            json!({"crew": "C-A"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    wait_for("a crew is on it", async || sink.mailbox().len() == 3).await;
+
+    // Completed on the crew's phone, with an after photo.
+    let mut phone = tarmim_testing::phone::HttpPhone::login(
+        &format!("http://{}", srv.addr),
+        "crew-a",
+        PASSWORD,
+        "phone-a",
+        sync_core::store::Store::open_in_memory().unwrap(),
+    )
+    .await
+    .unwrap();
+    phone.sync().await.unwrap();
+    let photo = phone
+        .complete_with_photo(task_a, &server::demo::road_photo(3, false, true))
+        .await
+        .unwrap();
+    wait_for("the completion's e-mail", async || {
+        sink.mailbox().len() == 4
+    })
+    .await;
+    let m = &sink.mailbox()[3];
+    assert_eq!(m.to, vec!["<first@example.org>".to_owned()]);
+    let subject = m.decoded("Subject").unwrap();
+    assert_eq!(
+        subject,
+        format!(
+            "137: Reported fixed ({})",
+            a["tracking_code"].as_str().unwrap()
+        )
+    );
+    let text = m.text();
+    assert!(
+        text.contains(&format!("Follow it: {BASE}/track/{code_a}\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "After photo: {BASE}/api/v1/photos/{photo}/display\n"
+        )),
+        "{text}"
+    );
+    // The link is the photo's public display size, served.
+    let r = tarmim_testing::http()
+        .get(format!("http://{}/api/v1/photos/{photo}/display", srv.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Rejected by the dispatcher: reopened, and the citizen hears of it.
+    let (s, v) = disp
+        .post(
+            &format!("/api/v1/console/tasks/{task_a}/reject"),
+            json!({"reason": "The kerb side of the hole is still open."}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    wait_for("the reopening's e-mail", async || sink.mailbox().len() == 5).await;
+    let m = &sink.mailbox()[4];
+    assert_eq!(m.to, vec!["<first@example.org>".to_owned()]);
+    assert!(
+        m.decoded("Subject").unwrap().contains("Report reopened"),
+        "{m:?}"
+    );
+    assert!(m.text().contains(&format!("{BASE}/track/{code_a}\n")));
+
+    // The Persian citizen's report merged into it: told in Persian, with their own code.
+    let (s, v) = disp
+        .post(
+            &format!("/api/v1/console/tasks/{task_b}/duplicate"),
+            json!({"of": task_a}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    wait_for("the merge's e-mail", async || sink.mailbox().len() == 6).await;
+    let m = &sink.mailbox()[5];
+    assert_eq!(m.to, vec!["<second@example.org>".to_owned()]);
+    let subject = m.decoded("Subject").unwrap();
+    assert!(subject.contains("با گزارش دیگری یکی شد"), "{subject}");
+    let text = m.text();
+    assert!(
+        text.contains("با گزارش دیگری از همین مشکل یکی شد"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("پیگیری: {BASE}/track/{code_b}\n")),
+        "{text}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.attempts(), 6, "each once, nothing more");
+    let c = rows::counts(&f.db).await.unwrap();
+    assert_eq!((c.sent, c.pending, c.dead), (6, 0, 0), "{c:?}");
+    srv.shutdown().await.unwrap();
+}
+
 // ------------------------------------------------------------------ SMS
 
 /// A local HTTP receiver standing in for an SMS gateway: it records each request and
@@ -523,6 +716,8 @@ on_both_backends!(
     an_open311_message_is_receipted_and_its_answer_told,
     smtp_down_or_refusing_is_retried_then_dead_lettered,
     killed_between_send_and_record_delivers_exactly_once,
+    killed_between_commit_and_send_delivers_exactly_once,
+    completion_reopening_and_merging_reach_the_citizen,
     sms_through_the_webhook,
     sms_through_kavenegar_and_quiet_hours,
     contacts_are_checked_forgotten_unsubscribed_and_swept,

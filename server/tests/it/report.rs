@@ -249,6 +249,14 @@ async fn a_pothole_with_a_photo_and_a_contact(f: &Fixture) {
         Some(1),
         "{detail}"
     );
+    // The citizen's photo is the tracking page's "before" photo until a crew's is taken.
+    let t = c.anon.ok(&format!("/api/v1/track/{code}")).await;
+    assert_eq!(
+        t["photos"]["before"].as_array().map(Vec::len),
+        Some(1),
+        "{t} {detail}"
+    );
+    assert_eq!(t["photos"]["after"], json!([]), "{t}");
     let contact = server::storage::open311::contact_of(&c.db, &task)
         .await
         .unwrap()

@@ -686,6 +686,9 @@ async fn not_fixed_reopens(f: &Fixture) {
     let (_, _, v) = c.track(&code).await;
     assert_eq!(v["status"], "reopened");
     assert_eq!(v["feedback"]["said_not_fixed"], true);
+    // The citizen's "not fixed" photo is not shown as the report's "before" photo.
+    let shown = v["photos"].to_string();
+    assert!(!shown.contains(hash), "{shown}");
     // Once per code.
     let (s, body) = c.not_fixed(&code, &[("photo", &photo)]).await;
     assert_eq!(s, StatusCode::CONFLICT, "{body}");

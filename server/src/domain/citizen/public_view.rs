@@ -1,7 +1,8 @@
 //! What a citizen may see of a report, given its tracking code (design §6): the public
 //! part of the task only — category, title, description (the citizen's own words),
 //! district, point, status and a timeline in plain words, the expected date, the before
-//! and after photos as public derivatives (only photos the server holds processed),
+//! and after photos as public derivatives (only photos the server holds processed; the
+//! "before" side is the crew's before photos, then the photos the report was filed with),
 //! how many people support the report, and whether rating or "not fixed" is open.
 //!
 //! Never shown: crew names or ids, users, devices, notes, internal reasons (assignment
@@ -22,7 +23,7 @@ use crate::storage::DbError;
 use crate::storage::citizens;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sync_core::task::{EventKind, Outcome, PhotoKind, Status, TaskView};
+use sync_core::task::{EventKind, Outcome, PhotoKind, PhotoRef, Status, TaskView};
 use sync_core::{Actor, DeviceId, DocId, Role};
 use utoipa::ToSchema;
 
@@ -184,7 +185,9 @@ pub struct PublicPhoto {
 /// Before and after photos.
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct Photos {
-    /// Taken when work started.
+    /// The problem before the work: the crew's before photos (taken when work started),
+    /// then the photos the report was filed with (the citizen's, from the report page or
+    /// an Open311 app). A later "not fixed" photo is not among them.
     pub before: Vec<PublicPhoto>,
     /// Taken when work was completed.
     pub after: Vec<PublicPhoto>,
@@ -351,13 +354,27 @@ fn timeline(view: &TaskView, me: &Actor, districts: &[(String, String)]) -> Vec<
     out
 }
 
-/// The photos of `kind` the server holds processed, as public URLs.
+/// Whether `photo` is one the report was filed with: an evidence photo added by the
+/// actor who created the task (the report page's or an Open311 key's filer, the call
+/// centre, a crew's field report), as opposed to a citizen's later "not fixed" photo or a
+/// crew's own evidence.
+fn filed_with(view: &TaskView, photo: &PhotoRef) -> bool {
+    let creator = view
+        .timeline
+        .iter()
+        .find(|e| matches!(e.event.kind, EventKind::Created))
+        .map(|e| &e.event.actor);
+    photo.kind == PhotoKind::Evidence
+        && creator.is_some_and(|a| a.user == photo.author && a.device.as_str() == photo.device)
+}
+
+/// The photos `shown` selects that the server holds processed, as public URLs.
 async fn public_photos(
     c: &Citizens<'_>,
     view: &TaskView,
-    kind: PhotoKind,
+    shown: impl Fn(&PhotoRef) -> bool,
 ) -> Result<Vec<PublicPhoto>, TrackError> {
-    let mut refs: Vec<_> = view.photos.iter().filter(|p| p.kind == kind).collect();
+    let mut refs: Vec<_> = view.photos.iter().filter(|p| shown(p)).collect();
     refs.sort_by(|a, b| (a.added_at, &a.hash).cmp(&(b.added_at, &b.hash)));
     let mut out = Vec::new();
     for p in refs {
@@ -546,8 +563,12 @@ async fn render(
         completed_at: v.derived.completed_at,
         timeline: timeline(v, &me, &districts),
         photos: Photos {
-            before: public_photos(c, v, PhotoKind::Before).await?,
-            after: public_photos(c, v, PhotoKind::After).await?,
+            before: {
+                let mut before = public_photos(c, v, |p| p.kind == PhotoKind::Before).await?;
+                before.extend(public_photos(c, v, |p| filed_with(v, p)).await?);
+                before
+            },
+            after: public_photos(c, v, |p| p.kind == PhotoKind::After).await?,
         },
         supporters,
         feedback: FeedbackState {

@@ -5,8 +5,9 @@
 //!
 //! Each message carries its notification's idempotency key as its `Message-ID`
 //! (`<key@tarmim.notify>`): a message resent after a crash between the server's hand-over
-//! and its record of it is the same message, which mail systems and the test sink
-//! recognise and keep once. `List-Unsubscribe` carries the unsubscribe link.
+//! and its record of it is the same message, which a receiver that de-duplicates by
+//! `Message-ID` (the test sink; not every mail system) keeps once. `List-Unsubscribe`
+//! carries the unsubscribe link.
 
 use super::{Message, Notifier, NotifyError};
 use futures_util::FutureExt;

@@ -15,7 +15,7 @@ use crate::domain::citizen::Citizens;
 use crate::domain::dispatch::edit;
 use crate::domain::photo::storage::{self, BlobStore};
 use crate::domain::photo::{PhotoError, Processed, Variant, flag, process, verify};
-use crate::storage::photos::{self as records, PhotoRow};
+use crate::storage::photos::{self as records, AttachmentRow, PhotoRow};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use sync_core::task::{GeoPoint, PhotoKind, PhotoRef};
@@ -157,6 +157,24 @@ async fn store(
             before_task: flags.before_task,
             thumb_etag: etags.0,
             display_etag: etags.1,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    // Attached to this task, as an upload is: what makes it the task's photo to serve
+    // (the tracking page's, staff's originals), also when the same bytes were stored
+    // before for another report.
+    records::insert_attachment(
+        &c.dispatch.store,
+        &AttachmentRow {
+            hash: hash.clone(),
+            task: task.to_string(),
+            kind: Some("evidence".into()),
+            device: actor.device.to_string(),
+            attached_at: now,
+            distance_m: facts.point.map(|p| geodesy::distance_m(p, point)),
+            far_from_task: flags.far_from_task,
+            before_task: flags.before_task,
         },
     )
     .await
