@@ -328,6 +328,7 @@ async fn run(pg: bool, quick: bool) {
     let props = PropertyNames {
         code: "code".into(),
         name: "name".into(),
+        name_en: None,
         region: None,
     };
     db.import_districts(&parse_geojson(&grid_geojson(), &props).unwrap())

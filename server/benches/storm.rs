@@ -906,6 +906,7 @@ async fn run(args: Args) {
     let props = PropertyNames {
         code: "code".into(),
         name: "name".into(),
+        name_en: None,
         region: None,
     };
     db.import_districts(&parse_geojson(&grid_geojson(), &props).unwrap())

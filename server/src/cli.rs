@@ -345,9 +345,12 @@ pub struct ImportDistricts {
     /// Property holding each district's unique code.
     #[arg(long)]
     pub code_property: String,
-    /// Property holding each district's name.
+    /// Property holding each district's (local, Persian) name.
     #[arg(long)]
     pub name_property: String,
+    /// Property holding each district's English name (a feature without it has none).
+    #[arg(long)]
+    pub name_en_property: Option<String>,
     /// Property holding each district's region.
     #[arg(long)]
     pub region_property: Option<String>,
@@ -607,6 +610,7 @@ pub async fn run(cli: Cli, mut config: Config) -> Result<(), CliError> {
             let props = PropertyNames {
                 code: args.code_property,
                 name: args.name_property,
+                name_en: args.name_en_property,
                 region: args.region_property,
             };
             let db = crate::domain::open_store(&config).await?;

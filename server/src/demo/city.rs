@@ -26,6 +26,21 @@ pub(super) const NAMES: [&str; 12] = [
     "Imam Ali",
     "Shahr-e Rey",
 ];
+/// The districts' Persian names (their `name`; [`NAMES`] are their `name_en`).
+pub(super) const NAMES_FA: [&str; 12] = [
+    "تجریش",
+    "نیاوران",
+    "پاسداران",
+    "تهرانپارس",
+    "سعادت‌آباد",
+    "یوسف‌آباد",
+    "هفت تیر",
+    "نارمک",
+    "آزادی",
+    "انقلاب",
+    "امام علی",
+    "شهر ری",
+];
 
 pub(super) fn cell(row: usize, col: usize) -> (f64, f64, f64, f64) {
     let top = LAT_TOP - CELL_LAT * row as f64;
@@ -45,7 +60,8 @@ fn ring(left: f64, bottom: f64, right: f64, top: f64) -> serde_json::Value {
     ]])
 }
 
-/// The demo districts as a GeoJSON FeatureCollection (properties `code`, `name`, `region`).
+/// The demo districts as a GeoJSON FeatureCollection (properties `code`, `name` in
+/// Persian, `name_en`, `region`).
 pub fn demo_districts_geojson() -> String {
     let mut features = Vec::new();
     for row in 0..ROWS {
@@ -62,7 +78,7 @@ pub fn demo_districts_geojson() -> String {
             };
             features.push(json!({
                 "type": "Feature",
-                "properties": {"code": format!("D{n:02}"), "name": NAMES[n - 1], "region": format!("R{}", row + 1)},
+                "properties": {"code": format!("D{n:02}"), "name": NAMES_FA[n - 1], "name_en": NAMES[n - 1], "region": format!("R{}", row + 1)},
                 "geometry": geometry,
             }));
         }

@@ -204,7 +204,7 @@ fn build(
                 at,
                 EventKind::Assigned {
                     crew: crew.clone(),
-                    reason: "load: dispatcher's choice".into(),
+                    reason: super::choice(&dispatcher),
                 },
             )?;
             if depth == 2 {

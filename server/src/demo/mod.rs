@@ -221,6 +221,7 @@ pub async fn seed(db: &Db, opts: DemoOptions) -> Result<DemoSummary, DemoError> 
     let props = PropertyNames {
         code: "code".into(),
         name: "name".into(),
+        name_en: Some("name_en".into()),
         region: Some("region".into()),
     };
     let districts = parse_geojson(&demo_districts_geojson(), &props)?;
@@ -412,4 +413,14 @@ pub async fn seed(db: &Db, opts: DemoOptions) -> Result<DemoSummary, DemoError> 
         );
     }
     Ok(summary)
+}
+
+/// A demo assignment's reason: the dispatcher's choice (a structured reason the pages
+/// word in their language), by the dispatcher's login.
+fn choice(dispatcher: &sync_core::Actor) -> String {
+    crate::domain::dispatch::reason::Reason::Dispatcher {
+        by: dispatcher.user.trim_start_matches("u-").to_owned(),
+        note: None,
+    }
+    .text()
 }

@@ -127,7 +127,7 @@ async fn late_task(
         at(5),
         EventKind::Assigned {
             crew: "C-D06-C".into(),
-            reason: "demo: the contractor crew with the skill".into(),
+            reason: super::choice(&dispatcher),
         },
     )
     .map_err(te)?;

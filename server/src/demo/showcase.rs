@@ -228,7 +228,7 @@ pub async fn seed_tracking_showcase(
                 step(1),
                 EventKind::Assigned {
                     crew: "C-D01-A".into(),
-                    reason: "demo: nearest on-duty crew with the skill".into(),
+                    reason: super::choice(&dispatcher),
                 },
             )
             .map_err(te)?;

@@ -221,7 +221,7 @@ pub(super) fn build_tasks(
                         step(&mut rng),
                         EventKind::Assigned {
                             crew: crew.id.clone(),
-                            reason: "demo: dispatcher's choice".into(),
+                            reason: super::choice(&dispatcher),
                         },
                     )?;
                 }
@@ -239,7 +239,7 @@ pub(super) fn build_tasks(
                 step(&mut rng),
                 EventKind::Assigned {
                     crew: crew.id.clone(),
-                    reason: "demo: nearest on-duty crew with the skill".into(),
+                    reason: super::choice(&dispatcher),
                 },
             )?;
             if target == Target::Assigned {

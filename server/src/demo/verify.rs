@@ -157,7 +157,7 @@ pub async fn seed_verification_showcase(
             at(1),
             EventKind::Assigned {
                 crew: "C-D01-A".into(),
-                reason: "demo: nearest on-duty crew with the skill".into(),
+                reason: super::choice(&dispatcher),
             },
         )
         .map_err(te)?;

@@ -58,8 +58,10 @@ pub enum GeoError {
 pub struct PropertyNames {
     /// Property with the unique code.
     pub code: String,
-    /// Property with the display name.
+    /// Property with the display (local, Persian) name.
     pub name: String,
+    /// Property with the English name, if any (a feature without it has none).
+    pub name_en: Option<String>,
     /// Property with the region, if any.
     pub region: Option<String>,
 }
@@ -108,6 +110,7 @@ pub fn parse_geojson(text: &str, props: &PropertyNames) -> Result<Vec<District>,
         }
         let name = prop(&props.name)
             .ok_or_else(|| bad(format!("no usable property {:?} (the name)", props.name)))?;
+        let name_en = props.name_en.as_deref().and_then(prop);
         let region = match &props.region {
             Some(p) => {
                 Some(prop(p).ok_or_else(|| bad(format!("no usable property {p:?} (the region)")))?)
@@ -162,6 +165,7 @@ pub fn parse_geojson(text: &str, props: &PropertyNames) -> Result<Vec<District>,
         out.push(District {
             code,
             name,
+            name_en,
             region,
             geometry,
         });
@@ -170,7 +174,8 @@ pub fn parse_geojson(text: &str, props: &PropertyNames) -> Result<Vec<District>,
 }
 
 /// A stored district as a GeoJSON `Feature`: its code as the feature id, a
-/// `MultiPolygon` in WGS84 longitude/latitude, and `code`, `name`, `region` properties.
+/// `MultiPolygon` in WGS84 longitude/latitude, and `code`, `name` (local, Persian),
+/// `name_en` (English, or null) and `region` properties.
 pub fn feature(d: &crate::storage::StoredDistrict) -> serde_json::Value {
     let ring = |r: &geo_types::LineString<f64>| -> serde_json::Value {
         serde_json::Value::Array(r.0.iter().map(|c| serde_json::json!([c.x, c.y])).collect())
@@ -189,7 +194,7 @@ pub fn feature(d: &crate::storage::StoredDistrict) -> serde_json::Value {
         "type": "Feature",
         "id": d.code,
         "geometry": {"type": "MultiPolygon", "coordinates": polys},
-        "properties": {"code": d.code, "name": d.name, "region": d.region},
+        "properties": {"code": d.code, "name": d.name, "name_en": d.name_en, "region": d.region},
     })
 }
 
@@ -231,6 +236,7 @@ mod tests {
         PropertyNames {
             code: "code".into(),
             name: "name".into(),
+            name_en: None,
             region: Some("region".into()),
         }
     }

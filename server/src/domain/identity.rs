@@ -343,6 +343,30 @@ pub struct Me {
     /// Token expiry (ms since the epoch).
     #[schema(value_type = i64)]
     pub expires_at: Millis,
+    /// The language the user chose for the pages (`fa` or `en`; none: not chosen yet),
+    /// [`set_lang`].
+    pub lang: Option<String>,
+}
+
+/// The languages the pages speak.
+pub const LANGS: [&str; 2] = ["fa", "en"];
+
+/// The user's chosen language, if any.
+pub async fn lang(db: &Db, user_id: &str) -> Result<Option<String>, AuthError> {
+    Ok(crate::storage::identity::user_lang(db, user_id)
+        .await?
+        .filter(|l| LANGS.contains(&l.as_str())))
+}
+
+/// Remembers the user's language for the pages (the language switch): `fa` or `en`.
+pub async fn set_lang(db: &Db, who: &Identity, lang: &str) -> Result<(), AuthError> {
+    if !LANGS.contains(&lang) {
+        return Err(AuthError::InvalidInput(format!(
+            "language {lang:?} is not one of fa, en"
+        )));
+    }
+    crate::storage::identity::set_user_lang(db, &who.user_id, lang).await?;
+    Ok(())
 }
 
 /// The caller as `GET /api/v1/me` describes it.
@@ -361,6 +385,7 @@ pub fn me(who: &Identity, crew_sees_district_open: bool) -> Me {
             .map(String::from)
             .collect(),
         expires_at: who.expires_at,
+        lang: None,
     }
 }
 

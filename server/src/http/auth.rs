@@ -1,5 +1,5 @@
-//! `POST /api/v1/login`, `POST /api/v1/logout`, `GET /api/v1/me`: each one call into
-//! [`crate::domain::identity`].
+//! `POST /api/v1/login`, `POST /api/v1/logout`, `GET /api/v1/me`, `PUT /api/v1/me/lang`:
+//! each over [`crate::domain::identity`] (login and `me` also say the user's language).
 
 use crate::domain::identity::{self, Identity, LoginResponse, LoginSettings, Me};
 use crate::http::AppState;
@@ -21,6 +21,15 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(logout))
         .routes(routes!(me))
+        .routes(routes!(set_lang))
+}
+
+/// `PUT /api/v1/me/lang` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LangRequest {
+    /// `fa` or `en`.
+    pub lang: String,
 }
 
 /// Login request body.
@@ -56,18 +65,18 @@ pub async fn login(
 ) -> Result<Json<LoginResponse>, ApiError> {
     let Json(req) = body?;
     let settings = LoginSettings::from_config(&state.config);
-    Ok(Json(
-        crate::domain::audit::sign_in(
-            &state.db,
-            &state.login,
-            address,
-            &req.login,
-            &req.password,
-            &req.device_id,
-            &settings,
-        )
-        .await?,
-    ))
+    let mut done = crate::domain::audit::sign_in(
+        &state.db,
+        &state.login,
+        address,
+        &req.login,
+        &req.password,
+        &req.device_id,
+        &settings,
+    )
+    .await?;
+    done.me.lang = identity::lang(&state.db, &done.me.user_id).await?;
+    Ok(Json(done))
 }
 
 /// `POST /api/v1/logout`: revokes the token used for this request.
@@ -88,6 +97,27 @@ pub async fn logout(State(state): State<AppState>, id: Identity) -> Result<Statu
         (status = 200, description = "The caller", body = Me),
         Unauthorized,
     ))]
-pub async fn me(State(state): State<AppState>, id: Identity) -> Json<Me> {
-    Json(identity::me(&id, state.config.crew_sees_district_open))
+pub async fn me(State(state): State<AppState>, id: Identity) -> Result<Json<Me>, ApiError> {
+    let mut me = identity::me(&id, state.config.crew_sees_district_open);
+    me.lang = identity::lang(&state.db, &id.user_id).await?;
+    Ok(Json(me))
+}
+
+/// `PUT /api/v1/me/lang`: remembers the caller's language for the pages (the language
+/// switch), answered at the next login and by `GET /api/v1/me`.
+#[utoipa::path(put, path = "/api/v1/me/lang", tag = "auth", security(("bearer" = [])),
+    request_body = LangRequest,
+    responses(
+        (status = 204, description = "Remembered"),
+        (status = 400, description = "Not `fa` or `en`", body = ErrorBody),
+        Unauthorized,
+    ))]
+pub async fn set_lang(
+    State(state): State<AppState>,
+    id: Identity,
+    body: Result<Json<LangRequest>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Json(req) = body?;
+    identity::set_lang(&state.db, &id, &req.lang).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -130,6 +130,25 @@ pub async fn retire_crew(db: &Db, crew: &str, at: Millis) -> Result<bool, DbErro
     Ok(n == 1)
 }
 
+/// Sets a district's names (local and English); false if there is no such district.
+pub async fn set_district_names(
+    db: &Db,
+    code: &str,
+    name: &str,
+    name_en: Option<&str>,
+) -> Result<bool, DbError> {
+    let n = on_pool!(db, pool => sqlx::query(
+        "UPDATE districts SET name = $2, name_en = $3 WHERE code = $1",
+    )
+    .bind(code)
+    .bind(name)
+    .bind(name_en)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
 /// Sets a district's region; false if there is no such district.
 pub async fn set_district_region(
     db: &Db,

@@ -302,6 +302,17 @@ pub async fn district_name(db: &Db, code: &str) -> Result<Option<String>, DbErro
     name_of(db, "SELECT name FROM districts WHERE code = $1", code).await
 }
 
+/// The English name of district `code`, if it has one.
+pub async fn district_name_en(db: &Db, code: &str) -> Result<Option<String>, DbError> {
+    let row: Option<(Option<String>,)> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT name_en FROM districts WHERE code = $1",
+    )
+    .bind(code)
+    .fetch_optional(pool)
+    .await?);
+    Ok(row.and_then(|r| r.0))
+}
+
 /// The name of service `code`.
 pub async fn service_name(db: &Db, code: &str) -> Result<Option<String>, DbError> {
     name_of(db, "SELECT name FROM services WHERE code = $1", code).await

@@ -19,8 +19,10 @@ use std::future::Future;
 pub struct District {
     /// Unique code, e.g. `D07`.
     pub code: String,
-    /// Display name.
+    /// Display name: the local (Persian) one.
     pub name: String,
+    /// English name, if known.
+    pub name_en: Option<String>,
     /// Region code or name, if any.
     pub region: Option<String>,
     /// Boundary in WGS84 (lon, lat).
@@ -32,8 +34,10 @@ pub struct District {
 pub struct StoredDistrict {
     /// Code.
     pub code: String,
-    /// Name.
+    /// Name (the local, Persian one).
     pub name: String,
+    /// English name, if known.
+    pub name_en: Option<String>,
     /// Region.
     pub region: Option<String>,
     /// Boundary (WGS84).
@@ -82,17 +86,18 @@ impl DistrictStore for Db {
 
     async fn districts(&self) -> Result<Vec<StoredDistrict>, DbError> {
         let sql = format!(
-            "SELECT code, name, region, {} FROM districts ORDER BY code",
+            "SELECT code, name, name_en, region, {} FROM districts ORDER BY code",
             self.dialect().district_wkb
         );
-        let rows: Vec<(String, String, Option<String>, Vec<u8>)> =
-            on_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await)?;
+        type Row = (String, String, Option<String>, Option<String>, Vec<u8>);
+        let rows: Vec<Row> = on_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await)?;
         rows.into_iter()
-            .map(|(code, name, region, wkb)| {
+            .map(|(code, name, name_en, region, wkb)| {
                 Ok(StoredDistrict {
                     geometry: multipolygon_from_wkb(&wkb).map_err(DbError::Corrupt)?,
                     code,
                     name,
+                    name_en,
                     region,
                 })
             })

@@ -716,3 +716,24 @@ impl IdentityStore for Db {
             .await
     }
 }
+
+/// A user's chosen language for the pages (`users.lang`), if any.
+pub async fn user_lang(db: &Db, user_id: &str) -> Result<Option<String>, DbError> {
+    let lang: Option<Option<String>> = on_pool!(db, pool => sqlx::query_scalar(
+        "SELECT lang FROM users WHERE id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(lang.flatten())
+}
+
+/// Remembers a user's language for the pages.
+pub async fn set_user_lang(db: &Db, user_id: &str, lang: &str) -> Result<(), DbError> {
+    on_pool!(db, pool => sqlx::query("UPDATE users SET lang = $2 WHERE id = $1")
+        .bind(user_id)
+        .bind(lang)
+        .execute(pool)
+        .await)?;
+    Ok(())
+}

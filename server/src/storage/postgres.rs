@@ -106,9 +106,10 @@ impl PgStore {
         for d in districts {
             let wkb = multipolygon_to_wkb(&d.geometry).map_err(DbError::Invalid)?;
             sqlx::query(
-                "INSERT INTO districts (code, name, region, geom, imported_at)
-                 VALUES ($1, $2, $3, ST_Multi(ST_SetSRID(ST_GeomFromWKB($4), 4326)), $5)
+                "INSERT INTO districts (code, name, region, geom, imported_at, name_en)
+                 VALUES ($1, $2, $3, ST_Multi(ST_SetSRID(ST_GeomFromWKB($4), 4326)), $5, $6)
                  ON CONFLICT (code) DO UPDATE SET name = excluded.name, region = excluded.region,
+                   name_en = excluded.name_en,
                    geom = excluded.geom, imported_at = excluded.imported_at",
             )
             .bind(&d.code)
@@ -116,6 +117,7 @@ impl PgStore {
             .bind(d.region.as_deref())
             .bind(wkb)
             .bind(now)
+            .bind(d.name_en.as_deref())
             .execute(&mut *tx)
             .await
             .map_err(|e| classify(e, &format!("district {}", d.code)))?;

@@ -175,9 +175,10 @@ impl SqliteStore {
                 .ok_or_else(|| DbError::Invalid(format!("district {} is empty", d.code)))?;
             sqlx::query(
                 "INSERT INTO districts (code, name, region, wkb, min_lon, min_lat, max_lon, max_lat,
-                                       imported_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                       imported_at, name_en)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                  ON CONFLICT (code) DO UPDATE SET name = excluded.name, region = excluded.region,
+                   name_en = excluded.name_en,
                    wkb = excluded.wkb, min_lon = excluded.min_lon, min_lat = excluded.min_lat,
                    max_lon = excluded.max_lon, max_lat = excluded.max_lat,
                    imported_at = excluded.imported_at",
@@ -191,6 +192,7 @@ impl SqliteStore {
             .bind(r.max().x)
             .bind(r.max().y)
             .bind(now)
+            .bind(d.name_en.as_deref())
             .execute(&mut *tx)
             .await?;
         }

@@ -321,6 +321,7 @@ pub async fn demo_map(db: &Db) {
     let props = PropertyNames {
         code: "code".into(),
         name: "name".into(),
+        name_en: Some("name_en".into()),
         region: Some("region".into()),
     };
     let districts = parse_geojson(&server::demo::demo_districts_geojson(), &props).unwrap();

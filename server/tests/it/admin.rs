@@ -9,6 +9,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use server::domain::identity::{UserRole, hash_password};
+use server::storage::DistrictStore;
 use std::process::Output;
 use tarmim_testing::{Api, Fixture, ok, on_both_backends};
 
@@ -305,7 +306,7 @@ async fn services_through_the_api(f: &Fixture) {
 
 /// A square and a self-intersecting "bow tie" as GeoJSON features.
 fn square(code: &str, x: f64) -> Value {
-    json!({"type": "Feature", "properties": {"code": code, "name": format!("منطقه {code}"), "zone": "R9"},
+    json!({"type": "Feature", "properties": {"code": code, "name": format!("منطقه {code}"), "en": format!("Zone {code}"), "zone": "R9"},
         "geometry": {"type": "Polygon", "coordinates": [[[x, 36.0], [x + 0.1, 36.0], [x + 0.1, 36.1], [x, 36.1], [x, 36.0]]]}})
 }
 
@@ -314,12 +315,27 @@ async fn districts_crews_users_keys(f: &Fixture) {
     let srv = tarmim_testing::start(f.db.clone(), f.config.clone()).await;
     let admin = Api::login(srv.addr, "admin", PASSWORD).await;
 
+    // The pages' language is the user's: none until chosen; a language the pages do not
+    // speak is refused; the choice is answered by `me` and at the next login.
+    assert_eq!(admin.ok("/api/v1/me").await["lang"], Value::Null);
+    let (s, v) = admin.put("/api/v1/me/lang", json!({"lang": "de"})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = admin.put("/api/v1/me/lang", json!({"lang": "en"})).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    assert_eq!(admin.ok("/api/v1/me").await["lang"], "en");
+    let again = tarmim_testing::login(srv.addr, "admin", PASSWORD, "dev-admin-2").await;
+    assert_eq!(again["me"]["lang"], "en", "{again}");
+    let (s, _) = Api::anonymous(srv.addr)
+        .put("/api/v1/me/lang", json!({"lang": "fa"}))
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
     // Districts: import two touching squares; a bow tie is refused and nothing imported.
     let (s, v) = admin
         .post(
             "/api/v1/admin/districts/import",
             json!({"geojson": {"type": "FeatureCollection", "features": [square("N1", 51.0), square("N2", 51.1)]},
-                   "region_property": "zone"}),
+                   "region_property": "zone", "name_en_property": "en"}),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -351,6 +367,10 @@ async fn districts_crews_users_keys(f: &Fixture) {
         .unwrap()
         .clone();
     assert_eq!(n1["region"], "R9");
+    assert_eq!(
+        (&n1["name"], &n1["name_en"]),
+        (&json!("منطقه N1"), &json!("Zone N1"))
+    );
     assert_eq!(n1["neighbours"], json!(["N2"]));
     assert!(!all.as_array().unwrap().iter().any(|d| d["code"] == "BOW"));
     let (s, v) = admin
@@ -368,6 +388,53 @@ async fn districts_crews_users_keys(f: &Fixture) {
         server::storage::dispatch::auto_assign_normal(&f.db, "N1")
             .await
             .unwrap()
+    );
+    // Both names edited; a blank Persian name refused, a blank English one removed.
+    let (s, v) = admin
+        .put(
+            "/api/v1/admin/districts/N1",
+            json!({"name": " شمال یک ", "name_en": "North One", "region": "شمال", "auto_assign": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (&v["name"], &v["name_en"]),
+        (&json!("شمال یک"), &json!("North One"))
+    );
+    let (s, v) = admin
+        .put(
+            "/api/v1/admin/districts/N1",
+            json!({"name": " ", "region": "شمال", "auto_assign": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = admin
+        .put(
+            "/api/v1/admin/districts/N1",
+            json!({"name_en": "", "region": "شمال", "auto_assign": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (&v["name"], &v["name_en"]),
+        (&json!("شمال یک"), &Value::Null)
+    );
+    // The staff pages read both names from the districts' GeoJSON features.
+    let feature = server::domain::districts::feature(
+        &f.db
+            .districts()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|d| d.code == "N2")
+            .unwrap(),
+    );
+    assert_eq!(
+        (
+            &feature["properties"]["name"],
+            &feature["properties"]["name_en"]
+        ),
+        (&json!("منطقه N2"), &json!("Zone N2"))
     );
     let (s, _) = admin
         .put("/api/v1/admin/districts/NOPE", json!({"auto_assign": true}))
@@ -604,6 +671,7 @@ async fn districts_crews_users_keys(f: &Fixture) {
     for (a, t) in [
         ("admin.district_import", "N1,N2"),
         ("admin.district_region", "N1"),
+        ("admin.district_names", "N1"),
         ("admin.district_auto_assign", "N1"),
         ("admin.crew_create", "C-N1"),
         ("admin.crew_edit", "C-N1"),

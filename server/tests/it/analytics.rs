@@ -487,7 +487,7 @@ async fn measures_by_district(f: &Fixture) {
     assert_eq!(d2["rating_mean"], Value::Null);
     assert_eq!(d2["rating_response_rate"], Value::Null);
     assert_eq!(d2["photo_share"], Value::Null);
-    assert_eq!(d2["label"], "Niavaran");
+    assert_eq!(d2["label"], "نیاوران");
 
     // Regions and categories aggregate the same tasks.
     let v = mgr
@@ -867,8 +867,8 @@ async fn csv_matches_json(f: &Fixture) {
     let text = r.text().await.unwrap();
     assert_eq!(
         text,
-        "key,label,period,value\r\nD01,Tajrish,2026-03-10,1.0\r\nD01,Tajrish,2026-03-11,2.0\r\n\
-         D02,Niavaran,2026-03-10,0.0\r\nD02,Niavaran,2026-03-11,2.0\r\n"
+        "key,label,period,value\r\nD01,تجریش,2026-03-10,1.0\r\nD01,تجریش,2026-03-11,2.0\r\n\
+         D02,نیاوران,2026-03-10,0.0\r\nD02,نیاوران,2026-03-11,2.0\r\n"
     );
     s.shutdown().await.unwrap();
 }

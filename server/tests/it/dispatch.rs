@@ -357,12 +357,12 @@ async fn scoring_chooses_per_documented_rule(f: &Fixture) {
     assert_eq!(r["task"]["derived"]["assignee"], want.as_str());
     let ev = assigned_events(&r["task"]);
     assert_eq!(ev.len(), 1);
-    assert!(
-        ev[0].1.starts_with("auto: best-scored on-duty crew of D01"),
-        "{}",
-        ev[0].1
-    );
-    assert!(ev[0].1.contains("0 open job(s)"), "{}", ev[0].1);
+    // The reason is structured (a code and its parameters), for the pages to word.
+    let why: serde_json::Value = serde_json::from_str(&ev[0].1).unwrap();
+    assert_eq!(why["code"], "auto.district", "{why}");
+    assert_eq!(why["district"], "D01", "{why}");
+    assert_eq!(why["skill"], "water_leak", "{why}");
+    assert_eq!(why["load"], 0, "{why}");
 
     // 2. Slightly south of the centre, nearer C-B still, but C-B now has one open job
     //    (+3 km): C-A wins.
@@ -389,8 +389,10 @@ async fn scoring_chooses_per_documented_rule(f: &Fixture) {
     assert_eq!(r["district"], "D06");
     assert_eq!(r["dispatch"]["crew"], want.as_str());
     let ev = assigned_events(&r["task"]);
-    assert!(ev[0].1.contains("no on-duty crew of D06"), "{}", ev[0].1);
-    assert!(ev[0].1.contains("neighbouring"), "{}", ev[0].1);
+    let why: serde_json::Value = serde_json::from_str(&ev[0].1).unwrap();
+    assert_eq!(why["code"], "auto.neighbour", "{why}");
+    assert_eq!(why["district"], "D06", "{why}");
+    assert_ne!(why["from"], "D06", "{why}");
 
     // 4. D04: nobody with the skill there or next door: queued, dispatchers alerted.
     let (s, r) = file(&cc, "water_leak", centre(4), "urgent").await;
@@ -652,13 +654,13 @@ async fn escalation_survives_a_restart(f: &Fixture) {
     assert_eq!(t["derived"]["escalated"], true);
     let ev = assigned_events(t);
     assert_eq!(ev.len(), 2, "{ev:?}");
-    assert!(
-        ev[1]
-            .1
-            .starts_with("escalation: crew C-A did not acknowledge within 1 s"),
-        "{}",
-        ev[1].1
+    let why: serde_json::Value = serde_json::from_str(&ev[1].1).unwrap();
+    assert_eq!(
+        (&why["code"], &why["crew"], &why["secs"]),
+        (&json!("escalation.reassigned"), &json!("C-A"), &json!(1)),
+        "{why}"
     );
+    assert_eq!(why["then"]["code"], "auto.district", "{why}");
     let kinds: Vec<&str> = d["alerts"]
         .as_array()
         .unwrap()
@@ -839,10 +841,11 @@ async fn field_report_from_a_phone_is_routed_and_dispatched(f: &Fixture) {
     assert_eq!(count_kind(&d["task"], "routed"), 1, "{d}");
     let ev = assigned_events(&d["task"]);
     assert_eq!(ev.len(), 1, "{d}");
-    assert!(
-        ev[0].1.starts_with("auto: best-scored on-duty crew of D01"),
-        "{}",
-        ev[0].1
+    let why: serde_json::Value = serde_json::from_str(&ev[0].1).unwrap();
+    assert_eq!(
+        (&why["code"], &why["district"]),
+        (&json!("auto.district"), &json!("D01")),
+        "{why}"
     );
 }
 
@@ -900,12 +903,11 @@ async fn escalation_follows_the_services_sla(f: &Fixture) {
         if count_kind(&d["task"], "escalated") >= 1 {
             let ev = assigned_events(&d["task"]);
             assert!(ev.len() >= 2, "{ev:?}");
-            assert!(
-                ev[1].1.starts_with(&format!(
-                    "escalation: crew {first} did not acknowledge within 60 s"
-                )),
-                "{}",
-                ev[1].1
+            let why: serde_json::Value = serde_json::from_str(&ev[1].1).unwrap();
+            assert_eq!(
+                (&why["code"], &why["crew"], &why["secs"]),
+                (&json!("escalation.reassigned"), &json!(first), &json!(60)),
+                "{why}"
             );
             break;
         }

@@ -29,6 +29,7 @@ fn props() -> PropertyNames {
     PropertyNames {
         code: "kod".into(),
         name: "nam".into(),
+        name_en: Some("nam_en".into()),
         region: Some("reg".into()),
     }
 }

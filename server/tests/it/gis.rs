@@ -51,6 +51,7 @@ async fn city(f: &Fixture) {
     let props = PropertyNames {
         code: "code".into(),
         name: "name".into(),
+        name_en: Some("name_en".into()),
         region: Some("region".into()),
     };
     f.db.import_districts(&parse_geojson(&server::demo::demo_districts_geojson(), &props).unwrap())

@@ -207,14 +207,31 @@ async function saveService(ev) {
 
 // ---------------------------------------------------------------- districts
 
+// A district's name in the page's language (the other one if it has none).
+const districtName = (d) => (i18n.lang === 'en' ? d.name_en || d.name : d.name || d.name_en) || d.code;
+
 function renderDistricts() {
   $('#dist-list').replaceChildren(...state.districts.map((d) => {
-    const region = el('input'); region.value = d.region || ''; region.maxLength = 100; region.setAttribute('aria-label', t('adm.dist.region'));
+    const input = (value, key, dir) => {
+      const e = el('input'); e.value = value || ''; e.maxLength = 100; e.setAttribute('aria-label', t(key));
+      if (dir) e.dir = dir;
+      return e;
+    };
+    const name = input(d.name, 'adm.dist.name', 'rtl');
+    name.required = true;
+    name.className = 'd-name';
+    const nameEn = input(d.name_en, 'adm.dist.name_en', 'ltr');
+    nameEn.className = 'd-name-en';
+    const region = input(d.region, 'adm.dist.region');
     const auto = el('input'); auto.type = 'checkbox'; auto.checked = d.auto_assign;
     const autoLabel = el('label'); autoLabel.append(auto, ' ', t('adm.dist.auto'));
     const save = button('common.save', () => change(() => api('PUT', `/districts/${encodeURIComponent(d.code)}`,
-      { region: region.value || null, auto_assign: auto.checked })));
-    return card([own(d.name), ' ', own(d.code, 'code')], [
+      { name: name.value, name_en: nameEn.value, region: region.value || null, auto_assign: auto.checked })));
+    // The name of the page's language, as a name people read (not marked untranslatable:
+    // an English page showing a Persian name is a missing English name).
+    return card([el('bdi', 'd-title', districtName(d)), ' ', own(i18n.digits(d.code), 'code')], [
+      ['adm.dist.name', name],
+      ['adm.dist.name_en', nameEn],
       ['adm.dist.region', region],
       ['adm.dist.neighbours', own(d.neighbours.length ? d.neighbours.map(i18n.digits).join(t('list.sep')) : '—')],
       ['adm.dist.auto_short', autoLabel],
@@ -233,6 +250,7 @@ async function importDistricts(ev) {
       geojson,
       code_property: $('#dist-code-prop').value,
       name_property: $('#dist-name-prop').value,
+      name_en_property: $('#dist-name-en-prop').value || null,
       region_property: $('#dist-region-prop').value || null,
     });
     say(t('adm.dist.imported', { n: i18n.num(r.districts), pairs: i18n.num(r.adjacent_pairs) }));
@@ -269,7 +287,7 @@ function openCrew(c) {
   $('#crew-id').readOnly = !!c;
   $('#crew-name').value = c ? c.name : '';
   $('#crew-contractor').value = c && c.contractor ? c.contractor : '';
-  options($('#crew-district'), state.districts.map((d) => d.code), (code) => `${i18n.digits(code)} — ${(state.districts.find((d) => d.code === code) || {}).name || ''}`, c ? c.district : undefined);
+  options($('#crew-district'), state.districts.map((d) => d.code), (code) => `${i18n.digits(code)} — ${districtName(state.districts.find((d) => d.code === code) || { code })}`, c ? c.district : undefined);
   const live = state.services.filter((s) => !s.retired_at).map((s) => s.code);
   checks($('#crew-skills'), live, skillName, c ? c.skills : [], 'skill');
   $('#crew-form').scrollIntoView({ block: 'start' });
@@ -416,7 +434,7 @@ async function load() {
     api('GET', '/services'), api('GET', '/districts'), api('GET', '/crews'),
     api('GET', '/users'), api('GET', '/contractors'), api('GET', '/open311-keys'),
   ]);
-  Object.assign(state, { services, districts, crews, users, contractors, keys });
+  Object.assign(state, { services, districts, crews, users, contractors, keys, ready: true });
   render();
 }
 
@@ -429,6 +447,8 @@ function render() {
   renderUsers();
   renderContractors();
   renderKeys();
+  // Drawn with the server's data (what a test waits for after choosing a tab).
+  if (state.ready) document.body.dataset.loaded = state.tab;
 }
 
 async function start() {

@@ -35,15 +35,10 @@ const api = (method, path, body) => session.request(method, path, body);
 const own = (s) => `<span translate="no">${esc(s)}</span>`;
 const n = (v) => i18n.num(v);
 const dig = (s) => esc(i18n.digits(s ?? ''));
-const service = (code) => {
-  const s = (state.services || []).find((x) => x.code === code);
-  const text = i18n.t(`service.${code}`);
-  return text.startsWith('⟦') ? (s ? s.name : code) : text;
-};
-const district = (code) => {
-  const text = i18n.t(`district.${code}`);
-  return text.startsWith('⟦') ? code : text;
-};
+// Services and districts by their names in the page's language (session.js).
+const service = (code) => serviceNames(state.services)(code);
+const district = (code) => (state.districtName ? state.districtName(code) : code);
+const reason = (text) => reasonHtml(text, { district, service });
 
 // ---------------------------------------------------------------- start
 
@@ -55,6 +50,7 @@ async function start() {
   state.me = boot.me;
   state.boot = boot;
   state.services = boot.services;
+  state.districtName = districtNames(boot.districts.features);
   $('#login-view').hidden = true;
   $('#console-view').hidden = false;
   $('#logout').hidden = false;
@@ -115,7 +111,7 @@ function rerender() {
   if (state.detail) renderDetail(state.detail);
 }
 
-const districtTip = (f) => `${esc(i18n.digits(f.properties.code))} ${esc(district(f.properties.code) === f.properties.code ? f.properties.name : district(f.properties.code))}`;
+const districtTip = (f) => `${esc(i18n.digits(f.properties.code))} ${esc(district(f.properties.code))}`;
 
 function initMap(boot) {
   const map = L.map('map', { zoomControl: false, zoomSnap: 0.1, attributionControl: !!boot.tile_url });
@@ -392,10 +388,12 @@ async function loadDetail(id) {
 // A time people read: Solar Hijri in Persian, in the city's zone.
 function when(ms) { return ms ? i18n.date(ms) : ''; }
 
-// An event's details as HTML (reasons and comments are people's own text).
+// An event's details as HTML: the server's reasons in the page's language (reasonHtml);
+// people's reasons and comments as they wrote them.
 function eventText(k) {
   switch (k.kind) {
-    case 'assigned': return `← <bdi translate="no">${esc(k.crew)}</bdi>: ${own(k.reason)}`;
+    case 'assigned': return `← <bdi translate="no">${esc(k.crew)}</bdi>: ${reason(k.reason)}`;
+    case 'escalated': return reason(k.reason);
     case 'routed': return `← ${esc(district(k.district))}`;
     case 'reprioritized': return `${esc(label('priority', k.priority))}: ${own(k.reason)}`;
     case 'marked_duplicate': return esc(tr('event.duplicateOf', { of: i18n.digits(k.of) }));

@@ -17,13 +17,18 @@ const FIELD = new Set(['request', 'violation']);
 
 const state = {
   boot: null, map: null, marker: null, point: null, call: null, callTimer: null,
-  found: null, lastPhone: null, receipt: null, placeTimer: null, districts: {},
+  found: null, lastPhone: null, receipt: null, placeTimer: null, districtName: (c) => c,
 };
 
 // A catalogue text, or `fallback` (a service the city added after the catalogue).
 const tOr = (key, fallback) => { const v = tr(key); return v.startsWith('⟦') ? fallback : v; };
-const district = (code) => (code ? tOr(`district.${code}`, state.districts[code] || code) : '');
-const service = (code, name) => tOr(`report.service.${code}`, name || code);
+// Districts and services by their names in the page's language (session.js): a
+// service's catalogue text, else the city's name for it in this language, else `name`.
+const district = (code) => (code ? state.districtName(code) : '');
+const service = (code, name) => {
+  const known = (state.boot && state.boot.services.some((s) => s.code === code));
+  return known ? serviceNames(state.boot.services, 'report.service')(code) : tOr(`report.service.${code}`, name || code);
+};
 const dig = (s) => esc(i18n.digits(s));
 
 async function api(method, path, body) {
@@ -442,7 +447,7 @@ async function start() {
   try {
     state.boot = await api('GET', '/api/v1/console/bootstrap');
   } catch (e) { $('#find-error').textContent = e.message; return; }
-  for (const f of state.boot.districts.features || []) state.districts[f.properties.code] = f.properties.name;
+  state.districtName = districtNames(state.boot.districts.features);
   $('#who').innerHTML = whoHtml(state.boot.me);
   if (state.boot.me.role !== 'call_centre') $('#find-error').textContent = tr('desk.forCallCentre');
   drawKinds();

@@ -21,8 +21,13 @@ const MEASURES = [
   ['rating_response_rate', true], ['photo_share', true], ['flagged_photos', false],
 ];
 const measureName = (k) => label('measure', k).replace(/_/g, ' ');
-const district = (code) => { const x = i18n.t(`district.${code}`); return x.startsWith('⟦') ? null : x; };
-const serviceName = (s) => { const x = i18n.t(`service.${s.code}`); return x.startsWith('⟦') ? s.name : x; };
+// A district's name in the page's language (session.js), or null for a code the
+// bootstrap does not list; a service's catalogue text, else its name in this language.
+const district = (code) => {
+  const known = state.boot && state.boot.districts.features.some((f) => f.properties.code === code);
+  return known ? districtNames(state.boot.districts.features)(code) : null;
+};
+const serviceName = (s) => serviceNames([s])(s.code);
 
 function esc(s) {
   return String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));

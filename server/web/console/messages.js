@@ -6,6 +6,9 @@
 const i18n = window.tarmimI18n;
 const $ = (s) => document.querySelector(s);
 let shown = [];
+// Districts by their names in the page's language (session.js), from the console's
+// bootstrap where the role may read it (else their codes).
+let districtName = (c) => c;
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -17,7 +20,7 @@ function el(tag, attrs, ...children) {
 function card(m) {
   // Words from the catalogues; ids and the citizen's own text kept as they are.
   const when = i18n.date(new Date(m.created_at).getTime());
-  const district = (c) => label('district', c);
+  const district = (c) => districtName(c);
   const inbox = m.inbox === 'city' ? tr('messages.inbox.city') : tr('messages.inbox.district', { district: district(m.inbox) });
   const about = [m.district && tr('messages.about.district', { district: district(m.district) }),
     m.about_task && tr('messages.about.task', { task: i18n.digits(m.about_task) }),
@@ -69,5 +72,7 @@ session.init(() => {
   $('#login-view').hidden = true;
   $('#messages').hidden = false;
   $('#logout').hidden = false;
-  load();
+  session.request('GET', '/api/v1/console/bootstrap')
+    .then((boot) => { districtName = districtNames(boot.districts.features); }, () => {})
+    .then(load);
 }, draw);

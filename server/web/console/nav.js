@@ -88,6 +88,8 @@
       return true; // offline or logged out: the page's own requests say so
     }
     role = me && me.role;
+    // The user's own language (kept by the server), unless the address names one.
+    if (me && me.lang) await i18n().adopt(me.lang);
     if (!wired) {
       wired = true;
       i18n().onChange(() => { render(); if ($('#nav-refusal')) refuse(); });

@@ -15,6 +15,76 @@ const label = (group, code) => {
   const text = window.tarmimI18n.t(`${group}.${code}`);
   return text.startsWith('⟦') ? String(code) : text;
 };
+// Districts' names from their GeoJSON features (`name`: Persian, `name_en`: English, as
+// the server stores them): a function code → the name of the page's language, else the
+// other language's, else the code.
+const districtNames = (features) => {
+  const by = new Map((features || []).map((f) => [f.properties.code, f.properties]));
+  return (code) => {
+    if (!code) return '';
+    const p = by.get(code) || {};
+    return (window.tarmimI18n.lang === 'en' ? p.name_en || p.name : p.name || p.name_en) || code;
+  };
+};
+// A service's name: the catalogue's (`<prefix>.<code>`), else the name of the page's
+// language the city gave it (`name_en` on English pages, else `name`), else the code.
+const serviceNames = (services, prefix) => (code) => {
+  const text = window.tarmimI18n.t(`${prefix || 'service'}.${code}`);
+  if (!text.startsWith('⟦')) return text;
+  const s = (services || []).find((x) => x.code === code);
+  if (!s) return code || '';
+  return (window.tarmimI18n.lang === 'en' && s.name_en) || s.name || code;
+};
+// A reason the server wrote into an event (`domain::dispatch::reason`: JSON with a
+// `code` and its parameters) as HTML in the page's language, from the catalogue's
+// `reason.<code>`; `names` gives `district(code)` and `service(code)`. Anything else —
+// older events' sentences, people's own words — is shown as written, marked as theirs.
+const reasonHtml = (text, names) => {
+  const i18n = window.tarmimI18n;
+  const e = (x) => String(x ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+  let r = null;
+  if (typeof text === 'string' && text.startsWith('{')) { try { r = JSON.parse(text); } catch (_) { r = null; } }
+  const known = (c) => typeof c === 'string' && !i18n.t(`reason.${c}`).startsWith('⟦');
+  if (!r || !known(r.code)) return text ? `<span translate="no">${e(text)}</span>` : '';
+  // Parameters go in as markers, the sentence is escaped, then the markers become HTML.
+  const parts = [];
+  const mark = (html) => { parts.push(html); return `\u2063${parts.length - 1}\u2063`; };
+  const fill = (key, vars) => e(i18n.t(key, vars)).replace(/\u2063(\d+)\u2063/g, (_, i) => parts[Number(i)]);
+  const own = (s) => mark(`<bdi translate="no">${e(s)}</bdi>`);
+  const words = (s) => mark(e(s));
+  const num = (x) => words(i18n.num(x, { maximumFractionDigits: 2 }));
+  const district = (c) => words(names && names.district ? names.district(c) : c);
+  const service = (c) => words(names && names.service ? names.service(c) : c);
+  const window_ = (secs) => words(secs % 60 === 0 && secs >= 60
+    ? i18n.t('reason.minutes', { n: secs / 60 }) : i18n.t('reason.seconds', { n: secs }));
+  const one = (x) => {
+    if (!x || !known(x.code)) return own(JSON.stringify(x));
+    switch (x.code) {
+      case 'auto.district':
+      case 'auto.neighbour':
+        return mark(fill(`reason.${x.code}`, {
+          district: district(x.district), skill: service(x.skill), from: district(x.from || ''),
+          distance: words(x.km === null || x.km === undefined ? i18n.t('reason.unknownPosition') : i18n.t('reason.km', { n: x.km })),
+          load: x.load, score: num(x.score),
+        }));
+      case 'dispatcher':
+        return mark(fill(x.note ? 'reason.dispatcher.note' : 'reason.dispatcher', { by: own(x.by), note: own(x.note || '') }));
+      case 'dispatcher.override': {
+        const why = [];
+        if (x.off_duty) why.push(i18n.t('reason.problem.offDuty'));
+        if (x.crew_district) why.push(i18n.t('reason.problem.otherDistrict', { crew: names && names.district ? names.district(x.crew_district) : x.crew_district, task: names && names.district ? names.district(x.task_district) : x.task_district || '—' }));
+        return mark(fill('reason.dispatcher.override', { by: own(x.by), problems: words(why.join(i18n.t('list.sep'))), note: own(x.note || '') }));
+      }
+      case 'escalation.unacknowledged':
+        return mark(fill('reason.escalation.unacknowledged', { crew: own(x.crew), window: window_(x.secs) }));
+      case 'escalation.reassigned':
+        return mark(fill('reason.escalation.reassigned', { crew: own(x.crew), window: window_(x.secs), then: one(x.then) }));
+      default:
+        return mark(fill(`reason.${x.code}`, {}));
+    }
+  };
+  return one(r).replace(/\u2063(\d+)\u2063/g, (_, i) => parts[Number(i)]);
+};
 // A server error as people read it: the catalogue's sentence for its code in Persian,
 // the server's own message in English (it is written in English).
 // The signed-in line: the login as typed (not translated), the role in words, districts.
@@ -74,6 +144,11 @@ const session = {
   init(start, rerender) {
     const i18n = window.tarmimI18n;
     if (!i18n) { session.begin(start); return; }
+    // The language switch is remembered for the user (their next login, on any browser);
+    // nav.js's guard adopts it when the page starts.
+    i18n.persist = (l) => (session.token
+      ? fetch('/api/v1/me/lang', { method: 'PUT', headers: session.headers({ 'Content-Type': 'application/json' }), body: JSON.stringify({ lang: l }) })
+      : null);
     const lang = document.querySelector('#lang');
     if (rerender) {
       if (lang) i18n.switcher(lang);

@@ -26,8 +26,10 @@ async function start() {
   $('#logout').hidden = false;
   const boot = await session.request('GET', '/api/v1/console/bootstrap');
   state.me = boot.me;
-  // The login as typed; the role and districts in the catalogue's words.
-  $('#who').innerHTML = whoHtml(boot.me, (c) => label('district', c));
+  state.districtName = districtNames(boot.districts.features);
+  state.serviceName = serviceNames(boot.services);
+  // The login as typed; the role and districts by their names.
+  $('#who').innerHTML = whoHtml(boot.me, state.districtName);
   $('#decide').hidden = boot.me.role !== 'dispatcher';
   await refresh();
   follow();
@@ -166,10 +168,16 @@ function photoCard(p) {
   return card;
 }
 
+// An event in words, as HTML: the server's reasons in the page's language (reasonHtml,
+// session.js), crews and people's reasons as written.
 function eventWords(e) {
   const k = e.event.kind;
-  const words = t(`verify.event.${k.kind}`);
-  const extra = k.reason || k.crew || '';
+  const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+  const words = esc(t(`verify.event.${k.kind}`));
+  const extra = [
+    k.crew ? `<bdi translate="no">${esc(k.crew)}</bdi>` : '',
+    k.reason ? reasonHtml(k.reason, { district: state.districtName, service: state.serviceName }) : '',
+  ].filter(Boolean).join(' — ');
   return extra ? `${words}: ${extra}` : words;
 }
 
@@ -196,7 +204,11 @@ function renderTask() {
   const tl = $('#timeline');
   tl.replaceChildren(...task.timeline.map((e) => {
     const tr = el('tr', e.outcome.outcome === 'superseded' ? 'superseded' : '');
-    tr.append(el('td', '', i18n.date(e.event.at)), el('td', '', eventWords(e)), el('td', 'meta', i18n.digits(e.event.actor.user)));
+    const words = el('td');
+    words.innerHTML = eventWords(e);
+    const actor = el('td', 'meta', e.event.actor.user);
+    actor.translate = false;
+    tr.append(el('td', '', i18n.date(e.event.at)), words, actor);
     return tr;
   }));
   $('#btn-verify').disabled = !ev.decidable;

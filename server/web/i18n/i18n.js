@@ -8,9 +8,12 @@
 //   pages finds it (never silently English on a Persian page).
 // - HTML: data-i18n="key" sets textContent; data-i18n-attr="placeholder:key;title:key"
 //   sets attributes. tarmimI18n.apply(root) does both (the whole document on load).
-// - Language: ?lang=fa|en, else the user's remembered choice (localStorage
-//   "tarmim.lang"), else <html data-default-lang>, else the browser's languages, else
-//   Persian. Persian is right to left, with Persian digits and the Solar Hijri calendar.
+// - Language: ?lang=fa|en, else the signed-in user's choice (kept by the server per user:
+//   the staff pages' session.js hands it over with adopt(), and sends a switch there through
+//   the `persist` hook), else this browser's remembered choice (localStorage
+//   "tarmim.lang", the fallback before login), else <html data-default-lang>, else the
+//   browser's languages, else Persian. Persian is right to left, with Persian digits and
+//   the Solar Hijri calendar.
 //   A page whose <html> has data-i18n-no-store (the integrity page: it keeps nothing
 //   about its reader) neither reads nor writes the remembered choice.
 // - Times shown to people are in the city's zone (<html data-tz>, default Asia/Tehran).
@@ -25,8 +28,9 @@
     ? document.currentScript.src.replace(/[^/]*$/, '') : '/i18n/';
   const noStore = html.hasAttribute('data-i18n-no-store');
 
+  const asked = new URLSearchParams(location.search).get('lang');
   function choose() {
-    const q = new URLSearchParams(location.search).get('lang');
+    const q = asked;
     if (SUPPORTED.includes(q)) return q;
     try {
       const kept = noStore ? null : localStorage.getItem(STORE_KEY);
@@ -41,7 +45,7 @@
     return 'fa';
   }
 
-  const state = { lang: choose(), texts: {}, listeners: [] };
+  const state = { lang: choose(), texts: {}, listeners: [], labels: [], persist: null };
   const zone = () => html.dataset.tz || 'Asia/Tehran';
   const locale = () => (state.lang === 'fa' ? 'fa-IR' : 'en-GB');
 
@@ -106,13 +110,32 @@
     apply(document);
   }
 
-  async function setLang(lang) {
-    if (!SUPPORTED.includes(lang) || lang === state.lang) return;
+  function keep(lang) {
     if (!noStore) {
       try { localStorage.setItem(STORE_KEY, lang); } catch (_) { /* not kept: fine */ }
     }
+  }
+
+  // The reader's choice (the language switch): kept in this browser and, through the
+  // `persist` hook a signed-in page sets, for the user.
+  async function setLang(lang) {
+    if (!SUPPORTED.includes(lang) || lang === state.lang) return;
+    keep(lang);
+    if (state.persist) Promise.resolve().then(() => state.persist(lang)).catch(() => {});
     await load(lang);
+    state.labels.forEach((f) => f());
     state.listeners.forEach((f) => f(lang));
+  }
+
+  // The signed-in user's own choice, from the server, before the page is drawn: applied
+  // unless the address names a language (?lang=), kept in this browser too; the page's
+  // listeners are not called (nothing is drawn yet).
+  async function adopt(lang) {
+    if (!SUPPORTED.includes(lang) || SUPPORTED.includes(asked)) return;
+    keep(lang);
+    if (lang === state.lang) return;
+    await load(lang);
+    state.labels.forEach((f) => f());
   }
 
   // A button that switches to the other language (its label is that language's name).
@@ -123,14 +146,17 @@
       button.lang = other;
     };
     label();
-    button.addEventListener('click', () => setLang(state.lang === 'fa' ? 'en' : 'fa').then(label));
+    state.labels.push(label);
+    button.addEventListener('click', () => setLang(state.lang === 'fa' ? 'en' : 'fa'));
   }
 
   window.tarmimI18n = {
     get lang() { return state.lang; },
     get dir() { return state.lang === 'fa' ? 'rtl' : 'ltr'; },
     ready: load(state.lang),
-    t, apply, num, digits, date, setLang, switcher,
+    t, apply, num, digits, date, setLang, adopt, switcher,
+    // Called with the new language when the reader switches (a signed-in page saves it).
+    set persist(f) { state.persist = f; },
     onChange(f) { state.listeners.push(f); },
     SUPPORTED,
   };

@@ -166,7 +166,7 @@
     const r = await getJson(`/api/v1/report/district?lat=${lat}&lon=${lon}`);
     if (r.ok) {
       state.districtOk = true;
-      d.textContent = tt('report.district.is', { name: r.body.name });
+      d.textContent = tt('report.district.is', { name: (window.tarmimI18n.lang === 'en' && r.body.name_en) || r.body.name });
     } else if (r.status === 422) {
       state.districtOk = false;
       d.className = 'district bad';

@@ -221,10 +221,16 @@ function slide() {
   $('cmp-handle').style.left = `${v}%`;
 }
 
+// The district's name in the page's language (its English name, where the city gave one).
+function districtName() {
+  if (!data.district) return '';
+  return (lang === 'en' && data.district.name_en) || data.district.name;
+}
+
 function renderTimeline() {
   const ol = $('timeline');
   ol.textContent = '';
-  const district = data.district ? data.district.name : '';
+  const district = districtName();
   for (const s of data.timeline) {
     const li = document.createElement('li');
     li.className = `step step-${s.kind}`;
@@ -285,7 +291,7 @@ function render() {
   const message = Boolean(tr().kind[data.kind]);
   $('title').textContent = message ? tr().kind[data.kind] : data.title;
   const parts = message ? [] : [data.category.name];
-  if (data.district) parts.push(tr().district(data.district.name));
+  if (data.district) parts.push(tr().district(districtName()));
   $('where-line').textContent = parts.join(' · ');
   $('code').textContent = data.code;
   $('reported').textContent = date(data.created_at, true);

@@ -1,6 +1,6 @@
 //! Districts as admins manage them: import or replace polygons from GeoJSON (checked:
-//! valid, not self-intersecting — `districts::parse_geojson`), a district's region and
-//! whether its non-urgent tasks are auto-assigned. Neighbours are not typed in: they are
+//! valid, not self-intersecting — `districts::parse_geojson`), a district's names (Persian
+//! and English), its region and whether its non-urgent tasks are auto-assigned. Neighbours are not typed in: they are
 //! the districts whose polygons touch or overlap, recomputed at every import (dispatch
 //! looks next door for a crew), and listed here.
 
@@ -16,8 +16,10 @@ use serde_json::json;
 pub struct AdminDistrict {
     /// Code.
     pub code: String,
-    /// Name.
+    /// Name (the local, Persian one).
     pub name: String,
+    /// English name, if known.
+    pub name_en: Option<String>,
     /// Region.
     pub region: Option<String>,
     /// Districts whose polygons touch or overlap this one.
@@ -37,9 +39,12 @@ pub struct DistrictImport {
     /// Property with the code (default `code`).
     #[serde(default)]
     pub code_property: Option<String>,
-    /// Property with the name (default `name`).
+    /// Property with the (Persian) name (default `name`).
     #[serde(default)]
     pub name_property: Option<String>,
+    /// Property with the English name (none: no English names).
+    #[serde(default)]
+    pub name_en_property: Option<String>,
     /// Property with the region (none: no region).
     #[serde(default)]
     pub region_property: Option<String>,
@@ -58,6 +63,12 @@ pub struct Imported {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DistrictSettings {
+    /// Its (Persian) name (none: unchanged; it cannot be blank).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Its English name (none: unchanged; blank: none).
+    #[serde(default)]
+    pub name_en: Option<String>,
     /// Region (blank or none: no region).
     #[serde(default)]
     pub region: Option<String>,
@@ -75,6 +86,7 @@ pub async fn list(db: &Db) -> Result<Vec<AdminDistrict>, AdminError> {
             auto_assign: auto.contains(&d.code),
             code: d.code,
             name: d.name,
+            name_en: d.name_en,
             region: d.region,
         });
     }
@@ -124,6 +136,12 @@ pub async fn import_json(
     let props = PropertyNames {
         code: prop(&req.code_property, "code"),
         name: prop(&req.name_property, "name"),
+        name_en: req
+            .name_en_property
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned),
         region: req
             .region_property
             .as_deref()
@@ -158,6 +176,31 @@ pub async fn set_region(
     get(db, code).await
 }
 
+/// Sets a district's names: the (Persian) `name`, never blank, and the English one
+/// (none: no English name).
+pub async fn set_names(
+    db: &Db,
+    by: &Admin,
+    code: &str,
+    name: &str,
+    name_en: Option<&str>,
+) -> Result<AdminDistrict, AdminError> {
+    let name = opt_text("a name", Some(name), 100)?
+        .ok_or_else(|| AdminError::Invalid("a district's name cannot be blank".into()))?;
+    let name_en = opt_text("an English name", name_en, 100)?;
+    if !store::set_district_names(db, code, &name, name_en.as_deref()).await? {
+        return Err(AdminError::NotFound(format!("no district {code:?}")));
+    }
+    by.record(
+        db,
+        "district_names",
+        code,
+        json!({"name": name, "name_en": name_en}),
+    )
+    .await;
+    get(db, code).await
+}
+
 /// Whether a district's normal (and high, low) tasks are auto-assigned too.
 pub async fn set_auto_assign(
     db: &Db,
@@ -185,6 +228,17 @@ pub async fn update(
     s: &DistrictSettings,
 ) -> Result<AdminDistrict, AdminError> {
     let before = get(db, code).await?;
+    let name = match &s.name {
+        Some(n) => n.trim().to_owned(),
+        None => before.name.clone(),
+    };
+    let name_en = match &s.name_en {
+        Some(n) => Some(n.trim().to_owned()).filter(|n| !n.is_empty()),
+        None => before.name_en.clone(),
+    };
+    if name != before.name || name_en != before.name_en {
+        set_names(db, by, code, &name, name_en.as_deref()).await?;
+    }
     let region = opt_text("a region", s.region.as_deref(), 100)?;
     if region != before.region {
         set_region(db, by, code, region.as_deref()).await?;

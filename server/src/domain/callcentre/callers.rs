@@ -291,6 +291,7 @@ async fn describe(db: &Db, ids: &[(String, Option<String>)]) -> Result<Vec<Calle
         code.as_ref().map(|c| Named {
             code: c.clone(),
             name: names.get(c).cloned().unwrap_or_else(|| c.clone()),
+            name_en: None,
         })
     };
     let mut out = Vec::new();

@@ -395,6 +395,7 @@ pub async fn public_view(
             name: citizens::district_name(db, d)
                 .await?
                 .unwrap_or_else(|| d.clone()),
+            name_en: citizens::district_name_en(db, d).await?,
         }),
         None => None,
     };
@@ -422,6 +423,7 @@ pub async fn public_view(
         category: Named {
             code: format!("msg_{}", kind.as_str()),
             name: kind.name().to_owned(),
+            name_en: None,
         },
         title: kind.name().to_owned(),
         description: r.body,

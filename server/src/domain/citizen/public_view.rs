@@ -139,8 +139,11 @@ fn survivor(view: &TaskView) -> Option<DocId> {
 pub struct Named {
     /// Code (`pothole`, `D01`).
     pub code: String,
-    /// Name as stored.
+    /// Name as stored (the local, Persian one).
     pub name: String,
+    /// English name, where one is stored (districts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_en: Option<String>,
 }
 
 /// A WGS84 point.
@@ -515,6 +518,7 @@ async fn render(
             name: citizens::district_name(&c.dispatch.store, code)
                 .await?
                 .unwrap_or_else(|| code.clone()),
+            name_en: citizens::district_name_en(&c.dispatch.store, code).await?,
         }),
         None => None,
     };
@@ -527,6 +531,7 @@ async fn render(
         name: citizens::service_name(&c.dispatch.store, &v.category)
             .await?
             .unwrap_or_else(|| v.category.clone()),
+        name_en: None,
     };
     let (rated, said_not_fixed) = match code {
         Some(code) => given(c, code, v).await?,

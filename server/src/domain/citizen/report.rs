@@ -542,6 +542,7 @@ async fn named_district(c: &Citizens<'_>, code: Option<&str>) -> Result<Option<N
         name: citizens::district_name(&c.dispatch.store, code)
             .await?
             .unwrap_or_else(|| code.to_owned()),
+        name_en: citizens::district_name_en(&c.dispatch.store, code).await?,
     }))
 }
 

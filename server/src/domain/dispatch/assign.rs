@@ -23,8 +23,8 @@
 //!
 //! Urgent tasks are assigned the moment they exist; others only where the district's
 //! `auto_assign_normal` setting is on. Each assignment is an `Assigned` event whose
-//! reason states the rule, distance, load and score; it arms an acknowledgement timer
-//! ([`super::escalate`]).
+//! reason states the rule, distance, load and score (a [`Reason`], rendered by the pages
+//! in their language); it arms an acknowledgement timer ([`super::escalate`]).
 //!
 //! A dispatcher may assign any crew, but a crew that is off duty or from another
 //! district is refused unless the request says `override` with a reason, which is then
@@ -34,6 +34,7 @@ use super::Dispatch;
 use super::DispatchError;
 use super::desk::check_district;
 use super::edit::{self, Edited};
+use super::reason::Reason;
 use crate::base::geodesy;
 use crate::base::time::now_millis;
 use crate::domain::identity::Identity;
@@ -131,38 +132,43 @@ pub async fn pick(
     })
 }
 
-fn describe(s: &Scored) -> String {
-    let distance = match s.distance_km {
-        Some(d) => format!("{d:.2} km away"),
-        None => format!("position unknown (counted as {UNKNOWN_POSITION_KM} km)"),
-    };
-    format!(
-        "{distance}, {} open job(s), score {:.2} = distance + {LOAD_PENALTY_KM} km × load",
-        s.load, s.score
-    )
+/// The reason written into an automatic `Assigned` event: the crew and the structured
+/// reason's text ([`Reason`]: the rule, distance, load and score).
+pub fn reason(pick: &Pick, district: &str, skill: &str) -> Option<(String, String)> {
+    auto_reason(pick, district, skill).map(|(crew, r)| (crew, r.text()))
 }
 
-/// The reason written into an automatic `Assigned` event.
-pub fn reason(pick: &Pick, district: &str, skill: &str) -> Option<(String, String)> {
+/// The crew and the [`Reason`] of an automatic choice.
+pub fn auto_reason(pick: &Pick, district: &str, skill: &str) -> Option<(String, Reason)> {
     match pick {
         Pick::District(s) => Some((
             s.crew.clone(),
-            format!(
-                "auto: best-scored on-duty crew of {district} with skill {skill}: {}",
-                describe(s)
-            ),
+            Reason::AutoDistrict {
+                district: district.to_owned(),
+                skill: skill.to_owned(),
+                km: s.distance_km.map(round2),
+                load: s.load,
+                score: round2(s.score),
+            },
         )),
         Pick::Neighbour(s) => Some((
             s.crew.clone(),
-            format!(
-                "auto: no on-duty crew of {district} with skill {skill}; \
-                 best-scored crew of neighbouring {}: {}",
-                s.district,
-                describe(s)
-            ),
+            Reason::AutoNeighbour {
+                district: district.to_owned(),
+                skill: skill.to_owned(),
+                from: s.district.clone(),
+                km: s.distance_km.map(round2),
+                load: s.load,
+                score: round2(s.score),
+            },
         )),
         Pick::None => None,
     }
+}
+
+/// Two decimals, as the reason shows them.
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
 }
 
 /// The server's actor on this replica.
@@ -364,39 +370,45 @@ pub async fn assign_by_dispatcher(
         .crew(crew_id)
         .await?
         .ok_or_else(|| DispatchError::NotFound(format!("no crew {crew_id}")))?;
+    let off_duty = !roster::on_duty_now(&d.store, &crew.id).await?;
+    let task_district = view.derived.district.clone();
+    let other_district = task_district.as_deref() != Some(crew.district.as_str());
     let mut problems = Vec::new();
-    if !roster::on_duty_now(&d.store, &crew.id).await? {
+    if off_duty {
         problems.push(format!("crew {} is off duty", crew.id));
     }
-    if view.derived.district.as_deref() != Some(crew.district.as_str()) {
+    if other_district {
         problems.push(format!(
             "crew {} belongs to {}, not {}",
             crew.id,
             crew.district,
-            view.derived.district.as_deref().unwrap_or("-")
+            task_district.as_deref().unwrap_or("-")
         ));
     }
     let override_reason = override_reason.map(str::trim).filter(|r| !r.is_empty());
     let why = match (problems.is_empty(), override_reason) {
-        (true, _) => format!(
-            "dispatcher {}: {}",
-            who.login,
-            note.map(str::trim)
+        (true, _) => Reason::Dispatcher {
+            by: who.login.clone(),
+            note: note
+                .map(str::trim)
                 .filter(|n| !n.is_empty())
-                .unwrap_or("assigned")
-        ),
-        (false, Some(r)) => format!(
-            "dispatcher {} override ({}): {r}",
-            who.login,
-            problems.join("; ")
-        ),
+                .map(str::to_owned),
+        },
+        (false, Some(r)) => Reason::Override {
+            by: who.login.clone(),
+            off_duty,
+            crew_district: other_district.then(|| crew.district.clone()),
+            task_district,
+            note: r.to_owned(),
+        },
         (false, None) => {
             return Err(DispatchError::Refused(format!(
                 "{}; send override with a reason to assign anyway",
                 problems.join("; ")
             )));
         }
-    };
+    }
+    .text();
     let now = now_millis();
     let crew_id = crew.id.clone();
     let done = edit::edit(d, task, |doc, v| {

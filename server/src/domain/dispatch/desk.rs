@@ -101,8 +101,10 @@ pub struct DeskUser {
 pub struct ServiceChoice {
     /// `service_code`.
     pub code: String,
-    /// `service_name`.
+    /// `service_name` (the Persian name).
     pub name: String,
+    /// The English name, if the city gave one (English pages show it).
+    pub name_en: Option<String>,
     /// The priority a report gets unless the filer says otherwise.
     pub default_priority: Priority,
 }
@@ -121,11 +123,17 @@ pub async fn bootstrap(
         .filter(|d| who.role == UserRole::CallCentre || who.districts.contains(&d.code))
         .map(districts::feature)
         .collect();
+    let english: std::collections::HashMap<String, String> = crate::storage::admin::services(db)
+        .await?
+        .into_iter()
+        .filter_map(|s| Some((s.code, s.name_en?)))
+        .collect();
     let services = db
         .services()
         .await?
         .into_iter()
         .map(|s| ServiceChoice {
+            name_en: english.get(&s.code).cloned(),
             code: s.code,
             name: s.name,
             default_priority: s.default_priority,

@@ -17,9 +17,13 @@
 //! - `complete`: armed at creation from the task's completion deadline. If the task is
 //!   not completed by then, an `Escalated` event flags it and the dispatchers get a
 //!   `late` alert.
+//!
+//! The events' reasons are [`super::reason::Reason`]s (the pages word them); the alerts'
+//! messages stay English sentences for the logs and the English pages.
 
 use super::Dispatch;
 use super::assign::{self, Pick};
+use super::reason::Reason;
 use super::{DispatchError, edit};
 use crate::base::time::now_millis;
 use crate::storage::dispatch::{self as store, Timer, TimerKind};
@@ -114,9 +118,14 @@ async fn unacknowledged(d: &Dispatch, task: &DocId, t: &Timer) -> Result<(), Dis
         })
         .collect();
     let pick = assign::pick(d, &district, &view.category, &view.point, &had).await?;
-    let next = assign::reason(&pick, &district, &view.category);
+    let next = assign::auto_reason(&pick, &district, &view.category);
     let window_s = assign::ack_window_ms(d, &view.category, view.derived.priority).await? / 1000;
     let why = format!("crew {crew} did not acknowledge within {window_s} s");
+    let reason = Reason::Unacknowledged {
+        crew: crew.clone(),
+        secs: window_s,
+    }
+    .text();
     let actor = assign::server_actor(d);
     let now = now_millis();
     let done = edit::edit(d, task, |doc, v| {
@@ -127,7 +136,7 @@ async fn unacknowledged(d: &Dispatch, task: &DocId, t: &Timer) -> Result<(), Dis
             &actor,
             now,
             EventKind::Escalated {
-                reason: why.clone(),
+                reason: reason.clone(),
             },
         )?;
         if let Some((next_crew, next_why)) = &next {
@@ -136,7 +145,12 @@ async fn unacknowledged(d: &Dispatch, task: &DocId, t: &Timer) -> Result<(), Dis
                 now,
                 EventKind::Assigned {
                     crew: next_crew.clone(),
-                    reason: format!("escalation: {why}; {next_why}"),
+                    reason: Reason::Reassigned {
+                        crew: crew.clone(),
+                        secs: window_s,
+                        then: Box::new(next_why.clone()),
+                    }
+                    .text(),
                 },
             )?;
         }
@@ -173,6 +187,7 @@ async fn late(d: &Dispatch, task: &DocId) -> Result<(), DispatchError> {
         return Ok(());
     };
     let why = "not completed by its completion deadline".to_owned();
+    let reason = Reason::Late.text();
     let actor = assign::server_actor(d);
     let now = now_millis();
     let done = edit::edit(d, task, |doc, v| {
@@ -183,7 +198,7 @@ async fn late(d: &Dispatch, task: &DocId) -> Result<(), DispatchError> {
             &actor,
             now,
             EventKind::Escalated {
-                reason: why.clone(),
+                reason: reason.clone(),
             },
         )?;
         Ok(Some(()))

@@ -6,6 +6,7 @@
 //! - [`assign`]: the documented scoring that picks a crew (distance and load), the
 //!   neighbour fallback, and the assignment itself as an `Assigned` event with its reason,
 //!   committed to the task document and pushed to the crew's phones.
+//! - [`reason`]: the reasons the server writes into events, as a code with parameters.
 //! - [`escalate`]: escalation timers (acknowledgement and completion), claimed so that two
 //!   replicas never run one twice, and the loop each replica runs.
 //! - [`edit`]: a server-side edit of a task document (load, change, compare-and-swap
@@ -29,6 +30,7 @@ pub mod edit;
 pub mod escalate;
 pub mod position;
 pub mod queue;
+pub mod reason;
 pub mod steer;
 pub mod verify;
 
