@@ -29,8 +29,8 @@ const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 assert.ok(BASE, 'TARMIM_BASE_URL is required');
 
 // Words a Persian page may show in Latin letters: the product's name, the language
-// switch, file formats.
-const ALLOWED_LATIN = new Set(['Tarmim', 'English', 'CSV', 'JSON', 'JPEG', 'PNG', 'WebP', 'XXXX', 'Leaflet', 'uPlot']);
+// switch, file formats and standards' names.
+const ALLOWED_LATIN = new Set(['Tarmim', 'English', 'CSV', 'JSON', 'GeoJSON', 'Open311', 'JPEG', 'PNG', 'WebP', 'XXXX', 'Leaflet', 'uPlot']);
 // Text an English page may show in Persian: the switch to Persian.
 const ALLOWED_PERSIAN = new Set(['فارسی']);
 const STAFF = [['dispatcher-r1', 'demo-dispatcher'], ['manager', 'demo-manager'], ['callcentre', 'demo-callcentre'],
@@ -89,8 +89,8 @@ function problems(lang, seen) {
   for (const { where, text } of seen.items) {
     if (text.includes('⟦')) { bad.push(`${where}: raw key in "${text}"`); continue; }
     if (lang === 'fa') {
-      for (const w of text.match(/[A-Za-z]{2,}/g) || []) {
-        if (!ALLOWED_LATIN.has(w)) bad.push(`${where}: English "${w}" in "${text}"`);
+      for (const w of text.match(/[A-Za-z][A-Za-z0-9]*/g) || []) {
+        if (/[A-Za-z]{2,}/.test(w) && !ALLOWED_LATIN.has(w)) bad.push(`${where}: English "${w}" in "${text}"`);
       }
       if (/[0-9]/.test(text.replace(/[A-Za-z]+[0-9]*|[0-9]*[A-Za-z]+/g, ''))) bad.push(`${where}: Latin digits in "${text}"`);
     } else if (/[\u0600-\u06FF]/.test(text) && !ALLOWED_PERSIAN.has(text)) {

@@ -173,7 +173,7 @@ fn one(
             step(rng, 2, 60),
             EventKind::Assigned {
                 crew: crew.id.clone(),
-                reason: "demo history".into(),
+                reason: super::choice(&dispatcher),
             },
         )?;
         if rng.random_bool(0.05) {

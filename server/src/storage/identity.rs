@@ -734,6 +734,7 @@ pub async fn set_user_lang(db: &Db, user_id: &str, lang: &str) -> Result<(), DbE
         .bind(user_id)
         .bind(lang)
         .execute(pool)
-        .await)?;
+        .await
+        .map(|_| ()))?;
     Ok(())
 }

@@ -514,8 +514,14 @@ async fn dispatcher_assignment_rules(f: &Fixture) {
     let ev = assigned_events(&r);
     let (crew, why) = ev.last().unwrap();
     assert_eq!(crew, "C-OFF");
-    assert!(
-        why.contains("override") && why.contains("off duty") && why.contains("called in"),
+    let why: Value = serde_json::from_str(why).unwrap();
+    assert_eq!(
+        (&why["code"], &why["off_duty"], &why["note"]),
+        (
+            &json!("dispatcher.override"),
+            &json!(true),
+            &json!("called in for this one")
+        ),
         "{why}"
     );
     // Unknown crew; a blank override is no override.

@@ -106,8 +106,9 @@ function renderServices() {
       ['adm.svc.terms', `${minutes(s.ack_minutes)} / ${minutes(s.complete_minutes)}`],
     ];
     for (const o of s.sla) lines.push([`priority.${o.priority}`, `${minutes(o.ack_minutes)} / ${minutes(o.complete_minutes)}`]);
+    // Attribute codes as typed (never translated), their datatypes in words.
     lines.push(['adm.svc.attributes', s.attributes.length
-      ? s.attributes.map((a) => `${a.code} (${t(`adm.datatype.${a.datatype}`)})`).join(t('list.sep'))
+      ? s.attributes.flatMap((a, i) => [...(i ? [t('list.sep')] : []), own(a.code), ` (${t(`adm.datatype.${a.datatype}`)})`])
       : '—']);
     const actions = s.retired_at ? [] : [
       button('adm.edit', () => openService(s)),
@@ -277,7 +278,8 @@ function renderCrews() {
   }));
 }
 
-const skillName = (code) => { const s = state.services.find((x) => x.code === code); return s ? serviceName(s) : code; };
+// A skill by its service's name: the catalogue's, else the one of the page's language.
+const skillName = (code) => serviceNames(state.services)(code);
 
 function openCrew(c) {
   state.editing = c ? c.id : null;
