@@ -1,7 +1,8 @@
 // The manager pages in headless Chromium (Debian's, through playwright-core): a manager
 // logs in, sees the trend charts drawn, the district map coloured by a measure (and
 // recoloured when the measure changes), the scorecard ranked with the tasks behind a
-// row one click away, the measures table exported as CSV with the page's filters, and
+// row one click away (with the citizens' thanks and complaints naming each unit), the
+// reports and messages by kind × channel, the measures table exported as CSV with the page's filters, and
 // the before/after gallery. A crew member's token is refused by the analytics API.
 //
 // Environment (tests/suites/browser.sh sets it): TARMIM_BASE_URL (a server with the demo
@@ -57,6 +58,19 @@ test('trend charts are drawn from the demo history', async () => {
   // Drawn from data: the demo history puts received tasks into the range.
   const received = await page.evaluate(() => state.charts[0].data[1]);
   assert.ok(received.some((v) => v > 0), `no received tasks charted: ${received}`);
+  // Reports and messages by kind × channel: one row per kind and a total row whose last
+  // cell is what the API counts.
+  await page.locator('#messages-table tbody tr.total').waitFor({ timeout: 15_000 });
+  const heads = await page.$$eval('#messages-table th', (ths) => ths.map((th) => th.textContent));
+  assert.equal(heads[0], 'Kind');
+  assert.equal(heads.at(-1), 'Total');
+  assert.deepEqual(await page.$$eval('#messages-table tbody tr:not(.total) td:first-child', (tds) => tds.map((td) => td.textContent)),
+    ['Request', 'Violation', 'Complaint', 'Criticism', 'Suggestion', 'Idea', 'Thanks']);
+  const token = await login('manager', 'demo-manager', 'node-manage-kinds');
+  const api = await (await fetch(`${BASE}/api/v1/analytics/messages`, { headers: { Authorization: `Bearer ${token}` } })).json();
+  const total = api.rows.reduce((n, r) => n + r.count, 0);
+  assert.ok(total > 0, JSON.stringify(api));
+  assert.equal(await page.locator('#messages-table tbody tr.total td:last-child').textContent(), String(total));
   await page.close();
 });
 
@@ -82,6 +96,16 @@ test('the district map is coloured by the chosen measure', async () => {
 });
 
 test('the scorecard ranks districts and shows the tasks behind a row', async () => {
+  // A thanks and a complaint for district D01, filed at the call centre's desk: counted
+  // in D01's line.
+  const desk = await login('callcentre', 'demo-callcentre', 'node-manage-desk');
+  for (const kind of ['thanks', 'complaint']) {
+    const r = await fetch(`${BASE}/api/v1/desk/reports`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${desk}` },
+      body: JSON.stringify({ kind, description: `A ${kind} for the district's crews`, district: 'D01', about_unit: 'D01' }),
+    });
+    assert.equal(r.status, 201, await r.text());
+  }
   const page = await managerPage('scorecard');
   await page.waitForSelector('body[data-loaded="scorecard"]', { timeout: 20_000 });
   const rows = page.locator('#s-table tbody tr[data-i]');
@@ -90,6 +114,13 @@ test('the scorecard ranks districts and shows the tasks behind a row', async () 
   assert.match(await page.locator('#s-formula').textContent(), /Score/);
   const ranks = await page.$$eval('#s-table tbody tr[data-i] td:first-child', (tds) => tds.map((td) => td.textContent));
   assert.ok(ranks.includes('1'), `no rank 1 in ${ranks}`);
+  const heads = await page.$$eval('#s-table th', (ths) => ths.map((th) => th.textContent));
+  const [thanks, complaints] = [heads.indexOf('Thanks'), heads.indexOf('Complaints')];
+  assert.ok(thanks > 0 && complaints > 0, `no thanks/complaints columns in ${heads}`);
+  const d01 = await page.evaluate(() => [...document.querySelectorAll('#s-table tbody tr[data-i]')]
+    .map((tr) => [...tr.children].map((td) => td.textContent)).find((cells) => /^(D01|Tajrish)$/.test(cells[1].trim())));
+  assert.ok(d01, 'no D01 line');
+  assert.ok(Number(d01[thanks]) >= 1 && Number(d01[complaints]) >= 1, `D01: ${d01}`);
   if (SHOTS) await page.screenshot({ path: `${SHOTS}/scorecard.png`, fullPage: false });
   await rows.first().click();
   await page.locator('#evidence-table tbody tr').first().waitFor({ timeout: 15_000 });

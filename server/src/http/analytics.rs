@@ -1,5 +1,5 @@
-//! Managers' analytics API (`crate::domain::analytics`): measures, trends, scorecards, the tasks
-//! behind a number, the before/after gallery and the districts' polygons. Managers,
+//! Managers' analytics API (`crate::domain::analytics`): measures, trends, scorecards,
+//! reports and messages by kind and channel, the tasks behind a number, the before/after gallery and the districts' polygons. Managers,
 //! dispatchers (their districts) and admins (all); crews and call-centre operators get
 //! 403. Every tabular answer is also CSV with `format=csv`. The answers are built by
 //! [`crate::domain::analytics::answers`].
@@ -82,7 +82,7 @@ pub async fn get_trend(
 /// The scorecard: units scored and ranked by the documented formula.
 #[utoipa::path(get, path = "/api/v1/analytics/scorecard", tag = TAG, security(("bearer" = [])), params(Params),
     responses(
-        (status = 200, description = "`{level, from, to, formula: {text, weights, threshold, min_tasks, ack_target_minutes}, rows: [{key, label, score, rank, below_threshold, insufficient, components, tasks}]}`; CSV with `format=csv`"),
+        (status = 200, description = "`{level, from, to, formula: {text, weights, threshold, min_tasks, ack_target_minutes}, rows: [{key, label, score, rank, below_threshold, insufficient, components, tasks, penalties, penalty_amount, thanks, complaints}]}` (`thanks`, `complaints`: citizens' messages filed in the range naming the unit, beside the score); CSV with `format=csv`"),
         (status = 400, description = "bad date, range or level"),
         Unauthorized,
         Forbidden,
@@ -93,6 +93,22 @@ pub async fn get_scorecard(
     Query(p): Query<Params>,
 ) -> Result<Response, ApiError> {
     Ok(respond(analytics(&state).scorecard(&who, &p).await?))
+}
+
+/// Reports and messages filed in the range by kind and channel.
+#[utoipa::path(get, path = "/api/v1/analytics/messages", tag = TAG, security(("bearer" = [])), params(Params),
+    responses(
+        (status = 200, description = "`{from, to, kinds, channels, rows: [{kind, channel, count}]}`: field reports (`request`, `violation`) and citizens' messages (`complaint`, `criticism`, `suggestion`, `idea`, `thanks`) filed in the range, by channel (`web`, `open311`, `call_centre`, `crew` = a crew's phone field report, `dispatcher`, `other`), in the caller's districts (a message's own district, else its task's); CSV with `format=csv`"),
+        (status = 400, description = "bad date, range or filter"),
+        Unauthorized,
+        Forbidden,
+    ))]
+pub async fn get_messages(
+    State(state): State<AppState>,
+    who: Identity,
+    Query(p): Query<Params>,
+) -> Result<Response, ApiError> {
+    Ok(respond(analytics(&state).messages(&who, &p).await?))
 }
 
 /// The tasks behind a number.
@@ -147,6 +163,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_measures))
         .routes(routes!(get_trend))
         .routes(routes!(get_scorecard))
+        .routes(routes!(get_messages))
         .routes(routes!(get_tasks))
         .routes(routes!(get_gallery))
         .routes(routes!(get_districts))

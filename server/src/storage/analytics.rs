@@ -7,7 +7,11 @@
 //!   request, counts per (unit, bucket) before any ratio (the definitions are in
 //!   `domain::analytics::measures`);
 //! - the tasks behind a number ([`cohort_tasks`]) and the before/after pairs
-//!   ([`gallery_pairs`]).
+//!   ([`gallery_pairs`]);
+//! - citizens' thanks and complaints and the units they name ([`named_messages`]), and
+//!   every report and message by kind and channel ([`kind_by_channel`]): these read
+//!   `citizen_messages` (with the facts of the task a message is about) and
+//!   `citizen_reports`, filtered like the facts.
 //!
 //! Every query takes a [`FactsFilter`]; values from a request are bound, never inlined
 //! (only integers the server computed are).
@@ -862,6 +866,84 @@ pub async fn gallery_pairs(
          LIMIT {limit} OFFSET {offset}"
     );
     Ok(fetch!(db, GalleryPair, sql, binds)?)
+}
+
+/// Citizens' messages as the facts filter sees them: each with its district (its own,
+/// else its task's), that district's region, and the category, priority, crew and
+/// contractor of the task it is about (if any), under the alias `f`.
+const MESSAGES_AS_FACTS: &str = "(SELECT m.id, m.kind, m.channel, m.created_at, m.about_unit,
+        COALESCE(m.district, t.district) AS district,
+        COALESCE(t.region, d.region) AS region,
+        t.category, t.priority, t.crew, t.contractor
+      FROM citizen_messages m
+      LEFT JOIN task_facts t ON t.id = m.about_task
+      LEFT JOIN districts d ON d.code = COALESCE(m.district, t.district)) f";
+
+/// A thanks or a complaint and the units it names.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct NamedMessage {
+    /// The message id.
+    pub id: String,
+    /// `thanks` or `complaint`.
+    pub kind: String,
+    /// The unit of the level (district, crew or contractor) of the task it is about,
+    /// or for the district level its own district.
+    pub unit: Option<String>,
+    /// The unit, crew or contractor it names in words (`about_unit`).
+    pub about_unit: Option<String>,
+}
+
+/// The thanks and complaints filed in `[lo, hi)` that the filter keeps, with the unit of
+/// `level` they are about (`District`, `Crew` or `Contractor`; any other level: the
+/// district).
+pub async fn named_messages(
+    db: &Db,
+    f: &FactsFilter,
+    level: By,
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<NamedMessage>, DbError> {
+    let unit = match level {
+        By::Crew => "f.crew",
+        By::Contractor => "f.contractor",
+        _ => "f.district",
+    };
+    let (cond, binds) = where_clause(f, 1);
+    let sql = format!(
+        "SELECT f.id, f.kind, {unit} AS unit, f.about_unit FROM {MESSAGES_AS_FACTS}
+         WHERE f.kind IN ('thanks', 'complaint') AND f.created_at >= {lo}
+           AND f.created_at < {hi} AND {cond}
+         ORDER BY f.id"
+    );
+    Ok(fetch!(db, NamedMessage, sql, binds)?)
+}
+
+/// Reports and messages filed in `[lo, hi)` that the filter keeps, counted by kind and
+/// channel. Field work by its citizen's kind (`request`, `violation`; a task no citizen
+/// filed is a `request`) and channel (`web`, `open311`, `call_centre`; a crew's phone
+/// field report `crew`, a dispatcher's `dispatcher`, else `other`), as
+/// `storage::callcentre::reports_by_channel` counts them; messages by theirs.
+pub async fn kind_by_channel(
+    db: &Db,
+    f: &FactsFilter,
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<(String, String, i64)>, DbError> {
+    let (cond, binds) = where_clause(f, 1);
+    let sql = format!(
+        "SELECT kind, channel, COUNT(*) FROM (
+           SELECT COALESCE(r.kind, 'request') AS kind, CASE
+               WHEN f.source = 'citizen' THEN COALESCE(r.channel, 'open311')
+               WHEN f.source IN ('call_centre', 'crew', 'dispatcher') THEN f.source
+               ELSE 'other' END AS channel
+             FROM task_facts f LEFT JOIN citizen_reports r ON r.task = f.id
+             WHERE f.created_at >= {lo} AND f.created_at < {hi} AND {cond}
+           UNION ALL
+           SELECT f.kind, f.channel FROM {MESSAGES_AS_FACTS}
+             WHERE f.created_at >= {lo} AND f.created_at < {hi} AND {cond}
+         ) x GROUP BY kind, channel ORDER BY kind, channel"
+    );
+    Ok(fetch!(db, (String, String, i64), sql, binds)?)
 }
 
 #[cfg(test)]

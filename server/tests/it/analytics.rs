@@ -784,6 +784,215 @@ async fn evidence_gallery_and_scorecard(f: &Fixture) {
     s.shutdown().await.unwrap();
 }
 
+/// A citizen's message filed at a chosen time, straight into the store (as
+/// `domain::citizen::messages::file` writes it), with its tracking code.
+#[allow(clippy::too_many_arguments)]
+async fn message(
+    db: &Db,
+    id: &str,
+    kind: &str,
+    channel: &str,
+    at: i64,
+    district: Option<&str>,
+    about_task: Option<&str>,
+    about_unit: Option<&str>,
+) {
+    let doc = DocId::new(id).unwrap();
+    let (_, code) =
+        server::domain::citizen::codes::fresh(&doc, server::domain::citizen::codes::Role::Reporter);
+    let row = server::storage::messages::MessageRow {
+        id: id.into(),
+        kind: kind.into(),
+        body: format!("{kind} {id}"),
+        channel: channel.into(),
+        lang: "fa".into(),
+        inbox: "city".into(),
+        district: district.map(str::to_owned),
+        lat: None,
+        lon: None,
+        about_task: about_task.map(str::to_owned),
+        about_unit: about_unit.map(str::to_owned),
+        created_at: at,
+        answer: None,
+        answered_by: None,
+        answered_at: None,
+    };
+    server::storage::messages::insert(db, &row, &code, None)
+        .await
+        .unwrap();
+}
+
+/// Thanks and complaints count in the scorecard line of the unit they name: through the
+/// task they are about (its district, crew, contractor), through the unit named in words
+/// (key or name, case aside), or, for districts, their own district; only in the range
+/// and the caller's districts. Every report and message is counted by kind and channel.
+async fn thanks_complaints_and_kinds_by_channel(f: &Fixture) {
+    seed_city(&f.db).await;
+    seed_tasks(&f.db).await;
+    let noon = local(TZ, "2026-03-11T12:00");
+    let db = &f.db;
+    // About T1 (D01, C-A, Alpha).
+    message(
+        db,
+        "M-000000000001",
+        "thanks",
+        "web",
+        noon,
+        None,
+        Some("T1"),
+        None,
+    )
+    .await;
+    // Naming crew C-B by its name, placed in D01.
+    message(
+        db,
+        "M-000000000002",
+        "complaint",
+        "open311",
+        noon,
+        Some("D01"),
+        None,
+        Some(" crew c-b "),
+    )
+    .await;
+    // Naming contractor Beta, placed in D02.
+    message(
+        db,
+        "M-000000000003",
+        "complaint",
+        "call_centre",
+        noon,
+        Some("D02"),
+        None,
+        Some("Beta"),
+    )
+    .await;
+    // In D05: not the manager's.
+    message(
+        db,
+        "M-000000000004",
+        "thanks",
+        "web",
+        noon,
+        Some("D05"),
+        None,
+        Some("C-A"),
+    )
+    .await;
+    // Not a thanks or a complaint.
+    message(
+        db,
+        "M-000000000005",
+        "suggestion",
+        "web",
+        noon,
+        Some("D01"),
+        None,
+        Some("C-A"),
+    )
+    .await;
+    // After the range.
+    message(
+        db,
+        "M-000000000006",
+        "thanks",
+        "web",
+        local(TZ, "2026-03-12T12:00"),
+        None,
+        Some("T1"),
+        None,
+    )
+    .await;
+    let s = start(f.db.clone(), config(f, TZ)).await;
+    let mgr = Client::login(s.addr, "mgr", PASSWORD).await;
+    let counts = |v: &Value, key: &str| {
+        let r = row(v, key);
+        (
+            r["thanks"].as_i64().unwrap(),
+            r["complaints"].as_i64().unwrap(),
+        )
+    };
+    let v = mgr
+        .ok(&format!("/api/v1/analytics/scorecard?level=crew&{RANGE}"))
+        .await;
+    assert_eq!(counts(&v, "C-A"), (1, 0), "{v}");
+    assert_eq!(counts(&v, "C-B"), (0, 1), "{v}");
+    assert_eq!(counts(&v, "C-C"), (0, 0), "{v}");
+    // Beside the score, not in it.
+    assert_eq!(row(&v, "C-A")["score"], 93.66);
+    let v = mgr
+        .ok(&format!(
+            "/api/v1/analytics/scorecard?level=contractor&{RANGE}"
+        ))
+        .await;
+    assert_eq!(counts(&v, "Alpha"), (1, 0), "{v}");
+    assert_eq!(counts(&v, "Beta"), (0, 1), "{v}");
+    let v = mgr
+        .ok(&format!(
+            "/api/v1/analytics/scorecard?level=district&{RANGE}"
+        ))
+        .await;
+    assert_eq!(counts(&v, "D01"), (1, 1), "{v}");
+    assert_eq!(counts(&v, "D02"), (0, 1), "{v}");
+    // The CSV carries the same counts.
+    let csv = mgr
+        .raw(&format!(
+            "/api/v1/analytics/scorecard?level=district&format=csv&{RANGE}"
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert!(head.ends_with(&["thanks", "complaints"]), "{csv}");
+    // An admin sees D05's thanks too.
+    let admin = Client::login(s.addr, "admin", PASSWORD).await;
+    let v = admin
+        .ok(&format!("/api/v1/analytics/scorecard?level=crew&{RANGE}"))
+        .await;
+    assert_eq!(counts(&v, "C-A"), (2, 0), "{v}");
+
+    let cells = |v: &Value| -> Vec<(String, String, i64)> {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["kind"].as_str().unwrap().to_owned(),
+                    r["channel"].as_str().unwrap().to_owned(),
+                    r["count"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let cell = |k: &str, c: &str, n: i64| (k.to_owned(), c.to_owned(), n);
+    let v = mgr.ok(&format!("/api/v1/analytics/messages?{RANGE}")).await;
+    assert_eq!(v["kinds"][6], "thanks");
+    assert_eq!(v["channels"][3], "crew");
+    // T1–T5 (citizens' through Open311, D01 and D02); T6 is in D05.
+    assert_eq!(
+        cells(&v),
+        [
+            cell("complaint", "call_centre", 1),
+            cell("complaint", "open311", 1),
+            cell("request", "open311", 5),
+            cell("suggestion", "web", 1),
+            cell("thanks", "web", 1),
+        ],
+        "{v}"
+    );
+    let v = admin
+        .ok(&format!("/api/v1/analytics/messages?{RANGE}&district=D05"))
+        .await;
+    assert_eq!(
+        cells(&v),
+        [cell("request", "open311", 1), cell("thanks", "web", 1)],
+        "{v}"
+    );
+    s.shutdown().await.unwrap();
+}
+
 /// Flattens a JSON row as the CSV export documents it.
 fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
     let name = |k: &str| {
@@ -1052,6 +1261,7 @@ on_both_backends!(
     csv_matches_json,
     scoping_and_roles,
     bad_parameters,
+    thanks_complaints_and_kinds_by_channel,
 );
 
 /// The measure checks again with `analytics.in_memory` off: the same hand-computed

@@ -24,6 +24,7 @@ mod integrity;
 mod layers;
 mod notify;
 mod notify_push;
+mod notify_smtp;
 mod open311;
 mod openapi;
 mod outbox;

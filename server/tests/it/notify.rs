@@ -91,7 +91,7 @@ pub(crate) async fn file(addr: SocketAddr, email: &str, lang: Option<&str>) -> V
 }
 
 /// A second handle on the fixture's database (a stopped server closes the pool it had).
-async fn reopen(f: &Fixture) -> Db {
+pub(crate) async fn reopen(f: &Fixture) -> Db {
     match &f.config.database_url {
         Some(url) => Db::Postgres(
             server::storage::postgres::PgStore::connect(url, server::domain::commit_hooks())

@@ -200,7 +200,25 @@ async function trends() {
   chart($('#chart-sla'), [L('ack'), L('complete')], [by.sla_ack_pct, by.sla_complete_pct], ['#e67e22', '#16a085']);
   chart($('#chart-time'), [L('median'), L('p90')], [by.complete_p50_min, by.complete_p90_min], ['#2980b9', '#8e44ad']);
   chart($('#chart-satisfaction'), [L('rating'), L('reopen')], [by.rating_mean, by.reopen_rate], ['#f1c40f', '#c0392b']);
-  await calls();
+  await Promise.all([kindsByChannel(), calls()]);
+}
+
+// Reports and messages filed in the range: one row per kind, one column per channel
+// that has any (the server lists every kind and channel in order), with totals.
+async function kindsByChannel() {
+  const r = await session.request('GET', query('/api/v1/analytics/messages'));
+  const count = {};
+  for (const x of r.rows) count[`${x.kind} ${x.channel}`] = x.count;
+  const channels = r.channels.filter((c) => r.rows.some((x) => x.channel === c));
+  const rows = r.kinds.map((k) => {
+    const row = { kind: label('kind', k), _kind: k, total: 0 };
+    for (const c of channels) { row[c] = count[`${k} ${c}`] || 0; row.total += row[c]; }
+    return row;
+  });
+  const total = { kind: tr('manage.col.total'), total: 0, _class: 'total' };
+  for (const c of channels) { total[c] = rows.reduce((n, row) => n + row[c], 0); total.total += total[c]; }
+  table($('#messages-table'), [['kind', tr('manage.col.kind')], ...channels.map((c) => [c, label('channel', c)]), ['total', tr('manage.col.total')]],
+    rows.concat(channels.length ? [total] : []).map((row) => Object.assign(row, { _class: `${row._class || ''} kind-${row._kind || 'all'}` })));
 }
 
 // The call centre's figures (city-wide; managers and admins only: hidden for others).
@@ -321,6 +339,8 @@ async function scorecard() {
   }));
   table($('#s-table'), [['rank', '#'], ['label', tr(`level.${level}`)], ['score', tr('manage.col.score')], ['flag', ''], ['tasks', tr('manage.col.tasks')], ...componentKeys.map((k) => [k, measureName(k)]),
     // Contractors: confirmed penalties beside the measures (they do not enter the score).
+    // Citizens' thanks and complaints naming the unit, beside the score (not in it).
+    ['thanks', tr('manage.col.thanks')], ['complaints', tr('manage.col.complaints')],
     ...(level === 'contractor' ? [['penalties', tr('manage.col.penalties')], ['penalty_amount', tr('pen.col.amount')]] : [])], rows,
     (row) => evidence(level, row));
   $('#evidence').hidden = true;

@@ -26,6 +26,10 @@ pub struct OutboxConfig {
     pub smtp_url: Option<String>,
     /// The `From:` address (`TARMIM_SMTP_FROM`).
     pub smtp_from: String,
+    /// A PEM file of root certificates the SMTP server's TLS certificate may chain to,
+    /// besides the webpki roots (`TARMIM_SMTP_CA_FILE`): a relay with a private CA, or
+    /// the tests' self-signed one. Unused with a URL without TLS.
+    pub smtp_ca_file: Option<std::path::PathBuf>,
     /// Seconds a send may take before it counts as failed (`TARMIM_NOTIFY_TIMEOUT_SECS`).
     pub timeout_secs: u64,
     /// The SMS gateway's URL (`TARMIM_SMS_URL`): the webhook's, or Kavenegar's base.
@@ -53,6 +57,7 @@ impl Default for OutboxConfig {
             retry_secs: 30,
             smtp_url: None,
             smtp_from: "Tarmim 137 <no-reply@tarmim.invalid>".into(),
+            smtp_ca_file: None,
             timeout_secs: 20,
             sms_url: None,
             sms_format: "webhook".into(),
@@ -93,6 +98,9 @@ impl OutboxConfig {
         }
         if let Some(v) = get("TARMIM_SMTP_FROM") {
             self.smtp_from = v;
+        }
+        if let Some(v) = get("TARMIM_SMTP_CA_FILE") {
+            self.smtp_ca_file = Some(v.into());
         }
         if let Some(v) = get("TARMIM_NOTIFY_TIMEOUT_SECS") {
             self.timeout_secs = num("TARMIM_NOTIFY_TIMEOUT_SECS", v)?;

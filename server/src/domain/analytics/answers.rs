@@ -150,6 +150,39 @@ struct TrendLine {
     value: Option<f64>,
 }
 
+/// One cell of the kind × channel figure.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KindChannel {
+    /// `request`, `violation`, `complaint`, `criticism`, `suggestion`, `idea`, `thanks`.
+    pub kind: String,
+    /// `web`, `open311`, `call_centre`, `crew` (a crew's phone field report),
+    /// `dispatcher`, `other`.
+    pub channel: String,
+    /// Reports or messages filed in the range.
+    pub count: i64,
+}
+
+/// Every kind, in the figure's order.
+pub const KINDS: [&str; 7] = [
+    "request",
+    "violation",
+    "complaint",
+    "criticism",
+    "suggestion",
+    "idea",
+    "thanks",
+];
+
+/// Every channel, in the figure's order.
+pub const CHANNELS: [&str; 6] = [
+    "web",
+    "open311",
+    "call_centre",
+    "crew",
+    "dispatcher",
+    "other",
+];
+
 /// What the analytics endpoints use: the store, the engine, the city's zone (and its
 /// name, shown in answers) and the analytics settings (the scorecard's formula).
 #[derive(Clone, Copy)]
@@ -250,6 +283,42 @@ impl Analytics<'_> {
                     "from": f.range.from.to_string(),
                     "to": f.range.to.to_string(),
                     "formula": scorecard::formula(cfg),
+                    "rows": rows,
+                })
+            },
+        ))
+    }
+
+    /// `GET /api/v1/analytics/messages`: reports and messages filed in the range by kind
+    /// and channel (the figure "messages by kind × channel").
+    pub async fn messages(&self, who: &Identity, p: &Params) -> Result<Answer, AnalyticsError> {
+        let f = p.filter(who, self.zone)?;
+        let csv = p.csv()?;
+        let rows: Vec<KindChannel> = crate::storage::analytics::kind_by_channel(
+            self.db,
+            &f.facts(),
+            f.range.start_ms,
+            f.range.end_ms,
+        )
+        .await?
+        .into_iter()
+        .map(|(kind, channel, count)| KindChannel {
+            kind,
+            channel,
+            count,
+        })
+        .collect();
+        Ok(answer(
+            csv,
+            &rows,
+            &KindChannel::default(),
+            "messages",
+            || {
+                json!({
+                    "from": f.range.from.to_string(),
+                    "to": f.range.to.to_string(),
+                    "kinds": KINDS,
+                    "channels": CHANNELS,
                     "rows": rows,
                 })
             },

@@ -17,7 +17,9 @@
 //!
 //! Invariant: every query reads `task_facts` (directly or through the mirror) and
 //! `photos` for flags only, filtered by the caller's districts; no query decodes a
-//! document. Both engines give the same numbers (the analytics tests run on both).
+//! document. Citizens' thanks and complaints (the scorecard's counts) and the figure of
+//! reports and messages by kind and channel also read `citizen_messages` and
+//! `citizen_reports`, through the same filter. Both engines give the same numbers (the analytics tests run on both).
 
 pub mod answers;
 pub mod evidence;

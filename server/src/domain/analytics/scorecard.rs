@@ -14,6 +14,15 @@
 //! A unit with fewer than `min_tasks` completions in the range is listed with its score
 //! but not ranked (`rank` null, `insufficient` true) and not marked below the threshold;
 //! the others are ranked by score (highest first; ties share the rank order by key).
+//!
+//! Beside the score (not in it), each line counts the citizens' **thanks** and
+//! **complaints** filed in the range that name the unit: about a task of the unit (its
+//! district, crew or contractor), or naming it in words (`about_unit` equal to the unit's
+//! key or name, case aside); for districts also a message placed in or naming the
+//! district. Messages are filtered like the facts (the caller's districts, a district,
+//! region, category or priority, through the message's district, else its task's), so a
+//! message with no district counts only for callers who see every district. A unit with
+//! no line (no task in the range) shows none of its messages.
 
 use super::measures::{self, MeasureRow};
 use super::{AnalyticsConfig, AnalyticsError, By, Filter};
@@ -59,6 +68,10 @@ pub struct ScoreRow {
     pub penalties: Option<i64>,
     /// Their amount (in the contractor's schedule's unit).
     pub penalty_amount: Option<i64>,
+    /// Citizens' thanks naming the unit, filed in the range.
+    pub thanks: i64,
+    /// Citizens' complaints naming the unit, filed in the range.
+    pub complaints: i64,
 }
 
 /// The formula as the API shows it.
@@ -149,6 +162,8 @@ pub fn rank(rows: Vec<MeasureRow>, cfg: &AnalyticsConfig) -> Vec<ScoreRow> {
                 tasks: m.completed,
                 penalties: None,
                 penalty_amount: None,
+                thanks: 0,
+                complaints: 0,
             }
         })
         .collect();
@@ -193,6 +208,15 @@ pub async fn scorecard(
     // Tasks with no crew or contractor are not a unit to rank.
     let rows = rows.into_iter().filter(|r| !r.key.is_empty()).collect();
     let mut ranked = rank(rows, cfg);
+    let named = crate::storage::analytics::named_messages(
+        db,
+        &f.facts(),
+        level,
+        f.range.start_ms,
+        f.range.end_ms,
+    )
+    .await?;
+    count_messages(&mut ranked, &named);
     if level == By::Contractor {
         let districts = match (&f.district, &f.scope) {
             (Some(d), _) => Some(vec![d.clone()]),
@@ -213,6 +237,25 @@ pub async fn scorecard(
         }
     }
     Ok(ranked)
+}
+
+/// Adds each thanks and complaint to the lines of the units it names (once per line).
+fn count_messages(rows: &mut [ScoreRow], named: &[crate::storage::analytics::NamedMessage]) {
+    for r in rows.iter_mut() {
+        for m in named {
+            let in_words = m.about_unit.as_deref().map(str::trim).is_some_and(|u| {
+                u.eq_ignore_ascii_case(&r.key)
+                    || (!r.label.is_empty() && u.eq_ignore_ascii_case(&r.label))
+            });
+            if m.unit.as_deref() == Some(r.key.as_str()) || in_words {
+                match m.kind.as_str() {
+                    "thanks" => r.thanks += 1,
+                    "complaint" => r.complaints += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

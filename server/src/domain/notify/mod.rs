@@ -110,7 +110,7 @@ impl Channels {
     ) -> Channels {
         let timeout = std::time::Duration::from_secs(c.timeout_secs.max(1));
         let email = c.smtp_url.as_deref().and_then(|url| {
-            match email::Email::new(url, &c.smtp_from, timeout) {
+            match email::Email::new(url, &c.smtp_from, c.smtp_ca_file.as_deref(), timeout) {
                 Ok(e) => Some(Arc::new(e) as Arc<dyn Notifier>),
                 Err(e) => {
                     tracing::error!(error = %e, "e-mail notifications are off");
