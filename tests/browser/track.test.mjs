@@ -149,6 +149,33 @@ test('in Persian the page is right to left, with Persian words and digits, and s
   await context.close();
 });
 
+test('"forget my contact" is reached from the tracking page and erases it', async () => {
+  // A citizen's message with an e-mail address, filed through Open311 with the demo key.
+  const form = new URLSearchParams({
+    api_key: 'o311_demo0000000000000000000000000000', service_code: 'msg_suggestion',
+    description: 'More benches in the park, please', email: 'forget-me@example.org', lang: 'fa',
+  });
+  const filed = await fetch(`${BASE}/open311/v2/requests.json`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form,
+  });
+  const v = await filed.json();
+  assert.equal(filed.status, 201, JSON.stringify(v));
+  const code = v[0].tracking_code;
+  const { context, page, errors } = await open(code, 'fa-IR');
+  assert.match(await page.textContent('#contact-link'), /پاک کنید/);
+  await page.click('#contact-link');
+  await page.waitForURL(/\/unsubscribe$/);
+  await page.click('form[action$="/forget"] button');
+  await page.waitForURL(/\/forget$/);
+  assert.equal(await page.isVisible('body'), true);
+  assert.deepEqual(errors, []);
+  await context.close();
+  const r = await fetch(`${BASE}/api/v1/track/${encodeURIComponent(code)}/forget`, { method: 'POST' });
+  assert.equal(r.status, 200);
+  // false: the page's button already erased it (a contact still stored would answer true).
+  assert.equal((await r.json()).done, false, 'the contact was already erased by the page');
+});
+
 test('an unknown code shows a clear message and the form to type one', async () => {
   const context = await browser.newContext({ ...PHONE, locale: 'en-US' });
   const page = await context.newPage();

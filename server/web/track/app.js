@@ -52,6 +52,7 @@ const T = {
     mapLabel: 'Map of the report\'s place',
     answerTitle: 'The city\'s answer', answeredAt: (d) => `Answered ${d}`,
     reportNew: 'Report a problem or send a message',
+    contactLink: 'Stop messages about this report, or erase my e-mail and number',
     kind: {
       complaint: 'Complaint', criticism: 'Criticism', suggestion: 'Suggestion', idea: 'Idea', thanks: 'Thanks',
     },
@@ -104,6 +105,7 @@ const T = {
     mapLabel: 'نقشهٔ محل گزارش',
     answerTitle: 'پاسخ شهرداری', answeredAt: (d) => `پاسخ داده شد در ${d}`,
     reportNew: 'گزارش مشکل یا ارسال پیام',
+    contactLink: 'دیگر پیامی دربارهٔ این گزارش نفرستید، یا نشانی و شمارهٔ مرا پاک کنید',
     kind: {
       complaint: 'شکایت', criticism: 'انتقاد', suggestion: 'پیشنهاد', idea: 'ایده', thanks: 'قدردانی',
     },
@@ -300,6 +302,10 @@ function render() {
   $('supporters').textContent = data.supporters > 0 ? tr().supporters(num(data.supporters)) : '';
   $('address').textContent = data.address || '';
   $('report-link').href = `/report?lang=${lang}`;
+  // "Forget my contact" (issue 17): the page every message's unsubscribe link opens, with
+  // its two buttons (stop messages, erase the contact); a GET there changes nothing.
+  $('contact-link').href = `/track/${encodeURIComponent(data.code)}/unsubscribe`;
+  $('contact-foot').hidden = false;
   $('expected-dt').hidden = message;
   $('expected').hidden = message;
   $('photos').hidden = message;
