@@ -72,7 +72,12 @@ session.init(() => {
   $('#login-view').hidden = true;
   $('#messages').hidden = false;
   $('#logout').hidden = false;
-  session.request('GET', '/api/v1/console/bootstrap')
-    .then((boot) => { districtName = districtNames(boot.districts.features); }, () => {})
+  // The console's bootstrap answers only the roles that may open the console (an admin
+  // reads this inbox but would get a 403 there): the others see district codes.
+  const nav = window.tarmimNav;
+  (nav && !nav.may('console')
+    ? Promise.resolve()
+    : session.request('GET', '/api/v1/console/bootstrap')
+      .then((boot) => { districtName = districtNames(boot.districts.features); }, () => {}))
     .then(load);
 }, draw);

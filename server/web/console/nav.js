@@ -103,5 +103,8 @@
     return true;
   }
 
-  window.tarmimNav = { guard, pages: PAGES };
+  // Whether the signed-in role may open page `id` (known once guard() has run).
+  const may = (id) => Boolean(PAGES.find((p) => p.id === id && p.roles.includes(role)));
+
+  window.tarmimNav = { guard, may, pages: PAGES };
 })();
