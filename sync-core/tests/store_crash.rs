@@ -31,6 +31,8 @@ use sync_core::store::{IndexEntry, PendingChange, Store, WriteBatch};
 const CHILD_DIR_ENV: &str = "TARMIM_STORE_CHILD_DIR";
 const CHILD_SEED_ENV: &str = "TARMIM_STORE_CHILD_SEED";
 const CHILD_TEST: &str = "crash_child";
+/// Set in the child of `creation_survives_being_killed`: it only creates the store.
+const CHILD_CREATE_ONLY_ENV: &str = "TARMIM_STORE_CHILD_CREATE_ONLY";
 /// Marks the child's protocol lines, which share stdout with the test harness's own output.
 const TAG: &str = "@@ ";
 /// The documents the child works on: few enough that they are rewritten, deleted and
@@ -303,6 +305,17 @@ fn crash_child() {
     let Some(dir) = std::env::var_os(CHILD_DIR_ENV) else {
         return; // Run as a normal test: nothing to do.
     };
+    if std::env::var_os(CHILD_CREATE_ONLY_ENV).is_some() {
+        // Only create the store, announcing the moment the parent may kill us from.
+        println!("\n{TAG}OPENING");
+        std::io::stdout().flush().unwrap();
+        let store = Store::open(Path::new(&dir)).unwrap();
+        println!("{TAG}OPENED");
+        std::io::stdout().flush().unwrap();
+        drop(store);
+        std::thread::sleep(Duration::from_secs(60));
+        return;
+    }
     let seed: u64 = std::env::var(CHILD_SEED_ENV).unwrap().parse().unwrap();
     let mut rng = StdRng::seed_from_u64(seed);
     let store = Store::open(Path::new(&dir)).unwrap();
@@ -510,5 +523,54 @@ fn store_survives_being_killed() {
     assert!(
         tally.batches_acked > 0,
         "the child never got a batch written"
+    );
+}
+
+/// An app killed while it first creates its store (first launch, or after a reset) must find
+/// a store it can open on the next launch, not a half-made file it would refuse forever: the
+/// kill lands at random inside `Store::open` on a fresh directory, many times over.
+#[test]
+fn creation_survives_being_killed() {
+    if std::env::var_os(CHILD_DIR_ENV).is_some() {
+        return;
+    }
+    let mut rng = rand::rng();
+    let exe = std::env::current_exe().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut created, mut killed_before) = (0, 0);
+    for round in 0..40 {
+        let dir = tmp.path().join(format!("store-{round}"));
+        let mut child = Command::new(&exe)
+            .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
+            .env(CHILD_DIR_ENV, &dir)
+            .env(CHILD_CREATE_ONLY_ENV, "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        loop {
+            let line = lines.next().expect("child exited before opening").unwrap();
+            if line.contains(&format!("{TAG}OPENING")) {
+                break;
+            }
+        }
+        // Creating a store takes a few milliseconds (two fsyncs at least): kill inside them.
+        std::thread::sleep(Duration::from_micros(rng.random_range(0..6_000)));
+        child.kill().unwrap();
+        let opened = lines.any(|l| l.unwrap().contains(&format!("{TAG}OPENED")));
+        child.wait().unwrap();
+        if opened {
+            created += 1;
+        } else {
+            killed_before += 1;
+        }
+        let store = Store::open(&dir).unwrap_or_else(|e| {
+            panic!("round {round}: the store does not open after a kill while creating it: {e}")
+        });
+        assert!(store.list().unwrap().is_empty(), "round {round}");
+    }
+    eprintln!(
+        "store creation kill test: {killed_before} kills during creation, {created} after it"
     );
 }

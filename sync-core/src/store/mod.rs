@@ -34,8 +34,9 @@
 //! # Damaged files
 //!
 //! A file that is not a redb database (wrong magic number) or is shorter than its own recorded
-//! layout (truncated) fails to open with [`StoreError::Corrupt`]; an empty file is taken for a
-//! store whose creation was interrupted and is initialised. redb does not checksum pages on the
+//! layout (truncated) fails to open with [`StoreError::Corrupt`]. A new store is built under a
+//! temporary name and linked into place once laid out, so an app killed while creating its
+//! store leaves no half-made `tarmim.redb` (an empty one, from older versions, is initialised). redb does not checksum pages on the
 //! fast path, so damage *inside* a cleanly closed file (bit rot, another program writing into
 //! it) may go unnoticed or make redb panic; [`Store::open_verified`] checks every page for when
 //! that is suspected. The remedy for a corrupt store is to discard it and fetch the scope again
@@ -50,8 +51,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tables::{
-    BLOBS, CURSORS, DOCS, FILE_NAME, FORMAT, FORMAT_KEY, FORMAT_WITHOUT_PHOTOS, INDEX, META,
-    OUTBOX, PENDING, STORE_INFO, map_err,
+    BLOBS, CREATING_NAME, CURSORS, DOCS, FILE_NAME, FORMAT, FORMAT_KEY, FORMAT_WITHOUT_PHOTOS,
+    INDEX, META, OUTBOX, PENDING, STORE_INFO, map_err,
 };
 
 /// Store errors.
@@ -207,6 +208,9 @@ impl Store {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Io(format!("creating {}: {e}", dir.display())))?;
         let path = dir.join(FILE_NAME);
+        if !path.exists() {
+            Self::create_file(dir, &path)?;
+        }
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .set_check_integrity_on_open(verify)
@@ -215,6 +219,62 @@ impl Store {
         let store = Store { db, path };
         store.check_format()?;
         Ok(store)
+    }
+
+    /// Makes a new, laid-out store file at `path`, all at once: it is built under
+    /// [`CREATING_NAME`] and linked into place only after its layout is committed.
+    ///
+    /// redb writes a new file's header in several steps, so an app killed while its store is
+    /// first created (on the first launch, or the first after a reset) could leave a file
+    /// without redb's magic number, which no later open would accept: the phone would be stuck
+    /// until its data were wiped. Built aside, a kill leaves at most the temporary file, which
+    /// the next creation discards.
+    fn create_file(dir: &Path, path: &Path) -> Result<(), StoreError> {
+        let io = |what: &str, e: std::io::Error| StoreError::Io(format!("{what}: {e}"));
+        let tmp = dir.join(CREATING_NAME);
+        let build = || {
+            Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .create(&tmp)
+                .map_err(map_err)
+        };
+        let db = match build() {
+            Ok(db) => db,
+            // A creation killed part-way: nothing was ever stored in it. (A creation still
+            // running in another process holds the file's lock and answers `Locked`.)
+            Err(StoreError::Corrupt(_)) => {
+                std::fs::remove_file(&tmp).map_err(|e| io("removing a half-made store", e))?;
+                build()?
+            }
+            Err(e) => return Err(e),
+        };
+        let creating = Store {
+            db,
+            path: tmp.clone(),
+        };
+        creating.check_format()?;
+        drop(creating);
+        // A hard link never replaces a file: if another process finished first, its store
+        // (identical and empty) is kept.
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(_) if path.exists() => {}
+            // File systems without hard links (FAT on an SD card): the rename is still atomic.
+            Err(_) => std::fs::rename(&tmp, path).map_err(|e| io("placing the new store", e))?,
+        }
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io("removing the new store's temporary name", e));
+            }
+            _ => {}
+        }
+        // The new name must survive a power cut too, not only the file's contents.
+        #[cfg(unix)]
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io("syncing the store's directory", e))?;
+        Ok(())
     }
 
     /// Checks the format version of an existing store, or lays out a new one.

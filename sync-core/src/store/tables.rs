@@ -18,6 +18,9 @@ pub(super) const FORMAT_WITHOUT_PHOTOS: u32 = 1;
 /// The one file of the store, inside the directory given to `Store::open`.
 pub(super) const FILE_NAME: &str = "tarmim.redb";
 
+/// A new store while it is being laid out, before it is linked to [`FILE_NAME`].
+pub(super) const CREATING_NAME: &str = "tarmim.redb.creating";
+
 /// Document id → the document's whole saved (automerge) form.
 pub(super) const DOCS: TableDefinition<&str, &[u8]> = TableDefinition::new("docs");
 
