@@ -14,7 +14,10 @@ attack, normal request latency under a 200-connection slowloris).
 
 import argparse
 import json
+import os
 import socket
+import sqlite3
+import subprocess
 import statistics
 import sys
 import threading
@@ -126,6 +129,125 @@ def upgrade(host, port, token):
     )
     line = s.recv(4096).split(b"\r\n", 1)[0].split()
     return (int(line[1]) if len(line) > 1 else 0), s
+
+
+def upgrade_answer(host, port, token):
+    """Opens a sync WebSocket; (status, the answer's text, socket)."""
+    s = socket.create_connection((host, port), timeout=10)
+    s.sendall(upgrade_request(host, port, token))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    line = head.split(b"\r\n", 1)[0].split()
+    return (int(line[1]) if len(line) > 1 else 0), head.decode("latin-1"), s
+
+
+def upgrade_request(host, port, token):
+    return (
+        f"GET /api/v1/sync HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n"
+    ).encode()
+
+
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n == 0:
+            return out + bytes([b])
+        out += bytes([b | 0x80])
+
+
+def hello_frame(device):
+    """sync-core's `Hello` (protocol/mod.rs): the envelope `TM`, format version 2, frame
+    number 0, then postcard: variant 0, versions 1..=2, the device id, no cursors."""
+    dev = device.encode()
+    body = b"\x00\x01\x02" + varint(len(dev)) + dev + b"\x00"
+    return b"TM" + (2).to_bytes(2, "little") + (0).to_bytes(4, "little") + body
+
+
+def ws_binary(payload):
+    """One masked binary WebSocket frame, as a client sends it."""
+    mask = os.urandom(4)
+    n = len(payload)
+    head = b"\x82"
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 65536:
+        head += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([0x80 | 127]) + n.to_bytes(8, "big")
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def stalled_socket(host, port, token, device):
+    """A sync socket that says Hello, takes its (small) catch-up, then never reads
+    again; its receive buffer is made small so that the server's sends back up soon.
+    (status, socket)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect((host, port))
+    s.sendall(upgrade_request(host, port, token))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    line = head.split(b"\r\n", 1)[0].split()
+    status = int(line[1]) if len(line) > 1 else 0
+    if status == 101:
+        s.sendall(ws_binary(hello_frame(device)))
+        end = time.monotonic() + 1.5
+        s.settimeout(0.2)
+        while time.monotonic() < end:
+            try:
+                if not s.recv(65536):
+                    break
+            except socket.timeout:
+                pass
+    return status, s
+
+
+def drain(s, quiet):
+    """Reads until the peer closes (True) or `quiet` seconds pass without data (False);
+    and the bytes read."""
+    s.settimeout(quiet)
+    got = 0
+    try:
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                return True, got
+            got += len(chunk)
+    except socket.timeout:
+        return False, got
+    except OSError:
+        return True, got
+
+
+def probe(args, *extra):
+    """Runs the crew phone (server/examples/phone_probe.rs) as the sync user; its JSON,
+    or None with why."""
+    out = subprocess.run(
+        [args.phone_probe, args.url, args.sync_login, args.password, args.phone_store, *extra],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "RUST_BACKTRACE": "0"},
+    )
+    for line in out.stderr.splitlines():
+        if line.startswith("phone_probe:"):
+            print(f"[hostile] {line}", flush=True)
+    if out.returncode != 0:
+        return None, (out.stdout + out.stderr)[:600]
+    return json.loads(out.stdout.strip().splitlines()[-1]), ""
 
 
 def slowloris(host, port, n):
@@ -267,6 +389,220 @@ def flood_logins(base, n, login_name, sources=None):
     return results
 
 
+def cap_checks(args):
+    """Point 4, the server-wide cap (the server runs with TARMIM_SYNC_MAX_SOCKETS=2):
+    the third sync socket is refused before the upgrade with 429, `Retry-After` and words
+    naming the server's cap (not the user's), while plain requests are still served."""
+    c = Checks()
+    base = args.url
+    host, port = base.split("//")[1].split(":")
+    port = int(port)
+    st, _, body = login(base, args.sync_login, args.password, "hostile-phone")
+    token = json.loads(body).get("token", "") if st == 200 else ""
+    c.check("login of the sync user", st == 200, f"status {st}")
+    answers = [upgrade_answer(host, port, token) for _ in range(3)]
+    statuses = [a[0] for a in answers]
+    refusal = answers[2][1].lower()
+    c.check(
+        "3rd sync socket over a server-wide cap of 2 refused with 429, Retry-After and the server's cap named",
+        statuses == [101, 101, 429] and "retry-after:" in refusal and "this server" in refusal,
+        f"statuses {statuses}, answer {answers[2][1][-300:]!r}",
+    )
+    st, _, _ = http("GET", f"{base}/healthz", timeout=5)
+    st2, _, _ = login(base, args.victim, args.password, "hostile-admin")
+    c.check(
+        "with the sync sockets at the cap, /healthz and a login are served",
+        st == 200 and st2 == 200,
+        f"healthz {st}, login {st2}",
+    )
+    for a in answers:
+        a[2].close()
+    print(f"hostile: {c.passed} passed, {c.failed} failed", flush=True)
+    return 0 if c.failed == 0 else 1
+
+
+def held_checks(args):
+    """Point 13, before the kill: the phone's reports are acknowledged (phone_probe
+    checked the acks), and each is in the database with its `adopt` row pending and no
+    district: the routing has not happened (hostile.sh holds it with a trigger)."""
+    c = Checks()
+    db = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True, timeout=10)
+    for task in args.filed.split(",") + [args.unroutable]:
+        row = db.execute(
+            "SELECT o.state, o.attempts, t.district FROM outbox o JOIN tasks t ON t.id = o.task "
+            "WHERE o.kind = 'adopt' AND o.task = ?",
+            (task,),
+        ).fetchone()
+        c.check(
+            f"acknowledged field report {task}: adopt row pending, not routed",
+            row == ("pending", 0, None),
+            f"row {row}",
+        )
+    db.close()
+    print(f"hostile: {c.passed} passed, {c.failed} failed", flush=True)
+    return 0 if c.failed == 0 else 1
+
+
+def routed_checks(c, args, host, port):
+    """Point 13 after the SIGKILL and the restart: the reports the killed server had
+    acknowledged but not routed are routed and dispatched (the crew's phone receives
+    them assigned), and the one outside every district is in the dead-letter list an
+    administrator reads."""
+    filed = args.filed.split(",")
+    statuses = {}
+    why = ""
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        got, why = probe(args)
+        statuses = got["statuses"] if got else {}
+        if all(statuses.get(t) == "assigned" for t in filed):
+            break
+        time.sleep(0.5)
+    c.check(
+        "after SIGKILL between ack and routing, and a restart: the phone's reports are routed and assigned",
+        all(statuses.get(t) == "assigned" for t in filed),
+        f"statuses {dict((t, statuses.get(t)) for t in filed)} {why}",
+    )
+    st, _, body = login(args.url, args.victim, args.password, "hostile-admin")
+    token = json.loads(body).get("token", "") if st == 200 else ""
+    dead = []
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        st, _, body = http(
+            "GET", f"{args.url}/api/v1/outbox/dead", headers={"Authorization": f"Bearer {token}"}
+        )
+        dead = [d for d in (json.loads(body) if st == 200 else []) if d.get("task") == args.unroutable]
+        if dead:
+            break
+        time.sleep(0.5)
+    c.check(
+        "the report outside every district is in the administrators' dead-letter list",
+        len(dead) == 1
+        and dead[0].get("kind") == "adopt"
+        and "outside every district" in (dead[0].get("last_error") or ""),
+        f"status {st}, rows {dead}",
+    )
+
+
+def stall_check(c, args, host, port):
+    """Point 4, the bound on a socket's outgoing buffer: a crew device that never reads
+    its socket while 6 MiB of notes are published to its crew (100 notes of 16 KB on
+    each of the 4 tasks) is closed by the server (the send timeout, 2 s here) once its
+    buffers are full — it had received less than was published, then the close —
+    instead of being buffered for. The peak RSS bound covers the pushes' own work too:
+    the closing, not the RSS figure, is what shows the bound (with the loopback's
+    buffers, about 2.7 MiB were in flight when it was closed)."""
+    pid = args.pid
+    st, _, body = login(args.url, args.sync_login, args.password, "stall-phone")
+    token = json.loads(body).get("token", "") if st == 200 else ""
+    status, s = stalled_socket(host, port, token, "stall-phone")
+    if status != 101:
+        c.check("a stalled sync socket is closed", False, f"upgrade answered {status}")
+        return
+    before = hwm_mib(pid)
+    tasks = args.filed.split(",")
+    notes = []
+    for t in tasks:
+        notes += ["--notes", f"{t},{args.stall_notes}"]
+    t0 = time.monotonic()
+    got, why = probe(args, *notes)
+    pushed = time.monotonic() - t0
+    published = len(tasks) * args.stall_notes * 16000
+    time.sleep(args.send_timeout + 1)
+    closed, read = drain(s, 3)
+    s.close()
+    c.check(
+        f"a device that never reads while {published / MIB:.1f} MiB is published to it is closed "
+        f"(it had {read / MIB:.1f} MiB waiting)",
+        got is not None and closed and read < published,
+        f"phone {why!r}, closed {closed}, read {read} of {published} bytes",
+    )
+    grew = hwm_mib(pid) - before
+    print(f"[hostile] notes pushed in {pushed:.1f} s; peak RSS grew {grew:.0f} MiB", flush=True)
+    c.check(f"stalled socket: peak RSS grew {grew:.0f} MiB (< 150)", grew < 150, f"{grew:.0f} MiB")
+
+
+def track(base, source, forwarded=None):
+    """A tracking lookup of an unknown code from `source`; (status, Retry-After)."""
+    h = {"X-Forwarded-For": forwarded} if forwarded else {}
+    st, hd, _ = http("GET", f"{base}/api/v1/track/AAAA-BBBB-CCCC", headers=h, source=source)
+    return st, int(hd.get("retry-after", "0") or 0)
+
+
+def lookups_until_limited(base, source, spoof, most=300):
+    """Tracking lookups from `source` — each claiming another X-Forwarded-For when
+    `spoof` — until one is refused with 429 with at least 3 s left of the limiter's
+    window (so that the next requests fall in the same window); True once refused."""
+    for i in range(most):
+        forwarded = f"198.51.100.{i % 250 + 1}" if spoof else None
+        st, retry = track(base, source, forwarded)
+        if st == 429:
+            if retry >= 3:
+                return True
+            time.sleep(retry + 0.2)
+    return False
+
+
+def wrong_login(base, source, n, forwarded=None):
+    h = {"X-Forwarded-For": forwarded} if forwarded else {}
+    st, hd, body = http(
+        "POST",
+        f"{base}/api/v1/login",
+        {"login": f"nobody-{n}", "password": "wrong", "device_id": f"proxy-check-{n}"},
+        headers=h,
+        source=source,
+    )
+    return st, body
+
+
+def spoof_checks(c, base):
+    """Point 17 with trusted_proxy off (the default), straight to the server: a client
+    that claims a new X-Forwarded-For with every request is still counted by its own
+    address."""
+    c.check(
+        "trusted_proxy off: a client-supplied X-Forwarded-For does not evade the tracking limit",
+        lookups_until_limited(base, "127.0.0.6", spoof=True),
+        "never refused",
+    )
+
+
+def proxy_checks(args):
+    """Point 17 behind a real reverse proxy (tests/suites/replicas.sh: HAProxy in front,
+    the replicas with TARMIM_TRUSTED_PROXY=true and TARMIM_LOGIN_ADDRESS_ATTEMPTS=3):
+    clients at two source addresses are limited separately, by the address the proxy
+    appended to X-Forwarded-For, for tracking lookups and logins; what a client puts in
+    X-Forwarded-For itself evades nothing (the proxy replaces the header, and the server
+    reads only its last entry anyway)."""
+    c = Checks()
+    base = args.url
+    limited = lookups_until_limited(base, "127.0.0.2", spoof=True)
+    other, _ = track(base, "127.0.0.3")
+    again, _ = track(base, "127.0.0.2", "203.0.113.50")
+    c.check(
+        "behind the proxy: tracking lookups of 127.0.0.2 limited (a forged X-Forwarded-For "
+        "evades nothing), 127.0.0.3 still served",
+        limited and other == 404 and again == 429,
+        f"limited {limited}, 127.0.0.3 → {other}, 127.0.0.2 again → {again}",
+    )
+    statuses = []
+    for n in range(args.login_attempts + 1):
+        st, body = wrong_login(base, "127.0.0.2", n, f"203.0.113.{n + 1}")
+        statuses.append(st)
+        if st == 429:
+            break
+    # At once: the first back-off lasts a second.
+    again, body = wrong_login(base, "127.0.0.2", 101, "203.0.113.99")
+    other, _ = wrong_login(base, "127.0.0.3", 100)
+    c.check(
+        f"behind the proxy: logins of 127.0.0.2 refused after {args.login_attempts} attempts "
+        "(a forged X-Forwarded-For evades nothing), 127.0.0.3 still checked",
+        statuses == [401] * args.login_attempts + [429] and other == 401 and again == 429,
+        f"127.0.0.2 → {statuses}, 127.0.0.3 → {other}, 127.0.0.2 again → {again} {body[:120]!r}",
+    )
+    print(f"proxy: {c.passed} passed, {c.failed} failed", flush=True)
+    return 0 if c.failed == 0 else 1
+
+
 def run_checks(args):
     c = Checks()
     base = args.url
@@ -294,6 +630,15 @@ def run_checks(args):
     )
     for s in socks:
         s.close()
+
+    # Points 13 and 4 (when hostile.sh filed reports before killing the server): before
+    # the login flood, which puts this address into back-off.
+    if args.filed:
+        routed_checks(c, args, host, port)
+        stall_check(c, args, host, port)
+
+    # Point 17: trusted_proxy is off here.
+    spoof_checks(c, base)
 
     # Point 3: 300 concurrent wrong logins.
     before = hwm_mib(pid)
@@ -461,17 +806,29 @@ def bench(args):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--url", required=True)
-    p.add_argument("--pid", type=int, required=True)
+    p.add_argument("--pid", type=int, default=0)
     p.add_argument("--victim", default="victim")
     p.add_argument("--sync-login", default="ops")
     p.add_argument("--password", default="hostile-pass-1")
     p.add_argument("--header-timeout", type=int, default=10)
     p.add_argument("--bomb", default="", help="a program that pushes a 4 GiB change bomb")
     p.add_argument("--bench", action="store_true")
+    p.add_argument("--phase", default="main", choices=["cap", "held", "main", "proxy"])
+    p.add_argument("--db", default="", help="the server's SQLite file (--phase held)")
+    p.add_argument("--filed", default="", help="field reports inside a district, comma-separated")
+    p.add_argument("--unroutable", default="", help="a field report outside every district")
+    p.add_argument("--phone-probe", default="", help="server/examples/phone_probe's binary")
+    p.add_argument("--phone-store", default="", help="the probe phone's store folder")
+    p.add_argument("--send-timeout", type=int, default=2)
+    p.add_argument("--stall-notes", type=int, default=100)
+    p.add_argument("--login-attempts", type=int, default=3, help="the server's address allowance")
     p.add_argument("--attackers", type=int, default=32)
     p.add_argument("--seconds", type=int, default=15)
     args = p.parse_args()
-    sys.exit(bench(args) if args.bench else run_checks(args))
+    if args.bench:
+        sys.exit(bench(args))
+    phases = {"cap": cap_checks, "held": held_checks, "main": run_checks, "proxy": proxy_checks}
+    sys.exit(phases[args.phase](args))
 
 
 if __name__ == "__main__":

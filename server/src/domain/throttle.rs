@@ -254,6 +254,30 @@ pub struct SocketSlots {
     open: Mutex<(usize, HashMap<String, usize>)>,
 }
 
+/// Why a sync socket was refused: which cap is full. Either way the client retries in
+/// [`SocketsFull::RETRY_AFTER_SECS`]; the words tell a phone's user (or whoever reads the
+/// logs) whether closing their other devices would help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SocketsFull {
+    /// The user has `max` sockets open already.
+    #[error("too many sync connections of this user (at most {max}); close another one")]
+    User {
+        /// The per-user cap.
+        max: usize,
+    },
+    /// This server has `max` sockets open already (all users together).
+    #[error("this server has its most sync connections open ({max}); retry later")]
+    Server {
+        /// The server-wide cap.
+        max: usize,
+    },
+}
+
+impl SocketsFull {
+    /// Seconds a refused client waits before trying again.
+    pub const RETRY_AFTER_SECS: u64 = 5;
+}
+
 /// One open socket's place; freed when dropped.
 #[derive(Debug)]
 pub struct SocketSlot {
@@ -271,19 +295,17 @@ impl SocketSlots {
         })
     }
 
-    /// A slot for one more socket of `user`, or a refusal (retry in a few seconds).
-    pub fn open(self: &Arc<Self>, user: &str) -> Result<SocketSlot, Throttled> {
-        let busy = Throttled::Busy {
-            retry_after_secs: 5,
-        };
+    /// A slot for one more socket of `user`, or which cap refused it (retry in a few
+    /// seconds).
+    pub fn open(self: &Arc<Self>, user: &str) -> Result<SocketSlot, SocketsFull> {
         let mut guard = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let (total, users) = &mut *guard;
         if *total >= self.total {
-            return Err(busy);
+            return Err(SocketsFull::Server { max: self.total });
         }
         let n = users.entry(user.to_owned()).or_insert(0);
         if *n >= self.per_user {
-            return Err(busy);
+            return Err(SocketsFull::User { max: self.per_user });
         }
         *n += 1;
         *total += 1;
@@ -346,9 +368,9 @@ mod tests {
         let s = SocketSlots::new(&limits);
         let a1 = s.open("a").unwrap();
         let _a2 = s.open("a").unwrap();
-        assert!(s.open("a").is_err());
+        assert_eq!(s.open("a").unwrap_err(), SocketsFull::User { max: 2 });
         let _b1 = s.open("b").unwrap();
-        assert!(s.open("c").is_err());
+        assert_eq!(s.open("c").unwrap_err(), SocketsFull::Server { max: 3 });
         drop(a1);
         let _c = s.open("c").unwrap();
         assert_eq!(s.open_now(), 3);

@@ -115,17 +115,19 @@ async fn privacy(mut req: Request, next: Next) -> Response {
 }
 
 /// The client a request is rate-limited as ([`crate::http::client`]: the last
-/// `X-Forwarded-For` entry when the proxy is trusted — the server's `trusted_proxy`, or
-/// this channel's older `trust_forwarded_for` — else the socket's peer). Only the rate
-/// limiter reads it.
+/// `X-Forwarded-For` entry when the server's `trusted_proxy` is on — the setting every
+/// per-client limit shares — else the socket's peer). Only the rate limiter reads it.
 fn client(
     s: &AppState,
     headers: &HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> Client {
-    let trusted = s.config.trusted_proxy || s.integrity.config.trust_forwarded_for;
     let peer = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
-    Client::at(crate::http::client::client_ip(headers, peer, trusted))
+    Client::at(crate::http::client::client_ip(
+        headers,
+        peer,
+        s.config.trusted_proxy,
+    ))
 }
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {

@@ -20,6 +20,7 @@ use crate::domain::identity::{self, Identity, reauthenticate};
 use crate::domain::sessions::{self as live, SessionGuard};
 use crate::domain::sync::{self, Connection, ExchangeError, FRAMES_MEDIA_TYPE, Outgoing, Peer};
 use crate::domain::sync_admission::Turn;
+use crate::domain::throttle::SocketsFull;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::openapi::{ErrorBody, Unauthorized};
@@ -78,12 +79,9 @@ pub async fn websocket(
     let slot = state
         .sockets
         .open(&identity.user_id)
-        .map_err(|t| ApiError::RetryAfter {
-            secs: t.retry_after_secs(),
-            message: format!(
-                "too many sync connections (at most {} per user); close another one",
-                state.config.limits.sync_max_sockets_per_user
-            ),
+        .map_err(|full| ApiError::RetryAfter {
+            secs: SocketsFull::RETRY_AFTER_SECS,
+            message: full.to_string(),
         })?;
     // The handshake waits for its turn (the reconnect storm): the server admits in waves.
     let turn = state

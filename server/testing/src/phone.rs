@@ -35,7 +35,13 @@ impl HttpPhone {
         device: &str,
         store: Store,
     ) -> Result<HttpPhone, String> {
-        let http = crate::http();
+        // A pooled connection idle for long may be one the server has just closed (its
+        // keep-alive wait is the header timeout, 3 s in tests/suites/hostile.sh): a phone
+        // that worked offline for a while connects afresh.
+        let http = crate::http_builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(1))
+            .build()
+            .map_err(err)?;
         let r = http
             .post(format!("{base}/api/v1/login"))
             .json(&serde_json::json!({"login": login, "password": password, "device_id": device}))

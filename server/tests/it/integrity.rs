@@ -78,8 +78,26 @@ fn keys(f: &Fixture, extra: &str) -> Keys {
 }
 
 async fn start(f: &Fixture, config: &IntegrityConfig) -> (RunningServer, AppState, String) {
+    start_with(f, config, false).await
+}
+
+/// As [`start`], with the server's `trusted_proxy` on (the setting every per-client limit
+/// shares): the client is the last `X-Forwarded-For` address.
+async fn start_behind_proxy(
+    f: &Fixture,
+    config: &IntegrityConfig,
+) -> (RunningServer, AppState, String) {
+    start_with(f, config, true).await
+}
+
+async fn start_with(
+    f: &Fixture,
+    config: &IntegrityConfig,
+    trusted_proxy: bool,
+) -> (RunningServer, AppState, String) {
     let mut c = f.config.clone();
     c.integrity = config.clone();
+    c.trusted_proxy = trusted_proxy;
     let state = AppState::new(f.db.clone(), c);
     let server = RunningServer::start(state.clone(), "127.0.0.1:0".parse().unwrap())
         .await
@@ -420,7 +438,7 @@ async fn whole_loop(f: &Fixture) {
 /// agent, forwarded-for header, referrer and cookie from a distinctive loopback address,
 /// then searches the captured logs and every table for them.
 async fn nothing_identifying_is_logged_or_stored(f: &Fixture) {
-    let k = keys(f, "trust_forwarded_for = true");
+    let k = keys(f, "");
     const PEER: &str = "127.0.0.77";
     const FORWARDED: &str = "198.51.100.23";
     const AGENT: &str = "TarmimCanaryAgent/9.1 (probe-5f1e2d)";
@@ -433,6 +451,7 @@ async fn nothing_identifying_is_logged_or_stored(f: &Fixture) {
         .env("TARMIM_DATA_DIR", &f.config.data_dir)
         .env("TARMIM_DEMO", "false")
         .env("TARMIM_CONFIG", &k.config_file)
+        .env("TARMIM_TRUSTED_PROXY", "true")
         .env("TARMIM_LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "trace")
         .stdout(Stdio::piped())
@@ -1753,9 +1772,9 @@ async fn report_as(base: &str, ip: &str) -> StatusCode {
 async fn one_network_cannot_shut_the_channel(f: &Fixture) {
     let k = keys(
         f,
-        "trust_forwarded_for = true\nreports_per_client = 1\nreports_per_prefix = 3\nreports_per_window = 6",
+        "reports_per_client = 1\nreports_per_prefix = 3\nreports_per_window = 6",
     );
-    let (server, _state, base) = start(f, &k.config).await;
+    let (server, _state, base) = start_behind_proxy(f, &k.config).await;
     let mut statuses = Vec::new();
     for i in 0..10 {
         statuses.push(report_as(&base, &format!("2001:db8:1:{i:x}::1")).await);
@@ -1783,11 +1802,8 @@ async fn one_network_cannot_shut_the_channel(f: &Fixture) {
 /// The rate limiter's table full of other clients: a new reporter is still admitted (the
 /// least recently seen entries are forgotten to make room).
 async fn a_full_client_table_admits_new_reporters(f: &Fixture) {
-    let k = keys(
-        f,
-        "trust_forwarded_for = true\nreports_per_client = 1\nrate_table_clients = 6",
-    );
-    let (server, state, base) = start(f, &k.config).await;
+    let k = keys(f, "reports_per_client = 1\nrate_table_clients = 6");
+    let (server, state, base) = start_behind_proxy(f, &k.config).await;
     for i in 0..12 {
         assert_eq!(
             report_as(&base, &format!("198.51.{i}.7")).await,

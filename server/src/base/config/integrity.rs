@@ -84,8 +84,10 @@ pub struct IntegrityConfig {
     pub decode_concurrency: usize,
     /// Receipt-code uses (reading a case, writing back) one client may make per window.
     pub follow_ups_per_client: u32,
-    /// Use the last address of `X-Forwarded-For` as the client for rate limiting (only
-    /// behind a reverse proxy that sets it). The address is never stored or logged.
+    /// Deprecated alias of the server's `trusted_proxy` (issue 16 §17: one setting for
+    /// every per-client limit): `true` in the file turns `trusted_proxy` on, unless
+    /// `TARMIM_TRUSTED_PROXY` says otherwise, and the server warns at start
+    /// ([`super::Config::deprecations`]). This channel reads only `trusted_proxy`.
     pub trust_forwarded_for: bool,
     /// Longest report or message text, in characters.
     pub max_text_chars: usize,

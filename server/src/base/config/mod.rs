@@ -7,7 +7,7 @@
 //! | `database_url` | `DATABASE_URL` | none: SQLite file `tarmim.sqlite3` in `data_dir` |
 //! | `listen` | `TARMIM_LISTEN` | `127.0.0.1:8137` |
 //! | `public_url` | `TARMIM_PUBLIC_URL` (alias: `TARMIM_OPEN311_PUBLIC_URL`; in the file also `[open311]` `public_url`) | none: the request's `Host` (see `base::public_url`) |
-//! | `trusted_proxy` | `TARMIM_TRUSTED_PROXY` | `false`: `X-Forwarded-Proto` and `X-Forwarded-For` are ignored; `true` only behind a reverse proxy that sets them (links follow the proto; every per-client limit counts the last `X-Forwarded-For` address) |
+//! | `trusted_proxy` | `TARMIM_TRUSTED_PROXY` (deprecated alias in the file: `[integrity]` `trust_forwarded_for`) | `false`: `X-Forwarded-Proto` and `X-Forwarded-For` are ignored; `true` only behind a reverse proxy that sets them (links follow the proto; every per-client limit — login, tracking lookups, the integrity channel — counts the last `X-Forwarded-For` address) |
 //! | `metrics_token` | `TARMIM_METRICS_TOKEN` | none: `GET /metrics` on `listen` answers 404; set, it answers only `Authorization: Bearer <token>` (401 otherwise) |
 //! | `metrics_listen` | `TARMIM_METRICS_LISTEN` | none; set (e.g. `127.0.0.1:9137`), `GET /metrics` is also served there, with no token (bind it to a private address) |
 //! | `default_district` | `TARMIM_DEFAULT_DISTRICT` | none: a point outside every district is refused |
@@ -125,7 +125,9 @@ pub struct Config {
     /// The public base URL (`https://city.example`, no trailing `/`) absolute links start
     /// with; none: the request's `Host` ([`crate::base::public_url`]).
     pub public_url: Option<String>,
-    /// A reverse proxy in front sets `X-Forwarded-Proto`, so links may follow it.
+    /// A reverse proxy in front sets `X-Forwarded-Proto` and `X-Forwarded-For`: links
+    /// follow the first, every per-client limit counts the last address of the second
+    /// ([`crate::http::client`]).
     pub trusted_proxy: bool,
     /// The bearer token `GET /metrics` on `listen` asks for; none: not served there.
     /// Metrics time every request, so they are never public (docs/security.md).
@@ -276,6 +278,11 @@ impl Config {
             Some(path) => Self::from_file(Path::new(&path))?,
             None => Config::default(),
         };
+        // The integrity channel's old key is an alias of the shared setting; the
+        // environment below still overrides it.
+        if cfg.integrity.trust_forwarded_for {
+            cfg.trusted_proxy = true;
+        }
         let get = |k: &str| env(k).filter(|s| !s.is_empty());
         if let Some(v) = get("TARMIM_DATA_DIR") {
             cfg.data_dir = PathBuf::from(v);
@@ -490,6 +497,21 @@ impl Config {
         Ok(cfg)
     }
 
+    /// Deprecated settings this configuration uses, each with what to write instead:
+    /// the server logs them at start.
+    pub fn deprecations(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.integrity.trust_forwarded_for {
+            out.push(
+                "[integrity] trust_forwarded_for is deprecated: it now turns on the \
+                 server-wide trusted_proxy (every per-client limit counts the last \
+                 X-Forwarded-For address; links follow X-Forwarded-Proto); write \
+                 trusted_proxy = true (TARMIM_TRUSTED_PROXY=true) instead",
+            );
+        }
+        out
+    }
+
     /// Reads a TOML file with the same settings (unknown keys are refused).
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -609,6 +631,26 @@ mod tests {
                 .trusted_proxy
         );
         assert!(Config::load(env(&[("TARMIM_TRUSTED_PROXY", "maybe")])).is_err());
+        assert!(Config::default().deprecations().is_empty());
+    }
+
+    /// Issue 16 §17: the integrity channel's old `trust_forwarded_for` is an alias of
+    /// the shared `trusted_proxy`, warned about; the environment still overrides it.
+    #[test]
+    fn integrity_trust_forwarded_for_is_an_alias_of_trusted_proxy() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, "[integrity]\ntrust_forwarded_for = true\n").unwrap();
+        let path = file.to_str().unwrap();
+        let c = Config::load(env(&[("TARMIM_CONFIG", path)])).unwrap();
+        assert!(c.trusted_proxy);
+        assert_eq!(c.deprecations().len(), 1);
+        let off = ("TARMIM_TRUSTED_PROXY", "false");
+        assert!(
+            !Config::load(env(&[("TARMIM_CONFIG", path), off]))
+                .unwrap()
+                .trusted_proxy
+        );
     }
 
     #[test]
