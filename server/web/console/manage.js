@@ -174,7 +174,7 @@ function chart(el, names, points, colours) {
   const dayOf = (s) => i18n.date(s * 1000, { month: 'short', day: 'numeric', timeZone: 'UTC' });
   const value = (u, v) => (v === null || v === undefined ? '—' : i18n.num(v, { maximumFractionDigits: 2 }));
   const opts = {
-    width: Math.max(300, el.clientWidth || 520), height: 220,
+    width: Math.max(240, el.clientWidth || 520), height: 220,
     series: [
       { label: tr('manage.chart.period'), value: (u, s) => (s === null || s === undefined ? '—' : dayOf(s)) },
       ...names.map((n, i) => ({ label: n, stroke: colours[i], width: 2, spanGaps: false, points: { show: xs.length < 60 }, value })),
