@@ -4,14 +4,19 @@
 // A refused change (two attributes with one code) is said on the page and stores nothing;
 // every change is in the staff audit log; the phone layout is never wider than the screen.
 //
+// A crew's field report outside every district, acknowledged to the phone but routable
+// nowhere, is shown to the admin under "given up" (issue 16 §13), in Persian and English.
+//
 // Environment (tests/suites/browser.sh sets it): TARMIM_BASE_URL (a server with the demo
-// city), CHROMIUM_PATH (default /usr/bin/chromium), TARMIM_SCREENSHOT_DIR (optional:
+// city), TARMIM_PHONE_PROBE (the crew's phone, server/examples/phone_probe.rs), CHROMIUM_PATH (default /usr/bin/chromium), TARMIM_SCREENSHOT_DIR (optional:
 // where to save screenshots of the page).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 
 const BASE = process.env.TARMIM_BASE_URL;
+const PROBE = process.env.TARMIM_PHONE_PROBE;
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SHOTS = process.env.TARMIM_SCREENSHOT_DIR;
 assert.ok(BASE, 'TARMIM_BASE_URL is required');
@@ -149,4 +154,34 @@ test('the same at desktop width, and the admin page in the role navigation', asy
   await mp.waitForSelector('#nav-refusal');
   assert.equal(await mp.isHidden('#admin-view'), true, 'a manager is refused the admin page');
   await m.close();
+});
+
+test('a crew\'s field report outside every district is listed for the admin as given up', async () => {
+  assert.ok(PROBE, 'TARMIM_PHONE_PROBE is required (the crew\'s phone)');
+  // Far outside the demo city: the phone files it offline-style and the server acknowledges it.
+  const out = execFileSync(PROBE, [BASE, 'crew-d01-a', 'demo-crew', '--file', '36.90,53.90'],
+    { encoding: 'utf8', timeout: 60_000 });
+  const [task] = JSON.parse(out.trim().split('\n').pop()).filed;
+  assert.ok(task, out);
+  for (const lang of ['fa', 'en']) {
+    const { context, page, errors } = await signIn(lang, { width: 390, height: 844 });
+    // The routing job is given up at its first attempt (no district can take the point).
+    await page.waitForFunction(async (id) => {
+      const r = await fetch('/api/v1/outbox/dead?limit=100', { headers: session.headers() });
+      return (await r.json()).some((d) => d.task === id && d.kind === 'adopt');
+    }, task, { timeout: 30_000, polling: 500 });
+    await page.reload();
+    await page.waitForSelector('#svc-list .card');
+    await page.click('#tabs [data-tab=dead]');
+    const card = page.locator(`#dead-list .card[data-task="${task}"]`);
+    await card.waitFor();
+    const text = await card.textContent();
+    assert.match(text, lang === 'fa' ? /مسیریابی گزارش میدانی اکیپ/ : /Routing a crew's field report/);
+    assert.match(text, /district/, 'the server\'s reason is shown');
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/admin-dead-${lang}-390.png` });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page is ${overflow} px wider than the screen`);
+    assert.deepEqual(errors, []);
+    await context.close();
+  }
 });

@@ -1,7 +1,9 @@
 // The admin page (role admin): services with their SLA terms and Open311 attributes,
 // districts (region, auto-assignment, GeoJSON import), crews, users, contractors'
-// penalty schedules and Open311 keys. Talks to /api/v1/admin/…; every change there is
-// written to the staff audit log by the server. Texts: /i18n (adm.*).
+// penalty schedules, Open311 keys, and the jobs the server gave up on (the outbox's
+// dead-letter list: a crew's field report outside every district lands there). Talks to
+// /api/v1/admin/… and /api/v1/outbox/dead; every change is written to the staff audit log
+// by the server. Texts: /i18n (adm.*).
 'use strict';
 
 const i18n = window.tarmimI18n;
@@ -19,7 +21,7 @@ const own = (text, tag) => { const e = el(tag || 'bdi', '', text); e.setAttribut
 const PRIORITIES = ['urgent', 'high', 'normal', 'low'];
 const DATATYPES = ['string', 'number', 'datetime', 'text', 'singlevaluelist', 'multivaluelist'];
 const ROLES = ['admin', 'dispatcher', 'crew', 'manager', 'call_centre', 'contractor'];
-const state = { tab: 'services', services: [], districts: [], crews: [], users: [], contractors: [], keys: [], editing: null };
+const state = { tab: 'services', services: [], districts: [], crews: [], users: [], contractors: [], keys: [], dead: [], editing: null };
 
 const api = (method, path, body) => session.request(method, `/api/v1/admin${path}`, body);
 const say = (text, bad) => { const m = $('#message'); m.textContent = text; m.className = bad ? 'bad' : 'good'; };
@@ -429,14 +431,36 @@ async function issueKey(ev) {
   }, 'adm.key.issued');
 }
 
+// ---------------------------------------------------------------- given up
+
+const DEAD_KINDS = ['adopt', 'email', 'sms', 'webpush', 'wake'];
+
+function renderDead() {
+  $('#dead-empty').hidden = state.dead.length > 0;
+  $('#dead-list').replaceChildren(...state.dead.map((d) => {
+    const kind = DEAD_KINDS.includes(d.kind) ? t(`adm.dead.kind.${d.kind}`) : t('adm.dead.kind.other', { kind: d.kind });
+    const c = card([kind], [
+      ['adm.dead.task', own(d.task, 'code')],
+      ['adm.dead.attempts', i18n.num(d.attempts)],
+      ['adm.dead.filed', i18n.date(d.created_at)],
+      ['adm.dead.given_up', d.done_at ? i18n.date(d.done_at) : '—'],
+      ['adm.dead.error', own(d.last_error || '—')],
+    ]);
+    c.dataset.task = d.task;
+    c.dataset.kind = d.kind;
+    return c;
+  }));
+}
+
 // ---------------------------------------------------------------- the page
 
 async function load() {
-  const [services, districts, crews, users, contractors, keys] = await Promise.all([
+  const [services, districts, crews, users, contractors, keys, dead] = await Promise.all([
     api('GET', '/services'), api('GET', '/districts'), api('GET', '/crews'),
     api('GET', '/users'), api('GET', '/contractors'), api('GET', '/open311-keys'),
+    session.request('GET', '/api/v1/outbox/dead?limit=100'),
   ]);
-  Object.assign(state, { services, districts, crews, users, contractors, keys, ready: true });
+  Object.assign(state, { services, districts, crews, users, contractors, keys, dead, ready: true });
   render();
 }
 
@@ -449,6 +473,7 @@ function render() {
   renderUsers();
   renderContractors();
   renderKeys();
+  renderDead();
   // Drawn with the server's data (what a test waits for after choosing a tab).
   if (state.ready) document.body.dataset.loaded = state.tab;
 }
