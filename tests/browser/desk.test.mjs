@@ -4,7 +4,7 @@
 // a new pothole report by address search (the gazetteer's /api/v1/places/search: the
 // place puts the point and shows its district), reads the tracking code shown big and
 // spelled character by character, and ends the call (F4). The manager's trends page then
-// has the call in its calls-per-day chart.
+// has the call in its calls-per-day chart, and as many calls in its calls-per-hour one.
 //
 // TARMIM_DESK_SCREENSHOT (optional): where to save the desk with the code shown.
 import { test, before, after } from 'node:test';
@@ -102,11 +102,16 @@ test('an operator finds the demo caller, files by address search and reads the c
   const m = await signIn('/console/manage.html', 'manager', 'demo-manager');
   await m.page.waitForSelector('#calls-figure:not([hidden]) #chart-calls canvas');
   await m.page.waitForFunction(() => /تماس/.test(document.querySelector('#calls-facts').textContent));
-  const today = await m.page.evaluate(() => {
-    const u = state.charts[state.charts.length - 1];
-    return u.data[1][u.data[1].length - 1];
+  const { today, days, hours } = await m.page.evaluate(() => {
+    const of = (id) => state.charts.find((u) => u.root.parentElement.id === id);
+    const sum = (xs) => xs.reduce((n, x) => n + x, 0);
+    const d = of('chart-calls').data[1], h = of('chart-call-hours').data;
+    return { today: d[d.length - 1], days: sum(d), hours: h[0].length === 24 ? sum(h[1]) : -1 };
   });
   assert.ok(today >= 1, `calls today in the chart: ${today}`);
+  // Calls per hour of the day: 24 bars, holding every call the days hold.
+  assert.equal(hours, days, 'calls per hour and per day disagree');
+  assert.match(await m.page.textContent('#call-hours-figure figcaption'), /ساعت/);
   assert.match(await m.page.textContent('#calls-facts'), /[۱-۹]/);
   assert.deepEqual(m.errors, []);
   await m.context.close();

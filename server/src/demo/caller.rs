@@ -31,8 +31,8 @@ pub async fn seed_demo_caller(db: &Db, config: &Config) -> Result<Vec<String>, S
             zone: &zone,
             tile_url: &config.tile_url,
             report: &config.report,
+            caller_key: &key,
         },
-        key: &key,
         sms_configured: config.outbox.sms_url.is_some(),
         call_timeout_ms: 0,
     };

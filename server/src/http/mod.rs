@@ -138,6 +138,7 @@ impl AppState {
             zone: &self.zone,
             tile_url: &self.config.tile_url,
             report: &self.config.report,
+            caller_key: &self.caller_key,
         }
     }
 
@@ -145,7 +146,6 @@ impl AppState {
     pub fn desk(&self) -> crate::domain::callcentre::Desk<'_> {
         crate::domain::callcentre::Desk {
             citizens: self.citizens(),
-            key: &self.caller_key,
             sms_configured: self.config.outbox.sms_url.is_some(),
             call_timeout_ms: i64::try_from(self.config.desk.call_timeout_secs)
                 .unwrap_or(i64::MAX / 1000)

@@ -2,16 +2,22 @@
 //! tracking codes a hashed caller holds), `desk_calls` (the call log, closed by the
 //! operator or by the timeout sweep), and the counts the managers' call charts read
 //! (calls, reports by channel). The same SQL runs on SQLite and PostgreSQL.
+//!
+//! A citizen's report filed with a phone number (the report page, Open311, the desk) is
+//! linked inside the commit that stores it ([`link_tx`], from
+//! [`super::outbox::CommitExtra::caller`] and [`super::messages::insert`]); the links and
+//! the call log's hashes leave with the citizens' contacts ([`sweep_links`],
+//! [`sweep_calls`]).
 
-use crate::storage::{Db, DbError, on_pool};
+use crate::storage::{Db, DbError, Tx, classify, on_pool, on_tx};
+
+const LINK: &str = "INSERT INTO caller_reports (code, caller, task, created_at) \
+                    VALUES ($1, $2, $3, $4) ON CONFLICT (code) DO NOTHING";
 
 /// Links a caller (hash, hex) to a tracking code they hold on `task`. Linking a code
 /// twice keeps the first link.
 pub async fn link(db: &Db, caller: &str, code: &str, task: &str, at: i64) -> Result<(), DbError> {
-    on_pool!(db, pool => sqlx::query(
-        "INSERT INTO caller_reports (code, caller, task, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (code) DO NOTHING",
-    )
+    on_pool!(db, pool => sqlx::query(LINK)
     .bind(code)
     .bind(caller)
     .bind(task)
@@ -20,6 +26,53 @@ pub async fn link(db: &Db, caller: &str, code: &str, task: &str, at: i64) -> Res
     .await
     .map(|_| ())?);
     Ok(())
+}
+
+/// [`link`] inside a transaction (the commit that stores the report and its code).
+pub(crate) async fn link_tx(
+    tx: &mut Tx,
+    caller: &str,
+    code: &str,
+    task: &str,
+    at: i64,
+) -> Result<(), DbError> {
+    on_tx!(tx, c => sqlx::query(LINK)
+        .bind(code)
+        .bind(caller)
+        .bind(task)
+        .bind(at)
+        .execute(c)
+        .await
+        .map(|_| ()))
+    .map_err(|e| classify(e, "caller link"))
+}
+
+/// Forgets the links of codes on reports closed before `closed_before` (tasks by their
+/// facts' `closed_at`, messages by their answer): the contacts' retention rule applied
+/// to the desk's links. Returns how many.
+pub async fn sweep_links(db: &Db, closed_before: i64) -> Result<u64, DbError> {
+    Ok(on_pool!(db, pool => sqlx::query(
+        "DELETE FROM caller_reports WHERE task IN ( \
+           SELECT id FROM task_facts WHERE closed_at IS NOT NULL AND closed_at < $1 \
+           UNION ALL \
+           SELECT id FROM citizen_messages WHERE answered_at IS NOT NULL AND answered_at < $1)",
+    )
+    .bind(closed_before)
+    .execute(pool)
+    .await?
+    .rows_affected()))
+}
+
+/// Forgets the caller's hash of calls started before `before` (the call itself stays,
+/// counted in the figures); returns how many.
+pub async fn sweep_calls(db: &Db, before: i64) -> Result<u64, DbError> {
+    Ok(on_pool!(db, pool => sqlx::query(
+        "UPDATE desk_calls SET caller = NULL WHERE caller IS NOT NULL AND started_at < $1",
+    )
+    .bind(before)
+    .execute(pool)
+    .await?
+    .rows_affected()))
 }
 
 /// A code a caller holds.

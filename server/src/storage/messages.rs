@@ -43,16 +43,21 @@ const COLUMNS: &str = "id, kind, body, channel, lang, inbox, district, lat, lon,
                        about_unit, created_at, answer, answered_by, answered_at";
 
 /// Stores a new message with, in the same transaction, its tracking code, its citizen's
-/// contact (if any) and that contact's receipt (the durable outbox): the citizen is
-/// given the code only once all of it is stored, and told it whatever happens next.
+/// contact (if any) and that contact's receipt (the durable outbox), and the link of its
+/// caller's hash (if any) to the code: the citizen is given the code only once all of
+/// it is stored, and told it whatever happens next.
 pub async fn insert(
     db: &Db,
     m: &MessageRow,
     code: &crate::storage::citizens::TrackingRow,
     contact: Option<&crate::storage::outbox::NewContact>,
+    caller: Option<&str>,
 ) -> Result<(), DbError> {
     let mut tx = db.begin_write().await?;
     crate::storage::citizens::insert_tracking_code_tx(&mut tx, code).await?;
+    if let Some(h) = caller {
+        crate::storage::callcentre::link_tx(&mut tx, h, &code.code, &m.id, m.created_at).await?;
+    }
     on_tx!(&mut tx, c => sqlx::query(
         "INSERT INTO citizen_messages (id, kind, body, channel, lang, inbox, district, lat, lon, \
          about_task, about_unit, created_at) \

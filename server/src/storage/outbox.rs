@@ -117,6 +117,10 @@ pub struct CommitExtra {
     pub timers: Vec<NewTimer>,
     /// Where a citizen's report came from.
     pub origin: Option<ReportOrigin>,
+    /// The reporter's caller hash (their phone number, keyed): linked to the reporter's
+    /// tracking code in `caller_reports`, so the call centre's desk finds the report by
+    /// the number from the moment it exists.
+    pub caller: Option<String>,
 }
 
 impl CommitExtra {
@@ -227,11 +231,16 @@ pub(crate) async fn write_extra(
         super::messages::insert_report_origin_tx(tx, task, &o.kind, &o.channel, &o.lang, now)
             .await?;
     }
+    if let Some(caller) = &extra.caller {
+        for t in extra.codes.iter().filter(|t| t.role == "reporter") {
+            super::callcentre::link_tx(tx, caller, &t.code, task, now).await?;
+        }
+    }
     Ok(())
 }
 
-/// PostgreSQL: the tracking codes, the Open311 request, the contacts, the timers and the
-/// report's origin as data-modifying CTEs of one statement — one round trip instead of
+/// PostgreSQL: the tracking codes, the Open311 request, the contacts, the timers, the
+/// report's origin and the reporter's caller link as data-modifying CTEs of one statement — one round trip instead of
 /// five for an Open311 POST (issue 21). The same inserts as the SQLite path (each
 /// table's own function), with the lists as arrays. The statement answers whether the
 /// request row was written: not when its key was revoked
@@ -267,7 +276,12 @@ async fn write_extra_pg(
       origin AS (
         INSERT INTO citizen_reports (task, kind, channel, lang, created_at)
         SELECT $29, $25, $26, $27, $28 WHERE $25::text IS NOT NULL
-        ON CONFLICT (task) DO NOTHING)
+        ON CONFLICT (task) DO NOTHING),
+      callers AS (
+        INSERT INTO caller_reports (code, caller, task, created_at)
+        SELECT u.code, $30, $29, $28 FROM UNNEST($1::text[], $3::text[]) AS u(code, role)
+        WHERE $30::text IS NOT NULL AND u.role = 'reporter'
+        ON CONFLICT (code) DO NOTHING)
     SELECT $5::text IS NULL OR EXISTS (SELECT 1 FROM request)";
     let codes = &extra.codes;
     let r = extra.request.as_ref();
@@ -305,6 +319,7 @@ async fn write_extra_pg(
         .bind(o.map(|o| o.lang.as_str()))
         .bind(now)
         .bind(task)
+        .bind(extra.caller.as_deref())
         .fetch_one(&mut **tx)
         .await
         .map_err(|e| classify(e, "the commit's rows"))?;

@@ -817,7 +817,7 @@ async fn message(
         answered_by: None,
         answered_at: None,
     };
-    server::storage::messages::insert(db, &row, &code, None)
+    server::storage::messages::insert(db, &row, &code, None, None)
         .await
         .unwrap();
 }

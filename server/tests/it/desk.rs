@@ -55,7 +55,12 @@ async fn desk(f: &Fixture) -> Desk {
     ] {
         tarmim_testing::add_user(&db, id, login, &hash, role, None, districts).await;
     }
-    let server = tarmim_testing::start(db.clone(), f.config.clone()).await;
+    // The report page without its proof of work or per-address limit (the citizens'
+    // reports some tests file there are not what is tested).
+    let mut config = f.config.clone();
+    config.report.pow_bits = 0;
+    config.report.per_minute = 1000;
+    let server = tarmim_testing::start(db.clone(), config).await;
     let addr = server.addr;
     Desk {
         op: Api::login(addr, "op", PASSWORD).await,
@@ -103,6 +108,87 @@ impl Desk {
         let (s, v) = self.op.post("/api/v1/desk/reports", body).await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         v
+    }
+
+    /// Files `report` on the citizens' report page (`POST /api/v1/report`, no photo):
+    /// (id from the tracking page, tracking code).
+    async fn file_on_page(&self, report: Value) -> (String, String) {
+        const B: &str = "desk-test-boundary";
+        let body = format!(
+            "--{B}\r\nContent-Disposition: form-data; name=\"report\"\r\n\
+             Content-Type: application/json\r\n\r\n{report}\r\n--{B}--\r\n"
+        );
+        let r = self
+            .op
+            .http
+            .post(format!("{}/api/v1/report", self.op.base))
+            .header("content-type", format!("multipart/form-data; boundary={B}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        let code = v["tracking_code"].as_str().unwrap().to_owned();
+        (self.id_of(&code).await, code)
+    }
+
+    /// Files a pothole through Open311 with `phone` (if any): (id, tracking code).
+    async fn file_on_open311(&self, phone: Option<&str>) -> (String, String) {
+        let (lat, lon) = (D01.0.to_string(), D01.1.to_string());
+        let mut form = vec![
+            ("api_key", server::domain::open311::keys::DEMO_KEY),
+            ("service_code", "pothole"),
+            ("attribute[size]", "small"),
+            ("lat", lat.as_str()),
+            ("long", lon.as_str()),
+            ("description", "A pothole by the school gate"),
+        ];
+        form.extend(phone.map(|p| ("phone", p)));
+        let r = self
+            .op
+            .http
+            .post(format!("{}/open311/v2/requests.json", self.op.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(&form).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        (
+            v[0]["service_request_id"].as_str().unwrap().to_owned(),
+            v[0]["tracking_code"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// The task or message a code was issued on, as the desk finds it by the code.
+    async fn id_of(&self, code: &str) -> String {
+        let (s, v) = self.find(code).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let ids: Vec<&str> = v["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["code"] == code)
+            .filter_map(|r| r["id"].as_str())
+            .collect();
+        assert_eq!(ids.len(), 1, "{code}: {v}");
+        ids[0].to_owned()
+    }
+
+    /// The ids the desk finds by phone number `number`.
+    async fn ids_of_caller(&self, number: &str) -> Vec<String> {
+        let (s, v) = self.find(number).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let mut ids: Vec<String> = v["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
     }
 }
 
@@ -504,7 +590,98 @@ async fn the_call_log_and_its_figures(f: &Fixture) {
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
+/// Reports citizens file themselves with their number — on the report page, typed the
+/// Iranian way, and through Open311 in E.164 — are found by the desk's phone lookup like
+/// the desk's own (a report page's message too, and a "+1"); one without a number is not.
+/// Erasing the contact drops the link; the retention sweep forgets the links of long-
+/// closed reports and the callers' hashes in old calls, and keeps the rest.
+async fn citizens_own_reports_are_found_by_phone(f: &Fixture) {
+    let d = desk(f).await;
+    let pothole_on_page = |phone: Option<&str>| {
+        json!({
+            "kind": "request", "service": "pothole", "attributes": {"size": "small"},
+            "lat": D01.0, "lon": D01.1, "description": "A pothole on the page",
+            "phone": phone, "consent": phone.is_some(),
+        })
+    };
+    let (web, web_code) = d.file_on_page(pothole_on_page(Some("0912 765 4321"))).await;
+    let (o311, _) = d.file_on_open311(Some("+98 912 765 4321")).await;
+    let (msg, _) = d
+        .file_on_page(json!({
+            "kind": "complaint", "description": "Nobody came",
+            "phone": "۰۹۱۲۷۶۵۴۳۲۱", "consent": true,
+        }))
+        .await;
+    assert!(msg.starts_with("M-"), "{msg}");
+    // Without a number: found by nobody's number.
+    let (anon, _) = d.file_on_page(pothole_on_page(None)).await;
+    let (anon311, _) = d.file_on_open311(None).await;
+    let mut want = vec![web.clone(), o311.clone(), msg.clone()];
+    want.sort();
+    for typed in ["09127654321", "+989127654321", "0098 912 765 4321"] {
+        assert_eq!(d.ids_of_caller(typed).await, want, "{typed}");
+    }
+    // A "+1" with another number: that caller holds the report they support.
+    let (s, v) =
+        d.op.post(
+            &format!("/api/v1/report/support/{anon}"),
+            json!({"phone": "0935 111 2233", "consent": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(d.ids_of_caller("09351112233").await, vec![anon.clone()]);
+    assert!(!d.ids_of_caller("09127654321").await.contains(&anon311));
+
+    // The citizen erases the page report's contact: its link goes with it.
+    let r =
+        d.op.http
+            .post(format!("{}/api/v1/track/{web_code}/forget", d.op.base))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut want = vec![o311.clone(), msg.clone()];
+    want.sort();
+    assert_eq!(d.ids_of_caller("09127654321").await, want);
+
+    // Retention: the Open311 report is closed (cancelled); a call found its caller.
+    let (s, v) = d
+        .disp
+        .post(
+            &format!("/api/v1/console/tasks/{o311}/cancel"),
+            json!({"reason": "not a municipal matter"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, call) = d.op.post("/api/v1/desk/calls", json!({})).await;
+    let call = call["id"].as_str().unwrap().to_owned();
+    let (s, _) =
+        d.op.get(&format!("/api/v1/desk/callers?q=09127654321&call={call}"))
+            .await;
+    assert_eq!(s, StatusCode::OK);
+    let caller_of_call = async || {
+        server::storage::callcentre::call(&d.db, &call)
+            .await
+            .unwrap()
+            .unwrap()
+            .caller
+    };
+    assert!(caller_of_call().await.is_some());
+    let sweep = |days, now| server::domain::citizen::contacts::sweep(&d.db, days, now);
+    let now = server::base::time::now_millis();
+    // Within the retention period nothing is forgotten.
+    sweep(90, now).await.unwrap();
+    assert_eq!(d.ids_of_caller("09127654321").await, want);
+    assert!(caller_of_call().await.is_some());
+    // Past it: the closed report's link and the call's hash go; the open ones stay.
+    sweep(0, now + 1).await.unwrap();
+    assert_eq!(d.ids_of_caller("09127654321").await, vec![msg.clone()]);
+    assert_eq!(d.ids_of_caller("09351112233").await, vec![anon.clone()]);
+    assert!(caller_of_call().await.is_none());
+}
+
 on_both_backends!(
+    citizens_own_reports_are_found_by_phone,
     every_format_finds_one_caller,
     codes_and_task_ids_resolve,
     filing_refusals_sms_and_duplicates,

@@ -226,17 +226,19 @@ async function calls() {
   let c;
   // Asked only by the roles that may see them, so a dispatcher's page sends no request
   // the server must refuse.
-  if (!['manager', 'admin'].includes(state.boot?.me?.role)) { $('#calls-figure').hidden = true; return; }
+  const shown = (on) => { for (const id of ['#calls-figure', '#call-hours-figure']) $(id).hidden = !on; };
+  if (!['manager', 'admin'].includes(state.boot?.me?.role)) { shown(false); return; }
   try {
     c = await session.request('GET', query('/api/v1/analytics/calls'));
   } catch (e) {
-    $('#calls-figure').hidden = true;
+    shown(false);
     return;
   }
-  $('#calls-figure').hidden = false;
+  shown(true);
   const L = (k) => tr(`manage.series.${k}`);
   const days = (f) => c.days.map((d) => ({ period: d.day, value: d[f] }));
   chart($('#chart-calls'), [L('calls'), L('abandoned')], [days('calls'), days('abandoned')], ['#2c6aa0', '#c0392b']);
+  hourChart($('#chart-call-hours'), L('calls'), c.hours, '#2c6aa0');
   const none = tr('manage.calls.none');
   $('#calls-facts').textContent = tr('manage.calls.facts', {
     calls: c.calls,
@@ -246,6 +248,29 @@ async function calls() {
   $('#calls-channels').textContent = tr('manage.calls.channels', {
     list: c.by_channel.length ? c.by_channel.map((x) => `${label('channel', x.channel)}: ${i18n.num(x.reports)}`).join(tr('list.sep')) : none,
   });
+}
+
+// Counts per local hour of the day (0–23, in the city's time zone, as the server counts
+// them) as bars: when the centre's lines are busiest over the range. Hours and counts
+// in the active language's digits; whole numbers only on the count axis.
+function hourChart(el, name, counts, colour) {
+  el.innerHTML = '';
+  const hour = (h) => `${i18n.num(h, { minimumIntegerDigits: 2 })}:${i18n.num(0, { minimumIntegerDigits: 2 })}`;
+  const whole = (u, v) => (v === null || v === undefined ? '—' : i18n.num(v));
+  const steps = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
+  const opts = {
+    width: Math.max(240, el.clientWidth || 520), height: 220,
+    series: [
+      { label: tr('manage.chart.hour'), value: (u, v) => (v === null || v === undefined ? '—' : hour(v)) },
+      { label: name, stroke: colour, fill: `${colour}99`, width: 1, paths: uPlot.paths.bars({ size: [0.8, 40] }), points: { show: false }, value: whole },
+    ],
+    axes: [
+      { incrs: [1, 2, 3, 4, 6, 12], values: (u, splits) => splits.map((v) => i18n.num(v)) },
+      { size: 50, incrs: steps, values: (u, splits) => splits.map((v) => i18n.num(v)) },
+    ],
+    scales: { x: { time: false, range: [-0.5, 23.5] }, y: { range: (u, lo, hi) => [0, Math.max(1, hi)] } },
+  };
+  state.charts.push(new uPlot(opts, [counts.map((_, h) => h), counts], el));
 }
 
 // ---------------------------------------------------------------- choropleth

@@ -90,6 +90,14 @@ impl CallerKey {
         mac.update(e164.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
+
+    /// The caller's hash of a number a citizen gave with a report, read as the desk reads
+    /// a typed one ([`phone::normalise`]); none when there is no number or it is not a
+    /// valid one (the report page accepts some the desk cannot look up).
+    pub fn hash_given(&self, phone_number: Option<&str>) -> Option<String> {
+        let e164 = phone::normalise(phone_number?).ok()?;
+        Some(self.hash(&e164))
+    }
 }
 
 #[cfg(unix)]
@@ -205,7 +213,7 @@ pub async fn find(desk: &Desk<'_>, input: &str) -> Result<(Found, Option<String>
     let query = parse(input)?;
     let (by, caller, ids): Lookup = match query {
         Query::Phone(e164) => {
-            let caller = desk.key.hash(&e164);
+            let caller = desk.citizens.caller_key.hash(&e164);
             let rows = records::codes_of_caller(db, &caller, MAX_REPORTS).await?;
             let ids = rows.into_iter().map(|r| (r.task, Some(r.code))).collect();
             ("phone", Some(caller), ids)

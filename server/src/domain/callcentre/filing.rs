@@ -5,8 +5,8 @@
 //! Instead of a duplicate, the caller can be added as a supporter of an open report
 //! ([`support`]).
 //!
-//! The caller's number, if given, is hashed and linked to the code they get, so the
-//! next call finds it. It is stored as their contact only with their consent; then the
+//! The caller's number, if given, is hashed and linked to the code they get (in the
+//! report's own commit), so the next call finds it. It is stored as their contact only with their consent; then the
 //! notifier sends the code by SMS with the "received" message (field reports), and the
 //! answer says whether that will happen ([`Sms`]).
 
@@ -130,7 +130,7 @@ fn caller(desk: &Desk<'_>, phone_in: Option<&str>, consent: bool) -> Result<Call
         None
     };
     Ok(Caller {
-        hash: Some(desk.key.hash(&e164)),
+        hash: Some(desk.citizens.caller_key.hash(&e164)),
         contact,
     })
 }
@@ -164,13 +164,14 @@ pub async fn file(desk: &Desk<'_>, op: &Operator, r: DeskReport) -> Result<DeskR
         consent: who.contact.is_some(),
         lang: r.lang,
     };
+    // The caller's hash is linked to the code in the report's own commit.
     let origin = Origin {
         channel: "call_centre",
         source: Source::CallCentre,
         filer: Some(op.actor.clone()),
+        caller: who.hash.clone(),
     };
     let (receipt, id) = report::file_as(&desk.citizens, submission, Vec::new(), &origin).await?;
-    link(desk, who.hash.as_deref(), &receipt.tracking_code, &id).await;
     note_caller(desk, r.call.as_deref(), who.hash.as_deref()).await;
     let sms = if who.contact.is_none() {
         Sms::NotRequested
@@ -184,15 +185,15 @@ pub async fn file(desk: &Desk<'_>, op: &Operator, r: DeskReport) -> Result<DeskR
     Ok(DeskReceipt { receipt, id, sms })
 }
 
-/// Links the caller's hash to the code they were given. The report is filed already:
-/// a failure is logged, not answered (the operator would file it again).
+/// Links the caller's hash to the supporter's code they were given. The support is
+/// stored already: a failure is logged, not answered (the operator would add it again).
 async fn link(desk: &Desk<'_>, hash: Option<&str>, display_code: &str, id: &str) {
     let (Some(hash), Some(code)) = (hash, codes::normalise(display_code)) else {
         return;
     };
     let db = &desk.citizens.dispatch.store;
     if let Err(e) = records::link(db, hash, &code, id, now_millis()).await {
-        tracing::error!(task = id, error = %e, "linking a report to its caller failed");
+        tracing::error!(task = id, error = %e, "linking a supporter to its caller failed");
     }
 }
 

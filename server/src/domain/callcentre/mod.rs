@@ -16,10 +16,14 @@
 //! Phone numbers: the desk stores a caller only as a keyed hash (HMAC-SHA256 under the
 //! server's caller key) of their number in E.164, in `caller_reports` and the call log,
 //! so a stolen database cannot be searched for a number without the key and cannot be
-//! read in bulk. The number itself is stored only when the caller agrees to be
-//! contacted, as a citizen's contact (`open311_contacts`), under that table's rules: it
-//! is erased when the citizen asks (which also drops the desk's link to the code) and
-//! after the retention period.
+//! read in bulk. Reports citizens file themselves with a phone number (the report page,
+//! Open311) are linked the same way, in the commit that stores them, so a caller is
+//! found by every report they gave their number on. The number itself is stored only
+//! when the caller agrees to be contacted, as a citizen's contact (`open311_contacts`),
+//! under that table's rules: it is erased when the citizen asks (which also drops the
+//! desk's link to the code) and after the retention period, which the links of
+//! long-closed reports and the hashes in the call log follow
+//! ([`crate::domain::citizen::contacts::sweep`]).
 
 pub mod callers;
 pub mod calls;
@@ -30,7 +34,6 @@ use crate::domain::citizen::public_view::TrackError;
 use crate::domain::citizen::report::ReportError;
 use crate::domain::identity::{Identity, UserRole};
 use crate::storage::DbError;
-use callers::CallerKey;
 use sync_core::Actor;
 
 /// Why a desk request was not carried out.
@@ -79,14 +82,12 @@ impl From<TrackError> for DeskError {
     }
 }
 
-/// What the desk works with: the citizens' flows, the caller key, and whether an SMS
-/// gateway is configured.
+/// What the desk works with: the citizens' flows (with the caller key), and whether an
+/// SMS gateway is configured.
 #[derive(Clone, Copy)]
 pub struct Desk<'a> {
-    /// Intake, tracking codes, public views.
+    /// Intake, tracking codes, public views, the key of callers' hashes.
     pub citizens: Citizens<'a>,
-    /// The key of callers' hashes.
-    pub key: &'a CallerKey,
     /// Whether SMS can be sent at all (`[outbox] sms_url`).
     pub sms_configured: bool,
     /// A call not ended this long after its start is abandoned (ms).

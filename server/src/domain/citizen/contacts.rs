@@ -8,7 +8,13 @@
 //! - [`unsubscribe`]: the link in every message stops further messages, keeping the
 //!   contact until it is erased;
 //! - [`sweep`]: every replica's outbox loop erases the contacts of reports closed more
-//!   than `contact_retention_days` ago (default 90).
+//!   than `contact_retention_days` ago (default 90), and by the same rule the call
+//!   centre's records of callers: the links from a caller's hashed number to those
+//!   reports' codes, and the caller's hash in calls started that long ago.
+//!
+//! Erasing a contact ([`forget`]) also drops the desk's link from the caller's hashed
+//! number to that code, whichever way the report came in (the desk, the report page,
+//! Open311): an erased citizen is not found by their number any more.
 //!
 //! At intake, an e-mail address must parse as one and a phone number is read into
 //! E.164 ([`crate::domain::phone`]), so a number is one string however it was typed.
@@ -51,16 +57,28 @@ pub async fn unsubscribe(c: &Citizens<'_>, code: &str) -> Result<bool, TrackErro
     Ok(records::unsubscribe_contact(&c.dispatch.store, &reference(&t), now_millis()).await?)
 }
 
-/// Erases the contacts of reports closed more than `retention_days` before `now`;
-/// returns how many.
+/// Erases the contacts of reports closed more than `retention_days` before `now`, the
+/// callers' links to those reports, and the callers' hashes in calls started that long
+/// ago; returns how many contacts were erased.
 pub async fn sweep(db: &Db, retention_days: u64, now: i64) -> Result<u64, DbError> {
     let keep_ms = i64::try_from(retention_days)
         .unwrap_or(i64::MAX)
         .saturating_mul(24 * 60 * 60 * 1000);
-    let n = records::erase_contacts_closed_before(db, now.saturating_sub(keep_ms)).await?;
+    let cutoff = now.saturating_sub(keep_ms);
+    let n = records::erase_contacts_closed_before(db, cutoff).await?;
     if n > 0 {
         tracing::info!(erased = n, "contacts of long-closed reports erased");
         metrics::counter!("tarmim_contacts_erased_total").increment(n);
+    }
+    let links = crate::storage::callcentre::sweep_links(db, cutoff).await?;
+    let calls = crate::storage::callcentre::sweep_calls(db, cutoff).await?;
+    if links + calls > 0 {
+        tracing::info!(
+            links,
+            calls,
+            "callers' hashes of long-closed reports and old calls forgotten"
+        );
+        metrics::counter!("tarmim_caller_hashes_forgotten_total").increment(links + calls);
     }
     Ok(n)
 }

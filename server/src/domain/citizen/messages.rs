@@ -85,6 +85,10 @@ pub struct NewMessage {
     /// How the citizen asked to be told (none: not told). Stored with the message and
     /// sent its code, in the language filed.
     pub contact: crate::storage::open311::Contact,
+    /// The caller's hash of the citizen's phone number
+    /// ([`crate::domain::callcentre::callers::CallerKey`]): linked to the code in the
+    /// message's transaction, so the call centre finds the message by the number.
+    pub caller: Option<String>,
 }
 
 /// A filed message.
@@ -209,7 +213,7 @@ pub async fn file(
             ..m.contact
         },
     });
-    records::insert(db, &row, &code_row, contact.as_ref()).await?;
+    records::insert(db, &row, &code_row, contact.as_ref(), m.caller.as_deref()).await?;
     metrics::counter!("tarmim_citizen_messages_total", "kind" => m.kind.as_str(), "channel" => m.channel)
         .increment(1);
     Ok(FiledMessage {

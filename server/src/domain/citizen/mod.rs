@@ -34,7 +34,8 @@ use crate::domain::photo::Photos;
 
 /// What the citizens' flows (the tracking page, feedback, Open311) use: the dispatch
 /// engine they edit tasks through, the photo pipeline, the Open311 settings, the city's
-/// time zone, and what the public pages need to point at.
+/// time zone, what the public pages need to point at, and the key callers are hashed
+/// with.
 #[derive(Clone, Copy)]
 pub struct Citizens<'a> {
     /// The task lifecycle (store, hub, server-side edits).
@@ -49,4 +50,7 @@ pub struct Citizens<'a> {
     pub tile_url: &'a Option<String>,
     /// The report page's settings (limits, where messages go).
     pub report: &'a crate::base::config::report::ReportConfig,
+    /// The key of callers' hashes: a report filed with a phone number is linked to it,
+    /// so the call centre's desk finds it by the number.
+    pub caller_key: &'a crate::domain::callcentre::callers::CallerKey,
 }

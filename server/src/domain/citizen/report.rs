@@ -308,6 +308,9 @@ pub struct Origin {
     /// Who files the task: the operator at the desk; none: the server on the citizen's
     /// behalf.
     pub filer: Option<sync_core::Actor>,
+    /// The caller's hash the desk read from the number the caller gave (kept even
+    /// without consent to contact); none: the hash of the contact's number, if any.
+    pub caller: Option<String>,
 }
 
 impl Origin {
@@ -317,6 +320,7 @@ impl Origin {
             channel: "web",
             source: Source::Citizen,
             filer: None,
+            caller: None,
         }
     }
 
@@ -350,6 +354,11 @@ pub async fn file_as(
     let contact = check_contact(&s)?;
     let point = point_of(&s)?;
     let db = &c.dispatch.store;
+    // Linked in the report's own transaction: the desk finds it by the number at once.
+    let caller = origin
+        .caller
+        .clone()
+        .or_else(|| c.caller_key.hash_given(contact.phone.as_deref()));
     if !s.kind.is_field() {
         if !photos.is_empty() {
             return Err(ReportError::Invalid(
@@ -370,6 +379,7 @@ pub async fn file_as(
                 about_task: s.about_task,
                 about_unit: s.about_unit,
                 contact: contact.clone(),
+                caller,
             },
         )
         .await?;
@@ -471,6 +481,7 @@ pub async fn file_as(
             channel: origin.channel.into(),
             lang: lang.clone(),
         }),
+        caller,
         ..CommitExtra::default()
     };
     if contact_stored {
@@ -657,6 +668,7 @@ pub async fn support(c: &Citizens<'_>, id: &str, s: Support) -> Result<Receipt, 
     let code = codes::issue(&c.dispatch.store, &task, codes::Role::Supporter).await?;
     let contact_stored = contact != Contact::default();
     store_contact(&c.dispatch.store, &code.code, "support", &task, &contact).await?;
+    link_supporter(c, contact.phone.as_deref(), &code.code, &task).await?;
     Ok(Receipt {
         kind: Kind::Request,
         tracking_code: codes::display(&code.code),
@@ -665,4 +677,26 @@ pub async fn support(c: &Citizens<'_>, id: &str, s: Support) -> Result<Receipt, 
         contact_stored,
         nearby: 0,
     })
+}
+
+/// Links a supporter's code to the caller's hash of the number they gave, if any, so the
+/// call centre finds the report they support by that number (as it finds the ones they
+/// filed).
+pub async fn link_supporter(
+    c: &Citizens<'_>,
+    phone: Option<&str>,
+    code: &str,
+    task: &DocId,
+) -> Result<(), DbError> {
+    let Some(caller) = c.caller_key.hash_given(phone) else {
+        return Ok(());
+    };
+    crate::storage::callcentre::link(
+        &c.dispatch.store,
+        &caller,
+        code,
+        task.as_str(),
+        now_millis(),
+    )
+    .await
 }

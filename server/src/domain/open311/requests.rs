@@ -10,7 +10,9 @@
 //! citizen's behalf): routed to its district (a point outside every district is a 400),
 //! dispatched at once when urgent, durable before the answer. The answer carries the
 //! `service_request_id` (the task id), a `token`, and as extensions the citizen's
-//! `tracking_code` and the nearby `duplicates`.
+//! `tracking_code` and the nearby `duplicates`. A phone number given with it is hashed
+//! with the caller key and linked to the tracking code in the same commit, so the call
+//! centre's desk finds the report by that number.
 //!
 //! Support: instead of filing a duplicate, a citizen adds support (+1) to an open report
 //! and gets a supporter tracking code for it.
@@ -255,6 +257,8 @@ pub async fn file(c: &Citizens<'_>, p: &Params, media: Vec<Vec<u8>>) -> Result<N
             channel: "open311".into(),
             lang: lang.to_owned(),
         }),
+        // The citizen's number, hashed: the call centre finds the report by it.
+        caller: c.caller_key.hash_given(contact.phone.as_deref()),
         ..CommitExtra::default()
     };
     if contact != Contact::default() {
@@ -339,6 +343,7 @@ async fn file_message(
             district: None,
             about_task: None,
             about_unit: None,
+            caller: c.caller_key.hash_given(contact.phone.as_deref()),
             contact: contact.clone(),
         },
     )
@@ -428,6 +433,7 @@ pub async fn support(c: &Citizens<'_>, id: &str, p: &Params) -> Result<Node, Ope
     let contact = Contact::from_params(p)?;
     let code = codes::issue(&c.dispatch.store, &task, codes::Role::Supporter).await?;
     store_contact(&c.dispatch.store, &code.code, "support", &task, &contact).await?;
+    citizen::report::link_supporter(c, contact.phone.as_deref(), &code.code, &task).await?;
     let supporters = duplicates::supporters(&c.dispatch.store, &task).await?;
     Ok(Node::List {
         item: "request",
