@@ -414,6 +414,88 @@ fn a_completion_hiding_an_acknowledged_reassignment_is_refused() {
     assert_eq!(after.seq, before.seq, "nothing stored");
 }
 
+/// Issue 16 §9 under the default scopes: a crew reassigned away is sent a `Drop`, never
+/// the reassignment. Once a later `Hello` confirmed the drop, a completion built on the
+/// heads it kept is refused as `StaleView`, nothing stored; the task coming back to the
+/// crew lifts that (an offline completion made before the drop arrived is kept:
+/// `an_offline_completion_reaches_the_server_after_a_reassignment`).
+#[test]
+fn a_completion_after_an_acknowledged_drop_is_refused() {
+    let scopes = ["crew:C1"];
+    let me = ali();
+    let complete = |t: &mut TaskDoc, who: &Actor, h: u8| {
+        t.add_photo(who, after_photo(&me, h))?;
+        t.append_event(
+            who,
+            T0 + 10,
+            EventKind::Completed {
+                photos: vec![format!("{:064x}", h)],
+            },
+        )
+    };
+    let assign = |crew: &'static str| {
+        move |t: &mut TaskDoc| {
+            t.append_event(
+                &disp(),
+                T0 + 11,
+                EventKind::Assigned {
+                    crew: crew.into(),
+                    reason: "rebalance".into(),
+                },
+            )
+            .unwrap();
+        }
+    };
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    let mut a = device(ali());
+    connect(&mut a, &mut session(&ali(), &scopes), &store);
+    a.disconnect();
+    let old = a.store().get(&id("T1")).unwrap().unwrap();
+    server_edit(&store, "T1", assign("C2"));
+    let ev = connect(&mut a, &mut session(&ali(), &scopes), &store);
+    a.disconnect();
+    assert!(ev.contains(&DeviceEvent::Dropped(id("T1"))), "{ev:?}");
+    // The next Hello carries the cursor past the drop: confirmed.
+    let mut s3 = session(&ali(), &scopes);
+    connect(&mut a, &mut s3, &store);
+    let before = run(store.load(&id("T1"))).unwrap().unwrap();
+    let row =
+        sync_core::session::device::index_entry(&TaskDoc::load(&old).unwrap().view().unwrap(), T0);
+    a.store()
+        .write(sync_core::store::WriteBatch {
+            put_docs: vec![(id("T1"), old, row)],
+            ..Default::default()
+        })
+        .unwrap();
+    a.edit(&id("T1"), T0 + 12, |t, who| complete(t, who, 2))
+        .unwrap();
+    let up = a.outgoing().unwrap();
+    let ev = exchange(&mut a, &mut s3, &store, up);
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            DeviceEvent::Refused { doc, code: RefusalCode::StaleView, .. } if doc.as_str() == "T1"
+        )),
+        "{ev:?}"
+    );
+    let after = run(store.load(&id("T1"))).unwrap().unwrap();
+    assert_eq!(after.seq, before.seq, "nothing stored");
+    assert!(held(&a).is_empty(), "the phone lets go of the task");
+    a.disconnect();
+
+    // Assigned back to C1: the crew works on it again.
+    server_edit(&store, "T1", assign("C1"));
+    let mut s4 = session(&ali(), &scopes);
+    connect(&mut a, &mut s4, &store);
+    assert_eq!(held(&a), vec!["T1"]);
+    a.edit(&id("T1"), T0 + 13, |t, who| complete(t, who, 3))
+        .unwrap();
+    let up = a.outgoing().unwrap();
+    let ev = exchange(&mut a, &mut s4, &store, up);
+    assert!(ev.contains(&DeviceEvent::Acknowledged(id("T1"))), "{ev:?}");
+}
+
 /// A store that fails every commit: the device must not get an acknowledgement.
 struct FailingStore {
     inner: MemServerStore,
@@ -463,7 +545,7 @@ impl ServerStore for FailingStore {
         &self,
         device: &sync_core::DeviceId,
         doc: &DocId,
-    ) -> Result<Option<u64>, ServerStoreError> {
+    ) -> Result<Option<Acknowledged>, ServerStoreError> {
         self.inner.acknowledged_seq(device, doc).await
     }
 }

@@ -70,9 +70,10 @@ struct Phone {
     must_reach_server: Vec<(DocId, Vec<automerge::ChangeHash>)>,
     refused: Vec<String>,
     /// Tasks where an edit was refused as `StaleView`: an edit whose push was lost while
-    /// the batch it had not seen reached the phone, which then acknowledged that batch at
-    /// its next `Hello` — indistinguishable, for the server, from a forged fork
-    /// (docs/security.md, accepted risk). Counted, and its edits not required to arrive.
+    /// the batch it had not seen (or the `Drop` of the task) reached the phone, which then
+    /// acknowledged that batch at its next `Hello` — indistinguishable, for the server,
+    /// from a forged fork (docs/security.md, accepted risk). Counted, and its edits not
+    /// required to arrive.
     stale: Vec<DocId>,
     /// Tasks where an edit was refused as `OutOfScope` after the phone's crew moved to
     /// another district: notes and photos on an open task of the old district, which the

@@ -16,8 +16,8 @@ use super::{Db, DbError, Tx, classify, on_pool, on_tx};
 use crate::base::time::now_millis;
 use std::future::Future;
 use sync_core::session::{
-    ChangesSince, CommitOutcome, DocCommit, ScopeEntry, ServerStore, ServerStoreError,
-    StoredChange, StoredDoc, acknowledged_through,
+    Acknowledged, ChangesSince, CommitOutcome, DocCommit, ScopeEntry, ServerStore,
+    ServerStoreError, StoredChange, StoredDoc, acknowledged_through,
 };
 use sync_core::store::IndexEntry;
 use sync_core::task::TaskView;
@@ -742,12 +742,13 @@ impl ServerStore for Db {
     }
 
     /// The device's acknowledged cursors joined to the document's entries in those scopes;
-    /// the rule is sync-core's [`acknowledged_through`].
+    /// the rule is sync-core's [`acknowledged_through`], the scopes combined with
+    /// [`Acknowledged::or`].
     async fn acknowledged_seq(
         &self,
         device: &DeviceId,
         doc: &DocId,
-    ) -> Result<Option<u64>, ServerStoreError> {
+    ) -> Result<Option<Acknowledged>, ServerStoreError> {
         for_session(
             async {
                 let rows: Vec<(i64, i64, i64, bool)> = on_pool!(self, pool => sqlx::query_as(
@@ -759,7 +760,7 @@ impl ServerStore for Db {
                 .bind(doc.as_str())
                 .fetch_all(pool)
                 .await)?;
-                let mut best: Option<u64> = None;
+                let mut best: Option<Acknowledged> = None;
                 for (acked, seq, entered, present) in rows {
                     let entry = ScopeEntry {
                         doc: doc.clone(),
@@ -768,7 +769,7 @@ impl ServerStore for Db {
                         present,
                     };
                     if let Some(n) = acknowledged_through(seq_u64(acked)?, &entry) {
-                        best = best.max(Some(n));
+                        best = Some(best.map_or(n, |b| b.or(n)));
                     }
                 }
                 Ok(best)

@@ -935,6 +935,86 @@ async fn a_fork_hiding_an_acknowledged_reassignment_is_refused(f: &Fixture) {
     server.shutdown().await.unwrap();
 }
 
+/// Issue 16 §9 under the default scopes: a crew reassigned away is sent a `Drop`, never
+/// the reassignment's changes. A completion made offline before the phone heard of the
+/// drop is kept (an extra visit, flagged); once a later `Hello` confirmed the drop, a
+/// completion built on the heads the phone kept is refused as `StaleView`, the task stays
+/// with the new crew and the server's copy is unchanged.
+async fn a_completion_after_an_acknowledged_drop_is_refused(f: &Fixture) {
+    seed_people(&f.db).await;
+    seed_task(&f.db, "T1", "D1", Some("C1")).await;
+    seed_task(&f.db, "T2", "D1", Some("C1")).await;
+    let server = start(f).await;
+    let mut a = Phone::login(server.addr, "crew1", "phone-a").await;
+    let mut g = Phone::login(server.addr, "crew1b", "phone-g").await;
+    let mut d = Phone::login(server.addr, "disp", "console-1").await;
+    for p in [&mut a, &mut g, &mut d] {
+        p.sync().await;
+    }
+
+    // Genuine: g completes T2 offline, before it hears of the reassignment; it pushes the
+    // completion in the connection that brings the drop.
+    g.close().await;
+    g.dev
+        .edit(&id("T2"), now_millis(), |t, who| complete(t, who, 2))
+        .unwrap();
+    reassign(&mut d, "T2", "C2").await;
+    g.sync().await;
+    g.until("offline completion acknowledged and T2 let go", |p| {
+        p.acks("T2") == 1 && !p.held().contains("T2")
+    })
+    .await;
+    assert!(g.refusals().is_empty(), "{:?}", g.refusals());
+    let v = server_doc(&f.db, "T2").await.unwrap().view().unwrap();
+    assert_eq!(v.derived.status, Status::Completed, "field work stands");
+    assert_eq!(v.derived.assignee.as_deref(), Some("C2"));
+    assert!(
+        v.derived
+            .conflicts
+            .iter()
+            .any(|c| c.kind == "completed_while_reassigned"),
+        "{:?}",
+        v.derived.conflicts
+    );
+
+    // Forged: a keeps T1 as it was, is sent the drop, confirms it, then completes on the
+    // old heads.
+    let old = a.dev.store().get(&id("T1")).unwrap().unwrap();
+    a.close().await;
+    reassign(&mut d, "T1", "C2").await;
+    let stored = server_heads(&f.db, "T1").await;
+    a.sync().await;
+    assert!(!a.held().contains("T1"), "dropped: {:?}", a.held());
+    a.close().await;
+    a.sync().await; // this Hello's cursor acknowledges the drop
+    let row = sync_core::session::device::index_entry(
+        &TaskDoc::load(&old).unwrap().view().unwrap(),
+        now_millis(),
+    );
+    a.dev
+        .store()
+        .write(sync_core::store::WriteBatch {
+            put_docs: vec![(id("T1"), old, row)],
+            ..Default::default()
+        })
+        .unwrap();
+    a.dev
+        .edit(&id("T1"), now_millis(), |t, who| complete(t, who, 1))
+        .unwrap();
+    a.push().await;
+    a.until("an answer", |p| {
+        !p.refusals().is_empty() || p.acks("T1") > 0
+    })
+    .await;
+    assert_eq!(a.refusals(), vec![(id("T1"), RefusalCode::StaleView)]);
+    assert_eq!(server_heads(&f.db, "T1").await, stored, "nothing stored");
+    let v = server_doc(&f.db, "T1").await.unwrap().view().unwrap();
+    assert_eq!(v.derived.assignee.as_deref(), Some("C2"));
+    assert_eq!(v.derived.status, Status::Assigned);
+    assert!(!a.held().contains("T1"), "the phone lets go of the task");
+    server.shutdown().await.unwrap();
+}
+
 /// Issue 16 §10, clocks: an event dated beyond the allowed skew (five minutes by default)
 /// after the server receives it is refused as `FutureTime`, nothing stored; one dated a
 /// minute ahead (a phone clock slightly fast) is accepted.
@@ -1485,6 +1565,7 @@ on_both_backends!(
     reassignment_moves_task_live,
     forged_changes_are_refused,
     a_fork_hiding_an_acknowledged_reassignment_is_refused,
+    a_completion_after_an_acknowledged_drop_is_refused,
     future_dated_events_are_refused,
     backdated_times_are_measured_from_receipt,
     bad_tokens_are_refused,

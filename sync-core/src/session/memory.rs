@@ -259,7 +259,7 @@ impl ServerStore for MemServerStore {
         &self,
         device: &DeviceId,
         doc: &DocId,
-    ) -> Result<Option<u64>, ServerStoreError> {
+    ) -> Result<Option<Acknowledged>, ServerStoreError> {
         let inner = self.lock()?;
         Ok(inner
             .acks
@@ -269,6 +269,6 @@ impl ServerStore for MemServerStore {
                 let entry = inner.scopes.get(scope)?.by_doc.get(doc)?;
                 acknowledged_through(*acked, entry)
             })
-            .max())
+            .reduce(Acknowledged::or))
     }
 }

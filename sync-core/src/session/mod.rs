@@ -19,6 +19,6 @@ pub mod untrusted;
 
 pub use scope::{ScopePolicy, TaskScopes};
 pub use store::{
-    ChangesSince, CommitOutcome, DocCommit, ScopeEntry, ServerStore, ServerStoreError,
-    StoredChange, StoredDoc, acknowledged_through,
+    Acknowledged, ChangesSince, CommitOutcome, DocCommit, ScopeEntry, ServerStore,
+    ServerStoreError, StoredChange, StoredDoc, acknowledged_through,
 };

@@ -796,12 +796,35 @@ impl<P: ScopePolicy> ServerSession<P> {
                 format!("task {doc_id} is not in this device's scope"),
             );
         }
-        let acknowledged = match &stored {
-            Some(s) => {
-                self.acknowledged_heads(store, doc_id, s.seq, stored_heads)
+        let held = match &stored {
+            Some(_) => {
+                store
+                    .acknowledged_seq(&self.identity.device, doc_id)
                     .await?
             }
             None => None,
+        };
+        // The device confirmed that the task left it (a `Drop`, in a connection before
+        // this one) and it is in none of the device's scopes now: the phone library has
+        // let go of it, and work made before the drop was pushed in the connection that
+        // brought it. Any new change now comes from a copy kept against the protocol (a
+        // forged completion on the heads before a reassignment, which the device was
+        // never sent) or from a push lost as the drop arrived; the server cannot tell them
+        // apart and refuses both (docs/security.md).
+        if held.is_some_and(|h| h.dropped) && !task_scopes.iter().any(|s| self.scopes.contains(s)) {
+            return refused(
+                RefusalCode::StaleView,
+                format!(
+                    "task {doc_id} was taken out of this device's scopes, and the device confirmed receiving that; it may not change the task since"
+                ),
+            );
+        }
+        let acknowledged = match (&stored, held) {
+            (Some(s), Some(h)) => {
+                self.acknowledged_heads(store, doc_id, h.seq, s.seq, stored_heads)
+                    .await?
+            }
+            _ => None,
         };
         let facts = PushFacts {
             acknowledged: acknowledged.as_deref(),
@@ -900,20 +923,18 @@ impl<P: ScopePolicy> ServerSession<P> {
     }
 
     /// The heads of the stored document (at `seq`, with heads `current`) as this device
-    /// acknowledged holding them:
-    /// every change committed up to its acknowledged sequence number. `None` when nothing
-    /// is known, or when the changes after that number were compacted away (the device is
-    /// then trusted, never wrongly refused).
+    /// acknowledged holding them: every change committed up to `acked`, its acknowledged
+    /// sequence number ([`ServerStore::acknowledged_seq`]). `None` when the changes after
+    /// that number were compacted away (the device is then trusted, never wrongly
+    /// refused).
     async fn acknowledged_heads<S: ServerStore>(
         &self,
         store: &S,
         doc: &DocId,
+        acked: u64,
         seq: u64,
         current: Vec<automerge::ChangeHash>,
     ) -> Result<Option<Vec<automerge::ChangeHash>>, SessionError> {
-        let Some(acked) = store.acknowledged_seq(&self.identity.device, doc).await? else {
-            return Ok(None);
-        };
         if acked >= seq {
             return Ok(Some(current));
         }

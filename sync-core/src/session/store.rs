@@ -178,30 +178,65 @@ pub trait ServerStore: Send + Sync {
         now: Millis,
     ) -> impl Future<Output = Result<Option<Millis>, ServerStoreError>> + Send;
 
-    /// The sequence number up to which `device` has acknowledged holding `doc`: every
-    /// change of the document committed at or before it was delivered to the device, which
-    /// confirmed it. Computed from [`ServerStore::record_hello`]'s records and the
-    /// document's scope entries (see [`acknowledged_through`]); `None` when nothing is
-    /// known.
+    /// What `device` has acknowledged holding of `doc`: the sequence number up to which
+    /// every change of the document was delivered to the device, which confirmed it, and
+    /// whether the device confirmed that the document was dropped from it. Computed from
+    /// [`ServerStore::record_hello`]'s records and the document's scope entries (see
+    /// [`acknowledged_through`], combined over scopes with [`Acknowledged::or`]); `None`
+    /// when nothing is known.
     fn acknowledged_seq(
         &self,
         device: &DeviceId,
         doc: &DocId,
-    ) -> impl Future<Output = Result<Option<u64>, ServerStoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<Acknowledged>, ServerStoreError>> + Send;
+}
+
+/// What a device confirmed (by the cursors of its `Hello`s) holding of one document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acknowledged {
+    /// Every change of the document committed at or before this sequence number was
+    /// delivered to the device, which confirmed it.
+    pub seq: u64,
+    /// The device confirmed receiving the commit that took the document out of each
+    /// scope it held it through (the commit after `seq`), which it was sent as a `Drop`,
+    /// not as changes. The phone library lets go of a dropped document at once, or, if
+    /// it has pending changes (made before it heard of the drop), once the server
+    /// acknowledges them; it pushes them right after each connection's `Hello`, so in
+    /// the connection that brings the drop, before any `Hello` confirms it.
+    pub dropped: bool,
+}
+
+impl Acknowledged {
+    /// Combines what two scopes say: the device holds the document up to the later of
+    /// the two, and let go of it only if both say so (a copy held through another scope
+    /// is still held; this errs towards trusting the device).
+    pub fn or(self, other: Acknowledged) -> Acknowledged {
+        Acknowledged {
+            seq: self.seq.max(other.seq),
+            dropped: self.dropped && other.dropped,
+        }
+    }
 }
 
 /// What one scope's acknowledged cursor `acked` says the device holds of a document whose
 /// entry in that scope is `entry`: nothing if the document entered the scope after the
 /// cursor (an earlier stay is ignored, which only errs towards trusting the device); all
 /// of it up to the cursor while it is in the scope; up to the commit before the one that
-/// took it out (the device was sent a `Drop`, not that commit's changes) once it left.
-pub fn acknowledged_through(acked: u64, entry: &ScopeEntry) -> Option<u64> {
+/// took it out (the device was sent a `Drop`, not that commit's changes) once it left,
+/// and then, if the cursor has passed that commit, that the device confirmed the drop.
+pub fn acknowledged_through(acked: u64, entry: &ScopeEntry) -> Option<Acknowledged> {
     if entry.entered_seq > acked {
         return None;
     }
     if entry.present || acked < entry.seq {
-        Some(acked)
+        Some(Acknowledged {
+            seq: acked,
+            dropped: false,
+        })
     } else {
-        Some(entry.seq.saturating_sub(1))
+        Some(Acknowledged {
+            seq: entry.seq.saturating_sub(1),
+            dropped: true,
+        })
     }
 }

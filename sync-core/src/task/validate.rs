@@ -23,7 +23,9 @@
 //!   if that view forbids it — a completion of a task the device knew was reassigned —
 //!   it is refused. Work made before the device heard of the change is not affected,
 //!   because the device had not acknowledged it (design §2 rule 1: field work is never
-//!   lost);
+//!   lost). A device that confirmed a `Drop` of the task (reassigned away under the
+//!   default scopes: it was never sent the reassignment) is refused any change to it
+//!   afterwards, by the sync layer before this module is called;
 //! - task fields may change only for the roles the table allows (a dispatcher or the
 //!   server; [`RefusalCode::ReadOnlyField`]);
 //!   the task id never changes;
@@ -66,7 +68,10 @@ pub enum RefusalCode {
     /// The document is malformed.
     Malformed,
     /// A new event is built on a state older than one the device had acknowledged
-    /// receiving, and is not valid in the state it hides (a forged fork).
+    /// receiving, and is not valid in the state it hides (a forged fork); or the device
+    /// changed a task after confirming that the task was dropped from it (its scopes no
+    /// longer hold it, and the phone library lets go of a dropped task; the sync layer's
+    /// check, [`crate::session::server::ServerSession`]).
     StaleView,
     /// A new event claims a time further ahead of the server's clock at receipt than the
     /// allowed skew.
