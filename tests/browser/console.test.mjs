@@ -228,3 +228,49 @@ test('the queue pages, counts per state, filters and searches like the API', asy
   await page.locator('#detail-title', { hasText: 'Sunken manhole cover' }).waitFor();
   await page.close();
 });
+
+// Issue 16 §15: text from citizens is shown as text on the map, never run as HTML
+// (Leaflet's bindTooltip renders HTML). Open311 refuses tags at intake; a caller's words
+// typed by the call centre are not filtered, so that is how the markup reaches the map.
+test("a report's HTML is shown literally in the map's tooltip, never run", async () => {
+  const evil = '<img src=x onerror=window.__pwned=1>';
+  const [lat, lon] = [35.712, 51.38]; // D02, away from its label and the crews above
+  const form = new URLSearchParams({
+    api_key: 'o311_demo0000000000000000000000000000', service_code: 'pothole',
+    description: evil, lat: String(lat), long: String(lon),
+  });
+  const o311 = await fetch(`${BASE}/open311/v2/requests.json`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form,
+  });
+  assert.equal(o311.status, 400, 'Open311 takes plain text only');
+  const cc = await login('callcentre', 'demo-callcentre', 'node-xss-cc');
+  const filed = await api('POST', '/api/v1/console/tasks', cc, {
+    category: 'pothole', title: evil, description: evil, lat, lon, priority: 'low',
+  });
+  assert.equal(filed.status, 201, JSON.stringify(filed.body));
+  const id = filed.body.task.id;
+
+  const page = await browser.newPage({ viewport: { width: 1400, height: 860 } });
+  page.on('pageerror', (e) => console.error('page error:', e));
+  await page.goto(`${BASE}/console/?lang=en`);
+  await page.fill('#login', 'dispatcher-r1');
+  await page.fill('#password', 'demo-dispatcher');
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#queue li');
+  await page.fill('#q-search', id);
+  await page.press('#q-search', 'Enter');
+  const row = page.locator(`#queue li[data-id="${id}"]`);
+  await row.waitFor({ timeout: 15_000 });
+  assert.ok((await row.textContent()).includes(evil), 'the queue shows the text as typed');
+  const marker = page.locator(`#map path.task-${id}`);
+  await marker.waitFor({ timeout: 15_000 });
+  await marker.hover();
+  // The marker's tooltip (the districts' labels are the permanent ones).
+  const tip = page.locator('.leaflet-tooltip:not(.district-label)');
+  await tip.waitFor({ timeout: 15_000 });
+  const html = await tip.innerHTML();
+  assert.equal(await page.locator('img[src="x"]').count(), 0, `an <img> was made: ${html}`);
+  assert.ok((await tip.textContent()).includes(evil), `not shown as typed: ${html}`);
+  assert.equal(await page.evaluate(() => typeof window.__pwned), 'undefined');
+  await page.close();
+});

@@ -78,6 +78,29 @@ pub const DEMO_LOGINS: &[(&str, &str, &str)] = &[
 /// The password of every demo crew member (`crew-d01-a`, `crew-d01-b`, ...).
 pub const DEMO_CREW_PASSWORD: &str = "demo-crew";
 
+/// How many crews the demo gives district number `d` (1-based): three in every third.
+fn crews_in_district(d: usize) -> usize {
+    if d.is_multiple_of(3) { 3 } else { 2 }
+}
+
+/// The id of the demo's `k`-th crew (0-based) of district number `d`: `C-D01-A`, ….
+fn demo_crew_id(d: usize, k: usize) -> String {
+    let letter = char::from(b'A' + (k % 26) as u8);
+    format!("C-D{d:02}-{letter}")
+}
+
+/// The login of a demo crew's member: `crew-d01-a` for `C-D01-A`.
+fn crew_login(crew_id: &str) -> String {
+    format!("crew-{}", crew_id.to_lowercase().trim_start_matches("c-"))
+}
+
+/// Every demo crew member's login (each with [`DEMO_CREW_PASSWORD`]).
+pub fn demo_crew_logins() -> Vec<String> {
+    (1..=ROWS * COLS)
+        .flat_map(|d| (0..crews_in_district(d)).map(move |k| crew_login(&demo_crew_id(d, k))))
+        .collect()
+}
+
 /// Failures while seeding.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -239,8 +262,7 @@ pub async fn seed(db: &Db, opts: DemoOptions) -> Result<DemoSummary, DemoError> 
     let contractors = ["Pars Asphalt Co.", "Green City Services"];
     let mut crews = Vec::new();
     for d in 1..=ROWS * COLS {
-        let n = if d % 3 == 0 { 3 } else { 2 };
-        for k in 0..n {
+        for k in 0..crews_in_district(d) {
             let letter = (b'A' + k as u8) as char;
             let mut skills: Vec<String> = services
                 .iter()
@@ -251,7 +273,7 @@ pub async fn seed(db: &Db, opts: DemoOptions) -> Result<DemoSummary, DemoError> 
                 skills.push("pothole".into());
             }
             crews.push(Crew {
-                id: format!("C-D{d:02}-{letter}"),
+                id: demo_crew_id(d, k),
                 name: format!("{} crew {letter}", NAMES[d - 1]),
                 district: format!("D{d:02}"),
                 skills,
@@ -318,12 +340,7 @@ pub async fn seed(db: &Db, opts: DemoOptions) -> Result<DemoSummary, DemoError> 
     let crew_hash = hash(DEMO_CREW_PASSWORD).await?;
     let crew_logins: Vec<(String, String)> = crews
         .iter()
-        .map(|c| {
-            (
-                format!("crew-{}", c.id.to_lowercase().trim_start_matches("c-")),
-                c.id.clone(),
-            )
-        })
+        .map(|c| (crew_login(&c.id), c.id.clone()))
         .collect();
     for (login, hash_, role, crew, districts) in users {
         db.create_user(&NewUser {

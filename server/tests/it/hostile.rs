@@ -359,7 +359,8 @@ fn serve_for(f: &Fixture, env: &[(&str, &str)], wait: Duration) -> Option<(bool,
 /// A server on all interfaces refuses to start with the public demo passwords — on an
 /// empty database it would seed (TARMIM_DEMO on by default), and once they exist even
 /// with TARMIM_DEMO=false — unless TARMIM_DEMO=true is set by hand; on loopback (the
-/// README's zero-setup start) nothing changes.
+/// README's zero-setup start) nothing changes. Every demo login counts, not only the
+/// admin: one crew member left with the public password is enough to refuse.
 async fn public_demo_passwords_are_refused_off_loopback(f: &Fixture) {
     let everywhere = ("TARMIM_LISTEN", "0.0.0.0:0");
     let wait = Duration::from_secs(30);
@@ -381,11 +382,37 @@ async fn public_demo_passwords_are_refused_off_loopback(f: &Fixture) {
     ));
     let (ok, err) =
         serve_for(f, &[everywhere, ("TARMIM_DEMO", "false")], wait).expect("refused, not serving");
-    assert!(!ok && err.contains("demo logins exist"), "{err}");
+    assert!(!ok && err.contains(r#"demo login "admin" exists"#), "{err}");
     // By hand, or on loopback: it serves (killed after a few seconds).
     let short = Duration::from_secs(4);
     assert!(serve_for(f, &[everywhere, ("TARMIM_DEMO", "true")], short).is_none());
     assert!(serve_for(f, &[("TARMIM_LISTEN", "127.0.0.1:0")], short).is_none());
+
+    // Every password changed but one crew member's: still refused, naming that login.
+    use server::storage::admin::{UserChange, UserEdit, edit_user, users};
+    let changed = tokio::task::spawn_blocking(|| {
+        server::domain::identity::hash_password("changed-pass-1").unwrap()
+    })
+    .await
+    .unwrap();
+    let kept = "crew-d01-a";
+    let all = users(&f.db).await.unwrap();
+    assert!(all.iter().any(|u| u.login == kept), "the demo has {kept}");
+    for u in all.iter().filter(|u| u.login != kept) {
+        let edit = UserEdit::Password(changed.clone());
+        let done = edit_user(&f.db, &u.login, &edit).await.unwrap();
+        assert_eq!(done, UserChange::Done, "{}", u.login);
+    }
+    let off = [everywhere, ("TARMIM_DEMO", "false")];
+    let (ok, err) = serve_for(f, &off, wait).expect("refused, not serving");
+    assert!(!ok && err.contains(&format!("{kept:?}")), "{err}");
+    // That one changed too: it serves on all interfaces.
+    let edit = UserEdit::Password(changed);
+    assert_eq!(
+        edit_user(&f.db, kept, &edit).await.unwrap(),
+        UserChange::Done
+    );
+    assert!(serve_for(f, &off, short).is_none());
 }
 
 /// Wrong logins on distinct accounts (so only the address limit counts) claiming to come
@@ -490,6 +517,9 @@ async fn every_console_page_has_the_console_csp() {
         "verify.html",
         "messages.html",
         "desk.html",
+        "penalties.html",
+        "roster.html",
+        "admin.html",
     ] {
         let r = http
             .get(format!("http://{}/console/{page}", srv.addr))

@@ -803,6 +803,83 @@ async fn forged_changes_are_refused(f: &Fixture) {
     server.shutdown().await.unwrap();
 }
 
+/// Issue 16 §11, roles in the document: a manager (read-only) logged in over HTTP syncs
+/// its district's tasks like a dispatcher but may write nothing into them. A note, then
+/// a photo reference pushed over sync are each refused `forbidden` naming the role, the
+/// phone is reset to the server's copy, and nothing is stored.
+async fn a_managers_notes_and_photos_are_refused(f: &Fixture) {
+    seed_people(&f.db).await;
+    let hash = hash_password(PASSWORD).unwrap();
+    let districts = vec!["D1".to_owned()];
+    tarmim_testing::add_user(
+        &f.db,
+        "u-mgr",
+        "mgr",
+        &hash,
+        UserRole::Manager,
+        None,
+        districts,
+    )
+    .await;
+    seed_task(&f.db, "T1", "D1", Some("C1")).await;
+    let server = start(f).await;
+    let mut m = Phone::login(server.addr, "mgr", "tablet-m").await;
+    assert_eq!(m.actor().role, Role::Manager);
+    m.sync().await;
+    assert!(m.held().contains("T1"), "{:?}", m.held());
+    let stored = server_heads(&f.db, "T1").await;
+    let now = now_millis();
+    type Write = Box<dyn Fn(&mut TaskDoc, &Actor) -> Result<(), TaskError>>;
+    let cases: Vec<(&str, Write, &str)> = vec![
+        (
+            "note",
+            Box::new(move |t, who| t.add_note(who, now, "seen on my rounds").map(|_| ())),
+            "a manager may not add notes",
+        ),
+        (
+            "photo",
+            Box::new(|t, who| {
+                let photo = PhotoRef {
+                    kind: PhotoKind::Before,
+                    ..after_photo(who, 9)
+                };
+                t.add_photo(who, photo)
+            }),
+            "a manager may not add photos",
+        ),
+    ];
+    for (i, (what, write, why)) in cases.into_iter().enumerate() {
+        m.dev.edit(&id("T1"), now, |t, who| write(t, who)).unwrap();
+        assert_ne!(m.heads("T1").unwrap(), stored, "{what}: nothing written");
+        m.push().await;
+        m.until(what, |p| p.refusals().len() > i || p.acks("T1") > 0)
+            .await;
+        assert_eq!(m.acks("T1"), 0, "{what}: accepted from a manager");
+        let refused = m
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                DeviceEvent::Refused { doc, code, message } => Some((doc, *code, message)),
+                _ => None,
+            })
+            .nth(i)
+            .unwrap();
+        assert_eq!(refused.0.as_str(), "T1");
+        assert_eq!(refused.1, RefusalCode::Forbidden, "{what}: {}", refused.2);
+        assert!(refused.2.contains(why), "{what}: {}", refused.2);
+        assert_eq!(m.heads("T1").unwrap(), stored, "{what}: phone not reset");
+        assert_eq!(m.dev.pending_count().unwrap(), 0);
+        assert_eq!(server_heads(&f.db, "T1").await, stored, "{what}: stored");
+    }
+    let v = server_doc(&f.db, "T1").await.unwrap().view().unwrap();
+    assert_eq!(
+        (v.notes.len(), v.photos.len()),
+        (0, 0),
+        "notes, photos stored"
+    );
+    server.shutdown().await.unwrap();
+}
+
 /// An after photo by `who`, for completions.
 fn after_photo(who: &Actor, h: u8) -> PhotoRef {
     PhotoRef {
@@ -1564,6 +1641,7 @@ on_both_backends!(
     live_push_reaches_connected_phone,
     reassignment_moves_task_live,
     forged_changes_are_refused,
+    a_managers_notes_and_photos_are_refused,
     a_fork_hiding_an_acknowledged_reassignment_is_refused,
     a_completion_after_an_acknowledged_drop_is_refused,
     future_dated_events_are_refused,
