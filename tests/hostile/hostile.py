@@ -603,6 +603,91 @@ def proxy_checks(args):
     return 0 if c.failed == 0 else 1
 
 
+def ended_within(s, seconds, marker, first=False):
+    """Whether the peer closed `s`, or sent `marker` (at the start of a read when `first`:
+    a WebSocket frame's header), within `seconds`."""
+    s.settimeout(seconds)
+    end = time.monotonic() + seconds
+    seen = b""
+    try:
+        while time.monotonic() < end:
+            chunk = s.recv(65536)
+            if not chunk:
+                return True
+            if (first and chunk.startswith(marker)) or (not first and marker in seen[-8:] + chunk):
+                return True
+            seen = (seen + chunk)[-64:]
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+    return False
+
+
+def event_stream(host, port, token):
+    """Opens the console's event stream (SSE); (status, socket)."""
+    s = socket.create_connection((host, port), timeout=10)
+    s.sendall(
+        (
+            f"GET /api/v1/console/events HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Accept: text/event-stream\r\nAuthorization: Bearer {token}\r\n\r\n"
+        ).encode()
+    )
+    line = s.recv(4096).split(b"\r\n", 1)[0].split()
+    return (int(line[1]) if len(line) > 1 else 0), s
+
+
+def revoke_checks(args):
+    """Point 7 on the real binaries (tests/suites/replicas.sh: two replicas on one
+    PostgreSQL database): a dispatcher's console stream and a crew phone's sync socket
+    open on replica a; `user revoke-tokens` run by the real CLI, a third process, cuts
+    both within seconds, and their tokens are refused on replica b too."""
+    c = Checks()
+    a, b = args.url, args.url_b
+    host, port = a.split("//")[1].split(":")
+    port = int(port)
+    opened = {}
+    for who, password in [(args.revoke_console, args.revoke_password), (args.revoke_phone, args.revoke_phone_password)]:
+        st, _, body = login(a, who, password, f"revoke-{who}")
+        opened[who] = json.loads(body).get("token", "") if st == 200 else ""
+        c.check(f"login of {who} on replica a", st == 200, f"status {st}")
+    st_stream, stream = event_stream(host, port, opened[args.revoke_console])
+    st_sock, sock = upgrade(host, port, opened[args.revoke_phone])
+    c.check(
+        "the console stream and the sync socket open on replica a",
+        st_stream == 200 and st_sock == 101,
+        f"stream {st_stream}, socket {st_sock}",
+    )
+    started = time.monotonic()
+    for who in (args.revoke_console, args.revoke_phone):
+        cli = subprocess.run(
+            [args.server_bin, "user", "revoke-tokens", "--login", who],
+            capture_output=True, text=True, timeout=60,
+        )
+        c.check(f"`user revoke-tokens --login {who}` (the CLI)", cli.returncode == 0, cli.stderr[-300:])
+    stream_cut = ended_within(stream, 10, b"0\r\n\r\n")
+    stream_took = time.monotonic() - started
+    # A WebSocket close frame (FIN + opcode 8) is the cut; the TCP close follows it.
+    sock_cut = ended_within(sock, 10, b"\x88", first=True)
+    sock_took = time.monotonic() - started
+    c.check(
+        "after revoke-tokens by the CLI, replica a ends the console stream and closes the sync socket",
+        stream_cut and sock_cut,
+        f"stream ended {stream_cut}, socket closed {sock_cut}",
+    )
+    print(
+        f"[revoke] stream ended {stream_took:.1f} s, socket closed {sock_took:.1f} s "
+        "after the first revoke-tokens began (each CLI run included)",
+        flush=True,
+    )
+    refused = [http("GET", f"{b}/api/v1/me", headers={"Authorization": f"Bearer {t}"})[0] for t in opened.values()]
+    c.check("the revoked tokens are refused on replica b", refused == [401, 401], f"statuses {refused}")
+    stream.close()
+    sock.close()
+    print(f"revoke: {c.passed} passed, {c.failed} failed", flush=True)
+    return 0 if c.failed == 0 else 1
+
+
 def run_checks(args):
     c = Checks()
     base = args.url
@@ -813,7 +898,13 @@ def main():
     p.add_argument("--header-timeout", type=int, default=10)
     p.add_argument("--bomb", default="", help="a program that pushes a 4 GiB change bomb")
     p.add_argument("--bench", action="store_true")
-    p.add_argument("--phase", default="main", choices=["cap", "held", "main", "proxy"])
+    p.add_argument("--phase", default="main", choices=["cap", "held", "main", "proxy", "revoke"])
+    p.add_argument("--url-b", default="", help="the second replica (--phase revoke)")
+    p.add_argument("--server-bin", default="", help="the server's binary, for its CLI (--phase revoke)")
+    p.add_argument("--revoke-console", default="dispatcher-r2")
+    p.add_argument("--revoke-password", default="demo-dispatcher")
+    p.add_argument("--revoke-phone", default="crew-d05-a")
+    p.add_argument("--revoke-phone-password", default="demo-crew")
     p.add_argument("--db", default="", help="the server's SQLite file (--phase held)")
     p.add_argument("--filed", default="", help="field reports inside a district, comma-separated")
     p.add_argument("--unroutable", default="", help="a field report outside every district")
@@ -827,7 +918,13 @@ def main():
     args = p.parse_args()
     if args.bench:
         sys.exit(bench(args))
-    phases = {"cap": cap_checks, "held": held_checks, "main": run_checks, "proxy": proxy_checks}
+    phases = {
+        "cap": cap_checks,
+        "held": held_checks,
+        "main": run_checks,
+        "proxy": proxy_checks,
+        "revoke": revoke_checks,
+    }
     sys.exit(phases[args.phase](args))
 
 
