@@ -607,6 +607,50 @@ async fn sms_through_the_webhook(f: &Fixture) {
     srv.shutdown().await.unwrap();
 }
 
+/// Issue 19: a report filed at the call centre's desk, with the caller's consent, answers
+/// `sms: queued`, and the tracking code goes out through the configured gateway to the
+/// number (typed with Persian digits) in E.164, in the caller's language.
+async fn desk_code_goes_out_by_sms(f: &Fixture) {
+    seed(&f.db).await;
+    let hash = hash_password(PASSWORD).unwrap();
+    tarmim_testing::add_user(
+        &f.db,
+        "u-op",
+        "op",
+        &hash,
+        UserRole::CallCentre,
+        None,
+        vec![],
+    )
+    .await;
+    let (gw, gaddr) = Gateway::start(200, "{}").await;
+    let srv = tarmim_testing::start(
+        f.db.clone(),
+        sms_config(f, format!("http://{gaddr}/sms"), "webhook", "off"),
+    )
+    .await;
+    let op = tarmim_testing::Api::login(srv.addr, "op", PASSWORD).await;
+    let (lat, lon) = centre_d01();
+    let (s, filed) = op
+        .post(
+            "/api/v1/desk/reports",
+            json!({
+                "kind": "request", "service": "pothole", "attributes": {"size": "large"},
+                "lat": lat, "lon": lon, "description": "A deep pothole by the bakery",
+                "phone": "۰۹۱۲ ۱۲۳ ۴۵۶۷", "consent": true, "lang": "fa",
+            }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{filed}");
+    assert_eq!(filed["sms"], "queued", "{filed}");
+    let code = filed["tracking_code"].as_str().unwrap().to_owned();
+    wait_for("the SMS", async || gw.seen().len() == 1).await;
+    let v: Value = serde_json::from_str(&gw.seen()[0].2).unwrap();
+    assert_eq!(v["to"], "+989121234567");
+    assert!(v["text"].as_str().unwrap().contains(&code), "{v}");
+    srv.shutdown().await.unwrap();
+}
+
 /// Kavenegar's API shape; and quiet hours: the receipt (which carries the code) goes out
 /// at night, a later status change waits for the morning.
 async fn sms_through_kavenegar_and_quiet_hours(f: &Fixture) {
@@ -719,6 +763,7 @@ on_both_backends!(
     killed_between_commit_and_send_delivers_exactly_once,
     completion_reopening_and_merging_reach_the_citizen,
     sms_through_the_webhook,
+    desk_code_goes_out_by_sms,
     sms_through_kavenegar_and_quiet_hours,
     contacts_are_checked_forgotten_unsubscribed_and_swept,
 );
