@@ -704,6 +704,8 @@ async fn bench_find_caller(f: &Fixture) {
     let callers: i64 = 300_000;
     let db = f.db.clone();
     tarmim_testing::demo_map(&db).await;
+    // The services, for the desk page's form (the lookups do not need them).
+    server::domain::open311::seed_demo(&db).await.unwrap();
     let hash = hash_password(PASSWORD).unwrap();
     tarmim_testing::add_user(&db, "u-op", "op", &hash, UserRole::CallCentre, None, vec![]).await;
     let key = [0x5au8; 32];
@@ -796,6 +798,37 @@ async fn bench_find_caller(f: &Fixture) {
         ms(times[times.len() - 1]),
         times.len()
     );
+    // The same lookups typed on the desk page in a real browser, to the reports on screen.
+    if std::env::var_os("TARMIM_DESK_BENCH_BROWSER").is_some() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser");
+        // Caller i's reports are tasks 3i+1..=3i+3 (the seed above).
+        let wanted: Vec<String> = phones
+            .iter()
+            .enumerate()
+            .take(105)
+            .map(|(i, p)| format!("{p}=T-{:012X}", i * 3 + 1))
+            .collect();
+        let base = format!("http://{}", server.addr);
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("node")
+                .arg("bench-desk.mjs")
+                .current_dir(dir)
+                .env("TARMIM_BASE_URL", base)
+                .env("TARMIM_DESK_LOGIN", "op")
+                .env("TARMIM_DESK_PASSWORD", PASSWORD)
+                .env("TARMIM_DESK_PHONES", wanted.join(","))
+                .output()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
 }
 
 mod bench {
