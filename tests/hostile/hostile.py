@@ -120,13 +120,7 @@ def login(base, login_name, password, device, source=None):
 def upgrade(host, port, token):
     """Opens a sync WebSocket; (status, socket)."""
     s = socket.create_connection((host, port), timeout=10)
-    s.sendall(
-        (
-            f"GET /api/v1/sync HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n"
-        ).encode()
-    )
+    s.sendall(upgrade_request(host, port, token))
     line = s.recv(4096).split(b"\r\n", 1)[0].split()
     return (int(line[1]) if len(line) > 1 else 0), s
 
@@ -135,14 +129,20 @@ def upgrade_answer(host, port, token):
     """Opens a sync WebSocket; (status, the answer's text, socket)."""
     s = socket.create_connection((host, port), timeout=10)
     s.sendall(upgrade_request(host, port, token))
+    head = read_head(s)
+    line = head.split(b"\r\n", 1)[0].split()
+    return (int(line[1]) if len(line) > 1 else 0), head.decode("latin-1"), s
+
+
+def read_head(s):
+    """An HTTP answer's status line and headers, as far as they come."""
     head = b""
     while b"\r\n\r\n" not in head:
         chunk = s.recv(4096)
         if not chunk:
             break
         head += chunk
-    line = head.split(b"\r\n", 1)[0].split()
-    return (int(line[1]) if len(line) > 1 else 0), head.decode("latin-1"), s
+    return head
 
 
 def upgrade_request(host, port, token):
@@ -194,12 +194,7 @@ def stalled_socket(host, port, token, device):
     s.settimeout(10)
     s.connect((host, port))
     s.sendall(upgrade_request(host, port, token))
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        head += chunk
+    head = read_head(s)
     line = head.split(b"\r\n", 1)[0].split()
     status = int(line[1]) if len(line) > 1 else 0
     if status == 101:
