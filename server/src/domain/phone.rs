@@ -44,6 +44,11 @@ fn parse(input: &str) -> Result<phonenumber::PhoneNumber, PhoneError> {
         return Err(PhoneError::Unreadable(shown));
     }
     let ascii = ascii_digits(input.trim());
+    // libphonenumber reads letters as a keypad's digits (`0912-CALL-ME`); no one in the
+    // city gives a number that way, and a letter is far likelier a typing slip.
+    if ascii.chars().any(char::is_alphabetic) {
+        return Err(PhoneError::Unreadable(shown));
+    }
     // `00` is the international prefix in Iran and most of the world.
     let ascii = match ascii.strip_prefix("00") {
         Some(rest) => format!("+{rest}"),
@@ -111,6 +116,14 @@ mod tests {
             Err(PhoneError::Invalid(_) | PhoneError::Unreadable(_))
         ));
         assert!(matches!(normalise("hello"), Err(PhoneError::Unreadable(_))));
+        assert!(matches!(
+            normalise("0912-CALL-ME"),
+            Err(PhoneError::Unreadable(_))
+        ));
+        assert!(matches!(
+            normalise("0912 123 45 6 7 x"),
+            Err(PhoneError::Unreadable(_))
+        ));
         assert!(normalise("<b>0912</b>").is_err());
         assert!(matches!(
             normalise(&"9".repeat(10_000)),

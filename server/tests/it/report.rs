@@ -262,7 +262,7 @@ async fn a_pothole_with_a_photo_and_a_contact(f: &Fixture) {
         .unwrap()
         .unwrap();
     assert_eq!(contact.email.as_deref(), Some("citizen@example.com"));
-    assert_eq!(contact.phone.as_deref(), Some("09121234567"));
+    assert_eq!(contact.phone.as_deref(), Some("+989121234567"));
     assert!(!detail.to_string().contains("citizen@example.com"));
     assert_eq!(
         server::storage::messages::report_origin(&c.db, &task)

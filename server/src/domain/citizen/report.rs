@@ -191,20 +191,9 @@ fn lang_of(s: &Option<String>) -> String {
     }
 }
 
-/// Persian and Arabic-Indic digits as ASCII (phones type them).
-fn ascii_digits(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '۰'..='۹' => char::from(b'0' + (c as u32 - '۰' as u32) as u8),
-            '٠'..='٩' => char::from(b'0' + (c as u32 - '٠' as u32) as u8),
-            c => c,
-        })
-        .collect()
-}
-
-/// Checks the optional contact: a plausible e-mail address, a phone number of 7–15
-/// digits (spaces, dashes and brackets allowed, a leading `+`), and consent when either
-/// is given.
+/// Checks the optional contact: a plausible e-mail address, a valid phone number (read
+/// into E.164 as Open311 and the desk store it, so the desk finds this citizen by their
+/// number however either typed it), and consent when either is given.
 pub fn check_contact(s: &Submission) -> Result<Contact, ReportError> {
     let email = match s.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
         None => None,
@@ -226,24 +215,12 @@ pub fn check_contact(s: &Submission) -> Result<Contact, ReportError> {
     };
     let phone = match s.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
         None => None,
-        Some(p) => {
-            let p = ascii_digits(p);
-            let digits: String = p.chars().filter(char::is_ascii_digit).collect();
-            let allowed = p
-                .chars()
-                .enumerate()
-                .all(|(i, c)| c.is_ascii_digit() || " -()".contains(c) || (c == '+' && i == 0));
-            if !allowed || !(7..=15).contains(&digits.len()) {
-                return Err(ReportError::Invalid(format!(
-                    "{p:?} is not a phone number (7 to 15 digits)"
-                )));
-            }
-            Some(if p.starts_with('+') {
-                format!("+{digits}")
-            } else {
-                digits
-            })
-        }
+        Some(p) => Some(crate::domain::phone::normalise(p).map_err(|_| {
+            let shown: String = p.chars().take(40).collect();
+            ReportError::Invalid(format!(
+                "{shown:?} is not a phone number: write it as 0912 123 4567 or +98 912 123 4567"
+            ))
+        })?),
     };
     if (email.is_some() || phone.is_some()) && !s.consent {
         return Err(ReportError::Invalid(
