@@ -706,12 +706,14 @@ pub async fn contact_target(db: &Db, reference: &str) -> Result<Option<ContactTa
     Ok(row)
 }
 
-/// Erases the contacts of tasks closed before `closed_before` (and still closed); returns
-/// how many were erased.
+/// Erases the contacts of tasks closed before `closed_before` (and still closed) and of
+/// citizens' messages answered before it; returns how many were erased.
 pub async fn erase_contacts_closed_before(db: &Db, closed_before: i64) -> Result<u64, DbError> {
     let n = on_pool!(db, pool => sqlx::query(
         "DELETE FROM open311_contacts WHERE task IN (
-             SELECT id FROM task_facts WHERE closed_at IS NOT NULL AND closed_at < $1)",
+             SELECT id FROM task_facts WHERE closed_at IS NOT NULL AND closed_at < $1
+             UNION ALL
+             SELECT id FROM citizen_messages WHERE answered_at IS NOT NULL AND answered_at < $1)",
     )
     .bind(closed_before)
     .execute(pool)

@@ -763,6 +763,21 @@ async fn an_open311_message_is_receipted_and_its_answer_told(f: &Fixture) {
             .replace("=\r\n", "")
             .contains(&format!("{BASE}/track/{code}"))
     );
+    // Once answered, the message is over: the retention sweep erases its contact as it
+    // does a closed report's (kept while the retention runs).
+    settled(&f.db).await;
+    let stored = async || {
+        server::storage::open311::contact_target(&f.db, &id)
+            .await
+            .unwrap()
+    };
+    assert!(stored().await.is_some());
+    let now = server::base::time::now_millis();
+    let sweep = server::domain::citizen::contacts::sweep;
+    assert_eq!(sweep(&f.db, 90, now).await.unwrap(), 0);
+    assert!(stored().await.is_some(), "kept within the retention");
+    assert_eq!(sweep(&f.db, 0, now + 1).await.unwrap(), 1);
+    assert!(stored().await.is_none(), "erased after it");
     srv.shutdown().await.unwrap();
 }
 

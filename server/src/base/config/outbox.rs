@@ -43,8 +43,8 @@ pub struct OutboxConfig {
     /// Hours in the city's zone when no SMS is sent but the one carrying the tracking
     /// code (`TARMIM_SMS_QUIET_HOURS`: `HH:MM-HH:MM`, or `off`).
     pub sms_quiet_hours: String,
-    /// Days after a report is closed that its citizens' contacts are erased
-    /// (`TARMIM_CONTACT_RETENTION_DAYS`).
+    /// Days after a report is closed, or a message answered, that its citizens'
+    /// contacts are erased (`TARMIM_CONTACT_RETENTION_DAYS`).
     pub contact_retention_days: u64,
 }
 

@@ -7,8 +7,9 @@
 //!   reporter's, or their own as a supporter), at once;
 //! - [`unsubscribe`]: the link in every message stops further messages, keeping the
 //!   contact until it is erased;
-//! - [`sweep`]: every replica's outbox loop erases the contacts of reports closed more
-//!   than `contact_retention_days` ago (default 90), and by the same rule the call
+//! - [`sweep`]: every replica's outbox loop erases the contacts of reports closed, and
+//!   of messages answered, more than `contact_retention_days` ago (default 90), and by
+//!   the same rule the call
 //!   centre's records of callers: the links from a caller's hashed number to those
 //!   reports' codes, and the caller's hash in calls started that long ago.
 //!
@@ -57,7 +58,8 @@ pub async fn unsubscribe(c: &Citizens<'_>, code: &str) -> Result<bool, TrackErro
     Ok(records::unsubscribe_contact(&c.dispatch.store, &reference(&t), now_millis()).await?)
 }
 
-/// Erases the contacts of reports closed more than `retention_days` before `now`, the
+/// Erases the contacts of reports closed (and messages answered) more than
+/// `retention_days` before `now`, the
 /// callers' links to those reports, and the callers' hashes in calls started that long
 /// ago; returns how many contacts were erased.
 pub async fn sweep(db: &Db, retention_days: u64, now: i64) -> Result<u64, DbError> {
