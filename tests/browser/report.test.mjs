@@ -246,6 +246,36 @@ test('a point outside every district is refused on the page', async () => {
   await context.close();
 });
 
+for (const [locale, lang] of [['fa-IR', 'fa'], ['en-US', 'en']]) {
+  test(`a number the form lets through but the server cannot read is refused in the page's language (${lang})`, async () => {
+    const { context, page, errors } = await open(locale);
+    await page.click('#kinds [data-kind=suggestion]');
+    await page.fill('#description', `More benches in the park (${lang}, ${Date.now()})`);
+    // Ten digits: the form's check passes, libphonenumber finds no such Iranian number.
+    await page.fill('#phone', lang === 'fa' ? '۰۹۱۲ ۱۲۳ ۴۵۶' : '0912 123 456');
+    await page.check('#consent');
+    const answer = page.waitForResponse((r) => r.url().endsWith('/api/v1/report') && r.request().method() === 'POST');
+    await page.click('#send');
+    assert.equal((await answer).status(), 400);
+    await page.waitForSelector('#error:not([hidden])');
+    const shown = await page.textContent('#error');
+    if (lang === 'fa') {
+      assert.match(shown, /شماره‌ی تلفن نیست/);
+      assert.doesNotMatch(shown, /phone number/, 'the server\'s English words are not shown');
+    } else {
+      assert.match(shown, /^This is not a phone number\. Write it as/);
+    }
+    assert.equal(await page.isVisible('#done'), false);
+    if (SHOT_DIR) await page.screenshot({ path: `${SHOT_DIR}/report-bad-phone-${lang}.png`, fullPage: true });
+    // Written properly, the same message is filed.
+    await page.fill('#phone', lang === 'fa' ? '۰۹۱۲ ۱۲۳ ۴۵۶۷' : '+98 912 123 4567');
+    await page.click('#send');
+    await page.waitForSelector('#done:not([hidden])', { timeout: 30_000 });
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+}
+
 test('a suggestion without a point, answered from the console', async () => {
   const { context, page, errors } = await open('en-US');
   await page.click('#kinds [data-kind=suggestion]');

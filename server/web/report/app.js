@@ -308,6 +308,9 @@
     if (r.status === 413) return tt('report.error.photoTooLarge');
     if (r.status === 422) return tt('report.district.outside');
     const m = r.body && r.body.message;
+    // The server reads the number with libphonenumber's rules, stricter than the form's
+    // check; its words are English, so say it in the page's language.
+    if (r.status === 400 && m && /phone number/.test(m)) return tt('report.error.phone');
     return m ? tt('report.error.server', { message: m }) : tt('common.error.network');
   }
 
