@@ -118,6 +118,9 @@ impl From<DeviceError> for TarmimError {
             DeviceError::Store(e) => e.into(),
             DeviceError::Task(e) => e.into(),
             DeviceError::UnknownTask(_) => TarmimError::invalid(e.to_string()),
+            DeviceError::Dropped(_) => TarmimError::Refused {
+                reason: e.to_string(),
+            },
             DeviceError::Outbox(OutboxError::Empty | OutboxError::TooLarge { .. }) => {
                 TarmimError::invalid(e.to_string())
             }

@@ -7,7 +7,7 @@ use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use sync_core::protocol::*;
-use sync_core::session::device::{Device, DeviceError, DeviceEvent};
+use sync_core::session::device::{Device, DeviceError, DeviceEvent, NewPhoto};
 use sync_core::session::memory::MemServerStore;
 use sync_core::session::server::{Reply, ServerConfig, ServerSession};
 use sync_core::session::*;
@@ -325,6 +325,140 @@ fn an_offline_completion_reaches_the_server_after_a_reassignment() {
             .iter()
             .any(|c| c.kind == "completed_while_reassigned")
     );
+}
+
+/// A task dropped from the phone's scopes while it holds unsent edits stays until they
+/// are acknowledged, and takes no new edit meanwhile: the app gets a refusal at once
+/// (`DeviceError::Dropped`) instead of an edit the server would refuse as a stale view
+/// after the next `Hello`. Once the unsent edit arrives, the task goes.
+#[test]
+fn a_task_held_only_for_unsent_edits_takes_no_new_ones() {
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    let mut a = device(ali());
+    connect(&mut a, &mut session(&ali(), &["crew:C1"]), &store);
+    a.disconnect();
+    a.edit(&id("T1"), T0 + 10, |t, who| {
+        t.add_note(who, T0 + 10, "kerb broken too")
+    })
+    .unwrap();
+    server_edit(&store, "T1", |t| {
+        t.append_event(
+            &disp(),
+            T0 + 11,
+            EventKind::Assigned {
+                crew: "C2".into(),
+                reason: "closer".into(),
+            },
+        )
+        .unwrap();
+    });
+    // The catch-up with the Drop arrives; the phone's push is lost with the connection.
+    let mut s = session(&ali(), &["crew:C1"]);
+    let up = a.connect().unwrap();
+    let hello = up.into_iter().next().unwrap();
+    for f in feed(&mut s, &store, &hello).frames {
+        a.on_frame(&f).unwrap();
+    }
+    a.disconnect();
+    assert!(a.is_dropped(&id("T1")).unwrap());
+    assert_eq!(held(&a), vec!["T1".to_owned()], "kept for the unsent note");
+    let refused = a.edit(&id("T1"), T0 + 20, |t, who| {
+        t.add_note(who, T0 + 20, "started")
+    });
+    assert!(
+        matches!(refused, Err(DeviceError::Dropped(ref d)) if *d == id("T1")),
+        "{refused:?}"
+    );
+    let photo = a.add_photo(
+        &id("T1"),
+        NewPhoto {
+            kind: PhotoKind::After,
+            mime: "image/jpeg".into(),
+            taken_at: None,
+            taken_point: None,
+        },
+        b"\xff\xd8 not checked here",
+        T0 + 21,
+    );
+    assert!(matches!(photo, Err(DeviceError::Dropped(_))), "{photo:?}");
+    assert_eq!(a.pending_count().unwrap(), 1, "only the note made before");
+    assert!(a.outbox().unwrap().is_empty(), "nothing written");
+    // The next connection delivers the note; then the task goes, and nothing is refused.
+    let ev = connect(&mut a, &mut session(&ali(), &["crew:C1"]), &store);
+    assert!(ev.contains(&DeviceEvent::Acknowledged(id("T1"))), "{ev:?}");
+    assert!(ev.contains(&DeviceEvent::Dropped(id("T1"))), "{ev:?}");
+    assert!(
+        !ev.iter().any(|e| matches!(e, DeviceEvent::Refused { .. })),
+        "{ev:?}"
+    );
+    assert!(held(&a).is_empty());
+    let stored = run(store.load(&id("T1"))).unwrap().unwrap();
+    let v = TaskDoc::load(&stored.bytes).unwrap().view().unwrap();
+    assert!(v.notes.iter().any(|n| n.text == "kerb broken too"));
+}
+
+/// The same with the reassignment reaching the phone as changes (it sees its district's
+/// open tasks): a completion made offline before it, whose push was lost in the connection
+/// that brought the reassignment, still reaches the server on the next one, because the
+/// phone does not confirm a batch while an edit of its own is unacknowledged.
+#[test]
+fn an_edit_whose_push_was_lost_as_news_arrived_still_reaches_the_server() {
+    let scopes = ["crew:C1", "open:D1"];
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    let mut a = device(ali());
+    connect(&mut a, &mut session(&ali(), &scopes), &store);
+    a.disconnect();
+    let me = ali();
+    a.edit(&id("T1"), T0 + 10, |t, who| {
+        t.add_photo(who, after_photo(&me, 7))?;
+        t.append_event(
+            who,
+            T0 + 10,
+            EventKind::Completed {
+                photos: vec![format!("{:064x}", 7)],
+            },
+        )
+    })
+    .unwrap();
+    server_edit(&store, "T1", |t| {
+        t.append_event(
+            &disp(),
+            T0 + 11,
+            EventKind::Assigned {
+                crew: "C2".into(),
+                reason: "closer".into(),
+            },
+        )
+        .unwrap();
+    });
+    let mut s = session(&ali(), &scopes);
+    let hello = a.connect().unwrap().into_iter().next().unwrap();
+    let mut events = Vec::new();
+    for f in feed(&mut s, &store, &hello).frames {
+        events.extend(a.on_frame(&f).unwrap().events);
+    }
+    a.disconnect();
+    assert!(
+        events.contains(&DeviceEvent::Changed(id("T1"))),
+        "{events:?}"
+    );
+    let ev = connect(&mut a, &mut session(&ali(), &scopes), &store);
+    assert!(ev.contains(&DeviceEvent::Acknowledged(id("T1"))), "{ev:?}");
+    assert!(
+        !ev.iter().any(|e| matches!(e, DeviceEvent::Refused { .. })),
+        "{ev:?}"
+    );
+    let stored = run(store.load(&id("T1"))).unwrap().unwrap();
+    let v = TaskDoc::load(&stored.bytes).unwrap().view().unwrap();
+    assert_eq!(
+        v.derived.status,
+        Status::Completed,
+        "kept as offline work (rule 1)"
+    );
+    // Acknowledged: the next batch moves the cursor on as before.
+    assert_eq!(a.pending_count().unwrap(), 0);
 }
 
 /// Crew C1's phone sees its district's open tasks, so a reassignment away reaches it as

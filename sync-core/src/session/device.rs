@@ -14,7 +14,12 @@
 //!   need not wait for the disk: what a crash loses of them is fetched or acknowledged
 //!   again; only a local edit and the batch that completes a catch-up wait);
 //! - a document the server drops from the device's scope is kept until its pending changes
-//!   are acknowledged (a completion made offline still reaches the server).
+//!   are acknowledged (a completion made offline still reaches the server), and takes no
+//!   new edit meanwhile ([`DeviceError::Dropped`]);
+//! - a scope's cursor (what a `Hello` confirms holding) does not move past a batch while
+//!   any local edit is unacknowledged: the server judges a push against what the device
+//!   confirmed, and work made before a batch whose push was lost must not look like a
+//!   fork that hides it.
 //!
 //! When the device's scopes shrink (its crew moved to another district, its user's
 //! districts or crew changed), the server closes the live session and the next
@@ -78,6 +83,11 @@ pub enum DeviceError {
     /// No such task on this device.
     #[error("no task {0} on this device")]
     UnknownTask(DocId),
+    /// The task left this device's scopes (given to another crew, say) while it held
+    /// unsent edits: it stays only until those reach the server, and takes no new ones,
+    /// which the server would refuse as a stale view once this device has seen the drop.
+    #[error("task {0} is no longer this device's; it is kept only until its unsent edits are sent")]
+    Dropped(DocId),
     /// A sync call without a connection.
     #[error("not connected")]
     NotConnected,
@@ -233,6 +243,24 @@ impl Device {
         Ok(self.load(id)?.view()?)
     }
 
+    /// Whether `id` left this device's scopes and is kept only until its unsent edits
+    /// are acknowledged (then it is dropped and the app hears [`DeviceEvent::Dropped`]).
+    pub fn is_dropped(&self, id: &DocId) -> Result<bool, DeviceError> {
+        Ok(self
+            .store
+            .meta(&format!("{DROP_KEY}{id}"))?
+            .is_some_and(|v| !v.is_empty()))
+    }
+
+    /// The document of a task the app may still edit.
+    fn load_for_edit(&self, id: &DocId) -> Result<TaskDoc, DeviceError> {
+        let doc = self.load(id)?;
+        if self.is_dropped(id)? {
+            return Err(DeviceError::Dropped(id.clone()));
+        }
+        Ok(doc)
+    }
+
     fn load(&self, id: &DocId) -> Result<TaskDoc, DeviceError> {
         match self.store.get(id)? {
             Some(bytes) => Ok(TaskDoc::load(&bytes)?),
@@ -283,7 +311,7 @@ impl Device {
         at: Millis,
         f: impl FnOnce(&mut TaskDoc, &Actor) -> Result<T, TaskError>,
     ) -> Result<T, DeviceError> {
-        let mut doc = self.load(id)?;
+        let mut doc = self.load_for_edit(id)?;
         let am_actor = self.edit_actor()?;
         doc.automerge().set_actor(am_actor);
         let before = doc.heads();
@@ -350,7 +378,7 @@ impl Device {
         check_photo_bytes(bytes)?;
         let hash = content_hash(bytes);
         let size = bytes.len() as u64;
-        let mut doc = self.load(task)?;
+        let mut doc = self.load_for_edit(task)?;
         let am_actor = self.edit_actor()?;
         doc.automerge().set_actor(am_actor);
         let before = doc.heads();
@@ -817,9 +845,14 @@ impl Device {
         // What the server sent can be fetched again: only the batch that completes a
         // scope's catch-up waits for the disk (and with it every lazy one before it).
         batch.lazy = !b.complete;
-        if b.complete {
+        if b.complete && self.store.all_pending()?.is_empty() {
             batch.cursors.push((scope.clone(), b.scanned));
         } else {
+            // Also while any local edit is unacknowledged: a `Hello` whose cursor passes
+            // this batch confirms holding it, and the server then judges a push against
+            // it; an edit made before it whose push was lost would be refused as a
+            // stale view (a forged fork looks the same). `scanned` still moves, so
+            // nothing is sent again but what changed after it.
             // Keep the scope's `seq` as it is, and make sure the scope is listed.
             let seq = self.store.cursors()?.get(&scope).copied().unwrap_or(0);
             batch.cursors.push((scope.clone(), seq));

@@ -201,8 +201,9 @@ pub struct Acknowledged {
     /// scope it held it through (the commit after `seq`), which it was sent as a `Drop`,
     /// not as changes. The phone library lets go of a dropped document at once, or, if
     /// it has pending changes (made before it heard of the drop), once the server
-    /// acknowledges them; it pushes them right after each connection's `Hello`, so in
-    /// the connection that brings the drop, before any `Hello` confirms it.
+    /// acknowledges them, taking no new edit to it meanwhile; and it moves no cursor
+    /// past a batch while an edit of its own is unacknowledged, so no `Hello` confirms
+    /// the drop before that work has arrived.
     pub dropped: bool,
 }
 
