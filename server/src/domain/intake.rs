@@ -4,13 +4,14 @@
 //! [`create_task`] checks the report (known service, title, WGS84 point), routes the
 //! point to its district (the covering polygon, else the configured default district,
 //! else a clear "outside every district" refusal — never dropped), sets the SLA due
-//! times, builds the task document (`Created` by the filer, `Routed` by the server),
+//! times, builds the task document (`Created` by the filer, `Routed` by the server,
 //! and — for an urgent task, or any task where the district auto-assigns normal work —
-//! chooses a crew ([`crate::domain::dispatch::assign`]'s scoring) and appends its `Assigned`
-//! event; then commits it all with the projection in one durable transaction, publishes
-//! it to the hub (the crew's phones pull it at once), and arms the acknowledgement and
-//! completion timers (or alerts the dispatchers that nobody could take it). The caller
-//! gets the task only after the commit is durable.
+//! the `Assigned` of the crew [`crate::domain::dispatch::assign`]'s scoring chooses; one
+//! automerge change, [`TaskDoc::create_with_events`]); then commits it all with the
+//! projection in one durable transaction, publishes it to the hub (the crew's phones pull
+//! it at once), and arms the acknowledgement and completion timers (or alerts the
+//! dispatchers that nobody could take it). The caller gets the task only after the
+//! commit is durable.
 //!
 //! A citizen's message is of a [`Kind`]: only `request` and `violation` come here as
 //! tasks; the rest are messages for a department inbox
@@ -36,7 +37,9 @@ use crate::storage::IdentityStore;
 use crate::storage::dispatch::{self as store, TimerKind};
 use crate::storage::outbox::{CommitExtra, NewTimer};
 use serde::{Deserialize, Serialize};
-use sync_core::task::{EventKind, GeoPoint, NewTask, Priority, Sla, Source, TaskDoc, TaskView};
+use sync_core::task::{
+    EventKind, GeoPoint, NewEvent, NewTask, Priority, Sla, Source, TaskDoc, TaskView,
+};
 use sync_core::{Actor, DocId};
 
 /// What a citizen's message is. `request` and `violation` are field work: they need a
@@ -346,38 +349,39 @@ pub async fn create_task_with(
         // every replica folds the citizen's events with the same rule.
         reopen_window_ms: d.settings.feedback_window_ms,
     };
-    let point = new.point;
-    let mut doc = TaskDoc::create(new, creator, now)?;
     let server = assign::server_actor(d);
-    doc.append_event(
-        &server,
-        now,
-        EventKind::Routed {
+    let mut then = vec![NewEvent {
+        actor: server.clone(),
+        at: now,
+        kind: EventKind::Routed {
             district: district.clone(),
         },
-    )?;
+    }];
     // A new task is nobody else's yet: the crew is chosen before the first commit and the
     // `Assigned` event goes into it, so the crew's phones get the task from one commit.
     let auto =
         priority == Priority::Urgent || store::auto_assign_normal(&d.store, &district).await?;
     let mut dispatch = None;
     if auto {
-        let pick = assign::pick(d, &district, &service.code, &point, &[]).await?;
+        let pick = assign::pick(d, &district, &service.code, &new.point, &[]).await?;
         dispatch = Some(match assign::reason(&pick, &district, &service.code) {
             Some((crew, reason)) => {
-                doc.append_event(
-                    &server,
-                    now,
-                    EventKind::Assigned {
+                then.push(NewEvent {
+                    actor: server,
+                    at: now,
+                    kind: EventKind::Assigned {
                         crew: crew.clone(),
                         reason: reason.clone(),
                     },
-                )?;
+                });
                 AutoOutcome::Assigned { crew, reason }
             }
             None => AutoOutcome::NoCrew,
         });
     }
+    // The task, `Routed` and any `Assigned` as one automerge change, with its view folded
+    // from what was written rather than parsed back from the document.
+    let (doc, view) = TaskDoc::create_with_events(new, creator, now, &then)?;
     // The code is stored with the task, so a code the citizen was given resolves.
     let (tracking, code_row) = codes::fresh(&id, codes::Role::Reporter);
     extra.codes.push(code_row);
@@ -389,7 +393,7 @@ pub async fn create_task_with(
             crew: None,
         });
     }
-    let (task, _) = edit::create_with(d, doc, &extra).await?;
+    let (task, _) = edit::create_viewed(d, doc, view, &extra).await?;
     metrics::counter!("tarmim_tasks_created_total", "source" => source.as_str()).increment(1);
     // The task is durable from here on: what follows must not fail the request (the
     // caller would file it again). A timer that cannot be armed is logged and alerted.

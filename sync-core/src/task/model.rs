@@ -287,6 +287,19 @@ pub struct Event {
     pub parents: Vec<String>,
 }
 
+/// An event to write right after a task's `Created` event, in the same commit
+/// ([`crate::task::TaskDoc::create_with_events`]): what
+/// [`crate::task::TaskDoc::append_event`] takes, as data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Who does it, on which device.
+    pub actor: Actor,
+    /// Wall-clock time.
+    pub at: Millis,
+    /// What happens.
+    pub kind: EventKind,
+}
+
 /// The status derived from the event log. Never stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

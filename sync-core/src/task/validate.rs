@@ -14,7 +14,10 @@
 //!   Not in the merged state: a crew's offline start may be superseded there by a
 //!   dispatcher's concurrent reassignment, and that is legitimate (rule 1). Because the
 //!   author's view is built from the event's claimed `parents`, we also check that those
-//!   parents are exactly the event-log heads of the automerge change that wrote the event;
+//!   parents are exactly the event-log heads the author had when writing it: the events
+//!   visible at the dependencies of the automerge change that wrote it, and those written
+//!   before it in the same change (the server creates a task and its first events in one
+//!   change; anything so written could as well be written as one change an event);
 //! - a device cannot build on a state older than one it has *acknowledged* holding
 //!   ([`RefusalCode::StaleView`], [`validate_push`]): the server passes the document's
 //!   heads as its last sync delivered them to this device and the device confirmed (its
@@ -591,8 +594,10 @@ fn check_own_id(what: &str, id: &str, sender: &Actor) -> Result<(), Refusal> {
 }
 
 /// The event's claimed parents must be the event-log heads its device had: the events
-/// visible at the dependencies of the automerge change that wrote it. Returns those
-/// events' ids (the author's view).
+/// visible at the dependencies of the automerge change that wrote it, and the events that
+/// change wrote before it (by operation counter: one change is one actor's run of
+/// operations, in the order they were made). Returns those events' ids (the author's
+/// view).
 fn check_parents(
     a: &AutoCommit,
     p: &Parsed,
@@ -612,7 +617,31 @@ fn check_parents(
             format!("event {:?} has no change", e.id),
         );
     };
-    let seen: BTreeSet<String> = a.keys_at(events_obj, change.deps()).collect();
+    let mut seen: BTreeSet<String> = a.keys_at(events_obj, change.deps()).collect();
+    // Events the same change added besides this one (usually none), read as they were
+    // right after it.
+    let at_change = [hash];
+    let added: Vec<String> = a
+        .keys_at(events_obj, &at_change)
+        .filter(|k| k != &e.id && !seen.contains(k))
+        .collect();
+    if let ObjId::Id(counter, ..) = obj {
+        for key in added {
+            let written = a
+                .get_all_at(events_obj, key.as_str(), &at_change)
+                .map_err(|err| Refusal {
+                    code: RefusalCode::Malformed,
+                    message: format!("event {key:?} cannot be read: {err}"),
+                })?;
+            let earlier = written.iter().any(|(_, id)| match id {
+                ObjId::Id(c, ..) => c < counter && a.hash_for_opid(id) == Some(hash),
+                ObjId::Root => false,
+            });
+            if earlier {
+                seen.insert(key);
+            }
+        }
+    }
     let seen_events: Vec<Event> = p
         .events
         .iter()

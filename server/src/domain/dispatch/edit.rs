@@ -110,10 +110,21 @@ pub async fn create(
 /// durable together, or nothing is stored.
 pub async fn create_with(
     d: &Dispatch,
-    mut doc: TaskDoc,
+    doc: TaskDoc,
     extra: &CommitExtra,
 ) -> Result<(TaskView, CommitOutcome), DispatchError> {
     let view = doc.view()?;
+    create_viewed(d, doc, view, extra).await
+}
+
+/// [`create_with`] for a document whose view the caller already has: the one
+/// [`TaskDoc::create_with_events`] returned with it (not parsed back).
+pub async fn create_viewed(
+    d: &Dispatch,
+    mut doc: TaskDoc,
+    view: TaskView,
+    extra: &CommitExtra,
+) -> Result<(TaskView, CommitOutcome), DispatchError> {
     let changes = doc
         .automerge()
         .get_changes(&[])

@@ -50,37 +50,7 @@ impl TaskDoc {
 
     /// Reads the whole task, with its derived state.
     pub fn view(&self) -> Result<TaskView, TaskError> {
-        let p = self.parse()?;
-        let (derived, timeline) = fold_with_receipts(
-            &p.events,
-            &p.photos,
-            p.priority,
-            p.district.as_deref(),
-            p.reopen_window_ms,
-            &p.receipts,
-        );
-        let created_at = timeline
-            .iter()
-            .find(|t| t.event.kind == EventKind::Created && t.outcome == Outcome::Applied)
-            .map(|t| t.event.at)
-            .unwrap_or(0);
-        Ok(TaskView {
-            id: p.id,
-            schema: p.schema,
-            source: p.source,
-            category: p.category,
-            title: p.title,
-            description: p.description,
-            point: p.point,
-            address: p.address,
-            sla: p.sla,
-            reopen_window_ms: p.reopen_window_ms,
-            created_at,
-            derived,
-            timeline,
-            notes: p.notes,
-            photos: p.photos,
-        })
+        Ok(view_of(self.parse()?))
     }
 
     /// Parses the whole document; every malformed entry is a [`TaskError::Schema`].
@@ -154,6 +124,42 @@ impl TaskDoc {
             photos,
             receipts,
         })
+    }
+}
+
+/// A parsed document's view: its fields and the fold of its events. [`TaskView`] is built
+/// only here, so a view folded from a document just written
+/// ([`TaskDoc::create_with_events`]) is the one reading it back gives.
+pub(super) fn view_of(p: Parsed) -> TaskView {
+    let (derived, timeline) = fold_with_receipts(
+        &p.events,
+        &p.photos,
+        p.priority,
+        p.district.as_deref(),
+        p.reopen_window_ms,
+        &p.receipts,
+    );
+    let created_at = timeline
+        .iter()
+        .find(|t| t.event.kind == EventKind::Created && t.outcome == Outcome::Applied)
+        .map(|t| t.event.at)
+        .unwrap_or(0);
+    TaskView {
+        id: p.id,
+        schema: p.schema,
+        source: p.source,
+        category: p.category,
+        title: p.title,
+        description: p.description,
+        point: p.point,
+        address: p.address,
+        sla: p.sla,
+        reopen_window_ms: p.reopen_window_ms,
+        created_at,
+        derived,
+        timeline,
+        notes: p.notes,
+        photos: p.photos,
     }
 }
 

@@ -7,17 +7,18 @@
 //!
 //! # Ids
 //! Event and note ids are `<device>:<16 hex>`, the hex being 64 bits of SHA-256 over the
-//! document's automerge actor id (random per instance) and its current heads. Replicas thus
-//! mint unique ids without coordination; two instances could only collide if they shared
-//! an actor id *and* heads, which automerge itself forbids.
+//! document's automerge actor id (random per instance) and its current heads — and, for an
+//! event written after another in the same commit ([`TaskDoc::create_with_events`]), that
+//! event's id. Replicas thus mint unique ids without coordination; two instances could
+//! only collide if they shared an actor id *and* heads, which automerge itself forbids.
 
 use super::checks::{
     MAX_TEXT, check_actor, check_event_kind, check_new_task, check_photo, check_text,
 };
 use super::layout::*;
-use super::reads::{event_heads, req_map};
+use super::reads::{Parsed, event_heads, req_map, view_of};
 use super::{TaskDoc, TaskError};
-use crate::ids::{Actor, Millis, Role};
+use crate::ids::{Actor, DeviceId, Millis, Role};
 use crate::task::fold::{fold, fold_with_receipts};
 use crate::task::model::*;
 use automerge::transaction::Transactable;
@@ -52,45 +53,88 @@ impl TaskDoc {
     /// The creator must be a crew (then `source` must be [`Source::Crew`]: field-found
     /// work), a call-centre operator, a dispatcher or the server.
     pub fn create(new: NewTask, actor: &Actor, at: Millis) -> Result<TaskDoc, TaskError> {
-        check_actor(actor)?;
-        check_new_task(&new)?;
-        if actor.role == Role::Crew && new.source != Source::Crew {
-            return Err(TaskError::Invalid(
-                "a crew creates only field-found work: the source must be crew".into(),
-            ));
-        }
         let mut doc = AutoCommit::new();
-        let id = mint_id(&mut doc, actor);
-        let created = Event {
-            id,
-            kind: EventKind::Created,
-            actor: actor.clone(),
-            at,
-            parents: Vec::new(),
-        };
-        let (_, timeline) = fold(
-            std::slice::from_ref(&created),
-            &[],
-            new.priority,
-            new.district.as_deref(),
-            new.reopen_window_ms,
-        );
-        if let Some(Outcome::Superseded { reason }) = timeline.first().map(|t| &t.outcome) {
-            return Err(TaskError::Transition {
-                event: "created",
-                why: reason.clone(),
-            });
+        let created = created_event(&mut doc, &new, actor, at)?;
+        let mut task = TaskDoc { doc };
+        task.write_one(|d| write_new(d, &new, std::slice::from_ref(&created)))?;
+        Ok(task)
+    }
+
+    /// [`TaskDoc::create`], then [`TaskDoc::append_event`] for each of `then` in order,
+    /// all in ONE automerge commit; returns the task's view beside it.
+    ///
+    /// The same checks refuse the same inputs with the same errors, and the document holds
+    /// the same fields and events (each naming the one before as its parent) with the
+    /// same fold; only the ids' hex differs (see the module docs) and the whole creation
+    /// is one automerge change instead of one per event. An event written after another
+    /// in the same change had that one in its author's view, which is how
+    /// [`crate::task::validate_update`] reads it. The view is folded from the events as
+    /// built instead of parsing the document back: reading a document just written from
+    /// these values gives these values (a test holds the two equal).
+    pub fn create_with_events(
+        new: NewTask,
+        creator: &Actor,
+        at: Millis,
+        then: &[NewEvent],
+    ) -> Result<(TaskDoc, TaskView), TaskError> {
+        let mut doc = AutoCommit::new();
+        let mut events = vec![created_event(&mut doc, &new, creator, at)?];
+        for next in then {
+            // `append_event`'s checks and fold, on the log as built.
+            check_actor(&next.actor)?;
+            check_event_kind(&next.kind, Some(&new.id))?;
+            let before = events.last().map_or("", |e| e.id.as_str());
+            let mut id = mint_next_id(&mut doc, &next.actor.device, before);
+            while events.iter().any(|e| e.id == id) {
+                id.push('x');
+            }
+            let event = Event {
+                id,
+                parents: event_heads(&events),
+                kind: next.kind.clone(),
+                actor: next.actor.clone(),
+                at: next.at,
+            };
+            events.push(event);
+            let (_, timeline) = fold(
+                &events,
+                &[],
+                new.priority,
+                new.district.as_deref(),
+                new.reopen_window_ms,
+            );
+            let last = events.last().map(|e| e.id.as_str());
+            let outcome = timeline.iter().find(|t| Some(t.event.id.as_str()) == last);
+            if let Some(Outcome::Superseded { reason }) = outcome.map(|t| &t.outcome) {
+                return Err(TaskError::Transition {
+                    event: next.kind.name(),
+                    why: reason.clone(),
+                });
+            }
         }
         let mut task = TaskDoc { doc };
-        task.write_one(|d| {
-            d.put(ROOT, K_SCHEMA, SCHEMA_VERSION)?;
-            write_fields(d, &new)?;
-            let events = d.put_object(ROOT, K_EVENTS, ObjType::Map)?;
-            d.put_object(ROOT, K_NOTES, ObjType::Map)?;
-            d.put_object(ROOT, K_PHOTOS, ObjType::Map)?;
-            put_event(d, &events, &created)
-        })?;
-        Ok(task)
+        task.write_one(|d| write_new(d, &new, &events))?;
+        // What `parse` reads from a new document: the fields as written, events by id.
+        events.sort_by(|a, b| a.id.cmp(&b.id));
+        let view = view_of(Parsed {
+            schema: SCHEMA_VERSION,
+            id: new.id,
+            source: new.source,
+            category: new.category,
+            title: new.title,
+            description: new.description,
+            point: new.point,
+            address: new.address,
+            district: new.district,
+            priority: new.priority,
+            sla: new.sla,
+            reopen_window_ms: new.reopen_window_ms,
+            events,
+            notes: Vec::new(),
+            photos: Vec::new(),
+            receipts: Default::default(),
+        });
+        Ok((task, view))
     }
 
     /// Appends an event, refusing one that is not valid now for this actor.
@@ -234,15 +278,78 @@ impl TaskDoc {
     }
 }
 
+/// The checks [`TaskDoc::create`] makes, and the new task's `Created` event.
+fn created_event(
+    doc: &mut AutoCommit,
+    new: &NewTask,
+    actor: &Actor,
+    at: Millis,
+) -> Result<Event, TaskError> {
+    check_actor(actor)?;
+    check_new_task(new)?;
+    if actor.role == Role::Crew && new.source != Source::Crew {
+        return Err(TaskError::Invalid(
+            "a crew creates only field-found work: the source must be crew".into(),
+        ));
+    }
+    let created = Event {
+        id: mint_id(doc, actor),
+        kind: EventKind::Created,
+        actor: actor.clone(),
+        at,
+        parents: Vec::new(),
+    };
+    let (_, timeline) = fold(
+        std::slice::from_ref(&created),
+        &[],
+        new.priority,
+        new.district.as_deref(),
+        new.reopen_window_ms,
+    );
+    if let Some(Outcome::Superseded { reason }) = timeline.first().map(|t| &t.outcome) {
+        return Err(TaskError::Transition {
+            event: "created",
+            why: reason.clone(),
+        });
+    }
+    Ok(created)
+}
+
+/// A new task's document: the schema, its fields, the three logs and `events`.
+fn write_new(d: &mut AutoCommit, new: &NewTask, events: &[Event]) -> Result<(), AutomergeError> {
+    d.put(ROOT, K_SCHEMA, SCHEMA_VERSION)?;
+    write_fields(d, new)?;
+    let events_obj = d.put_object(ROOT, K_EVENTS, ObjType::Map)?;
+    d.put_object(ROOT, K_NOTES, ObjType::Map)?;
+    d.put_object(ROOT, K_PHOTOS, ObjType::Map)?;
+    for e in events {
+        put_event(d, &events_obj, e)?;
+    }
+    Ok(())
+}
+
 /// A new id for an event or note; see the module docs.
 fn mint_id(doc: &mut AutoCommit, actor: &Actor) -> String {
+    mint(doc, &actor.device, None)
+}
+
+/// A new id for an event written after the event `before` in the same commit: the
+/// heads have not moved, so `before`'s id tells the two apart.
+fn mint_next_id(doc: &mut AutoCommit, device: &DeviceId, before: &str) -> String {
+    mint(doc, device, Some(before))
+}
+
+fn mint(doc: &mut AutoCommit, device: &DeviceId, before: Option<&str>) -> String {
     let mut h = Sha256::new();
     h.update(doc.get_actor().to_bytes());
     for head in doc.get_heads() {
         h.update(head.0);
     }
+    if let Some(before) = before {
+        h.update(before.as_bytes());
+    }
     let digest = h.finalize();
-    format!("{}:{}", actor.device, hex::encode(&digest[..8]))
+    format!("{}:{}", device, hex::encode(&digest[..8]))
 }
 
 fn null_or<T: Into<ScalarValue>>(v: Option<T>) -> ScalarValue {
