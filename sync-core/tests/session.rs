@@ -206,6 +206,37 @@ fn connect(
     exchange(dev, s, store, up)
 }
 
+/// A dispatcher gives task `n` to crew C2 on the server, at `at`.
+fn reassign_to_c2(store: &MemServerStore, n: &str, at: i64) {
+    server_edit(store, n, |t| {
+        t.append_event(
+            &disp(),
+            at,
+            EventKind::Assigned {
+                crew: "C2".into(),
+                reason: "closer".into(),
+            },
+        )
+        .unwrap();
+    });
+}
+
+/// Ali's phone completes task `n` with after photo `h`, at `at` (offline or not).
+fn complete_on(dev: &mut Device, n: &str, h: u8, at: i64) {
+    let me = ali();
+    dev.edit(&id(n), at, |t, who| {
+        t.add_photo(who, after_photo(&me, h))?;
+        t.append_event(
+            who,
+            at,
+            EventKind::Completed {
+                photos: vec![format!("{:064x}", h)],
+            },
+        )
+    })
+    .unwrap();
+}
+
 fn held(dev: &Device) -> Vec<String> {
     dev.list()
         .unwrap()
@@ -283,31 +314,9 @@ fn an_offline_completion_reaches_the_server_after_a_reassignment() {
     let mut sa = session(&ali(), &["crew:C1"]);
     connect(&mut a, &mut sa, &store);
     a.disconnect();
-    // Offline: photo and completion.
-    let me = ali();
-    a.edit(&id("T1"), T0 + 10, |t, who| {
-        t.add_photo(who, after_photo(&me, 1))?;
-        t.append_event(
-            who,
-            T0 + 10,
-            EventKind::Completed {
-                photos: vec![format!("{:064x}", 1)],
-            },
-        )
-    })
-    .unwrap();
-    // Meanwhile the dispatcher reassigns.
-    server_edit(&store, "T1", |t| {
-        t.append_event(
-            &disp(),
-            T0 + 11,
-            EventKind::Assigned {
-                crew: "C2".into(),
-                reason: "no answer".into(),
-            },
-        )
-        .unwrap();
-    });
+    // Offline: photo and completion; meanwhile the dispatcher reassigns.
+    complete_on(&mut a, "T1", 1, T0 + 10);
+    reassign_to_c2(&store, "T1", T0 + 11);
     let mut sa = session(&ali(), &["crew:C1"]);
     let ev = connect(&mut a, &mut sa, &store);
     assert!(ev.contains(&DeviceEvent::Acknowledged(id("T1"))), "{ev:?}");
@@ -342,17 +351,7 @@ fn a_task_held_only_for_unsent_edits_takes_no_new_ones() {
         t.add_note(who, T0 + 10, "kerb broken too")
     })
     .unwrap();
-    server_edit(&store, "T1", |t| {
-        t.append_event(
-            &disp(),
-            T0 + 11,
-            EventKind::Assigned {
-                crew: "C2".into(),
-                reason: "closer".into(),
-            },
-        )
-        .unwrap();
-    });
+    reassign_to_c2(&store, "T1", T0 + 11);
     // The catch-up with the Drop arrives; the phone's push is lost with the connection.
     let mut s = session(&ali(), &["crew:C1"]);
     let up = a.connect().unwrap();
@@ -410,29 +409,8 @@ fn an_edit_whose_push_was_lost_as_news_arrived_still_reaches_the_server() {
     let mut a = device(ali());
     connect(&mut a, &mut session(&ali(), &scopes), &store);
     a.disconnect();
-    let me = ali();
-    a.edit(&id("T1"), T0 + 10, |t, who| {
-        t.add_photo(who, after_photo(&me, 7))?;
-        t.append_event(
-            who,
-            T0 + 10,
-            EventKind::Completed {
-                photos: vec![format!("{:064x}", 7)],
-            },
-        )
-    })
-    .unwrap();
-    server_edit(&store, "T1", |t| {
-        t.append_event(
-            &disp(),
-            T0 + 11,
-            EventKind::Assigned {
-                crew: "C2".into(),
-                reason: "closer".into(),
-            },
-        )
-        .unwrap();
-    });
+    complete_on(&mut a, "T1", 7, T0 + 10);
+    reassign_to_c2(&store, "T1", T0 + 11);
     let mut s = session(&ali(), &scopes);
     let hello = a.connect().unwrap().into_iter().next().unwrap();
     let mut events = Vec::new();
