@@ -845,7 +845,7 @@ impl Device {
         // What the server sent can be fetched again: only the batch that completes a
         // scope's catch-up waits for the disk (and with it every lazy one before it).
         batch.lazy = !b.complete;
-        if b.complete && self.store.all_pending()?.is_empty() {
+        if b.complete && !self.store.has_pending()? {
             batch.cursors.push((scope.clone(), b.scanned));
         } else {
             // Also while any local edit is unacknowledged: a `Hello` whose cursor passes

@@ -387,6 +387,13 @@ impl Store {
         Ok(out)
     }
 
+    /// Whether any local change is pending, read without decoding one.
+    pub fn has_pending(&self) -> Result<bool, StoreError> {
+        let txn = self.begin_read()?;
+        let table = txn.open_table(PENDING).map_err(map_err)?;
+        Ok(table.first().map_err(map_err)?.is_some())
+    }
+
     /// Every document with pending changes, with those changes in order.
     pub fn all_pending(&self) -> Result<Vec<(DocId, Vec<PendingChange>)>, StoreError> {
         let txn = self.begin_read()?;
