@@ -114,7 +114,7 @@ pub async fn get_messages(
 /// The tasks behind a number.
 #[utoipa::path(get, path = "/api/v1/analytics/tasks", tag = TAG, security(("bearer" = [])), params(Params),
     responses(
-        (status = 200, description = "`{rows: [{id, title, category, district, crew, contractor, priority, status, created_at, acknowledged_at, completed_at, ack_min, complete_min, sla_ack_met, sla_complete_met, reopened, reopen_count, rating, before_photo, after_photo, flagged_photos}]}` (times RFC 3339 in the city's zone), paged by `limit`/`offset`; CSV with `format=csv`"),
+        (status = 200, description = "`{rows: [{id, title, category, district, crew, contractor, priority, status, created_at, acknowledged_at, completed_at, ack_min, complete_min, sla_ack_met, sla_complete_met, reopened, reopen_count, rating, before_photo, after_photo, flagged_photos}]}` (times RFC 3339 in the city's zone), in the order of the time that puts a task behind the measure (creation, completion or closure), paged by `limit`/`offset`; CSV with `format=csv`"),
         (status = 400, description = "bad date, range, level, measure or page"),
         Unauthorized,
         Forbidden,

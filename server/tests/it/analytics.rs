@@ -1251,7 +1251,75 @@ async fn mirror_follows_later_commits(f: &Fixture) {
     s.shutdown().await.unwrap();
 }
 
+/// The tasks behind a number come in the order of the time that put them there: a
+/// completion measure lists by completion, a received measure by creation.
+async fn evidence_follows_the_cohorts_own_time(f: &Fixture) {
+    seed_city(&f.db).await;
+    // E1 is created first and completed last; E2 the other way round.
+    Story::new(
+        "E1",
+        "D01",
+        Priority::Normal,
+        local(TZ, "2026-03-10T08:00"),
+        (60, 1440),
+    )
+    .assign(5, "C-A")
+    .ack(10, "C-A")
+    .complete(600, "C-A", 0)
+    .commit(&f.db)
+    .await;
+    Story::new(
+        "E2",
+        "D01",
+        Priority::Normal,
+        local(TZ, "2026-03-10T09:00"),
+        (60, 1440),
+    )
+    .assign(5, "C-A")
+    .ack(10, "C-A")
+    .complete(60, "C-A", 0)
+    .commit(&f.db)
+    .await;
+    let s = start(f.db.clone(), config(f, TZ)).await;
+    let mgr = Client::login(s.addr, "mgr", PASSWORD).await;
+    let ids = |v: Value| -> Vec<String> {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for (measure, level, key, want) in [
+        ("completed", "district", "D01", ["E2", "E1"]),
+        ("closed", "crew", "C-A", ["E2", "E1"]),
+        ("received", "district", "D01", ["E1", "E2"]),
+        ("completed", "", "", ["E2", "E1"]),
+    ] {
+        let unit = if level.is_empty() {
+            String::new()
+        } else {
+            format!("level={level}&key={key}&")
+        };
+        let v = mgr
+            .ok(&format!(
+                "/api/v1/analytics/tasks?{unit}measure={measure}&{RANGE}"
+            ))
+            .await;
+        assert_eq!(ids(v), want, "{measure} {level}");
+    }
+    // A page of the next tasks continues in the same order.
+    let v = mgr
+        .ok(&format!(
+            "/api/v1/analytics/tasks?level=district&key=D01&measure=completed&{RANGE}&limit=1&offset=1"
+        ))
+        .await;
+    assert_eq!(ids(v), ["E1"]);
+    s.shutdown().await.unwrap();
+}
+
 on_both_backends!(
+    evidence_follows_the_cohorts_own_time,
     mirror_follows_later_commits,
     measures_by_district,
     measures_by_crew_and_contractor,

@@ -88,7 +88,8 @@ fn minutes(ms: i64) -> f64 {
 }
 
 /// `GET /api/v1/analytics/tasks`: the tasks behind `measure` for unit `key` of `level`
-/// (all units when `level` is none), oldest first.
+/// (all units when `level` is none), in the order of the time that puts a task behind
+/// the measure (creation, completion or closure), earliest first.
 #[allow(clippy::too_many_arguments)]
 pub async fn tasks(
     db: &Db,

@@ -14,9 +14,13 @@
 //! - Strings (districts, regions, categories, crews, contractors) are interned per
 //!   column: a row is 88 bytes, and task ids are held by a 128-bit keyed hash, not as
 //!   strings (`BENCHMARKS.md`, "Analytics at 10,000,000 facts").
-//! - Rows are summarised per block of [`BLOCK`] rows (earliest creation, latest
-//!   closure), so a scan reads only the blocks that can count in its range: with years
-//!   of history, a year's dashboard reads about a year of rows.
+//! - Rows are summarised per block of [`BLOCK`] rows (earliest and latest creation,
+//!   latest closure), and each block keeps its rows' order by closure, latest first.
+//!   A scan skips the blocks that cannot count in its range, and in a block created
+//!   wholly before the range it reads only the rows still open or closed within it:
+//!   with years of history, a year's dashboard reads about a year of rows plus the
+//!   older tasks still open, instead of every row (`BENCHMARKS.md`, "Analytics at
+//!   10,000,000 facts").
 //! - Each server process (replica) keeps its own mirror; all read the same table. The
 //!   watermark never runs ahead of the process's own clock, so a replica whose clock is
 //!   ahead costs re-reads, not missed rows; replicas' clocks must agree within
@@ -126,6 +130,8 @@ impl Row {
 
 /// Rows per block of [`Columns::blocks`].
 pub(super) const BLOCK: usize = 16_384;
+// A row's offset in its block is a u16 (`Columns::by_latest`).
+const _: () = assert!(BLOCK <= 1 << 16);
 
 /// What a block of rows spans in time, so that a scan skips the blocks that cannot count
 /// in its range: a task counts only if created before the range's end and, if created
@@ -136,14 +142,17 @@ pub(super) const BLOCK: usize = 16_384;
 pub(super) struct Block {
     /// The earliest creation.
     pub(super) first_created: i64,
+    /// The latest creation.
+    pub(super) last_created: i64,
     /// The latest [`Row::latest`].
     pub(super) latest: i64,
 }
 
 impl Block {
-    /// A block that meets every range.
+    /// A block that meets every range and is read whole.
     const ANY: Block = Block {
         first_created: i64::MIN,
+        last_created: i64::MAX,
         latest: i64::MAX,
     };
 
@@ -151,10 +160,12 @@ impl Block {
         rows.iter().fold(
             Block {
                 first_created: i64::MAX,
+                last_created: i64::MIN,
                 latest: i64::MIN,
             },
             |b, r| Block {
                 first_created: b.first_created.min(r.created_at),
+                last_created: b.last_created.max(r.created_at),
                 latest: b.latest.max(r.latest()),
             },
         )
@@ -175,6 +186,10 @@ pub(super) struct Columns {
     pub(super) rows: Vec<Row>,
     /// One summary per [`BLOCK`] rows, exact after every refresh.
     pub(super) blocks: Vec<Block>,
+    /// Per block, its rows' offsets in order of [`Row::latest`], latest first (open
+    /// rows lead): in a block created wholly before a range, the rows that can count
+    /// are a prefix. Exact after every refresh, as [`Columns::blocks`] is.
+    pub(super) by_latest: Vec<Vec<u16>>,
     /// Row index by the task id's [`Columns::key`].
     pub(super) ids: HashMap<IdKey, u32>,
     pub(super) district: Interner,
@@ -250,15 +265,40 @@ impl Columns {
                 continue;
             };
             let summary = Block::of(rows);
+            let order = order_by_latest(rows);
             if self.blocks.len() <= b {
                 // Rows are appended in order, so this only adds the next block; a block
-                // without a summary would be scanned whatever the range.
+                // without a summary would be read whole whatever the range.
                 self.blocks.resize(b + 1, Block::ANY);
             }
-            if let Some(slot) = self.blocks.get_mut(b) {
+            if self.by_latest.len() <= b {
+                self.by_latest.resize(b + 1, Vec::new());
+            }
+            if let (Some(slot), Some(o)) = (self.blocks.get_mut(b), self.by_latest.get_mut(b)) {
                 *slot = summary;
+                *o = order;
             }
         }
+    }
+
+    /// The rows of a block that can count in a range starting at `lo`, when the block
+    /// was created wholly before it: those open, or closed (or completed) at `lo` or
+    /// later. `None` when the whole block must be read (it reaches into the range, or
+    /// it has no summary yet).
+    pub(super) fn late_rows(&self, b: usize, lo: i64) -> Option<(&[Row], &[u16])> {
+        let block = self.blocks.get(b)?;
+        if block.last_created >= lo {
+            return None;
+        }
+        let start = b.checked_mul(BLOCK)?;
+        let rows = self.rows.get(start..self.rows.len().min(start + BLOCK))?;
+        let order = self.by_latest.get(b)?;
+        if order.len() != rows.len() {
+            return None;
+        }
+        let n =
+            order.partition_point(|&o| rows.get(usize::from(o)).is_some_and(|r| r.latest() >= lo));
+        order.get(..n).map(|o| (rows, o))
     }
 
     /// The 128-bit keyed hash a task id (or photo hash) is held by: a quarter of the
@@ -277,6 +317,18 @@ impl Columns {
         let i = usize::try_from(*self.ids.get(key)?).ok()?;
         self.rows.get(i)
     }
+}
+
+/// A block's row offsets ordered by [`Row::latest`], latest first.
+fn order_by_latest(rows: &[Row]) -> Vec<u16> {
+    // BLOCK is 2¹⁴, so every offset of a block fits.
+    let mut order: Vec<u16> = (0..rows.len())
+        .filter_map(|i| u16::try_from(i).ok())
+        .collect();
+    order.sort_by_cached_key(|&o| {
+        std::cmp::Reverse(rows.get(usize::from(o)).map_or(i64::MAX, Row::latest))
+    });
+    order
 }
 
 /// The newest `updated_at` of the facts and `uploaded_at` of the flagged photos seen
