@@ -114,6 +114,10 @@ pub(super) struct Row {
     pub(super) reopened: bool,
     /// A before and an after photo.
     pub(super) photo_both: bool,
+    /// Flagged photos of the task ([`Columns::flagged`] copied into the row, so a scan
+    /// needs no lookup per flagged task: at ten million rows those random lookups cost
+    /// more than the scan; it fits in the row's padding).
+    pub(super) flagged: u16,
 }
 
 impl Row {
@@ -234,8 +238,13 @@ impl Columns {
             live: r.status != "cancelled" && r.status != "duplicate",
             reopened: r.reopen_count > 0,
             photo_both: r.photo_both,
+            flagged: 0,
         };
         let key = self.key(&r.id);
+        let row = Row {
+            flagged: self.flagged_of(&key),
+            ..row
+        };
         match self.ids.get(&key) {
             Some(&i) => {
                 let i = usize::try_from(i).unwrap_or(usize::MAX);
@@ -312,10 +321,22 @@ impl Columns {
         )
     }
 
-    /// The row of a task id's key.
-    pub(super) fn row_of(&self, key: &IdKey) -> Option<&Row> {
-        let i = usize::try_from(*self.ids.get(key)?).ok()?;
-        self.rows.get(i)
+    /// The flagged photos counted for a task, as a row holds them.
+    fn flagged_of(&self, key: &IdKey) -> u16 {
+        self.flagged
+            .get(key)
+            .map_or(0, |n| u16::try_from(*n).unwrap_or(u16::MAX))
+    }
+
+    /// Counts one more flagged photo of a task, in the map and in its row if it has one.
+    pub(super) fn add_flagged(&mut self, task: IdKey) {
+        *self.flagged.entry(task).or_default() += 1;
+        let n = self.flagged_of(&task);
+        if let Some(i) = self.ids.get(&task).and_then(|i| usize::try_from(*i).ok())
+            && let Some(row) = self.rows.get_mut(i)
+        {
+            row.flagged = n;
+        }
     }
 }
 
@@ -394,7 +415,7 @@ impl Mirror {
         for p in photos {
             let (hash, task) = (cols.key(&p.hash), cols.key(&p.task));
             if cols.flagged_seen.insert(hash) {
-                *cols.flagged.entry(task).or_default() += 1;
+                cols.add_flagged(task);
             }
         }
         marks.photos = Some(marks.photos.max(newest).unwrap_or(0).min(now));
@@ -415,6 +436,12 @@ impl Mirror {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_row_stays_88_bytes() {
+        // Ten million rows per replica: `BENCHMARKS.md`, "Analytics at 10,000,000 facts".
+        assert_eq!(std::mem::size_of::<Row>(), 88);
+    }
 
     #[test]
     fn interner_keeps_none_at_zero_and_ids_stable() {

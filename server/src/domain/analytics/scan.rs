@@ -209,7 +209,7 @@ fn scan_on(c: &Columns, f: &Filter, by: Option<By>, span: &Span<'_>, threads: us
     let cf = compile(f, c);
     let lo = span.starts.first().copied().unwrap_or(span.hi);
     let parts = split(&pieces(c, lo, span.hi), threads.max(1));
-    let mut g = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let mut rest = parts.iter();
         let first = rest.next();
         let others: Vec<_> = rest
@@ -224,19 +224,7 @@ fn scan_on(c: &Columns, f: &Filter, by: Option<By>, span: &Span<'_>, threads: us
             }
         }
         g
-    });
-    let Span { starts, hi, .. } = *span;
-    for (task, n) in &c.flagged {
-        let Some(r) = c.row_of(task).filter(|r| cf.matches(r)) else {
-            continue;
-        };
-        if let Some(b) = bucket(starts, hi, r.created_at)
-            && let Some(cell) = g.cell(unit_of(by, r).0, b)
-        {
-            cell.flagged += n;
-        }
-    }
-    g
+    })
 }
 
 /// Rows a scan reads: a run of whole rows, or some rows of one block by offset.
@@ -360,6 +348,7 @@ fn scan_rows(pieces: &[Piece<'_>], cf: &Compiled, by: Option<By>, span: &Span<'_
                 && r.completed_at <= r.complete_due;
             if let Some(cell) = g.cell(unit, b) {
                 cell.received += 1;
+                cell.flagged += i64::from(r.flagged);
                 cell.ever_completed += i64::from(r.completed_at != NONE || r.reopened);
                 cell.reopened += i64::from(r.reopened);
                 if let Some(d) = cell.sla_due.get_mut(p) {
@@ -523,14 +512,16 @@ mod tests {
                 live: i % 11 != 0,
                 reopened: i % 17 == 0,
                 photo_both: i % 4 == 0,
+                flagged: 0,
             };
             let key = c.key(&format!("T{i}"));
             c.ids.insert(key, u32::try_from(i).unwrap());
             c.rows.push(row);
         }
         let (t5, t8) = (c.key("T5"), c.key("T8"));
-        c.flagged.insert(t5, 2);
-        c.flagged.insert(t8, 1);
+        c.add_flagged(t5);
+        c.add_flagged(t5);
+        c.add_flagged(t8);
         c
     }
 
