@@ -1256,30 +1256,17 @@ async fn mirror_follows_later_commits(f: &Fixture) {
 async fn evidence_follows_the_cohorts_own_time(f: &Fixture) {
     seed_city(&f.db).await;
     // E1 is created first and completed last; E2 the other way round.
-    Story::new(
-        "E1",
-        "D01",
-        Priority::Normal,
-        local(TZ, "2026-03-10T08:00"),
-        (60, 1440),
-    )
-    .assign(5, "C-A")
-    .ack(10, "C-A")
-    .complete(600, "C-A", 0)
-    .commit(&f.db)
-    .await;
-    Story::new(
-        "E2",
-        "D01",
-        Priority::Normal,
-        local(TZ, "2026-03-10T09:00"),
-        (60, 1440),
-    )
-    .assign(5, "C-A")
-    .ack(10, "C-A")
-    .complete(60, "C-A", 0)
-    .commit(&f.db)
-    .await;
+    for (id, created, completed) in [
+        ("E1", "2026-03-10T08:00", 600),
+        ("E2", "2026-03-10T09:00", 60),
+    ] {
+        Story::new(id, "D01", Priority::Normal, local(TZ, created), (60, 1440))
+            .assign(5, "C-A")
+            .ack(10, "C-A")
+            .complete(completed, "C-A", 0)
+            .commit(&f.db)
+            .await;
+    }
     let s = start(f.db.clone(), config(f, TZ)).await;
     let mgr = Client::login(s.addr, "mgr", PASSWORD).await;
     let ids = |v: Value| -> Vec<String> {

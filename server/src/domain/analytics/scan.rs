@@ -525,6 +525,20 @@ mod tests {
         c
     }
 
+    /// A filter of nothing but its scope (the range is not what the scans read: their
+    /// `Span` is).
+    fn city_wide(scope: Scope) -> Filter {
+        let tz = period::zone("UTC").unwrap();
+        Filter {
+            range: period::range(Some("2026-01-01"), Some("2026-01-02"), &tz).unwrap(),
+            district: None,
+            region: None,
+            category: None,
+            priority: None,
+            scope,
+        }
+    }
+
     #[test]
     fn a_scan_split_over_threads_adds_up_to_the_single_thread_scan() {
         let c = columns(5_000);
@@ -534,8 +548,6 @@ mod tests {
             hi: 1_900_000,
             now_ms: 1_500_000,
         };
-        let tz = period::zone("UTC").unwrap();
-        let range = period::range(Some("2026-01-01"), Some("2026-01-02"), &tz).unwrap();
         for scope in [Scope::All, Scope::Districts(vec!["D1".into(), "D3".into()])] {
             for by in [
                 None,
@@ -545,14 +557,7 @@ mod tests {
                 Some(By::Crew),
                 Some(By::Contractor),
             ] {
-                let f = Filter {
-                    range,
-                    district: None,
-                    region: None,
-                    category: None,
-                    priority: None,
-                    scope: scope.clone(),
-                };
+                let f = city_wide(scope.clone());
                 let one = into_partial(scan_on(&c, &f, by, &span, 1), by, &c);
                 let three = into_partial(scan_on(&c, &f, by, &span, 3), by, &c);
                 let (one, three) = (
@@ -583,8 +588,6 @@ mod tests {
         summarised.summarise(0..summarised.rows.len());
         assert_eq!(summarised.blocks.len(), 5);
         assert_eq!(summarised.by_latest.len(), 5);
-        let tz = period::zone("UTC").unwrap();
-        let range = period::range(Some("2026-01-01"), Some("2026-01-02"), &tz).unwrap();
         let (mut skipped_blocks, mut picked_rows) = (false, false);
         let mut check = |summarised: &Columns| {
             // Without summaries every row is read.
@@ -612,14 +615,7 @@ mod tests {
                     full.rows.len()
                 );
                 for by in [None, Some(By::District), Some(By::Crew)] {
-                    let f = Filter {
-                        range,
-                        district: None,
-                        region: None,
-                        category: None,
-                        priority: None,
-                        scope: Scope::All,
-                    };
+                    let f = city_wide(Scope::All);
                     let (a, b) = (all(&full, &span, by, &f), all(summarised, &span, by, &f));
                     assert_eq!(a.units, b.units, "{lo}..{hi} {by:?}");
                 }
