@@ -7,7 +7,12 @@
 //! cargo bench -p server --bench dispatch -- --pg      # PostgreSQL (tests/setup/postgres.sh first)
 //! cargo bench -p server --bench dispatch -- --quick   # 500 devices, 50 tasks
 //! cargo bench -p server --bench dispatch -- --both    # SQLite, then PostgreSQL, in one run
+//! cargo bench -p server --bench dispatch -- --pg --before PATH   # PATH's server binary, then this one
 //! ```
+//!
+//! `--before PATH` runs the same measurement first against another build of
+//! `tarmim-server` (an older commit's release binary), each on a fresh database, so a
+//! change is compared with what it replaces in one run on one machine state.
 //!
 //! The load average (`/proc/loadavg`) is printed before the timed part, its highest
 //! 1-minute value while it runs, and after: a figure means little on a busy machine.
@@ -61,11 +66,29 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    if has("--both") {
-        rt.block_on(run(false, has("--quick")));
-        rt.block_on(run(true, has("--quick")));
+    let this = std::path::PathBuf::from(env!("CARGO_BIN_EXE_tarmim-server"));
+    let mut servers = Vec::new();
+    if let Some(i) = argv.iter().position(|a| a == "--before") {
+        let before = std::path::PathBuf::from(argv.get(i + 1).expect("--before PATH"));
+        assert!(
+            before.is_file(),
+            "--before {}: no such binary",
+            before.display()
+        );
+        servers.push(("before", before));
+        servers.push(("after", this));
     } else {
-        rt.block_on(run(has("--pg"), has("--quick")));
+        servers.push(("", this));
+    }
+    let backends = if has("--both") {
+        vec![false, true]
+    } else {
+        vec![has("--pg")]
+    };
+    for pg in backends {
+        for (label, bin) in &servers {
+            rt.block_on(run(pg, has("--quick"), label, bin));
+        }
     }
 }
 
@@ -251,12 +274,12 @@ impl Drop for Child {
     }
 }
 
-async fn spawn_server(config: &Config) -> (Child, SocketAddr) {
+async fn spawn_server(config: &Config, bin: &std::path::Path) -> (Child, SocketAddr) {
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tarmim-server"));
+    let mut cmd = Command::new(bin);
     cmd.env_clear()
         .env("TARMIM_DATA_DIR", &config.data_dir)
         .env("TARMIM_LISTEN", addr.to_string())
@@ -293,7 +316,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
-async fn run(pg: bool, quick: bool) {
+async fn run(pg: bool, quick: bool, label: &str, bin: &std::path::Path) {
     let phones_per_crew = if quick { 3 } else { 10 };
     let tasks = if quick { 50 } else { 300 };
     let districts = GRID * GRID;
@@ -320,9 +343,14 @@ async fn run(pg: bool, quick: bool) {
         ),
     };
     println!(
-        "## Dispatch: urgent task → assigned → pushed ({}, {} cores)\n",
+        "## Dispatch: urgent task → assigned → pushed ({}, {} cores){}\n",
         if pg { "PostgreSQL + PostGIS" } else { "SQLite" },
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if label.is_empty() {
+            String::new()
+        } else {
+            format!(" — {label}: {}", bin.display())
+        }
     );
     let t = Instant::now();
     let props = PropertyNames {
@@ -386,7 +414,7 @@ async fn run(pg: bool, quick: bool) {
         t.elapsed()
     );
 
-    let (child, addr) = spawn_server(&config).await;
+    let (child, addr) = spawn_server(&config, bin).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, DocId, Instant)>();
     let t = Instant::now();
     let mut readers = Vec::with_capacity(devices);

@@ -44,6 +44,17 @@ pub(super) const DIALECT: Dialect = Dialect {
     district_wkb: "ST_AsBinary(geom)",
 };
 
+/// Connections the pool opens at start and keeps open however quiet it gets.
+pub const WARM_CONNECTIONS: u32 = 4;
+
+/// Loads PostGIS's library into a new connection's backend by calling one of its C
+/// functions; nothing before the first migration has created the extension.
+const LOAD_POSTGIS: &str = "DO $$ BEGIN
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'postgis') THEN
+        PERFORM postgis_lib_version();
+    END IF;
+END $$";
+
 /// The PostgreSQL store. Cheap to clone (shared pool).
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -59,7 +70,19 @@ impl PgStore {
         let opts = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            // An urgent report must not open a connection on its own path after a quiet
+            // spell: sqlx closes connections idle for ten minutes, down to this many.
+            .min_connections(WARM_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(10))
+            // Loading PostGIS's library costs a new backend 12–15 ms on its first use of a
+            // PostGIS function (BENCHMARKS.md, "The PostgreSQL tail profiled"): paid here,
+            // off the request path, and again for every connection sqlx recycles.
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(conn, LOAD_POSTGIS).await?;
+                    Ok(())
+                })
+            })
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;

@@ -917,3 +917,48 @@ on_both_backends!(
     identity_rows_read_back,
     ping_and_backend,
 );
+
+/// The pool opens its warm connections at start, before any request, and each has
+/// PostGIS's library loaded already: the first urgent report after a start or a quiet
+/// spell pays for neither (BENCHMARKS.md, "The PostgreSQL tail profiled"). Whether a
+/// backend has loaded the library is read from its memory map (`/proc/<pid>/maps`): the
+/// tests run on PostgreSQL's machine, as root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_pool_is_open_and_warm_before_the_first_request() {
+    use server::storage::postgres::WARM_CONNECTIONS;
+    let f = Fixture::postgres().await;
+    let server::storage::Db::Postgres(pg) = &f.db else {
+        unreachable!("a PostgreSQL fixture")
+    };
+    let pool = pg.pool();
+    let wanted = usize::try_from(WARM_CONNECTIONS).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while pool.num_idle() < wanted {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pool opened {} of its {wanted} warm connections without being asked",
+            pool.num_idle()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let opened = pool.size();
+    let mut held = Vec::new();
+    for _ in 0..wanted {
+        held.push(pool.acquire().await.unwrap());
+    }
+    assert_eq!(pool.size(), opened, "the warm connections were handed out");
+    for conn in &mut held {
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))
+            .expect("the PostgreSQL backend's memory map (tests run on its machine, as root)");
+        assert!(
+            maps.contains("postgis"),
+            "backend {pid} was handed out without PostGIS loaded"
+        );
+    }
+    drop(held);
+    f.close().await;
+}
