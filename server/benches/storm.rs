@@ -7,6 +7,9 @@
 //! cargo bench -p server --bench storm -- --heaptrack  # the server under heaptrack (profile only)
 //! ```
 //! `--devices N` and `--storm N` override the counts; `--no-storm` stops after point 3.
+//! `TARMIM_BENCH_SERVER=/path/to/tarmim-server` runs another build of the server (before
+//! and after side by side); `TARMIM_SYNC_CATCH_UP_PAGES` and `TARMIM_SYNC_HANDSHAKES` are
+//! passed on to it.
 //!
 //! The server is the real `tarmim-server` binary (release), a child process on
 //! 127.0.0.1 over SQLite. The file limit (RLIMIT_NOFILE) is raised for this process and
@@ -568,7 +571,9 @@ async fn spawn_server(
         .unwrap()
         .local_addr()
         .unwrap();
-    let bin = env!("CARGO_BIN_EXE_tarmim-server");
+    // Another build of the server (an older one, for before/after side by side).
+    let bin = std::env::var("TARMIM_BENCH_SERVER")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_tarmim-server").to_owned());
     // The server's file limit is set by whoever starts it (here prlimit, as systemd's
     // LimitNOFILE would): the product never raises its own.
     let mut cmd = Command::new("prlimit");
@@ -587,6 +592,11 @@ async fn spawn_server(
         .env("TARMIM_MAX_CONNECTIONS", &cap)
         .env("TARMIM_SYNC_MAX_SOCKETS", &cap)
         .env("RUST_LOG", "warn")
+        .envs(
+            std::env::vars().filter(|(k, _)| {
+                k == "TARMIM_SYNC_CATCH_UP_PAGES" || k == "TARMIM_SYNC_HANDSHAKES"
+            }),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     let child = Child(cmd.spawn().unwrap());
@@ -877,6 +887,9 @@ async fn run(args: Args) {
     let crews = devices / PHONES_PER_CREW;
     let storm_crews = storm_n / PHONES_PER_CREW;
     println!("# 50,000 idle phones and the morning reconnect storm (SQLite, release build)\n");
+    if let Ok(bin) = std::env::var("TARMIM_BENCH_SERVER") {
+        println!("Server binary: `{bin}` (`TARMIM_BENCH_SERVER`).\n");
+    }
     println!(
         "Machine: {} cores, shared with other work; server and clients on the same machine, over loopback. Load average at start: {}.\n",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -1143,6 +1156,8 @@ async fn run(args: Args) {
     .await;
     let changes_time = t.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // For a profiler attached to the server for 4b alone.
+    eprintln!("storm: 4b starts (server pid {pid})");
     let (busy, lives) = storm(
         addr,
         pid,

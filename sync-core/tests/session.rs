@@ -1737,3 +1737,82 @@ fn a_page_is_cut_at_its_byte_budget() {
     }
     assert!(a.is_live());
 }
+
+/// Catch-up pages shared through a [`pages::PageCache`] (issue 21 §4): the second phone of
+/// a crew asking from the same cursor is sent the page the first one's session built; a
+/// phone of another crew gets its own; and a commit to the scope after a page was kept
+/// makes the next phone asking from that cursor get a new page with the commit in it.
+#[test]
+fn shared_catch_up_pages_are_built_once_and_superseded_by_the_next_commit() {
+    use std::sync::Arc;
+    use sync_core::session::pages::{PageCache, PageStats};
+    let store = MemServerStore::new();
+    seed(&store, "T1", "D1", Some("C1"));
+    seed(&store, "T2", "D1", Some("C2"));
+    seed(&store, "T3", "D1", Some("C1"));
+    let cache = Arc::new(PageCache::new(16, 1 << 20));
+    let shared = |a: &Actor, scope: &str| session(a, &[scope]).with_pages(Arc::clone(&cache));
+    let ali2 = actor("ali", Role::Crew, Some("C1"), "phone-a2");
+    let mut d1 = device(ali());
+    let mut d2 = device(ali2.clone());
+    connect(&mut d1, &mut shared(&ali(), "crew:C1"), &store);
+    connect(&mut d2, &mut shared(&ali2, "crew:C1"), &store);
+    assert_eq!(held(&d1), vec!["T1", "T3"]);
+    assert_eq!(held(&d2), vec!["T1", "T3"]);
+    assert_eq!(cache.stats(), PageStats { hits: 1, builds: 1 });
+    let mut r = device(reza());
+    connect(&mut r, &mut shared(&reza(), "crew:C2"), &store);
+    assert_eq!(held(&r), vec!["T2"]);
+    assert_eq!(cache.stats(), PageStats { hits: 1, builds: 2 });
+
+    // Both phones of C1 away at the same cursor; a new task, then one phone is back.
+    d1.disconnect();
+    d2.disconnect();
+    seed(&store, "T5", "D1", Some("C1"));
+    connect(&mut d1, &mut shared(&ali(), "crew:C1"), &store);
+    assert_eq!(held(&d1), vec!["T1", "T3", "T5"]);
+    // A note on T1 and another task: the page kept for that cursor is stale.
+    server_edit(&store, "T1", |t| {
+        t.add_note(&disp(), T0 + 5, "bring cones").unwrap();
+    });
+    seed(&store, "T7", "D1", Some("C1"));
+    connect(&mut d2, &mut shared(&ali2, "crew:C1"), &store);
+    assert_eq!(held(&d2), vec!["T1", "T3", "T5", "T7"]);
+    let notes = |d: &Device| {
+        let b = d.store().get(&id("T1")).unwrap().unwrap();
+        TaskDoc::load(&b).unwrap().view().unwrap().notes.len()
+    };
+    assert_eq!(notes(&d2), 1, "the note made after the page was kept");
+    let s = cache.stats();
+    assert_eq!((s.hits, s.builds), (1, 4), "{s:?}");
+}
+
+/// A long catch-up streamed page after page keeps only its first page in the cache: the
+/// later pages start where this one session stopped, which no other phone asks for, and
+/// keeping them would hold the whole catch-up in memory (the server's
+/// `catch_up::a_large_catch_up_is_streamed_with_memory_bounded`). A second phone from the
+/// same cursor still shares the first page, and both end with every task.
+#[test]
+fn a_streamed_catch_up_keeps_only_its_first_page() {
+    use std::sync::Arc;
+    use sync_core::session::pages::{PageCache, PageStats};
+    let store = MemServerStore::new();
+    for i in 0..10 {
+        seed(&store, &format!("T{i:02}"), "D1", Some("C1"));
+    }
+    let cache = Arc::new(PageCache::new(64, 1 << 20));
+    let mut a = device(ali());
+    let mut s = paged(&ali(), &["crew:C1"], 2).with_pages(Arc::clone(&cache));
+    connect(&mut a, &mut s, &store);
+    assert_eq!(held(&a).len(), 10);
+    assert_eq!(cache.stats(), PageStats { hits: 0, builds: 1 });
+    let ali2 = actor("ali", Role::Crew, Some("C1"), "phone-a2");
+    let mut b = device(ali2.clone());
+    let mut s2 = paged(&ali2, &["crew:C1"], 2).with_pages(Arc::clone(&cache));
+    connect(&mut b, &mut s2, &store);
+    assert_eq!(held(&b).len(), 10);
+    assert_eq!(cache.stats(), PageStats { hits: 1, builds: 1 });
+    for i in 0..10 {
+        same_as_server(&b, &store, &format!("T{i:02}"));
+    }
+}

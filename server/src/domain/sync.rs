@@ -20,6 +20,11 @@
 //! of scope entries) read only once the previous one was written, so memory does not grow
 //! with the size of the device's scopes.
 //!
+//! The sessions of one process share their catch-up pages ([`catch_up_pages`],
+//! `sync_core::session::pages`): the ten phones of a crew reconnecting from the same
+//! cursor at the start of a shift are sent one page, built once. Each page is built in a
+//! turn of [`crate::domain::sync_work::CatchUpTurns`], so live pulls go first.
+//!
 //! A push's handling (decode, apply, validate, fold, save) runs on the bounded pool of
 //! [`crate::domain::sync_work`], never on an async worker; other frames (handshake,
 //! pings, live pulls) stay where they are.
@@ -38,6 +43,7 @@ use crate::domain::identity::{Identity, UserRole};
 use std::sync::Arc;
 use sync_core::protocol::looks_like_push;
 use sync_core::session::TaskScopes;
+use sync_core::session::pages::PageCache;
 use sync_core::session::server::{Reply, ServerConfig, ServerSession};
 use sync_core::task::RefusalCode;
 use sync_core::{Actor, DeviceId, ScopeId};
@@ -137,10 +143,20 @@ impl Peer {
     }
 }
 
+/// Catch-up pages kept at most, and their bytes: a reconnect storm's crews come back
+/// within seconds, so a page is needed briefly. A page over a quarter of the bytes is not
+/// kept.
+pub const CATCH_UP_PAGES: (usize, usize) = (1_024, 32 * 1024 * 1024);
+
+/// The process's shared catch-up pages (one per [`Dispatch`]).
+pub fn catch_up_pages() -> PageCache {
+    PageCache::new(CATCH_UP_PAGES.0, CATCH_UP_PAGES.1)
+}
+
 /// A session for one connection of `actor`, following `scopes`.
 fn new_session(d: &Dispatch, actor: Actor, scopes: Vec<ScopeId>) -> ServerSession<TaskScopes> {
     let cfg: ServerConfig = d.settings.sync.clone();
-    ServerSession::new(actor, scopes, TaskScopes, cfg)
+    ServerSession::new(actor, scopes, TaskScopes, cfg).with_pages(Arc::clone(&d.catch_up_pages))
 }
 
 type Session = ServerSession<TaskScopes>;
@@ -229,7 +245,10 @@ pub async fn exchange(
     while let Some(s) = session.as_mut()
         && size < EXCHANGE_CATCH_UP_BYTES
     {
-        let Some(reply) = s.next_catch_up(&d.store).await else {
+        let turn = d.catch_up_turns.turn().await;
+        let step = s.next_catch_up(&d.store).await;
+        drop(turn);
+        let Some(reply) = step else {
             break;
         };
         touched.extend(account(d, &reply, "http"));
@@ -313,8 +332,11 @@ impl Connection {
     /// when none is under way.
     pub async fn next_catch_up(&mut self) -> Option<Outgoing> {
         let session = self.session.as_mut()?;
-        let reply = session.next_catch_up(&self.d.store).await?;
-        Some(self.outgoing(reply))
+        // In a turn: a storm's catch-ups do not crowd out live pulls (which take none).
+        let turn = self.d.catch_up_turns.turn().await;
+        let reply = session.next_catch_up(&self.d.store).await;
+        drop(turn);
+        Some(self.outgoing(reply?))
     }
 
     /// Waits until a followed scope was touched, on this replica or another, and takes

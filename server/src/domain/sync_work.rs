@@ -7,6 +7,12 @@
 //! they interleave with the CPU steps inside sync-core's session) runs on a blocking
 //! thread instead, and a semaphore bounds how many run at once; pushes beyond it wait
 //! their turn without holding a thread.
+//!
+//! Catch-up pages (issue 21 §4, the morning reconnect storm) take a turn too, from a
+//! semaphore of their own ([`CatchUpTurns`]): thousands of phones catching up at once
+//! would otherwise fill the async workers' queues, and a live pull — an urgent job
+//! reaching a phone already connected — would wait behind every one of them. Live pulls
+//! take no turn, so they go first.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -64,6 +70,32 @@ impl SyncWork {
         .await;
         metrics::gauge!("tarmim_sync_work_running").decrement(1.0);
         done.map_err(|e| WorkLost(e.to_string()))
+    }
+}
+
+/// Turns for building catch-up pages: at most so many at once on this replica.
+#[derive(Debug, Clone)]
+pub struct CatchUpTurns {
+    slots: Arc<Semaphore>,
+}
+
+impl CatchUpTurns {
+    /// `n` pages at once (0: one per CPU core).
+    pub fn new(n: usize) -> CatchUpTurns {
+        let n = if n == 0 {
+            std::thread::available_parallelism().map_or(2, usize::from)
+        } else {
+            n
+        };
+        CatchUpTurns {
+            slots: Arc::new(Semaphore::new(n)),
+        }
+    }
+
+    /// Waits for a turn; the page is built while the permit is held. `None` only if the
+    /// semaphore was closed, which never happens: the page is then built without a turn.
+    pub async fn turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.slots).acquire_owned().await.ok()
     }
 }
 

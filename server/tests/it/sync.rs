@@ -1965,3 +1965,158 @@ async fn handshakes_are_admitted_in_turns() {
     server.shutdown().await.unwrap();
     f.close().await;
 }
+
+/// What one raw catch-up brought: the documents sent (whole or as changes), those
+/// dropped, and the cursors after it.
+struct CaughtUp {
+    docs: BTreeSet<String>,
+    dropped: BTreeSet<String>,
+    cursors: Vec<sync_core::protocol::Cursor>,
+}
+
+/// Connects as `device` with `cursors`, reads the catch-up until `CaughtUp` (applying each
+/// batch to the cursors as a phone does: `scanned` always, `seq` once complete), closes.
+async fn raw_catch_up(
+    addr: SocketAddr,
+    token: &str,
+    device: &str,
+    mut cursors: Vec<sync_core::protocol::Cursor>,
+) -> CaughtUp {
+    use sync_core::protocol::{Cursor, DocUpdate};
+    let mut ws = upgrade(addr, &format!("Bearer {token}")).await.unwrap();
+    let hello = ClientFrame::Hello(Hello {
+        oldest_version: PROTOCOL_VERSION,
+        newest_version: PROTOCOL_VERSION,
+        device: DeviceId::new(device).unwrap(),
+        cursors: cursors.clone(),
+    });
+    ws.send(Message::Binary(
+        encode_client(PROTOCOL_VERSION, 0, &hello).into(),
+    ))
+    .await
+    .unwrap();
+    let (mut docs, mut dropped) = (BTreeSet::new(), BTreeSet::new());
+    let mut expected = 0u32;
+    loop {
+        let b = match tokio::time::timeout(WAIT, ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => b,
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("{device}: no CaughtUp: {other:?}"),
+        };
+        let d = decode_server(&b).unwrap();
+        // Frames shared between connections are numbered for each.
+        assert_eq!(d.number, expected, "{device}: frame numbers");
+        expected += 1;
+        match d.frame {
+            ServerFrame::Batch(batch) => {
+                for u in &batch.updates {
+                    match u {
+                        DocUpdate::Snapshot { doc, .. } | DocUpdate::Changes { doc, .. } => {
+                            docs.insert(doc.to_string());
+                        }
+                        DocUpdate::Drop { doc } => {
+                            dropped.insert(doc.to_string());
+                        }
+                    }
+                }
+                let c = match cursors.iter_mut().position(|c| c.scope == batch.scope) {
+                    Some(i) => &mut cursors[i],
+                    None => {
+                        cursors.push(Cursor {
+                            scope: batch.scope.clone(),
+                            seq: 0,
+                            scanned: 0,
+                        });
+                        cursors.last_mut().unwrap()
+                    }
+                };
+                c.scanned = c.scanned.max(batch.scanned);
+                if batch.complete {
+                    c.seq = c.seq.max(batch.scanned);
+                }
+            }
+            ServerFrame::CaughtUp => break,
+            ServerFrame::Error(e) => panic!("{device}: {e:?}"),
+            _ => {}
+        }
+    }
+    let _ = ws.close(None).await;
+    CaughtUp {
+        docs,
+        dropped,
+        cursors,
+    }
+}
+
+fn names(v: &[&str]) -> BTreeSet<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// The phones of a crew reconnecting from the same cursor share one catch-up page
+/// (issue 21 §4, `sync_core::session::pages`): each still gets exactly its crew's
+/// documents, a phone of another crew never gets them, and a commit made between two
+/// catch-ups from the same cursor is sent to the later one — here a commit written
+/// straight into the database, which announces nothing to the server, so only the
+/// server's own reading of the scope can reveal it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crews_phones_share_catch_up_pages_and_miss_nothing() {
+    let f = Fixture::sqlite().await;
+    seed_people(&f.db).await;
+    seed_task(&f.db, "T1", "D1", Some("C1")).await;
+    seed_task(&f.db, "T2", "D1", Some("C2")).await;
+    seed_task(&f.db, "T3", "D1", Some("C1")).await;
+    seed_task(&f.db, "T4", "D1", None).await;
+    let server = start(&f).await;
+    let addr = server.addr;
+    let (tok_a1, _) = login(addr, "crew1", "phone-a1").await;
+    let (tok_a2, _) = login(addr, "crew1", "phone-a2").await;
+    let (tok_b, _) = login(addr, "crew1b", "phone-b").await;
+    let (tok_c, _) = login(addr, "crew2", "phone-c").await;
+
+    // The first morning: three phones of crew C1 from nothing, at once, and one of C2.
+    let (a1, a2, b, c) = tokio::join!(
+        raw_catch_up(addr, &tok_a1, "phone-a1", vec![]),
+        raw_catch_up(addr, &tok_a2, "phone-a2", vec![]),
+        raw_catch_up(addr, &tok_b, "phone-b", vec![]),
+        raw_catch_up(addr, &tok_c, "phone-c", vec![]),
+    );
+    for p in [&a1, &a2, &b] {
+        assert_eq!(p.docs, names(&["T1", "T3"]));
+        assert!(p.dropped.is_empty());
+        assert_eq!(
+            p.cursors, a1.cursors,
+            "C1's phones stand at the same cursor"
+        );
+    }
+    assert_eq!(c.docs, names(&["T2"]));
+
+    // While they are away: a task for each crew. One phone of C1 catches up (the page
+    // from its cursor is built and kept)...
+    seed_task(&f.db, "T5", "D1", Some("C1")).await;
+    seed_task(&f.db, "T6", "D1", Some("C2")).await;
+    let first = raw_catch_up(addr, &tok_a1, "phone-a1", a1.cursors.clone()).await;
+    assert_eq!(first.docs, names(&["T5"]));
+    // ...then another task of C1 is committed, and two more phones come back from the
+    // same cursor as the first, at once: the page kept no longer matches the scope.
+    seed_task(&f.db, "T7", "D1", Some("C1")).await;
+    let (second, third) = tokio::join!(
+        raw_catch_up(addr, &tok_a2, "phone-a2", a1.cursors.clone()),
+        raw_catch_up(addr, &tok_b, "phone-b", a1.cursors.clone()),
+    );
+    assert_eq!(
+        second.docs,
+        names(&["T5", "T7"]),
+        "the later commit is sent"
+    );
+    assert_eq!(third.docs, names(&["T5", "T7"]));
+    assert_eq!(second.cursors, third.cursors);
+    // C2's phone, from its own cursor: its own task only.
+    let c2 = raw_catch_up(addr, &tok_c, "phone-c", c.cursors.clone()).await;
+    assert_eq!(c2.docs, names(&["T6"]));
+
+    // The first phone, from where it stood after its catch-up: T7 only, once.
+    let again = raw_catch_up(addr, &tok_a1, "phone-a1", first.cursors.clone()).await;
+    assert_eq!(again.docs, names(&["T7"]));
+    server.shutdown().await.unwrap();
+    f.close().await;
+}

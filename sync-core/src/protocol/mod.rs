@@ -154,6 +154,15 @@ pub fn encode_server(version: u16, number: u32, frame: &ServerFrame) -> Vec<u8> 
     encode(version, number, frame)
 }
 
+/// Sets the frame number of an encoded frame (its envelope's bytes 4..8): a host that
+/// sends the same encoded frame on several connections (a catch-up page built once,
+/// `session::pages`) numbers it for each. Bytes shorter than an envelope are left alone.
+pub fn renumber(frame: &mut [u8], number: u32) {
+    if let Some(n) = frame.get_mut(4..ENVELOPE_BYTES) {
+        n.copy_from_slice(&number.to_le_bytes());
+    }
+}
+
 /// Whether bytes look like a device's [`ClientFrame::Push`], read from the envelope and
 /// the body's first byte (postcard's variant index) without decoding: a host uses it to
 /// send pushes, whose handling is CPU-heavy, to a pool of its own. A wrong guess costs

@@ -223,3 +223,17 @@ fn a_push_is_told_from_other_frames_without_decoding() {
     assert!(!looks_like_push(b"TM"));
     assert!(!looks_like_push(&[]));
 }
+
+#[test]
+fn renumbering_an_encoded_frame_is_encoding_it_with_that_number() {
+    let mut f = encode_server(PROTOCOL_VERSION, 0, &ServerFrame::CaughtUp);
+    renumber(&mut f, 70_000);
+    assert_eq!(
+        f,
+        encode_server(PROTOCOL_VERSION, 70_000, &ServerFrame::CaughtUp)
+    );
+    assert_eq!(decode_server(&f).unwrap().number, 70_000);
+    let mut short = vec![1, 2, 3];
+    renumber(&mut short, 9);
+    assert_eq!(short, [1, 2, 3]);
+}

@@ -4,6 +4,7 @@
 //!   changes; a session pushes them and applies what the server sends, durably.
 //! - [`server`]: the server's half over a [`ServerStore`]: catch-up by per-scope cursors,
 //!   validation of pushes, acknowledgement after commit, live pushes on notification.
+//! - [`pages`]: catch-up pages built once for every session that asks for the same one.
 //! - [`memory`]: an in-memory [`ServerStore`] for tests and benchmarks.
 //!
 //! The host supplies a transport that carries frames in order (WebSocket) and, on the
@@ -12,6 +13,7 @@
 
 pub mod device;
 pub mod memory;
+pub mod pages;
 pub mod scope;
 pub mod server;
 mod store;

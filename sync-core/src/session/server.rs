@@ -12,6 +12,7 @@
 //! written the previous one, so that a manager's catch-up of a whole city is never held
 //! in memory at once.
 
+use super::pages::{Lookup, Page, PageCache, PageKey};
 use super::scope::ScopePolicy;
 use super::store::*;
 use super::untrusted;
@@ -21,6 +22,7 @@ use crate::store::IndexEntry;
 use crate::task::{PushFacts, Receipt, Refusal, RefusalCode, TaskDoc, longest_log, validate_push};
 use automerge::Change;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 /// Limits and sizes of a server session.
 #[derive(Debug, Clone)]
@@ -136,6 +138,8 @@ pub struct ServerSession<P> {
     catch_up: Option<CatchUp>,
     /// Scopes whose live pull stopped at a page's end, to go on with in the next steps.
     unfinished: Vec<ScopeId>,
+    /// Catch-up pages shared with the server's other sessions, if the host keeps them.
+    pages: Option<Arc<PageCache>>,
 }
 
 /// How far a catch-up has gone: the host asks for it page by page
@@ -171,7 +175,16 @@ impl<P: ScopePolicy> ServerSession<P> {
             floor: None,
             catch_up: None,
             unfinished: Vec::new(),
+            pages: None,
         }
+    }
+
+    /// Shares catch-up pages with the host's other sessions through `pages`: a page
+    /// another session built from the same entries is sent as it is (see
+    /// [`super::pages`]).
+    pub fn with_pages(mut self, pages: Arc<PageCache>) -> Self {
+        self.pages = Some(pages);
+        self
     }
 
     /// The device's scopes.
@@ -451,6 +464,11 @@ impl<P: ScopePolicy> ServerSession<P> {
     /// session's cursor for the scope records how far it got, so the next call goes on
     /// from there. `sent`: documents already sent whole in this catch-up, and at which
     /// sequence number (a document in several of the device's scopes is sent once).
+    ///
+    /// A catch-up's page comes from the [`PageCache`] when the session has one and the
+    /// page depends on nothing but the scope's entries (no document of it was already
+    /// sent through another scope): the sessions of a crew reconnecting from the same
+    /// cursor share one build.
     async fn pull_page<S: ServerStore>(
         &mut self,
         store: &S,
@@ -465,143 +483,290 @@ impl<P: ScopePolicy> ServerSession<P> {
         let cur = self.cursors.get(scope).copied().unwrap_or_default();
         let start = cur.seq;
         let cursor = cur.scanned;
-        {
-            let entries = store.scope_entries(scope, cursor, self.cfg.page).await?;
-            let Some(last) = entries.last() else {
-                // The end was reached on an empty page: if an earlier catch-up (or page)
-                // was cut off after scanning further than it completed, complete it now.
-                if cursor != start {
-                    self.send_batches(scope, Vec::new(), cursor, true, reply);
-                }
-                self.cursors.insert(
-                    scope.clone(),
-                    ScopeCursor {
-                        seq: cursor,
-                        scanned: cursor,
-                    },
-                );
-                self.trim_own_seqs();
-                return Ok(true);
-            };
-            let mut page_end = last.seq;
-            let mut full_page = entries.len() >= self.cfg.page;
-            let mut updates: Vec<(DocUpdate, u64)> = Vec::with_capacity(entries.len());
-            let mut need_snapshot: Vec<DocId> = Vec::new();
-            // Bytes of documents and changes the page holds: it is cut once they reach
-            // `max_page_bytes` (512 documents at the size cap would be 2 GiB).
-            let mut held = 0usize;
-            for (k, e) in entries.iter().enumerate() {
-                if let Some(s) = sent.as_deref().and_then(|m| m.get(&e.doc))
-                    && *s >= e.seq
-                {
-                    continue;
-                }
-                if !e.present {
-                    let elsewhere = store
-                        .doc_scopes(&e.doc)
-                        .await?
-                        .iter()
-                        .any(|s| s != scope && self.scopes.contains(s));
-                    if !elsewhere {
-                        updates.push((DocUpdate::Drop { doc: e.doc.clone() }, e.seq));
-                    }
-                } else if e.entered_seq > start {
-                    need_snapshot.push(e.doc.clone());
-                    updates.push((
-                        DocUpdate::Snapshot {
-                            doc: e.doc.clone(),
-                            bytes: Vec::new(),
-                            index: None,
-                        },
-                        e.seq,
-                    ));
-                } else {
-                    match store.changes_since(&e.doc, start).await? {
-                        ChangesSince::Compacted => {
-                            need_snapshot.push(e.doc.clone());
-                            updates.push((
-                                DocUpdate::Snapshot {
-                                    doc: e.doc.clone(),
-                                    bytes: Vec::new(),
-                                    index: None,
-                                },
-                                e.seq,
-                            ));
-                        }
-                        ChangesSince::Changes(changes) => {
-                            let changes: Vec<Vec<u8>> = changes
-                                .into_iter()
-                                .filter(|c| {
-                                    !(live
-                                        && c.origin == self.identity.device
-                                        && self.own_seqs.contains(&c.seq))
-                                })
-                                .map(|c| c.bytes)
-                                .collect();
-                            if !changes.is_empty() {
-                                let u = DocUpdate::Changes {
-                                    doc: e.doc.clone(),
-                                    changes,
-                                };
-                                held += update_size(&u);
-                                updates.push((u, e.seq));
-                            }
-                        }
-                    }
-                }
-                let last_entry = k + 1 == entries.len();
-                // Loaded before the page may be cut here (what it names must go with it).
-                let cut = held >= self.cfg.max_page_bytes;
-                if need_snapshot.len() >= LOAD_AT_ONCE
-                    || (!need_snapshot.is_empty() && (last_entry || cut))
-                {
-                    held += fill_snapshots(store, &mut updates, &mut need_snapshot).await?;
-                }
-                if held >= self.cfg.max_page_bytes && !last_entry {
-                    // Cut here: the entries after this one are the next page's.
-                    page_end = e.seq;
-                    full_page = true;
-                    break;
-                }
+        let entries = store.scope_entries(scope, cursor, self.cfg.page).await?;
+        if entries.is_empty() {
+            // The end was reached on an empty page: if an earlier catch-up (or page)
+            // was cut off after scanning further than it completed, complete it now.
+            if cursor != start {
+                let frames = self.batch_frames(scope, Vec::new(), cursor, true);
+                self.emit(reply, frames);
             }
-            // What is still to load (the page's last entries may have been skipped).
-            if !need_snapshot.is_empty() {
-                fill_snapshots(store, &mut updates, &mut need_snapshot).await?;
-            }
-            // A document deleted between the two reads has nothing to send.
-            updates.retain(
-                |(u, _)| !matches!(u, DocUpdate::Snapshot { bytes, .. } if bytes.is_empty()),
+            self.cursors.insert(
+                scope.clone(),
+                ScopeCursor {
+                    seq: cursor,
+                    scanned: cursor,
+                },
             );
-            if let Some(m) = sent {
-                for (u, seq) in &updates {
-                    if let DocUpdate::Snapshot { doc, .. } = u {
-                        m.insert(doc.clone(), *seq);
-                    }
-                }
+            self.trim_own_seqs();
+            return Ok(true);
+        }
+        // A page that skips a document sent through another scope is this session's own.
+        // So is every page of a long catch-up after its first: it starts where this one
+        // session stopped (`scanned` past `seq`), a cursor no other phone holds, and
+        // keeping those would hold a whole 10,000-document catch-up in the cache. The
+        // first page from a settled cursor is the one a crew's phones share at the start
+        // of a shift.
+        let shared = !live
+            && cursor == start
+            && !entries.iter().any(|e| {
+                sent.as_deref()
+                    .and_then(|m| m.get(&e.doc))
+                    .is_some_and(|s| *s >= e.seq)
+            });
+        let page = match self.pages.clone() {
+            Some(cache) if shared => {
+                self.shared_page(&cache, store, scope, start, cursor, entries)
+                    .await?
             }
-            if full_page {
-                self.send_batches(scope, updates, page_end, false, reply);
-                self.cursors.insert(
-                    scope.clone(),
-                    ScopeCursor {
-                        seq: start,
-                        scanned: page_end,
-                    },
-                );
-                Ok(false)
-            } else {
-                self.send_batches(scope, updates, page_end, true, reply);
-                self.cursors.insert(
-                    scope.clone(),
-                    ScopeCursor {
-                        seq: page_end,
-                        scanned: page_end,
-                    },
-                );
-                self.trim_own_seqs();
-                Ok(true)
+            _ => {
+                let built = self
+                    .build_page(store, scope, start, live, sent.as_deref(), entries)
+                    .await?;
+                Arc::new(built)
+            }
+        };
+        if let Some(m) = sent {
+            for (doc, seq) in &page.snapshots {
+                m.insert(doc.clone(), *seq);
             }
         }
+        let (page_end, complete) = (page.page_end, page.complete);
+        let frames = match Arc::try_unwrap(page) {
+            Ok(own) => own.frames,
+            Err(shared) => shared.frames.clone(),
+        };
+        self.emit(reply, frames);
+        if complete {
+            self.cursors.insert(
+                scope.clone(),
+                ScopeCursor {
+                    seq: page_end,
+                    scanned: page_end,
+                },
+            );
+            self.trim_own_seqs();
+        } else {
+            self.cursors.insert(
+                scope.clone(),
+                ScopeCursor {
+                    seq: start,
+                    scanned: page_end,
+                },
+            );
+        }
+        Ok(complete)
+    }
+
+    /// The page built from `entries`, from the cache if another session built it from the
+    /// same entries (and decided the same about documents that left the scope), else
+    /// built here and kept for the others.
+    async fn shared_page<S: ServerStore>(
+        &self,
+        cache: &PageCache,
+        store: &S,
+        scope: &ScopeId,
+        start: u64,
+        cursor: u64,
+        entries: Vec<ScopeEntry>,
+    ) -> Result<Arc<Page>, SessionError> {
+        let key = PageKey {
+            scope: scope.clone(),
+            start,
+            scanned: cursor,
+            version: self.version,
+            sizes: (
+                self.cfg.page,
+                self.cfg.max_page_bytes,
+                self.cfg.max_batch_bytes,
+            ),
+        };
+        // A few rounds at most: a page superseded under this session's feet is waited
+        // for again; beyond that it builds alone.
+        for _ in 0..3 {
+            match cache.lookup(&key).await {
+                Lookup::Hit(page) if page.entries == entries => {
+                    if self.same_drops(store, scope, &page.drops).await? {
+                        cache.used();
+                        return Ok(page);
+                    }
+                    // Its other scopes make this session's page differ: its own.
+                    break;
+                }
+                Lookup::Hit(stale) => {
+                    // Built from other entries: the scope moved on since (or this session
+                    // read before a commit the builder saw). The newer entries replace it.
+                    if let Some(claim) = cache.supersede(&key, &stale) {
+                        let page = Arc::new(
+                            self.build_page(store, scope, start, false, None, entries)
+                                .await?,
+                        );
+                        claim.fill(Arc::clone(&page));
+                        return Ok(page);
+                    }
+                }
+                Lookup::Build(claim) => {
+                    let page = Arc::new(
+                        self.build_page(store, scope, start, false, None, entries)
+                            .await?,
+                    );
+                    claim.fill(Arc::clone(&page));
+                    return Ok(page);
+                }
+                Lookup::Alone => break,
+            }
+        }
+        let page = self
+            .build_page(store, scope, start, false, None, entries)
+            .await?;
+        Ok(Arc::new(page))
+    }
+
+    /// Whether this session decides as a page's builder did about each document that left
+    /// the page's scope (whether it is still in another of the session's scopes).
+    async fn same_drops<S: ServerStore>(
+        &self,
+        store: &S,
+        scope: &ScopeId,
+        drops: &[(DocId, bool)],
+    ) -> Result<bool, SessionError> {
+        for (doc, elsewhere) in drops {
+            if self.elsewhere(store, scope, doc).await? != *elsewhere {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether `doc`, which left `scope`, is in another of the session's scopes.
+    async fn elsewhere<S: ServerStore>(
+        &self,
+        store: &S,
+        scope: &ScopeId,
+        doc: &DocId,
+    ) -> Result<bool, SessionError> {
+        Ok(store
+            .doc_scopes(doc)
+            .await?
+            .iter()
+            .any(|s| s != scope && self.scopes.contains(s)))
+    }
+
+    /// Builds the page of `entries` (read after the device's cursor, not empty): the
+    /// updates it owes the device, in batch frames numbered 0. `sent`: as in
+    /// [`Self::pull_page`].
+    async fn build_page<S: ServerStore>(
+        &self,
+        store: &S,
+        scope: &ScopeId,
+        start: u64,
+        live: bool,
+        sent: Option<&HashMap<DocId, u64>>,
+        entries: Vec<ScopeEntry>,
+    ) -> Result<Page, SessionError> {
+        let mut page_end = entries.last().map_or(start, |e| e.seq);
+        let mut full_page = entries.len() >= self.cfg.page;
+        let mut updates: Vec<(DocUpdate, u64)> = Vec::with_capacity(entries.len());
+        let mut need_snapshot: Vec<DocId> = Vec::new();
+        let mut drops: Vec<(DocId, bool)> = Vec::new();
+        // Bytes of documents and changes the page holds: it is cut once they reach
+        // `max_page_bytes` (512 documents at the size cap would be 2 GiB).
+        let mut held = 0usize;
+        for (k, e) in entries.iter().enumerate() {
+            if let Some(s) = sent.and_then(|m| m.get(&e.doc))
+                && *s >= e.seq
+            {
+                continue;
+            }
+            if !e.present {
+                let elsewhere = self.elsewhere(store, scope, &e.doc).await?;
+                drops.push((e.doc.clone(), elsewhere));
+                if !elsewhere {
+                    updates.push((DocUpdate::Drop { doc: e.doc.clone() }, e.seq));
+                }
+            } else if e.entered_seq > start {
+                need_snapshot.push(e.doc.clone());
+                updates.push((
+                    DocUpdate::Snapshot {
+                        doc: e.doc.clone(),
+                        bytes: Vec::new(),
+                        index: None,
+                    },
+                    e.seq,
+                ));
+            } else {
+                match store.changes_since(&e.doc, start).await? {
+                    ChangesSince::Compacted => {
+                        need_snapshot.push(e.doc.clone());
+                        updates.push((
+                            DocUpdate::Snapshot {
+                                doc: e.doc.clone(),
+                                bytes: Vec::new(),
+                                index: None,
+                            },
+                            e.seq,
+                        ));
+                    }
+                    ChangesSince::Changes(changes) => {
+                        let changes: Vec<Vec<u8>> = changes
+                            .into_iter()
+                            .filter(|c| {
+                                !(live
+                                    && c.origin == self.identity.device
+                                    && self.own_seqs.contains(&c.seq))
+                            })
+                            .map(|c| c.bytes)
+                            .collect();
+                        if !changes.is_empty() {
+                            let u = DocUpdate::Changes {
+                                doc: e.doc.clone(),
+                                changes,
+                            };
+                            held += update_size(&u);
+                            updates.push((u, e.seq));
+                        }
+                    }
+                }
+            }
+            let last_entry = k + 1 == entries.len();
+            // Loaded before the page may be cut here (what it names must go with it).
+            let cut = held >= self.cfg.max_page_bytes;
+            if need_snapshot.len() >= LOAD_AT_ONCE
+                || (!need_snapshot.is_empty() && (last_entry || cut))
+            {
+                held += fill_snapshots(store, &mut updates, &mut need_snapshot).await?;
+            }
+            if held >= self.cfg.max_page_bytes && !last_entry {
+                // Cut here: the entries after this one are the next page's.
+                page_end = e.seq;
+                full_page = true;
+                break;
+            }
+        }
+        // What is still to load (the page's last entries may have been skipped).
+        if !need_snapshot.is_empty() {
+            fill_snapshots(store, &mut updates, &mut need_snapshot).await?;
+        }
+        // A document deleted between the two reads has nothing to send.
+        updates
+            .retain(|(u, _)| !matches!(u, DocUpdate::Snapshot { bytes, .. } if bytes.is_empty()));
+        let snapshots = updates
+            .iter()
+            .filter_map(|(u, seq)| match u {
+                DocUpdate::Snapshot { doc, .. } => Some((doc.clone(), *seq)),
+                _ => None,
+            })
+            .collect();
+        let complete = !full_page;
+        let frames = self.batch_frames(scope, updates, page_end, complete);
+        Ok(Page {
+            entries,
+            drops,
+            frames,
+            snapshots,
+            page_end,
+            complete,
+        })
     }
 
     fn trim_own_seqs(&mut self) {
@@ -609,17 +774,25 @@ impl<P: ScopePolicy> ServerSession<P> {
         self.own_seqs.retain(|s| *s > lowest);
     }
 
-    /// Splits updates into batch frames of bounded size. Every batch says how far it
-    /// scanned: the sequence number of the last entry it covers, the last one the page's
-    /// end; only the last batch of the last page is `complete`.
-    fn send_batches(
-        &mut self,
+    /// Appends frames numbered 0 to the reply, numbered for this connection.
+    fn emit(&mut self, reply: &mut Reply, frames: Vec<Vec<u8>>) {
+        for mut f in frames {
+            renumber(&mut f, self.counter.next_out());
+            reply.frames.push(f);
+        }
+    }
+
+    /// Splits updates into batch frames of bounded size, numbered 0. Every batch says how
+    /// far it scanned: the sequence number of the last entry it covers, the last one the
+    /// page's end; only the last batch of the last page is `complete`.
+    fn batch_frames(
+        &self,
         scope: &ScopeId,
         updates: Vec<(DocUpdate, u64)>,
         page_end: u64,
         complete: bool,
-        reply: &mut Reply,
-    ) {
+    ) -> Vec<Vec<u8>> {
+        let mut frames = Vec::new();
         let mut batch: Vec<DocUpdate> = Vec::new();
         let mut size = 0usize;
         let n = updates.len();
@@ -633,7 +806,7 @@ impl<P: ScopePolicy> ServerSession<P> {
                     scanned: seq,
                     complete: false,
                 });
-                self.send(reply, frame);
+                frames.push(encode_server(self.version, 0, &frame));
                 size = 0;
             }
         }
@@ -643,7 +816,8 @@ impl<P: ScopePolicy> ServerSession<P> {
             scanned: page_end,
             complete,
         });
-        self.send(reply, frame);
+        frames.push(encode_server(self.version, 0, &frame));
+        frames
     }
 
     async fn on_push<S: ServerStore>(

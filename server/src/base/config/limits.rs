@@ -56,6 +56,11 @@ pub struct LimitsConfig {
     /// on) the async workers; pushes beyond them wait their turn
     /// (`TARMIM_SYNC_WORK_THREADS`; 0: one per CPU core).
     pub sync_work_threads: usize,
+    /// Catch-up pages read and built at once on this replica (a reconnect storm's bulk
+    /// work); the others wait their turn, so that live work — an urgent job's pull to a
+    /// connected phone — does not queue behind thousands of them
+    /// (`TARMIM_SYNC_CATCH_UP_PAGES`; 0: one per CPU core).
+    pub sync_catch_up_pages: usize,
     /// Largest a task document may grow to through a device's push, bytes saved; a push's
     /// changes may not inflate to more than this either (`TARMIM_SYNC_MAX_DOC_BYTES`).
     pub sync_max_doc_bytes: usize,
@@ -86,6 +91,7 @@ impl Default for LimitsConfig {
             sync_handshake_wait_secs: 20,
             sync_handshake_turn_secs: 20,
             sync_work_threads: 0,
+            sync_catch_up_pages: 0,
             sync_max_doc_bytes: 4 * 1024 * 1024,
             sync_max_doc_entries: 1_000,
             sync_clock_skew_secs: 300,
@@ -146,6 +152,7 @@ impl LimitsConfig {
         read!(sync_handshake_wait_secs, "TARMIM_SYNC_HANDSHAKE_WAIT_SECS");
         read!(sync_handshake_turn_secs, "TARMIM_SYNC_HANDSHAKE_TURN_SECS");
         read!(sync_work_threads, "TARMIM_SYNC_WORK_THREADS");
+        read!(sync_catch_up_pages, "TARMIM_SYNC_CATCH_UP_PAGES");
         read!(sync_max_doc_bytes, "TARMIM_SYNC_MAX_DOC_BYTES");
         read!(sync_max_doc_entries, "TARMIM_SYNC_MAX_DOC_ENTRIES");
         read!(sync_clock_skew_secs, "TARMIM_SYNC_CLOCK_SKEW_SECS");

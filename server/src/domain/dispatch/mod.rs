@@ -104,6 +104,10 @@ pub struct Dispatch {
     pub settings: DispatchSettings,
     /// The bounded pool pushed sync changes are handled on.
     pub sync_work: crate::domain::sync_work::SyncWork,
+    /// Turns for building catch-up pages (live pulls take none, and go first).
+    pub catch_up_turns: crate::domain::sync_work::CatchUpTurns,
+    /// Catch-up pages shared by the sessions of a scope asking from the same cursor.
+    pub catch_up_pages: std::sync::Arc<sync_core::session::pages::PageCache>,
 }
 
 impl Dispatch {
@@ -121,6 +125,10 @@ impl Dispatch {
             )),
             settings: DispatchSettings::from_config(config),
             sync_work: crate::domain::sync_work::SyncWork::new(config.limits.sync_work_threads),
+            catch_up_turns: crate::domain::sync_work::CatchUpTurns::new(
+                config.limits.sync_catch_up_pages,
+            ),
+            catch_up_pages: std::sync::Arc::new(crate::domain::sync::catch_up_pages()),
         }
     }
 }
