@@ -685,28 +685,10 @@ impl<P: ScopePolicy> ServerSession<P> {
                     updates.push((DocUpdate::Drop { doc: e.doc.clone() }, e.seq));
                 }
             } else if e.entered_seq > start {
-                need_snapshot.push(e.doc.clone());
-                updates.push((
-                    DocUpdate::Snapshot {
-                        doc: e.doc.clone(),
-                        bytes: Vec::new(),
-                        index: None,
-                    },
-                    e.seq,
-                ));
+                to_fill(e, &mut need_snapshot, &mut updates);
             } else {
                 match store.changes_since(&e.doc, start).await? {
-                    ChangesSince::Compacted => {
-                        need_snapshot.push(e.doc.clone());
-                        updates.push((
-                            DocUpdate::Snapshot {
-                                doc: e.doc.clone(),
-                                bytes: Vec::new(),
-                                index: None,
-                            },
-                            e.seq,
-                        ));
-                    }
+                    ChangesSince::Compacted => to_fill(e, &mut need_snapshot, &mut updates),
                     ChangesSince::Changes(changes) => {
                         let changes: Vec<Vec<u8>> = changes
                             .into_iter()
@@ -1190,6 +1172,20 @@ enum Attempt {
 /// budget is checked after each load, so a step holds at most `max_page_bytes` and this
 /// many documents more.
 const LOAD_AT_ONCE: usize = 16;
+
+/// Owes the device `e`'s document whole: an empty snapshot update, filled by
+/// [`fill_snapshots`] with the others of `need`.
+fn to_fill(e: &ScopeEntry, need: &mut Vec<DocId>, updates: &mut Vec<(DocUpdate, u64)>) {
+    need.push(e.doc.clone());
+    updates.push((
+        DocUpdate::Snapshot {
+            doc: e.doc.clone(),
+            bytes: Vec::new(),
+            index: None,
+        },
+        e.seq,
+    ));
+}
 
 /// Loads the documents of `need` and puts them in their (empty) snapshot updates; returns
 /// the bytes loaded.
